@@ -1,0 +1,52 @@
+package pex
+
+import (
+	"net/netip"
+	"strings"
+)
+
+// unroutable lists the ranges strict mode refuses beyond what netip's
+// predicates cover: documentation, shared (CGNAT), benchmarking,
+// "this network", reserved and the IPv6 discard and documentation blocks.
+var unroutable = []netip.Prefix{
+	netip.MustParsePrefix("0.0.0.0/8"),
+	netip.MustParsePrefix("100.64.0.0/10"),
+	netip.MustParsePrefix("192.0.0.0/24"),
+	netip.MustParsePrefix("192.0.2.0/24"),
+	netip.MustParsePrefix("198.18.0.0/15"),
+	netip.MustParsePrefix("198.51.100.0/24"),
+	netip.MustParsePrefix("203.0.113.0/24"),
+	netip.MustParsePrefix("240.0.0.0/4"),
+	netip.MustParsePrefix("100::/64"),
+	netip.MustParsePrefix("2001:db8::/32"),
+}
+
+// isRoutable reports whether a could be reached across the public
+// internet. Memory addresses and "localhost" are not; other DNS names are
+// given the benefit of the doubt, since they are resolved at each use.
+func isRoutable(a NodeAddress) bool {
+	if a.Protocol == ProtocolMemory {
+		return false
+	}
+	ip, ok := a.IP()
+	if !ok {
+		h := strings.TrimSuffix(a.Hostname, ".")
+		return h != "localhost" && !strings.HasSuffix(h, ".localhost")
+	}
+	return isRoutableIP(ip)
+}
+
+func isRoutableIP(ip netip.Addr) bool {
+	ip = ip.Unmap()
+	if !ip.IsGlobalUnicast() || ip.IsPrivate() {
+		// IsGlobalUnicast is false for loopback, link-local, multicast and
+		// unspecified; IsPrivate covers RFC 1918 and fc00::/7.
+		return false
+	}
+	for _, p := range unroutable {
+		if p.Contains(ip) {
+			return false
+		}
+	}
+	return true
+}
