@@ -1,0 +1,1005 @@
+package pex
+
+import (
+	"cmp"
+	"container/heap"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+)
+
+// PeerManagerOptions configures a PeerManager. The zero value of each
+// field means its default.
+type PeerManagerOptions struct {
+	// SelfAddresses are our own advertised addresses: sent in every
+	// response (that is how a node nobody knows becomes known) and never
+	// stored or dialled, whatever ID they arrive with.
+	SelfAddresses []NodeAddress
+	// MaxPeers bounds the address book, counted in peers. Default 1000.
+	MaxPeers int
+	// MaxConnected bounds connections, dialing and inbound together.
+	// Default 32.
+	MaxConnected int
+	// MaxAddressesPerPeer bounds the addresses kept for one node ID.
+	// Default 4.
+	MaxAddressesPerPeer int
+	// PersistentPeers are always kept, dialled first and retried forever.
+	PersistentPeers []NodeAddress
+	// PrivatePeers are never advertised to anyone.
+	PrivatePeers []NodeID
+	// Strict refuses unroutable addresses (loopback, private, link-local,
+	// unique-local, unspecified, documentation ranges). Off by default, for
+	// tests and private networks.
+	Strict bool
+	// MinRetryTime is the first dial back-off; each failure doubles it up
+	// to MaxRetryTime. Defaults 1 s and 10 min.
+	MinRetryTime time.Duration
+	MaxRetryTime time.Duration
+	// MaxDialFailures drops a non-persistent address after that many
+	// consecutive failed dials. Default 5.
+	MaxDialFailures int
+	// EvictScore: a connected peer whose score falls to it or below is
+	// queued for disconnection (EvictNext) and not dialled again while it
+	// stays there. Default -10.
+	EvictScore int
+	// Now is the clock; default time.Now. The simulator passes virtual time.
+	Now func() time.Time
+	// Rand drives sampling choices; default a randomly seeded source. Pass a
+	// seeded one for deterministic runs. Used under the manager's lock.
+	Rand *rand.Rand
+	// Logger; default discards.
+	Logger *slog.Logger
+}
+
+// Score limits and steps.
+const (
+	MaxScore          = 100 // persistent peers sit here
+	MinScore          = -100
+	scoreConnected    = 1
+	scoreGood         = 1
+	scoreErrored      = 1
+	scoreErroredFatal = 5
+	scoreDialFailed   = 1
+)
+
+func (o *PeerManagerOptions) withDefaults() (PeerManagerOptions, error) {
+	c := *o
+	setDefault(&c.MaxPeers, 1000)
+	setDefault(&c.MaxConnected, 32)
+	setDefault(&c.MaxAddressesPerPeer, 4)
+	setDefault(&c.MinRetryTime, time.Second)
+	setDefault(&c.MaxRetryTime, 10*time.Minute)
+	setDefault(&c.MaxDialFailures, 5)
+	setDefault(&c.EvictScore, -10)
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Rand == nil {
+		c.Rand = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+	}
+	if c.Logger == nil {
+		c.Logger = discardLogger
+	}
+	switch {
+	case c.MaxPeers < 1, c.MaxConnected < 1, c.MaxAddressesPerPeer < 1, c.MaxDialFailures < 1:
+		return c, fmt.Errorf("%w: peer manager limits must be positive", ErrInvalidConfig)
+	case c.MinRetryTime < 0 || c.MaxRetryTime < c.MinRetryTime:
+		return c, fmt.Errorf("%w: need 0 <= MinRetryTime <= MaxRetryTime", ErrInvalidConfig)
+	case c.EvictScore >= 0 || c.EvictScore <= MinScore:
+		return c, fmt.Errorf("%w: EvictScore must be in (%d, 0)", ErrInvalidConfig, MinScore)
+	case len(c.PersistentPeers) > c.MaxPeers:
+		return c, fmt.Errorf("%w: more persistent peers than MaxPeers", ErrInvalidConfig)
+	}
+	return c, nil
+}
+
+func setDefault[T comparable](p *T, v T) {
+	var zero T
+	if *p == zero {
+		*p = v
+	}
+}
+
+var discardLogger = slog.New(slog.DiscardHandler)
+
+// connState is where a peer is in its connection lifecycle.
+type connState uint8
+
+const (
+	stateIdle      connState = iota // known, not connected
+	stateDialing                    // we are dialling it
+	stateConnected                  // connection up, handshake not finished
+	stateReady                      // Up was published
+)
+
+type addrInfo struct {
+	addr        NodeAddress
+	failures    int       // consecutive failed dials
+	retryAt     time.Time // not dialled before this
+	everWorked  bool
+	lastSuccess time.Time
+}
+
+type peerInfo struct {
+	id         NodeID
+	addrs      []*addrInfo
+	persistent bool
+	private    bool
+	score      int
+	state      connState
+	caps       PeerCaps
+	dialing    *addrInfo // while stateDialing
+	// advertising: where the last response to this (connected) peer ended.
+	cursor    NodeID
+	hasCursor bool
+
+	heapIndex int    // position in the evictable heap, -1 if not there
+	seq       uint64 // insertion order, for ties in eviction
+	removed   bool   // gone from the book; still in order until compaction
+	evicting  bool   // queued in evictQueue
+}
+
+func (p *peerInfo) connected() bool { return p.state != stateIdle }
+
+// PeerManager is an in-memory address book plus the lifecycle of the
+// connections made from it. It decides whom to dial (TryDialNext,
+// DialNext) with per-address exponential back-off, tracks dialing,
+// connected, ready and disconnected peers, caps connections, keeps scores,
+// and publishes PeerUpdates to subscribers. Transports report what
+// happens (Dialed, DialFailed, Accepted, Ready, Disconnected, Errored); the
+// Reactor feeds it addresses (Add) and asks it what to share (Advertise).
+//
+// All methods are safe for concurrent use; none blocks on I/O, and the
+// lock is held only for the bookkeeping itself.
+type PeerManager struct {
+	self NodeID
+	opts PeerManagerOptions
+	// selfEndpoints are the host:port pairs of our own addresses.
+	selfEndpoints map[string]bool
+
+	mu     sync.Mutex
+	peers  map[NodeID]*peerInfo
+	order  []*peerInfo // sorted by ID; may hold removed entries
+	fresh  []*peerInfo // added since order was last sorted
+	stale  int         // removed entries still in order
+	evict  evictHeap   // idle, non-persistent peers, lowest rank first
+	seq    uint64
+	active int // peers dialing or connected
+
+	evictQueue []NodeID
+	subs       map[*PeerUpdates]struct{}
+	dialWake   chan struct{} // closed and replaced when dialing may proceed
+
+	strictLogged bool
+}
+
+// NewPeerManager returns an empty address book for the node self, holding
+// the persistent peers of opts.
+func NewPeerManager(self NodeID, opts PeerManagerOptions) (*PeerManager, error) {
+	if err := self.Validate(); err != nil {
+		return nil, err
+	}
+	o, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	m := &PeerManager{
+		self:          self,
+		opts:          o,
+		selfEndpoints: make(map[string]bool),
+		peers:         make(map[NodeID]*peerInfo),
+		subs:          make(map[*PeerUpdates]struct{}),
+		dialWake:      make(chan struct{}),
+	}
+	for _, a := range o.SelfAddresses {
+		if err := a.Validate(); err != nil {
+			return nil, fmt.Errorf("%w: self address: %w", ErrInvalidConfig, err)
+		}
+		if a.NodeID != self {
+			return nil, fmt.Errorf("%w: self address %s has another node ID", ErrInvalidConfig, a)
+		}
+		if a.Hostname != "" {
+			m.selfEndpoints[endpointKey(a)] = true
+		}
+	}
+	for _, a := range o.PersistentPeers {
+		if _, err := m.Add(a); err != nil {
+			return nil, fmt.Errorf("%w: persistent peer: %w", ErrInvalidConfig, err)
+		}
+		p := m.peers[a.NodeID]
+		p.persistent = true
+		p.score = MaxScore
+		m.unrank(p)
+	}
+	for _, id := range o.PrivatePeers {
+		if err := id.Validate(); err != nil {
+			return nil, fmt.Errorf("%w: private peer: %w", ErrInvalidConfig, err)
+		}
+	}
+	return m, nil
+}
+
+func endpointKey(a NodeAddress) string { return fmt.Sprintf("%s:%d", a.Hostname, a.Port) }
+
+// SelfID returns our own node ID.
+func (m *PeerManager) SelfID() NodeID { return m.self }
+
+// MaxPeers returns the capacity of the book.
+func (m *PeerManager) MaxPeers() int { return m.opts.MaxPeers }
+
+// isPrivate reports whether id was configured private.
+func (m *PeerManager) isPrivate(id NodeID) bool { return slices.Contains(m.opts.PrivatePeers, id) }
+
+// CheckAddress tells whether Add would accept a's form: valid, not ours,
+// routable in strict mode. It does not look at the book.
+func (m *PeerManager) CheckAddress(a NodeAddress) error {
+	if err := a.Validate(); err != nil {
+		return err
+	}
+	if a.NodeID == m.self || (a.Hostname != "" && m.selfEndpoints[endpointKey(a)]) {
+		return fmt.Errorf("%w: %s", ErrSelfAddress, a)
+	}
+	if m.opts.Strict && !isRoutable(a) {
+		return fmt.Errorf("%w: %s", ErrUnroutableAddress, a)
+	}
+	return nil
+}
+
+// Add stores an address and reports whether it was new to the book. It
+// refuses invalid addresses, our own (ErrSelfAddress), unroutable ones in
+// strict mode, and, when the book is full and every stored peer outranks
+// an unknown one, the address (ErrAddressBookFull). When full, the
+// lowest-ranked idle, non-persistent peer makes room: never a connected or
+// persistent one, and never one that has connected for one that has not.
+func (m *PeerManager) Add(a NodeAddress) (bool, error) {
+	if err := m.CheckAddress(a); err != nil {
+		if errors.Is(err, ErrUnroutableAddress) {
+			m.logStrictOnce(a)
+		}
+		return false, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if p, ok := m.peers[a.NodeID]; ok {
+		for _, ai := range p.addrs {
+			if ai.addr == a {
+				return false, nil
+			}
+		}
+		if len(p.addrs) >= m.opts.MaxAddressesPerPeer {
+			// Replace the worst address, if it has been failing.
+			worst := slices.MaxFunc(p.addrs, func(x, y *addrInfo) int { return cmp.Compare(x.failures, y.failures) })
+			if worst.failures == 0 || worst == p.dialing {
+				return false, nil
+			}
+			*worst = addrInfo{addr: a}
+		} else {
+			p.addrs = append(p.addrs, &addrInfo{addr: a})
+		}
+		m.wakeDialers()
+		return true, nil
+	}
+	if len(m.peers) >= m.opts.MaxPeers {
+		if err := m.makeRoom(); err != nil {
+			return false, err
+		}
+	}
+	m.insert(a.NodeID, &addrInfo{addr: a})
+	m.wakeDialers()
+	return true, nil
+}
+
+func (m *PeerManager) logStrictOnce(a NodeAddress) {
+	m.mu.Lock()
+	first := !m.strictLogged
+	m.strictLogged = true
+	m.mu.Unlock()
+	if first {
+		m.opts.Logger.Warn("pex: strict mode refused an unroutable address; set Strict=false on private networks (logged once)",
+			"addr", a.String())
+	}
+}
+
+// insert adds a new peer; the caller holds the lock and made room.
+func (m *PeerManager) insert(id NodeID, ai *addrInfo) *peerInfo {
+	m.seq++
+	p := &peerInfo{id: id, heapIndex: -1, seq: m.seq, private: m.isPrivate(id)}
+	if ai != nil {
+		p.addrs = []*addrInfo{ai}
+	}
+	m.peers[id] = p
+	m.fresh = append(m.fresh, p)
+	m.rank(p)
+	return p
+}
+
+// makeRoom drops the lowest-ranked evictable peer, if it ranks below an
+// unknown address (score <= 0). The caller holds the lock.
+func (m *PeerManager) makeRoom() error {
+	if len(m.evict) == 0 {
+		return ErrAddressBookFull
+	}
+	victim := m.evict[0]
+	if victim.score > 0 {
+		return ErrAddressBookFull
+	}
+	m.remove(victim)
+	return nil
+}
+
+// remove deletes an idle peer from the book. The caller holds the lock.
+func (m *PeerManager) remove(p *peerInfo) {
+	m.unrank(p)
+	delete(m.peers, p.id)
+	p.removed = true
+	m.stale++
+}
+
+func (m *PeerManager) rank(p *peerInfo) {
+	if p.persistent || p.connected() || p.heapIndex >= 0 || p.removed {
+		return
+	}
+	heap.Push(&m.evict, p)
+}
+
+func (m *PeerManager) unrank(p *peerInfo) {
+	if p.heapIndex >= 0 {
+		heap.Remove(&m.evict, p.heapIndex)
+	}
+}
+
+func (m *PeerManager) setScore(p *peerInfo, s int) {
+	if p.persistent {
+		return
+	}
+	p.score = min(max(s, MinScore), MaxScore-1)
+	if p.heapIndex >= 0 {
+		heap.Fix(&m.evict, p.heapIndex)
+	}
+}
+
+// settle sorts new entries into order and compacts removed ones. The
+// caller holds the lock.
+func (m *PeerManager) settle() {
+	if len(m.fresh) == 0 && m.stale == 0 {
+		return
+	}
+	fresh := m.fresh[:0]
+	for _, p := range m.fresh {
+		if !p.removed {
+			fresh = append(fresh, p)
+		}
+	}
+	byID := func(a, b *peerInfo) int { return cmp.Compare(a.id, b.id) }
+	slices.SortFunc(fresh, byID)
+	merged := make([]*peerInfo, 0, len(m.peers))
+	i, j := 0, 0
+	for i < len(m.order) || j < len(fresh) {
+		var next *peerInfo
+		if j >= len(fresh) || (i < len(m.order) && m.order[i].id < fresh[j].id) {
+			next = m.order[i]
+			i++
+		} else {
+			next = fresh[j]
+			j++
+		}
+		if !next.removed {
+			merged = append(merged, next)
+		}
+	}
+	m.order = merged
+	clear(m.fresh)
+	m.fresh = m.fresh[:0]
+	m.stale = 0
+}
+
+// Advertise returns at most limit addresses to send to peer to: our own
+// advertised addresses first, then one address per known peer, never to's
+// own, never a private peer's, never a peer at the bottom of the scores.
+//
+// Successive calls for the same connected peer continue where the last
+// one ended in a fixed order of the book (by node ID) that starts at a
+// random place for each peer, so a connected peer is not sent what it was
+// already sent until it has been sent everything. Because every node walks
+// the same order, a node polling several peers gets complementary runs
+// rather than overlapping samples. The position is forgotten on
+// disconnect.
+func (m *PeerManager) Advertise(to NodeID, limit int) []NodeAddress {
+	if limit <= 0 {
+		return nil
+	}
+	out := make([]NodeAddress, 0, min(limit, len(m.opts.SelfAddresses)+len(m.peers)))
+	for _, a := range m.opts.SelfAddresses {
+		if len(out) == limit {
+			return out
+		}
+		out = append(out, a)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.settle()
+	n := len(m.order)
+	if n == 0 {
+		return out
+	}
+	requester := m.peers[to]
+	if requester != nil && !requester.connected() {
+		requester = nil
+	}
+	var start int
+	if requester != nil && requester.hasCursor {
+		start, _ = slices.BinarySearchFunc(m.order, requester.cursor, func(p *peerInfo, id NodeID) int {
+			return cmp.Compare(p.id, id)
+		})
+		if start < n && m.order[start].id == requester.cursor {
+			start++
+		}
+	} else {
+		start = m.opts.Rand.IntN(n)
+	}
+	last := -1
+	for k := 0; k < n && len(out) < limit; k++ {
+		idx := (start + k) % n
+		p := m.order[idx]
+		last = idx
+		if a, ok := m.advertisable(p, to); ok {
+			out = append(out, a)
+		}
+	}
+	if requester != nil && last >= 0 {
+		requester.cursor = m.order[last].id
+		requester.hasCursor = true
+	}
+	return out
+}
+
+// advertisable returns the address of p worth sharing with to, if any.
+func (m *PeerManager) advertisable(p *peerInfo, to NodeID) (NodeAddress, bool) {
+	if p.id == to || p.private || p.score <= m.opts.EvictScore || len(p.addrs) == 0 {
+		return NodeAddress{}, false
+	}
+	// The address that has worked, else the one failing least; one that
+	// keeps failing is not passed on.
+	best := p.addrs[0]
+	for _, ai := range p.addrs[1:] {
+		if (ai.everWorked && !best.everWorked) || (ai.everWorked == best.everWorked && ai.failures < best.failures) {
+			best = ai
+		}
+	}
+	if best.failures >= 2 && !best.everWorked {
+		return NodeAddress{}, false
+	}
+	return best.addr, true
+}
+
+// PeerRatio returns stored peers / MaxPeers, between 0 and 1.
+func (m *PeerManager) PeerRatio() float64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return float64(len(m.peers)) / float64(m.opts.MaxPeers)
+}
+
+// Len returns how many peers the book holds.
+func (m *PeerManager) Len() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.peers)
+}
+
+// Has reports whether the book holds id.
+func (m *PeerManager) Has(id NodeID) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, ok := m.peers[id]
+	return ok
+}
+
+// Addresses returns the stored addresses of id.
+func (m *PeerManager) Addresses(id NodeID) []NodeAddress {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p := m.peers[id]
+	if p == nil {
+		return nil
+	}
+	out := make([]NodeAddress, len(p.addrs))
+	for i, ai := range p.addrs {
+		out[i] = ai.addr
+	}
+	return out
+}
+
+// Known returns the IDs of every peer in the book, sorted.
+func (m *PeerManager) Known() []NodeID {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ids := make([]NodeID, 0, len(m.peers))
+	for id := range m.peers {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// Connected returns the IDs of the ready (Up) peers, sorted.
+func (m *PeerManager) Connected() []NodeID {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var ids []NodeID
+	for id, p := range m.peers {
+		if p.state == stateReady {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// Score returns the score of id, and whether it is known.
+func (m *PeerManager) Score(id NodeID) (int, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p := m.peers[id]
+	if p == nil {
+		return 0, false
+	}
+	return p.score, true
+}
+
+// IsConnected reports whether id is dialing, connected or ready.
+func (m *PeerManager) IsConnected(id NodeID) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p := m.peers[id]
+	return p != nil && p.connected()
+}
+
+// TryDialNext returns an address to dial now and marks its peer dialing,
+// or false when connections are at MaxConnected or no address is due.
+// Persistent peers come first; among the others it looks at a few
+// eligible peers from a random place in the book and takes the best
+// scored. The caller must report the outcome with Dialed or DialFailed.
+func (m *PeerManager) TryDialNext() (NodeAddress, bool) {
+	a, ok, _ := m.tryDialNext()
+	return a, ok
+}
+
+// NextDialTime returns when an address now waiting out its back-off comes
+// due (zero if none is waiting or one is due now). Event-driven callers,
+// like the simulator, use it to schedule their next TryDialNext.
+func (m *PeerManager) NextDialTime() time.Time {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, _, next := m.pickDial()
+	return next
+}
+
+func (m *PeerManager) tryDialNext() (NodeAddress, bool, time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p, ai, next := m.pickDial()
+	if p == nil {
+		return NodeAddress{}, false, next
+	}
+	p.state = stateDialing
+	p.dialing = ai
+	m.active++
+	m.unrank(p)
+	return ai.addr, true, time.Time{}
+}
+
+// pickDial chooses a peer and address to dial. The caller holds the lock.
+func (m *PeerManager) pickDial() (*peerInfo, *addrInfo, time.Time) {
+	if m.active >= m.opts.MaxConnected {
+		return nil, nil, time.Time{}
+	}
+	now := m.opts.Now()
+	var next time.Time
+	due := func(p *peerInfo) *addrInfo {
+		if p.connected() || p.removed || p.score <= m.opts.EvictScore {
+			return nil
+		}
+		var best *addrInfo
+		for _, ai := range p.addrs {
+			if ai.retryAt.After(now) {
+				if next.IsZero() || ai.retryAt.Before(next) {
+					next = ai.retryAt
+				}
+				continue
+			}
+			if best == nil || ai.failures < best.failures {
+				best = ai
+			}
+		}
+		return best
+	}
+	for _, a := range m.opts.PersistentPeers {
+		if p := m.peers[a.NodeID]; p != nil {
+			if ai := due(p); ai != nil {
+				return p, ai, time.Time{}
+			}
+		}
+	}
+	m.settle()
+	n := len(m.order)
+	if n == 0 {
+		return nil, nil, next
+	}
+	const candidates = 4
+	var bestP *peerInfo
+	var bestA *addrInfo
+	found := 0
+	start := m.opts.Rand.IntN(n)
+	for k := 0; k < n && found < candidates; k++ {
+		p := m.order[(start+k)%n]
+		ai := due(p)
+		if ai == nil {
+			continue
+		}
+		found++
+		if bestP == nil || p.score > bestP.score {
+			bestP, bestA = p, ai
+		}
+	}
+	if bestP == nil {
+		return nil, nil, next
+	}
+	return bestP, bestA, time.Time{}
+}
+
+// DialNext blocks until TryDialNext has an address for it, or ctx ends.
+func (m *PeerManager) DialNext(ctx context.Context) (NodeAddress, error) {
+	for {
+		m.mu.Lock()
+		wake := m.dialWake
+		m.mu.Unlock()
+		a, ok, next := m.tryDialNext()
+		if ok {
+			return a, nil
+		}
+		var timeout <-chan time.Time
+		if !next.IsZero() {
+			t := time.NewTimer(max(next.Sub(m.opts.Now()), time.Millisecond))
+			defer t.Stop()
+			timeout = t.C
+		}
+		select {
+		case <-ctx.Done():
+			return NodeAddress{}, ctx.Err()
+		case <-wake:
+		case <-timeout:
+		}
+	}
+}
+
+// wakeDialers releases DialNext callers. The caller holds the lock.
+func (m *PeerManager) wakeDialers() {
+	close(m.dialWake)
+	m.dialWake = make(chan struct{})
+}
+
+// Dialed records that dialling a succeeded. It fails with ErrTooManyPeers
+// if that would exceed MaxConnected (the caller should hang up), and
+// ErrSelfAddress if the peer turned out to be us.
+func (m *PeerManager) Dialed(a NodeAddress) error {
+	if a.NodeID == m.self {
+		return ErrSelfAddress
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p := m.peers[a.NodeID]
+	if p == nil {
+		// Dialled outside TryDialNext: adopt it.
+		if len(m.peers) >= m.opts.MaxPeers {
+			if err := m.makeRoom(); err != nil {
+				return err
+			}
+		}
+		p = m.insert(a.NodeID, &addrInfo{addr: a})
+	}
+	switch p.state {
+	case stateDialing:
+	case stateIdle:
+		if m.active >= m.opts.MaxConnected {
+			return ErrTooManyPeers
+		}
+		m.active++
+		m.unrank(p)
+	default:
+		return fmt.Errorf("%w: %s is already connected", ErrTooManyPeers, a.NodeID)
+	}
+	p.state = stateConnected
+	ai := p.dialing
+	if ai == nil || ai.addr != a {
+		ai = nil
+		for _, x := range p.addrs {
+			if x.addr == a {
+				ai = x
+			}
+		}
+	}
+	p.dialing = nil
+	if ai != nil {
+		ai.failures = 0
+		ai.retryAt = time.Time{}
+		ai.everWorked = true
+		ai.lastSuccess = m.opts.Now()
+	}
+	m.setScore(p, p.score+scoreConnected)
+	return nil
+}
+
+// DialFailed records a failed dial of a: its back-off doubles, and a
+// non-persistent address that failed MaxDialFailures times in a row is
+// dropped (with its peer, if that was the peer's last address).
+func (m *PeerManager) DialFailed(a NodeAddress) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p := m.peers[a.NodeID]
+	if p == nil {
+		return
+	}
+	if p.state == stateDialing {
+		p.state = stateIdle
+		p.dialing = nil
+		m.active--
+		m.rank(p)
+	}
+	m.setScore(p, p.score-scoreDialFailed)
+	for i, ai := range p.addrs {
+		if ai.addr != a {
+			continue
+		}
+		ai.failures++
+		backoff := m.opts.MinRetryTime << min(ai.failures-1, 30)
+		if backoff > m.opts.MaxRetryTime || backoff <= 0 {
+			backoff = m.opts.MaxRetryTime
+		}
+		ai.retryAt = m.opts.Now().Add(backoff)
+		if !p.persistent && ai.failures >= m.opts.MaxDialFailures {
+			p.addrs = slices.Delete(p.addrs, i, i+1)
+			if len(p.addrs) == 0 && !p.connected() {
+				m.remove(p)
+			}
+		}
+		break
+	}
+	m.wakeDialers()
+}
+
+// Accepted records an inbound connection from id. It fails with
+// ErrTooManyPeers when connections are at MaxConnected or id is already
+// connected, and ErrSelfAddress for ourselves.
+func (m *PeerManager) Accepted(id NodeID) error {
+	if id == m.self {
+		return ErrSelfAddress
+	}
+	if err := id.Validate(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p := m.peers[id]
+	if p != nil && p.connected() {
+		return fmt.Errorf("%w: %s is already connected", ErrTooManyPeers, id)
+	}
+	if m.active >= m.opts.MaxConnected {
+		return ErrTooManyPeers
+	}
+	if p == nil {
+		if len(m.peers) >= m.opts.MaxPeers {
+			if err := m.makeRoom(); err != nil {
+				return err
+			}
+		}
+		p = m.insert(id, nil)
+	}
+	m.unrank(p)
+	p.state = stateConnected
+	m.active++
+	m.setScore(p, p.score+scoreConnected)
+	return nil
+}
+
+// Ready records that the connection to id finished its handshake and
+// publishes PeerStatusUp with the peer's capabilities.
+func (m *PeerManager) Ready(id NodeID, caps PeerCaps) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p := m.peers[id]
+	if p == nil || p.state != stateConnected {
+		return
+	}
+	p.state = stateReady
+	p.caps = caps
+	m.broadcast(PeerUpdate{NodeID: id, Status: PeerStatusUp, Caps: caps})
+}
+
+// Disconnected records that the connection to id closed, publishing
+// PeerStatusDown if it had been Up. A peer with no dialable address is
+// then forgotten.
+func (m *PeerManager) Disconnected(id NodeID) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p := m.peers[id]
+	if p == nil || p.state == stateIdle {
+		return
+	}
+	if p.state == stateReady {
+		m.broadcast(PeerUpdate{NodeID: id, Status: PeerStatusDown})
+	}
+	p.state = stateIdle
+	p.dialing = nil
+	p.hasCursor = false
+	p.cursor = ""
+	m.active--
+	p.evicting = false
+	m.evictQueue = slices.DeleteFunc(m.evictQueue, func(x NodeID) bool { return x == id })
+	if len(p.addrs) == 0 && !p.persistent {
+		m.remove(p)
+	} else {
+		m.rank(p)
+	}
+	m.wakeDialers()
+}
+
+// Errored lowers the score of the peer named by a PeerError (more when it
+// is fatal). A connected peer that falls to EvictScore is queued for
+// EvictNext.
+func (m *PeerManager) Errored(pe PeerError) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p := m.peers[pe.NodeID]
+	if p == nil {
+		return
+	}
+	step := scoreErrored
+	if pe.Fatal {
+		step = scoreErroredFatal
+	}
+	m.setScore(p, p.score-step)
+	if p.connected() && !p.persistent && p.score <= m.opts.EvictScore && !p.evicting {
+		p.evicting = true
+		m.evictQueue = append(m.evictQueue, p.id)
+	}
+}
+
+// Good raises the score of id, for a useful response.
+func (m *PeerManager) Good(id NodeID) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if p := m.peers[id]; p != nil {
+		m.setScore(p, p.score+scoreGood)
+	}
+}
+
+// EvictNext returns a connected peer whose score fell to EvictScore, for
+// the transport to disconnect.
+func (m *PeerManager) EvictNext() (NodeID, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.evictQueue) == 0 {
+		return "", false
+	}
+	id := m.evictQueue[0]
+	m.evictQueue = m.evictQueue[1:]
+	return id, true
+}
+
+// PeerUpdates is a subscription to a PeerManager's peer events. Events are
+// queued without bound, so a slow reader never blocks the manager and
+// never misses a Down.
+type PeerUpdates struct {
+	out    chan PeerUpdate
+	signal chan struct{}
+	mu     sync.Mutex
+	queue  []PeerUpdate
+}
+
+// Updates returns the events, in order. It is closed when the
+// subscription's context ends.
+func (s *PeerUpdates) Updates() <-chan PeerUpdate { return s.out }
+
+// Subscribe returns a subscription to peer updates that lasts until ctx
+// ends. It first replays an Up for every peer already ready, so a
+// subscriber starting late sees a consistent picture. It starts one
+// goroutine, which exits when ctx ends.
+func (m *PeerManager) Subscribe(ctx context.Context) *PeerUpdates {
+	s := &PeerUpdates{out: make(chan PeerUpdate), signal: make(chan struct{}, 1)}
+	m.mu.Lock()
+	ids := make([]NodeID, 0)
+	for id, p := range m.peers {
+		if p.state == stateReady {
+			ids = append(ids, id)
+		}
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	for _, id := range ids {
+		s.queue = append(s.queue, PeerUpdate{NodeID: id, Status: PeerStatusUp, Caps: m.peers[id].caps})
+	}
+	m.subs[s] = struct{}{}
+	m.mu.Unlock()
+	if len(s.queue) > 0 {
+		s.signal <- struct{}{}
+	}
+	go func() {
+		defer close(s.out)
+		defer func() {
+			m.mu.Lock()
+			delete(m.subs, s)
+			m.mu.Unlock()
+		}()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-s.signal:
+			}
+			for {
+				s.mu.Lock()
+				if len(s.queue) == 0 {
+					s.mu.Unlock()
+					break
+				}
+				u := s.queue[0]
+				s.queue = s.queue[1:]
+				s.mu.Unlock()
+				select {
+				case s.out <- u:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	return s
+}
+
+// broadcast queues u for every subscriber. The caller holds m.mu.
+func (m *PeerManager) broadcast(u PeerUpdate) {
+	for s := range m.subs {
+		s.mu.Lock()
+		s.queue = append(s.queue, u)
+		s.mu.Unlock()
+		select {
+		case s.signal <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// evictHeap orders idle, non-persistent peers by rank: lowest score first,
+// then the oldest.
+type evictHeap []*peerInfo
+
+func (h evictHeap) Len() int { return len(h) }
+func (h evictHeap) Less(i, j int) bool {
+	if h[i].score != h[j].score {
+		return h[i].score < h[j].score
+	}
+	return h[i].seq < h[j].seq
+}
+func (h evictHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].heapIndex = i
+	h[j].heapIndex = j
+}
+func (h *evictHeap) Push(x any) {
+	p := x.(*peerInfo)
+	p.heapIndex = len(*h)
+	*h = append(*h, p)
+}
+func (h *evictHeap) Pop() any {
+	old := *h
+	p := old[len(old)-1]
+	old[len(old)-1] = nil
+	p.heapIndex = -1
+	*h = old[:len(old)-1]
+	return p
+}
