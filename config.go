@@ -1,0 +1,132 @@
+package pex
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Limits of the peers we interoperate with. Config validation refuses
+// settings that would break them.
+const (
+	// MaxAddresses is the most entries a response may carry, in both
+	// directions (Tendermint and CometBFT refuse more).
+	MaxAddresses = 100
+	// TendermintMinReceiveInterval is the request spacing Tendermint
+	// v0.35.6+ enforces per peer.
+	TendermintMinReceiveInterval = 200 * time.Millisecond
+	// CometBFTMinReceiveInterval is the request spacing CometBFT enforces
+	// per peer (a third of its 30 s ensure-peers period); it disconnects a
+	// peer that asks more often.
+	CometBFTMinReceiveInterval = 10 * time.Second
+)
+
+// Config configures a Reactor. Every field is optional: the zero value
+// means the default given in its comment, and DefaultConfig returns them
+// all filled in.
+type Config struct {
+	// Logger receives the reactor's logs. Default: discard.
+	Logger *slog.Logger
+
+	// MinInterval is the shortest wait between two requests (to different
+	// peers), used while most addresses in responses are new. Default
+	// 200 ms.
+	MinInterval time.Duration
+	// MaxInterval is the longest wait between two requests, reached as
+	// responses stop bringing anything new, and used outright once the
+	// address book is 95% full. Default 10 min.
+	MaxInterval time.Duration
+	// ResponseTimeout is how long a request may go unanswered before the
+	// peer goes back into rotation with a missed response counted against
+	// it. Default 10 s.
+	ResponseTimeout time.Duration
+
+	// V2RequestInterval is the least time between two requests to one peer
+	// known to be pex or Tendermint v0.35 (see CapV2). Default 250 ms; it
+	// may not be below TendermintMinReceiveInterval.
+	V2RequestInterval time.Duration
+	// V1RequestInterval is the least time between two requests to any
+	// other peer. Default 11 s, a second of margin over what CometBFT
+	// enforces (network jitter can bring two requests closer on arrival);
+	// it may not be below CometBFTMinReceiveInterval.
+	V1RequestInterval time.Duration
+	// NetworkV2 declares that every peer speaks V2 (a pex-only or
+	// Tendermint v0.35 network): all get V2 requests at V2RequestInterval.
+	NetworkV2 bool
+
+	// MinReceiveInterval is the sustained request rate a peer may keep up:
+	// one request per interval. Default 200 ms.
+	MinReceiveInterval time.Duration
+	// RequestBurst is how many requests over that rate a peer may send
+	// back to back (a reconnect, a restarted timer) without being
+	// punished. Default 4.
+	RequestBurst int
+	// MaxMessageSize refuses larger messages before decoding them.
+	// Default DefaultMaxMessageSize (64 KiB).
+	MaxMessageSize int
+
+	// NoPeersMaxBackoff caps the back-off (1 s, 2 s, 4 s, ...) while there
+	// is nobody to ask. Default 1 min.
+	NoPeersMaxBackoff time.Duration
+	// NoPeersRestartWindow: after this long without any connected peer the
+	// reactor signals on Restart. Default 0: off.
+	NoPeersRestartWindow time.Duration
+	// RestartCooldown is the least time between two restart signals.
+	// Default 10 min.
+	RestartCooldown time.Duration
+	// Restart receives the self-remediation signal. The send never blocks:
+	// give it a buffer of one, or read it promptly.
+	Restart chan<- struct{}
+
+	// Resolver resolves host names for V1 answers, which carry IPs only.
+	// Default net.DefaultResolver.
+	Resolver Resolver
+	// ResolveTimeout bounds the resolution of one V1 answer. Default 3 s.
+	ResolveTimeout time.Duration
+}
+
+// DefaultConfig returns a Config with every default filled in.
+func DefaultConfig() Config {
+	c, _ := Config{}.validate()
+	return c
+}
+
+// validate fills defaults and rejects nonsense.
+func (c Config) validate() (Config, error) {
+	if c.Logger == nil {
+		c.Logger = discardLogger
+	}
+	setDefault(&c.MinInterval, 200*time.Millisecond)
+	setDefault(&c.MaxInterval, 10*time.Minute)
+	setDefault(&c.ResponseTimeout, 10*time.Second)
+	setDefault(&c.V2RequestInterval, 250*time.Millisecond)
+	setDefault(&c.V1RequestInterval, CometBFTMinReceiveInterval+time.Second)
+	setDefault(&c.MinReceiveInterval, TendermintMinReceiveInterval)
+	setDefault(&c.RequestBurst, 4)
+	setDefault(&c.MaxMessageSize, DefaultMaxMessageSize)
+	setDefault(&c.NoPeersMaxBackoff, time.Minute)
+	setDefault(&c.RestartCooldown, 10*time.Minute)
+	setDefault(&c.ResolveTimeout, 3*time.Second)
+	bad := func(msg string) (Config, error) { return c, fmt.Errorf("%w: %s", ErrInvalidConfig, msg) }
+	switch {
+	case c.MinInterval < 0 || c.MaxInterval < c.MinInterval:
+		return bad("need 0 <= MinInterval <= MaxInterval")
+	case c.ResponseTimeout < 0:
+		return bad("ResponseTimeout must be positive")
+	case c.V2RequestInterval < TendermintMinReceiveInterval:
+		return bad(fmt.Sprintf("V2RequestInterval %s is below the %s Tendermint enforces", c.V2RequestInterval, TendermintMinReceiveInterval))
+	case c.V1RequestInterval < CometBFTMinReceiveInterval:
+		return bad(fmt.Sprintf("V1RequestInterval %s is below the %s CometBFT enforces", c.V1RequestInterval, CometBFTMinReceiveInterval))
+	case c.MinReceiveInterval < 0 || c.RequestBurst < 1:
+		return bad("need MinReceiveInterval >= 0 and RequestBurst >= 1")
+	case c.MaxMessageSize < 64:
+		return bad("MaxMessageSize too small")
+	case c.NoPeersMaxBackoff < time.Second:
+		return bad("NoPeersMaxBackoff must be at least 1 s")
+	case c.NoPeersRestartWindow < 0 || c.RestartCooldown < 0:
+		return bad("restart durations must be positive")
+	case c.ResolveTimeout < 0:
+		return bad("ResolveTimeout must be positive")
+	}
+	return c, nil
+}

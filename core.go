@@ -1,0 +1,545 @@
+package pex
+
+import (
+	"container/list"
+	"errors"
+	"fmt"
+	"math"
+	"net/netip"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/pexnet/pex/pb"
+)
+
+// Core holds every PEX decision (whom to ask next and when, what to
+// answer, what a response means for the address book and the interval) and
+// no I/O: each method takes the current time and an event and returns the
+// Actions to carry out. The Reactor is a goroutine shell around a Core;
+// the simulator drives Cores on virtual time. A Core is not safe for
+// concurrent use; its PeerManager is.
+type Core struct {
+	cfg Config
+	pm  *PeerManager
+
+	peers map[NodeID]*corePeer
+	// rotation holds the connected peers not waiting on a request, in the
+	// order they will be asked: asked at the front, re-appended at the
+	// back when they answer (or time out).
+	rotation *list.List
+
+	nextRequest time.Time     // no request before this
+	lastRequest time.Time
+	interval    time.Duration // wait after the last response
+	newShare    float64       // smoothed share of new addresses per response
+	noPeersWait time.Duration // current back-off while nobody is connected
+
+	started      bool
+	noPeersSince time.Time // zero while someone is connected
+	restartedAt  time.Time
+
+	estimate sizeEstimator
+	stats    Stats
+}
+
+type corePeer struct {
+	id       NodeID
+	caps     PeerCaps
+	shownV2  bool // sent us a V2 message
+	elem     *list.Element
+	pending  bool
+	sentAt   time.Time
+	lastSent time.Time
+	misses   int
+
+	tokens     float64 // request bucket for what the peer asks of us
+	tokensTime time.Time
+}
+
+// Actions is what a Core asks its caller to do.
+type Actions struct {
+	// Send are encoded messages to send, in order.
+	Send []Envelope
+	// Resolve are V1 answers whose host names must be resolved before
+	// they can be encoded; see ResolveV1Answer.
+	Resolve []V1Answer
+	// Errors are peer errors to report to the transport.
+	Errors []PeerError
+	// Restart asks for the self-remediation signal.
+	Restart bool
+	// NoPeers is set when a request was due and nobody could be asked.
+	NoPeers *NoPeersAvailableError
+}
+
+func (a *Actions) peerError(id NodeID, err error, fatal bool) {
+	a.Errors = append(a.Errors, PeerError{NodeID: id, Err: err, Fatal: fatal})
+}
+
+// V1Answer is a V1 response waiting on name resolution.
+type V1Answer struct {
+	To    NodeID
+	Addrs []NodeAddress
+}
+
+// Stats are a Core's running counters.
+type Stats struct {
+	RequestsSent      int
+	RequestsServed    int
+	Responses         int
+	AddressesReceived int // valid entries in responses
+	AddressesNew      int // entries that were new to the book
+	InvalidEntries    int
+	BytesReceived     int // PEX message bytes, all kinds
+	BytesSent         int
+	PeerErrors        int
+	Timeouts          int
+	// Interval is the current wait between requests.
+	Interval time.Duration
+	// NetworkSize is the running estimate of how many nodes the network
+	// has (see Core.NetworkSizeEstimate).
+	NetworkSize int
+}
+
+// NewCore returns a Core for the node whose address book is pm.
+func NewCore(cfg Config, pm *PeerManager) (*Core, error) {
+	if pm == nil {
+		return nil, fmt.Errorf("%w: nil PeerManager", ErrInvalidConfig)
+	}
+	c, err := cfg.validate()
+	if err != nil {
+		return nil, err
+	}
+	return &Core{
+		cfg:      c,
+		pm:       pm,
+		peers:    make(map[NodeID]*corePeer),
+		rotation: list.New(),
+		interval: c.MinInterval,
+		newShare: 1,
+	}, nil
+}
+
+// Config returns the validated configuration, defaults filled in.
+func (c *Core) Config() Config { return c.cfg }
+
+// Stats returns the counters.
+func (c *Core) Stats() Stats {
+	s := c.stats
+	s.Interval = c.interval
+	s.NetworkSize = c.NetworkSizeEstimate()
+	return s
+}
+
+// NetworkSizeEstimate returns the estimated number of nodes in the network
+// (ourselves excluded), from how often responses repeat what we know: the
+// Schnabel mark-recapture estimate over recent responses, never below the
+// size of the address book.
+func (c *Core) NetworkSizeEstimate() int {
+	return max(c.estimate.value(), c.pm.Len())
+}
+
+// PeerUpdate takes a peer going up or down.
+func (c *Core) PeerUpdate(now time.Time, u PeerUpdate) Actions {
+	c.start(now)
+	switch u.Status {
+	case PeerStatusUp:
+		p := c.peers[u.NodeID]
+		if p == nil {
+			p = &corePeer{id: u.NodeID, tokens: float64(c.cfg.RequestBurst), tokensTime: now}
+			c.peers[u.NodeID] = p
+		}
+		p.caps = u.Caps
+		if p.elem == nil && !p.pending {
+			p.elem = c.rotation.PushBack(p)
+		}
+		c.noPeersSince = time.Time{}
+		c.noPeersWait = 0
+	case PeerStatusDown:
+		if p := c.peers[u.NodeID]; p != nil {
+			if p.elem != nil {
+				c.rotation.Remove(p.elem)
+			}
+			delete(c.peers, u.NodeID)
+		}
+		if len(c.peers) == 0 {
+			c.noPeersSince = now
+		}
+	}
+	return c.Tick(now)
+}
+
+func (c *Core) start(now time.Time) {
+	if !c.started {
+		c.started = true
+		c.nextRequest = now
+		if len(c.peers) == 0 {
+			c.noPeersSince = now
+		}
+	}
+}
+
+// NextWake returns when Tick should next run: the next request, the
+// earliest response timeout, or the restart deadline. Zero means nothing
+// is scheduled.
+func (c *Core) NextWake() time.Time {
+	var t time.Time
+	earliest := func(x time.Time) {
+		if !x.IsZero() && (t.IsZero() || x.Before(t)) {
+			t = x
+		}
+	}
+	if c.rotation.Len() > 0 || len(c.peers) == 0 {
+		earliest(c.nextRequest)
+	}
+	for _, p := range c.peers {
+		if p.pending {
+			earliest(p.sentAt.Add(c.cfg.ResponseTimeout))
+		}
+	}
+	if c.cfg.NoPeersRestartWindow > 0 && !c.noPeersSince.IsZero() {
+		earliest(c.restartDue())
+	}
+	return t
+}
+
+func (c *Core) restartDue() time.Time {
+	due := c.noPeersSince.Add(c.cfg.NoPeersRestartWindow)
+	if !c.restartedAt.IsZero() {
+		if cool := c.restartedAt.Add(c.cfg.RestartCooldown); cool.After(due) {
+			due = cool
+		}
+	}
+	return due
+}
+
+// Tick does what is due at now: expire unanswered requests, signal a
+// restart, send the next request.
+func (c *Core) Tick(now time.Time) Actions {
+	c.start(now)
+	var acts Actions
+	for _, p := range c.peers {
+		if p.pending && !now.Before(p.sentAt.Add(c.cfg.ResponseTimeout)) {
+			p.pending = false
+			p.misses++
+			p.elem = c.rotation.PushBack(p)
+			c.stats.Timeouts++
+			acts.peerError(p.id, ErrResponseTimeout, false)
+		}
+	}
+	if c.cfg.NoPeersRestartWindow > 0 && !c.noPeersSince.IsZero() && !now.Before(c.restartDue()) {
+		acts.Restart = true
+		c.restartedAt = now
+	}
+	if now.Before(c.nextRequest) {
+		return acts
+	}
+	if len(c.peers) == 0 {
+		c.noPeersWait = min(max(2*c.noPeersWait, time.Second), c.cfg.NoPeersMaxBackoff)
+		c.nextRequest = now.Add(c.noPeersWait)
+		acts.NoPeers = &NoPeersAvailableError{Backoff: c.noPeersWait}
+		return acts
+	}
+	// Ask the first peer in rotation whose own spacing allows it; if none
+	// does yet, wake when the first one will.
+	var due time.Time
+	for e := c.rotation.Front(); e != nil; e = e.Next() {
+		p := e.Value.(*corePeer)
+		ok := p.lastSent.Add(c.spacing(p))
+		if p.lastSent.IsZero() || !now.Before(ok) {
+			c.request(now, p, &acts)
+			return acts
+		}
+		if due.IsZero() || ok.Before(due) {
+			due = ok
+		}
+	}
+	if !due.IsZero() {
+		c.nextRequest = due
+	}
+	return acts
+}
+
+func (c *Core) speaksV2(p *corePeer) bool {
+	return c.cfg.NetworkV2 || p.shownV2 || p.caps&CapV2 != 0
+}
+
+func (c *Core) spacing(p *corePeer) time.Duration {
+	if c.speaksV2(p) {
+		return c.cfg.V2RequestInterval
+	}
+	return c.cfg.V1RequestInterval
+}
+
+var (
+	v1Request = mustMarshal(&pb.PexMessage{Sum: &pb.PexMessage_PexRequest{PexRequest: &pb.PexRequest{}}})
+	v2Request = mustMarshal(&pb.PexMessage{Sum: &pb.PexMessage_PexRequestV2{PexRequestV2: &pb.PexRequestV2{}}})
+)
+
+func mustMarshal(m proto.Message) []byte {
+	b, err := proto.Marshal(m)
+	if err != nil {
+		panic(err) // only for the constant messages above
+	}
+	return b
+}
+
+func (c *Core) request(now time.Time, p *corePeer, acts *Actions) {
+	c.rotation.Remove(p.elem)
+	p.elem = nil
+	p.pending = true
+	p.sentAt = now
+	p.lastSent = now
+	msg := v1Request
+	if c.speaksV2(p) {
+		msg = v2Request
+	}
+	acts.Send = append(acts.Send, Envelope{To: p.id, Message: msg})
+	c.stats.RequestsSent++
+	c.stats.BytesSent += len(msg)
+	c.lastRequest = now
+	c.nextRequest = now.Add(c.interval)
+}
+
+// Receive handles one message from a peer.
+func (c *Core) Receive(now time.Time, e Envelope) Actions {
+	c.start(now)
+	var acts Actions
+	c.stats.BytesReceived += len(e.Message)
+	if len(e.Message) > c.cfg.MaxMessageSize {
+		acts.peerError(e.From, fmt.Errorf("%w: %d bytes, limit %d", ErrMessageTooLarge, len(e.Message), c.cfg.MaxMessageSize), true)
+		return c.counted(acts)
+	}
+	var msg pb.PexMessage
+	if err := proto.Unmarshal(e.Message, &msg); err != nil {
+		acts.peerError(e.From, fmt.Errorf("%w: %w", ErrMalformedMessage, err), true)
+		return c.counted(acts)
+	}
+	p := c.peers[e.From]
+	switch m := msg.Sum.(type) {
+	case *pb.PexMessage_PexRequest:
+		c.serve(now, p, e.From, false, &acts)
+	case *pb.PexMessage_PexRequestV2:
+		if p != nil {
+			p.shownV2 = true
+		}
+		c.serve(now, p, e.From, true, &acts)
+	case *pb.PexMessage_PexResponse:
+		entries := m.PexResponse.GetAddresses()
+		c.handleResponse(now, p, e.From, len(entries), func(i int) (NodeAddress, error) {
+			a := entries[i]
+			ip, err := netip.ParseAddr(a.GetIp())
+			if err != nil {
+				return NodeAddress{}, fmt.Errorf("%w: bad IP %q", ErrInvalidAddress, clip(a.GetIp()))
+			}
+			if a.GetPort() > math.MaxUint16 {
+				return NodeAddress{}, fmt.Errorf("%w: port %d", ErrInvalidAddress, a.GetPort())
+			}
+			id, err := ParseNodeID(a.GetId())
+			if err != nil {
+				return NodeAddress{}, fmt.Errorf("%w: %w", ErrInvalidAddress, err)
+			}
+			return NodeAddressFromIP(id, ip, uint16(a.GetPort()))
+		}, &acts)
+	case *pb.PexMessage_PexResponseV2:
+		if p != nil {
+			p.shownV2 = true
+		}
+		entries := m.PexResponseV2.GetAddresses()
+		c.handleResponse(now, p, e.From, len(entries), func(i int) (NodeAddress, error) {
+			return ParseNodeAddress(entries[i].GetUrl())
+		}, &acts)
+	default:
+		acts.peerError(e.From, ErrUnknownMessage, true)
+	}
+	return c.counted(acts)
+}
+
+func (c *Core) counted(acts Actions) Actions {
+	c.stats.PeerErrors += len(acts.Errors)
+	for _, s := range acts.Send {
+		c.stats.BytesSent += len(s.Message)
+	}
+	return acts
+}
+
+// serve answers a request in its own version, if the peer's request
+// bucket allows it.
+func (c *Core) serve(now time.Time, p *corePeer, from NodeID, v2 bool, acts *Actions) {
+	if p == nil {
+		// Not (or no longer) connected: there is nobody to answer.
+		return
+	}
+	if c.cfg.MinReceiveInterval > 0 {
+		refill := float64(now.Sub(p.tokensTime)) / float64(c.cfg.MinReceiveInterval)
+		p.tokens = math.Min(float64(c.cfg.RequestBurst), p.tokens+refill)
+		p.tokensTime = now
+		if p.tokens < 1 {
+			acts.peerError(from, fmt.Errorf("%w: more than one request per %s", ErrRequestTooSoon, c.cfg.MinReceiveInterval), true)
+			return
+		}
+		p.tokens--
+	}
+	c.stats.RequestsServed++
+	addrs := c.pm.Advertise(from, MaxAddresses)
+	if v2 {
+		resp := &pb.PexResponseV2{Addresses: make([]*pb.PexAddressV2, len(addrs))}
+		for i, a := range addrs {
+			resp.Addresses[i] = &pb.PexAddressV2{Url: a.String()}
+		}
+		acts.Send = append(acts.Send, Envelope{To: from, Message: mustMarshal(&pb.PexMessage{Sum: &pb.PexMessage_PexResponseV2{PexResponseV2: resp}})})
+		return
+	}
+	for _, a := range addrs {
+		if _, isIP := a.IP(); !isIP && a.Protocol != ProtocolMemory {
+			acts.Resolve = append(acts.Resolve, V1Answer{To: from, Addrs: addrs})
+			return
+		}
+	}
+	acts.Send = append(acts.Send, Envelope{To: from, Message: EncodeV1Response(endpointsOf(addrs))})
+}
+
+// V1Endpoint is one entry of a V1 response.
+type V1Endpoint struct {
+	ID   NodeID
+	Addr netip.AddrPort
+}
+
+// endpointsOf converts IP addresses to V1 entries, leaving out memory
+// addresses and names (callers resolve names first).
+func endpointsOf(addrs []NodeAddress) []V1Endpoint {
+	out := make([]V1Endpoint, 0, len(addrs))
+	for _, a := range addrs {
+		if ip, ok := a.IP(); ok {
+			out = append(out, V1Endpoint{ID: a.NodeID, Addr: netip.AddrPortFrom(ip, a.Port)})
+		}
+	}
+	return out
+}
+
+// EncodeV1Response encodes a V1 response, at most MaxAddresses entries.
+func EncodeV1Response(eps []V1Endpoint) []byte {
+	eps = eps[:min(len(eps), MaxAddresses)]
+	resp := &pb.PexResponse{Addresses: make([]*pb.PexAddress, len(eps))}
+	for i, ep := range eps {
+		resp.Addresses[i] = &pb.PexAddress{Id: string(ep.ID), Ip: ep.Addr.Addr().String(), Port: uint32(ep.Addr.Port())}
+	}
+	return mustMarshal(&pb.PexMessage{Sum: &pb.PexMessage_PexResponse{PexResponse: resp}})
+}
+
+// handleResponse checks a response, stores its valid entries and adapts
+// the interval and the size estimate.
+func (c *Core) handleResponse(now time.Time, p *corePeer, from NodeID, n int, entry func(int) (NodeAddress, error), acts *Actions) {
+	if p == nil || !p.pending {
+		acts.peerError(from, ErrUnsolicitedResponse, true)
+		return
+	}
+	p.pending = false
+	p.elem = c.rotation.PushBack(p)
+	c.stats.Responses++
+	if n > MaxAddresses {
+		acts.peerError(from, fmt.Errorf("%w: %d, limit %d", ErrTooManyAddresses, n, MaxAddresses), true)
+		return
+	}
+	known := c.pm.Len()
+	var added, dup, self, invalid int
+	var firstErr error
+	for i := range n {
+		a, err := entry(i)
+		if err == nil {
+			var isNew bool
+			isNew, err = c.pm.Add(a)
+			if err == nil {
+				if isNew {
+					added++
+				} else {
+					dup++
+				}
+				continue
+			}
+		}
+		switch {
+		case errors.Is(err, ErrSelfAddress):
+			// A peer that knows us may well share our address: that is
+			// honest, so it is dropped, not punished, unless most of the
+			// response is like it.
+			self++
+		case errors.Is(err, ErrAddressBookFull):
+			dup++
+		default:
+			invalid++
+			if firstErr == nil {
+				firstErr = err
+			}
+		}
+	}
+	c.stats.AddressesReceived += added + dup
+	c.stats.AddressesNew += added
+	c.stats.InvalidEntries += invalid
+	switch unusable := invalid + self; {
+	case n >= 4 && 2*unusable > n:
+		err := fmt.Errorf("%w: %d of %d entries unusable", ErrMostlyInvalid, unusable, n)
+		if firstErr != nil {
+			err = errors.Join(err, firstErr)
+		}
+		if self > 0 {
+			err = errors.Join(err, ErrSelfAddress)
+		}
+		acts.peerError(from, err, true)
+	case invalid > 0:
+		acts.peerError(from, fmt.Errorf("%d invalid entries: %w", invalid, firstErr), false)
+	}
+	if added > 0 {
+		c.pm.Good(from)
+	}
+	c.estimate.observe(added+dup, dup, known)
+	c.adapt(added, added+dup)
+	c.nextRequest = c.lastRequest.Add(c.interval)
+}
+
+// adapt chooses the wait before the next request from the share of new
+// addresses in responses: MinInterval while everything is new, growing
+// with the square of (seen+new)/new as knowledge saturates, MaxInterval
+// once the book is 95% full.
+func (c *Core) adapt(added, total int) {
+	if c.pm.PeerRatio() >= 0.95 {
+		c.interval = c.cfg.MaxInterval
+		return
+	}
+	if total == 0 {
+		// The peer knew nobody we could use: no evidence either way.
+		return
+	}
+	// Smooth over responses, so that one peer with nothing new does not
+	// stall discovery while others still have plenty.
+	c.newShare = 0.5*c.newShare + 0.5*float64(added+1)/float64(total+1)
+	d := float64(c.cfg.MinInterval) / (c.newShare * c.newShare)
+	c.interval = time.Duration(math.Min(d, float64(c.cfg.MaxInterval)))
+}
+
+// sizeEstimator keeps Schnabel's mark-recapture sums over recent responses:
+// each response is a sample of C addresses of which R were already among
+// the M we knew, and N ~ sum(C*M) / sum(R). Older samples decay so the
+// estimate follows a growing network.
+type sizeEstimator struct {
+	sumCM, sumR float64
+}
+
+const estimatorDecay = 0.95
+
+func (s *sizeEstimator) observe(sample, recaptured, known int) {
+	if sample == 0 {
+		return
+	}
+	s.sumCM = s.sumCM*estimatorDecay + float64(sample)*float64(known)
+	s.sumR = s.sumR*estimatorDecay + float64(recaptured)
+}
+
+func (s *sizeEstimator) value() int {
+	if s.sumCM == 0 {
+		return 0
+	}
+	// +1 keeps the estimate finite before any recapture (Chapman's
+	// correction).
+	return int(s.sumCM / (s.sumR + 1))
+}

@@ -1,0 +1,220 @@
+package pex
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// Reactor is the PEX service: it asks connected peers for addresses,
+// answers their requests, and feeds what it learns to a PeerManager. It is
+// a goroutine shell around a Core, which makes every decision; the Reactor
+// only reads the Channel and the peer events, keeps time, and carries out
+// the Core's actions.
+type Reactor struct {
+	cfg     Config
+	log     *slog.Logger
+	ch      Channel
+	updates <-chan PeerUpdate
+
+	mu   sync.Mutex // guards core; held only for one Core call at a time
+	core *Core
+
+	lifecycle sync.Mutex
+	started   bool
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	resolves  chan V1Answer
+}
+
+// NewReactor returns a Reactor that serves and fills pm over ch, learning
+// of peers going up and down from updates (typically
+// pm.Subscribe(ctx).Updates(), or a transport's own events). cfg is
+// validated and its defaults filled in.
+func NewReactor(cfg Config, pm *PeerManager, updates <-chan PeerUpdate, ch Channel) (*Reactor, error) {
+	if ch == nil || updates == nil {
+		return nil, fmt.Errorf("%w: NewReactor needs a Channel and peer updates", ErrInvalidConfig)
+	}
+	core, err := NewCore(cfg, pm)
+	if err != nil {
+		return nil, err
+	}
+	cfg = core.Config()
+	return &Reactor{
+		cfg:      cfg,
+		log:      cfg.Logger.With("module", "pex"),
+		ch:       ch,
+		updates:  updates,
+		core:     core,
+		resolves: make(chan V1Answer, 16),
+	}, nil
+}
+
+// Start starts the reactor's goroutines. They run until ctx ends or Stop
+// is called. A reactor starts once.
+func (r *Reactor) Start(ctx context.Context) error {
+	r.lifecycle.Lock()
+	defer r.lifecycle.Unlock()
+	if r.started {
+		return fmt.Errorf("pex: reactor already started")
+	}
+	r.started = true
+	ctx, r.cancel = context.WithCancel(ctx)
+	r.wg.Add(2)
+	go func() {
+		defer r.wg.Done()
+		r.run(ctx)
+	}()
+	go func() {
+		defer r.wg.Done()
+		r.resolveLoop(ctx)
+	}()
+	return nil
+}
+
+// Stop stops the reactor and returns once every goroutine it started has
+// exited. It is safe to call more than once, and before Start.
+func (r *Reactor) Stop() {
+	r.lifecycle.Lock()
+	cancel := r.cancel
+	r.started = true // a stopped reactor does not start again
+	r.lifecycle.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+	r.wg.Wait()
+}
+
+// NetworkSizeEstimate returns the running estimate of the network's size.
+func (r *Reactor) NetworkSizeEstimate() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.core.NetworkSizeEstimate()
+}
+
+// Stats returns the reactor's counters.
+func (r *Reactor) Stats() Stats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.core.Stats()
+}
+
+func (r *Reactor) run(ctx context.Context) {
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	in := r.ch.Receive()
+	updates := r.updates
+	r.step(ctx, func(c *Core, now time.Time) Actions { return c.Tick(now) })
+	for {
+		r.mu.Lock()
+		wake := r.core.NextWake()
+		r.mu.Unlock()
+		var timerC <-chan time.Time
+		if !wake.IsZero() {
+			timer.Reset(max(time.Until(wake), 0))
+			timerC = timer.C
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case u, ok := <-updates:
+			if !ok {
+				updates = nil // the subscription ended; keep serving
+				continue
+			}
+			r.step(ctx, func(c *Core, now time.Time) Actions { return c.PeerUpdate(now, u) })
+		case e, ok := <-in:
+			if !ok {
+				r.log.Info("pex: channel closed, stopping")
+				return
+			}
+			r.step(ctx, func(c *Core, now time.Time) Actions { return c.Receive(now, e) })
+		case <-timerC:
+			r.step(ctx, func(c *Core, now time.Time) Actions { return c.Tick(now) })
+		}
+	}
+}
+
+// step runs one Core call under the lock, then carries out its actions
+// without it.
+func (r *Reactor) step(ctx context.Context, f func(*Core, time.Time) Actions) {
+	r.mu.Lock()
+	acts := f(r.core, time.Now())
+	r.mu.Unlock()
+	for _, pe := range acts.Errors {
+		r.log.Debug("pex: peer error", "peer", pe.NodeID, "err", pe.Err, "fatal", pe.Fatal)
+		if err := r.ch.ReportError(ctx, pe); err != nil {
+			r.log.Debug("pex: reporting peer error failed", "peer", pe.NodeID, "err", err)
+		}
+	}
+	for _, e := range acts.Send {
+		if err := r.ch.Send(ctx, e); err != nil {
+			r.log.Debug("pex: send failed", "peer", e.To, "err", err)
+		}
+	}
+	for _, a := range acts.Resolve {
+		select {
+		case r.resolves <- a:
+		default:
+			r.log.Warn("pex: too many V1 answers waiting on DNS, dropping one", "peer", a.To)
+		}
+	}
+	if acts.NoPeers != nil {
+		r.log.Debug(acts.NoPeers.Error())
+	}
+	if acts.Restart {
+		r.log.Warn("pex: no connected peers for too long, signalling restart", "window", r.cfg.NoPeersRestartWindow)
+		if r.cfg.Restart != nil {
+			select {
+			case r.cfg.Restart <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+// resolveLoop answers V1 requests whose addresses include host names.
+func (r *Reactor) resolveLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case a := <-r.resolves:
+			msg := ResolveV1Answer(ctx, r.cfg.Resolver, r.cfg.ResolveTimeout, a.Addrs)
+			if err := r.ch.Send(ctx, Envelope{To: a.To, Message: msg}); err != nil {
+				r.log.Debug("pex: send failed", "peer", a.To, "err", err)
+			}
+		}
+	}
+}
+
+// ResolveV1Answer encodes a V1 response for addrs, resolving host names
+// (all at once, within timeout) to every IP they have now. Memory
+// addresses and names that fail to resolve are left out; IPv6 is kept.
+func ResolveV1Answer(ctx context.Context, res Resolver, timeout time.Duration, addrs []NodeAddress) []byte {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	resolved := make([][]netip.AddrPort, len(addrs))
+	var wg sync.WaitGroup
+	for i, a := range addrs {
+		if a.Protocol == ProtocolMemory {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resolved[i], _ = a.Resolve(ctx, res)
+		}()
+	}
+	wg.Wait()
+	var eps []V1Endpoint
+	for i, list := range resolved {
+		for _, ap := range list {
+			eps = append(eps, V1Endpoint{ID: addrs[i].NodeID, Addr: ap})
+		}
+	}
+	return EncodeV1Response(eps)
+}
