@@ -176,7 +176,7 @@ func canonicalHost(host string, bracketed bool) (string, error) {
 }
 
 func validDNSName(name string) error {
-	if len(name) > 253 {
+	if len(strings.TrimSuffix(name, ".")) > 253 {
 		return fmt.Errorf("host name longer than 253 bytes")
 	}
 	allDigits := true
@@ -259,12 +259,23 @@ func (a NodeAddress) Validate() error {
 		}
 		return nil
 	}
-	parsed, err := ParseNodeAddress(a.String())
-	if err != nil {
-		return err
+	if a.Protocol != ProtocolMConn && a.Protocol != ProtocolTCP {
+		return fmt.Errorf("%w: unknown protocol %q", ErrInvalidAddress, clip(a.Protocol))
 	}
-	if parsed != a {
-		return fmt.Errorf("%w: %q is not in canonical form", ErrInvalidAddress, a.String())
+	if err := a.NodeID.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidAddress, err)
+	}
+	if a.Port == 0 {
+		return fmt.Errorf("%w: %s: port 0", ErrInvalidAddress, a.NodeID)
+	}
+	if ip, err := netip.ParseAddr(a.Hostname); err == nil {
+		if ip.Zone() != "" || ip.Is4In6() || ip.String() != a.Hostname {
+			return fmt.Errorf("%w: %s: IP %q not in canonical form", ErrInvalidAddress, a.NodeID, clip(a.Hostname))
+		}
+		return nil
+	}
+	if err := validDNSName(a.Hostname); err != nil || strings.ToLower(a.Hostname) != a.Hostname {
+		return fmt.Errorf("%w: %s: bad host %q", ErrInvalidAddress, a.NodeID, clip(a.Hostname))
 	}
 	return nil
 }
