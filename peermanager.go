@@ -24,8 +24,14 @@ type PeerManagerOptions struct {
 	// MaxPeers bounds the address book, counted in peers. Default 1000.
 	MaxPeers int
 	// MaxConnected bounds connections, dialing and inbound together.
-	// Default 32.
+	// Default 50.
 	MaxConnected int
+	// MaxOutbound bounds the connections we dial ourselves (TryDialNext
+	// stops there), so that slots stay free for nodes that dial us: without
+	// it, established nodes fill every slot with each other and a newcomer
+	// finds nobody to connect to. Default MaxConnected/5, at least 1 (10 of
+	// 50, as CometBFT).
+	MaxOutbound int
 	// MaxAddressesPerPeer bounds the addresses kept for one node ID.
 	// Default 4.
 	MaxAddressesPerPeer int
@@ -53,6 +59,11 @@ type PeerManagerOptions struct {
 	// Rand drives sampling choices; default a randomly seeded source. Pass a
 	// seeded one for deterministic runs. Used under the manager's lock.
 	Rand *rand.Rand
+	// RandomAdvertise makes Advertise return an independent random sample
+	// each time, as Tendermint v0.35 does, instead of resuming where the
+	// last answer to the same peer stopped. Worse for discovery; it exists
+	// so the simulator can compare the two.
+	RandomAdvertise bool
 	// Logger; default discards.
 	Logger *slog.Logger
 }
@@ -71,7 +82,8 @@ const (
 func (o *PeerManagerOptions) withDefaults() (PeerManagerOptions, error) {
 	c := *o
 	setDefault(&c.MaxPeers, 1000)
-	setDefault(&c.MaxConnected, 32)
+	setDefault(&c.MaxConnected, 50)
+	setDefault(&c.MaxOutbound, max(1, c.MaxConnected/5))
 	setDefault(&c.MaxAddressesPerPeer, 4)
 	setDefault(&c.MinRetryTime, time.Second)
 	setDefault(&c.MaxRetryTime, 10*time.Minute)
@@ -87,7 +99,9 @@ func (o *PeerManagerOptions) withDefaults() (PeerManagerOptions, error) {
 		c.Logger = discardLogger
 	}
 	switch {
-	case c.MaxPeers < 1, c.MaxConnected < 1, c.MaxAddressesPerPeer < 1, c.MaxDialFailures < 1:
+	case c.MaxOutbound > c.MaxConnected:
+		return c, fmt.Errorf("%w: MaxOutbound above MaxConnected", ErrInvalidConfig)
+	case c.MaxPeers < 1, c.MaxConnected < 1, c.MaxOutbound < 1, c.MaxAddressesPerPeer < 1, c.MaxDialFailures < 1:
 		return c, fmt.Errorf("%w: peer manager limits must be positive", ErrInvalidConfig)
 	case c.MinRetryTime < 0 || c.MaxRetryTime < c.MinRetryTime:
 		return c, fmt.Errorf("%w: need 0 <= MinRetryTime <= MaxRetryTime", ErrInvalidConfig)
@@ -127,14 +141,16 @@ type addrInfo struct {
 }
 
 type peerInfo struct {
-	id         NodeID
-	addrs      []*addrInfo
-	persistent bool
-	private    bool
-	score      int
-	state      connState
-	caps       PeerCaps
-	dialing    *addrInfo // while stateDialing
+	id          NodeID
+	addrs       []*addrInfo
+	persistent  bool
+	private     bool
+	score       int
+	state       connState
+	caps        PeerCaps
+	dialing     *addrInfo // while stateDialing
+	outbound    bool      // we dialled it (dialing or connected)
+	connectedAt time.Time
 	// advertising: where the last response to this (connected) peer ended.
 	cursor    NodeID
 	hasCursor bool
@@ -161,20 +177,21 @@ type PeerManager struct {
 	self NodeID
 	opts PeerManagerOptions
 	// selfEndpoints are the host:port pairs of our own addresses.
-	selfEndpoints map[string]bool
+	selfEndpoints map[endpoint]bool
 
-	mu     sync.Mutex
-	peers  map[NodeID]*peerInfo
-	order  []*peerInfo // sorted by ID; may hold removed entries
-	fresh  []*peerInfo // added since order was last sorted
-	stale  int         // removed entries still in order
-	evict  evictHeap   // idle, non-persistent peers, lowest rank first
-	seq    uint64
-	active int // peers dialing or connected
+	mu       sync.Mutex
+	peers    map[NodeID]*peerInfo
+	order    []*peerInfo // sorted by ID; may hold removed entries
+	fresh    []*peerInfo // added since order was last sorted
+	stale    int         // removed entries still in order
+	evict    evictHeap   // idle, non-persistent peers, lowest rank first
+	seq      uint64
+	active   int // peers dialing or connected
+	outbound int // of which we dialled
 
 	evictQueue []NodeID
 	subs       map[*PeerUpdates]struct{}
-	dialWake   chan struct{} // closed and replaced when dialing may proceed
+	dialWake   chan struct{} // made by a waiting DialNext, closed when dialing may proceed
 
 	strictLogged bool
 }
@@ -183,7 +200,7 @@ type PeerManager struct {
 // the persistent peers of opts.
 func NewPeerManager(self NodeID, opts PeerManagerOptions) (*PeerManager, error) {
 	if err := self.Validate(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: self: %w", ErrInvalidConfig, err)
 	}
 	o, err := opts.withDefaults()
 	if err != nil {
@@ -192,10 +209,9 @@ func NewPeerManager(self NodeID, opts PeerManagerOptions) (*PeerManager, error) 
 	m := &PeerManager{
 		self:          self,
 		opts:          o,
-		selfEndpoints: make(map[string]bool),
+		selfEndpoints: make(map[endpoint]bool),
 		peers:         make(map[NodeID]*peerInfo),
 		subs:          make(map[*PeerUpdates]struct{}),
-		dialWake:      make(chan struct{}),
 	}
 	for _, a := range o.SelfAddresses {
 		if err := a.Validate(); err != nil {
@@ -225,7 +241,13 @@ func NewPeerManager(self NodeID, opts PeerManagerOptions) (*PeerManager, error) 
 	return m, nil
 }
 
-func endpointKey(a NodeAddress) string { return fmt.Sprintf("%s:%d", a.Hostname, a.Port) }
+// endpoint is a host and port, whatever the node ID and scheme.
+type endpoint struct {
+	host string
+	port uint16
+}
+
+func endpointKey(a NodeAddress) endpoint { return endpoint{a.Hostname, a.Port} }
 
 // SelfID returns our own node ID.
 func (m *PeerManager) SelfID() NodeID { return m.self }
@@ -414,6 +436,8 @@ func (m *PeerManager) Advertise(to NodeID, limit int) []NodeAddress {
 	if limit <= 0 {
 		return nil
 	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	out := make([]NodeAddress, 0, min(limit, len(m.opts.SelfAddresses)+len(m.peers)))
 	for _, a := range m.opts.SelfAddresses {
 		if len(out) == limit {
@@ -421,12 +445,13 @@ func (m *PeerManager) Advertise(to NodeID, limit int) []NodeAddress {
 		}
 		out = append(out, a)
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
 	m.settle()
 	n := len(m.order)
 	if n == 0 {
 		return out
+	}
+	if m.opts.RandomAdvertise {
+		return m.sample(out, to, limit)
 	}
 	requester := m.peers[to]
 	if requester != nil && !requester.connected() {
@@ -455,6 +480,34 @@ func (m *PeerManager) Advertise(to NodeID, limit int) []NodeAddress {
 	if requester != nil && last >= 0 {
 		requester.cursor = m.order[last].id
 		requester.hasCursor = true
+	}
+	return out
+}
+
+// sample fills out with an independent random sample of the book, as
+// Tendermint v0.35 does. The caller holds the lock and settled the order.
+func (m *PeerManager) sample(out []NodeAddress, to NodeID, limit int) []NodeAddress {
+	n := len(m.order)
+	// Floyd's algorithm: k distinct indices of n, uniformly, in O(k).
+	k := min(n, limit-len(out)+2) // +2: room for to and one unusable entry
+	chosen := make(map[int]struct{}, k)
+	picks := make([]int, 0, k)
+	for j := n - k; j < n; j++ {
+		t := m.opts.Rand.IntN(j + 1)
+		if _, dup := chosen[t]; dup {
+			t = j
+		}
+		chosen[t] = struct{}{}
+		picks = append(picks, t)
+	}
+	m.opts.Rand.Shuffle(len(picks), func(i, j int) { picks[i], picks[j] = picks[j], picks[i] })
+	for _, i := range picks {
+		if len(out) == limit {
+			break
+		}
+		if a, ok := m.advertisable(m.order[i], to); ok {
+			out = append(out, a)
+		}
 	}
 	return out
 }
@@ -589,14 +642,16 @@ func (m *PeerManager) tryDialNext() (NodeAddress, bool, time.Time) {
 	}
 	p.state = stateDialing
 	p.dialing = ai
+	p.outbound = true
 	m.active++
+	m.outbound++
 	m.unrank(p)
 	return ai.addr, true, time.Time{}
 }
 
 // pickDial chooses a peer and address to dial. The caller holds the lock.
 func (m *PeerManager) pickDial() (*peerInfo, *addrInfo, time.Time) {
-	if m.active >= m.opts.MaxConnected {
+	if m.active >= m.opts.MaxConnected || m.outbound >= m.opts.MaxOutbound {
 		return nil, nil, time.Time{}
 	}
 	now := m.opts.Now()
@@ -657,6 +712,9 @@ func (m *PeerManager) pickDial() (*peerInfo, *addrInfo, time.Time) {
 func (m *PeerManager) DialNext(ctx context.Context) (NodeAddress, error) {
 	for {
 		m.mu.Lock()
+		if m.dialWake == nil {
+			m.dialWake = make(chan struct{})
+		}
 		wake := m.dialWake
 		m.mu.Unlock()
 		a, ok, next := m.tryDialNext()
@@ -664,24 +722,31 @@ func (m *PeerManager) DialNext(ctx context.Context) (NodeAddress, error) {
 			return a, nil
 		}
 		var timeout <-chan time.Time
+		var timer *time.Timer
 		if !next.IsZero() {
-			t := time.NewTimer(max(next.Sub(m.opts.Now()), time.Millisecond))
-			defer t.Stop()
-			timeout = t.C
+			timer = time.NewTimer(max(next.Sub(m.opts.Now()), time.Millisecond))
+			timeout = timer.C
 		}
 		select {
 		case <-ctx.Done():
-			return NodeAddress{}, ctx.Err()
 		case <-wake:
 		case <-timeout:
+		}
+		if timer != nil {
+			timer.Stop()
+		}
+		if err := ctx.Err(); err != nil {
+			return NodeAddress{}, err
 		}
 	}
 }
 
 // wakeDialers releases DialNext callers. The caller holds the lock.
 func (m *PeerManager) wakeDialers() {
-	close(m.dialWake)
-	m.dialWake = make(chan struct{})
+	if m.dialWake != nil {
+		close(m.dialWake)
+		m.dialWake = nil
+	}
 }
 
 // Dialed records that dialling a succeeded. It fails with ErrTooManyPeers
@@ -710,11 +775,14 @@ func (m *PeerManager) Dialed(a NodeAddress) error {
 			return ErrTooManyPeers
 		}
 		m.active++
+		m.outbound++
+		p.outbound = true
 		m.unrank(p)
 	default:
 		return fmt.Errorf("%w: %s is already connected", ErrTooManyPeers, a.NodeID)
 	}
 	p.state = stateConnected
+	p.connectedAt = m.opts.Now()
 	ai := p.dialing
 	if ai == nil || ai.addr != a {
 		ai = nil
@@ -749,6 +817,12 @@ func (m *PeerManager) DialFailed(a NodeAddress) {
 		p.state = stateIdle
 		p.dialing = nil
 		m.active--
+		m.outbound--
+		p.outbound = false
+		// As on Disconnected: an idle peer is not queued for eviction,
+		// and must be queued again if it reconnects and falls again.
+		p.evicting = false
+		m.evictQueue = slices.DeleteFunc(m.evictQueue, func(x NodeID) bool { return x == p.id })
 		m.rank(p)
 	}
 	m.setScore(p, p.score-scoreDialFailed)
@@ -757,11 +831,7 @@ func (m *PeerManager) DialFailed(a NodeAddress) {
 			continue
 		}
 		ai.failures++
-		backoff := m.opts.MinRetryTime << min(ai.failures-1, 30)
-		if backoff > m.opts.MaxRetryTime || backoff <= 0 {
-			backoff = m.opts.MaxRetryTime
-		}
-		ai.retryAt = m.opts.Now().Add(backoff)
+		ai.retryAt = m.opts.Now().Add(m.backoff(ai.failures))
 		if !p.persistent && ai.failures >= m.opts.MaxDialFailures {
 			p.addrs = slices.Delete(p.addrs, i, i+1)
 			if len(p.addrs) == 0 && !p.connected() {
@@ -773,9 +843,22 @@ func (m *PeerManager) DialFailed(a NodeAddress) {
 	m.wakeDialers()
 }
 
-// Accepted records an inbound connection from id. It fails with
-// ErrTooManyPeers when connections are at MaxConnected or id is already
-// connected, and ErrSelfAddress for ourselves.
+// backoff is the wait after the n-th consecutive failure: MinRetryTime
+// doubled n-1 times, capped at MaxRetryTime (without overflowing).
+func (m *PeerManager) backoff(n int) time.Duration {
+	d := m.opts.MinRetryTime
+	for i := 1; i < n && d < m.opts.MaxRetryTime; i++ {
+		d *= 2
+	}
+	return min(d, m.opts.MaxRetryTime)
+}
+
+// Accepted records an inbound connection from id. When connections are at
+// MaxConnected it displaces the lowest-scored, youngest inbound peer,
+// which EvictNext then returns for the transport to disconnect; outbound
+// and persistent peers are never displaced. It fails with ErrTooManyPeers
+// when there is no inbound peer to displace or id is already connected,
+// and ErrSelfAddress for ourselves.
 func (m *PeerManager) Accepted(id NodeID) error {
 	if id == m.self {
 		return ErrSelfAddress
@@ -789,8 +872,14 @@ func (m *PeerManager) Accepted(id NodeID) error {
 	if p != nil && p.connected() {
 		return fmt.Errorf("%w: %s is already connected", ErrTooManyPeers, id)
 	}
-	if m.active >= m.opts.MaxConnected {
-		return ErrTooManyPeers
+	var victim *peerInfo
+	if m.active-len(m.evictQueue) >= m.opts.MaxConnected {
+		// Full: displace an inbound peer, as Bitcoin does, so that a
+		// newcomer that knows only this node can still join.
+		victim = m.inboundVictim()
+		if victim == nil {
+			return ErrTooManyPeers
+		}
 	}
 	if p == nil {
 		if len(m.peers) >= m.opts.MaxPeers {
@@ -800,11 +889,34 @@ func (m *PeerManager) Accepted(id NodeID) error {
 		}
 		p = m.insert(id, nil)
 	}
+	if victim != nil {
+		// Only once the newcomer is sure to be admitted.
+		victim.evicting = true
+		m.evictQueue = append(m.evictQueue, victim.id)
+	}
 	m.unrank(p)
 	p.state = stateConnected
+	p.connectedAt = m.opts.Now()
 	m.active++
 	m.setScore(p, p.score+scoreConnected)
 	return nil
+}
+
+// inboundVictim returns the inbound, non-persistent connected peer to
+// displace for a new inbound one: the lowest scored, the youngest among
+// equals (long-lived peers are the hardest for an attacker to fake). The
+// caller holds the lock.
+func (m *PeerManager) inboundVictim() *peerInfo {
+	var v *peerInfo
+	for _, p := range m.peers {
+		if !p.connected() || p.outbound || p.persistent || p.evicting {
+			continue
+		}
+		if v == nil || p.score < v.score || (p.score == v.score && p.connectedAt.After(v.connectedAt)) {
+			v = p
+		}
+	}
+	return v
 }
 
 // Ready records that the connection to id finished its handshake and
@@ -839,6 +951,19 @@ func (m *PeerManager) Disconnected(id NodeID) {
 	p.hasCursor = false
 	p.cursor = ""
 	m.active--
+	// Do not redial at once a peer that just dropped us (or that we
+	// dropped): it may have displaced us, and redialling straight away
+	// would churn connections.
+	cool := m.opts.Now().Add(m.opts.MinRetryTime)
+	for _, ai := range p.addrs {
+		if ai.retryAt.Before(cool) {
+			ai.retryAt = cool
+		}
+	}
+	if p.outbound {
+		m.outbound--
+		p.outbound = false
+	}
 	p.evicting = false
 	m.evictQueue = slices.DeleteFunc(m.evictQueue, func(x NodeID) bool { return x == id })
 	if len(p.addrs) == 0 && !p.persistent {
@@ -923,11 +1048,13 @@ func (m *PeerManager) Subscribe(ctx context.Context) *PeerUpdates {
 	for _, id := range ids {
 		s.queue = append(s.queue, PeerUpdate{NodeID: id, Status: PeerStatusUp, Caps: m.peers[id].caps})
 	}
-	m.subs[s] = struct{}{}
-	m.mu.Unlock()
 	if len(s.queue) > 0 {
+		// Before s is published: once it is in m.subs, a broadcast may
+		// fill the one-slot signal (and touch the queue) at any time.
 		s.signal <- struct{}{}
 	}
+	m.subs[s] = struct{}{}
+	m.mu.Unlock()
 	go func() {
 		defer close(s.out)
 		defer func() {

@@ -1,0 +1,1479 @@
+package pex
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/netip"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// selfID is the node ID of the manager under test; nodeID(i) never
+// produces it for the i used here.
+var selfID = NodeID(strings.Repeat("f", 40))
+
+// peerAddr returns a routable mconn address for nodeID(i), with an IP
+// unique to i.
+func peerAddr(i int) NodeAddress { return peerAddrPort(i, 26656) }
+
+func peerAddrPort(i int, port uint16) NodeAddress {
+	ip := netip.AddrFrom4([4]byte{11, byte(i >> 16), byte(i >> 8), byte(i)})
+	a, err := NodeAddressFromIP(nodeID(i), ip, port)
+	if err != nil {
+		panic(err)
+	}
+	return a
+}
+
+func selfAddr(host string, port uint16) NodeAddress {
+	return NodeAddress{Protocol: ProtocolMConn, NodeID: selfID, Hostname: host, Port: port}
+}
+
+// fakeClock is a PeerManagerOptions.Now that only moves when told to.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newFakeClock() *fakeClock {
+	return &fakeClock{now: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+func newPM(t testing.TB, opts PeerManagerOptions) *PeerManager {
+	t.Helper()
+	if opts.Rand == nil {
+		opts.Rand = rand.New(rand.NewPCG(1, 2))
+	}
+	m, err := NewPeerManager(selfID, opts)
+	require.NoError(t, err)
+	return m
+}
+
+func addPeers(t testing.TB, m *PeerManager, from, to int) {
+	t.Helper()
+	for i := from; i < to; i++ {
+		ok, err := m.Add(peerAddr(i))
+		require.NoError(t, err)
+		require.True(t, ok)
+	}
+}
+
+// checkInvariants verifies the manager's internal bookkeeping.
+func checkInvariants(t testing.TB, m *PeerManager) {
+	t.Helper()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	require.LessOrEqual(t, len(m.peers), m.opts.MaxPeers)
+	require.NotContains(t, m.peers, m.self)
+	active, ranked := 0, 0
+	for id, p := range m.peers {
+		require.Equal(t, id, p.id)
+		require.False(t, p.removed, id)
+		require.LessOrEqual(t, len(p.addrs), m.opts.MaxAddressesPerPeer, id)
+		require.GreaterOrEqual(t, p.score, MinScore, id)
+		require.LessOrEqual(t, p.score, MaxScore, id)
+		for _, ai := range p.addrs {
+			require.Equal(t, id, ai.addr.NodeID)
+		}
+		if p.connected() {
+			active++
+		}
+		if p.state == stateDialing {
+			require.NotNil(t, p.dialing, id)
+		}
+		wantRanked := !p.persistent && !p.connected()
+		require.Equal(t, wantRanked, p.heapIndex >= 0, "peer %s state %d persistent %v", id, p.state, p.persistent)
+		if p.heapIndex >= 0 {
+			ranked++
+			require.Same(t, p, m.evict[p.heapIndex])
+		}
+		if p.persistent {
+			require.Equal(t, MaxScore, p.score)
+		}
+	}
+	require.Equal(t, active, m.active, "active count")
+	outbound := 0
+	for _, p := range m.peers {
+		if p.outbound {
+			require.True(t, p.connected(), "outbound but idle: %s", p.id)
+			outbound++
+		}
+	}
+	require.Equal(t, outbound, m.outbound, "outbound count")
+	for _, id := range m.evictQueue {
+		p := m.peers[id]
+		require.NotNil(t, p, "queued for eviction but unknown: %s", id)
+		require.True(t, p.connected() && p.evicting, "queued for eviction: %s", id)
+	}
+	require.Len(t, m.evict, ranked)
+	for i := 1; i < len(m.evict); i++ {
+		require.False(t, m.evict.Less(i, (i-1)/2), "heap order at %d", i)
+	}
+	m.settle()
+	ids := make([]NodeID, len(m.order))
+	for i, p := range m.order {
+		ids[i] = p.id
+	}
+	want := make([]NodeID, 0, len(m.peers))
+	for id := range m.peers {
+		want = append(want, id)
+	}
+	slices.Sort(want)
+	require.Equal(t, want, ids, "order is the sorted book")
+}
+
+func TestNewPeerManagerValidation(t *testing.T) {
+	for _, self := range []NodeID{"abc", testIDUpper, ""} {
+		m, err := NewPeerManager(self, PeerManagerOptions{})
+		require.ErrorIs(t, err, ErrInvalidNodeID)
+		require.ErrorIs(t, err, ErrInvalidConfig)
+		require.Nil(t, m)
+	}
+
+	bad := map[string]PeerManagerOptions{
+		"self address with another id":  {SelfAddresses: []NodeAddress{peerAddr(1)}},
+		"self address not canonical":    {SelfAddresses: []NodeAddress{selfAddr("Example.com", 1)}},
+		"self address without port":     {SelfAddresses: []NodeAddress{selfAddr("1.2.3.4", 0)}},
+		"negative MaxPeers":             {MaxPeers: -1},
+		"negative MaxConnected":         {MaxConnected: -1},
+		"negative MaxOutbound":          {MaxOutbound: -1},
+		"MaxOutbound over MaxConnected": {MaxConnected: 2, MaxOutbound: 3},
+		"negative MaxAddressesPerPeer":  {MaxAddressesPerPeer: -1},
+		"negative MaxDialFailures":      {MaxDialFailures: -1},
+		"negative MinRetryTime":         {MinRetryTime: -time.Second},
+		"MaxRetryTime below Min":        {MinRetryTime: time.Minute, MaxRetryTime: time.Second},
+		"MaxRetryTime below default":    {MaxRetryTime: time.Millisecond},
+		"positive EvictScore":           {EvictScore: 1},
+		"EvictScore at MinScore":        {EvictScore: MinScore},
+		"EvictScore below MinScore":     {EvictScore: MinScore - 1},
+		"more persistent than MaxPeers": {MaxPeers: 1,
+			PersistentPeers: []NodeAddress{peerAddr(1), peerAddr(2)}},
+		"persistent peer is self":    {PersistentPeers: []NodeAddress{selfAddr("1.2.3.4", 1)}},
+		"persistent peer is invalid": {PersistentPeers: []NodeAddress{{Protocol: ProtocolMConn, NodeID: nodeID(1)}}},
+		"persistent peer at self endpoint": {
+			SelfAddresses:   []NodeAddress{selfAddr("1.2.3.4", 1)},
+			PersistentPeers: []NodeAddress{{Protocol: ProtocolTCP, NodeID: nodeID(1), Hostname: "1.2.3.4", Port: 1}}},
+		"strict refuses private persistent": {Strict: true,
+			PersistentPeers: []NodeAddress{{Protocol: ProtocolMConn, NodeID: nodeID(1), Hostname: "10.0.0.1", Port: 1}}},
+		"private peer invalid":   {PrivatePeers: []NodeID{"xyz"}},
+		"private peer uppercase": {PrivatePeers: []NodeID{NodeID(strings.ToUpper(string(nodeID(10))))}},
+	}
+	for name, opts := range bad {
+		t.Run(name, func(t *testing.T) {
+			m, err := NewPeerManager(selfID, opts)
+			require.ErrorIs(t, err, ErrInvalidConfig)
+			require.Nil(t, m)
+			require.True(t, strings.HasPrefix(err.Error(), "pex: "), err.Error())
+		})
+	}
+
+	m, err := NewPeerManager(selfID, PeerManagerOptions{
+		SelfAddresses:   []NodeAddress{selfAddr("1.2.3.4", 26656), {Protocol: ProtocolMemory, NodeID: selfID}},
+		PersistentPeers: []NodeAddress{peerAddr(1), peerAddrPort(1, 2), peerAddr(2)},
+		PrivatePeers:    []NodeID{nodeID(3)},
+	})
+	require.NoError(t, err)
+	require.Equal(t, selfID, m.SelfID())
+	require.Equal(t, 1000, m.MaxPeers())
+	require.Equal(t, []NodeID{nodeID(1), nodeID(2)}, m.Known())
+	require.Len(t, m.Addresses(nodeID(1)), 2)
+	s, ok := m.Score(nodeID(1))
+	require.True(t, ok)
+	require.Equal(t, MaxScore, s)
+	checkInvariants(t, m)
+}
+
+func TestPeerManagerAdd(t *testing.T) {
+	m := newPM(t, PeerManagerOptions{MaxAddressesPerPeer: 2})
+
+	_, err := m.Add(NodeAddress{Protocol: ProtocolMConn, NodeID: nodeID(1), Hostname: "Example.com", Port: 1})
+	require.ErrorIs(t, err, ErrInvalidAddress)
+	_, err = m.Add(NodeAddress{})
+	require.ErrorIs(t, err, ErrInvalidAddress)
+	require.Zero(t, m.Len())
+
+	ok, err := m.Add(peerAddr(1))
+	require.NoError(t, err)
+	require.True(t, ok, "new")
+	ok, err = m.Add(peerAddr(1))
+	require.NoError(t, err)
+	require.False(t, ok, "duplicate")
+	require.Equal(t, 1, m.Len())
+	require.True(t, m.Has(nodeID(1)))
+	require.False(t, m.Has(nodeID(2)))
+	require.Nil(t, m.Addresses(nodeID(2)))
+
+	// A second address for the same ID is stored, up to the per-peer cap.
+	ok, err = m.Add(peerAddrPort(1, 2))
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, []NodeAddress{peerAddr(1), peerAddrPort(1, 2)}, m.Addresses(nodeID(1)))
+	ok, err = m.Add(peerAddrPort(1, 3))
+	require.NoError(t, err)
+	require.False(t, ok, "over MaxAddressesPerPeer while none fails")
+	require.Len(t, m.Addresses(nodeID(1)), 2)
+	require.Equal(t, 1, m.Len(), "one peer, however many addresses")
+
+	// Once an address fails, a new one replaces it.
+	m.DialFailed(peerAddrPort(1, 2))
+	ok, err = m.Add(peerAddrPort(1, 3))
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.ElementsMatch(t, []NodeAddress{peerAddr(1), peerAddrPort(1, 3)}, m.Addresses(nodeID(1)))
+
+	// Other schemes of the same endpoint are other addresses.
+	tcp := peerAddr(2)
+	tcp.Protocol = ProtocolTCP
+	addPeers(t, m, 2, 3)
+	ok, err = m.Add(tcp)
+	require.NoError(t, err)
+	require.True(t, ok)
+	ok, err = m.Add(NodeAddress{Protocol: ProtocolMemory, NodeID: nodeID(4)})
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, []NodeID{nodeID(1), nodeID(2), nodeID(4)}, m.Known())
+	checkInvariants(t, m)
+}
+
+func TestPeerManagerAddRefusesSelf(t *testing.T) {
+	m := newPM(t, PeerManagerOptions{SelfAddresses: []NodeAddress{
+		selfAddr("1.2.3.4", 26656),
+		selfAddr("2001:db8::1", 26656),
+		selfAddr("node.example.com", 26656),
+	}})
+	self := []NodeAddress{
+		selfAddr("1.2.3.4", 26656),
+		{Protocol: ProtocolTCP, NodeID: selfID, Hostname: "1.2.3.4", Port: 26656},
+		selfAddr("5.6.7.8", 1), // our ID anywhere
+		selfAddr("other.example.com", 80),
+		{Protocol: ProtocolMemory, NodeID: selfID},
+		// Our endpoints with another ID.
+		{Protocol: ProtocolMConn, NodeID: nodeID(1), Hostname: "1.2.3.4", Port: 26656},
+		{Protocol: ProtocolTCP, NodeID: nodeID(2), Hostname: "1.2.3.4", Port: 26656},
+		{Protocol: ProtocolMConn, NodeID: nodeID(3), Hostname: "2001:db8::1", Port: 26656},
+		{Protocol: ProtocolMConn, NodeID: nodeID(4), Hostname: "node.example.com", Port: 26656},
+	}
+	for _, a := range self {
+		ok, err := m.Add(a)
+		require.ErrorIs(t, err, ErrSelfAddress, a.String())
+		require.False(t, ok)
+		require.True(t, strings.HasPrefix(err.Error(), "pex: "))
+		require.ErrorIs(t, m.CheckAddress(a), ErrSelfAddress)
+	}
+	// Parsed forms of our address in any spelling are ours too.
+	for _, s := range []string{
+		"MCONN://" + strings.ToUpper(string(selfID)) + "@1.2.3.4:26656",
+		string(selfID) + "@[::ffff:1.2.3.4]:26656",
+		"mconn://" + string(nodeID(5)) + "@[::ffff:1.2.3.4]:26656",
+		"mconn://" + string(nodeID(6)) + "@[2001:DB8:0::1]:26656",
+		"tcp://" + string(nodeID(7)) + "@NODE.example.com:26656",
+	} {
+		_, err := m.Add(mustAddr(t, s))
+		require.ErrorIs(t, err, ErrSelfAddress, s)
+	}
+	require.Zero(t, m.Len())
+
+	// Same host, another port, another ID: not us.
+	ok, err := m.Add(NodeAddress{Protocol: ProtocolMConn, NodeID: nodeID(1), Hostname: "1.2.3.4", Port: 26657})
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, 1, m.Len())
+}
+
+func TestPeerManagerStrict(t *testing.T) {
+	var buf bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&buf, nil))
+	m := newPM(t, PeerManagerOptions{Strict: true, Logger: logger})
+
+	unroutable := []NodeAddress{
+		{Protocol: ProtocolMConn, NodeID: nodeID(1), Hostname: "10.0.0.1", Port: 1},
+		{Protocol: ProtocolMConn, NodeID: nodeID(2), Hostname: "127.0.0.1", Port: 1},
+		{Protocol: ProtocolMConn, NodeID: nodeID(3), Hostname: "fe80::1", Port: 1},
+		{Protocol: ProtocolMConn, NodeID: nodeID(4), Hostname: "localhost", Port: 1},
+		{Protocol: ProtocolMemory, NodeID: nodeID(5)},
+	}
+	for i, a := range unroutable {
+		ok, err := m.Add(a)
+		require.ErrorIs(t, err, ErrUnroutableAddress, a.String())
+		require.False(t, ok)
+		require.True(t, strings.HasPrefix(err.Error(), "pex: "))
+		lines := strings.Count(buf.String(), "\n")
+		require.Equal(t, 1, lines, "after %d refusals the log is %q", i+1, buf.String())
+	}
+	require.Contains(t, buf.String(), "level=WARN")
+	require.Contains(t, buf.String(), "10.0.0.1", "the first refusal names its address")
+	require.Zero(t, m.Len())
+
+	ok, err := m.Add(peerAddr(1))
+	require.NoError(t, err)
+	require.True(t, ok)
+	ok, err = m.Add(mustAddr(t, "mconn://"+string(nodeID(9))+"@seed.example.com:26656"))
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, 1, strings.Count(buf.String(), "\n"))
+
+	// Non-strict accepts them all, silently.
+	buf.Reset()
+	m = newPM(t, PeerManagerOptions{Logger: logger})
+	for _, a := range unroutable {
+		ok, err := m.Add(a)
+		require.NoError(t, err)
+		require.True(t, ok)
+	}
+	require.Equal(t, len(unroutable), m.Len())
+	require.Empty(t, buf.String())
+}
+
+func TestPeerManagerCapacityDropsLowestRanked(t *testing.T) {
+	m := newPM(t, PeerManagerOptions{MaxPeers: 4})
+	require.Zero(t, m.PeerRatio())
+	addPeers(t, m, 0, 1)
+	require.InDelta(t, 0.25, m.PeerRatio(), 1e-9)
+	addPeers(t, m, 1, 4)
+	require.InDelta(t, 1.0, m.PeerRatio(), 1e-9)
+
+	// All equal: the oldest goes first.
+	addPeers(t, m, 4, 5)
+	require.Equal(t, []NodeID{nodeID(1), nodeID(2), nodeID(3), nodeID(4)}, m.Known())
+
+	// A failing peer ranks lowest, whatever its age.
+	m.DialFailed(peerAddr(3))
+	addPeers(t, m, 5, 6)
+	require.Equal(t, []NodeID{nodeID(1), nodeID(2), nodeID(4), nodeID(5)}, m.Known())
+	require.InDelta(t, 1.0, m.PeerRatio(), 1e-9)
+	checkInvariants(t, m)
+}
+
+func TestPeerManagerCapacityKeepsConnectedAndPersistent(t *testing.T) {
+	m := newPM(t, PeerManagerOptions{MaxPeers: 4, PersistentPeers: []NodeAddress{peerAddr(0)}})
+	addPeers(t, m, 1, 4)
+	require.NoError(t, m.Dialed(peerAddr(1)))
+	require.NoError(t, m.Accepted(nodeID(2)))
+	// Make the connected ones rank as low as possible.
+	for range 20 {
+		m.Errored(PeerError{NodeID: nodeID(1), Fatal: true})
+		m.Errored(PeerError{NodeID: nodeID(2), Fatal: true})
+		m.Errored(PeerError{NodeID: nodeID(0), Fatal: true})
+	}
+	// Only peer 3 is idle and not persistent: it makes room, then its
+	// replacement does, and so on.
+	for i := 10; i < 20; i++ {
+		addPeers(t, m, i, i+1)
+		require.Equal(t, []NodeID{nodeID(0), nodeID(1), nodeID(2), nodeID(i)}, m.Known())
+	}
+	require.NoError(t, m.Dialed(peerAddr(19)))
+	_, err := m.Add(peerAddr(30))
+	require.ErrorIs(t, err, ErrAddressBookFull, "everything left is connected or persistent")
+	require.True(t, strings.HasPrefix(err.Error(), "pex: "))
+	require.Equal(t, 4, m.Len())
+	s, _ := m.Score(nodeID(0))
+	require.Equal(t, MaxScore, s)
+	checkInvariants(t, m)
+
+	// Once one disconnects it can make room again.
+	m.Disconnected(nodeID(1))
+	ok, err := m.Add(peerAddr(30))
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.False(t, m.Has(nodeID(1)))
+	checkInvariants(t, m)
+}
+
+func TestPeerManagerCapacityKeepsProvenPeers(t *testing.T) {
+	m := newPM(t, PeerManagerOptions{MaxPeers: 3})
+	addPeers(t, m, 0, 3)
+	for i := range 3 {
+		require.NoError(t, m.Dialed(peerAddr(i)))
+		m.Disconnected(nodeID(i))
+		s, _ := m.Score(nodeID(i))
+		require.Positive(t, s)
+	}
+	_, err := m.Add(peerAddr(10))
+	require.ErrorIs(t, err, ErrAddressBookFull, "a peer that connected outranks an unknown one")
+	require.Equal(t, []NodeID{nodeID(0), nodeID(1), nodeID(2)}, m.Known())
+
+	// One that then fails a dial is back to 0 and gives way.
+	m.DialFailed(peerAddr(1))
+	ok, err := m.Add(peerAddr(10))
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, []NodeID{nodeID(0), nodeID(2), nodeID(10)}, m.Known())
+	checkInvariants(t, m)
+}
+
+// peersOf strips our own addresses from an Advertise result and returns the
+// peer IDs, checking that each appears at most once.
+func peersOf(t *testing.T, out []NodeAddress, self int) []NodeID {
+	t.Helper()
+	ids := make([]NodeID, 0, len(out))
+	for _, a := range out[self:] {
+		require.NotEqual(t, selfID, a.NodeID)
+		ids = append(ids, a.NodeID)
+	}
+	sorted := slices.Clone(ids)
+	slices.Sort(sorted)
+	require.Len(t, slices.Compact(sorted), len(ids), "one address per peer")
+	return ids
+}
+
+func TestAdvertiseBasics(t *testing.T) {
+	selfAddrs := []NodeAddress{selfAddr("1.2.3.4", 26656), selfAddr("node.example.com", 26656)}
+	m := newPM(t, PeerManagerOptions{
+		SelfAddresses:       selfAddrs,
+		PrivatePeers:        []NodeID{nodeID(3), nodeID(4)},
+		MaxAddressesPerPeer: 3,
+	})
+	require.Nil(t, m.Advertise(nodeID(1), 0))
+	require.Nil(t, m.Advertise(nodeID(1), -1))
+	require.Equal(t, selfAddrs, m.Advertise(nodeID(1), 10), "an empty book still advertises us")
+	require.Equal(t, selfAddrs[:1], m.Advertise(nodeID(1), 1))
+
+	addPeers(t, m, 0, 10)
+	for i := range 10 {
+		_, err := m.Add(peerAddrPort(i, 2))
+		require.NoError(t, err)
+		_, err = m.Add(peerAddrPort(i, 3))
+		require.NoError(t, err)
+	}
+	for _, to := range []NodeID{nodeID(5), nodeID(100)} {
+		for range 5 {
+			out := m.Advertise(to, 100)
+			require.Equal(t, selfAddrs, out[:2], "our addresses come first")
+			ids := peersOf(t, out, 2)
+			require.NotContains(t, ids, to)
+			require.NotContains(t, ids, nodeID(3), "private")
+			require.NotContains(t, ids, nodeID(4), "private")
+			wantLen := 8
+			if to == nodeID(5) {
+				wantLen = 7
+			}
+			require.Len(t, ids, wantLen)
+		}
+	}
+	for limit := 1; limit <= 12; limit++ {
+		out := m.Advertise(nodeID(5), limit)
+		require.Len(t, out, min(limit, 9))
+		require.Equal(t, selfAddrs[:min(limit, 2)], out[:min(limit, 2)])
+	}
+}
+
+func TestAdvertiseSuccessiveCallsCoverTheBook(t *testing.T) {
+	const n, limit = 250, 100
+	m := newPM(t, PeerManagerOptions{SelfAddresses: []NodeAddress{selfAddr("1.2.3.4", 26656)}})
+	addPeers(t, m, 0, n)
+	to := nodeID(0)
+	require.NoError(t, m.Dialed(peerAddr(0)))
+
+	var seen []NodeID
+	for range 3 {
+		out := m.Advertise(to, limit)
+		require.Len(t, out, limit)
+		require.Equal(t, selfAddr("1.2.3.4", 26656), out[0])
+		ids := peersOf(t, out, 1)
+		require.NotContains(t, ids, to)
+		seen = append(seen, ids...)
+	}
+	others := n - 1
+	require.Greater(t, len(seen), others)
+	first := slices.Clone(seen[:others])
+	slices.Sort(first)
+	require.Len(t, slices.Compact(first), others, "no repeats before the whole book was sent")
+	require.Equal(t, m.Known()[1:], first, "together the runs cover the book")
+
+	// The fourth call continues where the third stopped.
+	next := peersOf(t, m.Advertise(to, limit), 1)
+	all := append(slices.Clone(seen), next...)
+	require.Equal(t, all[:len(all)-others], all[others:], "the walk repeats with period = book size")
+}
+
+func TestAdvertiseForgetsCursorOnDisconnect(t *testing.T) {
+	const n = 250
+	m := newPM(t, PeerManagerOptions{})
+	addPeers(t, m, 0, n)
+	to := nodeID(0)
+	order := m.Known()[1:] // the fixed walk, without the requester
+	pos := func(id NodeID) int { return slices.Index(order, id) }
+
+	continued := 0
+	for range 5 {
+		require.NoError(t, m.Dialed(peerAddr(0)))
+		a := m.Advertise(to, 10)
+		b := m.Advertise(to, 10)
+		require.Equal(t, (pos(a[len(a)-1].NodeID)+1)%len(order), pos(b[0].NodeID), "connected: b continues a")
+		m.Disconnected(to)
+		require.NoError(t, m.Dialed(peerAddr(0)))
+		c := m.Advertise(to, 10)
+		if pos(c[0].NodeID) == (pos(b[len(b)-1].NodeID)+1)%len(order) {
+			continued++
+		}
+		m.Disconnected(to)
+	}
+	require.Less(t, continued, 5, "after a disconnect the walk restarts at a random place")
+}
+
+func TestAdvertiseSkipsBadPeers(t *testing.T) {
+	clock := newFakeClock()
+	m := newPM(t, PeerManagerOptions{EvictScore: -3, Now: clock.Now, MaxAddressesPerPeer: 2})
+	addPeers(t, m, 0, 6)
+
+	// 1: at EvictScore.
+	m.Errored(PeerError{NodeID: nodeID(1)})
+	m.Errored(PeerError{NodeID: nodeID(1)})
+	m.Errored(PeerError{NodeID: nodeID(1)})
+	// 2: two failures, never worked.
+	m.DialFailed(peerAddr(2))
+	m.DialFailed(peerAddr(2))
+	// 3: one failure only: still shared.
+	m.DialFailed(peerAddr(3))
+	// 4: worked once, then failed twice: still shared.
+	require.NoError(t, m.Dialed(peerAddr(4)))
+	m.Disconnected(nodeID(4))
+	m.DialFailed(peerAddr(4))
+	m.DialFailed(peerAddr(4))
+	// 5: its first address failed twice, a second is fresh: share the fresh.
+	m.DialFailed(peerAddr(5))
+	m.DialFailed(peerAddr(5))
+	_, err := m.Add(peerAddrPort(5, 2))
+	require.NoError(t, err)
+
+	out := m.Advertise(nodeID(100), 100)
+	require.ElementsMatch(t, []NodeAddress{peerAddr(0), peerAddr(3), peerAddr(4), peerAddrPort(5, 2)}, out)
+
+	// A score above EvictScore is advertised again.
+	m.Good(nodeID(1))
+	require.Contains(t, m.Advertise(nodeID(100), 100), peerAddr(1))
+}
+
+func TestDialRespectsMaxConnected(t *testing.T) {
+	m := newPM(t, PeerManagerOptions{MaxConnected: 3, MaxOutbound: 3})
+	_, ok := m.TryDialNext()
+	require.False(t, ok, "empty book")
+	addPeers(t, m, 0, 10)
+
+	a1, ok := m.TryDialNext()
+	require.True(t, ok)
+	a2, ok := m.TryDialNext()
+	require.True(t, ok)
+	require.NotEqual(t, a1, a2)
+	require.True(t, m.IsConnected(a1.NodeID), "dialing counts as connected")
+	require.NoError(t, m.Accepted(nodeID(20)))
+	_, ok = m.TryDialNext()
+	require.False(t, ok, "2 dialing + 1 inbound = MaxConnected")
+	require.True(t, m.NextDialTime().IsZero())
+
+	require.NoError(t, m.Dialed(a1))
+	_, ok = m.TryDialNext()
+	require.False(t, ok, "connected still counts")
+	require.ErrorIs(t, m.Dialed(peerAddr(9)), ErrTooManyPeers)
+
+	m.DialFailed(a2)
+	a3, ok := m.TryDialNext()
+	require.True(t, ok)
+	require.NotEqual(t, a2, a3, "the failed one waits out its back-off")
+	_, ok = m.TryDialNext()
+	require.False(t, ok)
+
+	m.Disconnected(nodeID(20))
+	_, ok = m.TryDialNext()
+	require.True(t, ok)
+	checkInvariants(t, m)
+}
+
+func TestDialNeverPicksConnectedOrSelf(t *testing.T) {
+	m := newPM(t, PeerManagerOptions{MaxConnected: 100, MaxOutbound: 100})
+	addPeers(t, m, 0, 20)
+	got := map[NodeID]bool{}
+	for range 20 {
+		a, ok := m.TryDialNext()
+		require.True(t, ok)
+		require.False(t, got[a.NodeID], "dialled twice: %s", a)
+		got[a.NodeID] = true
+	}
+	_, ok := m.TryDialNext()
+	require.False(t, ok, "everyone is dialing")
+	checkInvariants(t, m)
+}
+
+func TestDialPersistentFirst(t *testing.T) {
+	for seed := range uint64(10) {
+		m := newPM(t, PeerManagerOptions{
+			PersistentPeers: []NodeAddress{peerAddr(50), peerAddr(7)},
+			Rand:            rand.New(rand.NewPCG(seed, seed)),
+		})
+		addPeers(t, m, 0, 5)
+		addPeers(t, m, 8, 40)
+		var first []NodeAddress
+		for range 2 {
+			a, ok := m.TryDialNext()
+			require.True(t, ok)
+			first = append(first, a)
+		}
+		require.ElementsMatch(t, []NodeAddress{peerAddr(50), peerAddr(7)}, first)
+	}
+}
+
+func TestDialBackoff(t *testing.T) {
+	clock := newFakeClock()
+	m := newPM(t, PeerManagerOptions{
+		Now:             clock.Now,
+		MinRetryTime:    time.Second,
+		MaxRetryTime:    10 * time.Second,
+		MaxDialFailures: 100,
+	})
+	addPeers(t, m, 0, 1)
+	a := peerAddr(0)
+	require.True(t, m.NextDialTime().IsZero(), "due now")
+	for _, want := range []time.Duration{1, 2, 4, 8, 10, 10, 10} {
+		got, ok := m.TryDialNext()
+		require.True(t, ok)
+		require.Equal(t, a, got)
+		m.DialFailed(a)
+		want *= time.Second
+		_, ok = m.TryDialNext()
+		require.False(t, ok, "in back-off")
+		require.Equal(t, clock.Now().Add(want), m.NextDialTime())
+		clock.Advance(want - time.Millisecond)
+		_, ok = m.TryDialNext()
+		require.False(t, ok, "%s is not over yet", want)
+		clock.Advance(time.Millisecond)
+		require.True(t, m.NextDialTime().IsZero())
+	}
+
+	// Dialed resets failures: the next back-off starts from MinRetryTime.
+	got, ok := m.TryDialNext()
+	require.True(t, ok)
+	require.NoError(t, m.Dialed(got))
+	m.Disconnected(got.NodeID)
+	clock.Advance(time.Second) // the cool-down after a disconnect
+	got, ok = m.TryDialNext()
+	require.True(t, ok)
+	m.DialFailed(got)
+	require.Equal(t, clock.Now().Add(time.Second), m.NextDialTime())
+}
+
+func TestNextDialTimeIsEarliest(t *testing.T) {
+	clock := newFakeClock()
+	m := newPM(t, PeerManagerOptions{Now: clock.Now, MinRetryTime: time.Second, MaxRetryTime: time.Hour})
+	addPeers(t, m, 0, 3)
+	require.True(t, m.NextDialTime().IsZero())
+	m.DialFailed(peerAddr(0))
+	m.DialFailed(peerAddr(0)) // 2 s
+	m.DialFailed(peerAddr(1)) // 1 s
+	m.DialFailed(peerAddr(2))
+	m.DialFailed(peerAddr(2))
+	m.DialFailed(peerAddr(2)) // 4 s
+	require.Equal(t, clock.Now().Add(time.Second), m.NextDialTime())
+	clock.Advance(time.Second)
+	require.True(t, m.NextDialTime().IsZero(), "one is due")
+	a, ok := m.TryDialNext()
+	require.True(t, ok)
+	require.Equal(t, peerAddr(1), a)
+	require.Equal(t, clock.Now().Add(time.Second), m.NextDialTime(), "peer 0 at 2 s")
+	clock.Advance(time.Second)
+	a, ok = m.TryDialNext()
+	require.True(t, ok)
+	require.Equal(t, peerAddr(0), a)
+	require.Equal(t, clock.Now().Add(2*time.Second), m.NextDialTime(), "peer 2 at 4 s")
+}
+
+func TestDialFailuresDropAddress(t *testing.T) {
+	clock := newFakeClock()
+	m := newPM(t, PeerManagerOptions{
+		Now:             clock.Now,
+		MaxDialFailures: 3,
+		PersistentPeers: []NodeAddress{peerAddr(9)},
+	})
+	addPeers(t, m, 0, 2)
+	_, err := m.Add(peerAddrPort(1, 2))
+	require.NoError(t, err)
+
+	for i := range 3 {
+		require.True(t, m.Has(nodeID(0)), "after %d failures", i)
+		m.DialFailed(peerAddr(0))
+		m.DialFailed(peerAddr(1))
+		m.DialFailed(peerAddr(9))
+		clock.Advance(time.Hour)
+	}
+	require.False(t, m.Has(nodeID(0)), "its only address failed MaxDialFailures times")
+	require.True(t, m.Has(nodeID(1)))
+	require.Equal(t, []NodeAddress{peerAddrPort(1, 2)}, m.Addresses(nodeID(1)))
+
+	for range 20 {
+		m.DialFailed(peerAddr(9))
+	}
+	require.True(t, m.Has(nodeID(9)), "persistent peers are never dropped")
+	require.Equal(t, []NodeAddress{peerAddr(9)}, m.Addresses(nodeID(9)))
+	s, _ := m.Score(nodeID(9))
+	require.Equal(t, MaxScore, s)
+	clock.Advance(10 * time.Minute)
+	a, ok := m.TryDialNext()
+	require.True(t, ok)
+	require.Equal(t, peerAddr(9), a, "still dialled first")
+	checkInvariants(t, m)
+
+	// A persistent peer's back-off stays capped at MaxRetryTime however
+	// often it fails.
+	m1 := newPM(t, PeerManagerOptions{Now: clock.Now, MaxDialFailures: 2, PersistentPeers: []NodeAddress{peerAddr(9)}})
+	for range 100 {
+		m1.DialFailed(peerAddr(9))
+		wait := m1.NextDialTime().Sub(clock.Now())
+		require.Positive(t, wait)
+		require.LessOrEqual(t, wait, 10*time.Minute)
+	}
+	require.Equal(t, clock.Now().Add(10*time.Minute), m1.NextDialTime(), "capped at MaxRetryTime")
+
+	// Dialed resets the failure count: MaxDialFailures-1 more do not drop.
+	m2 := newPM(t, PeerManagerOptions{Now: clock.Now, MaxDialFailures: 3})
+	addPeers(t, m2, 0, 1)
+	m2.DialFailed(peerAddr(0))
+	m2.DialFailed(peerAddr(0))
+	require.NoError(t, m2.Dialed(peerAddr(0)))
+	m2.Disconnected(nodeID(0))
+	m2.DialFailed(peerAddr(0))
+	m2.DialFailed(peerAddr(0))
+	require.True(t, m2.Has(nodeID(0)))
+	m2.DialFailed(peerAddr(0))
+	require.False(t, m2.Has(nodeID(0)))
+}
+
+func TestDialFailedWhileConnectedKeepsPeer(t *testing.T) {
+	m := newPM(t, PeerManagerOptions{MaxDialFailures: 1})
+	addPeers(t, m, 0, 1)
+	require.NoError(t, m.Accepted(nodeID(0)))
+	m.DialFailed(peerAddr(0))
+	require.True(t, m.Has(nodeID(0)), "connected peers stay")
+	require.Empty(t, m.Addresses(nodeID(0)))
+	require.True(t, m.IsConnected(nodeID(0)))
+	m.Disconnected(nodeID(0))
+	require.False(t, m.Has(nodeID(0)), "no address left once it is gone")
+	checkInvariants(t, m)
+}
+
+func TestDialNextBlocksUntilAdd(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		m := newPM(t, PeerManagerOptions{})
+		type result struct {
+			a   NodeAddress
+			err error
+		}
+		done := make(chan result, 1)
+		go func() {
+			a, err := m.DialNext(context.Background())
+			done <- result{a, err}
+		}()
+		synctest.Wait()
+		select {
+		case r := <-done:
+			t.Fatalf("DialNext returned %v on an empty book", r)
+		default:
+		}
+		time.Sleep(time.Hour)
+		synctest.Wait()
+		require.Empty(t, done)
+
+		_, err := m.Add(peerAddr(3))
+		require.NoError(t, err)
+		synctest.Wait()
+		r := <-done
+		require.NoError(t, r.err)
+		require.Equal(t, peerAddr(3), r.a)
+		require.True(t, m.IsConnected(nodeID(3)), "marked dialing")
+	})
+}
+
+func TestDialNextWakesAfterBackoff(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		m := newPM(t, PeerManagerOptions{MinRetryTime: 5 * time.Second})
+		addPeers(t, m, 0, 1)
+		m.DialFailed(peerAddr(0))
+		start := time.Now()
+		done := make(chan NodeAddress, 1)
+		go func() {
+			a, err := m.DialNext(context.Background())
+			if err == nil {
+				done <- a
+			}
+		}()
+		time.Sleep(5*time.Second - time.Millisecond)
+		synctest.Wait()
+		require.Empty(t, done)
+		a := <-done
+		require.Equal(t, peerAddr(0), a)
+		require.Equal(t, 5*time.Second, time.Since(start))
+	})
+}
+
+func TestDialNextWakesOnDisconnect(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		m := newPM(t, PeerManagerOptions{MaxConnected: 1})
+		addPeers(t, m, 0, 2)
+		first, err := m.DialNext(context.Background())
+		require.NoError(t, err)
+		require.NoError(t, m.Dialed(first))
+		done := make(chan NodeAddress, 1)
+		go func() {
+			a, err := m.DialNext(context.Background())
+			if err == nil {
+				done <- a
+			}
+		}()
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		require.Empty(t, done, "at MaxConnected")
+		m.Disconnected(first.NodeID)
+		a := <-done
+		require.NotEqual(t, first, a, "%s just disconnected and cools down", first)
+	})
+}
+
+func TestDialNextCancel(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		m := newPM(t, PeerManagerOptions{})
+		ctx, cancel := context.WithCancel(context.Background())
+		errc := make(chan error, 1)
+		go func() {
+			_, err := m.DialNext(ctx)
+			errc <- err
+		}()
+		synctest.Wait()
+		require.Empty(t, errc)
+		cancel()
+		require.ErrorIs(t, <-errc, context.Canceled)
+
+		ctx, cancel = context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_, err := m.DialNext(ctx)
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+	})
+}
+
+func TestPeerManagerLifecycleDialed(t *testing.T) {
+	m := newPM(t, PeerManagerOptions{MaxConnected: 2})
+	require.ErrorIs(t, m.Dialed(selfAddr("1.2.3.4", 1)), ErrSelfAddress)
+
+	// Dialled outside TryDialNext: adopted.
+	require.NoError(t, m.Dialed(peerAddr(1)))
+	require.True(t, m.Has(nodeID(1)))
+	require.True(t, m.IsConnected(nodeID(1)))
+	require.Equal(t, []NodeAddress{peerAddr(1)}, m.Addresses(nodeID(1)))
+	require.Empty(t, m.Connected(), "not ready yet")
+	require.ErrorIs(t, m.Dialed(peerAddr(1)), ErrTooManyPeers, "already connected")
+	require.ErrorIs(t, m.Accepted(nodeID(1)), ErrTooManyPeers, "already connected")
+
+	m.Ready(nodeID(1), CapV2)
+	require.Equal(t, []NodeID{nodeID(1)}, m.Connected())
+	m.Disconnected(nodeID(1))
+	require.Empty(t, m.Connected())
+	require.False(t, m.IsConnected(nodeID(1)))
+	require.True(t, m.Has(nodeID(1)), "it has an address")
+	checkInvariants(t, m)
+}
+
+func TestPeerManagerLifecycleAccepted(t *testing.T) {
+	m := newPM(t, PeerManagerOptions{MaxConnected: 3})
+	require.ErrorIs(t, m.Accepted(selfID), ErrSelfAddress)
+	require.ErrorIs(t, m.Accepted("nope"), ErrInvalidNodeID)
+	require.NoError(t, m.Accepted(nodeID(1)))
+	require.True(t, m.IsConnected(nodeID(1)))
+	require.True(t, m.Has(nodeID(1)))
+	err := m.Accepted(nodeID(1))
+	require.ErrorIs(t, err, ErrTooManyPeers, "duplicate")
+	require.True(t, strings.HasPrefix(err.Error(), "pex: "))
+	require.NoError(t, m.Accepted(nodeID(2)))
+
+	// Inbound-only peers are forgotten on disconnect; those with an
+	// address are kept.
+	_, err = m.Add(peerAddr(2))
+	require.NoError(t, err)
+	m.Disconnected(nodeID(1))
+	m.Disconnected(nodeID(2))
+	require.Equal(t, []NodeID{nodeID(2)}, m.Known())
+	checkInvariants(t, m)
+
+	// Disconnected of an unknown or idle peer is a no-op.
+	m.Disconnected(nodeID(40))
+	m.Disconnected(nodeID(2))
+	checkInvariants(t, m)
+}
+
+func TestPeerManagerAcceptedOverCapacity(t *testing.T) {
+	clock := newFakeClock()
+	m := newPM(t, PeerManagerOptions{MaxConnected: 3, MaxOutbound: 1, Now: clock.Now})
+	addPeers(t, m, 0, 1)
+	a, ok := m.TryDialNext()
+	require.True(t, ok)
+	require.NoError(t, m.Dialed(a)) // outbound, score 1
+	clock.Advance(time.Second)
+	require.NoError(t, m.Accepted(nodeID(1)))
+	clock.Advance(time.Second)
+	require.NoError(t, m.Accepted(nodeID(2))) // youngest
+	_, ok = m.EvictNext()
+	require.False(t, ok)
+
+	// Full: a new inbound peer displaces the youngest inbound one.
+	require.NoError(t, m.Accepted(nodeID(3)))
+	id, ok := m.EvictNext()
+	require.True(t, ok)
+	require.Equal(t, nodeID(2), id)
+	_, ok = m.EvictNext()
+	require.False(t, ok)
+	m.Disconnected(nodeID(2))
+
+	// A lower score loses before age does.
+	m.Errored(PeerError{NodeID: nodeID(1)})
+	require.NoError(t, m.Accepted(nodeID(4)))
+	id, ok = m.EvictNext()
+	require.True(t, ok)
+	require.Equal(t, nodeID(1), id)
+	m.Disconnected(nodeID(1))
+	checkInvariants(t, m)
+
+	// Outbound and persistent peers are never displaced: with only those
+	// connected, a new inbound one is refused.
+	m2 := newPM(t, PeerManagerOptions{MaxConnected: 2, MaxOutbound: 1, PersistentPeers: []NodeAddress{peerAddr(9)}})
+	addPeers(t, m2, 0, 1)
+	require.NoError(t, m2.Accepted(nodeID(9)))
+	a, ok = m2.TryDialNext()
+	require.True(t, ok)
+	require.NoError(t, m2.Dialed(a))
+	err := m2.Accepted(nodeID(5))
+	require.ErrorIs(t, err, ErrTooManyPeers)
+	require.False(t, m2.Has(nodeID(5)))
+	_, ok = m2.EvictNext()
+	require.False(t, ok)
+	checkInvariants(t, m2)
+}
+
+// TestPeerManagerAcceptedBookFullDisplacesNobody: a newcomer refused because the
+// book has no room must not cost a connected peer its slot.
+func TestPeerManagerAcceptedBookFullDisplacesNobody(t *testing.T) {
+	m := newPM(t, PeerManagerOptions{MaxPeers: 2, MaxConnected: 2})
+	require.NoError(t, m.Accepted(nodeID(1)))
+	require.NoError(t, m.Accepted(nodeID(2)))
+	err := m.Accepted(nodeID(3))
+	require.ErrorIs(t, err, ErrAddressBookFull)
+	require.False(t, m.Has(nodeID(3)))
+	id, ok := m.EvictNext()
+	require.False(t, ok, "%s displaced for a peer that was refused", id)
+	checkInvariants(t, m)
+}
+
+func TestDialRespectsMaxOutbound(t *testing.T) {
+	m := newPM(t, PeerManagerOptions{MaxConnected: 10, MaxOutbound: 2})
+	addPeers(t, m, 0, 10)
+	a1, ok := m.TryDialNext()
+	require.True(t, ok)
+	_, ok = m.TryDialNext()
+	require.True(t, ok)
+	_, ok = m.TryDialNext()
+	require.False(t, ok, "MaxOutbound dialing")
+	require.NoError(t, m.Accepted(nodeID(50)), "inbound slots are still free")
+	require.NoError(t, m.Dialed(a1))
+	_, ok = m.TryDialNext()
+	require.False(t, ok, "connected outbound still counts")
+	m.Disconnected(a1.NodeID)
+	_, ok = m.TryDialNext()
+	require.True(t, ok)
+	checkInvariants(t, m)
+}
+
+// recv reads one update; in a synctest bubble a missing update deadlocks
+// the bubble, which fails the test.
+func recv(t *testing.T, s *PeerUpdates) PeerUpdate {
+	t.Helper()
+	u, ok := <-s.Updates()
+	require.True(t, ok, "subscription closed")
+	return u
+}
+
+func requireNoUpdate(t *testing.T, s *PeerUpdates) {
+	t.Helper()
+	synctest.Wait()
+	select {
+	case u, ok := <-s.Updates():
+		t.Fatalf("unexpected update %+v (open %v)", u, ok)
+	default:
+	}
+}
+
+func TestSubscribeUpAndDown(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		m := newPM(t, PeerManagerOptions{})
+		s1 := m.Subscribe(ctx)
+		s2 := m.Subscribe(ctx)
+
+		require.NoError(t, m.Accepted(nodeID(1)))
+		requireNoUpdate(t, s1)
+		m.Ready(nodeID(1), CapV2)
+		for _, s := range []*PeerUpdates{s1, s2} {
+			require.Equal(t, PeerUpdate{NodeID: nodeID(1), Status: PeerStatusUp, Caps: CapV2}, recv(t, s))
+		}
+		m.Ready(nodeID(1), CapV2)
+		requireNoUpdate(t, s1)
+
+		m.Disconnected(nodeID(1))
+		for _, s := range []*PeerUpdates{s1, s2} {
+			require.Equal(t, PeerUpdate{NodeID: nodeID(1), Status: PeerStatusDown}, recv(t, s))
+		}
+		m.Disconnected(nodeID(1))
+		requireNoUpdate(t, s1)
+
+		// Down only after Up: a connection that never became ready.
+		require.NoError(t, m.Accepted(nodeID(2)))
+		m.Disconnected(nodeID(2))
+		require.NoError(t, m.Dialed(peerAddr(3)))
+		m.Disconnected(nodeID(3))
+		// Ready of a peer that is not connected is ignored.
+		m.Ready(nodeID(3), 0)
+		m.Ready(nodeID(99), 0)
+		requireNoUpdate(t, s1)
+		requireNoUpdate(t, s2)
+
+		require.NoError(t, m.Dialed(peerAddr(3)))
+		m.Ready(nodeID(3), 0)
+		require.Equal(t, PeerUpdate{NodeID: nodeID(3), Status: PeerStatusUp}, recv(t, s1))
+		require.Equal(t, PeerUpdate{NodeID: nodeID(3), Status: PeerStatusUp}, recv(t, s2))
+	})
+}
+
+func TestSubscribeReplaysReadyPeers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		m := newPM(t, PeerManagerOptions{})
+		for _, i := range []int{5, 2, 7} {
+			require.NoError(t, m.Accepted(nodeID(i)))
+		}
+		m.Ready(nodeID(5), CapV2)
+		m.Ready(nodeID(2), 0)
+		// 7 connected but not ready: no replay.
+
+		s := m.Subscribe(ctx)
+		require.Equal(t, PeerUpdate{NodeID: nodeID(2), Status: PeerStatusUp}, recv(t, s))
+		require.Equal(t, PeerUpdate{NodeID: nodeID(5), Status: PeerStatusUp, Caps: CapV2}, recv(t, s))
+		requireNoUpdate(t, s)
+		m.Ready(nodeID(7), CapV2)
+		require.Equal(t, PeerUpdate{NodeID: nodeID(7), Status: PeerStatusUp, Caps: CapV2}, recv(t, s))
+	})
+}
+
+func TestSubscribeClosesOnCancel(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		m := newPM(t, PeerManagerOptions{})
+		ctx, cancel := context.WithCancel(context.Background())
+		s := m.Subscribe(ctx)
+		require.NoError(t, m.Accepted(nodeID(1)))
+		m.Ready(nodeID(1), 0) // queued, never read
+		synctest.Wait()
+		cancel()
+		for range s.Updates() {
+		}
+		synctest.Wait()
+		m.mu.Lock()
+		subs := len(m.subs)
+		m.mu.Unlock()
+		require.Zero(t, subs, "unsubscribed")
+		m.Disconnected(nodeID(1)) // no one to tell; must not block
+
+		// A context that is already done gives a closed subscription.
+		s = m.Subscribe(ctx)
+		_, ok := <-s.Updates()
+		require.False(t, ok)
+	})
+}
+
+func TestSubscribeSlowReaderNeverBlocksManager(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		m := newPM(t, PeerManagerOptions{MaxConnected: 1000})
+		slow := m.Subscribe(ctx)
+		const peers, rounds = 50, 20
+		var want []PeerUpdate
+		for r := range rounds {
+			for i := range peers {
+				require.NoError(t, m.Accepted(nodeID(i)))
+				m.Ready(nodeID(i), PeerCaps(r%2))
+				want = append(want, PeerUpdate{NodeID: nodeID(i), Status: PeerStatusUp, Caps: PeerCaps(r % 2)})
+			}
+			for i := range peers {
+				m.Disconnected(nodeID(i))
+				want = append(want, PeerUpdate{NodeID: nodeID(i), Status: PeerStatusDown})
+			}
+		}
+		got := make([]PeerUpdate, 0, len(want))
+		for range want {
+			got = append(got, recv(t, slow))
+		}
+		require.Equal(t, want, got)
+		requireNoUpdate(t, slow)
+	})
+}
+
+// TestSubscribeRacesWithReady subscribes while other goroutines publish:
+// no subscriber may block, and each must see a consistent stream (Up and
+// Down alternate, starting with Up).
+func TestSubscribeRacesWithReady(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		m := newPM(t, PeerManagerOptions{MaxConnected: 100})
+		ctx, cancel := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		for g := range 4 {
+			wg.Go(func() {
+				for range 300 {
+					id := nodeID(g)
+					if m.Accepted(id) == nil {
+						m.Ready(id, 0)
+						m.Disconnected(id)
+					}
+				}
+			})
+		}
+		var subs []*PeerUpdates
+		for range 300 {
+			subs = append(subs, m.Subscribe(ctx))
+		}
+		wg.Wait()
+		synctest.Wait()
+		cancel()
+		for _, s := range subs {
+			up := map[NodeID]bool{}
+			for u := range s.Updates() {
+				switch u.Status {
+				case PeerStatusUp:
+					require.False(t, up[u.NodeID], "Up twice for %s", u.NodeID)
+					up[u.NodeID] = true
+				case PeerStatusDown:
+					require.True(t, up[u.NodeID], "Down before Up for %s", u.NodeID)
+					up[u.NodeID] = false
+				}
+			}
+		}
+	})
+}
+
+func TestPeerScores(t *testing.T) {
+	m := newPM(t, PeerManagerOptions{PersistentPeers: []NodeAddress{peerAddr(9)}})
+	addPeers(t, m, 0, 1)
+	score := func(id NodeID) int {
+		t.Helper()
+		s, ok := m.Score(id)
+		require.True(t, ok)
+		return s
+	}
+	_, ok := m.Score(nodeID(50))
+	require.False(t, ok)
+
+	require.Zero(t, score(nodeID(0)))
+	require.NoError(t, m.Dialed(peerAddr(0)))
+	require.Equal(t, 1, score(nodeID(0)), "Dialed +1")
+	m.Good(nodeID(0))
+	require.Equal(t, 2, score(nodeID(0)), "Good +1")
+	m.Errored(PeerError{NodeID: nodeID(0), Err: ErrMostlyInvalid})
+	require.Equal(t, 1, score(nodeID(0)), "Errored -1")
+	m.Errored(PeerError{NodeID: nodeID(0), Err: ErrMalformedMessage, Fatal: true})
+	require.Equal(t, -4, score(nodeID(0)), "fatal -5")
+	m.Disconnected(nodeID(0))
+	require.NoError(t, m.Accepted(nodeID(0)))
+	require.Equal(t, -3, score(nodeID(0)), "Accepted +1")
+	m.Disconnected(nodeID(0))
+	m.DialFailed(peerAddr(0))
+	require.Equal(t, -4, score(nodeID(0)), "DialFailed -1")
+
+	// Clamped at both ends.
+	for range 100 {
+		m.Errored(PeerError{NodeID: nodeID(0), Fatal: true})
+	}
+	require.Equal(t, MinScore, score(nodeID(0)))
+	for range 300 {
+		m.Good(nodeID(0))
+	}
+	require.Equal(t, MaxScore-1, score(nodeID(0)), "only persistent peers reach MaxScore")
+
+	// Persistent peers stay at MaxScore.
+	require.Equal(t, MaxScore, score(nodeID(9)))
+	m.Errored(PeerError{NodeID: nodeID(9), Fatal: true})
+	m.DialFailed(peerAddr(9))
+	m.Good(nodeID(9))
+	require.NoError(t, m.Dialed(peerAddr(9)))
+	require.Equal(t, MaxScore, score(nodeID(9)))
+
+	// Unknown peers are ignored.
+	m.Good(nodeID(50))
+	m.Errored(PeerError{NodeID: nodeID(50)})
+	require.False(t, m.Has(nodeID(50)))
+	checkInvariants(t, m)
+}
+
+func TestScoreEviction(t *testing.T) {
+	m := newPM(t, PeerManagerOptions{EvictScore: -3, PersistentPeers: []NodeAddress{peerAddr(9)}})
+	addPeers(t, m, 0, 3)
+	_, ok := m.EvictNext()
+	require.False(t, ok)
+
+	require.NoError(t, m.Dialed(peerAddr(0)))  // score 1
+	require.NoError(t, m.Dialed(peerAddr(9)))  // persistent
+	require.NoError(t, m.Accepted(nodeID(20))) // inbound, score 1
+	for range 3 {
+		m.Errored(PeerError{NodeID: nodeID(0)})
+		m.Errored(PeerError{NodeID: nodeID(9), Fatal: true})
+		m.Errored(PeerError{NodeID: nodeID(1), Fatal: true}) // idle
+	}
+	_, ok = m.EvictNext()
+	require.False(t, ok, "score -2 is above EvictScore; idle and persistent peers are not queued")
+
+	m.Errored(PeerError{NodeID: nodeID(0)}) // -3
+	m.Errored(PeerError{NodeID: nodeID(20), Fatal: true})
+	m.Errored(PeerError{NodeID: nodeID(0)}) // -4: still queued once
+	id, ok := m.EvictNext()
+	require.True(t, ok)
+	require.Equal(t, nodeID(0), id)
+	id, ok = m.EvictNext()
+	require.True(t, ok)
+	require.Equal(t, nodeID(20), id)
+	_, ok = m.EvictNext()
+	require.False(t, ok, "each returned once")
+	m.Errored(PeerError{NodeID: nodeID(0), Fatal: true})
+	_, ok = m.EvictNext()
+	require.False(t, ok, "not queued again while still connected")
+
+	// An evictable peer is not dialled again while its score is that low.
+	m.Disconnected(nodeID(0))
+	m.Disconnected(nodeID(20))
+	for range 10 {
+		a, ok := m.TryDialNext()
+		if !ok {
+			break
+		}
+		require.NotEqual(t, nodeID(0), a.NodeID)
+		require.NotEqual(t, nodeID(1), a.NodeID)
+	}
+
+	// Disconnected before EvictNext removes it from the queue.
+	require.NoError(t, m.Accepted(nodeID(21)))
+	for range 2 {
+		m.Errored(PeerError{NodeID: nodeID(21), Fatal: true})
+	}
+	m.Disconnected(nodeID(21))
+	_, ok = m.EvictNext()
+	require.False(t, ok)
+	checkInvariants(t, m)
+}
+
+// TestScoreEvictionAfterFailedDial: a peer that fell to EvictScore while
+// we were dialling it, then failed, must be evictable again the next time
+// it is connected and misbehaves.
+func TestScoreEvictionAfterFailedDial(t *testing.T) {
+	m := newPM(t, PeerManagerOptions{EvictScore: -3})
+	addPeers(t, m, 0, 1)
+	a, ok := m.TryDialNext()
+	require.True(t, ok)
+	m.Errored(PeerError{NodeID: a.NodeID, Fatal: true})
+	m.DialFailed(a)
+	for {
+		if _, ok := m.EvictNext(); !ok {
+			break
+		}
+	}
+	for range 10 {
+		m.Good(a.NodeID)
+	}
+	require.NoError(t, m.Dialed(a))
+	for range 3 {
+		m.Errored(PeerError{NodeID: a.NodeID, Fatal: true})
+	}
+	id, ok := m.EvictNext()
+	require.True(t, ok, "connected peer at EvictScore must be queued")
+	require.Equal(t, a.NodeID, id)
+	checkInvariants(t, m)
+}
+
+func TestPeerManagerConcurrency(t *testing.T) {
+	clock := newFakeClock()
+	const ids = 120
+	m := newPM(t, PeerManagerOptions{
+		MaxPeers:            64,
+		MaxConnected:        8,
+		MaxOutbound:         4,
+		MaxAddressesPerPeer: 2,
+		MaxDialFailures:     3,
+		Now:                 clock.Now,
+		SelfAddresses:       []NodeAddress{selfAddr("11.0.0.200", 26656)},
+		PersistentPeers:     []NodeAddress{peerAddr(0)},
+		PrivatePeers:        []NodeID{nodeID(1)},
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			r := rand.New(rand.NewPCG(uint64(g), 99))
+			for range 3000 {
+				i := r.IntN(ids)
+				id := nodeID(i)
+				switch r.IntN(13) {
+				case 0, 1:
+					_, _ = m.Add(peerAddrPort(i, uint16(26656+r.IntN(3))))
+				case 2:
+					out := m.Advertise(id, 10)
+					if len(out) > 10 {
+						panic("over limit")
+					}
+				case 3:
+					if a, ok := m.TryDialNext(); ok {
+						if r.IntN(2) == 0 {
+							m.DialFailed(a)
+						} else if m.Dialed(a) == nil {
+							m.Ready(a.NodeID, CapV2)
+						}
+					}
+				case 4:
+					m.DialFailed(peerAddr(i))
+				case 5:
+					_ = m.Dialed(peerAddr(i))
+				case 6:
+					m.Disconnected(id)
+				case 7:
+					m.Errored(PeerError{NodeID: id, Fatal: r.IntN(2) == 0})
+				case 8:
+					if m.Accepted(id) == nil {
+						m.Ready(id, 0)
+					}
+				case 9:
+					m.Good(id)
+				case 10:
+					if id, ok := m.EvictNext(); ok {
+						m.Disconnected(id)
+					}
+				case 11:
+					_ = m.PeerRatio()
+					_ = m.Known()
+					_ = m.Connected()
+					_ = m.NextDialTime()
+				case 12:
+					clock.Advance(time.Second)
+					sctx, scancel := context.WithCancel(ctx)
+					s := m.Subscribe(sctx)
+					scancel()
+					for range s.Updates() {
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+
+	checkInvariants(t, m)
+	require.LessOrEqual(t, m.Len(), 64)
+	known := m.Known()
+	require.NotContains(t, known, selfID)
+	require.True(t, slices.IsSorted(known))
+	require.Len(t, slices.Compact(slices.Clone(known)), len(known))
+	require.True(t, m.Has(nodeID(0)), "persistent peer kept")
+	for _, a := range m.Advertise(nodeID(2), 1000) {
+		require.NotEqual(t, nodeID(1), a.NodeID, "private peer advertised")
+	}
+
+	// Disconnecting everyone frees every connection slot.
+	for _, id := range known {
+		m.Disconnected(id)
+	}
+	checkInvariants(t, m)
+	m.mu.Lock()
+	require.Zero(t, m.active)
+	m.mu.Unlock()
+	require.Empty(t, m.Connected())
+}
+
+func BenchmarkPeerManagerAdd(b *testing.B) {
+	addrs := make([]NodeAddress, 1<<16)
+	for i := range addrs {
+		addrs[i] = peerAddr(i)
+	}
+	m := newPM(b, PeerManagerOptions{})
+	i := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := m.Add(addrs[i%len(addrs)]); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
+
+func BenchmarkAdvertise(b *testing.B) {
+	const n = 10_000
+	m := newPM(b, PeerManagerOptions{MaxPeers: n + 1, SelfAddresses: []NodeAddress{selfAddr("1.2.3.4", 26656)}})
+	addPeers(b, m, 0, n)
+	require.NoError(b, m.Dialed(peerAddr(0)))
+	for _, bc := range []struct {
+		name string
+		to   NodeID
+	}{{"connected", nodeID(0)}, {"unknown", nodeID(n + 5)}} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if len(m.Advertise(bc.to, 100)) != 100 {
+					b.Fatal("short")
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkAddressBookMemory(b *testing.B) {
+	const n = 100_000
+	var perAddr float64
+	for b.Loop() {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		m, err := NewPeerManager(selfID, PeerManagerOptions{MaxPeers: n})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for i := range n {
+			ip := netip.AddrFrom4([4]byte{11, byte(i >> 16), byte(i >> 8), byte(i)})
+			a, err := NodeAddressFromIP(NodeID(fmt.Sprintf("%040x", i+1)), ip, 26656)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if ok, err := m.Add(a); !ok || err != nil {
+				b.Fatal(ok, err)
+			}
+		}
+		m.Advertise(nodeID(0), 1) // settle the sorted order
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		if m.Len() != n {
+			b.Fatal(m.Len())
+		}
+		perAddr = float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / n
+		runtime.KeepAlive(m)
+	}
+	b.ReportMetric(perAddr, "bytes/addr")
+}
