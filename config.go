@@ -21,12 +21,38 @@ const (
 	CometBFTMinReceiveInterval = 10 * time.Second
 )
 
+// Policy selects how a reactor paces and aims its requests.
+type Policy uint8
+
+const (
+	// PolicyAdaptive is pex's own: the interval follows a smoothed share of
+	// new addresses, and peers whose answers bring nothing new are asked
+	// after those that still do.
+	PolicyAdaptive Policy = iota
+	// PolicyTendermint reproduces published Tendermint v0.35 for
+	// comparisons: strict rotation, and after each response the wait
+	// (MinInterval/peers) * ((total+1)/(new+1))^2 + MinInterval.
+	PolicyTendermint
+)
+
+func (p Policy) String() string {
+	switch p {
+	case PolicyAdaptive:
+		return "adaptive"
+	case PolicyTendermint:
+		return "tendermint"
+	}
+	return fmt.Sprintf("Policy(%d)", uint8(p))
+}
+
 // Config configures a Reactor. Every field is optional: the zero value
 // means the default given in its comment, and DefaultConfig returns them
 // all filled in.
 type Config struct {
 	// Logger receives the reactor's logs. Default: discard.
 	Logger *slog.Logger
+	// Policy selects the pacing. Default PolicyAdaptive.
+	Policy Policy
 
 	// MinInterval is the shortest wait between two requests (to different
 	// peers), used while most addresses in responses are new. Default
@@ -109,6 +135,8 @@ func (c Config) validate() (Config, error) {
 	setDefault(&c.ResolveTimeout, 3*time.Second)
 	bad := func(msg string) (Config, error) { return c, fmt.Errorf("%w: %s", ErrInvalidConfig, msg) }
 	switch {
+	case c.Policy > PolicyTendermint:
+		return bad("unknown Policy")
 	case c.MinInterval < 0 || c.MaxInterval < c.MinInterval:
 		return bad("need 0 <= MinInterval <= MaxInterval")
 	case c.ResponseTimeout < 0:

@@ -1,11 +1,13 @@
 package pex
 
 import (
+	"cmp"
 	"container/list"
 	"errors"
 	"fmt"
 	"math"
 	"net/netip"
+	"slices"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -29,7 +31,7 @@ type Core struct {
 	// back when they answer (or time out).
 	rotation *list.List
 
-	nextRequest time.Time     // no request before this
+	nextRequest time.Time // no request before this
 	lastRequest time.Time
 	interval    time.Duration // wait after the last response
 	newShare    float64       // smoothed share of new addresses per response
@@ -44,11 +46,14 @@ type Core struct {
 }
 
 type corePeer struct {
-	id       NodeID
-	caps     PeerCaps
-	shownV2  bool // sent us a V2 message
-	elem     *list.Element
-	pending  bool
+	id      NodeID
+	caps    PeerCaps
+	shownV2 bool // sent us a V2 message
+	elem    *list.Element
+	pending bool
+	// late: the last request timed out and the peer was not asked again
+	// since, so a response from it is late, not unsolicited.
+	late     bool
 	sentAt   time.Time
 	lastSent time.Time
 	misses   int
@@ -94,8 +99,12 @@ type Stats struct {
 	BytesSent         int
 	PeerErrors        int
 	Timeouts          int
-	// Interval is the current wait between requests.
+	// Interval is the current wait between requests: while nobody is
+	// connected, the no-peers back-off.
 	Interval time.Duration
+	// NoPeers is set while nobody is connected and the Core is backing off
+	// (see NoPeersAvailableError).
+	NoPeers *NoPeersAvailableError
 	// NetworkSize is the running estimate of how many nodes the network
 	// has (see Core.NetworkSizeEstimate).
 	NetworkSize int
@@ -127,6 +136,10 @@ func (c *Core) Config() Config { return c.cfg }
 func (c *Core) Stats() Stats {
 	s := c.stats
 	s.Interval = c.interval
+	if len(c.peers) == 0 && c.noPeersWait > 0 {
+		s.Interval = c.noPeersWait
+		s.NoPeers = &NoPeersAvailableError{Backoff: c.noPeersWait}
+	}
 	s.NetworkSize = c.NetworkSizeEstimate()
 	return s
 }
@@ -154,7 +167,12 @@ func (c *Core) PeerUpdate(now time.Time, u PeerUpdate) Actions {
 			p.elem = c.rotation.PushBack(p)
 		}
 		c.noPeersSince = time.Time{}
-		c.noPeersWait = 0
+		if c.noPeersWait > 0 {
+			// We were backing off for want of peers: this is the peer we
+			// waited for, so ask it now rather than when the back-off ends.
+			c.nextRequest = now
+			c.noPeersWait = 0
+		}
 	case PeerStatusDown:
 		if p := c.peers[u.NodeID]; p != nil {
 			if p.elem != nil {
@@ -218,14 +236,24 @@ func (c *Core) restartDue() time.Time {
 func (c *Core) Tick(now time.Time) Actions {
 	c.start(now)
 	var acts Actions
+	var expired []*corePeer
 	for _, p := range c.peers {
 		if p.pending && !now.Before(p.sentAt.Add(c.cfg.ResponseTimeout)) {
-			p.pending = false
-			p.misses++
-			p.elem = c.rotation.PushBack(p)
-			c.stats.Timeouts++
-			acts.peerError(p.id, ErrResponseTimeout, false)
+			expired = append(expired, p)
 		}
+	}
+	// In the order they were asked, not the map's, so that runs repeat.
+	slices.SortFunc(expired, func(a, b *corePeer) int {
+		return cmp.Or(a.sentAt.Compare(b.sentAt), cmp.Compare(a.id, b.id))
+	})
+	for _, p := range expired {
+		p.pending = false
+		p.late = true
+		p.misses++
+		p.elem = c.rotation.PushBack(p)
+		c.stats.Timeouts++
+		c.stats.PeerErrors++
+		acts.peerError(p.id, ErrResponseTimeout, false)
 	}
 	if c.cfg.NoPeersRestartWindow > 0 && !c.noPeersSince.IsZero() && !now.Before(c.restartDue()) {
 		acts.Restart = true
@@ -288,6 +316,7 @@ func (c *Core) request(now time.Time, p *corePeer, acts *Actions) {
 	c.rotation.Remove(p.elem)
 	p.elem = nil
 	p.pending = true
+	p.late = false
 	p.sentAt = now
 	p.lastSent = now
 	msg := v1Request
@@ -366,11 +395,14 @@ func (c *Core) counted(acts Actions) Actions {
 // serve answers a request in its own version, if the peer's request
 // bucket allows it.
 func (c *Core) serve(now time.Time, p *corePeer, from NodeID, v2 bool, acts *Actions) {
-	if p == nil {
+	if p == nil && !c.pm.IsConnected(from) {
 		// Not (or no longer) connected: there is nobody to answer.
 		return
 	}
-	if c.cfg.MinReceiveInterval > 0 {
+	// A request can overtake its peer's Up (messages and peer events travel
+	// separately): it is answered, without keeping state for a peer that
+	// is not up yet.
+	if p != nil && c.cfg.MinReceiveInterval > 0 {
 		refill := float64(now.Sub(p.tokensTime)) / float64(c.cfg.MinReceiveInterval)
 		p.tokens = math.Min(float64(c.cfg.RequestBurst), p.tokens+refill)
 		p.tokensTime = now
@@ -430,12 +462,17 @@ func EncodeV1Response(eps []V1Endpoint) []byte {
 // handleResponse checks a response, stores its valid entries and adapts
 // the interval and the size estimate.
 func (c *Core) handleResponse(now time.Time, p *corePeer, from NodeID, n int, entry func(int) (NodeAddress, error), acts *Actions) {
-	if p == nil || !p.pending {
+	if p == nil || (!p.pending && !p.late) {
 		acts.peerError(from, ErrUnsolicitedResponse, true)
 		return
 	}
-	p.pending = false
-	p.elem = c.rotation.PushBack(p)
+	if p.pending {
+		p.pending = false
+		p.elem = c.rotation.PushBack(p)
+	}
+	// A late answer (after ResponseTimeout, before we asked again) is
+	// honest but slow: it is used, and the miss it already cost stands.
+	p.late = false
 	c.stats.Responses++
 	if n > MaxAddresses {
 		acts.peerError(from, fmt.Errorf("%w: %d, limit %d", ErrTooManyAddresses, n, MaxAddresses), true)
@@ -487,7 +524,7 @@ func (c *Core) handleResponse(now time.Time, p *corePeer, from NodeID, n int, en
 		}
 		acts.peerError(from, err, true)
 	case invalid > 0:
-		acts.peerError(from, fmt.Errorf("%d invalid entries: %w", invalid, firstErr), false)
+		acts.peerError(from, fmt.Errorf("%w (%d of %d entries invalid)", firstErr, invalid, n), false)
 	}
 	if added > 0 {
 		c.pm.Good(from)
@@ -504,6 +541,12 @@ func (c *Core) handleResponse(now time.Time, p *corePeer, from NodeID, n int, en
 func (c *Core) adapt(added, total int) {
 	if c.pm.PeerRatio() >= 0.95 {
 		c.interval = c.cfg.MaxInterval
+		return
+	}
+	if c.cfg.Policy == PolicyTendermint {
+		ratio := float64(total+1) / float64(added+1)
+		d := float64(c.cfg.MinInterval)/float64(max(len(c.peers), 1))*ratio*ratio + float64(c.cfg.MinInterval)
+		c.interval = time.Duration(math.Min(d, float64(c.cfg.MaxInterval)))
 		return
 	}
 	if total == 0 {

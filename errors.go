@@ -48,6 +48,8 @@ var (
 	ErrNotConnected = errors.New("pex: peer not connected")
 	// ErrInvalidConfig: a Config or option that fails validation.
 	ErrInvalidConfig = errors.New("pex: invalid config")
+	// ErrAlreadyStarted: Start was called twice, or after Stop.
+	ErrAlreadyStarted = errors.New("pex: already started")
 	// ErrStopped: the reactor or network has been stopped.
 	ErrStopped = errors.New("pex: stopped")
 )

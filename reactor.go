@@ -28,6 +28,9 @@ type Reactor struct {
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
 	resolves  chan V1Answer
+	// answers carries resolved V1 answers from resolveLoop to run, the
+	// only goroutine that calls the Channel.
+	answers chan Envelope
 }
 
 // NewReactor returns a Reactor that serves and fills pm over ch, learning
@@ -50,6 +53,7 @@ func NewReactor(cfg Config, pm *PeerManager, updates <-chan PeerUpdate, ch Chann
 		updates:  updates,
 		core:     core,
 		resolves: make(chan V1Answer, 16),
+		answers:  make(chan Envelope),
 	}, nil
 }
 
@@ -59,7 +63,7 @@ func (r *Reactor) Start(ctx context.Context) error {
 	r.lifecycle.Lock()
 	defer r.lifecycle.Unlock()
 	if r.started {
-		return fmt.Errorf("pex: reactor already started")
+		return ErrAlreadyStarted
 	}
 	r.started = true
 	ctx, r.cancel = context.WithCancel(ctx)
@@ -134,6 +138,8 @@ func (r *Reactor) run(ctx context.Context) {
 			r.step(ctx, func(c *Core, now time.Time) Actions { return c.Receive(now, e) })
 		case <-timerC:
 			r.step(ctx, func(c *Core, now time.Time) Actions { return c.Tick(now) })
+		case e := <-r.answers:
+			r.send(ctx, e)
 		}
 	}
 }
@@ -151,9 +157,7 @@ func (r *Reactor) step(ctx context.Context, f func(*Core, time.Time) Actions) {
 		}
 	}
 	for _, e := range acts.Send {
-		if err := r.ch.Send(ctx, e); err != nil {
-			r.log.Debug("pex: send failed", "peer", e.To, "err", err)
-		}
+		r.send(ctx, e)
 	}
 	for _, a := range acts.Resolve {
 		select {
@@ -176,7 +180,15 @@ func (r *Reactor) step(ctx context.Context, f func(*Core, time.Time) Actions) {
 	}
 }
 
-// resolveLoop answers V1 requests whose addresses include host names.
+func (r *Reactor) send(ctx context.Context, e Envelope) {
+	if err := r.ch.Send(ctx, e); err != nil {
+		r.log.Debug("pex: send failed", "peer", e.To, "err", err)
+	}
+}
+
+// resolveLoop resolves the host names of V1 answers and hands the encoded
+// answers to run, which sends them: the Channel is called from one
+// goroutine only.
 func (r *Reactor) resolveLoop(ctx context.Context) {
 	for {
 		select {
@@ -184,8 +196,10 @@ func (r *Reactor) resolveLoop(ctx context.Context) {
 			return
 		case a := <-r.resolves:
 			msg := ResolveV1Answer(ctx, r.cfg.Resolver, r.cfg.ResolveTimeout, a.Addrs)
-			if err := r.ch.Send(ctx, Envelope{To: a.To, Message: msg}); err != nil {
-				r.log.Debug("pex: send failed", "peer", a.To, "err", err)
+			select {
+			case r.answers <- Envelope{To: a.To, Message: msg}:
+			case <-ctx.Done():
+				return
 			}
 		}
 	}

@@ -1,0 +1,1863 @@
+package pex
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/pexnet/pex/pb"
+)
+
+// Behaviour tests of the Reactor (SPEC sections 5 and 6), at two levels:
+// the Core, driven by scripted transcripts at explicit times, and the
+// Reactor shell, driven over a fake Channel inside synctest bubbles.
+// Helpers are prefixed rx so they do not clash with other test files.
+
+// ---------------------------------------------------------------------------
+// Shared helpers
+
+var rxBase = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func rxAt(d time.Duration) time.Time { return rxBase.Add(d) }
+
+// rxSelfAddr is what the node under test (nodeID(0)) advertises.
+var rxSelfAddr = NodeAddress{Protocol: ProtocolMConn, NodeID: nodeID(0), Hostname: "192.0.2.1", Port: 26656}
+
+// rxAddr is a distinct IPv4 address for node i.
+func rxAddr(i int) NodeAddress {
+	return NodeAddress{Protocol: ProtocolMConn, NodeID: nodeID(i), Hostname: fmt.Sprintf("10.%d.%d.1", i/256, i%256), Port: 26656}
+}
+
+func rxPM(t testing.TB, opts PeerManagerOptions) *PeerManager {
+	t.Helper()
+	if opts.SelfAddresses == nil {
+		opts.SelfAddresses = []NodeAddress{rxSelfAddr}
+	}
+	if opts.Rand == nil {
+		opts.Rand = rand.New(rand.NewPCG(1, 2))
+	}
+	pm, err := NewPeerManager(nodeID(0), opts)
+	require.NoError(t, err)
+	return pm
+}
+
+func rxCore(t testing.TB, cfg Config, pm *PeerManager) *Core {
+	t.Helper()
+	if pm == nil {
+		pm = rxPM(t, PeerManagerOptions{})
+	}
+	c, err := NewCore(cfg, pm)
+	require.NoError(t, err)
+	return c
+}
+
+func rxFill(t testing.TB, pm *PeerManager, addrs ...NodeAddress) {
+	t.Helper()
+	for _, a := range addrs {
+		isNew, err := pm.Add(a)
+		require.NoError(t, err)
+		require.True(t, isNew, "%s", a)
+	}
+}
+
+func rxRange(from, to int) []NodeAddress {
+	var out []NodeAddress
+	for i := from; i <= to; i++ {
+		out = append(out, rxAddr(i))
+	}
+	return out
+}
+
+var (
+	rxV1Req = []byte{0x0a, 0x00}
+	rxV2Req = []byte{0x1a, 0x00}
+)
+
+func rxMarshal(t testing.TB, m *pb.PexMessage) []byte {
+	t.Helper()
+	b, err := proto.Marshal(m)
+	require.NoError(t, err)
+	return b
+}
+
+func rxV2Resp(urls ...string) []byte {
+	resp := &pb.PexResponseV2{}
+	for _, u := range urls {
+		resp.Addresses = append(resp.Addresses, &pb.PexAddressV2{Url: u})
+	}
+	return mustMarshal(&pb.PexMessage{Sum: &pb.PexMessage_PexResponseV2{PexResponseV2: resp}})
+}
+
+func rxV2RespAddrs(addrs ...NodeAddress) []byte {
+	urls := make([]string, len(addrs))
+	for i, a := range addrs {
+		urls[i] = a.String()
+	}
+	return rxV2Resp(urls...)
+}
+
+func rxV1Resp(entries ...*pb.PexAddress) []byte {
+	return mustMarshal(&pb.PexMessage{Sum: &pb.PexMessage_PexResponse{PexResponse: &pb.PexResponse{Addresses: entries}}})
+}
+
+func rxV1Entry(id NodeID, ip string, port uint32) *pb.PexAddress {
+	return &pb.PexAddress{Id: string(id), Ip: ip, Port: port}
+}
+
+func rxV1RespAddrs(addrs ...NodeAddress) []byte {
+	var entries []*pb.PexAddress
+	for _, a := range addrs {
+		entries = append(entries, rxV1Entry(a.NodeID, a.Hostname, uint32(a.Port)))
+	}
+	return rxV1Resp(entries...)
+}
+
+func rxDecode(t testing.TB, b []byte) *pb.PexMessage {
+	t.Helper()
+	var m pb.PexMessage
+	require.NoError(t, proto.Unmarshal(b, &m))
+	return &m
+}
+
+// rxKind names the kind of an encoded PexMessage.
+func rxKind(t testing.TB, b []byte) string {
+	t.Helper()
+	switch rxDecode(t, b).Sum.(type) {
+	case *pb.PexMessage_PexRequest:
+		return "v1req"
+	case *pb.PexMessage_PexRequestV2:
+		return "v2req"
+	case *pb.PexMessage_PexResponse:
+		return "v1resp"
+	case *pb.PexMessage_PexResponseV2:
+		return "v2resp"
+	}
+	return "unknown"
+}
+
+// rxV2URLs returns the URLs of an encoded V2 response.
+func rxV2URLs(t testing.TB, b []byte) []string {
+	t.Helper()
+	m := rxDecode(t, b).GetPexResponseV2()
+	require.NotNil(t, m, "not a V2 response")
+	var out []string
+	for _, a := range m.GetAddresses() {
+		out = append(out, a.GetUrl())
+	}
+	return out
+}
+
+// rxV1Entries returns the entries of an encoded V1 response as
+// "id@ip:port" strings, IPv6 bracketed.
+func rxV1Entries(t testing.TB, b []byte) []string {
+	t.Helper()
+	m := rxDecode(t, b).GetPexResponse()
+	require.NotNil(t, m, "not a V1 response")
+	var out []string
+	for _, a := range m.GetAddresses() {
+		ip, err := netip.ParseAddr(a.GetIp())
+		require.NoError(t, err)
+		out = append(out, fmt.Sprintf("%s@%s", a.GetId(), netip.AddrPortFrom(ip, uint16(a.GetPort()))))
+	}
+	return out
+}
+
+func rxV1Str(id NodeID, ipPort string) string { return string(id) + "@" + ipPort }
+
+// rxRequirePeerError checks one PeerError against its documented form.
+func rxRequirePeerError(t testing.TB, pe PeerError, from NodeID, sentinel error, fatal bool) {
+	t.Helper()
+	require.Equal(t, from, pe.NodeID)
+	require.ErrorIs(t, pe.Err, sentinel)
+	require.ErrorIs(t, pe, sentinel, "PeerError must unwrap to its cause")
+	require.True(t, strings.HasPrefix(pe.Err.Error(), "pex: "), "error %q lacks the pex: prefix", pe.Err)
+	require.Equal(t, fatal, pe.Fatal, "fatal flag of %v", pe.Err)
+}
+
+// ---------------------------------------------------------------------------
+// Core transcripts
+
+type rxEvent func(c *Core, now time.Time) Actions
+
+func rxUp(i int, caps PeerCaps) rxEvent {
+	return func(c *Core, now time.Time) Actions {
+		return c.PeerUpdate(now, PeerUpdate{NodeID: nodeID(i), Status: PeerStatusUp, Caps: caps})
+	}
+}
+
+func rxDown(i int) rxEvent {
+	return func(c *Core, now time.Time) Actions {
+		return c.PeerUpdate(now, PeerUpdate{NodeID: nodeID(i), Status: PeerStatusDown})
+	}
+}
+
+func rxRecv(i int, msg []byte) rxEvent {
+	return func(c *Core, now time.Time) Actions {
+		return c.Receive(now, Envelope{From: nodeID(i), Message: msg})
+	}
+}
+
+func rxTick() rxEvent {
+	return func(c *Core, now time.Time) Actions { return c.Tick(now) }
+}
+
+type rxOut struct {
+	to   int
+	kind string
+}
+
+type rxErr struct {
+	from  int
+	is    error
+	fatal bool
+}
+
+// rxStep is one line of a transcript: an event at a time, and what the
+// Core must answer.
+type rxStep struct {
+	at   time.Duration
+	ev   rxEvent
+	send []rxOut
+	errs []rxErr
+	// wake, when set, is what NextWake must return after the step.
+	wake time.Duration
+}
+
+func rxRun(t *testing.T, c *Core, steps []rxStep) {
+	t.Helper()
+	for i, s := range steps {
+		acts := s.ev(c, rxAt(s.at))
+		var got []rxOut
+		for _, e := range acts.Send {
+			got = append(got, rxOut{to: rxIndex(t, e.To), kind: rxKind(t, e.Message)})
+		}
+		require.Equal(t, s.send, got, "step %d at %s: sends", i, s.at)
+		require.Len(t, acts.Errors, len(s.errs), "step %d at %s: errors %v", i, s.at, acts.Errors)
+		for j, want := range s.errs {
+			rxRequirePeerError(t, acts.Errors[j], nodeID(want.from), want.is, want.fatal)
+		}
+		if s.wake != 0 {
+			require.Equal(t, rxAt(s.wake), c.NextWake(), "step %d at %s: next wake", i, s.at)
+		}
+	}
+}
+
+// rxIndex inverts nodeID.
+func rxIndex(t testing.TB, id NodeID) int {
+	t.Helper()
+	var i int
+	_, err := fmt.Sscanf(string(id), "%x", &i)
+	require.NoError(t, err)
+	return i - 1
+}
+
+type rxReq struct {
+	at  time.Duration
+	to  NodeID
+	msg []byte
+}
+
+// rxDrive runs c on its own schedule: start at time 0, then Tick at each
+// NextWake until `until`. Each request sent is answered at the same
+// instant with respond's message (no answer if nil). It stops after
+// maxReqs requests (0: no limit) and returns the requests and peer errors.
+func rxDrive(t *testing.T, c *Core, start rxEvent, until time.Duration, maxReqs int, respond func(to NodeID, req []byte) []byte) ([]rxReq, []PeerError) {
+	t.Helper()
+	var reqs []rxReq
+	var errs []PeerError
+	now := rxBase
+	handle := func(acts Actions) bool {
+		errs = append(errs, acts.Errors...)
+		for _, e := range acts.Send {
+			reqs = append(reqs, rxReq{at: now.Sub(rxBase), to: e.To, msg: e.Message})
+			if resp := respond(e.To, e.Message); resp != nil {
+				errs = append(errs, c.Receive(now, Envelope{From: e.To, Message: resp}).Errors...)
+			}
+			if maxReqs > 0 && len(reqs) >= maxReqs {
+				return true
+			}
+		}
+		return false
+	}
+	if handle(start(c, now)) {
+		return reqs, errs
+	}
+	for range 1_000_000 {
+		wake := c.NextWake()
+		if wake.IsZero() || wake.After(rxAt(until)) {
+			return reqs, errs
+		}
+		if wake.After(now) {
+			now = wake
+		}
+		if handle(c.Tick(now)) {
+			return reqs, errs
+		}
+	}
+	t.Fatal("rxDrive: the Core keeps waking without progress")
+	return nil, nil
+}
+
+func rxUpAll(caps PeerCaps, ids ...int) rxEvent {
+	return func(c *Core, now time.Time) Actions {
+		var all Actions
+		for _, i := range ids {
+			a := rxUp(i, caps)(c, now)
+			all.Send = append(all.Send, a.Send...)
+			all.Errors = append(all.Errors, a.Errors...)
+		}
+		return all
+	}
+}
+
+// rxFresh answers every request with n addresses never seen before, in
+// the request's version.
+func rxFresh(n int) func(NodeID, []byte) []byte {
+	next := 10_000
+	return func(_ NodeID, req []byte) []byte {
+		addrs := rxRange(next, next+n-1)
+		next += n
+		if bytes.Equal(req, rxV1Req) {
+			return rxV1RespAddrs(addrs...)
+		}
+		return rxV2RespAddrs(addrs...)
+	}
+}
+
+func rxGaps(reqs []rxReq) []time.Duration {
+	var out []time.Duration
+	for i := 1; i < len(reqs); i++ {
+		out = append(out, reqs[i].at-reqs[i-1].at)
+	}
+	return out
+}
+
+// ---------------------------------------------------------------------------
+// Core: polling
+
+func TestCorePollingRotation(t *testing.T) {
+	const a, b, c = 1, 2, 3
+	core := rxCore(t, Config{}, nil)
+	ms := time.Millisecond
+	rxRun(t, core, []rxStep{
+		{at: 0, ev: rxUp(a, CapV2), send: []rxOut{{a, "v2req"}}},
+		{at: 0, ev: rxUp(b, CapV2)},
+		{at: 0, ev: rxUp(c, CapV2)},
+		{at: 100 * ms, ev: rxRecv(a, rxV2RespAddrs(rxAddr(100)))},
+		{at: 150 * ms, ev: rxTick()},
+		{at: 200 * ms, ev: rxTick(), send: []rxOut{{b, "v2req"}}},
+		{at: 250 * ms, ev: rxRecv(b, rxV2RespAddrs(rxAddr(101)))},
+		{at: 400 * ms, ev: rxTick(), send: []rxOut{{c, "v2req"}}},
+		{at: 450 * ms, ev: rxRecv(c, rxV2RespAddrs(rxAddr(102)))},
+		{at: 600 * ms, ev: rxTick(), send: []rxOut{{a, "v2req"}}},
+		{at: 650 * ms, ev: rxRecv(a, rxV2RespAddrs(rxAddr(103)))},
+		{at: 800 * ms, ev: rxTick(), send: []rxOut{{b, "v2req"}}},
+		{at: 850 * ms, ev: rxRecv(b, rxV2RespAddrs(rxAddr(104)))},
+		{at: 1000 * ms, ev: rxTick(), send: []rxOut{{c, "v2req"}}},
+	})
+	require.Equal(t, 6, core.Stats().RequestsSent)
+	require.Equal(t, 5, core.Stats().Responses)
+}
+
+func TestCorePendingPeerNotAskedAgainUntilItAnswers(t *testing.T) {
+	const a = 1
+	core := rxCore(t, Config{}, nil)
+	steps := []rxStep{{at: 0, ev: rxUp(a, CapV2), send: []rxOut{{a, "v2req"}}, wake: 10 * time.Second}}
+	for s := time.Second; s < 10*time.Second; s += time.Second {
+		steps = append(steps, rxStep{at: s, ev: rxTick()})
+	}
+	steps = append(steps,
+		rxStep{at: 9500 * time.Millisecond, ev: rxRecv(a, rxV2RespAddrs(rxAddr(100)))},
+		rxStep{at: 9500 * time.Millisecond, ev: rxTick(), send: []rxOut{{a, "v2req"}}},
+	)
+	rxRun(t, core, steps)
+	require.Zero(t, core.Stats().Timeouts)
+}
+
+func TestCoreResponseTimeoutRequeuesPeer(t *testing.T) {
+	const a = 1
+	core := rxCore(t, Config{}, nil)
+	rxRun(t, core, []rxStep{
+		{at: 0, ev: rxUp(a, CapV2), send: []rxOut{{a, "v2req"}}, wake: 10 * time.Second},
+		{at: 5 * time.Second, ev: rxTick()},
+		{at: 9999 * time.Millisecond, ev: rxTick()},
+		// The miss is reported, not fatal, and the peer is asked again:
+		// it is back in rotation, not forgotten.
+		{at: 10 * time.Second, ev: rxTick(), send: []rxOut{{a, "v2req"}}, errs: []rxErr{{a, ErrResponseTimeout, false}}, wake: 20 * time.Second},
+		// The answer to the new request is welcome.
+		{at: 11 * time.Second, ev: rxRecv(a, rxV2RespAddrs(rxAddr(100)))},
+		{at: 11 * time.Second, ev: rxTick(), send: []rxOut{{a, "v2req"}}},
+	})
+	st := core.Stats()
+	require.Equal(t, 1, st.Timeouts)
+	require.Equal(t, 1, st.PeerErrors)
+	require.Equal(t, 1, core.peers[nodeID(a)].misses)
+	require.True(t, core.pm.Has(nodeID(100)))
+}
+
+func TestCoreResponseTimeoutCustom(t *testing.T) {
+	const a = 1
+	core := rxCore(t, Config{ResponseTimeout: 2 * time.Second}, nil)
+	rxRun(t, core, []rxStep{
+		{at: 0, ev: rxUp(a, CapV2), send: []rxOut{{a, "v2req"}}, wake: 2 * time.Second},
+		{at: 2 * time.Second, ev: rxTick(), send: []rxOut{{a, "v2req"}}, errs: []rxErr{{a, ErrResponseTimeout, false}}},
+	})
+}
+
+// Peers whose requests expire in the same Tick go back into rotation in
+// the order they were asked, so a run is reproducible (the simulator
+// depends on it).
+func TestCoreTimeoutsRequeueInRequestOrder(t *testing.T) {
+	const a, b = 1, 2
+	for range 30 {
+		core := rxCore(t, Config{}, nil)
+		rxRun(t, core, []rxStep{
+			{at: 0, ev: rxUp(a, CapV2), send: []rxOut{{a, "v2req"}}},
+			{at: 0, ev: rxUp(b, CapV2)},
+			{at: 200 * time.Millisecond, ev: rxTick(), send: []rxOut{{b, "v2req"}}},
+			// A late Tick, as a simulator on coarse steps makes.
+			{at: 30 * time.Second, ev: rxTick(), send: []rxOut{{a, "v2req"}}, errs: []rxErr{{a, ErrResponseTimeout, false}, {b, ErrResponseTimeout, false}}},
+			{at: 30*time.Second + 200*time.Millisecond, ev: rxTick(), send: []rxOut{{b, "v2req"}}},
+		})
+	}
+}
+
+func TestCoreDownPeerStateDeleted(t *testing.T) {
+	const a, b = 1, 2
+	core := rxCore(t, Config{}, nil)
+	rxRun(t, core, []rxStep{
+		{at: 0, ev: rxUp(a, CapV2), send: []rxOut{{a, "v2req"}}},
+		{at: 0, ev: rxUp(b, CapV2)},
+		{at: 50 * time.Millisecond, ev: rxDown(a)},
+		// A response from a peer that went down is unsolicited.
+		{at: 100 * time.Millisecond, ev: rxRecv(a, rxV2RespAddrs(rxAddr(100))), errs: []rxErr{{a, ErrUnsolicitedResponse, true}}},
+		{at: 200 * time.Millisecond, ev: rxTick(), send: []rxOut{{b, "v2req"}}},
+		{at: 250 * time.Millisecond, ev: rxRecv(b, rxV2RespAddrs(rxAddr(101)))},
+		{at: 450 * time.Millisecond, ev: rxTick(), send: []rxOut{{b, "v2req"}}},
+		// The timeout of a's request never fires.
+		{at: 15 * time.Second, ev: rxTick(), errs: []rxErr{{b, ErrResponseTimeout, false}}, send: []rxOut{{b, "v2req"}}},
+	})
+	require.NotContains(t, core.peers, nodeID(a))
+	require.Len(t, core.peers, 1)
+	require.Equal(t, 1, core.rotation.Len()+boolInt(core.peers[nodeID(b)].pending))
+	require.False(t, core.pm.Has(nodeID(100)), "nothing from the unsolicited response is stored")
+	require.True(t, core.pm.Has(nodeID(101)))
+
+	// A peer that comes back starts afresh and is asked again.
+	rxRun(t, core, []rxStep{
+		{at: 16 * time.Second, ev: rxUp(a, CapV2), send: []rxOut{{a, "v2req"}}},
+	})
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// ---------------------------------------------------------------------------
+// Core: interval
+
+func TestCoreIntervalMinimalWhileResponsesAreNew(t *testing.T) {
+	core := rxCore(t, Config{}, nil)
+	reqs, errs := rxDrive(t, core, rxUpAll(CapV2, 1, 2, 3), time.Minute, 30, rxFresh(10))
+	require.Empty(t, errs)
+	require.Len(t, reqs, 30)
+	for i, g := range rxGaps(reqs) {
+		require.Equal(t, 200*time.Millisecond, g, "gap %d", i)
+	}
+	for i, r := range reqs {
+		require.Equal(t, nodeID(1+i%3), r.to, "request %d goes round the rotation", i)
+	}
+	require.Equal(t, 200*time.Millisecond, core.Stats().Interval)
+}
+
+func TestCoreIntervalGrowsWhenResponsesAreKnown(t *testing.T) {
+	pm := rxPM(t, PeerManagerOptions{})
+	known := rxRange(100, 199)
+	rxFill(t, pm, known...)
+	core := rxCore(t, Config{}, pm)
+	var intervals []time.Duration // Stats().Interval after each response
+	reqs, errs := rxDrive(t, core, rxUpAll(CapV2, 1, 2, 3), 24*time.Hour, 20, func(NodeID, []byte) []byte {
+		if core.Stats().Responses > 0 {
+			intervals = append(intervals, core.Stats().Interval)
+		}
+		return rxV2RespAddrs(known...)
+	})
+	require.Empty(t, errs)
+	require.Len(t, reqs, 20)
+	require.Greater(t, intervals[0], 200*time.Millisecond, "one response of only known addresses already slows down")
+	for i := 1; i < len(intervals); i++ {
+		if intervals[i-1] < 10*time.Minute {
+			require.Greater(t, intervals[i], intervals[i-1], "interval %d", i)
+		} else {
+			require.Equal(t, 10*time.Minute, intervals[i], "interval %d stays at MaxInterval", i)
+		}
+	}
+	require.Equal(t, 10*time.Minute, intervals[len(intervals)-1], "reaches MaxInterval")
+	// Each request waits the interval chosen after the previous response.
+	for i, g := range rxGaps(reqs) {
+		require.Equal(t, intervals[i], g, "gap %d", i)
+	}
+	st := core.Stats()
+	require.Equal(t, 0, st.AddressesNew)
+	require.Equal(t, 100*20, st.AddressesReceived)
+}
+
+func TestCoreIntervalRecoversWhenResponsesAreNewAgain(t *testing.T) {
+	pm := rxPM(t, PeerManagerOptions{})
+	known := rxRange(100, 199)
+	rxFill(t, pm, known...)
+	core := rxCore(t, Config{}, pm)
+	rxRun(t, core, []rxStep{
+		{at: 0, ev: rxUp(1, CapV2), send: []rxOut{{1, "v2req"}}},
+		{at: 0, ev: rxRecv(1, rxV2RespAddrs(known...))},
+	})
+	slow := core.Stats().Interval
+	require.Greater(t, slow, 200*time.Millisecond)
+	rxRun(t, core, []rxStep{
+		{at: slow, ev: rxTick(), send: []rxOut{{1, "v2req"}}},
+		{at: slow, ev: rxRecv(1, rxV2RespAddrs(rxRange(300, 399)...))},
+	})
+	require.Less(t, core.Stats().Interval, slow)
+}
+
+func TestCoreIntervalMaxWhenBookNearlyFull(t *testing.T) {
+	pm := rxPM(t, PeerManagerOptions{MaxPeers: 20})
+	core := rxCore(t, Config{}, pm)
+	rxRun(t, core, []rxStep{
+		{at: 0, ev: rxUp(1, CapV2), send: []rxOut{{1, "v2req"}}},
+		{at: 0, ev: rxUp(2, CapV2)},
+		// All new, but the book is now 19/20 = 95% full.
+		{at: 100 * time.Millisecond, ev: rxRecv(1, rxV2RespAddrs(rxRange(100, 118)...)), wake: 10 * time.Minute},
+	})
+	require.InDelta(t, 0.95, pm.PeerRatio(), 1e-9)
+	require.Equal(t, 10*time.Minute, core.Stats().Interval)
+	rxRun(t, core, []rxStep{
+		{at: 200 * time.Millisecond, ev: rxTick()},
+		{at: 10*time.Minute - time.Millisecond, ev: rxTick()},
+		{at: 10 * time.Minute, ev: rxTick(), send: []rxOut{{2, "v2req"}}},
+	})
+}
+
+func TestCoreNoPeersBackoff(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		max     time.Duration
+		backoff []time.Duration
+	}{
+		{"default cap 1 min", 0, []time.Duration{1, 2, 4, 8, 16, 32, 60, 60, 60}},
+		{"cap 5 s", 5 * time.Second, []time.Duration{1, 2, 4, 5, 5}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			core := rxCore(t, Config{NoPeersMaxBackoff: tc.max}, nil)
+			now := time.Duration(0)
+			for i, b := range tc.backoff {
+				b *= time.Second
+				if i > 0 {
+					// Nothing before the back-off ends.
+					acts := core.Tick(rxAt(now - time.Millisecond))
+					require.Nil(t, acts.NoPeers, "round %d: early", i)
+				}
+				acts := core.Tick(rxAt(now))
+				require.Empty(t, acts.Send)
+				require.NotNil(t, acts.NoPeers, "round %d", i)
+				require.Equal(t, b, acts.NoPeers.Backoff, "round %d", i)
+				require.True(t, strings.HasPrefix(acts.NoPeers.Error(), "pex: no peers available"))
+				var npe *NoPeersAvailableError
+				require.ErrorAs(t, error(acts.NoPeers), &npe)
+				st := core.Stats()
+				require.Equal(t, b, st.Interval, "round %d: Stats().Interval shows the back-off", i)
+				require.NotNil(t, st.NoPeers, "round %d", i)
+				require.Equal(t, b, st.NoPeers.Backoff)
+				require.Equal(t, rxAt(now+b), core.NextWake())
+				now += b
+			}
+			// The first peer to come up is asked at once, not at the end of
+			// the back-off, and the condition is over.
+			rxRun(t, core, []rxStep{
+				{at: now - 500*time.Millisecond, ev: rxUp(1, CapV2), send: []rxOut{{1, "v2req"}}},
+			})
+			st := core.Stats()
+			require.Nil(t, st.NoPeers)
+			require.Equal(t, 200*time.Millisecond, st.Interval)
+		})
+	}
+}
+
+// After every peer has gone, the back-off starts again from 1 s.
+func TestCoreNoPeersBackoffRestartsAfterPeersLeave(t *testing.T) {
+	core := rxCore(t, Config{}, nil)
+	rxRun(t, core, []rxStep{
+		{at: 0, ev: rxTick()},
+		{at: time.Second, ev: rxTick()},
+		{at: 2 * time.Second, ev: rxUp(1, CapV2), send: []rxOut{{1, "v2req"}}},
+		{at: 2 * time.Second, ev: rxRecv(1, rxV2RespAddrs(rxAddr(100)))},
+		{at: 2*time.Second + 100*time.Millisecond, ev: rxDown(1)},
+	})
+	acts := core.Tick(rxAt(2*time.Second + 200*time.Millisecond))
+	require.NotNil(t, acts.NoPeers)
+	require.Equal(t, time.Second, acts.NoPeers.Backoff)
+}
+
+// ---------------------------------------------------------------------------
+// Core: per-peer spacing and versions
+
+func TestCoreV1PeerSpacing(t *testing.T) {
+	core := rxCore(t, Config{}, nil)
+	// The only peer, a V1 (CometBFT) node, answers at once with news.
+	reqs, errs := rxDrive(t, core, rxUpAll(0, 1), 60*time.Second, 0, rxFresh(5))
+	require.Empty(t, errs)
+	var at []time.Duration
+	for _, r := range reqs {
+		require.Equal(t, rxV1Req, r.msg, "V1 peers get V1 requests only")
+		at = append(at, r.at)
+	}
+	require.Equal(t, []time.Duration{0, 11 * time.Second, 22 * time.Second, 33 * time.Second, 44 * time.Second, 55 * time.Second}, at)
+	for _, g := range rxGaps(reqs) {
+		require.GreaterOrEqual(t, g, CometBFTMinReceiveInterval)
+	}
+}
+
+func TestCoreV1PeerSpacingCustom(t *testing.T) {
+	core := rxCore(t, Config{V1RequestInterval: 30 * time.Second}, nil)
+	reqs, errs := rxDrive(t, core, rxUpAll(0, 1), 100*time.Second, 0, rxFresh(5))
+	require.Empty(t, errs)
+	require.Len(t, reqs, 4) // 0, 30, 60, 90 s
+	for _, g := range rxGaps(reqs) {
+		require.Equal(t, 30*time.Second, g)
+	}
+}
+
+func TestCoreV2PeerSpacing(t *testing.T) {
+	for _, tc := range []struct {
+		cfg  Config
+		caps PeerCaps
+		gap  time.Duration
+		n    int
+	}{
+		{Config{}, CapV2, 250 * time.Millisecond, 21},
+		{Config{V2RequestInterval: time.Second}, CapV2, time.Second, 6},
+		// A network declared V2 treats peers without CapV2 as V2.
+		{Config{NetworkV2: true}, 0, 250 * time.Millisecond, 21},
+	} {
+		t.Run(fmt.Sprintf("%s/caps%d", tc.gap, tc.caps), func(t *testing.T) {
+			core := rxCore(t, tc.cfg, nil)
+			reqs, errs := rxDrive(t, core, rxUpAll(tc.caps, 1), 5*time.Second, 0, rxFresh(5))
+			require.Empty(t, errs)
+			require.Len(t, reqs, tc.n)
+			for _, r := range reqs {
+				require.Equal(t, rxV2Req, r.msg)
+			}
+			for _, g := range rxGaps(reqs) {
+				require.Equal(t, tc.gap, g)
+			}
+		})
+	}
+}
+
+func TestCoreV1PeerUpgradedByV2Message(t *testing.T) {
+	const a = 1
+	for _, tc := range []struct {
+		name string
+		msg  []byte
+		send []rxOut
+	}{
+		{"v2 request", rxV2Req, []rxOut{{a, "v2resp"}}},
+		{"empty v2 response", []byte{0x22, 0x00}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			core := rxCore(t, Config{}, nil)
+			steps := []rxStep{
+				{at: 0, ev: rxUp(a, 0), send: []rxOut{{a, "v1req"}}},
+			}
+			if tc.send != nil {
+				// It answers V1 in V1, then asks in V2.
+				steps = append(steps,
+					rxStep{at: 100 * time.Millisecond, ev: rxRecv(a, rxV1RespAddrs(rxAddr(100)))},
+					rxStep{at: time.Second, ev: rxRecv(a, tc.msg), send: tc.send},
+				)
+			} else {
+				steps = append(steps, rxStep{at: time.Second, ev: rxRecv(a, tc.msg)})
+			}
+			steps = append(steps,
+				// Now it is asked in V2, at V2 spacing.
+				rxStep{at: time.Second, ev: rxTick(), send: []rxOut{{a, "v2req"}}},
+				rxStep{at: time.Second, ev: rxRecv(a, rxV2RespAddrs(rxAddr(101)))},
+				rxStep{at: 1250 * time.Millisecond, ev: rxTick(), send: []rxOut{{a, "v2req"}}},
+			)
+			rxRun(t, core, steps)
+		})
+	}
+}
+
+func TestConfigValidation(t *testing.T) {
+	d := DefaultConfig()
+	require.Equal(t, 200*time.Millisecond, d.MinInterval)
+	require.Equal(t, 10*time.Minute, d.MaxInterval)
+	require.Equal(t, 10*time.Second, d.ResponseTimeout)
+	require.Equal(t, 250*time.Millisecond, d.V2RequestInterval)
+	require.Equal(t, 11*time.Second, d.V1RequestInterval)
+	require.Equal(t, 200*time.Millisecond, d.MinReceiveInterval)
+	require.Equal(t, 4, d.RequestBurst)
+	require.Equal(t, DefaultMaxMessageSize, d.MaxMessageSize)
+	require.Equal(t, time.Minute, d.NoPeersMaxBackoff)
+	require.Zero(t, d.NoPeersRestartWindow)
+	require.Equal(t, 10*time.Minute, d.RestartCooldown)
+	require.NotNil(t, d.Logger)
+
+	pm := rxPM(t, PeerManagerOptions{})
+	for _, tc := range []struct {
+		cfg Config
+		ok  bool
+	}{
+		{Config{V2RequestInterval: 100 * time.Millisecond}, false},
+		{Config{V2RequestInterval: 199 * time.Millisecond}, false},
+		{Config{V2RequestInterval: -time.Second}, false},
+		{Config{V2RequestInterval: 200 * time.Millisecond}, true},
+		{Config{V1RequestInterval: 5 * time.Second}, false},
+		{Config{V1RequestInterval: 10*time.Second - 1}, false},
+		{Config{V1RequestInterval: 10 * time.Second}, true},
+		{Config{MinInterval: time.Hour}, false}, // above MaxInterval
+		{Config{RequestBurst: -1}, false},
+		{Config{MaxMessageSize: 10}, false},
+	} {
+		_, err := NewCore(tc.cfg, pm)
+		_, rerr := NewReactor(tc.cfg, pm, make(chan PeerUpdate), newRxChannel())
+		if tc.ok {
+			require.NoError(t, err, "%+v", tc.cfg)
+			require.NoError(t, rerr, "%+v", tc.cfg)
+			continue
+		}
+		require.ErrorIs(t, err, ErrInvalidConfig, "%+v", tc.cfg)
+		require.ErrorIs(t, rerr, ErrInvalidConfig, "%+v", tc.cfg)
+		require.True(t, strings.HasPrefix(err.Error(), "pex: "))
+	}
+	_, err := NewCore(Config{}, nil)
+	require.ErrorIs(t, err, ErrInvalidConfig)
+	_, err = NewReactor(Config{}, pm, nil, newRxChannel())
+	require.ErrorIs(t, err, ErrInvalidConfig)
+	_, err = NewReactor(Config{}, pm, make(chan PeerUpdate), nil)
+	require.ErrorIs(t, err, ErrInvalidConfig)
+}
+
+// ---------------------------------------------------------------------------
+// Core: serving
+
+// rxServe sends one request from peer `from` (which is up) and returns the
+// Actions.
+func rxServe(t *testing.T, core *Core, from int, caps PeerCaps, req []byte) Actions {
+	t.Helper()
+	core.PeerUpdate(rxAt(0), PeerUpdate{NodeID: nodeID(from), Status: PeerStatusUp, Caps: caps})
+	acts := core.Receive(rxAt(time.Second), Envelope{From: nodeID(from), Message: req})
+	require.Empty(t, acts.Errors)
+	return acts
+}
+
+func TestCoreServeInRequestVersion(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		caps PeerCaps
+		req  []byte
+		kind string
+	}{
+		{"v1 from v1 peer", 0, rxV1Req, "v1resp"},
+		{"v1 from v2 peer", CapV2, rxV1Req, "v1resp"},
+		{"v2 from v2 peer", CapV2, rxV2Req, "v2resp"},
+		{"v2 from v1 peer", 0, rxV2Req, "v2resp"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pm := rxPM(t, PeerManagerOptions{})
+			rxFill(t, pm, rxRange(10, 14)...)
+			core := rxCore(t, Config{}, pm)
+			acts := rxServe(t, core, 1, tc.caps, tc.req)
+			require.Len(t, acts.Send, 1)
+			require.Equal(t, nodeID(1), acts.Send[0].To)
+			require.Equal(t, tc.kind, rxKind(t, acts.Send[0].Message))
+			require.Equal(t, 1, core.Stats().RequestsServed)
+		})
+	}
+}
+
+func TestCoreServeAtMostMaxAddresses(t *testing.T) {
+	pm := rxPM(t, PeerManagerOptions{})
+	rxFill(t, pm, rxRange(10, 309)...)
+	require.Equal(t, 300, pm.Len())
+	core := rxCore(t, Config{}, pm)
+
+	acts := rxServe(t, core, 1, CapV2, rxV2Req)
+	urls := rxV2URLs(t, acts.Send[0].Message)
+	require.Len(t, urls, MaxAddresses)
+	require.Contains(t, urls, rxSelfAddr.String())
+	seen := map[string]bool{}
+	for _, u := range urls {
+		a, err := ParseNodeAddress(u)
+		require.NoError(t, err)
+		require.False(t, seen[u], "duplicate %s", u)
+		seen[u] = true
+		require.NotEqual(t, nodeID(1), a.NodeID)
+	}
+
+	acts = core.Receive(rxAt(2*time.Second), Envelope{From: nodeID(1), Message: rxV1Req})
+	require.Empty(t, acts.Errors)
+	require.Empty(t, acts.Resolve)
+	entries := rxV1Entries(t, acts.Send[0].Message)
+	require.Len(t, entries, MaxAddresses)
+	require.Contains(t, entries, rxV1Str(nodeID(0), "192.0.2.1:26656"))
+}
+
+func TestCoreServeSelfIncludedRequesterExcluded(t *testing.T) {
+	for _, req := range [][]byte{rxV1Req, rxV2Req} {
+		pm := rxPM(t, PeerManagerOptions{})
+		rxFill(t, pm, rxRange(1, 5)...) // includes the requester, node 1
+		core := rxCore(t, Config{}, pm)
+		acts := rxServe(t, core, 1, CapV2, req)
+		require.Len(t, acts.Send, 1)
+		var ids []NodeID
+		if bytes.Equal(req, rxV2Req) {
+			for _, u := range rxV2URLs(t, acts.Send[0].Message) {
+				a, err := ParseNodeAddress(u)
+				require.NoError(t, err)
+				ids = append(ids, a.NodeID)
+			}
+		} else {
+			for _, a := range rxDecode(t, acts.Send[0].Message).GetPexResponse().GetAddresses() {
+				ids = append(ids, NodeID(a.GetId()))
+			}
+		}
+		require.ElementsMatch(t, []NodeID{nodeID(0), nodeID(2), nodeID(3), nodeID(4), nodeID(5)}, ids, "kind %s", rxKind(t, req))
+	}
+}
+
+func TestCoreServeV1LeavesOutMemoryKeepsIPv6(t *testing.T) {
+	selfMem := NodeAddress{Protocol: ProtocolMemory, NodeID: nodeID(0)}
+	pm := rxPM(t, PeerManagerOptions{SelfAddresses: []NodeAddress{rxSelfAddr, selfMem}})
+	mem := NodeAddress{Protocol: ProtocolMemory, NodeID: nodeID(2)}
+	v6 := NodeAddress{Protocol: ProtocolMConn, NodeID: nodeID(3), Hostname: "2001:db8::3", Port: 26656}
+	tcp := NodeAddress{Protocol: ProtocolTCP, NodeID: nodeID(5), Hostname: "198.51.100.5", Port: 26657}
+	rxFill(t, pm, mem, v6, rxAddr(4), tcp)
+	core := rxCore(t, Config{}, pm)
+
+	acts := rxServe(t, core, 1, 0, rxV1Req)
+	require.Empty(t, acts.Resolve)
+	require.Len(t, acts.Send, 1)
+	require.ElementsMatch(t, []string{
+		rxV1Str(nodeID(0), "192.0.2.1:26656"),
+		rxV1Str(nodeID(3), "[2001:db8::3]:26656"),
+		rxV1Str(nodeID(4), "10.0.4.1:26656"),
+		rxV1Str(nodeID(5), "198.51.100.5:26657"),
+	}, rxV1Entries(t, acts.Send[0].Message))
+
+	// V2 carries every form.
+	acts = core.Receive(rxAt(2*time.Second), Envelope{From: nodeID(1), Message: rxV2Req})
+	require.ElementsMatch(t, []string{
+		rxSelfAddr.String(), selfMem.String(), mem.String(), v6.String(), rxAddr(4).String(), tcp.String(),
+	}, rxV2URLs(t, acts.Send[0].Message))
+}
+
+func TestCoreServeV1HostnameAsksForResolution(t *testing.T) {
+	pm := rxPM(t, PeerManagerOptions{})
+	host := NodeAddress{Protocol: ProtocolMConn, NodeID: nodeID(5), Hostname: "seed.example.com", Port: 26656}
+	rxFill(t, pm, host, rxAddr(6))
+	core := rxCore(t, Config{}, pm)
+	acts := rxServe(t, core, 1, 0, rxV1Req)
+	require.Empty(t, acts.Send, "a V1 answer with a host name waits on resolution")
+	require.Len(t, acts.Resolve, 1)
+	require.Equal(t, nodeID(1), acts.Resolve[0].To)
+	require.ElementsMatch(t, []NodeAddress{rxSelfAddr, host, rxAddr(6)}, acts.Resolve[0].Addrs)
+
+	// A V2 answer needs no resolution.
+	acts = core.Receive(rxAt(2*time.Second), Envelope{From: nodeID(1), Message: rxV2Req})
+	require.Empty(t, acts.Resolve)
+	require.Contains(t, rxV2URLs(t, acts.Send[0].Message), host.String())
+
+	// The Reactor's resolution step encodes both IPs of the name.
+	res := &rxResolver{hosts: map[string][]netip.Addr{
+		"seed.example.com": {netip.MustParseAddr("203.0.113.5"), netip.MustParseAddr("2001:db8::5")},
+	}}
+	msg := ResolveV1Answer(t.Context(), res, time.Second, []NodeAddress{host, rxAddr(6), {Protocol: ProtocolMemory, NodeID: nodeID(7)}})
+	require.ElementsMatch(t, []string{
+		rxV1Str(nodeID(5), "203.0.113.5:26656"),
+		rxV1Str(nodeID(5), "[2001:db8::5]:26656"),
+		rxV1Str(nodeID(6), "10.0.6.1:26656"),
+	}, rxV1Entries(t, msg))
+}
+
+// A request from a peer that is not connected (never was, or already went
+// down) has nobody to answer. One from a connected peer whose Up has not
+// reached the Core yet (messages and peer events travel separately) is
+// answered, without keeping state for it.
+func TestCoreRequestBeforeUp(t *testing.T) {
+	pm := rxPM(t, PeerManagerOptions{})
+	core := rxCore(t, Config{}, pm)
+	acts := core.Receive(rxAt(0), Envelope{From: nodeID(9), Message: rxV2Req})
+	require.Empty(t, acts.Send)
+	require.Empty(t, acts.Errors)
+
+	require.NoError(t, pm.Accepted(nodeID(9)))
+	acts = core.Receive(rxAt(0), Envelope{From: nodeID(9), Message: rxV1Req})
+	require.Empty(t, acts.Errors)
+	require.Len(t, acts.Send, 1)
+	require.Equal(t, "v1resp", rxKind(t, acts.Send[0].Message))
+	require.Empty(t, core.peers, "no state before Up")
+
+	pm.Disconnected(nodeID(9))
+	acts = core.Receive(rxAt(0), Envelope{From: nodeID(9), Message: rxV2Req})
+	require.Empty(t, acts.Send)
+	require.Empty(t, core.peers)
+}
+
+// ---------------------------------------------------------------------------
+// Core: request rate limiting
+
+func TestCoreRequestBurstTolerated(t *testing.T) {
+	for _, req := range [][]byte{rxV1Req, rxV2Req} {
+		core := rxCore(t, Config{}, nil)
+		core.PeerUpdate(rxAt(0), PeerUpdate{NodeID: nodeID(1), Status: PeerStatusUp, Caps: CapV2})
+		// An honest node that reconnects asks four times back to back.
+		for i := range 4 {
+			acts := core.Receive(rxAt(time.Second), Envelope{From: nodeID(1), Message: req})
+			require.Empty(t, acts.Errors, "request %d", i)
+			require.Len(t, acts.Send, 1, "request %d", i)
+		}
+		// The fifth at the same instant exceeds the burst.
+		acts := core.Receive(rxAt(time.Second), Envelope{From: nodeID(1), Message: req})
+		require.Empty(t, acts.Send, "a flood gets no answer")
+		require.Len(t, acts.Errors, 1)
+		rxRequirePeerError(t, acts.Errors[0], nodeID(1), ErrRequestTooSoon, true)
+		require.Equal(t, 4, core.Stats().RequestsServed)
+	}
+}
+
+func TestCoreSustainedRequestFloodRefused(t *testing.T) {
+	core := rxCore(t, Config{}, nil)
+	core.PeerUpdate(rxAt(0), PeerUpdate{NodeID: nodeID(1), Status: PeerStatusUp, Caps: CapV2})
+	// One request every 150 ms: faster than one per 200 ms.
+	const every = 150 * time.Millisecond
+	answered, refused, firstErr := 0, 0, -1
+	for i := range 100 {
+		acts := core.Receive(rxAt(time.Duration(i)*every), Envelope{From: nodeID(1), Message: rxV2Req})
+		if len(acts.Errors) > 0 {
+			require.Empty(t, acts.Send, "request %d: refused and answered", i)
+			require.Len(t, acts.Errors, 1)
+			rxRequirePeerError(t, acts.Errors[0], nodeID(1), ErrRequestTooSoon, true)
+			if firstErr < 0 {
+				firstErr = i
+			}
+			refused++
+			continue
+		}
+		require.Len(t, acts.Send, 1)
+		answered++
+		// The bucket never lets more through than the burst plus the rate.
+		elapsed := time.Duration(i) * every
+		require.LessOrEqual(t, answered, 4+int(elapsed/(200*time.Millisecond)), "request %d", i)
+	}
+	require.Positive(t, firstErr, "a sustained flood must be refused")
+	require.Less(t, firstErr, 20, "the burst allowance is small")
+	require.Equal(t, answered, core.Stats().RequestsServed)
+	require.Equal(t, refused, core.Stats().PeerErrors)
+}
+
+func TestCoreRequestsAtAllowedRateAlwaysAnswered(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		cfg   Config
+		every time.Duration
+	}{
+		{"default 200ms", Config{}, 200 * time.Millisecond},
+		{"1s", Config{MinReceiveInterval: time.Second}, time.Second},
+		{"cometbft pace", Config{}, 10 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			core := rxCore(t, tc.cfg, nil)
+			core.PeerUpdate(rxAt(0), PeerUpdate{NodeID: nodeID(1), Status: PeerStatusUp, Caps: CapV2})
+			now := time.Second
+			// Start with a full burst (a reconnect), then keep to the rate.
+			for range 4 {
+				acts := core.Receive(rxAt(now), Envelope{From: nodeID(1), Message: rxV2Req})
+				require.Empty(t, acts.Errors)
+			}
+			for i := range 200 {
+				now += tc.every
+				acts := core.Receive(rxAt(now), Envelope{From: nodeID(1), Message: rxV2Req})
+				require.Empty(t, acts.Errors, "request %d at %s", i, now)
+				require.Len(t, acts.Send, 1)
+			}
+		})
+	}
+}
+
+// ---------------------------------------------------------------------------
+// Core: bad input
+
+func TestCoreBadInput(t *testing.T) {
+	const a, b = 1, 2
+	self := nodeID(0)
+	v := func(i int) string { return rxAddr(i).String() }
+	id := func(i int) string { return string(nodeID(i)) }
+	tooMany := make([]NodeAddress, MaxAddresses+1)
+	for i := range tooMany {
+		tooMany[i] = rxAddr(100 + i)
+	}
+	big := make([]string, 40)
+	for i := range big {
+		big[i] = v(100 + i)
+	}
+	for _, tc := range []struct {
+		name  string
+		cfg   Config
+		from  int    // default a, whose request is pending
+		msg   []byte // what it sends
+		is    []error
+		fatal bool
+		noErr bool
+		added []int // node IDs the book gains
+	}{
+		{name: "oversize refused before decode", cfg: Config{MaxMessageSize: 1024}, msg: rxV2Resp(big...), is: []error{ErrMessageTooLarge}, fatal: true},
+		{name: "undecodable", msg: []byte{0xff, 0xff, 0xff, 0xff}, is: []error{ErrMalformedMessage}, fatal: true},
+		{name: "truncated", msg: rxV2RespAddrs(rxAddr(100))[:10], is: []error{ErrMalformedMessage}, fatal: true},
+		{name: "empty message", msg: []byte{}, is: []error{ErrUnknownMessage}, fatal: true},
+		{name: "unknown oneof field 5", msg: []byte{0x2a, 0x00}, is: []error{ErrUnknownMessage}, fatal: true},
+		{name: "unsolicited from peer not asked", from: b, msg: rxV2RespAddrs(rxAddr(100)), is: []error{ErrUnsolicitedResponse}, fatal: true},
+		{name: "unsolicited from unknown peer", from: 9, msg: rxV2RespAddrs(rxAddr(100)), is: []error{ErrUnsolicitedResponse}, fatal: true},
+		{name: "unsolicited v1", from: b, msg: rxV1RespAddrs(rxAddr(100)), is: []error{ErrUnsolicitedResponse}, fatal: true},
+		{name: "101 addresses", msg: rxV2RespAddrs(tooMany...), is: []error{ErrTooManyAddresses}, fatal: true},
+		{name: "101 v1 addresses", msg: rxV1RespAddrs(tooMany...), is: []error{ErrTooManyAddresses}, fatal: true},
+		{
+			name: "mostly invalid", fatal: true, is: []error{ErrMostlyInvalid, ErrInvalidAddress}, added: []int{10, 11, 12},
+			msg: rxV2Resp(v(10), "junk", v(11), "mconn://zz@1.2.3.4:1", "", "::::", v(12), "x://y", "memory:", "tcp://"),
+		},
+		{
+			name: "a few invalid", is: []error{ErrInvalidAddress}, added: []int{10, 11, 12, 13, 14, 15, 16, 17},
+			msg: rxV2Resp(v(10), v(11), "junk", v(12), v(13), v(14), v(15), "also junk", v(16), v(17)),
+		},
+		{name: "malformed URL", is: []error{ErrInvalidAddress}, added: []int{10, 11, 12}, msg: rxV2Resp(v(10), "http://%zz", v(11), v(12))},
+		{name: "bad node ID", is: []error{ErrInvalidAddress, ErrInvalidNodeID}, added: []int{10, 11, 12}, msg: rxV2Resp(v(10), "mconn://"+strings.Repeat("g", 40)+"@1.2.3.4:26656", v(11), v(12))},
+		{name: "port 0", is: []error{ErrInvalidAddress}, added: []int{10, 11, 12}, msg: rxV2Resp(v(10), "mconn://"+id(20)+"@1.2.3.4:0", v(11), v(12))},
+		{name: "port too large", is: []error{ErrInvalidAddress}, added: []int{10, 11, 12}, msg: rxV2Resp(v(10), "mconn://"+id(20)+"@1.2.3.4:65536", v(11), v(12))},
+		{name: "IPv6 without brackets", is: []error{ErrInvalidAddress}, added: []int{10, 11, 12}, msg: rxV2Resp(v(10), "mconn://"+id(20)+"@2001:db8::1:26656", v(11), v(12))},
+		{
+			name: "v1 bad entries", is: []error{ErrInvalidAddress}, added: []int{10, 11, 12, 13, 14, 15},
+			msg: rxV1Resp(
+				rxV1Entry(nodeID(10), "10.0.10.1", 26656), rxV1Entry(nodeID(11), "10.0.11.1", 26656), rxV1Entry(nodeID(12), "10.0.12.1", 26656),
+				rxV1Entry(nodeID(20), "", 26656), rxV1Entry(nodeID(21), "10.0.0.21", 0),
+				rxV1Entry(nodeID(13), "10.0.13.1", 26656), rxV1Entry(nodeID(14), "2001:db8::14", 26656), rxV1Entry(nodeID(15), "10.0.15.1", 26656),
+			),
+		},
+		{
+			name: "v1 bad port and ID", is: []error{ErrInvalidAddress}, added: []int{10, 11, 12, 13, 14},
+			msg: rxV1Resp(
+				rxV1Entry(nodeID(10), "10.0.10.1", 26656), rxV1Entry(nodeID(11), "10.0.11.1", 26656), rxV1Entry(nodeID(12), "10.0.12.1", 26656),
+				rxV1Entry(nodeID(20), "10.0.0.20", 70000), rxV1Entry("xyz", "10.0.0.21", 26656),
+				rxV1Entry(nodeID(13), "10.0.13.1", 26656), rxV1Entry(nodeID(14), "10.0.14.1", 26656),
+			),
+		},
+		{
+			name: "our own address among others", noErr: true, added: []int{10, 11, 12, 13},
+			msg: rxV2Resp(v(10), rxSelfAddr.String(), v(11), v(12), v(13)),
+		},
+		{
+			name: "our own endpoint under another ID", noErr: true, added: []int{10, 11, 12},
+			msg: rxV2Resp(v(10), "mconn://"+id(20)+"@192.0.2.1:26656", v(11), v(12)),
+		},
+		{
+			name: "our own address in every form", fatal: true, is: []error{ErrMostlyInvalid, ErrSelfAddress}, added: []int{10},
+			msg: rxV2Resp("memory:"+string(self), "tcp://"+string(self)+"@203.0.113.9:1", rxSelfAddr.String(), "mconn://"+id(20)+"@192.0.2.1:26656", v(10)),
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pm := rxPM(t, PeerManagerOptions{})
+			core := rxCore(t, tc.cfg, pm)
+			rxRun(t, core, []rxStep{
+				{at: 0, ev: rxUp(a, CapV2), send: []rxOut{{a, "v2req"}}},
+				{at: 0, ev: rxUp(b, CapV2)},
+			})
+			before := pm.Known()
+			from := tc.from
+			if from == 0 {
+				from = a
+			}
+			acts := core.Receive(rxAt(100*time.Millisecond), Envelope{From: nodeID(from), Message: tc.msg})
+			require.Empty(t, acts.Send)
+			if tc.noErr {
+				require.Empty(t, acts.Errors)
+			} else {
+				require.Len(t, acts.Errors, 1, "%v", acts.Errors)
+				for _, s := range tc.is {
+					rxRequirePeerError(t, acts.Errors[0], nodeID(from), s, tc.fatal)
+				}
+			}
+			want := append([]NodeID(nil), before...)
+			for _, i := range tc.added {
+				want = append(want, nodeID(i))
+			}
+			require.ElementsMatch(t, want, pm.Known())
+			require.False(t, pm.Has(self), "never store ourselves")
+			require.Equal(t, len(acts.Errors), core.Stats().PeerErrors)
+		})
+	}
+}
+
+// ---------------------------------------------------------------------------
+// Core: responses
+
+func TestCoreResponseStatsAndBook(t *testing.T) {
+	pm := rxPM(t, PeerManagerOptions{})
+	rxFill(t, pm, rxAddr(10), rxAddr(11))
+	core := rxCore(t, Config{}, pm)
+	resp := rxV2Resp(rxAddr(10).String(), rxAddr(11).String(), rxAddr(12).String(), rxAddr(13).String(), rxAddr(14).String(), "junk")
+	rxRun(t, core, []rxStep{
+		{at: 0, ev: rxUp(1, CapV2), send: []rxOut{{1, "v2req"}}},
+		{at: 0, ev: rxUp(2, 0)},
+		{at: 10 * time.Millisecond, ev: rxRecv(1, resp), errs: []rxErr{{1, ErrInvalidAddress, false}}},
+		{at: 20 * time.Millisecond, ev: rxRecv(2, rxV1Req), send: []rxOut{{2, "v1resp"}}},
+		{at: 200 * time.Millisecond, ev: rxTick()}, // 3 new of 5: a little slower
+		{at: 300 * time.Millisecond, ev: rxTick(), send: []rxOut{{2, "v1req"}}},
+		{at: 400 * time.Millisecond, ev: rxRecv(2, rxV1RespAddrs(rxAddr(15), rxAddr(12)))},
+	})
+	for i := 10; i <= 15; i++ {
+		require.True(t, pm.Has(nodeID(i)), "node %d", i)
+	}
+	st := core.Stats()
+	require.Equal(t, 2, st.RequestsSent)
+	require.Equal(t, 1, st.RequestsServed)
+	require.Equal(t, 2, st.Responses)
+	require.Equal(t, 7, st.AddressesReceived)
+	require.Equal(t, 4, st.AddressesNew)
+	require.Equal(t, 1, st.InvalidEntries)
+	require.Equal(t, 1, st.PeerErrors)
+	require.Equal(t, 0, st.Timeouts)
+	require.Equal(t, len(resp)+len(rxV1Req)+len(rxV1RespAddrs(rxAddr(15), rxAddr(12))), st.BytesReceived)
+	served := rxV1RespAddrs(rxSelfAddr, rxAddr(10), rxAddr(11), rxAddr(12), rxAddr(13), rxAddr(14))
+	require.Equal(t, len(rxV2Req)+len(rxV1Req)+len(served), st.BytesSent)
+	require.GreaterOrEqual(t, st.NetworkSize, pm.Len())
+}
+
+// The estimate of the network's size comes from how often responses repeat
+// what we know: fed uniform samples of a 500-node network, it must be near
+// 500 long before we know everyone, and stay there.
+func TestCoreNetworkSizeEstimate(t *testing.T) {
+	const n = 500
+	pm := rxPM(t, PeerManagerOptions{})
+	core := rxCore(t, Config{}, pm)
+	require.Zero(t, core.NetworkSizeEstimate())
+	rng := rand.New(rand.NewPCG(3, 4))
+	early := 0
+	_, errs := rxDrive(t, core, rxUpAll(CapV2, 1, 2, 3), 1000*time.Hour, 40, func(NodeID, []byte) []byte {
+		// Check the estimate left by the responses so far.
+		if est, known := core.NetworkSizeEstimate(), pm.Len(); core.Stats().Responses >= 3 && known < 4*n/5 {
+			early++
+			require.InDelta(t, n, est, 0.3*n, "after %d responses: estimate %d with %d known", core.Stats().Responses, est, known)
+		}
+		var addrs []NodeAddress
+		for _, i := range rng.Perm(n)[:MaxAddresses] {
+			addrs = append(addrs, rxAddr(1+i))
+		}
+		return rxV2RespAddrs(addrs...)
+	})
+	require.Empty(t, errs)
+	require.Positive(t, early, "checked the estimate before the book knew 80%%")
+	est := core.NetworkSizeEstimate()
+	require.InDelta(t, n, est, 0.3*n, "final estimate %d", est)
+	require.Equal(t, est, core.Stats().NetworkSize)
+	require.Equal(t, n, pm.Len())
+}
+
+// ---------------------------------------------------------------------------
+// Core: self-remediation
+
+func TestCoreRestartSignal(t *testing.T) {
+	restartAt := func(core *Core, d time.Duration) bool { return core.Tick(rxAt(d)).Restart }
+	t.Run("window", func(t *testing.T) {
+		core := rxCore(t, Config{NoPeersRestartWindow: time.Minute}, nil)
+		require.False(t, restartAt(core, 0))
+		require.Equal(t, rxAt(time.Second), core.NextWake())
+		require.False(t, restartAt(core, time.Minute-time.Millisecond))
+		require.True(t, restartAt(core, time.Minute))
+		require.False(t, restartAt(core, time.Minute+time.Second))
+		require.False(t, restartAt(core, 11*time.Minute-time.Millisecond), "not again within the cooldown")
+		require.True(t, restartAt(core, 11*time.Minute))
+		// A peer resets the window; the cooldown still holds.
+		core.PeerUpdate(rxAt(11*time.Minute+time.Second), PeerUpdate{NodeID: nodeID(1), Status: PeerStatusUp, Caps: CapV2})
+		require.False(t, restartAt(core, 15*time.Minute))
+		core.PeerUpdate(rxAt(16*time.Minute), PeerUpdate{NodeID: nodeID(1), Status: PeerStatusDown})
+		require.False(t, restartAt(core, 17*time.Minute-time.Millisecond))
+		require.False(t, restartAt(core, 21*time.Minute-time.Millisecond), "cooldown from the last signal")
+		require.True(t, restartAt(core, 21*time.Minute))
+	})
+	t.Run("peers present", func(t *testing.T) {
+		core := rxCore(t, Config{NoPeersRestartWindow: time.Minute}, nil)
+		core.PeerUpdate(rxAt(0), PeerUpdate{NodeID: nodeID(1), Status: PeerStatusUp, Caps: CapV2})
+		for d := time.Duration(0); d < time.Hour; d += 10 * time.Second {
+			require.False(t, restartAt(core, d))
+		}
+	})
+	t.Run("off by default", func(t *testing.T) {
+		core := rxCore(t, Config{}, nil)
+		for d := time.Duration(0); d < 3*time.Hour; d += 10 * time.Second {
+			require.False(t, restartAt(core, d))
+		}
+	})
+}
+
+// ---------------------------------------------------------------------------
+// Reactor shell
+
+// rxChannel is a Channel double: it records what the reactor sends and
+// reports, can fail sends, hold them at a gate, and answer them.
+type rxChannel struct {
+	in chan Envelope
+
+	mu       sync.Mutex
+	sent     []rxSent
+	errs     []PeerError
+	failNext int
+	respond  func(e Envelope) []byte
+	gate     func(e Envelope) <-chan struct{}
+
+	active, maxActive atomic.Int32
+}
+
+type rxSent struct {
+	at   time.Time
+	to   NodeID
+	kind string
+	msg  []byte
+}
+
+var _ Channel = (*rxChannel)(nil)
+
+func newRxChannel() *rxChannel { return &rxChannel{in: make(chan Envelope, 1024)} }
+
+func (f *rxChannel) enter() func() {
+	n := f.active.Add(1)
+	for {
+		m := f.maxActive.Load()
+		if n <= m || f.maxActive.CompareAndSwap(m, n) {
+			break
+		}
+	}
+	return func() { f.active.Add(-1) }
+}
+
+func (f *rxChannel) Send(ctx context.Context, e Envelope) error {
+	defer f.enter()()
+	f.mu.Lock()
+	gate := f.gate
+	f.mu.Unlock()
+	if gate != nil {
+		if g := gate(e); g != nil {
+			select {
+			case <-g:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	}
+	var m pb.PexMessage
+	kind := "undecodable"
+	if proto.Unmarshal(e.Message, &m) == nil {
+		kind = rxKindOf(&m)
+	}
+	f.mu.Lock()
+	f.sent = append(f.sent, rxSent{at: time.Now(), to: e.To, kind: kind, msg: e.Message})
+	if f.failNext > 0 {
+		f.failNext--
+		f.mu.Unlock()
+		return errors.New("rxChannel: send failed")
+	}
+	respond := f.respond
+	f.mu.Unlock()
+	if respond != nil {
+		if r := respond(e); r != nil {
+			f.in <- Envelope{From: e.To, Message: r}
+		}
+	}
+	return nil
+}
+
+func rxKindOf(m *pb.PexMessage) string {
+	switch m.Sum.(type) {
+	case *pb.PexMessage_PexRequest:
+		return "v1req"
+	case *pb.PexMessage_PexRequestV2:
+		return "v2req"
+	case *pb.PexMessage_PexResponse:
+		return "v1resp"
+	case *pb.PexMessage_PexResponseV2:
+		return "v2resp"
+	}
+	return "unknown"
+}
+
+func (f *rxChannel) Receive() <-chan Envelope { return f.in }
+
+func (f *rxChannel) ReportError(_ context.Context, pe PeerError) error {
+	defer f.enter()()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.errs = append(f.errs, pe)
+	return nil
+}
+
+// take returns what was sent since the last call.
+func (f *rxChannel) take() []rxSent {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := f.sent
+	f.sent = nil
+	return out
+}
+
+func (f *rxChannel) peerErrors() []PeerError {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]PeerError(nil), f.errs...)
+}
+
+func (f *rxChannel) set(fn func(f *rxChannel)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fn(f)
+}
+
+func (f *rxChannel) deliver(from int, msg []byte) {
+	f.in <- Envelope{From: nodeID(from), Message: msg}
+}
+
+type rxHarness struct {
+	t  *testing.T
+	pm *PeerManager
+	ch *rxChannel
+	r  *Reactor
+	t0 time.Time
+}
+
+// rxStart runs a Reactor for node 0 on a fake channel, fed by a
+// PeerManager subscription. Call it inside a synctest bubble.
+func rxStart(t *testing.T, cfg Config, opts PeerManagerOptions) *rxHarness {
+	t.Helper()
+	pm := rxPM(t, opts)
+	ch := newRxChannel()
+	ctx, cancel := context.WithCancel(t.Context())
+	sub := pm.Subscribe(ctx)
+	r, err := NewReactor(cfg, pm, sub.Updates(), ch)
+	require.NoError(t, err)
+	require.NoError(t, r.Start(ctx))
+	t.Cleanup(func() {
+		cancel()
+		r.Stop()
+	})
+	h := &rxHarness{t: t, pm: pm, ch: ch, r: r, t0: time.Now()}
+	synctest.Wait()
+	return h
+}
+
+// up connects peer i through the PeerManager, which publishes Up.
+func (h *rxHarness) up(i int, caps PeerCaps) {
+	h.t.Helper()
+	require.NoError(h.t, h.pm.Accepted(nodeID(i)))
+	h.pm.Ready(nodeID(i), caps)
+}
+
+func (h *rxHarness) down(i int) { h.pm.Disconnected(nodeID(i)) }
+
+// sleep advances the bubble's clock and lets every goroutine settle.
+func (h *rxHarness) sleep(d time.Duration) {
+	time.Sleep(d)
+	synctest.Wait()
+}
+
+func (h *rxHarness) since() time.Duration { return time.Since(h.t0) }
+
+func (h *rxHarness) kinds(sent []rxSent) []string {
+	var out []string
+	for _, s := range sent {
+		out = append(out, fmt.Sprintf("%d:%s", rxIndex(h.t, s.to), s.kind))
+	}
+	return out
+}
+
+func TestReactorPollsPeersInRotation(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := rxStart(t, Config{}, PeerManagerOptions{})
+		h.up(1, CapV2)
+		h.up(2, CapV2)
+		h.up(3, CapV2)
+		synctest.Wait()
+		next := 100
+		for round := range 9 {
+			sent := h.ch.take()
+			want := 1 + round%3
+			require.Equal(t, []string{fmt.Sprintf("%d:v2req", want)}, h.kinds(sent), "round %d at %s", round, h.since())
+			require.Equal(t, time.Duration(round)*200*time.Millisecond, sent[0].at.Sub(h.t0))
+			// The peer answers at once with an address we did not know.
+			h.ch.deliver(want, rxV2RespAddrs(rxAddr(next)))
+			next++
+			synctest.Wait()
+			require.Empty(t, h.ch.take())
+			h.sleep(200 * time.Millisecond)
+		}
+		for i := 100; i < next; i++ {
+			require.True(t, h.pm.Has(nodeID(i)))
+		}
+		require.Empty(t, h.ch.peerErrors())
+		st := h.r.Stats()
+		require.Equal(t, 10, st.RequestsSent)
+		require.Equal(t, 9, st.AddressesNew)
+		require.Equal(t, 200*time.Millisecond, st.Interval)
+	})
+}
+
+func TestReactorTimeoutAndDown(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := rxStart(t, Config{}, PeerManagerOptions{})
+		h.up(1, CapV2)
+		synctest.Wait()
+		require.Equal(t, []string{"1:v2req"}, h.kinds(h.ch.take()))
+		// No answer: nothing more until the timeout, then a non-fatal
+		// error and a new request.
+		h.sleep(10*time.Second - time.Millisecond)
+		require.Empty(t, h.ch.take())
+		require.Empty(t, h.ch.peerErrors())
+		h.sleep(time.Millisecond)
+		require.Equal(t, []string{"1:v2req"}, h.kinds(h.ch.take()))
+		errs := h.ch.peerErrors()
+		require.Len(t, errs, 1)
+		rxRequirePeerError(t, errs[0], nodeID(1), ErrResponseTimeout, false)
+		// It goes down while pending: no timeout, no request, and its late
+		// response is unsolicited.
+		h.sleep(time.Second)
+		h.down(1)
+		h.sleep(time.Minute)
+		require.Empty(t, h.ch.take())
+		require.Len(t, h.ch.peerErrors(), 1)
+		h.ch.deliver(1, rxV2RespAddrs(rxAddr(100)))
+		synctest.Wait()
+		errs = h.ch.peerErrors()
+		require.Len(t, errs, 2)
+		rxRequirePeerError(t, errs[1], nodeID(1), ErrUnsolicitedResponse, true)
+		require.False(t, h.pm.Has(nodeID(100)))
+	})
+}
+
+func TestReactorPerPeerSpacing(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		caps PeerCaps
+		cfg  Config
+		req  string
+		gap  time.Duration
+	}{
+		{"v1 peer", 0, Config{}, "v1req", 11 * time.Second},
+		{"v2 peer", CapV2, Config{}, "v2req", 250 * time.Millisecond},
+		{"v2 network", 0, Config{NetworkV2: true}, "v2req", 250 * time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				h := rxStart(t, tc.cfg, PeerManagerOptions{})
+				fresh := rxFresh(3)
+				h.ch.set(func(f *rxChannel) {
+					f.respond = func(e Envelope) []byte {
+						if k := rxKind(t, e.Message); k == "v1req" || k == "v2req" {
+							return fresh(e.To, e.Message)
+						}
+						return nil
+					}
+				})
+				h.up(1, tc.caps)
+				h.sleep(60 * time.Second)
+				sent := h.ch.take()
+				require.Equal(t, int(60*time.Second/tc.gap)+1, len(sent), "requests in 60 s")
+				for i, s := range sent {
+					require.Equal(t, tc.req, s.kind)
+					require.Equal(t, time.Duration(i)*tc.gap, s.at.Sub(h.t0), "request %d", i)
+				}
+				require.Empty(t, h.ch.peerErrors())
+			})
+		})
+	}
+}
+
+// A peer without CapV2 that speaks V2 to us is asked in V2 from then on.
+func TestReactorUpgradesPeerThatSpeaksV2(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := rxStart(t, Config{}, PeerManagerOptions{})
+		h.up(1, 0)
+		synctest.Wait()
+		require.Equal(t, []string{"1:v1req"}, h.kinds(h.ch.take()))
+		h.ch.deliver(1, rxV1RespAddrs(rxAddr(100)))
+		h.sleep(time.Second)
+		require.Empty(t, h.ch.take())
+		h.ch.deliver(1, rxV2Req)
+		synctest.Wait()
+		require.Equal(t, []string{"1:v2resp"}, h.kinds(h.ch.take()), "answered in its own version")
+		h.sleep(10 * time.Second)
+		sent := h.ch.take()
+		require.Equal(t, []string{"1:v2req"}, h.kinds(sent), "asked in V2 from now on")
+		h.ch.deliver(1, rxV2RespAddrs(rxAddr(101)))
+		h.sleep(250 * time.Millisecond)
+		require.Equal(t, []string{"1:v2req"}, h.kinds(h.ch.take()), "at V2 spacing")
+	})
+}
+
+// rxResolver resolves from a map; other names hang until the context ends.
+type rxResolver struct {
+	hosts    map[string][]netip.Addr
+	waiting  atomic.Int32
+	returned atomic.Bool
+}
+
+func (r *rxResolver) LookupNetIP(ctx context.Context, _ string, host string) ([]netip.Addr, error) {
+	if ips, ok := r.hosts[host]; ok {
+		return ips, nil
+	}
+	r.waiting.Add(1)
+	<-ctx.Done()
+	r.returned.Store(true)
+	return nil, ctx.Err()
+}
+
+func TestReactorResolvesHostNamesForV1(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		res := &rxResolver{hosts: map[string][]netip.Addr{
+			"seed.example.com": {netip.MustParseAddr("203.0.113.5"), netip.MustParseAddr("2001:db8::5")},
+		}}
+		h := rxStart(t, Config{Resolver: res}, PeerManagerOptions{})
+		rxFill(t, h.pm,
+			NodeAddress{Protocol: ProtocolMConn, NodeID: nodeID(5), Hostname: "seed.example.com", Port: 26656},
+			rxAddr(6),
+			NodeAddress{Protocol: ProtocolMemory, NodeID: nodeID(7)},
+		)
+		h.up(1, 0)
+		synctest.Wait()
+		require.Equal(t, []string{"1:v1req"}, h.kinds(h.ch.take()))
+		h.ch.deliver(1, rxV1Req)
+		synctest.Wait()
+		sent := h.ch.take()
+		require.Equal(t, []string{"1:v1resp"}, h.kinds(sent))
+		require.ElementsMatch(t, []string{
+			rxV1Str(nodeID(0), "192.0.2.1:26656"),
+			rxV1Str(nodeID(5), "203.0.113.5:26656"),
+			rxV1Str(nodeID(5), "[2001:db8::5]:26656"),
+			rxV1Str(nodeID(6), "10.0.6.1:26656"),
+		}, rxV1Entries(t, sent[0].msg))
+	})
+}
+
+func TestReactorResolveTimeout(t *testing.T) {
+	for _, timeout := range []time.Duration{0, 500 * time.Millisecond} {
+		t.Run(fmt.Sprint(timeout), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				res := &rxResolver{}
+				h := rxStart(t, Config{Resolver: res, ResolveTimeout: timeout}, PeerManagerOptions{})
+				want := timeout
+				if want == 0 {
+					want = 3 * time.Second
+				}
+				rxFill(t, h.pm, NodeAddress{Protocol: ProtocolMConn, NodeID: nodeID(5), Hostname: "slow.example.com", Port: 26656}, rxAddr(6))
+				h.up(1, 0)
+				synctest.Wait()
+				h.ch.take()
+				h.ch.deliver(1, rxV1Req)
+				synctest.Wait()
+				start := time.Now()
+				require.Equal(t, int32(1), res.waiting.Load())
+				h.sleep(want - time.Millisecond)
+				require.Empty(t, h.ch.take(), "the answer waits on the resolver")
+				h.sleep(time.Millisecond)
+				sent := h.ch.take()
+				require.Equal(t, []string{"1:v1resp"}, h.kinds(sent))
+				require.Equal(t, want, sent[0].at.Sub(start))
+				require.ElementsMatch(t, []string{
+					rxV1Str(nodeID(0), "192.0.2.1:26656"),
+					rxV1Str(nodeID(6), "10.0.6.1:26656"),
+				}, rxV1Entries(t, sent[0].msg), "the name that did not resolve in time is left out")
+				require.True(t, res.returned.Load())
+			})
+		})
+	}
+}
+
+// The Channel's Send and ReportError are called from one goroutine at a
+// time, even while a V1 answer waits on name resolution.
+func TestReactorChannelCallsNotConcurrent(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		res := &rxResolver{hosts: map[string][]netip.Addr{"seed.example.com": {netip.MustParseAddr("203.0.113.5")}}}
+		h := rxStart(t, Config{Resolver: res}, PeerManagerOptions{})
+		rxFill(t, h.pm, NodeAddress{Protocol: ProtocolMConn, NodeID: nodeID(5), Hostname: "seed.example.com", Port: 26656})
+		gate := make(chan struct{})
+		h.ch.set(func(f *rxChannel) {
+			f.gate = func(e Envelope) <-chan struct{} {
+				if e.To == nodeID(1) && bytes.HasPrefix(e.Message, []byte{0x12}) { // a V1 response
+					return gate
+				}
+				return nil
+			}
+		})
+		h.up(1, 0)
+		h.up(2, CapV2)
+		synctest.Wait()
+		h.ch.deliver(1, rxV1Req) // its answer is held at the gate
+		synctest.Wait()
+		h.ch.deliver(2, rxV2Req)
+		h.ch.deliver(2, []byte{0xff}) // a peer error to report
+		h.sleep(time.Second)
+		close(gate)
+		synctest.Wait()
+		require.Equal(t, int32(1), h.ch.maxActive.Load(), "Channel calls overlapped")
+		kinds := h.kinds(h.ch.take())
+		require.Contains(t, kinds, "1:v1resp")
+		require.Contains(t, kinds, "2:v2resp")
+		require.Len(t, h.ch.peerErrors(), 1)
+	})
+}
+
+func TestReactorRestartSignal(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		restart := make(chan struct{}, 1)
+		h := rxStart(t, Config{NoPeersRestartWindow: time.Minute, Restart: restart}, PeerManagerOptions{})
+		h.sleep(time.Minute - time.Millisecond)
+		require.Empty(t, restart, "no signal before the window")
+		h.sleep(time.Millisecond)
+		require.Len(t, restart, 1, "one signal at the end of the window")
+		<-restart
+		h.sleep(10*time.Minute - time.Millisecond)
+		require.Empty(t, restart, "not again within the cooldown")
+		h.sleep(time.Millisecond)
+		require.Len(t, restart, 1)
+		<-restart
+		// Peers reset the window.
+		h.up(1, CapV2)
+		h.sleep(30 * time.Minute)
+		require.Empty(t, restart)
+		h.down(1)
+		h.sleep(time.Minute - time.Millisecond)
+		require.Empty(t, restart)
+		h.sleep(time.Millisecond)
+		require.Len(t, restart, 1)
+		require.NotNil(t, h.r.Stats().NoPeers)
+	})
+}
+
+func TestReactorRestartSignalNeverBlocks(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		restart := make(chan struct{}) // unbuffered, nobody reads
+		h := rxStart(t, Config{NoPeersRestartWindow: time.Minute, Restart: restart}, PeerManagerOptions{})
+		h.sleep(30 * time.Minute)
+		// The reactor still serves.
+		h.up(1, CapV2)
+		synctest.Wait()
+		h.ch.deliver(1, rxV2Req)
+		synctest.Wait()
+		require.ElementsMatch(t, []string{"1:v2req", "1:v2resp"}, h.kinds(h.ch.take()))
+	})
+}
+
+func TestReactorRestartOffByDefault(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		restart := make(chan struct{}, 1)
+		rxStart(t, Config{Restart: restart}, PeerManagerOptions{})
+		time.Sleep(5 * time.Hour)
+		synctest.Wait()
+		require.Empty(t, restart)
+	})
+}
+
+func TestReactorNoPeersStats(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := rxStart(t, Config{}, PeerManagerOptions{})
+		for _, want := range []time.Duration{1, 2, 4, 8, 16, 32, 60, 60} {
+			want *= time.Second
+			st := h.r.Stats()
+			require.NotNil(t, st.NoPeers, "at %s", h.since())
+			require.Equal(t, want, st.NoPeers.Backoff, "at %s", h.since())
+			require.Equal(t, want, st.Interval)
+			h.sleep(want)
+		}
+		h.up(1, CapV2)
+		synctest.Wait()
+		require.Equal(t, []string{"1:v2req"}, h.kinds(h.ch.take()), "a peer that comes up is asked at once")
+		require.Nil(t, h.r.Stats().NoPeers)
+	})
+}
+
+func TestReactorReportsBadInput(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := rxStart(t, Config{}, PeerManagerOptions{})
+		h.up(1, CapV2)
+		synctest.Wait()
+		h.ch.take()
+		before := h.pm.Known()
+		h.ch.deliver(1, make([]byte, DefaultMaxMessageSize+1))
+		h.ch.deliver(1, []byte{0xff, 0xff})
+		h.ch.deliver(1, []byte{0x2a, 0x00})
+		h.ch.deliver(2, rxV2RespAddrs(rxAddr(100)))
+		synctest.Wait()
+		errs := h.ch.peerErrors()
+		require.Len(t, errs, 4)
+		rxRequirePeerError(t, errs[0], nodeID(1), ErrMessageTooLarge, true)
+		rxRequirePeerError(t, errs[1], nodeID(1), ErrMalformedMessage, true)
+		rxRequirePeerError(t, errs[2], nodeID(1), ErrUnknownMessage, true)
+		rxRequirePeerError(t, errs[3], nodeID(2), ErrUnsolicitedResponse, true)
+		require.Equal(t, before, h.pm.Known())
+		require.Empty(t, h.ch.take())
+		// Still serving.
+		h.ch.deliver(1, rxV2Req)
+		synctest.Wait()
+		require.Equal(t, []string{"1:v2resp"}, h.kinds(h.ch.take()))
+	})
+}
+
+// ---------------------------------------------------------------------------
+// Reactor lifecycle
+
+func TestReactorStartTwice(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := rxStart(t, Config{}, PeerManagerOptions{})
+		require.Error(t, h.r.Start(t.Context()))
+		h.r.Stop()
+		require.Error(t, h.r.Start(t.Context()), "a stopped reactor does not start again")
+	})
+}
+
+func TestReactorStopIdempotentAndBeforeStart(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		pm := rxPM(t, PeerManagerOptions{})
+		r, err := NewReactor(Config{}, pm, make(chan PeerUpdate), newRxChannel())
+		require.NoError(t, err)
+		r.Stop()
+		r.Stop()
+		require.Error(t, r.Start(t.Context()))
+
+		h := rxStart(t, Config{}, PeerManagerOptions{})
+		h.r.Stop()
+		h.r.Stop()
+		// Stopped: a peer coming up is not asked.
+		h.up(1, CapV2)
+		h.sleep(time.Minute)
+		require.Empty(t, h.ch.take())
+	})
+}
+
+// Stop returns only after every goroutine has exited, including one
+// waiting on a resolver that only returns when cancelled.
+func TestReactorStopWaitsForGoroutines(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		res := &rxResolver{}
+		h := rxStart(t, Config{Resolver: res, ResolveTimeout: time.Hour}, PeerManagerOptions{})
+		rxFill(t, h.pm, NodeAddress{Protocol: ProtocolMConn, NodeID: nodeID(5), Hostname: "slow.example.com", Port: 26656})
+		h.up(1, 0)
+		synctest.Wait()
+		h.ch.deliver(1, rxV1Req)
+		h.sleep(time.Minute)
+		require.Equal(t, int32(1), res.waiting.Load())
+		require.False(t, res.returned.Load())
+		h.r.Stop()
+		require.True(t, res.returned.Load(), "Stop returned before the resolving goroutine")
+	})
+}
+
+func TestReactorClosedReceiveEndsRun(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := rxStart(t, Config{}, PeerManagerOptions{})
+		close(h.ch.in)
+		synctest.Wait()
+		h.up(1, CapV2)
+		h.sleep(time.Minute)
+		require.Empty(t, h.ch.take(), "the run loop has ended")
+		h.r.Stop()
+	})
+}
+
+// rxLog is a goroutine-safe log sink.
+type rxLog struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *rxLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *rxLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+func TestReactorSendErrorLoggedAndLoopContinues(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var logs rxLog
+		logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		h := rxStart(t, Config{Logger: logger}, PeerManagerOptions{})
+		h.ch.set(func(f *rxChannel) { f.failNext = 1 })
+		h.up(1, CapV2)
+		synctest.Wait()
+		require.Equal(t, []string{"1:v2req"}, h.kinds(h.ch.take()), "attempted")
+		require.Contains(t, logs.String(), "send failed")
+		// The loop goes on: it serves, and asks again after the timeout.
+		h.ch.deliver(1, rxV2Req)
+		synctest.Wait()
+		require.Equal(t, []string{"1:v2resp"}, h.kinds(h.ch.take()))
+		h.sleep(10 * time.Second)
+		require.Equal(t, []string{"1:v2req"}, h.kinds(h.ch.take()))
+	})
+}
+
+func TestReactorSubscriptionEndKeepsServing(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		pm := rxPM(t, PeerManagerOptions{})
+		ch := newRxChannel()
+		updates := make(chan PeerUpdate)
+		r, err := NewReactor(Config{}, pm, updates, ch)
+		require.NoError(t, err)
+		require.NoError(t, r.Start(t.Context()))
+		defer r.Stop()
+		updates <- PeerUpdate{NodeID: nodeID(1), Status: PeerStatusUp, Caps: CapV2}
+		close(updates)
+		synctest.Wait()
+		ch.take()
+		ch.deliver(1, rxV2Req)
+		synctest.Wait()
+		sent := ch.take()
+		require.Len(t, sent, 1)
+		require.Equal(t, "v2resp", sent[0].kind)
+	})
+}
+
+func TestCoreLateResponseIsUsedNotPunished(t *testing.T) {
+	const a, b = 1, 2
+	core := rxCore(t, Config{}, nil)
+	rxRun(t, core, []rxStep{
+		{at: 0, ev: rxUp(a, CapV2), send: []rxOut{{a, "v2req"}}},
+		{at: 0, ev: rxUp(b, CapV2)},
+		{at: 200 * time.Millisecond, ev: rxTick(), send: []rxOut{{b, "v2req"}}},
+		{at: 300 * time.Millisecond, ev: rxRecv(b, rxV2RespAddrs(rxAddr(101)))},
+		// a misses its deadline and goes behind b; b is asked next.
+		{at: 10 * time.Second, ev: rxTick(), errs: []rxErr{{a, ErrResponseTimeout, false}}, send: []rxOut{{b, "v2req"}}},
+		// a's answer then arrives: late, not unsolicited.
+		{at: 10*time.Second + 500*time.Millisecond, ev: rxRecv(a, rxV2RespAddrs(rxAddr(100)))},
+		// A second one is unsolicited.
+		{at: 10*time.Second + 600*time.Millisecond, ev: rxRecv(a, rxV2RespAddrs(rxAddr(102))), errs: []rxErr{{a, ErrUnsolicitedResponse, true}}},
+	})
+	require.True(t, core.pm.Has(nodeID(100)), "the late answer is used")
+	require.False(t, core.pm.Has(nodeID(102)))
+}
