@@ -148,6 +148,14 @@ func (m *MemoryNode) Dial(a NodeAddress) error {
 	if err := peer.pm.Accepted(m.id); err != nil {
 		return fail(err)
 	}
+	for {
+		// Accepting may have displaced one of the peer's inbound peers.
+		victim, ok := peer.pm.EvictNext()
+		if !ok {
+			break
+		}
+		peer.disconnectLocked(victim)
+	}
 	if err := m.pm.Dialed(a); err != nil {
 		peer.pm.Disconnected(m.id)
 		m.pm.DialFailed(a)

@@ -1,0 +1,75 @@
+package pex
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/pexnet/pex/pb"
+)
+
+// fullV2Responses returns n encoded V2 responses of MaxAddresses distinct,
+// valid mconn addresses each.
+func fullV2Responses(tb testing.TB, n int) [][]byte {
+	out := make([][]byte, n)
+	k := 0
+	for i := range out {
+		resp := &pb.PexResponseV2{}
+		for range MaxAddresses {
+			k++
+			a := NodeAddress{
+				Protocol: ProtocolMConn,
+				NodeID:   NodeID(fmt.Sprintf("%040x", 1<<40+k)),
+				Hostname: fmt.Sprintf("%d.%d.%d.%d", 1+k>>24&0x7f, k>>16&0xff, k>>8&0xff, k&0xff),
+				Port:     26656,
+			}
+			resp.Addresses = append(resp.Addresses, &pb.PexAddressV2{Url: a.String()})
+		}
+		b, err := proto.Marshal(&pb.PexMessage{Sum: &pb.PexMessage_PexResponseV2{PexResponseV2: resp}})
+		require.NoError(tb, err)
+		out[i] = b
+	}
+	return out
+}
+
+// BenchmarkHandleFullV2Response measures what one full response costs the
+// receiving node: size check, decode, parse and validate 100 URLs, add
+// them to the address book, update the interval and size estimate.
+// Every response brings 100 new addresses; the book is renewed (outside
+// the timer) before it fills.
+func BenchmarkHandleFullV2Response(b *testing.B) {
+	const pool = 200 // responses per book: 20,000 addresses
+	msgs := fullV2Responses(b, pool)
+	from := nodeID(1)
+	now := time.Unix(1_700_000_000, 0)
+	var core *Core
+	fresh := func() {
+		pm, err := NewPeerManager(nodeID(0), PeerManagerOptions{MaxPeers: 100_000, Rand: rand.New(rand.NewPCG(1, 2))})
+		require.NoError(b, err)
+		core, err = NewCore(Config{}, pm)
+		require.NoError(b, err)
+		core.PeerUpdate(now, PeerUpdate{NodeID: from, Status: PeerStatusUp, Caps: CapV2})
+	}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(msgs[0])))
+	i := 0
+	for b.Loop() {
+		if i%pool == 0 {
+			b.StopTimer()
+			fresh()
+			b.StartTimer()
+		}
+		// Mark the request as sent, as Tick would.
+		core.peers[from].pending = true
+		acts := core.Receive(now, Envelope{From: from, Message: msgs[i%pool]})
+		if len(acts.Errors) != 0 {
+			b.Fatalf("unexpected peer errors: %v", acts.Errors)
+		}
+		i++
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/MaxAddresses, "ns/addr")
+}
