@@ -145,7 +145,7 @@ func (m *MemoryNode) Dial(a NodeAddress) error {
 	if m.links[peer.id] != nil {
 		return fail(fmt.Errorf("%w: %s is already connected", ErrTooManyPeers, a.NodeID))
 	}
-	if err := peer.pm.Accepted(m.id); err != nil {
+	if err := peer.pm.Accepted(m.id, m.pm.SelfAddresses()...); err != nil {
 		return fail(err)
 	}
 	for {

@@ -295,3 +295,23 @@ func TestNetworkMixedV1AndV2Peers(t *testing.T) {
 		require.Positive(t, v2Requests)
 	})
 }
+
+func TestMemoryNetworkAnnouncesListenAddress(t *testing.T) {
+	// No reactors: only the handshake can tell a where b listens.
+	net := NewMemoryNetwork()
+	var nodes [2]*MemoryNode
+	var addrs [2]NodeAddress
+	for i := range nodes {
+		addrs[i] = NodeAddress{Protocol: ProtocolMemory, NodeID: nodeID(i)}
+		pm, err := NewPeerManager(nodeID(i), PeerManagerOptions{SelfAddresses: []NodeAddress{addrs[i]}})
+		require.NoError(t, err)
+		nodes[i], err = net.AddNode(pm, MemoryNodeOptions{Caps: CapV2})
+		require.NoError(t, err)
+	}
+	require.NoError(t, nodes[1].Dial(addrs[0]))
+	require.Equal(t, []NodeAddress{addrs[1]}, nodes[0].PeerManager().Addresses(nodeID(1)))
+	require.ErrorIs(t, nodes[1].Send(t.Context(), Envelope{To: nodeID(5)}), ErrNotConnected)
+	nodes[1].Close()
+	require.Empty(t, nodes[0].Peers())
+	nodes[0].Close()
+}

@@ -252,6 +252,11 @@ func endpointKey(a NodeAddress) endpoint { return endpoint{a.Hostname, a.Port} }
 // SelfID returns our own node ID.
 func (m *PeerManager) SelfID() NodeID { return m.self }
 
+// SelfAddresses returns our own advertised addresses.
+func (m *PeerManager) SelfAddresses() []NodeAddress {
+	return slices.Clone(m.opts.SelfAddresses)
+}
+
 // MaxPeers returns the capacity of the book.
 func (m *PeerManager) MaxPeers() int { return m.opts.MaxPeers }
 
@@ -859,7 +864,24 @@ func (m *PeerManager) backoff(n int) time.Duration {
 // and persistent peers are never displaced. It fails with ErrTooManyPeers
 // when there is no inbound peer to displace or id is already connected,
 // and ErrSelfAddress for ourselves.
-func (m *PeerManager) Accepted(id NodeID) error {
+//
+// announced are the addresses the peer gave for itself in the handshake
+// (CometBFT's NodeInfo.ListenAddr, for example). They are added to the book
+// as Add would, so a node learns where to reach the peers that dial it;
+// entries for another node ID, or that Add refuses, are ignored.
+func (m *PeerManager) Accepted(id NodeID, announced ...NodeAddress) error {
+	if err := m.accepted(id); err != nil {
+		return err
+	}
+	for _, a := range announced {
+		if a.NodeID == id {
+			_, _ = m.Add(a)
+		}
+	}
+	return nil
+}
+
+func (m *PeerManager) accepted(id NodeID) error {
 	if id == m.self {
 		return ErrSelfAddress
 	}

@@ -1477,3 +1477,16 @@ func BenchmarkAddressBookMemory(b *testing.B) {
 	}
 	b.ReportMetric(perAddr, "bytes/addr")
 }
+
+func TestPeerManagerAcceptedLearnsAnnouncedAddress(t *testing.T) {
+	m := newPM(t, PeerManagerOptions{})
+	other := NodeAddress{Protocol: ProtocolMConn, NodeID: nodeID(9), Hostname: "198.51.100.9", Port: 26656}
+	bad := NodeAddress{Protocol: ProtocolMConn, NodeID: nodeID(1), Hostname: "198.51.100.1", Port: 0}
+	require.NoError(t, m.Accepted(nodeID(1), peerAddr(1), other, bad))
+	require.Equal(t, []NodeAddress{peerAddr(1)}, m.Addresses(nodeID(1)), "only the peer's own, valid address")
+	require.False(t, m.Has(nodeID(9)), "a peer cannot announce someone else")
+	// The address outlives the connection, so the peer can be dialled back.
+	m.Disconnected(nodeID(1))
+	require.True(t, m.Has(nodeID(1)))
+	checkInvariants(t, m)
+}
