@@ -14,8 +14,25 @@ import (
 	"github.com/pexnet/pex/pb"
 )
 
-// wireVectorsPath is relative to the module root, the test's working dir.
-const wireVectorsPath = "../shared/wire-vectors.json"
+// wireVectorsPath is a copy of the shared vectors, kept in the repository
+// so a fresh clone tests on its own; sharedVectorsPath is the original,
+// next to the checkout in CI, which the copy must equal when present.
+const (
+	wireVectorsPath   = "testdata/wire-vectors.json"
+	sharedVectorsPath = "../shared/wire-vectors.json"
+)
+
+func TestWireVectorsCopyMatchesShared(t *testing.T) {
+	shared, err := os.ReadFile(sharedVectorsPath)
+	if os.IsNotExist(err) {
+		// Outside CI the shared folder may be absent; the copy stands.
+		return
+	}
+	require.NoError(t, err)
+	local, err := os.ReadFile(wireVectorsPath)
+	require.NoError(t, err)
+	require.Equal(t, string(shared), string(local), "testdata/wire-vectors.json is stale: copy ../shared/wire-vectors.json")
+}
 
 // wireVector is one entry of wire-vectors.json: bytes encoded by the
 // published Tendermint v0.35.9 or CometBFT v0.38.26 Go packages.
