@@ -151,9 +151,9 @@ type peerInfo struct {
 	dialing     *addrInfo // while stateDialing
 	outbound    bool      // we dialled it (dialing or connected)
 	connectedAt time.Time
-	// advertising: where the last response to this (connected) peer ended.
-	cursor    NodeID
-	hasCursor bool
+	key         uint64   // idKey(id)
+	proven      bool     // we have connected to it
+	adv         advState // what we have advertised to this connected peer
 
 	heapIndex int    // position in the evictable heap, -1 if not there
 	seq       uint64 // insertion order, for ties in eviction
@@ -189,9 +189,10 @@ type PeerManager struct {
 	active   int // peers dialing or connected
 	outbound int // of which we dialled
 
-	evictQueue []NodeID
-	subs       map[*PeerUpdates]struct{}
-	dialWake   chan struct{} // made by a waiting DialNext, closed when dialing may proceed
+	evictQueue   []NodeID
+	advertiseBuf []ranked
+	subs         map[*PeerUpdates]struct{}
+	dialWake     chan struct{} // made by a waiting DialNext, closed when dialing may proceed
 
 	strictLogged bool
 }
@@ -300,6 +301,10 @@ func (m *PeerManager) Add(a NodeAddress) (bool, error) {
 			}
 		}
 		if len(p.addrs) >= m.opts.MaxAddressesPerPeer {
+			if p.persistent {
+				// Configured addresses are not gossip's to replace.
+				return false, nil
+			}
 			// Replace the worst address, if it has been failing.
 			worst := slices.MaxFunc(p.addrs, func(x, y *addrInfo) int { return cmp.Compare(x.failures, y.failures) })
 			if worst.failures == 0 || worst == p.dialing {
@@ -336,27 +341,27 @@ func (m *PeerManager) logStrictOnce(a NodeAddress) {
 // insert adds a new peer; the caller holds the lock and made room.
 func (m *PeerManager) insert(id NodeID, ai *addrInfo) *peerInfo {
 	m.seq++
-	p := &peerInfo{id: id, heapIndex: -1, seq: m.seq, private: m.isPrivate(id)}
+	p := &peerInfo{id: id, key: idKey(id), heapIndex: -1, seq: m.seq, private: m.isPrivate(id)}
 	if ai != nil {
 		p.addrs = []*addrInfo{ai}
 	}
 	m.peers[id] = p
 	m.fresh = append(m.fresh, p)
+	if len(m.fresh) > 64 && len(m.fresh) > len(m.order) {
+		m.settle() // keep fresh bounded when nobody asks for addresses
+	}
 	m.rank(p)
 	return p
 }
 
-// makeRoom drops the lowest-ranked evictable peer, if it ranks below an
-// unknown address (score <= 0). The caller holds the lock.
+// makeRoom drops the lowest-ranked evictable peer, unless it is proven
+// (we have connected to it): a proven peer is never replaced by an
+// unproven one. The caller holds the lock.
 func (m *PeerManager) makeRoom() error {
-	if len(m.evict) == 0 {
+	if len(m.evict) == 0 || m.evict[0].proven {
 		return ErrAddressBookFull
 	}
-	victim := m.evict[0]
-	if victim.score > 0 {
-		return ErrAddressBookFull
-	}
-	m.remove(victim)
+	m.remove(m.evict[0])
 	return nil
 }
 
@@ -366,6 +371,9 @@ func (m *PeerManager) remove(p *peerInfo) {
 	delete(m.peers, p.id)
 	p.removed = true
 	m.stale++
+	if m.stale > 64 && m.stale > len(m.peers) {
+		m.settle() // keep order compact when nobody asks for addresses
+	}
 }
 
 func (m *PeerManager) rank(p *peerInfo) {
@@ -462,31 +470,134 @@ func (m *PeerManager) Advertise(to NodeID, limit int) []NodeAddress {
 	if requester != nil && !requester.connected() {
 		requester = nil
 	}
-	var start int
-	if requester != nil && requester.hasCursor {
-		start, _ = slices.BinarySearchFunc(m.order, requester.cursor, func(p *peerInfo, id NodeID) int {
-			return cmp.Compare(p.id, id)
-		})
-		if start < n && m.order[start].id == requester.cursor {
-			start++
+	want := limit - len(out)
+	if want <= 0 {
+		return out
+	}
+	// The order for this requester: entries ranked by mix(entry ^ to), the
+	// same on every node, resumed just after the cursor.
+	toKey := idKey(to)
+	var st advState
+	if requester != nil {
+		st = requester.adv
+	}
+	if !st.active {
+		c := m.opts.Rand.Uint64()
+		st = advState{active: true, cursor: c, origin: c, lapStart: true}
+	}
+	if st.lapStart {
+		// Everything in the book now is either sent in this lap or was
+		// sent in a complete earlier one.
+		st.lapSeq = m.seq + 1
+		st.lapStart = false
+	}
+	lapLeft := st.origin - st.cursor - 1 // distances still in this lap
+	best := m.advertiseBuf[:0]
+	for _, p := range m.order {
+		d := rankFor(p.key, toKey) - st.cursor - 1 // distance after the cursor
+		if d > lapLeft || p.seq < st.minSeq || (len(best) == want && d >= best[0].d) {
+			continue
 		}
-	} else {
-		start = m.opts.Rand.IntN(n)
-	}
-	last := -1
-	for k := 0; k < n && len(out) < limit; k++ {
-		idx := (start + k) % n
-		p := m.order[idx]
-		last = idx
-		if a, ok := m.advertisable(p, to); ok {
-			out = append(out, a)
+		if _, ok := m.advertisable(p, to); !ok {
+			continue
 		}
+		best = pushBounded(best, ranked{d, p}, want)
 	}
-	if requester != nil && last >= 0 {
-		requester.cursor = m.order[last].id
-		requester.hasCursor = true
+	slices.SortFunc(best, func(a, b ranked) int { return cmp.Compare(a.d, b.d) })
+	for _, r := range best {
+		a, _ := m.advertisable(r.p, to)
+		out = append(out, a)
 	}
+	if len(best) > 0 {
+		st.cursor += best[len(best)-1].d + 1
+	}
+	if len(best) < want {
+		// The lap is over: everything that was in the book when it began
+		// has been sent. The next lap sends only what came since.
+		st.origin = st.cursor
+		st.minSeq = st.lapSeq
+		st.lapStart = true
+	}
+	if requester != nil {
+		requester.adv = st
+	}
+	clear(best)
+	m.advertiseBuf = best[:0]
 	return out
+}
+
+// advState is where the answers to one connected peer stand: a walk over
+// the book in that peer's order, in laps. The first lap sends everything;
+// each later lap only what was added since the previous lap began, so a
+// connected peer is not sent the same address twice.
+type advState struct {
+	active bool
+	cursor uint64 // rank of the last entry sent
+	origin uint64 // where the current lap ends
+	minSeq uint64 // entries inserted before this were sent in a full lap
+	lapSeq uint64 // insertion sequence when the current lap began
+	// lapStart: the next call begins a lap (and sets lapSeq)
+	lapStart bool
+}
+
+// idKey hashes a node ID to 64 bits (FNV-1a), the same on every node.
+func idKey(id NodeID) uint64 {
+	k := uint64(14695981039346656037)
+	for i := 0; i < len(id); i++ {
+		k ^= uint64(id[i])
+		k *= 1099511628211
+	}
+	return k
+}
+
+// rankFor places entry e in requester q's order: a bijective mix of
+// e ^ q, so every requester gets its own pseudo-random order of the book,
+// the same on every node, and no node ID can rank first for everyone.
+func rankFor(e, q uint64) uint64 {
+	x := e ^ q
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	x ^= x >> 31
+	return x
+}
+
+// ranked is an Advertise candidate and its distance after the cursor.
+type ranked struct {
+	d uint64
+	p *peerInfo
+}
+
+// pushBounded adds r to h, a max-heap on d holding at most k entries.
+func pushBounded(h []ranked, r ranked, k int) []ranked {
+	if len(h) < k {
+		h = append(h, r)
+		for i := len(h) - 1; i > 0; {
+			parent := (i - 1) / 2
+			if h[parent].d >= h[i].d {
+				break
+			}
+			h[parent], h[i] = h[i], h[parent]
+			i = parent
+		}
+		return h
+	}
+	h[0] = r
+	for i := 0; ; {
+		l, big := 2*i+1, i
+		if l < len(h) && h[l].d > h[big].d {
+			big = l
+		}
+		if l+1 < len(h) && h[l+1].d > h[big].d {
+			big = l + 1
+		}
+		if big == i {
+			return h
+		}
+		h[i], h[big] = h[big], h[i]
+		i = big
+	}
 }
 
 // sample fills out with an independent random sample of the book, as
@@ -802,6 +913,7 @@ func (m *PeerManager) Dialed(a NodeAddress) error {
 		ai.failures = 0
 		ai.retryAt = time.Time{}
 		ai.everWorked = true
+		p.proven = true
 		ai.lastSuccess = m.opts.Now()
 	}
 	m.setScore(p, p.score+scoreConnected)
@@ -905,9 +1017,10 @@ func (m *PeerManager) accepted(id NodeID) error {
 	}
 	if p == nil {
 		if len(m.peers) >= m.opts.MaxPeers {
-			if err := m.makeRoom(); err != nil {
-				return err
-			}
+			// A connected peer always has an entry: if nothing can make
+			// room, the book runs over MaxPeers (by at most MaxConnected)
+			// until the peer disconnects.
+			_ = m.makeRoom()
 		}
 		p = m.insert(id, nil)
 	}
@@ -970,8 +1083,7 @@ func (m *PeerManager) Disconnected(id NodeID) {
 	}
 	p.state = stateIdle
 	p.dialing = nil
-	p.hasCursor = false
-	p.cursor = ""
+	p.adv = advState{}
 	m.active--
 	// Do not redial at once a peer that just dropped us (or that we
 	// dropped): it may have displaced us, and redialling straight away
@@ -992,6 +1104,9 @@ func (m *PeerManager) Disconnected(id NodeID) {
 		m.remove(p)
 	} else {
 		m.rank(p)
+	}
+	for len(m.peers) > m.opts.MaxPeers && m.makeRoom() == nil {
+		// Back under capacity after a connection that ran over it.
 	}
 	m.wakeDialers()
 }
@@ -1115,6 +1230,9 @@ func (m *PeerManager) broadcast(u PeerUpdate) {
 	for s := range m.subs {
 		s.mu.Lock()
 		s.queue = append(s.queue, u)
+		if len(s.queue) > 2*(m.opts.MaxConnected+subQueueSlack) {
+			s.queue = compactUpdates(s.queue)
+		}
 		s.mu.Unlock()
 		select {
 		case s.signal <- struct{}{}:
@@ -1123,12 +1241,54 @@ func (m *PeerManager) broadcast(u PeerUpdate) {
 	}
 }
 
+// subQueueSlack lets a subscription queue hold some history before it is
+// compacted.
+const subQueueSlack = 512
+
+// compactUpdates reduces queued updates to their net effect per peer, so a
+// subscriber that stopped reading costs memory bounded by the peers, not
+// by the churn: a peer's updates alternate Up and Down, so they reduce to
+// nothing, one Up, one Down, or a Down then the latest Up. Order between
+// peers is kept by each peer's first update.
+func compactUpdates(q []PeerUpdate) []PeerUpdate {
+	type net struct {
+		first, last PeerUpdate
+	}
+	seen := make(map[NodeID]*net, len(q))
+	order := make([]NodeID, 0, len(q))
+	for _, u := range q {
+		if n := seen[u.NodeID]; n != nil {
+			n.last = u
+			continue
+		}
+		seen[u.NodeID] = &net{first: u, last: u}
+		order = append(order, u.NodeID)
+	}
+	out := q[:0]
+	for _, id := range order {
+		n := seen[id]
+		switch {
+		case n.first.Status == PeerStatusUp && n.last.Status == PeerStatusDown:
+			// Up ... Down: the subscriber never needs to hear of it.
+		case n.first.Status == PeerStatusDown && n.last.Status == PeerStatusUp:
+			out = append(out, n.first, n.last)
+		default:
+			out = append(out, n.last)
+		}
+	}
+	clear(q[len(out):])
+	return out
+}
+
 // evictHeap orders idle, non-persistent peers by rank: lowest score first,
 // then the oldest.
 type evictHeap []*peerInfo
 
 func (h evictHeap) Len() int { return len(h) }
 func (h evictHeap) Less(i, j int) bool {
+	if h[i].proven != h[j].proven {
+		return !h[i].proven
+	}
 	if h[i].score != h[j].score {
 		return h[i].score < h[j].score
 	}

@@ -2,6 +2,7 @@ package pex
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -85,7 +86,8 @@ func checkInvariants(t testing.TB, m *PeerManager) {
 	t.Helper()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	require.LessOrEqual(t, len(m.peers), m.opts.MaxPeers)
+	// Only connected peers may run the book over capacity.
+	require.LessOrEqual(t, len(m.peers), m.opts.MaxPeers+m.active)
 	require.NotContains(t, m.peers, m.self)
 	active, ranked := 0, 0
 	for id, p := range m.peers {
@@ -392,17 +394,18 @@ func TestPeerManagerCapacityKeepsConnectedAndPersistent(t *testing.T) {
 	require.Equal(t, MaxScore, s)
 	checkInvariants(t, m)
 
-	// Once one disconnects it can make room again.
-	m.Disconnected(nodeID(1))
+	// Once the inbound peer without an address disconnects, it is
+	// forgotten and there is room again.
+	m.Disconnected(nodeID(2))
 	ok, err := m.Add(peerAddr(30))
 	require.NoError(t, err)
 	require.True(t, ok)
-	require.False(t, m.Has(nodeID(1)))
+	require.False(t, m.Has(nodeID(2)))
 	checkInvariants(t, m)
 }
 
 func TestPeerManagerCapacityKeepsProvenPeers(t *testing.T) {
-	m := newPM(t, PeerManagerOptions{MaxPeers: 3})
+	m := newPM(t, PeerManagerOptions{MaxPeers: 3, MaxDialFailures: 5})
 	addPeers(t, m, 0, 3)
 	for i := range 3 {
 		require.NoError(t, m.Dialed(peerAddr(i)))
@@ -414,8 +417,15 @@ func TestPeerManagerCapacityKeepsProvenPeers(t *testing.T) {
 	require.ErrorIs(t, err, ErrAddressBookFull, "a peer that connected outranks an unknown one")
 	require.Equal(t, []NodeID{nodeID(0), nodeID(1), nodeID(2)}, m.Known())
 
-	// One that then fails a dial is back to 0 and gives way.
+	// A failed dial does not make it give way to an unknown address...
 	m.DialFailed(peerAddr(1))
+	_, err = m.Add(peerAddr(10))
+	require.ErrorIs(t, err, ErrAddressBookFull)
+	// ...but an address that keeps failing is dropped, and frees the slot.
+	for range 5 - 1 {
+		m.DialFailed(peerAddr(1))
+	}
+	require.False(t, m.Has(nodeID(1)))
 	ok, err := m.Add(peerAddr(10))
 	require.NoError(t, err)
 	require.True(t, ok)
@@ -481,31 +491,37 @@ func TestAdvertiseBasics(t *testing.T) {
 
 func TestAdvertiseSuccessiveCallsCoverTheBook(t *testing.T) {
 	const n, limit = 250, 100
-	m := newPM(t, PeerManagerOptions{SelfAddresses: []NodeAddress{selfAddr("1.2.3.4", 26656)}})
+	self := selfAddr("1.2.3.4", 26656)
+	m := newPM(t, PeerManagerOptions{SelfAddresses: []NodeAddress{self}})
 	addPeers(t, m, 0, n)
 	to := nodeID(0)
 	require.NoError(t, m.Dialed(peerAddr(0)))
 
+	// The first lap: 249 others in runs of 99 (plus our own address), the
+	// last run short.
 	var seen []NodeID
-	for range 3 {
+	for _, want := range []int{limit, limit, 1 + (n - 1 - 2*(limit-1))} {
 		out := m.Advertise(to, limit)
-		require.Len(t, out, limit)
-		require.Equal(t, selfAddr("1.2.3.4", 26656), out[0])
+		require.Len(t, out, want)
+		require.Equal(t, self, out[0])
 		ids := peersOf(t, out, 1)
 		require.NotContains(t, ids, to)
 		seen = append(seen, ids...)
 	}
-	others := n - 1
-	require.Greater(t, len(seen), others)
-	first := slices.Clone(seen[:others])
-	slices.Sort(first)
-	require.Len(t, slices.Compact(first), others, "no repeats before the whole book was sent")
-	require.Equal(t, m.Known()[1:], first, "together the runs cover the book")
+	slices.Sort(seen)
+	require.Len(t, slices.Compact(seen), n-1, "no repeats within a lap")
+	require.Equal(t, m.Known()[1:], seen, "the lap covers the book")
 
-	// The fourth call continues where the third stopped.
-	next := peersOf(t, m.Advertise(to, limit), 1)
-	all := append(slices.Clone(seen), next...)
-	require.Equal(t, all[:len(all)-others], all[others:], "the walk repeats with period = book size")
+	// Later laps send only what is new since the previous lap began.
+	require.Equal(t, []NodeAddress{self}, m.Advertise(to, limit))
+	addPeers(t, m, n, n+3)
+	out := m.Advertise(to, limit)
+	require.ElementsMatch(t, []NodeID{nodeID(n), nodeID(n + 1), nodeID(n + 2)}, peersOf(t, out, 1))
+	require.Equal(t, []NodeAddress{self}, m.Advertise(to, limit))
+
+	// Another peer is still sent everything.
+	require.NoError(t, m.Dialed(peerAddr(1)))
+	require.Len(t, m.Advertise(nodeID(1), 1000), n+3-1+1)
 }
 
 func TestAdvertiseForgetsCursorOnDisconnect(t *testing.T) {
@@ -513,7 +529,11 @@ func TestAdvertiseForgetsCursorOnDisconnect(t *testing.T) {
 	m := newPM(t, PeerManagerOptions{})
 	addPeers(t, m, 0, n)
 	to := nodeID(0)
-	order := m.Known()[1:] // the fixed walk, without the requester
+	// The fixed walk for this requester: the book without it, in its order.
+	order := m.Known()[1:]
+	slices.SortFunc(order, func(x, y NodeID) int {
+		return cmp.Compare(rankFor(idKey(x), idKey(to)), rankFor(idKey(y), idKey(to)))
+	})
 	pos := func(id NodeID) int { return slices.Index(order, id) }
 
 	continued := 0
@@ -968,15 +988,21 @@ func TestPeerManagerAcceptedOverCapacity(t *testing.T) {
 
 // TestPeerManagerAcceptedBookFullDisplacesNobody: a newcomer refused because the
 // book has no room must not cost a connected peer its slot.
-func TestPeerManagerAcceptedBookFullDisplacesNobody(t *testing.T) {
+func TestPeerManagerAcceptedWhenBookFull(t *testing.T) {
 	m := newPM(t, PeerManagerOptions{MaxPeers: 2, MaxConnected: 2})
 	require.NoError(t, m.Accepted(nodeID(1)))
 	require.NoError(t, m.Accepted(nodeID(2)))
-	err := m.Accepted(nodeID(3))
-	require.ErrorIs(t, err, ErrAddressBookFull)
-	require.False(t, m.Has(nodeID(3)))
+	// Book and connections full: the newcomer is still admitted, over the
+	// book's capacity, and displaces the youngest inbound peer.
+	require.NoError(t, m.Accepted(nodeID(3)))
+	require.True(t, m.Has(nodeID(3)))
+	require.Equal(t, 3, m.Len())
 	id, ok := m.EvictNext()
-	require.False(t, ok, "%s displaced for a peer that was refused", id)
+	require.True(t, ok)
+	require.Equal(t, nodeID(2), id)
+	checkInvariants(t, m)
+	m.Disconnected(id)
+	require.Equal(t, 2, m.Len(), "back under capacity once it leaves")
 	checkInvariants(t, m)
 }
 
@@ -1489,4 +1515,52 @@ func TestPeerManagerAcceptedLearnsAnnouncedAddress(t *testing.T) {
 	m.Disconnected(nodeID(1))
 	require.True(t, m.Has(nodeID(1)))
 	checkInvariants(t, m)
+}
+
+func TestSubscriptionQueueStaysBounded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		m := newPM(t, PeerManagerOptions{MaxConnected: 4})
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		sub := m.Subscribe(ctx)
+		// Peer 1 is up before the reader stalls; 2 and 3 churn while it
+		// stalls; 4 ends up.
+		require.NoError(t, m.Accepted(nodeID(1)))
+		m.Ready(nodeID(1), CapV2)
+		first := <-sub.Updates()
+		require.Equal(t, PeerUpdate{NodeID: nodeID(1), Status: PeerStatusUp, Caps: CapV2}, first)
+		for range 5000 {
+			for _, i := range []int{1, 2, 3} {
+				m.Disconnected(nodeID(i))
+				require.NoError(t, m.Accepted(nodeID(i)))
+				m.Ready(nodeID(i), 0)
+			}
+			m.Disconnected(nodeID(2))
+			m.Disconnected(nodeID(3))
+		}
+		require.NoError(t, m.Accepted(nodeID(4)))
+		m.Ready(nodeID(4), CapV2)
+		sub.mu.Lock()
+		queued := len(sub.queue)
+		sub.mu.Unlock()
+		require.Positive(t, queued)
+		require.Less(t, queued, 2*(4+subQueueSlack)+4, "bounded by peers, not churn")
+		// What the reader then sees is consistent: 1 went down and came back
+		// up (with its latest caps), 4 came up, 2 and 3 are not reported up.
+		state := map[NodeID]PeerStatus{nodeID(1): PeerStatusUp}
+		for drained := false; !drained; {
+			synctest.Wait() // the pump is now blocked sending, or idle
+			select {
+			case u := <-sub.Updates():
+				require.NotEqual(t, state[u.NodeID], u.Status, "updates of a peer alternate")
+				state[u.NodeID] = u.Status
+			default:
+				drained = true
+			}
+		}
+		require.Equal(t, PeerStatusUp, state[nodeID(1)])
+		require.Equal(t, PeerStatusUp, state[nodeID(4)])
+		require.NotEqual(t, PeerStatusUp, state[nodeID(2)])
+		require.NotEqual(t, PeerStatusUp, state[nodeID(3)])
+	})
 }
