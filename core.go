@@ -26,6 +26,9 @@ type Core struct {
 	pm  *PeerManager
 
 	peers map[NodeID]*corePeer
+	// early holds request buckets of peers whose requests arrived before
+	// their Up; swept when they are no longer connected.
+	early map[NodeID]*bucket
 	// rotation holds the connected peers not waiting on a request, in the
 	// order they will be asked: asked at the front, re-appended at the
 	// back when they answer (or time out).
@@ -35,6 +38,7 @@ type Core struct {
 	lastRequest time.Time
 	interval    time.Duration // wait after the last response
 	newShare    float64       // smoothed share of new addresses per response
+	idle        int           // answers in a row that brought nothing new
 	noPeersWait time.Duration // current back-off while nobody is connected
 
 	started      bool
@@ -56,10 +60,34 @@ type corePeer struct {
 	late     bool
 	sentAt   time.Time
 	lastSent time.Time
-	misses   int
+	// yield is the share of new addresses in the peer's last answer (1
+	// until it answers): peers still bringing news are asked first.
+	yield float64
 
-	tokens     float64 // request bucket for what the peer asks of us
-	tokensTime time.Time
+	bucket // what the peer asks of us
+}
+
+// bucket is a token bucket for a peer's requests: RequestBurst tokens, one
+// more per MinReceiveInterval.
+type bucket struct {
+	tokens float64
+	at     time.Time
+}
+
+// take spends a token, refilling first; false means the peer asks too
+// often.
+func (b *bucket) take(now time.Time, cfg *Config) bool {
+	if cfg.MinReceiveInterval <= 0 {
+		return true
+	}
+	refill := float64(now.Sub(b.at)) / float64(cfg.MinReceiveInterval)
+	b.tokens = math.Min(float64(cfg.RequestBurst), b.tokens+refill)
+	b.at = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
 }
 
 // Actions is what a Core asks its caller to do.
@@ -123,6 +151,7 @@ func NewCore(cfg Config, pm *PeerManager) (*Core, error) {
 		cfg:      c,
 		pm:       pm,
 		peers:    make(map[NodeID]*corePeer),
+		early:    make(map[NodeID]*bucket),
 		rotation: list.New(),
 		interval: c.MinInterval,
 		newShare: 1,
@@ -159,7 +188,12 @@ func (c *Core) PeerUpdate(now time.Time, u PeerUpdate) Actions {
 	case PeerStatusUp:
 		p := c.peers[u.NodeID]
 		if p == nil {
-			p = &corePeer{id: u.NodeID, tokens: float64(c.cfg.RequestBurst), tokensTime: now}
+			p = &corePeer{id: u.NodeID, yield: 1, bucket: bucket{tokens: float64(c.cfg.RequestBurst), at: now}}
+			if b, ok := c.early[u.NodeID]; ok {
+				// Requests it made before its Up count.
+				p.bucket = *b
+				delete(c.early, u.NodeID)
+			}
 			c.peers[u.NodeID] = p
 		}
 		p.caps = u.Caps
@@ -174,6 +208,7 @@ func (c *Core) PeerUpdate(now time.Time, u PeerUpdate) Actions {
 			c.noPeersWait = 0
 		}
 	case PeerStatusDown:
+		delete(c.early, u.NodeID)
 		if p := c.peers[u.NodeID]; p != nil {
 			if p.elem != nil {
 				c.rotation.Remove(p.elem)
@@ -236,6 +271,11 @@ func (c *Core) restartDue() time.Time {
 func (c *Core) Tick(now time.Time) Actions {
 	c.start(now)
 	var acts Actions
+	for id := range c.early {
+		if !c.pm.IsConnected(id) {
+			delete(c.early, id) // gone before it was ever up
+		}
+	}
 	var expired []*corePeer
 	for _, p := range c.peers {
 		if p.pending && !now.Before(p.sentAt.Add(c.cfg.ResponseTimeout)) {
@@ -249,7 +289,6 @@ func (c *Core) Tick(now time.Time) Actions {
 	for _, p := range expired {
 		p.pending = false
 		p.late = true
-		p.misses++
 		p.elem = c.rotation.PushBack(p)
 		c.stats.Timeouts++
 		c.stats.PeerErrors++
@@ -269,10 +308,18 @@ func (c *Core) Tick(now time.Time) Actions {
 		return acts
 	}
 	// Ask the first peer in rotation whose own spacing allows it; if none
-	// does yet, wake when the first one will.
+	// does yet, wake when the first one will. Under PolicyAdaptive, peers
+	// whose last answer brought almost nothing new wait while any peer
+	// that still brings news is in rotation, and a productive peer at the
+	// front that will be due within V2RequestInterval is waited for.
+	adaptive := c.cfg.Policy == PolicyAdaptive
+	productive := adaptive && c.anyProductive()
 	var due time.Time
 	for e := c.rotation.Front(); e != nil; e = e.Next() {
 		p := e.Value.(*corePeer)
+		if productive && p.yield < exhaustedYield {
+			continue
+		}
 		ok := p.lastSent.Add(c.spacing(p))
 		if p.lastSent.IsZero() || !now.Before(ok) {
 			c.request(now, p, &acts)
@@ -281,11 +328,31 @@ func (c *Core) Tick(now time.Time) Actions {
 		if due.IsZero() || ok.Before(due) {
 			due = ok
 		}
+		if adaptive && e == c.rotation.Front() && p.yield >= stickyYield && ok.Sub(now) <= c.cfg.V2RequestInterval {
+			break
+		}
 	}
 	if !due.IsZero() {
 		c.nextRequest = due
 	}
 	return acts
+}
+
+// exhaustedYield: a peer whose last answer had a smaller share of new
+// addresses is asked only when no other peer does better.
+const exhaustedYield = 0.1
+
+// stickyYield: a full answer with at least this share of new addresses
+// puts its peer back at the front of the rotation.
+const stickyYield = 0.5
+
+func (c *Core) anyProductive() bool {
+	for e := c.rotation.Front(); e != nil; e = e.Next() {
+		if e.Value.(*corePeer).yield >= exhaustedYield {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *Core) speaksV2(p *corePeer) bool {
@@ -395,22 +462,29 @@ func (c *Core) counted(acts Actions) Actions {
 // serve answers a request in its own version, if the peer's request
 // bucket allows it.
 func (c *Core) serve(now time.Time, p *corePeer, from NodeID, v2 bool, acts *Actions) {
-	if p == nil && !c.pm.IsConnected(from) {
+	var b *bucket
+	switch {
+	case p != nil:
+		b = &p.bucket
+	case !c.pm.IsConnected(from):
 		// Not (or no longer) connected: there is nobody to answer.
 		return
-	}
-	// A request can overtake its peer's Up (messages and peer events travel
-	// separately): it is answered, without keeping state for a peer that
-	// is not up yet.
-	if p != nil && c.cfg.MinReceiveInterval > 0 {
-		refill := float64(now.Sub(p.tokensTime)) / float64(c.cfg.MinReceiveInterval)
-		p.tokens = math.Min(float64(c.cfg.RequestBurst), p.tokens+refill)
-		p.tokensTime = now
-		if p.tokens < 1 {
-			acts.peerError(from, fmt.Errorf("%w: more than one request per %s", ErrRequestTooSoon, c.cfg.MinReceiveInterval), true)
-			return
+	default:
+		// A request can overtake its peer's Up (messages and peer events
+		// travel separately): it is answered, from a bucket kept until the
+		// Up arrives, at most one per connection the PeerManager allows.
+		b = c.early[from]
+		if b == nil {
+			if len(c.early) >= c.pm.opts.MaxConnected {
+				return
+			}
+			b = &bucket{tokens: float64(c.cfg.RequestBurst), at: now}
+			c.early[from] = b
 		}
-		p.tokens--
+	}
+	if !b.take(now, &c.cfg) {
+		acts.peerError(from, fmt.Errorf("%w: more than one request per %s", ErrRequestTooSoon, c.cfg.MinReceiveInterval), true)
+		return
 	}
 	c.stats.RequestsServed++
 	addrs := c.pm.Advertise(from, MaxAddresses)
@@ -529,15 +603,30 @@ func (c *Core) handleResponse(now time.Time, p *corePeer, from NodeID, n int, en
 	if added > 0 {
 		c.pm.Good(from)
 	}
+	if added+dup > 0 {
+		p.yield = float64(added) / float64(added+dup)
+	} else {
+		p.yield = 0
+	}
+	if c.cfg.Policy == PolicyAdaptive && p.elem != nil && n >= MaxAddresses*9/10 && p.yield >= stickyYield {
+		// A full answer that was mostly new: the peer's run through our
+		// order is in ground nobody else has covered, and it has more.
+		// Ask it again next, rather than spread over peers whose runs
+		// would overlap.
+		c.rotation.MoveToFront(p.elem)
+	}
 	c.estimate.observe(added+dup, dup, known)
 	c.adapt(added, added+dup)
 	c.nextRequest = c.lastRequest.Add(c.interval)
 }
 
 // adapt chooses the wait before the next request from the share of new
-// addresses in responses: MinInterval while everything is new, growing
-// with the square of (seen+new)/new as knowledge saturates, MaxInterval
-// once the book is 95% full.
+// addresses in responses: MinInterval while everything is new, growing as
+// the smoothed share falls (MinInterval/share, at most 100 MinInterval),
+// then doubling with each further answer that brings nothing new, up to
+// MaxInterval, which is also used outright once the book is 95% full.
+// Answers to a peer we keep polling carry only what is new to us (see
+// PeerManager.Advertise), so polling a saturated network stays cheap.
 func (c *Core) adapt(added, total int) {
 	if c.pm.PeerRatio() >= 0.95 {
 		c.interval = c.cfg.MaxInterval
@@ -549,16 +638,28 @@ func (c *Core) adapt(added, total int) {
 		c.interval = time.Duration(math.Min(d, float64(c.cfg.MaxInterval)))
 		return
 	}
-	if total == 0 {
-		// The peer knew nobody we could use: no evidence either way.
-		return
+	share := 0.0
+	if total > 0 {
+		share = float64(added) / float64(total)
 	}
 	// Smooth over responses, so that one peer with nothing new does not
 	// stall discovery while others still have plenty.
-	c.newShare = 0.5*c.newShare + 0.5*float64(added+1)/float64(total+1)
-	d := float64(c.cfg.MinInterval) / (c.newShare * c.newShare)
+	c.newShare = 0.5*c.newShare + 0.5*share
+	if added == 0 {
+		c.idle++
+	} else {
+		c.idle = 0
+	}
+	d := float64(c.cfg.MinInterval) / math.Max(c.newShare, 0.01)
+	if c.idle > idleAnswers {
+		d = float64(100*c.cfg.MinInterval) * math.Pow(2, float64(min(c.idle-idleAnswers, 30)))
+	}
 	c.interval = time.Duration(math.Min(d, float64(c.cfg.MaxInterval)))
 }
+
+// idleAnswers is how many answers in a row with nothing new are taken as
+// a saturated network, after which the interval doubles with each more.
+const idleAnswers = 3
 
 // sizeEstimator keeps Schnabel's mark-recapture sums over recent responses:
 // each response is a sample of C addresses of which R were already among

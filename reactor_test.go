@@ -404,7 +404,6 @@ func TestCoreResponseTimeoutRequeuesPeer(t *testing.T) {
 	st := core.Stats()
 	require.Equal(t, 1, st.Timeouts)
 	require.Equal(t, 1, st.PeerErrors)
-	require.Equal(t, 1, core.peers[nodeID(a)].misses)
 	require.True(t, core.pm.Has(nodeID(100)))
 }
 
@@ -698,7 +697,7 @@ func TestCoreV1PeerUpgradedByV2Message(t *testing.T) {
 				// Now it is asked in V2, at V2 spacing.
 				rxStep{at: time.Second, ev: rxTick(), send: []rxOut{{a, "v2req"}}},
 				rxStep{at: time.Second, ev: rxRecv(a, rxV2RespAddrs(rxAddr(101)))},
-				rxStep{at: 1250 * time.Millisecond, ev: rxTick(), send: []rxOut{{a, "v2req"}}},
+				rxStep{at: 1500 * time.Millisecond, ev: rxTick(), send: []rxOut{{a, "v2req"}}},
 			)
 			rxRun(t, core, steps)
 		})
@@ -1860,4 +1859,34 @@ func TestCoreLateResponseIsUsedNotPunished(t *testing.T) {
 	})
 	require.True(t, core.pm.Has(nodeID(100)), "the late answer is used")
 	require.False(t, core.pm.Has(nodeID(102)))
+}
+
+func TestCoreRateLimitsRequestsBeforeUp(t *testing.T) {
+	core := rxCore(t, Config{}, nil)
+	from := nodeID(9)
+	require.NoError(t, core.pm.Accepted(from)) // connected, Up not yet seen
+	now := time.Unix(1_700_000_000, 0)
+	answered, refused := 0, 0
+	for range 100 {
+		acts := core.Receive(now, Envelope{From: from, Message: v2Request})
+		answered += len(acts.Send)
+		for _, pe := range acts.Errors {
+			require.ErrorIs(t, pe.Err, ErrRequestTooSoon)
+			refused++
+		}
+	}
+	require.Equal(t, core.cfg.RequestBurst, answered, "the burst, then nothing")
+	require.Equal(t, 100-core.cfg.RequestBurst, refused)
+	// The bucket carries over to the peer once it is up.
+	core.PeerUpdate(now, PeerUpdate{NodeID: from, Status: PeerStatusUp, Caps: CapV2})
+	acts := core.Receive(now, Envelope{From: from, Message: v2Request})
+	require.Empty(t, acts.Send)
+	require.Len(t, acts.Errors, 1)
+	// And a peer that leaves before its Up leaves no state behind.
+	require.NoError(t, core.pm.Accepted(nodeID(10)))
+	core.Receive(now, Envelope{From: nodeID(10), Message: v2Request})
+	require.Contains(t, core.early, nodeID(10))
+	core.pm.Disconnected(nodeID(10))
+	core.Tick(now)
+	require.NotContains(t, core.early, nodeID(10))
 }
