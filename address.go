@@ -296,7 +296,10 @@ type Resolver interface {
 }
 
 // Resolve returns the (IP, port) endpoints of a: the IP itself, or each
-// address a DNS name resolves to now. Memory addresses have none.
+// address a DNS name resolves to now. Memory addresses have none. A failed
+// lookup returns an error wrapping both ErrResolve and the resolver's
+// error (which may be ctx's). r must return when ctx ends; nil means
+// net.DefaultResolver.
 func (a NodeAddress) Resolve(ctx context.Context, r Resolver) ([]netip.AddrPort, error) {
 	if a.Protocol == ProtocolMemory {
 		return nil, nil
@@ -309,7 +312,7 @@ func (a NodeAddress) Resolve(ctx context.Context, r Resolver) ([]netip.AddrPort,
 	}
 	ips, err := r.LookupNetIP(ctx, "ip", a.Hostname)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %s: %w", ErrResolve, clip(a.Hostname), err)
 	}
 	out := make([]netip.AddrPort, 0, len(ips))
 	for _, ip := range ips {

@@ -3,6 +3,7 @@ package pex
 import (
 	"context"
 	"fmt"
+	"strings"
 )
 
 // PexChannel is the ID of the channel PEX messages travel on, the same in
@@ -24,7 +25,11 @@ type ChannelParams struct {
 	RecvMessageCapacity int
 }
 
-// ChannelDescriptor returns the parameters of the PEX channel.
+// ChannelDescriptor returns the default parameters of the PEX channel.
+// Its RecvMessageCapacity is DefaultMaxMessageSize, the default of
+// Config.MaxMessageSize: a transport serving a reactor whose Config sets
+// another MaxMessageSize should use Config.ChannelDescriptor instead, so
+// that the transport and the reactor refuse messages at the same size.
 func ChannelDescriptor() ChannelParams {
 	return ChannelParams{
 		ID:                  PexChannel,
@@ -34,6 +39,18 @@ func ChannelDescriptor() ChannelParams {
 		RecvBufferCapacity:  128,
 		RecvMessageCapacity: DefaultMaxMessageSize,
 	}
+}
+
+// ChannelDescriptor returns the parameters of the PEX channel for a
+// reactor built with c: those of the package-level ChannelDescriptor, with
+// RecvMessageCapacity set to c.MaxMessageSize (DefaultMaxMessageSize when
+// it is not positive). NewReactor refuses a MaxMessageSize below 64 bytes.
+func (c Config) ChannelDescriptor() ChannelParams {
+	d := ChannelDescriptor()
+	if c.MaxMessageSize > 0 {
+		d.RecvMessageCapacity = c.MaxMessageSize
+	}
+	return d
 }
 
 // Envelope is one PEX message and the peer it comes from or goes to.
@@ -57,8 +74,14 @@ type PeerError struct {
 	Fatal bool
 }
 
+// Error returns "pex: peer <id>: <error>", without repeating the "pex: "
+// that starts the text of every pex sentinel.
 func (e PeerError) Error() string {
-	return fmt.Sprintf("peer %s: %v", e.NodeID, e.Err)
+	msg := "<nil>"
+	if e.Err != nil {
+		msg = strings.TrimPrefix(e.Err.Error(), "pex: ")
+	}
+	return fmt.Sprintf("pex: peer %s: %s", e.NodeID, msg)
 }
 
 func (e PeerError) Unwrap() error { return e.Err }

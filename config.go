@@ -25,13 +25,21 @@ const (
 type Policy uint8
 
 const (
-	// PolicyAdaptive is pex's own: the interval follows a smoothed share of
-	// new addresses, and peers whose answers bring nothing new are asked
-	// after those that still do.
+	// PolicyAdaptive is pex's own. Peer choice: a peer whose last answer
+	// had less than 10% new addresses is skipped while any peer in the
+	// rotation did better, and a full answer (90 or more entries) that was
+	// at least 50% new puts its peer back at the front, to be asked again
+	// next. Interval: MinInterval divided by the share of new addresses,
+	// smoothed over answers (each answer weighs half), so from MinInterval
+	// up to 100 MinInterval; after 3 answers in a row with nothing new, it
+	// doubles from 100 MinInterval with each further such answer; never
+	// above MaxInterval, and MaxInterval outright once the address book is
+	// 95% full.
 	PolicyAdaptive Policy = iota
 	// PolicyTendermint reproduces published Tendermint v0.35 for
 	// comparisons: strict rotation, and after each response the wait
-	// (MinInterval/peers) * ((total+1)/(new+1))^2 + MinInterval.
+	// (MinInterval/peers) * ((total+1)/(new+1))^2 + MinInterval, at most
+	// MaxInterval (outright once the address book is 95% full).
 	PolicyTendermint
 )
 
@@ -55,11 +63,11 @@ type Config struct {
 	Policy Policy
 
 	// MinInterval is the shortest wait between two requests (to different
-	// peers), used while most addresses in responses are new. Default
-	// 200 ms.
+	// peers), used while the addresses in responses are all new (see
+	// Policy). Default 200 ms.
 	MinInterval time.Duration
 	// MaxInterval is the longest wait between two requests, reached as
-	// responses stop bringing anything new, and used outright once the
+	// responses keep bringing nothing new, and used outright once the
 	// address book is 95% full. Default 10 min.
 	MaxInterval time.Duration
 	// ResponseTimeout is how long a request may go unanswered before the
@@ -105,7 +113,9 @@ type Config struct {
 	Restart chan<- struct{}
 
 	// Resolver resolves host names for V1 answers, which carry IPs only.
-	// Default net.DefaultResolver.
+	// It must honour ctx, returning soon after ctx ends: Stop waits for an
+	// in-flight resolution, and ResolveTimeout bounds that wait only if
+	// the resolver returns when its ctx ends. Default net.DefaultResolver.
 	Resolver Resolver
 	// ResolveTimeout bounds the resolution of one V1 answer. Default 3 s.
 	ResolveTimeout time.Duration

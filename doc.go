@@ -29,18 +29,29 @@
 //
 // Connected peers form a rotation: the Reactor sends a request to the peer
 // at the front, and the peer goes to the back when it answers (or fails to
-// answer within Config.ResponseTimeout, which counts against it). The wait
-// between requests adapts to how many addresses in each response were new:
-// Config.MinInterval while the network is unknown, growing as responses
-// repeat what the book holds, Config.MaxInterval once the book is 95%
-// full. Requests are spaced per peer as the peer requires: Tendermint v0.35
-// peers accept one per 200 ms, CometBFT peers punish more than one per
-// 10 s and speak only V1.
+// answer within Config.ResponseTimeout, which counts against it). Under
+// PolicyAdaptive, the default, the rotation is aimed: a peer whose last
+// answer had less than 10% new addresses is skipped while some peer did
+// better, and a full answer that was at least 50% new puts its peer back
+// at the front. The wait between requests is Config.MinInterval divided by
+// the smoothed share of new addresses in answers (from MinInterval up to
+// 100 times it); after 3 answers in a row with nothing new it doubles with
+// each further one, up to Config.MaxInterval, which is used outright once
+// the book is 95% full. Requests are spaced per peer as the peer requires:
+// Tendermint v0.35 peers accept one per 200 ms, CometBFT peers punish more
+// than one per 10 s and speak only V1.
 //
-// Answers come from PeerManager.Advertise, which walks the book in node-ID
-// order from a random place for each connected peer and continues where it
-// stopped, so a peer is never sent the same sample twice and the answers
-// of several peers complement each other.
+// Answers come from PeerManager.Advertise. Every answer carries our own
+// SelfAddresses. For the rest, the book is walked for each connected
+// requester in an order of its own (each entry ranked by a mix of the
+// hashes of its node ID and the requester's, the same on every node), from
+// a random place, in laps: the first lap sends everything, each later lap
+// only what was added since the previous lap began. So a connected peer is
+// not sent the same address twice while it stays connected; the position
+// is forgotten when it disconnects. Because the nodes a requester polls
+// all walk their books in the requester's order, their answers are runs
+// of one order from different places, which complement rather than
+// overlap each other.
 //
 // # Decisions without I/O
 //
@@ -50,9 +61,15 @@
 //
 // # Defences
 //
-// Every bad input from a peer (oversize or undecodable bytes, an empty or
+// Bad input from a peer (oversize or undecodable bytes, an empty or
 // unknown message, an unsolicited response, more than MaxAddresses
-// entries, requests too often, malformed addresses, our own address) is
-// refused without panicking, leaves the address book as it was, and is
-// reported as a PeerError wrapping one of the Err sentinels.
+// entries, requests too often) is refused without panicking and is
+// reported as a PeerError wrapping one of the Err sentinels; a rejected
+// message adds nothing to the address book. Within an accepted response,
+// only valid entries are added: invalid ones (malformed, unroutable in
+// strict mode) are skipped, counted and reported, and a response that is
+// mostly unusable is reported as ErrMostlyInvalid, its valid entries still
+// added. Our own address in a response is dropped without a PeerError, as
+// a peer that knows us may honestly share it, unless most of the response
+// is like it.
 package pex

@@ -6,9 +6,15 @@ import (
 	"time"
 )
 
-// Sentinel errors. Every error pex returns or reports about a peer wraps one
-// of these, so callers can branch with errors.Is; the text of each starts
-// with "pex: ".
+// Sentinel errors. Every error pex creates, whether returned or reported
+// about a peer as a PeerError, wraps one of these, so callers can branch
+// with errors.Is; its text starts with "pex: " (a PeerError's too).
+//
+// Two kinds of error pass through unwrapped, by Go convention: a context's
+// own error (context.Canceled or context.DeadlineExceeded, as DialNext
+// returns when its ctx ends), and whatever a Channel implementation
+// returns, which the reactor only logs. A resolver's error is kept as the
+// cause of ErrResolve, so errors.Is finds both.
 var (
 	// ErrInvalidNodeID: a node ID that is not 40 hexadecimal characters.
 	ErrInvalidNodeID = errors.New("pex: invalid node ID")
@@ -44,6 +50,10 @@ var (
 
 	// ErrTooManyPeers: a connection over MaxConnected was refused.
 	ErrTooManyPeers = errors.New("pex: too many connected peers")
+	// ErrDuplicateConnection: a second connection to a peer that is
+	// already connected (or that won a simultaneous dial): close it, it
+	// says nothing against the peer's address.
+	ErrDuplicateConnection = errors.New("pex: already connected to peer")
 	// ErrNotConnected: the peer named is not connected.
 	ErrNotConnected = errors.New("pex: peer not connected")
 	// ErrInvalidConfig: a Config or option that fails validation.
@@ -52,6 +62,12 @@ var (
 	ErrAlreadyStarted = errors.New("pex: already started")
 	// ErrStopped: the reactor or network has been stopped.
 	ErrStopped = errors.New("pex: stopped")
+	// ErrQueueFull: a MemoryNetwork message was dropped because the
+	// receiver's inbound queue was full.
+	ErrQueueFull = errors.New("pex: queue full")
+	// ErrResolve: a host name did not resolve (NodeAddress.Resolve); the
+	// resolver's error is wrapped too.
+	ErrResolve = errors.New("pex: resolving host name")
 )
 
 // NoPeersAvailableError says the reactor had nobody to ask for addresses.

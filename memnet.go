@@ -29,7 +29,8 @@ type MemoryNodeOptions struct {
 	// Tendermint v0.35 node; none for a CometBFT-like V1 node).
 	Caps PeerCaps
 	// QueueSize is the node's inbound queue; a message to a full queue is
-	// dropped with an error to the sender. Default 1024.
+	// dropped and Send returns an error wrapping ErrQueueFull. Default
+	// 1024.
 	QueueSize int
 }
 
@@ -93,7 +94,7 @@ func (m *MemoryNode) Send(_ context.Context, e Envelope) error {
 	case peer.in <- e:
 		return nil
 	default:
-		return fmt.Errorf("pex: memory network: inbound queue of %s is full", e.To)
+		return fmt.Errorf("%w: memory network: inbound queue of %s", ErrQueueFull, e.To)
 	}
 }
 
@@ -103,6 +104,10 @@ func (m *MemoryNode) Send(_ context.Context, e Envelope) error {
 func (m *MemoryNode) ReportError(_ context.Context, pe PeerError) error {
 	m.net.mu.Lock()
 	m.errs = append(m.errs, pe)
+	if len(m.errs) >= 2*maxPeerErrors {
+		// Trim now and then rather than at every error: amortised O(1).
+		m.errs = append(m.errs[:0], m.errs[len(m.errs)-maxPeerErrors:]...)
+	}
 	m.net.mu.Unlock()
 	m.pm.Errored(pe)
 	if pe.Fatal {
@@ -117,11 +122,16 @@ func (m *MemoryNode) ReportError(_ context.Context, pe PeerError) error {
 	}
 }
 
-// PeerErrors returns the peer errors reported on this node so far.
+// maxPeerErrors is how many reported peer errors a MemoryNode keeps.
+const maxPeerErrors = 1024
+
+// PeerErrors returns the peer errors reported on this node, oldest first:
+// the most recent 1024 of them, so that a long-running node's memory stays
+// bounded (older ones are forgotten).
 func (m *MemoryNode) PeerErrors() []PeerError {
 	m.net.mu.Lock()
 	defer m.net.mu.Unlock()
-	return append([]PeerError(nil), m.errs...)
+	return append([]PeerError(nil), m.errs[max(len(m.errs)-maxPeerErrors, 0):]...)
 }
 
 // Dial connects to the node a names (by its node ID) and reports the
@@ -143,7 +153,7 @@ func (m *MemoryNode) Dial(a NodeAddress) error {
 		return fail(fmt.Errorf("%w: no node %s", ErrNotConnected, a.NodeID))
 	}
 	if m.links[peer.id] != nil {
-		return fail(fmt.Errorf("%w: %s is already connected", ErrTooManyPeers, a.NodeID))
+		return fail(fmt.Errorf("%w: %s", ErrDuplicateConnection, a.NodeID))
 	}
 	if err := peer.pm.Accepted(m.id, m.pm.SelfAddresses()...); err != nil {
 		return fail(err)
