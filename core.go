@@ -61,8 +61,16 @@ type corePeer struct {
 	sentAt   time.Time
 	lastSent time.Time
 	// yield is the share of new addresses in the peer's last answer (1
-	// until it answers): peers still bringing news are asked first.
+	// until it answers).
 	yield float64
+	// Where the peer's walk through our order stands (see expectedYield).
+	answered bool
+	walking  bool
+	lapDone  bool
+	walkAt   uint64  // rank of the last entry it sent
+	walkSpan uint64  // how far its next run is expected to reach
+	walkLen  int     // entries in its last run
+	bookEst  float64 // how many nodes its book holds, from its run
 
 	bucket // what the peer asks of us
 }
@@ -174,11 +182,24 @@ func (c *Core) Stats() Stats {
 }
 
 // NetworkSizeEstimate returns the estimated number of nodes in the network
-// (ourselves excluded), from how often responses repeat what we know: the
-// Schnabel mark-recapture estimate over recent responses, never below the
-// size of the address book.
+// (ourselves excluded), never below the size of the address book. A pex
+// peer's walk through our order shows how densely its book fills that
+// order, hence how many nodes it knows; the median over the peers that
+// walk is the estimate. Without such peers (CometBFT and Tendermint peers
+// send samples), it is the Schnabel mark-recapture estimate from how often
+// recent responses repeated what we knew.
 func (c *Core) NetworkSizeEstimate() int {
-	return max(c.estimate.value(), c.pm.Len())
+	var ests []float64
+	for _, p := range c.peers {
+		if p.walking && p.bookEst > 0 {
+			ests = append(ests, p.bookEst)
+		}
+	}
+	if len(ests) == 0 {
+		return max(c.estimate.value(), c.pm.Len())
+	}
+	slices.Sort(ests)
+	return max(int(ests[len(ests)/2]), c.pm.Len())
 }
 
 // PeerUpdate takes a peer going up or down.
@@ -307,29 +328,48 @@ func (c *Core) Tick(now time.Time) Actions {
 		acts.NoPeers = &NoPeersAvailableError{Backoff: c.noPeersWait}
 		return acts
 	}
-	// Ask the first peer in rotation whose own spacing allows it; if none
-	// does yet, wake when the first one will. Under PolicyAdaptive, peers
-	// whose last answer brought almost nothing new wait while any peer
-	// that still brings news is in rotation, and a productive peer at the
-	// front that will be due within V2RequestInterval is waited for.
+	// PolicyTendermint asks the first peer in rotation whose own spacing
+	// allows it. PolicyAdaptive asks, among those, the one expected to
+	// bring the most news (ties to the earlier in rotation), and waits for
+	// a clearly better one that is due within V2RequestInterval. If nobody
+	// is due, wake when the first one is.
 	adaptive := c.cfg.Policy == PolicyAdaptive
-	productive := adaptive && c.anyProductive()
-	var due time.Time
+	var pick, best *corePeer
+	pickY, bestY := -1.0, -1.0
+	var due, bestDue time.Time
 	for e := c.rotation.Front(); e != nil; e = e.Next() {
 		p := e.Value.(*corePeer)
-		if productive && p.yield < exhaustedYield {
+		ok := p.lastSent.Add(c.spacing(p))
+		eligible := p.lastSent.IsZero() || !now.Before(ok)
+		if !adaptive {
+			if eligible {
+				c.request(now, p, &acts)
+				return acts
+			}
+			if due.IsZero() || ok.Before(due) {
+				due = ok
+			}
 			continue
 		}
-		ok := p.lastSent.Add(c.spacing(p))
-		if p.lastSent.IsZero() || !now.Before(ok) {
-			c.request(now, p, &acts)
-			return acts
+		y := c.expectedYield(p)
+		if eligible && y > pickY {
+			pick, pickY = p, y
 		}
-		if due.IsZero() || ok.Before(due) {
+		if y > bestY {
+			best, bestY, bestDue = p, y, ok
+		}
+		if !eligible && (due.IsZero() || ok.Before(due)) {
 			due = ok
 		}
-		if adaptive && e == c.rotation.Front() && p.yield >= stickyYield && ok.Sub(now) <= c.cfg.V2RequestInterval {
-			break
+	}
+	if adaptive {
+		if best != nil && best != pick && bestY > pickY+0.25 && bestDue.Sub(now) <= c.cfg.V2RequestInterval {
+			c.nextRequest = bestDue
+			return acts
+		}
+		if pick != nil {
+			c.request(now, pick, &acts)
+			return acts
 		}
 	}
 	if !due.IsZero() {
@@ -338,21 +378,57 @@ func (c *Core) Tick(now time.Time) Actions {
 	return acts
 }
 
-// exhaustedYield: a peer whose last answer had a smaller share of new
-// addresses is asked only when no other peer does better.
-const exhaustedYield = 0.1
-
-// stickyYield: a full answer with at least this share of new addresses
-// puts its peer back at the front of the rotation.
-const stickyYield = 0.5
-
-func (c *Core) anyProductive() bool {
-	for e := c.rotation.Front(); e != nil; e = e.Next() {
-		if e.Value.(*corePeer).yield >= exhaustedYield {
-			return true
-		}
+// expectedYield estimates the share of new addresses in p's next answer.
+// A pex peer walks our order (see PeerManager.Advertise), so the ranks of
+// the entries it last sent tell where its walk stands and how far its next
+// run will reach; the share of that stretch we do not know yet is the
+// estimate. For a peer that does not walk (it samples), that has not
+// answered yet (1), or whose last answer ended its lap (it will send only
+// its news), the share of its last answer stands in.
+func (c *Core) expectedYield(p *corePeer) float64 {
+	if !p.answered {
+		// Unknown: as good as answers have lately been.
+		return c.newShare
 	}
-	return false
+	if !p.walking || p.lapDone {
+		return p.yield
+	}
+	known := c.pm.KnownInRank(p.walkAt, p.walkSpan)
+	return max(0, 1-float64(known)/float64(p.walkLen))
+}
+
+// observeWalk records where p's walk through our order stands, from the
+// peer IDs of its answer in the order sent. An answer that does not open
+// with a run in increasing rank is a sample, not a walk.
+func (c *Core) observeWalk(p *corePeer, ids []NodeID, full bool) {
+	p.lapDone = !full
+	if len(ids) < 2 {
+		return
+	}
+	// The walk comes first, in increasing rank; news may follow it.
+	first := c.pm.RankOf(ids[0])
+	prev, k := uint64(0), 1
+	for _, id := range ids[1:] {
+		d := c.pm.RankOf(id) - first
+		if d <= prev {
+			break
+		}
+		prev, k = d, k+1
+	}
+	if k < 2 || 2*k < len(ids) {
+		p.walking = false // a sample: no order to follow
+		return
+	}
+	p.walking = true
+	p.walkAt = first + prev
+	p.walkLen = k
+	if k >= 10 {
+		// k-1 gaps span prev ranks of 2^64: the peer knows about
+		// (k-1)/prev * 2^64 nodes, give or take 1/sqrt(k).
+		p.bookEst = float64(k-1) / float64(prev) * (1 << 64)
+	}
+	span := float64(prev) * float64(k) / float64(k-1)
+	p.walkSpan = uint64(min(span, math.MaxUint64/2))
 }
 
 func (c *Core) speaksV2(p *corePeer) bool {
@@ -555,8 +631,12 @@ func (c *Core) handleResponse(now time.Time, p *corePeer, from NodeID, n int, en
 	known := c.pm.Len()
 	var added, dup, self, invalid int
 	var firstErr error
+	walk := make([]NodeID, 0, n)
 	for i := range n {
 		a, err := entry(i)
+		if err == nil && a.NodeID != from && a.NodeID != c.pm.self {
+			walk = append(walk, a.NodeID)
+		}
 		if err == nil {
 			var isNew bool
 			isNew, err = c.pm.Add(a)
@@ -608,13 +688,8 @@ func (c *Core) handleResponse(now time.Time, p *corePeer, from NodeID, n int, en
 	} else {
 		p.yield = 0
 	}
-	if c.cfg.Policy == PolicyAdaptive && p.elem != nil && n >= MaxAddresses*9/10 && p.yield >= stickyYield {
-		// A full answer that was mostly new: the peer's run through our
-		// order is in ground nobody else has covered, and it has more.
-		// Ask it again next, rather than spread over peers whose runs
-		// would overlap.
-		c.rotation.MoveToFront(p.elem)
-	}
+	p.answered = true
+	c.observeWalk(p, walk, n >= MaxAddresses*9/10)
 	c.estimate.observe(added+dup, dup, known)
 	c.adapt(added, added+dup)
 	c.nextRequest = c.lastRequest.Add(c.interval)

@@ -247,7 +247,8 @@ func TestNetworkSmallBookFills(t *testing.T) {
 		}
 		small := tn.add(nodeSpec{maxPeers: 4, bootstrap: []int{0}})
 		runUntil(t, 2*time.Minute, func() bool { return small.pm.PeerRatio() >= 0.9 })
-		require.LessOrEqual(t, small.pm.Len(), 4)
+		// Only connected peers may run it over capacity.
+		require.LessOrEqual(t, small.pm.Len(), 4+len(small.mem.Peers()))
 		// A full book polls at the long interval.
 		runUntil(t, time.Minute, func() bool {
 			return small.reactor.Stats().Interval == DefaultConfig().MaxInterval
@@ -262,29 +263,35 @@ func TestNetworkMixedV1AndV2Peers(t *testing.T) {
 		// Node 1 behaves like a CometBFT node: it announces no V2
 		// capability, so pex must speak V1 to it, slowly.
 		tn.add(nodeSpec{})
-		v1 := tn.add(nodeSpec{v1Only: true, bootstrap: []int{0}})
+		tn.add(nodeSpec{v1Only: true, bootstrap: []int{0}})
 		tn.add(nodeSpec{bootstrap: []int{1}})
 		tn.add(nodeSpec{bootstrap: []int{2}})
 		tn.add(nodeSpec{v1Only: true, bootstrap: []int{3}})
 		took := runUntil(t, 10*time.Minute, tn.knowsAll)
 		t.Logf("mixed network converged in %s", took)
+		time.Sleep(5 * time.Minute) // keep polling, so V1 peers are asked repeatedly
 		tn.requireNoPeerErrors()
-		for _, n := range tn.nodes {
-			if n == v1 {
+		gaps := 0
+		for _, v1 := range tn.nodes {
+			if !v1.sent.v1Only {
 				continue
 			}
-			msgs := n.sent.to(v1.id)
-			var last time.Time
-			for _, m := range msgs {
-				require.NotContains(t, []string{"requestV2", "responseV2"}, m.kind, "%s sent V2 to the V1 peer", n.id)
-				if m.kind == "request" {
+			for _, n := range tn.nodes {
+				var last time.Time
+				for _, m := range n.sent.to(v1.id) {
+					require.NotContains(t, []string{"requestV2", "responseV2"}, m.kind, "%s sent V2 to the V1 peer", n.id)
+					if m.kind != "request" {
+						continue
+					}
 					if !last.IsZero() {
-						require.GreaterOrEqual(t, m.at.Sub(last), CometBFTMinReceiveInterval, "%s asked the V1 peer too soon", n.id)
+						require.GreaterOrEqual(t, m.at.Sub(last), CometBFTMinReceiveInterval, "%s asked a V1 peer too soon", n.id)
+						gaps++
 					}
 					last = m.at
 				}
 			}
 		}
+		require.Positive(t, gaps, "some V1 peer was asked more than once")
 		// V2 peers still speak V2 to each other.
 		var v2Requests int
 		for _, from := range tn.nodes {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"sort"
@@ -152,6 +153,7 @@ type peerInfo struct {
 	outbound    bool      // we dialled it (dialing or connected)
 	connectedAt time.Time
 	key         uint64   // idKey(id)
+	selfRank    uint64   // rank in our own order (see Advertise)
 	proven      bool     // we have connected to it
 	adv         advState // what we have advertised to this connected peer
 
@@ -190,6 +192,9 @@ type PeerManager struct {
 	outbound int // of which we dialled
 
 	evictQueue   []NodeID
+	selfKey      uint64   // idKey(self)
+	ranks        []uint64 // selfRank of every peer, sorted; rebuilt when dirty
+	ranksDirty   bool
 	advertiseBuf []ranked
 	subs         map[*PeerUpdates]struct{}
 	dialWake     chan struct{} // made by a waiting DialNext, closed when dialing may proceed
@@ -209,6 +214,7 @@ func NewPeerManager(self NodeID, opts PeerManagerOptions) (*PeerManager, error) 
 	}
 	m := &PeerManager{
 		self:          self,
+		selfKey:       idKey(self),
 		opts:          o,
 		selfEndpoints: make(map[endpoint]bool),
 		peers:         make(map[NodeID]*peerInfo),
@@ -341,7 +347,9 @@ func (m *PeerManager) logStrictOnce(a NodeAddress) {
 // insert adds a new peer; the caller holds the lock and made room.
 func (m *PeerManager) insert(id NodeID, ai *addrInfo) *peerInfo {
 	m.seq++
-	p := &peerInfo{id: id, key: idKey(id), heapIndex: -1, seq: m.seq, private: m.isPrivate(id)}
+	key := idKey(id)
+	p := &peerInfo{id: id, key: key, selfRank: rankFor(key, m.selfKey), heapIndex: -1, seq: m.seq, private: m.isPrivate(id)}
+	m.ranksDirty = true
 	if ai != nil {
 		p.addrs = []*addrInfo{ai}
 	}
@@ -371,6 +379,7 @@ func (m *PeerManager) remove(p *peerInfo) {
 	delete(m.peers, p.id)
 	p.removed = true
 	m.stale++
+	m.ranksDirty = true
 	if m.stale > 64 && m.stale > len(m.peers) {
 		m.settle() // keep order compact when nobody asks for addresses
 	}
@@ -438,13 +447,14 @@ func (m *PeerManager) settle() {
 // advertised addresses first, then one address per known peer, never to's
 // own, never a private peer's, never a peer at the bottom of the scores.
 //
-// Successive calls for the same connected peer continue where the last
-// one ended in a fixed order of the book (by node ID) that starts at a
-// random place for each peer, so a connected peer is not sent what it was
-// already sent until it has been sent everything. Because every node walks
-// the same order, a node polling several peers gets complementary runs
-// rather than overlapping samples. The position is forgotten on
-// disconnect.
+// The book is walked in an order specific to the requester (entries ranked
+// by a mix of their ID's hash and the requester's, the same on every node)
+// in laps, from a random place: the first lap sends everything, each later
+// lap only what was added since the previous lap began, so a connected
+// peer is not sent the same address twice. The walk is forgotten on
+// disconnect. Because every node walks the same order for a requester,
+// the requester can tell where each peer's walk stands (RankOf) and ask
+// the peer whose next run it knows least of.
 func (m *PeerManager) Advertise(to NodeID, limit int) []NodeAddress {
 	if limit <= 0 {
 		return nil
@@ -483,61 +493,70 @@ func (m *PeerManager) Advertise(to NodeID, limit int) []NodeAddress {
 	}
 	if !st.active {
 		c := m.opts.Rand.Uint64()
-		st = advState{active: true, cursor: c, origin: c, lapStart: true}
+		st = advState{active: true, cursor: c, origin: c, newsSeq: m.seq + 1}
 	}
-	if st.lapStart {
-		// Everything in the book now is either sent in this lap or was
-		// sent in a complete earlier one.
-		st.lapSeq = m.seq + 1
-		st.lapStart = false
-	}
-	lapLeft := st.origin - st.cursor - 1 // distances still in this lap
-	best := m.advertiseBuf[:0]
+	// In the first lap: the next run of the walk, then the news (entries
+	// added since the last answer that the walk has already passed). After
+	// it: the news alone. Either way nothing is sent twice.
+	lapLeft := st.origin - st.cursor - 1 // distances still ahead in the lap
+	walk := m.advertiseBuf[:0]
+	var news []ranked
 	for _, p := range m.order {
 		d := rankFor(p.key, toKey) - st.cursor - 1 // distance after the cursor
-		if d > lapLeft || p.seq < st.minSeq || (len(best) == want && d >= best[0].d) {
+		isNews := p.seq >= st.newsSeq && (st.lapDone || d > lapLeft)
+		inWalk := !st.lapDone && d <= lapLeft
+		if !isNews && !inWalk {
+			continue
+		}
+		if isNews && len(news) >= want {
+			continue
+		}
+		if inWalk && len(walk) == want && d >= walk[0].d {
 			continue
 		}
 		if _, ok := m.advertisable(p, to); !ok {
 			continue
 		}
-		best = pushBounded(best, ranked{d, p}, want)
+		if isNews {
+			news = append(news, ranked{d, p})
+		} else {
+			walk = pushBounded(walk, ranked{d, p}, want)
+		}
 	}
-	slices.SortFunc(best, func(a, b ranked) int { return cmp.Compare(a.d, b.d) })
-	for _, r := range best {
+	slices.SortFunc(walk, func(a, b ranked) int { return cmp.Compare(a.d, b.d) })
+	if len(walk) < want && !st.lapDone {
+		st.lapDone = true // the walk reached where it began
+	}
+	if len(walk) > 0 {
+		st.cursor += walk[len(walk)-1].d + 1
+	}
+	for _, r := range walk {
 		a, _ := m.advertisable(r.p, to)
 		out = append(out, a)
 	}
-	if len(best) > 0 {
-		st.cursor += best[len(best)-1].d + 1
+	for _, r := range news[:min(len(news), limit-len(out))] {
+		a, _ := m.advertisable(r.p, to)
+		out = append(out, a)
 	}
-	if len(best) < want {
-		// The lap is over: everything that was in the book when it began
-		// has been sent. The next lap sends only what came since.
-		st.origin = st.cursor
-		st.minSeq = st.lapSeq
-		st.lapStart = true
+	if len(news) <= limit-len(walk) {
+		st.newsSeq = m.seq + 1
 	}
 	if requester != nil {
 		requester.adv = st
 	}
-	clear(best)
-	m.advertiseBuf = best[:0]
+	clear(walk)
+	m.advertiseBuf = walk[:0]
 	return out
 }
 
-// advState is where the answers to one connected peer stand: a walk over
-// the book in that peer's order, in laps. The first lap sends everything;
-// each later lap only what was added since the previous lap began, so a
-// connected peer is not sent the same address twice.
+// advState is what we have advertised to one connected peer: a walk over
+// the book in that peer's order, once round, plus the news.
 type advState struct {
-	active bool
-	cursor uint64 // rank of the last entry sent
-	origin uint64 // where the current lap ends
-	minSeq uint64 // entries inserted before this were sent in a full lap
-	lapSeq uint64 // insertion sequence when the current lap began
-	// lapStart: the next call begins a lap (and sets lapSeq)
-	lapStart bool
+	active  bool
+	lapDone bool   // the walk went all the way round
+	cursor  uint64 // rank of the last entry walked
+	origin  uint64 // where the walk began
+	newsSeq uint64 // entries inserted before this were sent or walked
 }
 
 // idKey hashes a node ID to 64 bits (FNV-1a), the same on every node.
@@ -645,6 +664,43 @@ func (m *PeerManager) advertisable(p *peerInfo, to NodeID) (NodeAddress, bool) {
 		return NodeAddress{}, false
 	}
 	return best.addr, true
+}
+
+// RankOf returns where id stands in our own advertise order: the order in
+// which every node walks its book for us. A requester can tell from the
+// ranks of the entries a peer sent where that peer's walk stands.
+func (m *PeerManager) RankOf(id NodeID) uint64 { return rankFor(idKey(id), m.selfKey) }
+
+// KnownInRank counts the peers of the book whose rank in our own order is
+// in the circular range (after, after+span].
+func (m *PeerManager) KnownInRank(after, span uint64) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.ranksDirty {
+		m.ranks = m.ranks[:0]
+		for _, p := range m.peers {
+			m.ranks = append(m.ranks, p.selfRank)
+		}
+		slices.Sort(m.ranks)
+		m.ranksDirty = false
+	}
+	count := func(lo, hi uint64) int { // ranks in [lo, hi]
+		i, _ := slices.BinarySearch(m.ranks, lo)
+		j, found := slices.BinarySearch(m.ranks, hi)
+		if found {
+			j++
+		}
+		return j - i
+	}
+	lo := after + 1
+	hi := after + span
+	if span == 0 {
+		return 0
+	}
+	if hi >= lo {
+		return count(lo, hi)
+	}
+	return count(lo, math.MaxUint64) + count(0, hi)
 }
 
 // PeerRatio returns stored peers / MaxPeers, between 0 and 1.
@@ -895,7 +951,9 @@ func (m *PeerManager) Dialed(a NodeAddress) error {
 		p.outbound = true
 		m.unrank(p)
 	default:
-		return fmt.Errorf("%w: %s is already connected", ErrTooManyPeers, a.NodeID)
+		// It dialled us while we dialled it, and its connection won:
+		// the transport closes ours without counting a failure.
+		return fmt.Errorf("%w: %s", ErrDuplicateConnection, a.NodeID)
 	}
 	p.state = stateConnected
 	p.connectedAt = m.opts.Now()
@@ -927,7 +985,8 @@ func (m *PeerManager) DialFailed(a NodeAddress) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	p := m.peers[a.NodeID]
-	if p == nil {
+	if p == nil || (p.connected() && p.state != stateDialing) {
+		// Unknown, or connected the other way: not the address's fault.
 		return
 	}
 	if p.state == stateDialing {
@@ -1003,8 +1062,19 @@ func (m *PeerManager) accepted(id NodeID) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	p := m.peers[id]
+	if p != nil && p.state == stateDialing {
+		// We are dialling it as it dials us: its connection is here, so
+		// it wins, and our dial will end with ErrDuplicateConnection.
+		p.state = stateConnected
+		p.dialing = nil
+		p.outbound = false
+		m.outbound--
+		p.connectedAt = m.opts.Now()
+		m.setScore(p, p.score+scoreConnected)
+		return nil
+	}
 	if p != nil && p.connected() {
-		return fmt.Errorf("%w: %s is already connected", ErrTooManyPeers, id)
+		return fmt.Errorf("%w: %s", ErrDuplicateConnection, id)
 	}
 	var victim *peerInfo
 	if m.active-len(m.evictQueue) >= m.opts.MaxConnected {

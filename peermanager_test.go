@@ -782,12 +782,32 @@ func TestDialFailedWhileConnectedKeepsPeer(t *testing.T) {
 	m := newPM(t, PeerManagerOptions{MaxDialFailures: 1})
 	addPeers(t, m, 0, 1)
 	require.NoError(t, m.Accepted(nodeID(0)))
+	// A dial that fails while the peer is connected the other way says
+	// nothing against its address.
 	m.DialFailed(peerAddr(0))
-	require.True(t, m.Has(nodeID(0)), "connected peers stay")
-	require.Empty(t, m.Addresses(nodeID(0)))
 	require.True(t, m.IsConnected(nodeID(0)))
+	require.Equal(t, []NodeAddress{peerAddr(0)}, m.Addresses(nodeID(0)))
 	m.Disconnected(nodeID(0))
-	require.False(t, m.Has(nodeID(0)), "no address left once it is gone")
+	require.True(t, m.Has(nodeID(0)))
+	checkInvariants(t, m)
+}
+
+func TestSimultaneousDialInboundWins(t *testing.T) {
+	clock := newFakeClock()
+	m := newPM(t, PeerManagerOptions{MaxOutbound: 1, MaxDialFailures: 1, Now: clock.Now})
+	addPeers(t, m, 0, 2)
+	a, ok := m.TryDialNext()
+	require.True(t, ok)
+	// The peer we are dialling dials us first.
+	require.NoError(t, m.Accepted(a.NodeID))
+	require.ErrorIs(t, m.Dialed(a), ErrDuplicateConnection)
+	m.DialFailed(a) // the transport closes our duplicate
+	require.True(t, m.IsConnected(a.NodeID))
+	require.Equal(t, []NodeAddress{a}, m.Addresses(a.NodeID), "no failure counted")
+	// The outbound slot is free again: the connection is inbound.
+	b, ok := m.TryDialNext()
+	require.True(t, ok)
+	require.NotEqual(t, a.NodeID, b.NodeID)
 	checkInvariants(t, m)
 }
 
@@ -899,8 +919,8 @@ func TestPeerManagerLifecycleDialed(t *testing.T) {
 	require.True(t, m.IsConnected(nodeID(1)))
 	require.Equal(t, []NodeAddress{peerAddr(1)}, m.Addresses(nodeID(1)))
 	require.Empty(t, m.Connected(), "not ready yet")
-	require.ErrorIs(t, m.Dialed(peerAddr(1)), ErrTooManyPeers, "already connected")
-	require.ErrorIs(t, m.Accepted(nodeID(1)), ErrTooManyPeers, "already connected")
+	require.ErrorIs(t, m.Dialed(peerAddr(1)), ErrDuplicateConnection, "already connected")
+	require.ErrorIs(t, m.Accepted(nodeID(1)), ErrDuplicateConnection, "already connected")
 
 	m.Ready(nodeID(1), CapV2)
 	require.Equal(t, []NodeID{nodeID(1)}, m.Connected())
@@ -919,7 +939,7 @@ func TestPeerManagerLifecycleAccepted(t *testing.T) {
 	require.True(t, m.IsConnected(nodeID(1)))
 	require.True(t, m.Has(nodeID(1)))
 	err := m.Accepted(nodeID(1))
-	require.ErrorIs(t, err, ErrTooManyPeers, "duplicate")
+	require.ErrorIs(t, err, ErrDuplicateConnection, "duplicate")
 	require.True(t, strings.HasPrefix(err.Error(), "pex: "))
 	require.NoError(t, m.Accepted(nodeID(2)))
 
