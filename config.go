@@ -70,6 +70,11 @@ type Config struct {
 	// responses keep bringing nothing new, and used outright once the
 	// address book is 95% full. Default 10 min.
 	MaxInterval time.Duration
+	// SaturatedInterval caps the wait while answers bring nothing new but
+	// the book is not full. Such answers carry only news (a few bytes), so
+	// polling on costs little and lets a healed partition or a newcomer's
+	// address spread in minutes. Default 2 min; at most MaxInterval.
+	SaturatedInterval time.Duration
 	// ResponseTimeout is how long a request may go unanswered before the
 	// peer goes back into rotation with a missed response counted against
 	// it. Default 10 s.
@@ -135,6 +140,7 @@ func (c Config) validate() (Config, error) {
 	setDefault(&c.MinInterval, 200*time.Millisecond)
 	setDefault(&c.MaxInterval, 10*time.Minute)
 	setDefault(&c.ResponseTimeout, 10*time.Second)
+	setDefault(&c.SaturatedInterval, min(2*time.Minute, c.MaxInterval))
 	setDefault(&c.V2RequestInterval, 250*time.Millisecond)
 	setDefault(&c.V1RequestInterval, CometBFTMinReceiveInterval+time.Second)
 	setDefault(&c.MinReceiveInterval, TendermintMinReceiveInterval)
@@ -149,6 +155,8 @@ func (c Config) validate() (Config, error) {
 		return bad("unknown Policy")
 	case c.MinInterval < 0 || c.MaxInterval < c.MinInterval:
 		return bad("need 0 <= MinInterval <= MaxInterval")
+	case c.SaturatedInterval < c.MinInterval || c.SaturatedInterval > c.MaxInterval:
+		return bad("need MinInterval <= SaturatedInterval <= MaxInterval")
 	case c.ResponseTimeout < 0:
 		return bad("ResponseTimeout must be positive")
 	case c.V2RequestInterval < TendermintMinReceiveInterval:

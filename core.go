@@ -699,7 +699,7 @@ func (c *Core) handleResponse(now time.Time, p *corePeer, from NodeID, n int, en
 // addresses in responses: MinInterval while everything is new, growing as
 // the smoothed share falls (MinInterval/share, at most 100 MinInterval),
 // then doubling with each further answer that brings nothing new, up to
-// MaxInterval, which is also used outright once the book is 95% full.
+// SaturatedInterval; MaxInterval once the book is 95% full.
 // Answers to a peer we keep polling carry only what is new to us (see
 // PeerManager.Advertise), so polling a saturated network stays cheap.
 func (c *Core) adapt(added, total int) {
@@ -728,6 +728,7 @@ func (c *Core) adapt(added, total int) {
 	d := float64(c.cfg.MinInterval) / math.Max(c.newShare, 0.01)
 	if c.idle > idleAnswers {
 		d = float64(100*c.cfg.MinInterval) * math.Pow(2, float64(min(c.idle-idleAnswers, 30)))
+		d = math.Min(d, float64(c.cfg.SaturatedInterval))
 	}
 	c.interval = time.Duration(math.Min(d, float64(c.cfg.MaxInterval)))
 }

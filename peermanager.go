@@ -1117,7 +1117,8 @@ func (m *PeerManager) inboundVictim() *peerInfo {
 		if !p.connected() || p.outbound || p.persistent || p.evicting {
 			continue
 		}
-		if v == nil || p.score < v.score || (p.score == v.score && p.connectedAt.After(v.connectedAt)) {
+		if v == nil || p.score < v.score || (p.score == v.score && (p.connectedAt.After(v.connectedAt) ||
+			(p.connectedAt.Equal(v.connectedAt) && p.id > v.id))) {
 			v = p
 		}
 	}

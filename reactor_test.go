@@ -500,14 +500,15 @@ func TestCoreIntervalGrowsWhenResponsesAreKnown(t *testing.T) {
 	require.Empty(t, errs)
 	require.Len(t, reqs, 20)
 	require.Greater(t, intervals[0], 200*time.Millisecond, "one response of only known addresses already slows down")
+	saturated := DefaultConfig().SaturatedInterval
 	for i := 1; i < len(intervals); i++ {
-		if intervals[i-1] < 10*time.Minute {
+		if intervals[i-1] < saturated {
 			require.Greater(t, intervals[i], intervals[i-1], "interval %d", i)
 		} else {
-			require.Equal(t, 10*time.Minute, intervals[i], "interval %d stays at MaxInterval", i)
+			require.Equal(t, saturated, intervals[i], "interval %d stays at SaturatedInterval", i)
 		}
 	}
-	require.Equal(t, 10*time.Minute, intervals[len(intervals)-1], "reaches MaxInterval")
+	require.Equal(t, saturated, intervals[len(intervals)-1], "reaches SaturatedInterval (the book is not full)")
 	// Each request waits the interval chosen after the previous response.
 	for i, g := range rxGaps(reqs) {
 		require.Equal(t, intervals[i], g, "gap %d", i)

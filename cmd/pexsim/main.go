@@ -1,0 +1,162 @@
+// Command pexsim simulates a PEX network on virtual time and reports how
+// fast it discovers itself and what that costs.
+//
+//	go run ./cmd/pexsim                          # 1,000-node cold start
+//	go run ./cmd/pexsim -scenario join -nodes 10000 -compare
+//	go run ./cmd/pexsim -compare -plot curve.png -csv curve.csv
+//	go run ./cmd/pexsim -json
+//
+// Every simulated node is a real pex.PeerManager plus the pex.Core that
+// makes the Reactor's decisions; see package github.com/pexnet/pex/sim.
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/pexnet/pex/sim"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "pexsim:", err)
+		os.Exit(1)
+	}
+}
+
+type flags struct {
+	opts    sim.Options
+	compare bool
+	json    bool
+	plot    string
+	csv     string
+	quiet   bool
+}
+
+func parse(args []string, stderr io.Writer) (flags, error) {
+	var f flags
+	fs := flag.NewFlagSet("pexsim", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.IntVar(&f.opts.Nodes, "nodes", 1000, "number of nodes")
+	fs.StringVar(&f.opts.Scenario, "scenario", sim.ScenarioCold, "scenario: "+strings.Join(sim.Scenarios, ", "))
+	fs.Uint64Var(&f.opts.Seed, "seed", 1, "random seed; a run is deterministic for a seed")
+	fs.DurationVar(&f.opts.Latency, "latency", 50*time.Millisecond, "mean one-way link latency")
+	fs.Float64Var(&f.opts.Loss, "loss", 0, "message loss probability")
+	fs.IntVar(&f.opts.MaxConnected, "max-connected", 50, "connections per node")
+	fs.IntVar(&f.opts.MaxOutbound, "max-outbound", 10, "outbound connections per node")
+	fs.DurationVar(&f.opts.Limit, "limit", 2*time.Hour, "most virtual time to simulate")
+	fs.BoolVar(&f.compare, "compare", false, "also run the Tendermint v0.35 baseline and print ratios")
+	fs.BoolVar(&f.json, "json", false, "print one JSON object instead of the table")
+	fs.StringVar(&f.plot, "plot", "", "write the coverage curve to this .png or .svg file")
+	fs.StringVar(&f.csv, "csv", "", "write the coverage curve to this CSV file")
+	fs.BoolVar(&f.quiet, "quiet", false, "no progress lines")
+	if err := fs.Parse(args); err != nil {
+		return f, err
+	}
+	if fs.NArg() > 0 {
+		return f, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	return f, nil
+}
+
+func run(args []string, stdout, stderr io.Writer) error {
+	f, err := parse(args, stderr)
+	if err != nil {
+		return err
+	}
+	runOne := func(p sim.Policy) (*sim.Result, error) {
+		o := f.opts
+		o.Policy = p
+		if !f.quiet && !f.json {
+			o.Progress = progressPrinter(stderr, p)
+		}
+		r, err := sim.Run(o)
+		if err == nil && o.Progress != nil {
+			fmt.Fprintf(stderr, "[%s] finished at t=%.0fs (virtual) in %.1fs wall\n", p, r.SimSeconds, r.WallSeconds)
+		}
+		return r, err
+	}
+	ours, err := runOne(sim.PolicyPex)
+	if err != nil {
+		return err
+	}
+	var base *sim.Result
+	if f.compare {
+		if base, err = runOne(sim.PolicyBaseline); err != nil {
+			return err
+		}
+	}
+	if f.json {
+		out := jsonResult(ours)
+		if base != nil {
+			out["baseline"] = jsonResult(base)
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(out); err != nil {
+			return err
+		}
+	} else {
+		printTable(stdout, ours, base)
+	}
+	if f.csv != "" {
+		if err := writeCSV(f.csv, ours, base); err != nil {
+			return err
+		}
+	}
+	if f.plot != "" {
+		if err := writePlot(f.plot, ours, base); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// progressPrinter prints a line each time the average or the worst node
+// passes another tenth of the network, and at least every ten virtual
+// minutes.
+func progressPrinter(w io.Writer, p sim.Policy) func(sim.Progress) {
+	lastAvg, lastMin := -1, -1
+	var lastAt time.Duration
+	return func(pr sim.Progress) {
+		avg, lo := int(pr.AvgCoverage*10), int(pr.MinCoverage*10)
+		if avg == lastAvg && lo == lastMin && pr.Elapsed-lastAt < 10*time.Minute {
+			return
+		}
+		lastAvg, lastMin, lastAt = avg, lo, pr.Elapsed
+		fmt.Fprintf(w, "[%s] t=%6.0fs  average node knows %5.1f%%  worst node %5.1f%%  messages %d\n",
+			p, pr.Elapsed.Seconds(), 100*pr.AvgCoverage, 100*pr.MinCoverage, pr.Messages)
+	}
+}
+
+func jsonResult(r *sim.Result) map[string]any {
+	return map[string]any{
+		"nodes":                       r.Nodes,
+		"scenario":                    r.Scenario,
+		"seed":                        r.Seed,
+		"policy":                      r.Policy,
+		"rounds_to_50":                r.Worst[0].Rounds,
+		"rounds_to_90":                r.Worst[1].Rounds,
+		"rounds_to_99":                r.Worst[2].Rounds,
+		"rounds_to_100":               r.Worst[3].Rounds,
+		"avg_rounds_to_99":            r.Avg[2].Rounds,
+		"sim_seconds_to_99":           r.Worst[2].SimSeconds,
+		"avg_sim_seconds_to_99":       r.Avg[2].SimSeconds,
+		"requests_per_node":           r.RequestsPerNode,
+		"addresses_received_per_node": r.AddressesPerNode,
+		"min_addresses_per_node":      r.MinAddressesPerNode,
+		"bytes_received_per_node":     r.BytesPerNode,
+		"min_bytes_per_node":          r.MinBytesPerNode,
+		"size_estimate":               r.SizeEstimate,
+		"true_size":                   r.TrueSize,
+		"heal_sim_seconds":            r.HealSimSeconds,
+		"sim_seconds":                 r.SimSeconds,
+		"wall_seconds":                r.WallSeconds,
+		"peak_heap_mb":                r.PeakHeapMB,
+	}
+}

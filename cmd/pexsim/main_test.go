@@ -1,0 +1,66 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+func TestJSONHasTheDocumentedKeys(t *testing.T) {
+	var out, errs bytes.Buffer
+	require.NoError(t, run([]string{"-nodes", "40", "-json", "-compare", "-seed", "3"}, &out, &errs))
+	var got map[string]any
+	require.NoError(t, json.Unmarshal(out.Bytes(), &got))
+	keys := []string{"nodes", "scenario", "seed", "rounds_to_50", "rounds_to_90", "rounds_to_99", "rounds_to_100",
+		"sim_seconds_to_99", "addresses_received_per_node", "min_addresses_per_node", "bytes_received_per_node",
+		"size_estimate", "wall_seconds"}
+	base, ok := got["baseline"].(map[string]any)
+	require.True(t, ok, "-compare adds the baseline")
+	for _, k := range keys {
+		require.Contains(t, got, k)
+		require.Contains(t, base, k)
+	}
+	require.Equal(t, float64(40), got["nodes"])
+	require.Equal(t, "cold", got["scenario"])
+	require.Equal(t, "baseline", base["policy"])
+	require.Empty(t, errs.String(), "-json prints no progress")
+}
+
+func TestTablePlotAndCSV(t *testing.T) {
+	dir := t.TempDir()
+	png, svg, csv := filepath.Join(dir, "c.png"), filepath.Join(dir, "c.svg"), filepath.Join(dir, "c.csv")
+	var out, errs bytes.Buffer
+	require.NoError(t, run([]string{"-nodes", "40", "-compare", "-plot", png, "-csv", csv}, &out, &errs))
+	require.Contains(t, out.String(), "worst node knows 99%: rounds")
+	require.Contains(t, out.String(), "pex/baseline")
+	require.Contains(t, errs.String(), "average node knows", "progress goes to stderr")
+	info, err := os.Stat(png)
+	require.NoError(t, err)
+	require.Positive(t, info.Size())
+	data, err := os.ReadFile(csv)
+	require.NoError(t, err)
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	require.Equal(t, "policy,sim_seconds,avg_coverage,min_coverage", lines[0])
+	require.Contains(t, string(data), "\nbaseline,")
+	require.NoError(t, run([]string{"-nodes", "30", "-quiet", "-plot", svg}, &out, &errs))
+	data, err = os.ReadFile(svg)
+	require.NoError(t, err)
+	require.Contains(t, string(data), "<svg")
+}
+
+func TestBadFlags(t *testing.T) {
+	var out, errs bytes.Buffer
+	require.Error(t, run([]string{"-scenario", "nope"}, &out, &errs))
+	require.Error(t, run([]string{"extra"}, &out, &errs))
+	require.Error(t, run([]string{"-nodes", "x"}, &out, &errs))
+}

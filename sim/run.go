@@ -1,0 +1,545 @@
+package sim
+
+import (
+	"container/heap"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"runtime"
+	"slices"
+	"time"
+
+	"github.com/pexnet/pex"
+)
+
+// Thresholds are the coverage milestones reported, as shares of the
+// network.
+var Thresholds = [4]float64{0.5, 0.9, 0.99, 1}
+
+// Milestone is when a node first knew a share of the network.
+type Milestone struct {
+	Rounds     float64 // PEX requests the node had sent; -1 if never
+	SimSeconds float64 // virtual seconds since the node started; -1 if never
+}
+
+// CurvePoint is one sample of the coverage curve.
+type CurvePoint struct {
+	SimSeconds float64
+	Avg, Min   float64
+}
+
+// Result is the outcome of a run.
+type Result struct {
+	Nodes    int
+	Scenario string
+	Seed     uint64
+	Policy   string
+	// Measured is how many nodes the milestones cover (all, or the joiner).
+	Measured int
+	// Avg and Worst are the milestones of the average and the worst
+	// measured node, for each of Thresholds.
+	Avg, Worst [4]Milestone
+	// Per measured node, until it knew the whole network (or the run
+	// ended).
+	RequestsPerNode  float64
+	AddressesPerNode float64
+	BytesPerNode     float64
+	// MinAddressesPerNode is the least a node must receive to know
+	// everyone: each other node once. MinBytesPerNode is that at 60 bytes
+	// an address.
+	MinAddressesPerNode int
+	MinBytesPerNode     int
+	// SizeEstimate is the measured nodes' mean network-size estimate at the
+	// end; TrueSize the network's size as they see it (nodes - 1).
+	SizeEstimate float64
+	TrueSize     int
+	// HealSimSeconds is when a partition healed (partition only).
+	HealSimSeconds float64
+	SimSeconds     float64
+	WallSeconds    float64
+	PeakHeapMB     float64
+	Messages       int
+	Curve          []CurvePoint
+}
+
+type node struct {
+	idx     int32
+	id      pex.NodeID
+	addr    pex.NodeAddress
+	pm      *pex.PeerManager
+	core    *pex.Core
+	online  bool
+	lazy    bool // join scenario: materialised on first contact
+	noDial  bool // an established node of join: its own mesh is not simulated
+	links   map[int32]struct{}
+	group   int // partition side
+	started time.Duration
+
+	wakeAt  time.Duration
+	wakeGen uint32
+	waking  bool
+	dialGen uint32
+	dialAt  time.Duration
+	dialing bool
+
+	reached [4]bool
+	ms      [4]Milestone
+	// counters frozen when the node first knew everyone
+	done     bool
+	requests int
+	addrs    int
+	bytes    int
+}
+
+type simulation struct {
+	opts  Options
+	rng   *rand.Rand
+	now   time.Duration
+	queue eventQueue
+	seq   uint64
+	nodes []*node
+	byID  map[pex.NodeID]int32
+	// measured nodes and the network size they should learn
+	measured []*node
+	netSize  int
+	split    bool // partition in force
+	healAt   time.Duration
+	messages int
+	curve    []CurvePoint
+	peakHeap uint64
+	cfg      pex.Config
+	finished bool
+	// next coverage sample and progress report
+	nextSample, nextProgress time.Duration
+}
+
+// Run simulates opts and returns what it measured.
+func Run(opts Options) (*Result, error) {
+	if err := opts.defaults(); err != nil {
+		return nil, err
+	}
+	wallStart := time.Now()
+	s, err := newSimulation(opts)
+	if err != nil {
+		return nil, err
+	}
+	s.loop()
+	res := s.result()
+	res.WallSeconds = time.Since(wallStart).Seconds()
+	return res, nil
+}
+
+func newSimulation(opts Options) (*simulation, error) {
+	s := &simulation{
+		opts: opts,
+		rng:  rand.New(rand.NewPCG(opts.Seed, 0x9e3779b97f4a7c15)),
+		byID: make(map[pex.NodeID]int32),
+		cfg:  pex.Config{NetworkV2: true},
+		// progress reports start after a first interval
+		nextProgress: opts.Every,
+	}
+	if opts.Policy == PolicyBaseline {
+		s.cfg.Policy = pex.PolicyTendermint
+	}
+	return s, s.setup()
+}
+
+func (s *simulation) at() time.Time { return epoch.Add(s.now) }
+
+func simNodeID(i int) pex.NodeID {
+	// Spread IDs over the whole space, as key hashes are.
+	x := uint64(i+1) * 0x9e3779b97f4a7c15
+	return pex.NodeID(fmt.Sprintf("%016x%024x", x, i+1))
+}
+
+// newNode creates node i (not yet started).
+func (s *simulation) newNode(i int) *node {
+	id := simNodeID(i)
+	addr := pex.NodeAddress{
+		Protocol: pex.ProtocolMConn,
+		NodeID:   id,
+		Hostname: fmt.Sprintf("%d.%d.%d.%d", 11+i>>16&0x3f, i>>8&0xff, i&0xff, 1),
+		Port:     26656,
+	}
+	n := &node{idx: int32(i), id: id, addr: addr, links: make(map[int32]struct{})}
+	s.byID[id] = int32(i)
+	s.nodes = append(s.nodes, n)
+	return n
+}
+
+// materialise gives n its PeerManager and Core.
+func (s *simulation) materialise(n *node) {
+	pm, err := pex.NewPeerManager(n.id, pex.PeerManagerOptions{
+		SelfAddresses:   []pex.NodeAddress{n.addr},
+		MaxPeers:        max(2*s.opts.Nodes, 1000), // a book that is not "95% full" once it knows everyone
+		MaxConnected:    s.opts.MaxConnected,
+		MaxOutbound:     s.opts.MaxOutbound,
+		Now:             s.at,
+		Rand:            rand.New(rand.NewPCG(s.opts.Seed, uint64(n.idx)+1)),
+		RandomAdvertise: s.opts.Policy == PolicyBaseline,
+	})
+	if err != nil {
+		panic(err) // options are built here; an error is a bug
+	}
+	core, err := pex.NewCore(s.cfg, pm)
+	if err != nil {
+		panic(err)
+	}
+	n.pm, n.core = pm, core
+	n.lazy = false
+}
+
+// start brings n online now.
+func (s *simulation) start(n *node) {
+	if n.pm == nil {
+		s.materialise(n)
+	}
+	n.online = true
+	n.started = s.now
+	s.touch(n, n.core.Tick(s.at()))
+}
+
+func (s *simulation) schedule(e *event) {
+	s.seq++
+	e.seq = s.seq
+	heap.Push(&s.queue, e)
+}
+
+func (s *simulation) script(at time.Duration, fn func()) {
+	s.schedule(&event{at: at, kind: evScript, fn: fn})
+}
+
+// latency is the fixed one-way delay of the link a-b.
+func (s *simulation) latency(a, b int32) time.Duration {
+	if a > b {
+		a, b = b, a
+	}
+	x := uint64(a)<<32 | uint64(b)
+	x ^= s.opts.Seed * 0xbf58476d1ce4e5b9
+	x ^= x >> 31
+	x *= 0x94d049bb133111eb
+	x ^= x >> 29
+	u := float64(x%1_000_000) / 1_000_000
+	return time.Duration(float64(s.opts.Latency) * (0.5 + u))
+}
+
+func (s *simulation) reachable(a, b *node) bool {
+	return b.online && !(s.split && a.group != b.group)
+}
+
+// touch carries out a node's actions and reschedules its wake-up.
+func (s *simulation) touch(n *node, acts pex.Actions) {
+	for _, pe := range acts.Errors {
+		n.pm.Errored(pe)
+		if pe.Fatal {
+			s.disconnect(n, s.byID[pe.NodeID])
+		}
+	}
+	for {
+		id, ok := n.pm.EvictNext()
+		if !ok {
+			break
+		}
+		s.disconnect(n, s.byID[id])
+	}
+	for _, e := range acts.Send {
+		to, ok := s.byID[e.To]
+		if !ok {
+			continue
+		}
+		if _, linked := n.links[to]; !linked {
+			continue
+		}
+		s.messages++
+		if s.opts.Loss > 0 && s.rng.Float64() < s.opts.Loss {
+			continue
+		}
+		s.schedule(&event{at: s.now + s.latency(n.idx, to), kind: evDeliver, node: to, peer: n.idx, msg: e.Message})
+	}
+	// Simulated nodes have IP addresses and speak V2: nothing waits on
+	// DNS, so acts.Resolve is always empty.
+	s.rewake(n)
+	s.dial(n)
+}
+
+func (s *simulation) rewake(n *node) {
+	w := n.core.NextWake()
+	if w.IsZero() || !n.online {
+		return
+	}
+	at := max(w.Sub(epoch), s.now)
+	if n.waking && n.wakeAt <= at {
+		return
+	}
+	n.wakeGen++
+	n.wakeAt = at
+	n.waking = true
+	s.schedule(&event{at: at, kind: evWake, node: n.idx, gen: n.wakeGen})
+}
+
+// dial starts the dials n's PeerManager wants now, and schedules the next
+// look when back-offs expire.
+func (s *simulation) dial(n *node) {
+	if !n.online || n.noDial {
+		return
+	}
+	for {
+		a, ok := n.pm.TryDialNext()
+		if !ok {
+			break
+		}
+		to := s.byID[a.NodeID]
+		s.schedule(&event{at: s.now + 2*s.latency(n.idx, to), kind: evConnect, node: n.idx, peer: to, addr: a})
+	}
+	next := n.pm.NextDialTime()
+	if next.IsZero() {
+		return
+	}
+	at := max(next.Sub(epoch), s.now+time.Millisecond)
+	if n.dialing && n.dialAt <= at {
+		return
+	}
+	n.dialGen++
+	n.dialAt = at
+	n.dialing = true
+	s.schedule(&event{at: at, kind: evDial, node: n.idx, gen: n.dialGen})
+}
+
+func (s *simulation) connect(n *node, to int32, a pex.NodeAddress) {
+	if !n.online {
+		n.pm.DialFailed(a)
+		return
+	}
+	peer := s.nodes[to]
+	if !s.reachable(n, peer) {
+		n.pm.DialFailed(a)
+		s.dial(n)
+		return
+	}
+	if peer.lazy {
+		s.materialiseConverged(peer)
+	}
+	if _, ok := n.links[to]; ok {
+		n.pm.DialFailed(a)
+		return
+	}
+	if err := peer.pm.Accepted(n.id, n.addr); err != nil {
+		n.pm.DialFailed(a)
+		s.dial(n)
+		return
+	}
+	if err := n.pm.Dialed(a); err != nil {
+		peer.pm.Disconnected(n.id)
+		n.pm.DialFailed(a)
+		return
+	}
+	n.links[to] = struct{}{}
+	peer.links[n.idx] = struct{}{}
+	n.pm.Ready(peer.id, pex.CapV2)
+	peer.pm.Ready(n.id, pex.CapV2)
+	// Displaced inbound peers of the target go first.
+	s.touch(peer, pex.Actions{})
+	s.touch(n, n.core.PeerUpdate(s.at(), pex.PeerUpdate{NodeID: peer.id, Status: pex.PeerStatusUp, Caps: pex.CapV2}))
+	s.touch(peer, peer.core.PeerUpdate(s.at(), pex.PeerUpdate{NodeID: n.id, Status: pex.PeerStatusUp, Caps: pex.CapV2}))
+}
+
+func (s *simulation) disconnect(n *node, to int32) {
+	if _, ok := n.links[to]; !ok {
+		return
+	}
+	peer := s.nodes[to]
+	delete(n.links, to)
+	delete(peer.links, n.idx)
+	n.pm.Disconnected(peer.id)
+	peer.pm.Disconnected(n.id)
+	s.touch(n, n.core.PeerUpdate(s.at(), pex.PeerUpdate{NodeID: peer.id, Status: pex.PeerStatusDown}))
+	s.touch(peer, peer.core.PeerUpdate(s.at(), pex.PeerUpdate{NodeID: n.id, Status: pex.PeerStatusDown}))
+}
+
+// stop takes n offline, dropping its connections; its book survives.
+func (s *simulation) stop(n *node) {
+	for _, to := range slices.Sorted(maps.Keys(n.links)) {
+		s.disconnect(n, to)
+	}
+	n.online = false
+	n.waking = false
+	n.dialing = false
+}
+
+func (s *simulation) loop() {
+	for len(s.queue) > 0 && !s.finished {
+		s.step()
+	}
+	s.sample()
+}
+
+// step carries out the next event, sampling the coverage curve and
+// reporting progress on the way; it sets finished when the run is over.
+func (s *simulation) step() {
+	e := heap.Pop(&s.queue).(*event)
+	if e.at > s.opts.Limit {
+		s.now = s.opts.Limit
+		s.finished = true
+		return
+	}
+	for e.at >= s.nextSample {
+		s.now = s.nextSample
+		s.sample()
+		s.nextSample += s.opts.Sample
+		if s.finished {
+			return
+		}
+	}
+	s.now = e.at
+	for s.now >= s.nextProgress {
+		if s.opts.Progress != nil {
+			s.opts.Progress(s.progress())
+		}
+		s.nextProgress += s.opts.Every
+	}
+	n := s.nodes[e.node]
+	switch e.kind {
+	case evScript:
+		e.fn()
+	case evWake:
+		if e.gen != n.wakeGen || !n.online || !n.waking {
+			return
+		}
+		n.waking = false
+		s.touch(n, n.core.Tick(s.at()))
+	case evDial:
+		if e.gen != n.dialGen || !n.online {
+			return
+		}
+		n.dialing = false
+		s.dial(n)
+	case evConnect:
+		s.connect(n, e.peer, e.addr)
+	case evDeliver:
+		if _, ok := n.links[e.peer]; !ok || !n.online {
+			return
+		}
+		s.touch(n, n.core.Receive(s.at(), pex.Envelope{From: s.nodes[e.peer].id, Message: e.msg}))
+		s.observe(n)
+	}
+}
+
+// observe records milestones after n received something.
+func (s *simulation) observe(n *node) {
+	if n.done {
+		return
+	}
+	cov := s.coverage(n)
+	for i, th := range Thresholds {
+		if !n.reached[i] && cov >= th-1e-9 {
+			n.reached[i] = true
+			n.ms[i] = Milestone{Rounds: float64(n.core.Stats().RequestsSent), SimSeconds: (s.now - n.started).Seconds()}
+		}
+	}
+	if n.reached[len(Thresholds)-1] {
+		n.done = true
+		st := n.core.Stats()
+		n.requests, n.addrs, n.bytes = st.RequestsSent, st.AddressesReceived, st.BytesReceived
+	}
+}
+
+func (s *simulation) coverage(n *node) float64 {
+	if n.pm == nil {
+		return 0
+	}
+	return float64(n.pm.Len()) / float64(s.netSize-1)
+}
+
+func (s *simulation) sample() {
+	var sum, lo float64
+	lo = 1
+	alldone := true
+	for _, n := range s.measured {
+		c := min(s.coverage(n), 1)
+		sum += c
+		lo = min(lo, c)
+		if !n.done {
+			alldone = false
+		}
+	}
+	avg := sum / float64(len(s.measured))
+	s.curve = append(s.curve, CurvePoint{SimSeconds: s.now.Seconds(), Avg: avg, Min: lo})
+	var ms runtime.MemStats
+	if len(s.curve)%30 == 1 {
+		runtime.ReadMemStats(&ms)
+		s.peakHeap = max(s.peakHeap, ms.HeapAlloc)
+	}
+	if alldone && s.scenarioDone() {
+		s.finished = true
+	}
+}
+
+func (s *simulation) progress() Progress {
+	var sum, lo float64
+	lo = 1
+	for _, n := range s.measured {
+		c := min(s.coverage(n), 1)
+		sum += c
+		lo = min(lo, c)
+	}
+	return Progress{Elapsed: s.now, AvgCoverage: sum / float64(len(s.measured)), MinCoverage: lo, Messages: s.messages}
+}
+
+func (s *simulation) result() *Result {
+	r := &Result{
+		Nodes:               s.opts.Nodes,
+		Scenario:            s.opts.Scenario,
+		Seed:                s.opts.Seed,
+		Policy:              s.opts.Policy.String(),
+		Measured:            len(s.measured),
+		MinAddressesPerNode: s.netSize - 1,
+		MinBytesPerNode:     (s.netSize - 1) * 60,
+		TrueSize:            s.netSize - 1,
+		SimSeconds:          s.now.Seconds(),
+		PeakHeapMB:          float64(s.peakHeap) / (1 << 20),
+		Messages:            s.messages,
+		Curve:               s.curve,
+		HealSimSeconds:      -1,
+	}
+	if s.opts.Scenario == ScenarioPartition {
+		r.HealSimSeconds = s.healAt.Seconds()
+	}
+	for i := range Thresholds {
+		var sumR, sumT, worstR, worstT float64
+		all := true
+		for _, n := range s.measured {
+			if !n.reached[i] {
+				all = false
+				break
+			}
+			sumR += n.ms[i].Rounds
+			sumT += n.ms[i].SimSeconds
+			worstR = max(worstR, n.ms[i].Rounds)
+			worstT = max(worstT, n.ms[i].SimSeconds)
+		}
+		if !all {
+			r.Avg[i] = Milestone{-1, -1}
+			r.Worst[i] = Milestone{-1, -1}
+			continue
+		}
+		k := float64(len(s.measured))
+		r.Avg[i] = Milestone{sumR / k, sumT / k}
+		r.Worst[i] = Milestone{worstR, worstT}
+	}
+	var req, addrs, bytes, est float64
+	for _, n := range s.measured {
+		if !n.done && n.core != nil {
+			st := n.core.Stats()
+			n.requests, n.addrs, n.bytes = st.RequestsSent, st.AddressesReceived, st.BytesReceived
+		}
+		req += float64(n.requests)
+		addrs += float64(n.addrs)
+		bytes += float64(n.bytes)
+		if n.core != nil {
+			est += float64(n.core.NetworkSizeEstimate())
+		}
+	}
+	k := float64(len(s.measured))
+	r.RequestsPerNode, r.AddressesPerNode, r.BytesPerNode, r.SizeEstimate = req/k, addrs/k, bytes/k, est/k
+	return r
+}
