@@ -127,16 +127,20 @@ func writeCSV(path string, ours, base *sim.Result) error {
 func writePlot(path string, ours, base *sim.Result) error {
 	p := plot.New()
 	p.Title.Text = fmt.Sprintf("pexsim: %s, %d nodes, seed %d", ours.Scenario, ours.Nodes, ours.Seed)
-	p.X.Label.Text = "simulated seconds"
+	p.X.Label.Text = "simulated seconds (log scale)"
+	p.X.Scale = plot.LogScale{}
+	p.X.Tick.Marker = plot.LogTicks{Prec: -1}
 	p.Y.Label.Text = "share of the network known"
 	p.Y.Min, p.Y.Max = 0, 1.02
 	p.Add(plotter.NewGrid())
 	add := func(r *sim.Result, c color.Color) error {
-		avg := make(plotter.XYs, len(r.Curve))
-		lo := make(plotter.XYs, len(r.Curve))
-		for i, pt := range r.Curve {
-			avg[i] = plotter.XY{X: pt.SimSeconds, Y: pt.Avg}
-			lo[i] = plotter.XY{X: pt.SimSeconds, Y: pt.Min}
+		var avg, lo plotter.XYs
+		for _, pt := range r.Curve {
+			if pt.SimSeconds <= 0 {
+				continue // no place on a log scale
+			}
+			avg = append(avg, plotter.XY{X: pt.SimSeconds, Y: pt.Avg})
+			lo = append(lo, plotter.XY{X: pt.SimSeconds, Y: pt.Min})
 		}
 		la, err := plotter.NewLine(avg)
 		if err != nil {
