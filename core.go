@@ -70,6 +70,7 @@ type corePeer struct {
 	walkAt   uint64  // rank of the last entry it sent
 	walkSpan uint64  // how far its next run is expected to reach
 	walkLen  int     // entries in its last run
+	overlap  float64 // share of our knowledge its book holds (see observeWalk)
 	bookEst  float64 // how many nodes its book holds, from its run
 
 	bucket // what the peer asks of us
@@ -209,7 +210,7 @@ func (c *Core) PeerUpdate(now time.Time, u PeerUpdate) Actions {
 	case PeerStatusUp:
 		p := c.peers[u.NodeID]
 		if p == nil {
-			p = &corePeer{id: u.NodeID, yield: 1, bucket: bucket{tokens: float64(c.cfg.RequestBurst), at: now}}
+			p = &corePeer{id: u.NodeID, yield: 1, overlap: 1, bucket: bucket{tokens: float64(c.cfg.RequestBurst), at: now}}
 			if b, ok := c.early[u.NodeID]; ok {
 				// Requests it made before its Up count.
 				p.bucket = *b
@@ -219,9 +220,20 @@ func (c *Core) PeerUpdate(now time.Time, u PeerUpdate) Actions {
 		}
 		p.caps = u.Caps
 		if p.elem == nil && !p.pending {
-			p.elem = c.rotation.PushBack(p)
+			if c.cfg.Policy == PolicyAdaptive {
+				// A new peer may know what nobody else told us: it is
+				// asked first.
+				p.elem = c.rotation.PushFront(p)
+			} else {
+				p.elem = c.rotation.PushBack(p)
+			}
 		}
 		c.noPeersSince = time.Time{}
+		if c.cfg.Policy == PolicyAdaptive && c.nextRequest.After(now.Add(c.cfg.MinInterval)) {
+			// A new peer may know what nobody else told us: ask soon,
+			// however saturated the interval.
+			c.nextRequest = now.Add(c.cfg.MinInterval)
+		}
 		if c.noPeersWait > 0 {
 			// We were backing off for want of peers: this is the peer we
 			// waited for, so ask it now rather than when the back-off ends.
@@ -378,29 +390,34 @@ func (c *Core) Tick(now time.Time) Actions {
 	return acts
 }
 
+// unaskedYield is the least news expected from a peer not asked yet.
+const unaskedYield = 0.5
+
 // expectedYield estimates the share of new addresses in p's next answer.
 // A pex peer walks our order (see PeerManager.Advertise), so the ranks of
 // the entries it last sent tell where its walk stands and how far its next
-// run will reach; the share of that stretch we do not know yet is the
-// estimate. For a peer that does not walk (it samples), that has not
+// run will reach; what we know in that stretch, times the share of our
+// knowledge the peer turned out to hold, is what it will repeat. For a peer that does not walk (it samples), that has not
 // answered yet (1), or whose last answer ended its lap (it will send only
 // its news), the share of its last answer stands in.
 func (c *Core) expectedYield(p *corePeer) float64 {
 	if !p.answered {
-		// Unknown: as good as answers have lately been.
-		return c.newShare
+		// Unknown: worth a try, but not before a walk known to be good.
+		return max(c.newShare, unaskedYield)
 	}
 	if !p.walking || p.lapDone {
 		return p.yield
 	}
 	known := c.pm.KnownInRank(p.walkAt, p.walkSpan)
-	return max(0, 1-float64(known)/float64(p.walkLen))
+	// The model can be wrong (books overlap unevenly); what the peer just
+	// did is evidence too, so half its last yield is a floor.
+	return max(p.yield/2, 1-p.overlap*float64(known)/float64(p.walkLen))
 }
 
 // observeWalk records where p's walk through our order stands, from the
 // peer IDs of its answer in the order sent. An answer that does not open
 // with a run in increasing rank is a sample, not a walk.
-func (c *Core) observeWalk(p *corePeer, ids []NodeID, full bool) {
+func (c *Core) observeWalk(p *corePeer, ids []NodeID, full bool, added, dup int) {
 	p.lapDone = !full
 	if len(ids) < 2 {
 		return
@@ -420,6 +437,12 @@ func (c *Core) observeWalk(p *corePeer, ids []NodeID, full bool) {
 		return
 	}
 	p.walking = true
+	// How much of what we knew in that stretch the peer knew too: 1 when
+	// its book covers ours, near 0 when it holds another part of the
+	// network (after a partition, say).
+	if before := c.pm.KnownInRank(first-1, prev+1) - added; before > 0 {
+		p.overlap = min(1, float64(dup)/float64(before))
+	}
 	p.walkAt = first + prev
 	p.walkLen = k
 	if k >= 10 {
@@ -639,7 +662,7 @@ func (c *Core) handleResponse(now time.Time, p *corePeer, from NodeID, n int, en
 		}
 		if err == nil {
 			var isNew bool
-			isNew, err = c.pm.Add(a)
+			isNew, err = c.pm.AddFrom(a, from)
 			if err == nil {
 				if isNew {
 					added++
@@ -689,7 +712,7 @@ func (c *Core) handleResponse(now time.Time, p *corePeer, from NodeID, n int, en
 		p.yield = 0
 	}
 	p.answered = true
-	c.observeWalk(p, walk, n >= MaxAddresses*9/10)
+	c.observeWalk(p, walk, n >= MaxAddresses*9/10, added, dup)
 	c.estimate.observe(added+dup, dup, known)
 	c.adapt(added, added+dup)
 	c.nextRequest = c.lastRequest.Add(c.interval)

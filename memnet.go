@@ -185,6 +185,14 @@ func (m *MemoryNode) RunDialer(ctx context.Context) {
 		if err != nil {
 			return
 		}
+		for {
+			// A dial to a persistent peer may have displaced an inbound one.
+			victim, ok := m.pm.EvictNext()
+			if !ok {
+				break
+			}
+			m.Disconnect(victim)
+		}
 		_ = m.Dial(a) // failures are recorded in the PeerManager
 	}
 }

@@ -154,6 +154,7 @@ type peerInfo struct {
 	connectedAt time.Time
 	key         uint64   // idKey(id)
 	selfRank    uint64   // rank in our own order (see Advertise)
+	src         NodeID   // the peer that first told us of it, if any
 	proven      bool     // we have connected to it
 	adv         advState // what we have advertised to this connected peer
 
@@ -192,6 +193,7 @@ type PeerManager struct {
 	outbound int // of which we dialled
 
 	evictQueue   []NodeID
+	persistent   []NodeID // in the order they were made persistent
 	selfKey      uint64   // idKey(self)
 	ranks        []uint64 // selfRank of every peer, sorted; rebuilt when dirty
 	ranksDirty   bool
@@ -232,13 +234,9 @@ func NewPeerManager(self NodeID, opts PeerManagerOptions) (*PeerManager, error) 
 		}
 	}
 	for _, a := range o.PersistentPeers {
-		if _, err := m.Add(a); err != nil {
+		if err := m.AddPersistent(a); err != nil {
 			return nil, fmt.Errorf("%w: persistent peer: %w", ErrInvalidConfig, err)
 		}
-		p := m.peers[a.NodeID]
-		p.persistent = true
-		p.score = MaxScore
-		m.unrank(p)
 	}
 	for _, id := range o.PrivatePeers {
 		if err := id.Validate(); err != nil {
@@ -258,6 +256,35 @@ func endpointKey(a NodeAddress) endpoint { return endpoint{a.Hostname, a.Port} }
 
 // SelfID returns our own node ID.
 func (m *PeerManager) SelfID() NodeID { return m.self }
+
+// AddPersistent adds a (or marks its peer) persistent: kept whatever the
+// book's capacity, dialled first and regardless of MaxOutbound, retried
+// forever, at the top score. An operator uses it to add a peer at run time,
+// for example to join two parts of a network.
+func (m *PeerManager) AddPersistent(a NodeAddress) error {
+	if _, err := m.Add(a); err != nil && !errors.Is(err, ErrAddressBookFull) {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p := m.peers[a.NodeID]
+	if p == nil {
+		// The book is full of peers that may not be dropped: a persistent
+		// peer is kept over capacity.
+		p = m.insert(a.NodeID, &addrInfo{addr: a})
+	}
+	if !slices.ContainsFunc(p.addrs, func(ai *addrInfo) bool { return ai.addr == a }) {
+		p.addrs = append(p.addrs, &addrInfo{addr: a})
+	}
+	if !p.persistent {
+		p.persistent = true
+		m.persistent = append(m.persistent, p.id)
+	}
+	p.score = MaxScore
+	m.unrank(p)
+	m.wakeDialers()
+	return nil
+}
 
 // SelfAddresses returns our own advertised addresses.
 func (m *PeerManager) SelfAddresses() []NodeAddress {
@@ -292,6 +319,13 @@ func (m *PeerManager) CheckAddress(a NodeAddress) error {
 // lowest-ranked idle, non-persistent peer makes room: never a connected or
 // persistent one, and never one that has connected for one that has not.
 func (m *PeerManager) Add(a NodeAddress) (bool, error) {
+	return m.AddFrom(a, "")
+}
+
+// AddFrom is Add for an address that peer src told us about. The book
+// remembers the first source of each peer, and Advertise never sends an
+// address back to the peer it came from.
+func (m *PeerManager) AddFrom(a NodeAddress, src NodeID) (bool, error) {
 	if err := m.CheckAddress(a); err != nil {
 		if errors.Is(err, ErrUnroutableAddress) {
 			m.logStrictOnce(a)
@@ -328,7 +362,7 @@ func (m *PeerManager) Add(a NodeAddress) (bool, error) {
 			return false, err
 		}
 	}
-	m.insert(a.NodeID, &addrInfo{addr: a})
+	m.insert(a.NodeID, &addrInfo{addr: a}).src = src
 	m.wakeDialers()
 	return true, nil
 }
@@ -499,47 +533,57 @@ func (m *PeerManager) Advertise(to NodeID, limit int) []NodeAddress {
 	// added since the last answer that the walk has already passed). After
 	// it: the news alone. Either way nothing is sent twice.
 	lapLeft := st.origin - st.cursor - 1 // distances still ahead in the lap
-	walk := m.advertiseBuf[:0]
+	// The news (entries added since the last answer that the walk has
+	// already passed) gets the room first, oldest first; the walk takes
+	// what is left. So the walk only moves when all news is out, and an
+	// entry it walks can never turn up again as news.
 	var news []ranked
 	for _, p := range m.order {
-		d := rankFor(p.key, toKey) - st.cursor - 1 // distance after the cursor
-		isNews := p.seq >= st.newsSeq && (st.lapDone || d > lapLeft)
-		inWalk := !st.lapDone && d <= lapLeft
-		if !isNews && !inWalk {
+		if p.seq < st.newsSeq {
 			continue
 		}
-		if isNews && len(news) >= want {
-			continue
-		}
-		if inWalk && len(walk) == want && d >= walk[0].d {
-			continue
-		}
-		if _, ok := m.advertisable(p, to); !ok {
-			continue
-		}
-		if isNews {
-			news = append(news, ranked{d, p})
-		} else {
-			walk = pushBounded(walk, ranked{d, p}, want)
+		if d := rankFor(p.key, toKey) - st.cursor - 1; st.lapDone || d > lapLeft {
+			if _, ok := m.advertisable(p, to); ok {
+				news = append(news, ranked{d, p})
+			}
 		}
 	}
-	slices.SortFunc(walk, func(a, b ranked) int { return cmp.Compare(a.d, b.d) })
-	if len(walk) < want && !st.lapDone {
-		st.lapDone = true // the walk reached where it began
+	slices.SortFunc(news, func(a, b ranked) int { return cmp.Compare(a.p.seq, b.p.seq) })
+	if len(news) > want {
+		news = news[:want]
+		st.newsSeq = news[len(news)-1].p.seq + 1
+	} else {
+		st.newsSeq = m.seq + 1
 	}
-	if len(walk) > 0 {
-		st.cursor += walk[len(walk)-1].d + 1
+	walkRoom := want - len(news)
+	walk := m.advertiseBuf[:0]
+	if walkRoom > 0 && !st.lapDone {
+		for _, p := range m.order {
+			d := rankFor(p.key, toKey) - st.cursor - 1
+			if d > lapLeft || (len(walk) == walkRoom && d >= walk[0].d) {
+				continue
+			}
+			if _, ok := m.advertisable(p, to); ok {
+				walk = pushBounded(walk, ranked{d, p}, walkRoom)
+			}
+		}
+		slices.SortFunc(walk, func(a, b ranked) int { return cmp.Compare(a.d, b.d) })
+		if len(walk) < walkRoom {
+			st.lapDone = true // the walk reached where it began
+		}
+		if len(walk) > 0 {
+			st.cursor += walk[len(walk)-1].d + 1
+		}
 	}
+	// The walk goes first in the answer, so the requester can read where it
+	// stands (see Core.expectedYield), then the news.
 	for _, r := range walk {
 		a, _ := m.advertisable(r.p, to)
 		out = append(out, a)
 	}
-	for _, r := range news[:min(len(news), limit-len(out))] {
+	for _, r := range news {
 		a, _ := m.advertisable(r.p, to)
 		out = append(out, a)
-	}
-	if len(news) <= limit-len(walk) {
-		st.newsSeq = m.seq + 1
 	}
 	if requester != nil {
 		requester.adv = st
@@ -649,7 +693,7 @@ func (m *PeerManager) sample(out []NodeAddress, to NodeID, limit int) []NodeAddr
 
 // advertisable returns the address of p worth sharing with to, if any.
 func (m *PeerManager) advertisable(p *peerInfo, to NodeID) (NodeAddress, bool) {
-	if p.id == to || p.private || p.score <= m.opts.EvictScore || len(p.addrs) == 0 {
+	if p.id == to || p.src == to || p.private || p.score <= m.opts.EvictScore || len(p.addrs) == 0 {
 		return NodeAddress{}, false
 	}
 	// The address that has worked, else the one failing least; one that
@@ -786,7 +830,9 @@ func (m *PeerManager) IsConnected(id NodeID) bool {
 }
 
 // TryDialNext returns an address to dial now and marks its peer dialing,
-// or false when connections are at MaxConnected or no address is due.
+// or false when connections are at MaxConnected or no address is due. A
+// persistent peer due for a dial while connections are full displaces an
+// inbound peer, which EvictNext then names for the transport to close.
 // Persistent peers come first; among the others it looks at a few
 // eligible peers from a random place in the book and takes the best
 // scored. The caller must report the outcome with Dialed or DialFailed.
@@ -812,6 +858,12 @@ func (m *PeerManager) tryDialNext() (NodeAddress, bool, time.Time) {
 	if p == nil {
 		return NodeAddress{}, false, next
 	}
+	if m.active-len(m.evictQueue) >= m.opts.MaxConnected {
+		// A persistent peer displaces an inbound one (see pickDial).
+		v := m.inboundVictim()
+		v.evicting = true
+		m.evictQueue = append(m.evictQueue, v.id)
+	}
 	p.state = stateDialing
 	p.dialing = ai
 	p.outbound = true
@@ -823,7 +875,8 @@ func (m *PeerManager) tryDialNext() (NodeAddress, bool, time.Time) {
 
 // pickDial chooses a peer and address to dial. The caller holds the lock.
 func (m *PeerManager) pickDial() (*peerInfo, *addrInfo, time.Time) {
-	if m.active >= m.opts.MaxConnected || m.outbound >= m.opts.MaxOutbound {
+	full := m.active-len(m.evictQueue) >= m.opts.MaxConnected
+	if full && len(m.persistent) == 0 {
 		return nil, nil, time.Time{}
 	}
 	now := m.opts.Now()
@@ -846,12 +899,17 @@ func (m *PeerManager) pickDial() (*peerInfo, *addrInfo, time.Time) {
 		}
 		return best
 	}
-	for _, a := range m.opts.PersistentPeers {
-		if p := m.peers[a.NodeID]; p != nil {
-			if ai := due(p); ai != nil {
+	// Persistent peers are dialled whatever MaxOutbound says, and when
+	// connections are full they displace an inbound peer.
+	for _, id := range m.persistent {
+		if p := m.peers[id]; p != nil {
+			if ai := due(p); ai != nil && (!full || m.inboundVictim() != nil) {
 				return p, ai, time.Time{}
 			}
 		}
+	}
+	if full || m.outbound >= m.opts.MaxOutbound {
+		return nil, nil, next
 	}
 	m.settle()
 	n := len(m.order)

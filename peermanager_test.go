@@ -1584,3 +1584,66 @@ func TestSubscriptionQueueStaysBounded(t *testing.T) {
 		require.NotEqual(t, PeerStatusUp, state[nodeID(3)])
 	})
 }
+
+func TestAddPersistentAtRunTime(t *testing.T) {
+	m := newPM(t, PeerManagerOptions{MaxPeers: 3, MaxOutbound: 1, MaxConnected: 4})
+	addPeers(t, m, 0, 3)
+	a, ok := m.TryDialNext()
+	require.True(t, ok)
+	require.NoError(t, m.Dialed(a))
+	_, ok = m.TryDialNext()
+	require.False(t, ok, "outbound slots full")
+	// Proven peers fill the book, so an ordinary Add is refused...
+	for i := range 3 {
+		if peerAddr(i) != a {
+			require.NoError(t, m.Dialed(peerAddr(i)))
+			m.Disconnected(peerAddr(i).NodeID)
+		}
+	}
+	_, err := m.Add(peerAddr(9))
+	require.ErrorIs(t, err, ErrAddressBookFull)
+	// ...but a persistent peer is kept, and dialled past MaxOutbound.
+	require.NoError(t, m.AddPersistent(peerAddr(9)))
+	s, _ := m.Score(nodeID(9))
+	require.Equal(t, MaxScore, s)
+	b, ok := m.TryDialNext()
+	require.True(t, ok)
+	require.Equal(t, peerAddr(9), b)
+	require.NoError(t, m.Dialed(b))
+	// It survives failures.
+	m.Disconnected(nodeID(9))
+	for range 20 {
+		m.DialFailed(peerAddr(9))
+	}
+	require.True(t, m.Has(nodeID(9)))
+	require.Error(t, m.AddPersistent(NodeAddress{Protocol: ProtocolMConn, NodeID: nodeID(10)}), "validated")
+}
+
+func TestAdvertiseDeliversAllNewsInOrder(t *testing.T) {
+	const limit = 10
+	m := newPM(t, PeerManagerOptions{})
+	addPeers(t, m, 0, 31) // the requester and 30 others
+	to := nodeID(0)
+	require.NoError(t, m.Dialed(peerAddr(0)))
+	got := map[NodeID]int{}
+	take := func() int {
+		out := m.Advertise(to, limit)
+		for _, a := range out {
+			got[a.NodeID]++
+		}
+		return len(out)
+	}
+	// Part of the first walk, then a flood of news bigger than an answer
+	// while the walk still fills answers.
+	take()
+	addPeers(t, m, 100, 150)
+	for take() > 0 {
+	}
+	for i := 1; i < 31; i++ {
+		require.Equal(t, 1, got[nodeID(i)], "walked entry %d sent once", i)
+	}
+	for i := 100; i < 150; i++ {
+		require.Equal(t, 1, got[nodeID(i)], "news %d sent once: %v", i, got)
+	}
+	require.Zero(t, got[to])
+}

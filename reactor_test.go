@@ -349,8 +349,10 @@ func rxGaps(reqs []rxReq) []time.Duration {
 // Core: polling
 
 func TestCorePollingRotation(t *testing.T) {
+	// Strict rotation, as SPEC section 5 describes it and Tendermint does;
+	// PolicyAdaptive chooses by expected news (TestCoreAdaptiveChoice).
 	const a, b, c = 1, 2, 3
-	core := rxCore(t, Config{}, nil)
+	core := rxCore(t, Config{Policy: PolicyTendermint, MinInterval: 150 * time.Millisecond}, nil) // 150/3+150 = 200 ms
 	ms := time.Millisecond
 	rxRun(t, core, []rxStep{
 		{at: 0, ev: rxUp(a, CapV2), send: []rxOut{{a, "v2req"}}},
@@ -479,9 +481,11 @@ func TestCoreIntervalMinimalWhileResponsesAreNew(t *testing.T) {
 	for i, g := range rxGaps(reqs) {
 		require.Equal(t, 200*time.Millisecond, g, "gap %d", i)
 	}
-	for i, r := range reqs {
-		require.Equal(t, nodeID(1+i%3), r.to, "request %d goes round the rotation", i)
+	asked := map[NodeID]int{}
+	for _, r := range reqs {
+		asked[r.to]++
 	}
+	require.Len(t, asked, 3, "every peer is asked")
 	require.Equal(t, 200*time.Millisecond, core.Stats().Interval)
 }
 
@@ -1395,7 +1399,7 @@ func (h *rxHarness) kinds(sent []rxSent) []string {
 
 func TestReactorPollsPeersInRotation(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		h := rxStart(t, Config{}, PeerManagerOptions{})
+		h := rxStart(t, Config{Policy: PolicyTendermint, MinInterval: 150 * time.Millisecond}, PeerManagerOptions{}) // 200 ms
 		h.up(1, CapV2)
 		h.up(2, CapV2)
 		h.up(3, CapV2)
@@ -1890,4 +1894,39 @@ func TestCoreRateLimitsRequestsBeforeUp(t *testing.T) {
 	core.pm.Disconnected(nodeID(10))
 	core.Tick(now)
 	require.NotContains(t, core.early, nodeID(10))
+}
+
+func TestCoreAdaptiveChoice(t *testing.T) {
+	const a, b, c = 1, 2, 3
+	core := rxCore(t, Config{}, nil)
+	now := time.Unix(1_700_000_000, 0)
+	at := func(d time.Duration) time.Time { return now.Add(d) }
+	sent := func(acts Actions) NodeID {
+		require.Len(t, acts.Send, 1)
+		return acts.Send[0].To
+	}
+	// a comes up and is asked; it answers with news.
+	require.Equal(t, nodeID(a), sent(core.PeerUpdate(at(0), PeerUpdate{NodeID: nodeID(a), Status: PeerStatusUp, Caps: CapV2})))
+	core.Receive(at(50*time.Millisecond), Envelope{From: nodeID(a), Message: rxV2RespAddrs(rxRange(100, 110)...)})
+	// b comes up: a new peer is asked next, before a is asked again.
+	core.PeerUpdate(at(60*time.Millisecond), PeerUpdate{NodeID: nodeID(b), Status: PeerStatusUp, Caps: CapV2})
+	require.Equal(t, nodeID(b), sent(core.Tick(at(300*time.Millisecond))))
+	// b has nothing to tell; c comes up and answers with news.
+	core.Receive(at(350*time.Millisecond), Envelope{From: nodeID(b), Message: rxV2RespAddrs()})
+	core.PeerUpdate(at(360*time.Millisecond), PeerUpdate{NodeID: nodeID(c), Status: PeerStatusUp, Caps: CapV2})
+	// From then on the exhausted b waits while a and c still bring news
+	// (a, whose last answer was all news, outranks the unasked c at first).
+	asked := map[NodeID]int{}
+	for i := range 8 {
+		to := sent(core.Tick(at(time.Second + time.Duration(i)*time.Second)))
+		require.NotEqual(t, nodeID(b), to, "request %d", i)
+		asked[to]++
+		news := rxRange(300+20*i, 310+20*i)
+		if to == nodeID(a) && asked[to] > 3 {
+			news = nil // a runs dry
+		}
+		core.Receive(at(time.Second+time.Duration(i)*time.Second+50*time.Millisecond), Envelope{From: to, Message: rxV2RespAddrs(news...)})
+	}
+	require.Positive(t, asked[nodeID(a)])
+	require.Positive(t, asked[nodeID(c)], "the new peer gets its turn once a runs dry")
 }

@@ -291,6 +291,14 @@ func (s *simulation) dial(n *node) {
 		to := s.byID[a.NodeID]
 		s.schedule(&event{at: s.now + 2*s.latency(n.idx, to), kind: evConnect, node: n.idx, peer: to, addr: a})
 	}
+	for {
+		// A dial to a persistent peer may have displaced an inbound one.
+		id, ok := n.pm.EvictNext()
+		if !ok {
+			break
+		}
+		s.disconnect(n, s.byID[id])
+	}
 	next := n.pm.NextDialTime()
 	if next.IsZero() {
 		return

@@ -99,7 +99,8 @@ func (s *simulation) coldStart(from, to, group int) {
 }
 
 // heal ends a partition: the halves can reach each other, and the first
-// half's seed is told about the second's (an operator adding a peer).
+// half's seed is given the second's as a persistent peer (an operator
+// joining the two).
 func (s *simulation) heal() {
 	if !s.split {
 		return
@@ -107,7 +108,9 @@ func (s *simulation) heal() {
 	s.split = false
 	s.healAt = s.now
 	a, b := s.nodes[0], s.nodes[s.opts.Nodes/partitionSides]
-	_, _ = a.pm.Add(b.addr)
+	if err := a.pm.AddPersistent(b.addr); err != nil {
+		panic(err) // a valid address the simulation built
+	}
 	s.dial(a)
 }
 
