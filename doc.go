@@ -27,31 +27,31 @@
 //
 // # How discovery works
 //
-// Connected peers form a rotation: the Reactor sends a request to the peer
-// at the front, and the peer goes to the back when it answers (or fails to
-// answer within Config.ResponseTimeout, which counts against it). Under
-// PolicyAdaptive, the default, the rotation is aimed: a peer whose last
-// answer had less than 10% new addresses is skipped while some peer did
-// better, and a full answer that was at least 50% new puts its peer back
-// at the front. The wait between requests is Config.MinInterval divided by
-// the smoothed share of new addresses in answers (from MinInterval up to
-// 100 times it); after 3 answers in a row with nothing new it doubles with
-// each further one, up to Config.MaxInterval, which is used outright once
-// the book is 95% full. Requests are spaced per peer as the peer requires:
-// Tendermint v0.35 peers accept one per 200 ms, CometBFT peers punish more
-// than one per 10 s and speak only V1.
-//
 // Answers come from PeerManager.Advertise. Every answer carries our own
 // SelfAddresses. For the rest, the book is walked for each connected
 // requester in an order of its own (each entry ranked by a mix of the
-// hashes of its node ID and the requester's, the same on every node), from
-// a random place, in laps: the first lap sends everything, each later lap
-// only what was added since the previous lap began. So a connected peer is
-// not sent the same address twice while it stays connected; the position
-// is forgotten when it disconnects. Because the nodes a requester polls
-// all walk their books in the requester's order, their answers are runs
-// of one order from different places, which complement rather than
-// overlap each other.
+// hashes of its node ID and the requester's, the same on every node), once
+// round from a random place; each answer brings first the news (entries
+// added since the last answer that the walk has already passed) and then
+// the next run of the walk, and after one round only news. An address is
+// never sent back to the peer it came from, and a connected peer is never
+// sent the same address twice; the walk is forgotten on disconnect.
+//
+// Connected peers form a rotation. Under PolicyTendermint the Reactor asks
+// the peer at the front and moves it to the back when it answers. Under
+// PolicyAdaptive, the default, it asks the due peer expected to bring the
+// most news: since every peer walks the same order for us, the ranks of
+// what a peer just sent show where its walk stands, and the book shows how
+// much of its next stretch we already know. New peers are asked first.
+// A peer that misses Config.ResponseTimeout goes back into the rotation,
+// the miss reported, and its late answer is still used.
+//
+// The wait between requests is Config.MinInterval divided by the smoothed
+// share of new addresses in answers (up to 100 times it); after 3 answers
+// in a row with nothing new it doubles, up to Config.SaturatedInterval;
+// Config.MaxInterval once the book is 95% full. Requests are spaced per
+// peer as the peer requires: Tendermint v0.35 peers accept one per 200 ms,
+// CometBFT peers punish more than one per 10 s and speak only V1.
 //
 // # Decisions without I/O
 //
