@@ -274,13 +274,44 @@ func (m *PeerManager) AddPersistent(a NodeAddress) error {
 		p = m.insert(a.NodeID, &addrInfo{addr: a})
 	}
 	if !slices.ContainsFunc(p.addrs, func(ai *addrInfo) bool { return ai.addr == a }) {
-		p.addrs = append(p.addrs, &addrInfo{addr: a})
+		// The operator's address replaces the one failing most, never the
+		// one being dialled; with no other to replace it is kept over
+		// MaxAddressesPerPeer.
+		var worst *addrInfo
+		for _, ai := range p.addrs {
+			if ai != p.dialing && (worst == nil || ai.failures > worst.failures) {
+				worst = ai
+			}
+		}
+		if len(p.addrs) < m.opts.MaxAddressesPerPeer || worst == nil {
+			p.addrs = append(p.addrs, &addrInfo{addr: a})
+		} else {
+			*worst = addrInfo{addr: a}
+		}
 	}
 	if !p.persistent {
 		p.persistent = true
 		m.persistent = append(m.persistent, p.id)
 	}
 	p.score = MaxScore
+	if p.evicting {
+		// It was queued for eviction: no longer. If its going was making
+		// room for another connection, an inbound peer goes instead; with
+		// none to spare it has to go after all.
+		p.evicting = false
+		m.evictQueue = slices.DeleteFunc(m.evictQueue, func(x NodeID) bool { return x == p.id })
+		if m.active-len(m.evictQueue) > m.opts.MaxConnected {
+			v := m.inboundVictim()
+			if v == nil {
+				v = m.lowestConnected()
+			}
+			if v == nil {
+				v = p // every other connection is persistent too
+			}
+			v.evicting = true
+			m.evictQueue = append(m.evictQueue, v.id)
+		}
+	}
 	m.unrank(p)
 	m.wakeDialers()
 	return nil
@@ -511,7 +542,8 @@ func (m *PeerManager) Advertise(to NodeID, limit int) []NodeAddress {
 		return m.sample(out, to, limit)
 	}
 	requester := m.peers[to]
-	if requester != nil && !requester.connected() {
+	if requester != nil && requester.state < stateConnected {
+		// Only a connected peer has a walk; a dial may still fail.
 		requester = nil
 	}
 	want := limit - len(out)
@@ -990,7 +1022,10 @@ func (m *PeerManager) Dialed(a NodeAddress) error {
 	defer m.mu.Unlock()
 	p := m.peers[a.NodeID]
 	if p == nil {
-		// Dialled outside TryDialNext: adopt it.
+		// Dialled outside TryDialNext: adopt it, if Add would.
+		if err := m.CheckAddress(a); err != nil {
+			return err
+		}
 		if len(m.peers) >= m.opts.MaxPeers {
 			if err := m.makeRoom(); err != nil {
 				return err
@@ -1163,6 +1198,22 @@ func (m *PeerManager) accepted(id NodeID) error {
 	m.active++
 	m.setScore(p, p.score+scoreConnected)
 	return nil
+}
+
+// lowestConnected returns the lowest-scored connected, non-persistent
+// peer not already queued for eviction, inbound or outbound. The caller
+// holds the lock.
+func (m *PeerManager) lowestConnected() *peerInfo {
+	var v *peerInfo
+	for _, p := range m.peers {
+		if !p.connected() || p.persistent || p.evicting || p.state == stateDialing {
+			continue
+		}
+		if v == nil || p.score < v.score || (p.score == v.score && p.id > v.id) {
+			v = p
+		}
+	}
+	return v
 }
 
 // inboundVictim returns the inbound, non-persistent connected peer to

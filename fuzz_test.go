@@ -1,0 +1,1517 @@
+package pex
+
+// Adversarial fuzz targets for the Core and the PeerManager. Each decodes a
+// sequence of operations from the fuzzer's bytes and checks, after every
+// step, the invariants the package promises: no panic, typed "pex: "
+// errors, the address book keeps what it had, nothing scheduled in the past,
+// and the PeerManager's internal bookkeeping stays consistent.
+//
+// Run: go test -run '^$' -fuzz FuzzCoreReceive -fuzztime 180s .
+//      go test -run '^$' -fuzz FuzzPeerManagerOps -fuzztime 180s .
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"net/netip"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/pexnet/pex/pb"
+)
+
+// ---------------------------------------------------------------------------
+// Input decoding
+
+// fzReader hands out the fuzzer's bytes; once they run out it returns
+// zeros, and callers check empty to stop or fall back to defaults.
+type fzReader struct{ b []byte }
+
+func (r *fzReader) empty() bool { return len(r.b) == 0 }
+
+func (r *fzReader) u8() byte {
+	if len(r.b) == 0 {
+		return 0
+	}
+	v := r.b[0]
+	r.b = r.b[1:]
+	return v
+}
+
+func (r *fzReader) u16() uint16 { return uint16(r.u8())<<8 | uint16(r.u8()) }
+
+func (r *fzReader) u64() uint64 {
+	var v uint64
+	for range 8 {
+		v = v<<8 | uint64(r.u8())
+	}
+	return v
+}
+
+func (r *fzReader) bytes(n int) []byte {
+	n = min(n, len(r.b))
+	v := r.b[:n:n]
+	r.b = r.b[n:]
+	return v
+}
+
+// fzWatchdog crashes the process, with every goroutine's stack, when one
+// input runs for longer than any should: the fuzzer keeps the input of a
+// crashed worker, which is how a hang gets recorded. The returned func
+// disarms it.
+func fzWatchdog(data []byte) func() {
+	tm := time.AfterFunc(10*time.Second, func() {
+		buf := make([]byte, 1<<20)
+		buf = buf[:runtime.Stack(buf, true)]
+		fmt.Fprintf(os.Stderr, "fuzz input hangs: %x\n%s\n", data, buf)
+		os.Exit(3)
+	})
+	return func() { tm.Stop() }
+}
+
+// fzSentinels are the exported errors a PeerError may wrap.
+var fzSentinels = []error{
+	ErrMessageTooLarge, ErrMalformedMessage, ErrUnknownMessage, ErrTooManyAddresses,
+	ErrUnsolicitedResponse, ErrRequestTooSoon, ErrMostlyInvalid, ErrInvalidAddress,
+	ErrInvalidNodeID, ErrResponseTimeout, ErrSelfAddress,
+	// Only in strict mode: an entry refused as unroutable.
+	ErrUnroutableAddress,
+}
+
+// fzPMSentinels are the exported errors PeerManager methods may return.
+var fzPMSentinels = []error{
+	ErrInvalidAddress, ErrInvalidNodeID, ErrSelfAddress, ErrUnroutableAddress,
+	ErrAddressBookFull, ErrTooManyPeers, ErrDuplicateConnection,
+}
+
+func fzCheckErr(t *testing.T, what string, err error, sentinels []error) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("%s: nil error", what)
+	}
+	if !strings.HasPrefix(err.Error(), "pex: ") {
+		t.Fatalf("%s: error %q lacks the pex: prefix", what, err)
+	}
+	for _, s := range sentinels {
+		if errors.Is(err, s) {
+			return
+		}
+	}
+	t.Fatalf("%s: error %q wraps no exported sentinel", what, err)
+}
+
+// fzPub is a public IPv4 address for node i (routable, so strict mode
+// keeps it).
+func fzPub(i int) NodeAddress {
+	a, err := NodeAddressFromIP(nodeID(i), netip.AddrFrom4([4]byte{11, byte(i >> 16), byte(i >> 8), byte(i)}), 26656)
+	if err != nil {
+		panic(err)
+	}
+	return a
+}
+
+// fzIDStr is a node ID as a peer might send it: mostly valid and from a
+// small pool (so entries repeat), sometimes ours, the sender's, or junk.
+func fzIDStr(r *fzReader, from, self NodeID) string {
+	switch k := r.u8(); k % 16 {
+	case 0:
+		return string(self)
+	case 1:
+		return string(from)
+	case 2:
+		return strings.ToUpper(string(nodeID(1 + int(r.u8()%64))))
+	case 3:
+		return string(r.bytes(int(r.u8() % 48)))
+	case 4:
+		return string(nodeID(1 + int(r.u8())))[:39]
+	case 5:
+		return ""
+	case 6:
+		return strings.Repeat("g", 40)
+	case 7:
+		return string(nodeID(1+int(r.u8()%64))) + "0"
+	default:
+		return string(nodeID(1 + int(r.u8()%64)))
+	}
+}
+
+func fzHostStr(r *fzReader) string {
+	switch k := r.u8(); k % 16 {
+	case 1:
+		return fmt.Sprintf("10.0.%d.%d", r.u8(), r.u8())
+	case 2:
+		return rxSelfAddr.Hostname // our own endpoint
+	case 3:
+		return "::1"
+	case 4:
+		return fmt.Sprintf("2001:db8::%x", r.u16())
+	case 5:
+		return "fe80::1%eth0"
+	case 6:
+		return "::ffff:11.1.2.3"
+	case 7:
+		return fmt.Sprintf("seed-%d.Example.com", r.u8())
+	case 8:
+		return "localhost"
+	case 9:
+		return string(r.bytes(int(r.u8()) + int(r.u8())))
+	case 10:
+		return ""
+	case 11:
+		return "1.2.3"
+	case 12:
+		return "256.1.1.1"
+	case 13:
+		return "[::1]"
+	case 14:
+		return strings.Repeat("a", 64) + ".com"
+	default:
+		return fmt.Sprintf("11.%d.%d.%d", r.u8(), r.u8(), r.u8())
+	}
+}
+
+func fzPort(r *fzReader) uint32 {
+	switch k := r.u8(); k % 8 {
+	case 0:
+		return 0
+	case 1:
+		return 65535
+	case 2:
+		return 65536
+	case 3:
+		return math.MaxUint32
+	case 4:
+		return uint32(r.u16())
+	default:
+		return 26656
+	}
+}
+
+func fzURL(r *fzReader, from, self NodeID) string {
+	k := r.u8()
+	if k%16 == 15 {
+		return string(r.bytes(3 * int(r.u8()))) // raw, up to 765 bytes
+	}
+	scheme := []string{"", "mconn://", "tcp://", "MConn://", "http://", "memory:", "memory://", "mconn:/"}[k%8]
+	id := fzIDStr(r, from, self)
+	if strings.HasPrefix(scheme, "memory") {
+		if k&0x10 != 0 {
+			return scheme + id + "@11.1.1.1:1"
+		}
+		return scheme + id
+	}
+	host := fzHostStr(r)
+	if strings.Contains(host, ":") && k&0x20 == 0 {
+		host = "[" + host + "]"
+	}
+	port := fzPort(r)
+	if k&0x40 != 0 {
+		return scheme + id + "@" + host
+	}
+	return fmt.Sprintf("%s%s@%s:%d", scheme, id, host, port)
+}
+
+// fzParseV1 mirrors how the Core reads a V1 entry.
+func fzParseV1(a *pb.PexAddress) (NodeAddress, error) {
+	ip, err := netip.ParseAddr(a.GetIp())
+	if err != nil {
+		return NodeAddress{}, err
+	}
+	if a.GetPort() > math.MaxUint16 {
+		return NodeAddress{}, ErrInvalidAddress
+	}
+	id, err := ParseNodeID(a.GetId())
+	if err != nil {
+		return NodeAddress{}, err
+	}
+	return NodeAddressFromIP(id, ip, uint16(a.GetPort()))
+}
+
+// ---------------------------------------------------------------------------
+// FuzzCoreReceive
+
+const fzCorePeers = 8 // peers are nodeID(1..8); we are nodeID(0)
+
+type fzCore struct {
+	t         *testing.T
+	now       time.Time
+	pm        *PeerManager
+	c         *Core
+	self      NodeID
+	dropFatal bool // the transport disconnects fatal peers and evictions
+	depth     int
+	// What the harness saw, to check the Core against.
+	lastReq   map[NodeID]time.Time // last request to each connected peer
+	zeroSince time.Time            // since when nobody is connected
+	restarted time.Time
+	requests  int
+	errs      int
+}
+
+func fzPeer(k byte) NodeID { return nodeID(1 + int(k)%fzCorePeers) }
+
+// handle checks and carries out a Core's Actions as a transport would.
+func (h *fzCore) handle(what string, acts Actions) {
+	t := h.t
+	t.Helper()
+	for _, pe := range acts.Errors {
+		if pe.Err == nil {
+			t.Fatalf("%s: PeerError with nil Err", what)
+		}
+		fzCheckErr(t, what+": PeerError", pe.Err, fzSentinels)
+		if !strings.HasPrefix(pe.Error(), "pex: peer ") {
+			t.Fatalf("%s: PeerError text %q", what, pe.Error())
+		}
+	}
+	for _, e := range acts.Send {
+		if err := e.To.Validate(); err != nil || e.To == h.self {
+			t.Fatalf("%s: send to %q", what, e.To)
+		}
+		if len(e.Message) > h.c.cfg.MaxMessageSize && len(e.Message) > DefaultMaxMessageSize {
+			t.Fatalf("%s: sent %d bytes", what, len(e.Message))
+		}
+	}
+	for _, v := range acts.Resolve {
+		h.checkAnswer(what+": resolve", v.To, v.Addrs, MaxAddresses)
+	}
+	h.errs += len(acts.Errors)
+	if acts.Restart {
+		cfg := h.c.cfg
+		switch {
+		case cfg.NoPeersRestartWindow <= 0:
+			t.Fatalf("%s: restart signalled, but restarts are off", what)
+		case len(h.c.peers) > 0 || h.zeroSince.IsZero():
+			t.Fatalf("%s: restart signalled with %d peers up", what, len(h.c.peers))
+		case h.now.Sub(h.zeroSince) < cfg.NoPeersRestartWindow:
+			t.Fatalf("%s: restart after %s without peers, window %s", what, h.now.Sub(h.zeroSince), cfg.NoPeersRestartWindow)
+		case !h.restarted.IsZero() && h.now.Sub(h.restarted) < cfg.RestartCooldown:
+			t.Fatalf("%s: restart %s after the last, cooldown %s", what, h.now.Sub(h.restarted), cfg.RestartCooldown)
+		}
+		h.restarted = h.now
+	}
+	if acts.NoPeers != nil && len(h.c.peers) > 0 {
+		t.Fatalf("%s: NoPeers with %d peers up", what, len(h.c.peers))
+	}
+	// Requests: only to a peer now waiting on it, never closer to the last
+	// than the peer's spacing (a CometBFT peer disconnects us for that).
+	for _, e := range acts.Send {
+		if !bytes.Equal(e.Message, v1Request) && !bytes.Equal(e.Message, v2Request) {
+			continue
+		}
+		h.requests++
+		p := h.c.peers[e.To]
+		if p == nil || !p.pending || !p.sentAt.Equal(h.now) {
+			t.Fatalf("%s: request to %s, which is not pending", what, e.To)
+		}
+		if bytes.Equal(e.Message, v2Request) != h.c.speaksV2(p) {
+			t.Fatalf("%s: request version to %s (V2 %v)", what, e.To, h.c.speaksV2(p))
+		}
+		if last, ok := h.lastReq[e.To]; ok && h.now.Sub(last) < h.c.spacing(p) {
+			t.Fatalf("%s: asked %s again after %s, spacing %s", what, e.To, h.now.Sub(last), h.c.spacing(p))
+		}
+		h.lastReq[e.To] = h.now
+	}
+	if !h.dropFatal || h.depth > 0 {
+		for _, pe := range acts.Errors {
+			h.pm.Errored(pe)
+		}
+		return
+	}
+	h.depth++
+	defer func() { h.depth-- }()
+	for _, pe := range acts.Errors {
+		h.pm.Errored(pe)
+		if pe.Fatal {
+			h.down(pe.NodeID)
+		}
+	}
+	for {
+		id, ok := h.pm.EvictNext()
+		if !ok {
+			break
+		}
+		h.down(id)
+	}
+}
+
+// checkAnswer checks what we advertise to `to`: at most limit entries,
+// never to's own, never one peer twice.
+func (h *fzCore) checkAnswer(what string, to NodeID, addrs []NodeAddress, limit int) {
+	t := h.t
+	t.Helper()
+	if len(addrs) > limit {
+		t.Fatalf("%s: %d addresses, limit %d", what, len(addrs), limit)
+	}
+	seen := make(map[NodeID]bool, len(addrs))
+	for _, a := range addrs {
+		if a.NodeID == to {
+			t.Fatalf("%s: advertised the requester %s its own address %s", what, to, a)
+		}
+		if seen[a.NodeID] {
+			t.Fatalf("%s: advertised %s twice to %s: %v", what, a.NodeID, to, addrs)
+		}
+		seen[a.NodeID] = true
+		if err := a.Validate(); err != nil {
+			t.Fatalf("%s: advertised invalid %v: %v", what, a, err)
+		}
+	}
+}
+
+// checkServed decodes an answer we sent and checks it like checkAnswer.
+func (h *fzCore) checkServed(what string, e Envelope, v2 bool) {
+	t := h.t
+	t.Helper()
+	var m pb.PexMessage
+	if err := proto.Unmarshal(e.Message, &m); err != nil {
+		t.Fatalf("%s: sent undecodable %x", what, e.Message)
+	}
+	var addrs []NodeAddress
+	switch s := m.Sum.(type) {
+	case *pb.PexMessage_PexResponseV2:
+		if !v2 {
+			t.Fatalf("%s: V2 answer to a V1 request", what)
+		}
+		for _, u := range s.PexResponseV2.GetAddresses() {
+			a, err := ParseNodeAddress(u.GetUrl())
+			if err != nil {
+				t.Fatalf("%s: sent unparsable URL %q: %v", what, u.GetUrl(), err)
+			}
+			addrs = append(addrs, a)
+		}
+	case *pb.PexMessage_PexResponse:
+		if v2 {
+			t.Fatalf("%s: V1 answer to a V2 request", what)
+		}
+		for _, x := range s.PexResponse.GetAddresses() {
+			a, err := fzParseV1(x)
+			if err != nil {
+				t.Fatalf("%s: sent bad V1 entry %v: %v", what, x, err)
+			}
+			addrs = append(addrs, a)
+		}
+	default:
+		t.Fatalf("%s: answered a request with %T", what, m.Sum)
+	}
+	h.checkAnswer(what, e.To, addrs, MaxAddresses)
+}
+
+// checkWake: after a Tick (or a peer update, which ends in one) nothing is
+// due at or before now, and something is always scheduled.
+func (h *fzCore) checkWake(what string) {
+	t := h.t
+	t.Helper()
+	w := h.c.NextWake()
+	if w.IsZero() {
+		t.Fatalf("%s: NextWake is zero: nothing scheduled (peers %d)", what, len(h.c.peers))
+	}
+	if !w.After(h.now) {
+		t.Fatalf("%s: NextWake %s not after now %s: Tick would spin", what, w.Sub(rxBase), h.now.Sub(rxBase))
+	}
+}
+
+// checkGlobal checks what must hold after every step.
+func (h *fzCore) checkGlobal(what string) {
+	t := h.t
+	t.Helper()
+	if h.pm.Has(h.self) {
+		t.Fatalf("%s: we are in our own book", what)
+	}
+	h.pm.mu.Lock()
+	n, active, maxPeers, npers := len(h.pm.peers), h.pm.active, h.pm.opts.MaxPeers, len(h.pm.persistent)
+	h.pm.mu.Unlock()
+	if n > maxPeers+active+npers {
+		t.Fatalf("%s: book holds %d peers, MaxPeers %d, connected %d", what, n, maxPeers, active)
+	}
+	// Every peer the Core knows is either waiting on a request or in the
+	// rotation, never both, never neither (it would never be asked again).
+	inRot := 0
+	for e := h.c.rotation.Front(); e != nil; e = e.Next() {
+		p := e.Value.(*corePeer)
+		if h.c.peers[p.id] != p || p.elem != e {
+			t.Fatalf("%s: stale rotation entry %s", what, p.id)
+		}
+		inRot++
+	}
+	for id, p := range h.c.peers {
+		if (p.elem != nil) == p.pending {
+			t.Fatalf("%s: peer %s pending=%v inRotation=%v", what, id, p.pending, p.elem != nil)
+		}
+		if math.IsNaN(h.c.expectedYield(p)) {
+			t.Fatalf("%s: expected yield of %s is NaN", what, id)
+		}
+	}
+	if inRot != h.c.rotation.Len() {
+		t.Fatalf("%s: rotation length", what)
+	}
+	if h.c.started && h.c.NextWake().IsZero() {
+		t.Fatalf("%s: nothing scheduled", what)
+	}
+	s := h.c.Stats()
+	if s.Interval < 0 || s.NetworkSize < h.pm.Len() {
+		t.Fatalf("%s: stats %+v", what, s)
+	}
+	if s.RequestsSent != h.requests || s.PeerErrors != h.errs || s.Responses > s.RequestsSent {
+		t.Fatalf("%s: stats %+v, harness saw %d requests, %d errors", what, s, h.requests, h.errs)
+	}
+	if math.IsNaN(h.c.newShare) || h.c.interval < 0 {
+		t.Fatalf("%s: newShare %v interval %v", what, h.c.newShare, h.c.interval)
+	}
+}
+
+func (h *fzCore) up(id NodeID, caps PeerCaps, full bool) {
+	if !h.pm.IsConnected(id) {
+		if err := h.pm.Accepted(id); err != nil {
+			fzCheckErr(h.t, "Accepted", err, fzPMSentinels)
+			return
+		}
+	}
+	if !full || h.c.peers[id] != nil {
+		return
+	}
+	h.pm.Ready(id, caps)
+	h.zeroSince = time.Time{}
+	h.handle("up", h.c.PeerUpdate(h.now, PeerUpdate{NodeID: id, Status: PeerStatusUp, Caps: caps}))
+	h.checkWake("up")
+}
+
+func (h *fzCore) down(id NodeID) {
+	h.pm.Disconnected(id)
+	if h.c.peers[id] != nil {
+		acts := h.c.PeerUpdate(h.now, PeerUpdate{NodeID: id, Status: PeerStatusDown})
+		delete(h.lastReq, id)
+		if len(h.c.peers) == 0 {
+			h.zeroSince = h.now
+		}
+		h.handle("down", acts)
+		h.checkWake("down")
+	}
+}
+
+func (h *fzCore) tick(d time.Duration) {
+	h.now = h.now.Add(d)
+	acts := h.c.Tick(h.now)
+	if len(acts.Send) > 1 {
+		h.t.Fatalf("tick: %d requests at once", len(acts.Send))
+	}
+	h.handle("tick", acts)
+	h.checkWake("tick")
+}
+
+// receive delivers msg from `from` and checks what a rejected or accepted
+// message may do to the book.
+func (h *fzCore) receive(from NodeID, msg []byte) {
+	t := h.t
+	t.Helper()
+	before := h.pm.Known()
+	p := h.c.peers[from]
+	solicited := p != nil && (p.pending || p.late)
+	var want error // a whole-message rejection we expect
+	var m pb.PexMessage
+	isResp, isReq, v2 := false, false, false
+	n := 0
+	switch {
+	case len(msg) > h.c.cfg.MaxMessageSize:
+		want = ErrMessageTooLarge
+	case proto.Unmarshal(msg, &m) != nil:
+		want = ErrMalformedMessage
+	default:
+		switch s := m.Sum.(type) {
+		case nil:
+			want = ErrUnknownMessage
+		case *pb.PexMessage_PexRequest:
+			isReq = true
+		case *pb.PexMessage_PexRequestV2:
+			isReq, v2 = true, true
+		case *pb.PexMessage_PexResponse:
+			isResp, n = true, len(s.PexResponse.GetAddresses())
+		case *pb.PexMessage_PexResponseV2:
+			isResp, n = true, len(s.PexResponseV2.GetAddresses())
+		}
+		switch {
+		case isResp && !solicited:
+			want = ErrUnsolicitedResponse
+		case isResp && n > MaxAddresses:
+			want = ErrTooManyAddresses
+		}
+	}
+	connBefore := map[NodeID]bool{}
+	for _, id := range before {
+		if h.pm.IsConnected(id) {
+			connBefore[id] = true
+		}
+	}
+	acts := h.c.Receive(h.now, Envelope{From: from, Message: msg})
+	after := h.pm.Known()
+	for _, pe := range acts.Errors {
+		if pe.NodeID != from {
+			t.Fatalf("receive: PeerError names %s, message came from %s", pe.NodeID, from)
+		}
+	}
+	if want != nil {
+		if len(acts.Errors) != 1 || !errors.Is(acts.Errors[0].Err, want) || !acts.Errors[0].Fatal {
+			t.Fatalf("receive: want one fatal %v, got %v", want, acts.Errors)
+		}
+		if len(acts.Send)+len(acts.Resolve) > 0 {
+			t.Fatalf("receive: rejected message answered")
+		}
+	}
+	if want != nil || !isResp {
+		if !slices.Equal(before, after) {
+			t.Fatalf("receive: book changed by a rejected message or a request (want %v): %d -> %d peers", want, len(before), len(after))
+		}
+	}
+	if isReq && want == nil {
+		for _, e := range acts.Send {
+			if e.To != from {
+				t.Fatalf("receive: request from %s answered to %s", from, e.To)
+			}
+			h.checkServed("serve", e, v2)
+		}
+		if len(acts.Send)+len(acts.Resolve) > 1 {
+			t.Fatalf("receive: one request answered %d times", len(acts.Send)+len(acts.Resolve))
+		}
+	}
+	if isResp && want == nil {
+		if len(acts.Send) > 0 {
+			t.Fatalf("receive: a response caused a send")
+		}
+		valid := map[NodeID]bool{}
+		add := func(a NodeAddress, err error) {
+			if err == nil && h.pm.CheckAddress(a) == nil {
+				valid[a.NodeID] = true
+			}
+		}
+		if s, ok := m.Sum.(*pb.PexMessage_PexResponse); ok {
+			for _, x := range s.PexResponse.GetAddresses() {
+				add(fzParseV1(x))
+			}
+		} else {
+			for _, x := range m.Sum.(*pb.PexMessage_PexResponseV2).PexResponseV2.GetAddresses() {
+				add(ParseNodeAddress(x.GetUrl()))
+			}
+		}
+		removed := 0
+		for _, id := range after {
+			if _, found := slices.BinarySearch(before, id); !found && !valid[id] {
+				t.Fatalf("receive: %s entered the book but no valid entry named it", id)
+			}
+		}
+		for _, id := range before {
+			if _, found := slices.BinarySearch(after, id); !found {
+				removed++
+				if connBefore[id] {
+					t.Fatalf("receive: connected peer %s dropped from the book", id)
+				}
+			}
+		}
+		if removed > 0 && len(after) < h.pm.MaxPeers() {
+			t.Fatalf("receive: %d peers dropped from a book that was not full (%d of %d)", removed, len(after), h.pm.MaxPeers())
+		}
+	}
+	h.handle("receive", acts)
+}
+
+func FuzzCoreReceive(f *testing.F) {
+	// Seeds: a few op sequences of each kind.
+	v2 := mustMarshal(&pb.PexMessage{Sum: &pb.PexMessage_PexResponseV2{PexResponseV2: &pb.PexResponseV2{
+		Addresses: []*pb.PexAddressV2{{Url: fzPub(30).String()}, {Url: "junk"}}}}})
+	f.Add([]byte{0})
+	f.Add([]byte{0x00, 5, 1, 0, 100, 0, 0, 0, 0, 0})
+	f.Add(append([]byte{0x04, 10, 0, 1, byte(len(v2))}, v2...))
+	f.Add([]byte{0x80, 10, 1, 0, 1, 1, 99, 4, 200, 1, 4, 1, 1, 1, 33, 9, 4, 7, 7, 2, 3, 2, 3, 1})
+	f.Add([]byte{0x13, 0, 6, 1, 6, 0, 4, 9, 4, 10, 1, 2, 0x83, 0, 1, 3, 0x80, 150})
+	f.Add([]byte{0x22, 20, 4, 11, 1, 0, 0x41, 120, 1, 1, 0x40, 30, 4, 3, 1, 2, 60})
+	f.Add([]byte{0x08, 0, 3, 0, 3, 1, 3, 2, 3, 3, 3, 4, 4, 12, 4, 12, 4, 12, 2, 5, 3, 4, 12})
+	// Everyone leaves; restarts; someone comes back.
+	f.Add([]byte{0x08, 0, 4, 0, 4, 1, 4, 2, 4, 3, 4, 4, 5, 7, 5, 9, 5, 9, 5, 10, 3, 0, 5, 3, 4, 0, 5, 10, 5, 11})
+	// A peer connected but not up asks before its Up, too often, leaves.
+	f.Add([]byte{0x00, 0, 3, 0x25, 8, 0x35, 8, 0x35, 8, 0x35, 8, 0x35, 8, 0x35, 8, 0x35, 4, 0x05, 5, 1, 3, 0x05, 5, 4})
+	// Big honest answers (op 1: from, flags 4 bulk|2 sorted|1 V1, count,
+	// base), walking in rank order, from each peer in turn, with ticks.
+	for _, flags := range []byte{6, 7, 4, 0x16} {
+		seed := []byte{0x00, 10}
+		for round := range 4 {
+			for k := range byte(5) {
+				seed = append(seed, 1, k, flags, byte(100-20*round+int(k)), k*13+byte(round)*3, 5, 4, 5, 1)
+			}
+			seed = append(seed, 5, 7, 5, 2)
+		}
+		f.Add(seed)
+	}
+	fzRandomSeeds(f, 101)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		defer fzWatchdog(data)()
+		r := &fzReader{b: data}
+		cfgByte := r.u8()
+		preload := int(r.u8() % 40)
+		cfg := Config{}
+		if cfgByte&1 != 0 {
+			cfg.Policy = PolicyTendermint
+		}
+		if cfgByte&2 != 0 {
+			cfg.NetworkV2 = true
+		}
+		if cfgByte&4 != 0 {
+			cfg.MaxMessageSize = 64 + 64*int(r.u8()%32)
+		}
+		if cfgByte&8 != 0 {
+			cfg.NoPeersRestartWindow = 30 * time.Second
+		}
+		h := &fzCore{t: t, now: rxBase, self: nodeID(0), dropFatal: cfgByte&0x80 != 0, lastReq: map[NodeID]time.Time{}}
+		opts := PeerManagerOptions{
+			SelfAddresses:   []NodeAddress{rxSelfAddr},
+			Rand:            rand.New(rand.NewPCG(1, 2)),
+			MaxPeers:        300,
+			Strict:          cfgByte&0x20 != 0,
+			RandomAdvertise: cfgByte&0x40 != 0,
+			Now:             func() time.Time { return h.now },
+		}
+		if cfgByte&0x10 != 0 {
+			opts.MaxPeers = 40
+		}
+		pm, err := NewPeerManager(h.self, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := NewCore(cfg, pm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.pm, h.c = pm, c
+		for i := range preload {
+			if _, err := pm.Add(fzPub(20 + i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Peers 1-3 speak V2, 4-5 do not; 6-8 start down. Requests go out.
+		for i := 1; i <= 5; i++ {
+			caps := PeerCaps(0)
+			if i <= 3 {
+				caps = CapV2
+			}
+			h.up(nodeID(i), caps, true)
+		}
+		for range 5 {
+			h.tick(200 * time.Millisecond)
+		}
+		h.checkGlobal("setup")
+		durations := []time.Duration{0, time.Millisecond, 50 * time.Millisecond, 200 * time.Millisecond,
+			250 * time.Millisecond, time.Second, 5 * time.Second, 10 * time.Second, 11 * time.Second,
+			time.Minute, 10 * time.Minute, 3 * time.Hour}
+		for step := 0; !r.empty() && step < 200; step++ {
+			op := r.u8()
+			var what string
+			switch op % 10 {
+			case 0: // raw bytes
+				from := fzPeer(r.u8())
+				n := int(r.u8())
+				if n > 200 {
+					n = (n - 200) * 2000 // oversize messages
+				}
+				msg := r.bytes(n)
+				if n > len(msg) {
+					msg = append(slices.Clone(msg), make([]byte, n-len(msg))...)
+				}
+				what = "raw"
+				h.receive(from, msg)
+			case 1, 2: // a well-formed response
+				from := fzPeer(r.u8())
+				flags := r.u8()
+				n := int(r.u8()) % 151
+				var msg []byte
+				bulk := -1
+				if flags&4 != 0 {
+					// All valid and fresh-ish: a big honest answer mid-sequence.
+					bulk = 100 + 8*int(r.u8())
+				}
+				if flags&1 == 0 {
+					resp := &pb.PexResponseV2{}
+					for i := range n {
+						if bulk >= 0 {
+							resp.Addresses = append(resp.Addresses, &pb.PexAddressV2{Url: fzPub(bulk + i).String()})
+							continue
+						}
+						if r.empty() {
+							resp.Addresses = append(resp.Addresses, &pb.PexAddressV2{Url: fzPub(100 + i).String()})
+							continue
+						}
+						resp.Addresses = append(resp.Addresses, &pb.PexAddressV2{Url: fzURL(r, from, h.self)})
+					}
+					if flags&2 != 0 {
+						// A walking peer: entries in increasing rank of our order.
+						slices.SortStableFunc(resp.Addresses, func(a, b *pb.PexAddressV2) int {
+							x, _ := ParseNodeAddress(a.GetUrl())
+							y, _ := ParseNodeAddress(b.GetUrl())
+							return fzCmpU64(pm.RankOf(x.NodeID), pm.RankOf(y.NodeID))
+						})
+					}
+					msg = fzEncodeV2(resp)
+				} else {
+					resp := &pb.PexResponse{}
+					for i := range n {
+						if bulk >= 0 || r.empty() {
+							a := fzPub(max(bulk, 100) + i)
+							resp.Addresses = append(resp.Addresses, &pb.PexAddress{Id: string(a.NodeID), Ip: a.Hostname, Port: uint32(a.Port)})
+							continue
+						}
+						resp.Addresses = append(resp.Addresses, &pb.PexAddress{Id: fzIDStr(r, from, h.self), Ip: fzHostStr(r), Port: fzPort(r)})
+					}
+					if flags&2 != 0 {
+						slices.SortStableFunc(resp.Addresses, func(a, b *pb.PexAddress) int {
+							return fzCmpU64(pm.RankOf(NodeID(strings.ToLower(a.GetId()))), pm.RankOf(NodeID(strings.ToLower(b.GetId()))))
+						})
+					}
+					msg = fzEncodeV1(resp)
+				}
+				what = "response"
+				h.receive(from, msg)
+			case 3: // peer up
+				k := r.u8()
+				caps := PeerCaps(0)
+				if k&0x10 != 0 {
+					caps = CapV2
+				}
+				what = "up"
+				h.up(fzPeer(k), caps, k&0x20 == 0)
+			case 4: // peer down
+				what = "down"
+				h.down(fzPeer(r.u8()))
+			case 5, 6: // tick
+				k := r.u8()
+				d := durations[int(k)%len(durations)]
+				if k >= 240 {
+					d = time.Duration(r.u16()) * time.Millisecond
+				}
+				what = "tick"
+				h.tick(d)
+			case 7: // add an address
+				from := fzPeer(r.u8())
+				a, err := ParseNodeAddress(fzURL(r, from, h.self))
+				what = "add"
+				if err == nil {
+					if _, err := pm.Add(a); err != nil {
+						fzCheckErr(t, "Add", err, fzPMSentinels)
+					}
+				}
+			case 8: // a request
+				k := r.u8()
+				msg := rxV1Req
+				if k&0x10 != 0 {
+					msg = rxV2Req
+				}
+				what = "request"
+				h.receive(fzPeer(k), msg)
+			case 9: // Advertise directly
+				to := fzPeer(r.u8())
+				limit := int(r.u8()) % 130
+				what = "advertise"
+				h.checkAnswer("advertise", to, pm.Advertise(to, limit), limit)
+			}
+			h.checkGlobal(fmt.Sprintf("step %d (%s)", step, what))
+		}
+	})
+}
+
+// fzRandomSeeds adds pseudo-random op sequences of a few lengths: random
+// bytes decode to random operations, a better start than a handful of
+// hand-written seeds.
+func fzRandomSeeds(f *testing.F, seed uint64) {
+	rng := rand.New(rand.NewPCG(seed, seed))
+	for _, n := range []int{16, 64, 64, 200, 200, 400, 400, 800} {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(rng.Uint32())
+		}
+		f.Add(b)
+	}
+}
+
+// fzEncodeV2 and fzEncodeV1 encode responses by hand: proto.Marshal
+// refuses strings that are not UTF-8, which a hostile peer may still send.
+func fzEncodeV2(resp *pb.PexResponseV2) []byte {
+	var body []byte
+	for _, a := range resp.GetAddresses() {
+		var e []byte
+		e = protowire.AppendTag(e, 1, protowire.BytesType)
+		e = protowire.AppendString(e, a.GetUrl())
+		body = protowire.AppendTag(body, 1, protowire.BytesType)
+		body = protowire.AppendBytes(body, e)
+	}
+	out := protowire.AppendTag(nil, 4, protowire.BytesType)
+	return protowire.AppendBytes(out, body)
+}
+
+func fzEncodeV1(resp *pb.PexResponse) []byte {
+	var body []byte
+	for _, a := range resp.GetAddresses() {
+		var e []byte
+		e = protowire.AppendTag(e, 1, protowire.BytesType)
+		e = protowire.AppendString(e, a.GetId())
+		e = protowire.AppendTag(e, 2, protowire.BytesType)
+		e = protowire.AppendString(e, a.GetIp())
+		e = protowire.AppendTag(e, 3, protowire.VarintType)
+		e = protowire.AppendVarint(e, uint64(a.GetPort()))
+		body = protowire.AppendTag(body, 1, protowire.BytesType)
+		body = protowire.AppendBytes(body, e)
+	}
+	out := protowire.AppendTag(nil, 2, protowire.BytesType)
+	return protowire.AppendBytes(out, body)
+}
+
+func fzCmpU64(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// ---------------------------------------------------------------------------
+// FuzzPeerManagerOps
+
+const fzPMIDs = 12 // nodeID(0..11), plus our own ID
+
+type fzPM struct {
+	t     *testing.T
+	m     *PeerManager
+	clock *fakeClock
+	ids   []NodeID
+	dials []NodeAddress                // returned by TryDialNext, not yet reported
+	sent  map[NodeID]map[NodeID]uint64 // per requester: peer -> seq of the incarnation sent
+	// owed: per connected requester, the peers (and incarnations) that
+	// were advertisable when its walk began and have stayed so without
+	// being sent yet. An answer shorter than its limit ends the lap, so
+	// nothing may be owed then.
+	owed     map[NodeID]map[NodeID]uint64
+	tracked  map[NodeID]bool // requester's connection seen by advertise
+	persist  map[NodeID]bool // made persistent, never to be removed
+	random   bool
+	private  NodeID
+	checkAdv bool // idle peers keep no walk state
+}
+
+type fzSnap struct {
+	proven, persistent, connected bool
+	seq                           uint64
+}
+
+func (h *fzPM) id(r *fzReader) NodeID {
+	k := int(r.u8())
+	if k >= 250 {
+		return NodeID([]string{"", "xyz", strings.ToUpper(string(nodeID(1))), string(nodeID(1))[:39], strings.Repeat("g", 40), string(nodeID(2)) + " "}[k-250])
+	}
+	return h.ids[k%len(h.ids)]
+}
+
+// connID is mostly a connected peer (ops on them are the interesting
+// ones), else any ID.
+func (h *fzPM) connID(r *fzReader) NodeID {
+	k := r.u8()
+	if k < 160 {
+		h.m.mu.Lock()
+		var conn []NodeID
+		for id, p := range h.m.peers {
+			if p.connected() {
+				conn = append(conn, id)
+			}
+		}
+		h.m.mu.Unlock()
+		if len(conn) > 0 {
+			slices.Sort(conn)
+			return conn[int(k)%len(conn)]
+		}
+	}
+	return h.id(r)
+}
+
+func (h *fzPM) addr(r *fzReader) NodeAddress {
+	id := h.id(r)
+	k := r.u8()
+	hosts := []string{"11.0.0.1", "11.0.0.2", "11.0.0.3", "10.0.0.1", "2001:db8::1", "node.example.com", "127.0.0.1", "11.0.0.9"}
+	a := NodeAddress{Protocol: ProtocolMConn, NodeID: id, Hostname: hosts[k%8], Port: 26656 + uint16(k>>3&1)}
+	switch k >> 4 & 7 {
+	case 1:
+		a.Protocol = ProtocolTCP
+	case 2:
+		a = NodeAddress{Protocol: ProtocolMemory, NodeID: id}
+	case 3:
+		if k&0x80 != 0 {
+			a.Port = 0
+		} else {
+			a.Protocol = "bogus"
+		}
+	case 4:
+		a.Hostname = "Node.Example.com"
+	}
+	return a
+}
+
+func (h *fzPM) snapshot() map[NodeID]fzSnap {
+	h.m.mu.Lock()
+	defer h.m.mu.Unlock()
+	s := make(map[NodeID]fzSnap, len(h.m.peers))
+	for id, p := range h.m.peers {
+		s[id] = fzSnap{proven: p.proven, persistent: p.persistent, connected: p.connected(), seq: p.seq}
+	}
+	return s
+}
+
+func (h *fzPM) checkErr(what string, err error) {
+	if err != nil {
+		fzCheckErr(h.t, what, err, fzPMSentinels)
+	}
+}
+
+// advertise calls Advertise and checks the answer, and, for a requester
+// that stays connected, that no peer is sent to it twice unless it was
+// removed and re-added since.
+func (h *fzPM) advertise(to NodeID, limit int) {
+	t := h.t
+	m := h.m
+	m.mu.Lock()
+	if req := m.peers[to]; req != nil && req.connected() && !h.tracked[to] && !h.random {
+		h.tracked[to] = true
+		if !req.adv.active { // a fresh walk (see fzCheckIdleAdv)
+			h.owed[to] = map[NodeID]uint64{}
+			for id, p := range m.peers {
+				if _, ok := m.advertisable(p, to); ok {
+					h.owed[to][id] = p.seq
+				}
+			}
+		}
+	}
+	m.mu.Unlock()
+	out := m.Advertise(to, limit)
+	if len(out) > limit {
+		t.Fatalf("advertise: %d > limit %d", len(out), limit)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	req := m.peers[to]
+	connected := req != nil && req.state >= stateConnected // a dial has no walk yet
+	if !connected {
+		delete(h.sent, to)
+	}
+	seen := map[NodeID]bool{}
+	for _, a := range out {
+		if a.NodeID == m.self {
+			if !slices.Contains(m.opts.SelfAddresses, a) {
+				t.Fatalf("advertise: our own ID with a foreign address %s", a)
+			}
+			continue
+		}
+		if a.NodeID == to {
+			t.Fatalf("advertise: sent %s its own address", to)
+		}
+		if seen[a.NodeID] {
+			t.Fatalf("advertise: %s twice in one answer to %s", a.NodeID, to)
+		}
+		seen[a.NodeID] = true
+		p := m.peers[a.NodeID]
+		if p == nil {
+			t.Fatalf("advertise: %s is not in the book", a.NodeID)
+		}
+		if !slices.ContainsFunc(p.addrs, func(ai *addrInfo) bool { return ai.addr == a }) {
+			t.Fatalf("advertise: %s is not a stored address", a)
+		}
+		if p.private || a.NodeID == h.private {
+			t.Fatalf("advertise: private peer %s advertised", a.NodeID)
+		}
+		if p.src == to {
+			t.Fatalf("advertise: %s sent back to its source %s", a.NodeID, to)
+		}
+		if p.score <= m.opts.EvictScore {
+			t.Fatalf("advertise: %s advertised at score %d", a.NodeID, p.score)
+		}
+		if !connected || h.random {
+			continue
+		}
+		if h.sent[to] == nil {
+			h.sent[to] = map[NodeID]uint64{}
+		}
+		if seq, ok := h.sent[to][a.NodeID]; ok && seq == p.seq {
+			t.Fatalf("advertise: %s sent twice to connected %s (same incarnation, seq %d)", a.NodeID, to, seq)
+		}
+		h.sent[to][a.NodeID] = p.seq
+		delete(h.owed[to], a.NodeID)
+	}
+	if connected && len(out) < limit && len(h.owed[to]) > 0 {
+		t.Fatalf("advertise: short answer (%d of %d) to %s, yet never sent it %v (adv %+v)", len(out), limit, to, h.owed[to], req.adv)
+	}
+}
+
+// check verifies the manager's internals after an op. before is the
+// book before the op; target and mayDrop name a peer the op may have
+// removed although proven (its own failed dial or disconnect).
+func (h *fzPM) check(what string, before map[NodeID]fzSnap, target NodeID, mayDrop bool) {
+	t := h.t
+	t.Helper()
+	m := h.m
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	fail := func(format string, args ...any) {
+		t.Helper()
+		t.Fatalf("%s: "+format, append([]any{what}, args...)...)
+	}
+	if _, ok := m.peers[m.self]; ok {
+		fail("self in book")
+	}
+	active, outbound, ranked, evicting := 0, 0, 0, 0
+	seqs := map[uint64]bool{}
+	for id, p := range m.peers {
+		if p.id != id || p.removed {
+			fail("entry %s: id %s removed %v", id, p.id, p.removed)
+		}
+		if err := id.Validate(); err != nil {
+			fail("invalid ID %q in book", id)
+		}
+		if seqs[p.seq] {
+			fail("seq %d twice", p.seq)
+		}
+		seqs[p.seq] = true
+		if p.key != idKey(id) || p.selfRank != rankFor(p.key, m.selfKey) {
+			fail("%s: stale key or rank", id)
+		}
+		// AddPersistent appends its address past MaxAddressesPerPeer
+		// (reported; an operator's call, not a peer's input).
+		if len(p.addrs) > m.opts.MaxAddressesPerPeer && !p.persistent {
+			fail("%s holds %d addresses, MaxAddressesPerPeer %d (persistent %v)", id, len(p.addrs), m.opts.MaxAddressesPerPeer, p.persistent)
+		}
+		for i, ai := range p.addrs {
+			if ai.addr.NodeID != id {
+				fail("%s holds an address of %s", id, ai.addr.NodeID)
+			}
+			if err := m.CheckAddress(ai.addr); err != nil {
+				fail("%s holds refused address %s: %v", id, ai.addr, err)
+			}
+			for _, aj := range p.addrs[:i] {
+				if aj.addr == ai.addr || aj == ai {
+					fail("%s holds %s twice", id, ai.addr)
+				}
+			}
+		}
+		if len(p.addrs) == 0 && !p.connected() && !p.persistent {
+			fail("%s idle with no address", id)
+		}
+		if p.score < MinScore || p.score > MaxScore || (p.persistent && p.score != MaxScore) {
+			fail("%s score %d persistent %v", id, p.score, p.persistent)
+		}
+		if p.connected() {
+			active++
+			if p.evicting {
+				evicting++
+			}
+		} else {
+			if p.outbound || p.dialing != nil || p.evicting {
+				fail("idle %s: outbound %v dialing %v evicting %v", id, p.outbound, p.dialing != nil, p.evicting)
+			}
+			if h.checkAdv && p.adv != (advState{}) {
+				fail("idle %s keeps walk state %+v", id, p.adv)
+			}
+		}
+		if p.outbound {
+			outbound++
+		}
+		if p.state == stateDialing {
+			if p.dialing == nil || !p.outbound || !slices.Contains(p.addrs, p.dialing) {
+				fail("dialing %s: dialing %v outbound %v", id, p.dialing, p.outbound)
+			}
+		} else if p.dialing != nil {
+			fail("%s in state %d has a dialing address", id, p.state)
+		}
+		want := !p.persistent && !p.connected()
+		if want != (p.heapIndex >= 0) {
+			fail("%s: persistent %v state %d heapIndex %d", id, p.persistent, p.state, p.heapIndex)
+		}
+		if p.heapIndex >= 0 {
+			ranked++
+			if p.heapIndex >= len(m.evict) || m.evict[p.heapIndex] != p {
+				fail("%s: heap index %d wrong", id, p.heapIndex)
+			}
+		}
+		if p.persistent != slices.Contains(m.persistent, id) {
+			fail("%s: persistent flag %v vs list", id, p.persistent)
+		}
+		if p.private != (id == h.private) {
+			fail("%s: private flag", id)
+		}
+	}
+	if active != m.active {
+		fail("active %d, counted %d", m.active, active)
+	}
+	if outbound != m.outbound {
+		fail("outbound %d, counted %d", m.outbound, outbound)
+	}
+	if ranked != len(m.evict) {
+		fail("evict heap holds %d, %d peers ranked", len(m.evict), ranked)
+	}
+	for i := 1; i < len(m.evict); i++ {
+		if m.evict.Less(i, (i-1)/2) {
+			fail("heap order at %d", i)
+		}
+	}
+	if len(m.peers) > m.opts.MaxPeers+m.active+len(m.persistent) {
+		fail("book %d peers, MaxPeers %d, active %d, persistent %d", len(m.peers), m.opts.MaxPeers, m.active, len(m.persistent))
+	}
+	if m.active-evicting > m.opts.MaxConnected {
+		fail("active %d (evicting %d) over MaxConnected %d", m.active, evicting, m.opts.MaxConnected)
+	}
+	queued := map[NodeID]bool{}
+	for _, id := range m.evictQueue {
+		p := m.peers[id]
+		if p == nil || !p.connected() || !p.evicting || queued[id] {
+			fail("evictQueue entry %s: known %v", id, p != nil)
+		}
+		if p.persistent && fzCheckPersistentQueued && strings.Contains(what, "(AddPersistent") && m.lowestConnected() != nil {
+			// Only when every other connection is persistent too may a
+			// persistent peer go to make room (see AddPersistent).
+			fail("persistent %s queued for eviction", id)
+		}
+		queued[id] = true
+	}
+	for _, id := range m.persistent {
+		if m.peers[id] == nil {
+			fail("persistent %s not in the book", id)
+		}
+	}
+	if len(slices.Compact(slices.Sorted(slices.Values(m.persistent)))) != len(m.persistent) {
+		fail("persistent list has duplicates")
+	}
+	for id := range h.persist {
+		if p := m.peers[id]; p == nil || !p.persistent {
+			fail("persistent %s removed or demoted", id)
+		}
+	}
+	// order ∪ fresh hold every peer exactly once; order stays sorted.
+	listed := map[NodeID]bool{}
+	var prev NodeID
+	for _, p := range m.order {
+		if p.removed {
+			continue
+		}
+		if prev != "" && p.id <= prev {
+			fail("order unsorted at %s", p.id)
+		}
+		prev = p.id
+		if listed[p.id] || m.peers[p.id] != p {
+			fail("order entry %s duplicate or stale", p.id)
+		}
+		listed[p.id] = true
+	}
+	for _, p := range m.fresh {
+		if p.removed {
+			continue
+		}
+		if listed[p.id] || m.peers[p.id] != p {
+			fail("fresh entry %s duplicate or stale", p.id)
+		}
+		listed[p.id] = true
+	}
+	if len(listed) != len(m.peers) {
+		fail("order and fresh list %d of %d peers", len(listed), len(m.peers))
+	}
+	// What left the book: never a connected or persistent peer, and a
+	// proven one only by its own failures.
+	for id, s := range before {
+		p := m.peers[id]
+		if p != nil && p.seq == s.seq {
+			continue
+		}
+		if s.persistent {
+			fail("persistent %s dropped", id)
+		}
+		if s.connected && !(mayDrop && id == target) {
+			fail("connected %s dropped", id)
+		}
+		if s.proven && !(mayDrop && id == target) {
+			fail("proven %s dropped by %s", id, what)
+		}
+	}
+	// Walk state belongs to connected requesters only.
+	for to := range h.sent {
+		if p := m.peers[to]; p == nil || !p.connected() {
+			delete(h.sent, to)
+		}
+	}
+	for to := range h.tracked {
+		if p := m.peers[to]; p == nil || !p.connected() {
+			delete(h.tracked, to)
+			delete(h.owed, to)
+		}
+	}
+	for to, owed := range h.owed {
+		for id, seq := range owed {
+			if p := m.peers[id]; p == nil || p.seq != seq {
+				delete(owed, id)
+			} else if _, ok := m.advertisable(p, to); !ok {
+				delete(owed, id)
+			}
+		}
+	}
+}
+
+func (h *fzPM) knownInRank(after, span uint64) {
+	got := h.m.KnownInRank(after, span)
+	h.m.mu.Lock()
+	want := 0
+	for _, p := range h.m.peers {
+		if span > 0 && p.selfRank-after-1 <= span-1 {
+			want++
+		}
+	}
+	n, atAfter := len(h.m.peers), 0
+	for _, p := range h.m.peers {
+		if p.selfRank == after {
+			atAfter++
+		}
+	}
+	h.m.mu.Unlock()
+	if got != want {
+		h.t.Fatalf("KnownInRank(%d, %d) = %d, brute force %d", after, span, got, want)
+	}
+	// The range (after, after+MaxUint64] is every rank but after itself.
+	if all := h.m.KnownInRank(after, math.MaxUint64); all != n-atAfter {
+		h.t.Fatalf("KnownInRank(%d, MaxUint64) = %d, book %d (at after: %d)", after, all, n, atAfter)
+	}
+}
+
+func FuzzPeerManagerOps(f *testing.F) {
+	f.Add([]byte{0})
+	f.Add([]byte{0, 0, 1, 0, 2, 0, 3, 0, 4, 0, 5, 3, 0, 3, 1, 12, 3, 5})
+	f.Add([]byte{0x07, 7, 1, 0, 8, 1, 1, 7, 2, 1, 5, 12, 1, 8, 12, 1, 8, 9, 1, 12, 1, 8})
+	f.Add([]byte{0x02, 2, 3, 10, 0, 0, 3, 0, 0, 3, 1, 4, 0, 1, 14, 200, 3, 2, 0, 11, 1})
+	f.Add([]byte{0x10, 0, 1, 0, 2, 0, 3, 0, 4, 0, 5, 0, 6, 0, 7, 0, 8, 0, 9, 0, 10, 7, 11, 0, 7, 1, 0, 10, 1, 3, 10, 1, 3, 11, 1})
+	// Four inbound peers, a fifth displacing one, evictions, dials.
+	f.Add([]byte{0x00, 0, 7, 1, 0, 7, 2, 0, 7, 4, 0, 7, 5, 0, 7, 6, 0, 11, 0, 10, 5, 0x87, 11, 0, 3, 0, 3, 2, 9, 6, 250, 7, 250, 0})
+	// Advertise to a connected peer, add news, advertise again (walk and news).
+	f.Add([]byte{0x00, 0, 7, 1, 0, 0, 2, 0, 12, 0, 5, 0, 3, 0, 0, 4, 1, 12, 0, 1, 0, 5, 0, 12, 0, 5, 12, 0, 11, 0, 6, 2, 12, 0, 11})
+	f.Add([]byte{0x00, 9, 0, 1, 0, 0, 2, 0, 0, 3, 0, 0, 4, 0, 0, 5, 0, 0, 6, 0, 7, 7, 0, 12, 0, 2, 12, 0, 2, 0, 8, 0, 0, 9, 0, 12, 0, 2,
+		9, 0, 7, 7, 0, 12, 0, 11, 0, 10, 0, 0, 11, 0, 12, 0, 1, 12, 0, 1, 12, 0, 1, 12, 0, 1})
+	// An inbound peer errs until queued for eviction, then is made persistent.
+	f.Add([]byte{0x00, 0, 7, 1, 0, 10, 0, 0x87, 2, 1, 0, 11, 0})
+	fzRandomSeeds(f, 202)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		defer fzWatchdog(data)()
+		r := &fzReader{b: data}
+		cfg := r.u8()
+		clock := newFakeClock()
+		h := &fzPM{t: t, clock: clock, sent: map[NodeID]map[NodeID]uint64{}, owed: map[NodeID]map[NodeID]uint64{}, tracked: map[NodeID]bool{}, persist: map[NodeID]bool{}, random: cfg&8 != 0, checkAdv: fzCheckIdleAdv}
+		for i := range fzPMIDs {
+			h.ids = append(h.ids, nodeID(i))
+		}
+		h.ids = append(h.ids, selfID)
+		opts := PeerManagerOptions{
+			SelfAddresses:       []NodeAddress{selfAddr("11.0.0.9", 26656)},
+			MaxPeers:            8,
+			MaxConnected:        4,
+			MaxOutbound:         2,
+			MaxDialFailures:     3,
+			MaxAddressesPerPeer: 4,
+			Now:                 clock.Now,
+			Rand:                rand.New(rand.NewPCG(uint64(r.u8()), 2)),
+			RandomAdvertise:     cfg&8 != 0,
+			Strict:              cfg&16 != 0,
+		}
+		if cfg&1 != 0 {
+			opts.MaxAddressesPerPeer = 2
+		}
+		if cfg&2 != 0 {
+			opts.PersistentPeers = []NodeAddress{peerAddr(1)}
+			h.persist[nodeID(1)] = true
+		}
+		if cfg&4 != 0 {
+			h.private = nodeID(3)
+			opts.PrivatePeers = []NodeID{h.private}
+		}
+		m, err := NewPeerManager(selfID, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.m = m
+		h.check("new", nil, "", false)
+		for step := 0; !r.empty() && step < 300; step++ {
+			op := r.u8()
+			before := h.snapshot()
+			var target NodeID
+			mayDrop := false
+			var what string
+			switch op % 17 {
+			case 0:
+				a := h.addr(r)
+				what = "Add " + a.String()
+				_, err := m.Add(a)
+				h.checkErr(what, err)
+			case 1:
+				a, src := h.addr(r), h.id(r)
+				what = "AddFrom " + a.String()
+				_, err := m.AddFrom(a, src)
+				h.checkErr(what, err)
+			case 2:
+				a := h.addr(r)
+				what = "AddPersistent " + a.String()
+				if err := m.AddPersistent(a); err != nil {
+					h.checkErr(what, err)
+				} else {
+					h.persist[a.NodeID] = true
+				}
+			case 3:
+				what = "TryDialNext"
+				if a, ok := m.TryDialNext(); ok {
+					what += " " + a.String()
+					if m.CheckAddress(a) != nil {
+						t.Fatalf("TryDialNext returned refused %s", a)
+					}
+					switch k := r.u8() % 3; k {
+					case 0:
+						h.checkErr(what+": Dialed", m.Dialed(a))
+					case 1:
+						target, mayDrop = a.NodeID, true
+						m.DialFailed(a)
+					default:
+						h.dials = append(h.dials, a)
+					}
+				}
+			case 4:
+				if len(h.dials) == 0 {
+					continue
+				}
+				i := int(r.u8()) % len(h.dials)
+				a := h.dials[i]
+				h.dials = slices.Delete(h.dials, i, i+1)
+				if r.u8()&1 == 0 {
+					what = "Dialed (pending) " + a.String()
+					h.checkErr(what, m.Dialed(a))
+				} else {
+					what = "DialFailed (pending) " + a.String()
+					target, mayDrop = a.NodeID, true
+					m.DialFailed(a)
+				}
+			case 5:
+				a := h.addr(r)
+				what = "Dialed " + a.String()
+				if m.CheckAddress(a) != nil && a.NodeID != selfID {
+					// Dialed adopts an unknown address without checking it
+					// (reported): only addresses Add would take are used.
+					continue
+				}
+				h.checkErr(what, m.Dialed(a))
+			case 6:
+				a := h.addr(r)
+				what = "DialFailed " + a.String()
+				target, mayDrop = a.NodeID, true
+				m.DialFailed(a)
+			case 7:
+				id := h.id(r)
+				var ann []NodeAddress
+				for range r.u8() % 4 {
+					a := h.addr(r)
+					if r.u8()&1 == 0 {
+						a.NodeID = id
+					}
+					ann = append(ann, a)
+				}
+				what = fmt.Sprintf("Accepted %s %v", id, ann)
+				h.checkErr(what, m.Accepted(id, ann...))
+			case 8:
+				id := h.connID(r)
+				what = "Ready " + string(id)
+				m.Ready(id, PeerCaps(r.u8()&1))
+			case 9:
+				id := h.connID(r)
+				what = "Disconnected " + string(id)
+				target, mayDrop = id, true
+				m.Disconnected(id)
+			case 10:
+				id := h.connID(r)
+				k := r.u8()
+				what = "Errored " + string(id)
+				for range 1 + k%8 {
+					m.Errored(PeerError{NodeID: id, Err: ErrMostlyInvalid, Fatal: k&0x80 != 0})
+				}
+			case 11:
+				what = "EvictNext"
+				if id, ok := m.EvictNext(); ok {
+					what += " " + string(id)
+					if !m.IsConnected(id) {
+						t.Fatalf("EvictNext named %s, not connected", id)
+					}
+					if r.u8()&1 == 0 {
+						target, mayDrop = id, true
+						m.Disconnected(id)
+					}
+				}
+			case 12:
+				to := h.connID(r)
+				limit := 1 + int(r.u8())%12
+				what = fmt.Sprintf("Advertise %s %d", to, limit)
+				h.advertise(to, limit)
+			case 13:
+				what = "KnownInRank"
+				var after uint64
+				m.mu.Lock()
+				if k := r.u8(); k&1 == 0 && len(m.peers) > 0 {
+					// Exactly at a peer's rank, or just around it.
+					ps := slices.Collect(func(yield func(*peerInfo) bool) {
+						for _, p := range m.peers {
+							if !yield(p) {
+								return
+							}
+						}
+					})
+					slices.SortFunc(ps, func(a, b *peerInfo) int { return fzCmpU64(a.seq, b.seq) })
+					after = ps[int(k>>1)%len(ps)].selfRank + uint64(int64(int8(r.u8()))>>4)
+				} else {
+					after = r.u64()
+				}
+				m.mu.Unlock()
+				span := r.u64()
+				if k := r.u8(); k < 64 {
+					span = math.MaxUint64 - uint64(k)
+				} else if k < 128 {
+					span >>= k % 64
+				}
+				h.knownInRank(after, span)
+			case 14:
+				d := time.Duration(r.u8()) * 100 * time.Millisecond
+				if op&0x80 != 0 {
+					d *= 100
+				}
+				what = "Advance"
+				clock.Advance(d)
+			case 15:
+				id := h.connID(r)
+				what = "Good " + string(id)
+				m.Good(id)
+			case 16:
+				what = "Has/Addresses/Score/NextDialTime"
+				id := h.id(r)
+				addrs := m.Addresses(id)
+				if len(addrs) > 0 && !m.Has(id) {
+					t.Fatalf("Has/Addresses disagree for %s", id)
+				}
+				_, _ = m.Score(id)
+				_ = m.NextDialTime()
+				_ = m.Connected()
+				_ = m.PeerRatio()
+			}
+			h.check(fmt.Sprintf("step %d (%s)", step, what), before, target, mayDrop)
+		}
+	})
+}
+
+// fzCheckIdleAdv makes FuzzPeerManagerOps require that an idle peer keeps
+// no walk state (the walk is "forgotten on disconnect").
+const fzCheckPersistentQueued = true
+
+const fzCheckIdleAdv = true
