@@ -113,13 +113,10 @@ func (m *MemoryNode) ReportError(_ context.Context, pe PeerError) error {
 	if pe.Fatal {
 		m.Disconnect(pe.NodeID)
 	}
-	for {
-		id, ok := m.pm.EvictNext()
-		if !ok {
-			return nil
-		}
-		m.Disconnect(id)
-	}
+	m.net.mu.Lock()
+	defer m.net.mu.Unlock()
+	m.closeEvictedLocked()
+	return nil
 }
 
 // maxPeerErrors is how many reported peer errors a MemoryNode keeps.
@@ -158,14 +155,7 @@ func (m *MemoryNode) Dial(a NodeAddress) error {
 	if err := peer.pm.Accepted(m.id, m.pm.SelfAddresses()...); err != nil {
 		return fail(err)
 	}
-	for {
-		// Accepting may have displaced one of the peer's inbound peers.
-		victim, ok := peer.pm.EvictNext()
-		if !ok {
-			break
-		}
-		peer.disconnectLocked(victim)
-	}
+	peer.closeEvictedLocked() // accepting may have displaced an inbound peer
 	if err := m.pm.Dialed(a); err != nil {
 		peer.pm.Disconnected(m.id)
 		m.pm.DialFailed(a)
@@ -185,14 +175,10 @@ func (m *MemoryNode) RunDialer(ctx context.Context) {
 		if err != nil {
 			return
 		}
-		for {
-			// A dial to a persistent peer may have displaced an inbound one.
-			victim, ok := m.pm.EvictNext()
-			if !ok {
-				break
-			}
-			m.Disconnect(victim)
-		}
+		// A dial to a persistent peer may have displaced an inbound one.
+		m.net.mu.Lock()
+		m.closeEvictedLocked()
+		m.net.mu.Unlock()
 		_ = m.Dial(a) // failures are recorded in the PeerManager
 	}
 }
@@ -213,6 +199,18 @@ func (m *MemoryNode) disconnectLocked(peer NodeID) {
 	delete(other.links, m.id)
 	m.pm.Disconnected(peer)
 	other.pm.Disconnected(m.id)
+}
+
+// closeEvictedLocked closes the connections the PeerManager names for
+// eviction. The caller holds net.mu.
+func (m *MemoryNode) closeEvictedLocked() {
+	for {
+		id, ok := m.pm.EvictNext()
+		if !ok {
+			return
+		}
+		m.disconnectLocked(id)
+	}
 }
 
 // Peers returns the IDs of the nodes m is connected to.

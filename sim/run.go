@@ -235,13 +235,7 @@ func (s *simulation) touch(n *node, acts pex.Actions) {
 			s.disconnect(n, s.byID[pe.NodeID])
 		}
 	}
-	for {
-		id, ok := n.pm.EvictNext()
-		if !ok {
-			break
-		}
-		s.disconnect(n, s.byID[id])
-	}
+	s.closeEvicted(n)
 	for _, e := range acts.Send {
 		to, ok := s.byID[e.To]
 		if !ok {
@@ -260,6 +254,17 @@ func (s *simulation) touch(n *node, acts pex.Actions) {
 	// DNS, so acts.Resolve is always empty.
 	s.rewake(n)
 	s.dial(n)
+}
+
+// closeEvicted closes the connections n's PeerManager names for eviction.
+func (s *simulation) closeEvicted(n *node) {
+	for {
+		id, ok := n.pm.EvictNext()
+		if !ok {
+			return
+		}
+		s.disconnect(n, s.byID[id])
+	}
 }
 
 func (s *simulation) rewake(n *node) {
@@ -291,14 +296,7 @@ func (s *simulation) dial(n *node) {
 		to := s.byID[a.NodeID]
 		s.schedule(&event{at: s.now + 2*s.latency(n.idx, to), kind: evConnect, node: n.idx, peer: to, addr: a})
 	}
-	for {
-		// A dial to a persistent peer may have displaced an inbound one.
-		id, ok := n.pm.EvictNext()
-		if !ok {
-			break
-		}
-		s.disconnect(n, s.byID[id])
-	}
+	s.closeEvicted(n) // a dial to a persistent peer may have displaced an inbound one
 	next := n.pm.NextDialTime()
 	if next.IsZero() {
 		return
