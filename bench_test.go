@@ -73,3 +73,29 @@ func BenchmarkHandleFullV2Response(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/MaxAddresses, "ns/addr")
 }
+
+// BenchmarkKnownInRankAfterAdds is the requester's hot path under
+// PolicyAdaptive: an answer adds addresses, then the next Tick asks how
+// much of each peer's next stretch is known. Book of 10,000.
+func BenchmarkKnownInRankAfterAdds(b *testing.B) {
+	pm, err := NewPeerManager(nodeID(0), PeerManagerOptions{MaxPeers: 1 << 20, Rand: rand.New(rand.NewPCG(1, 2))})
+	require.NoError(b, err)
+	k := 0
+	add := func(n int) {
+		for range n {
+			k++
+			_, err := pm.Add(NodeAddress{Protocol: ProtocolMConn, NodeID: NodeID(fmt.Sprintf("%040x", 1<<40+k)), Hostname: "198.51.100.1", Port: uint16(1 + k%60000)})
+			require.NoError(b, err)
+		}
+	}
+	add(10_000)
+	b.ReportAllocs()
+	for b.Loop() {
+		b.StopTimer()
+		add(10) // a response's worth of news, more or less
+		b.StartTimer()
+		for q := range 10 { // one Tick, ten peers
+			pm.KnownInRank(uint64(q)<<58, 1<<58)
+		}
+	}
+}

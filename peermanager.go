@@ -195,8 +195,8 @@ type PeerManager struct {
 	evictQueue   []NodeID
 	persistent   []NodeID // in the order they were made persistent
 	selfKey      uint64   // idKey(self)
-	ranks        []uint64 // selfRank of every peer, sorted; rebuilt when dirty
-	ranksDirty   bool
+	ranks        []uint64 // selfRank of the peers, sorted
+	freshRanks   []uint64 // selfRank of peers added since, merged on use
 	advertiseBuf []ranked
 	subs         map[*PeerUpdates]struct{}
 	dialWake     chan struct{} // made by a waiting DialNext, closed when dialing may proceed
@@ -414,7 +414,7 @@ func (m *PeerManager) insert(id NodeID, ai *addrInfo) *peerInfo {
 	m.seq++
 	key := idKey(id)
 	p := &peerInfo{id: id, key: key, selfRank: rankFor(key, m.selfKey), heapIndex: -1, seq: m.seq, private: m.isPrivate(id)}
-	m.ranksDirty = true
+	m.freshRanks = append(m.freshRanks, p.selfRank)
 	if ai != nil {
 		p.addrs = []*addrInfo{ai}
 	}
@@ -444,7 +444,7 @@ func (m *PeerManager) remove(p *peerInfo) {
 	delete(m.peers, p.id)
 	p.removed = true
 	m.stale++
-	m.ranksDirty = true
+	m.dropRank(p.selfRank)
 	if m.stale > 64 && m.stale > len(m.peers) {
 		m.settle() // keep order compact when nobody asks for addresses
 	}
@@ -752,14 +752,7 @@ func (m *PeerManager) RankOf(id NodeID) uint64 { return rankFor(idKey(id), m.sel
 func (m *PeerManager) KnownInRank(after, span uint64) int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.ranksDirty {
-		m.ranks = m.ranks[:0]
-		for _, p := range m.peers {
-			m.ranks = append(m.ranks, p.selfRank)
-		}
-		slices.Sort(m.ranks)
-		m.ranksDirty = false
-	}
+	m.mergeRanks()
 	count := func(lo, hi uint64) int { // ranks in [lo, hi]
 		i, _ := slices.BinarySearch(m.ranks, lo)
 		j, found := slices.BinarySearch(m.ranks, hi)
@@ -777,6 +770,42 @@ func (m *PeerManager) KnownInRank(after, span uint64) int {
 		return count(lo, hi)
 	}
 	return count(lo, math.MaxUint64) + count(0, hi)
+}
+
+// mergeRanks merges the fresh ranks into the sorted index: a sort of the
+// few fresh ones and one pass, not a sort of the book. The caller holds the
+// lock.
+func (m *PeerManager) mergeRanks() {
+	if len(m.freshRanks) == 0 {
+		return
+	}
+	slices.Sort(m.freshRanks)
+	n, f := len(m.ranks), len(m.freshRanks)
+	m.ranks = slices.Grow(m.ranks, f)[:n+f]
+	// Merge from the back, in place.
+	i, j := n-1, f-1
+	for k := n + f - 1; j >= 0; k-- {
+		if i >= 0 && m.ranks[i] > m.freshRanks[j] {
+			m.ranks[k] = m.ranks[i]
+			i--
+		} else {
+			m.ranks[k] = m.freshRanks[j]
+			j--
+		}
+	}
+	m.freshRanks = m.freshRanks[:0]
+}
+
+// dropRank removes one occurrence of r from the rank index. The caller
+// holds the lock.
+func (m *PeerManager) dropRank(r uint64) {
+	if i := slices.Index(m.freshRanks, r); i >= 0 {
+		m.freshRanks = slices.Delete(m.freshRanks, i, i+1)
+		return
+	}
+	if i, ok := slices.BinarySearch(m.ranks, r); ok {
+		m.ranks = slices.Delete(m.ranks, i, i+1)
+	}
 }
 
 // PeerRatio returns stored peers / MaxPeers, between 0 and 1.
