@@ -38,26 +38,17 @@ type sendLog struct {
 type sentMsg struct {
 	at   time.Time
 	to   NodeID
-	kind string // "request", "response", "requestV2", "responseV2", "other"
+	kind string // see rxKindOf
 }
 
 func (l *sendLog) Send(ctx context.Context, e Envelope) error {
 	if l.v1Only && bytes.Equal(e.Message, v2Request) {
 		e.Message = v1Request
 	}
+	kind := "undecodable"
 	var msg pb.PexMessage
-	kind := "other"
 	if proto.Unmarshal(e.Message, &msg) == nil {
-		switch msg.Sum.(type) {
-		case *pb.PexMessage_PexRequest:
-			kind = "request"
-		case *pb.PexMessage_PexResponse:
-			kind = "response"
-		case *pb.PexMessage_PexRequestV2:
-			kind = "requestV2"
-		case *pb.PexMessage_PexResponseV2:
-			kind = "responseV2"
-		}
+		kind = rxKindOf(&msg)
 	}
 	l.mu.Lock()
 	l.sent = append(l.sent, sentMsg{at: time.Now(), to: e.To, kind: kind})
@@ -279,8 +270,8 @@ func TestNetworkMixedV1AndV2Peers(t *testing.T) {
 			for _, n := range tn.nodes {
 				var last time.Time
 				for _, m := range n.sent.to(v1.id) {
-					require.NotContains(t, []string{"requestV2", "responseV2"}, m.kind, "%s sent V2 to the V1 peer", n.id)
-					if m.kind != "request" {
+					require.NotContains(t, []string{"v2req", "v2resp"}, m.kind, "%s sent V2 to the V1 peer", n.id)
+					if m.kind != "v1req" {
 						continue
 					}
 					if !last.IsZero() {
@@ -300,7 +291,7 @@ func TestNetworkMixedV1AndV2Peers(t *testing.T) {
 					continue
 				}
 				for _, m := range from.sent.to(to.id) {
-					if m.kind == "requestV2" {
+					if m.kind == "v2req" {
 						v2Requests++
 					}
 				}

@@ -135,17 +135,7 @@ func rxDecode(t testing.TB, b []byte) *pb.PexMessage {
 // rxKind names the kind of an encoded PexMessage.
 func rxKind(t testing.TB, b []byte) string {
 	t.Helper()
-	switch rxDecode(t, b).Sum.(type) {
-	case *pb.PexMessage_PexRequest:
-		return "v1req"
-	case *pb.PexMessage_PexRequestV2:
-		return "v2req"
-	case *pb.PexMessage_PexResponse:
-		return "v1resp"
-	case *pb.PexMessage_PexResponseV2:
-		return "v2resp"
-	}
-	return "unknown"
+	return rxKindOf(rxDecode(t, b))
 }
 
 // rxV2URLs returns the URLs of an encoded V2 response.
@@ -1295,6 +1285,7 @@ func (f *rxChannel) Send(ctx context.Context, e Envelope) error {
 	return nil
 }
 
+// rxKindOf names the kind of a PexMessage: v1req, v2req, v1resp, v2resp.
 func rxKindOf(m *pb.PexMessage) string {
 	switch m.Sum.(type) {
 	case *pb.PexMessage_PexRequest:

@@ -75,12 +75,8 @@ type node struct {
 	group   int // partition side
 	started time.Duration
 
-	wakeAt  time.Duration
-	wakeGen uint32
-	waking  bool
-	dialGen uint32
-	dialAt  time.Duration
-	dialing bool
+	wake   timer // the next Tick
+	redial timer // the next look at back-offs
 
 	reached [4]bool
 	ms      [4]Milestone
@@ -272,14 +268,35 @@ func (s *simulation) rewake(n *node) {
 	if w.IsZero() || !n.online {
 		return
 	}
-	at := max(w.Sub(epoch), s.now)
-	if n.waking && n.wakeAt <= at {
+	s.arm(n, &n.wake, evWake, max(w.Sub(epoch), s.now))
+}
+
+// timer is a node's pending wake-up of one kind: only the latest one
+// armed counts, earlier events become stale by their generation.
+type timer struct {
+	at  time.Duration
+	gen uint32
+	set bool
+}
+
+// arm schedules an event of kind for n at at, unless one is set no later.
+func (s *simulation) arm(n *node, t *timer, kind eventKind, at time.Duration) {
+	if t.set && t.at <= at {
 		return
 	}
-	n.wakeGen++
-	n.wakeAt = at
-	n.waking = true
-	s.schedule(&event{at: at, kind: evWake, node: n.idx, gen: n.wakeGen})
+	t.gen++
+	t.at = at
+	t.set = true
+	s.schedule(&event{at: at, kind: kind, node: n.idx, gen: t.gen})
+}
+
+// fire reports whether e is the live event of t, and disarms it.
+func fire(t *timer, e *event) bool {
+	if !t.set || e.gen != t.gen {
+		return false
+	}
+	t.set = false
+	return true
 }
 
 // dial starts the dials n's PeerManager wants now, and schedules the next
@@ -301,14 +318,7 @@ func (s *simulation) dial(n *node) {
 	if next.IsZero() {
 		return
 	}
-	at := max(next.Sub(epoch), s.now+time.Millisecond)
-	if n.dialing && n.dialAt <= at {
-		return
-	}
-	n.dialGen++
-	n.dialAt = at
-	n.dialing = true
-	s.schedule(&event{at: at, kind: evDial, node: n.idx, gen: n.dialGen})
+	s.arm(n, &n.redial, evDial, max(next.Sub(epoch), s.now+time.Millisecond))
 }
 
 func (s *simulation) connect(n *node, to int32, a pex.NodeAddress) {
@@ -368,8 +378,8 @@ func (s *simulation) stop(n *node) {
 		s.disconnect(n, to)
 	}
 	n.online = false
-	n.waking = false
-	n.dialing = false
+	n.wake.set = false
+	n.redial.set = false
 }
 
 func (s *simulation) loop() {
@@ -408,16 +418,14 @@ func (s *simulation) step() {
 	case evScript:
 		e.fn()
 	case evWake:
-		if e.gen != n.wakeGen || !n.online || !n.waking {
+		if !fire(&n.wake, e) || !n.online {
 			return
 		}
-		n.waking = false
 		s.touch(n, n.core.Tick(s.at()))
 	case evDial:
-		if e.gen != n.dialGen || !n.online {
+		if !fire(&n.redial, e) || !n.online {
 			return
 		}
-		n.dialing = false
 		s.dial(n)
 	case evConnect:
 		s.connect(n, e.peer, e.addr)
