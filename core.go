@@ -34,12 +34,13 @@ type Core struct {
 	// back when they answer (or time out).
 	rotation *list.List
 
-	nextRequest time.Time // no request before this
-	lastRequest time.Time
-	interval    time.Duration // wait after the last response
-	newShare    float64       // smoothed share of new addresses per response
-	idle        int           // answers in a row that brought nothing new
-	noPeersWait time.Duration // current back-off while nobody is connected
+	nextRequest    time.Time // no request before this
+	lastRequest    time.Time
+	interval       time.Duration // wait after the last response
+	newShare       float64       // smoothed share of new addresses per response
+	refusedPending float64       // refused addresses not yet made up for (see adapt)
+	idle           int           // answers in a row that brought nothing new
+	noPeersWait    time.Duration // current back-off while nobody is connected
 
 	started      bool
 	noPeersSince time.Time // zero while someone is connected
@@ -71,6 +72,10 @@ type corePeer struct {
 	walkSpan uint64  // how far its next run is expected to reach
 	walkLen  int     // entries in its last run
 	overlap  float64 // share of our knowledge its book holds (see observeWalk)
+	// storable is the share of the news in its last answer that the book
+	// could keep: below 1 once its source group's share of the book is
+	// full (groups.go), and then its walk brings us less.
+	storable float64
 	bookEst  float64 // how many nodes its book holds, from its run
 
 	bucket // what the peer asks of us
@@ -210,7 +215,7 @@ func (c *Core) PeerUpdate(now time.Time, u PeerUpdate) Actions {
 	case PeerStatusUp:
 		p := c.peers[u.NodeID]
 		if p == nil {
-			p = &corePeer{id: u.NodeID, yield: 1, overlap: 1, bucket: bucket{tokens: float64(c.cfg.RequestBurst), at: now}}
+			p = &corePeer{id: u.NodeID, yield: 1, overlap: 1, storable: 1, bucket: bucket{tokens: float64(c.cfg.RequestBurst), at: now}}
 			if b, ok := c.early[u.NodeID]; ok {
 				// Requests it made before its Up count.
 				p.bucket = *b
@@ -411,7 +416,7 @@ func (c *Core) expectedYield(p *corePeer) float64 {
 	known := c.pm.KnownInRank(p.walkAt, p.walkSpan)
 	// The model can be wrong (books overlap unevenly); what the peer just
 	// did is evidence too, so half its last yield is a floor.
-	return max(p.yield/2, 1-p.overlap*float64(known)/float64(p.walkLen))
+	return max(p.yield/2, p.storable*(1-p.overlap*float64(known)/float64(p.walkLen)))
 }
 
 // observeWalk records where p's walk through our order stands, from the
@@ -652,7 +657,7 @@ func (c *Core) handleResponse(now time.Time, p *corePeer, from NodeID, n int, en
 		return
 	}
 	known := c.pm.Len()
-	var added, dup, self, invalid int
+	var added, dup, refused, self, invalid int
 	var firstErr error
 	walk := make([]NodeID, 0, n)
 	for i := range n {
@@ -680,6 +685,11 @@ func (c *Core) handleResponse(now time.Time, p *corePeer, from NodeID, n int, en
 			self++
 		case errors.Is(err, ErrAddressBookFull):
 			dup++
+		case errors.Is(err, ErrSourceGroupFull):
+			// News we may not store from this source (groups.go): not the
+			// peer's fault, no yield from it either, but the network still
+			// holds more than we know, so the interval stays short.
+			refused++
 		default:
 			invalid++
 			if firstErr == nil {
@@ -687,7 +697,7 @@ func (c *Core) handleResponse(now time.Time, p *corePeer, from NodeID, n int, en
 			}
 		}
 	}
-	c.stats.AddressesReceived += added + dup
+	c.stats.AddressesReceived += added + dup + refused
 	c.stats.AddressesNew += added
 	c.stats.InvalidEntries += invalid
 	switch unusable := invalid + self; {
@@ -706,15 +716,18 @@ func (c *Core) handleResponse(now time.Time, p *corePeer, from NodeID, n int, en
 	if added > 0 {
 		c.pm.Good(from)
 	}
-	if added+dup > 0 {
-		p.yield = float64(added) / float64(added+dup)
+	if added+refused > 0 {
+		p.storable = float64(added) / float64(added+refused)
+	}
+	if total := added + dup + refused; total > 0 {
+		p.yield = float64(added) / float64(total)
 	} else {
 		p.yield = 0
 	}
 	p.answered = true
 	c.observeWalk(p, walk, n >= MaxAddresses*9/10, added, dup)
-	c.estimate.observe(added+dup, dup, known)
-	c.adapt(added, added+dup)
+	c.estimate.observe(added+dup+refused, dup, known)
+	c.adapt(added, refused, added+dup+refused)
 	c.nextRequest = c.lastRequest.Add(c.interval)
 }
 
@@ -725,7 +738,7 @@ func (c *Core) handleResponse(now time.Time, p *corePeer, from NodeID, n int, en
 // SaturatedInterval; MaxInterval once the book is 95% full.
 // Answers to a peer we keep polling carry only what is new to us (see
 // PeerManager.Advertise), so polling a saturated network stays cheap.
-func (c *Core) adapt(added, total int) {
+func (c *Core) adapt(added, refused, total int) {
 	if c.pm.PeerRatio() >= 0.95 {
 		c.interval = c.cfg.MaxInterval
 		return
@@ -743,12 +756,28 @@ func (c *Core) adapt(added, total int) {
 	// Smooth over responses, so that one peer with nothing new does not
 	// stall discovery while others still have plenty.
 	c.newShare = 0.5*c.newShare + 0.5*share
+	// Our peers' books tell how big the network is: while ours is clearly
+	// smaller, answers with nothing new only mean the peers' walks are in
+	// a part we know, so keep asking rather than take it for saturation.
+	// Addresses refused for their source's share (groups.go) exist, and
+	// the peer that sent them will not send them again: they count as
+	// missing too, so we keep asking the others, whose walks bring them.
+	// The count fades with each answer that brings nothing new, so a
+	// source that keeps sending what cannot be stored does not keep us
+	// polling for long.
+	c.refusedPending += float64(refused)
 	if added == 0 {
-		c.idle++
-	} else {
-		c.idle = 0
+		c.refusedPending *= 0.98
 	}
-	d := float64(c.cfg.MinInterval) / math.Max(c.newShare, 0.01)
+	missing := max(1-float64(c.pm.Len())/float64(max(c.NetworkSizeEstimate(), 1)),
+		min(c.refusedPending/float64(max(c.pm.Len(), 1)), 0.5))
+	switch {
+	case added > 0:
+		c.idle = 0
+	case missing < missingShare:
+		c.idle++
+	}
+	d := float64(c.cfg.MinInterval) / math.Max(math.Max(c.newShare, missing), 0.01)
 	if c.idle > idleAnswers {
 		d = float64(100*c.cfg.MinInterval) * math.Pow(2, float64(min(c.idle-idleAnswers, 30)))
 		d = math.Min(d, float64(c.cfg.SaturatedInterval))
@@ -759,6 +788,10 @@ func (c *Core) adapt(added, total int) {
 // idleAnswers is how many answers in a row with nothing new are taken as
 // a saturated network, after which the interval doubles with each more.
 const idleAnswers = 3
+
+// missingShare: a book this much smaller than the network size estimate
+// is not saturated, whatever the answers say.
+const missingShare = 0.02
 
 // sizeEstimator keeps Schnabel's mark-recapture sums over recent responses:
 // each response is a sample of C addresses of which R were already among

@@ -28,6 +28,10 @@ var (
 	// ErrAddressBookFull: the book is full of addresses it must keep
 	// (connected or persistent), so a new one cannot be stored.
 	ErrAddressBookFull = errors.New("pex: address book full")
+	// ErrSourceGroupFull: the book's share for the network groups of an
+	// address and its source is full (see PeerManager.AddFrom); the
+	// address may still be stored when another source sends it.
+	ErrSourceGroupFull = errors.New("pex: address book share of source group full")
 
 	// ErrMessageTooLarge: a message over the channel's receive capacity;
 	// it was refused before decoding.

@@ -112,7 +112,7 @@ func fzCheckErr(t *testing.T, what string, err error, sentinels []error) {
 // fzPub is a public IPv4 address for node i (routable, so strict mode
 // keeps it).
 func fzPub(i int) NodeAddress {
-	a, err := NodeAddressFromIP(nodeID(i), netip.AddrFrom4([4]byte{11, byte(i >> 16), byte(i >> 8), byte(i)}), 26656)
+	a, err := NodeAddressFromIP(nodeID(i), publicIP(i), 26656)
 	if err != nil {
 		panic(err)
 	}

@@ -157,6 +157,8 @@ type peerInfo struct {
 	src         NodeID   // the peer that first told us of it, if any
 	proven      bool     // we have connected to it
 	adv         advState // what we have advertised to this connected peer
+	bucket      uint64   // source-group bucket (groups.go), if placed
+	placed      bool     // counted in bucketLoad
 
 	heapIndex int    // position in the evictable heap, -1 if not there
 	seq       uint64 // insertion order, for ties in eviction
@@ -201,6 +203,10 @@ type PeerManager struct {
 	subs         map[*PeerUpdates]struct{}
 	dialWake     chan struct{} // made by a waiting DialNext, closed when dialing may proceed
 
+	bucketKey  bucketKey      // secret placement key (groups.go)
+	bucketCap  int            // entries per bucket
+	bucketLoad map[uint64]int // entries per bucket, for gossiped entries
+
 	strictLogged bool
 }
 
@@ -221,6 +227,9 @@ func NewPeerManager(self NodeID, opts PeerManagerOptions) (*PeerManager, error) 
 		selfEndpoints: make(map[endpoint]bool),
 		peers:         make(map[NodeID]*peerInfo),
 		subs:          make(map[*PeerUpdates]struct{}),
+		bucketKey:     bucketKey{o.Rand.Uint64(), o.Rand.Uint64()},
+		bucketCap:     bucketCap(o.MaxPeers),
+		bucketLoad:    make(map[uint64]int),
 	}
 	for _, a := range o.SelfAddresses {
 		if err := a.Validate(); err != nil {
@@ -262,7 +271,7 @@ func (m *PeerManager) SelfID() NodeID { return m.self }
 // forever, at the top score. An operator uses it to add a peer at run time,
 // for example to join two parts of a network.
 func (m *PeerManager) AddPersistent(a NodeAddress) error {
-	if _, err := m.Add(a); err != nil && !errors.Is(err, ErrAddressBookFull) {
+	if _, err := m.Add(a); err != nil && !errors.Is(err, ErrAddressBookFull) && !errors.Is(err, ErrSourceGroupFull) {
 		return err
 	}
 	m.mu.Lock()
@@ -292,6 +301,7 @@ func (m *PeerManager) AddPersistent(a NodeAddress) error {
 	if !p.persistent {
 		p.persistent = true
 		m.persistent = append(m.persistent, p.id)
+		m.unplace(p) // configured, not gossip: outside the buckets
 	}
 	p.score = MaxScore
 	if p.evicting {
@@ -349,13 +359,19 @@ func (m *PeerManager) CheckAddress(a NodeAddress) error {
 // an unknown one, the address (ErrAddressBookFull). When full, the
 // lowest-ranked idle, non-persistent peer makes room: never a connected or
 // persistent one, and never one that has connected for one that has not.
+// A new peer's entry is placed in a source-group bucket (see groups.go),
+// with its own network group as its source; ErrSourceGroupFull refuses it
+// when that bucket is full of entries it may not replace.
 func (m *PeerManager) Add(a NodeAddress) (bool, error) {
 	return m.AddFrom(a, "")
 }
 
 // AddFrom is Add for an address that peer src told us about. The book
 // remembers the first source of each peer, and Advertise never sends an
-// address back to the peer it came from.
+// address back to the peer it came from. The entry's bucket is chosen by
+// the network groups of the address and of src (the address we reached
+// src at, or the one it announced), so that one source group can hold only
+// a small share of the book (groups.go).
 func (m *PeerManager) AddFrom(a NodeAddress, src NodeID) (bool, error) {
 	if err := m.CheckAddress(a); err != nil {
 		if errors.Is(err, ErrUnroutableAddress) {
@@ -370,6 +386,14 @@ func (m *PeerManager) AddFrom(a NodeAddress, src NodeID) (bool, error) {
 			if ai.addr == a {
 				return false, nil
 			}
+		}
+		if !p.placed && !p.persistent {
+			// An inbound peer's first address: placed like a new entry.
+			b := m.bucketOf(a, src)
+			if err := m.admit(b); err != nil {
+				return false, err
+			}
+			m.place(p, b)
 		}
 		if len(p.addrs) >= m.opts.MaxAddressesPerPeer {
 			if p.persistent {
@@ -388,14 +412,65 @@ func (m *PeerManager) AddFrom(a NodeAddress, src NodeID) (bool, error) {
 		m.wakeDialers()
 		return true, nil
 	}
+	b := m.bucketOf(a, src)
+	if err := m.admit(b); err != nil {
+		return false, err
+	}
 	if len(m.peers) >= m.opts.MaxPeers {
 		if err := m.makeRoom(); err != nil {
 			return false, err
 		}
 	}
-	m.insert(a.NodeID, &addrInfo{addr: a}).src = src
+	p := m.insert(a.NodeID, &addrInfo{addr: a})
+	p.src = src
+	m.place(p, b)
 	m.wakeDialers()
 	return true, nil
+}
+
+// bucketOf returns the bucket for address a learnt from src. The caller
+// holds the lock.
+func (m *PeerManager) bucketOf(a NodeAddress, src NodeID) uint64 {
+	sg := groupUnknown
+	if src == "" {
+		sg = netGroup(a)
+	} else if p := m.peers[src]; p != nil && len(p.addrs) > 0 {
+		// The address we last reached it at, else the first we learnt.
+		best := p.addrs[0]
+		for _, ai := range p.addrs[1:] {
+			if ai.lastSuccess.After(best.lastSuccess) {
+				best = ai
+			}
+		}
+		sg = netGroup(best.addr)
+	}
+	return m.bucketKey.bucket(netGroup(a), sg)
+}
+
+// admit tells whether bucket b has room for one more entry. The caller
+// holds the lock.
+func (m *PeerManager) admit(b uint64) error {
+	if n := m.bucketLoad[b]; n >= m.bucketCap {
+		return fmt.Errorf("%w (%d entries from its groups)", ErrSourceGroupFull, n)
+	}
+	return nil
+}
+
+// place counts p in bucket b; unplace takes it out. The caller holds the
+// lock.
+func (m *PeerManager) place(p *peerInfo, b uint64) {
+	p.bucket, p.placed = b, true
+	m.bucketLoad[b]++
+}
+
+func (m *PeerManager) unplace(p *peerInfo) {
+	if !p.placed {
+		return
+	}
+	p.placed = false
+	if m.bucketLoad[p.bucket]--; m.bucketLoad[p.bucket] <= 0 {
+		delete(m.bucketLoad, p.bucket)
+	}
 }
 
 func (m *PeerManager) logStrictOnce(a NodeAddress) {
@@ -441,6 +516,7 @@ func (m *PeerManager) makeRoom() error {
 // remove deletes an idle peer from the book. The caller holds the lock.
 func (m *PeerManager) remove(p *peerInfo) {
 	m.unrank(p)
+	m.unplace(p)
 	delete(m.peers, p.id)
 	p.removed = true
 	m.stale++
@@ -636,27 +712,12 @@ type advState struct {
 }
 
 // idKey hashes a node ID to 64 bits (FNV-1a), the same on every node.
-func idKey(id NodeID) uint64 {
-	k := uint64(14695981039346656037)
-	for i := 0; i < len(id); i++ {
-		k ^= uint64(id[i])
-		k *= 1099511628211
-	}
-	return k
-}
+func idKey(id NodeID) uint64 { return hashString(string(id)) }
 
 // rankFor places entry e in requester q's order: a bijective mix of
 // e ^ q, so every requester gets its own pseudo-random order of the book,
 // the same on every node, and no node ID can rank first for everyone.
-func rankFor(e, q uint64) uint64 {
-	x := e ^ q
-	x ^= x >> 30
-	x *= 0xbf58476d1ce4e5b9
-	x ^= x >> 27
-	x *= 0x94d049bb133111eb
-	x ^= x >> 31
-	return x
-}
+func rankFor(e, q uint64) uint64 { return mix(e ^ q) }
 
 // ranked is an Advertise candidate and its distance after the cursor.
 type ranked struct {
@@ -1493,15 +1554,19 @@ func compactUpdates(q []PeerUpdate) []PeerUpdate {
 // then the oldest.
 type evictHeap []*peerInfo
 
-func (h evictHeap) Len() int { return len(h) }
-func (h evictHeap) Less(i, j int) bool {
-	if h[i].proven != h[j].proven {
-		return !h[i].proven
+func (h evictHeap) Len() int           { return len(h) }
+func (h evictHeap) Less(i, j int) bool { return evictsFirst(h[i], h[j]) }
+
+// evictsFirst orders entries for eviction: unproven before proven, then
+// the lowest score, then the oldest.
+func evictsFirst(a, b *peerInfo) bool {
+	if a.proven != b.proven {
+		return !a.proven
 	}
-	if h[i].score != h[j].score {
-		return h[i].score < h[j].score
+	if a.score != b.score {
+		return a.score < b.score
 	}
-	return h[i].seq < h[j].seq
+	return a.seq < b.seq
 }
 func (h evictHeap) Swap(i, j int) {
 	h[i], h[j] = h[j], h[i]

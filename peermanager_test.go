@@ -28,7 +28,7 @@ var selfID = NodeID(strings.Repeat("f", 40))
 func peerAddr(i int) NodeAddress { return peerAddrPort(i, 26656) }
 
 func peerAddrPort(i int, port uint16) NodeAddress {
-	ip := netip.AddrFrom4([4]byte{11, byte(i >> 16), byte(i >> 8), byte(i)})
+	ip := publicIP(i)
 	a, err := NodeAddressFromIP(nodeID(i), ip, port)
 	if err != nil {
 		panic(err)
@@ -116,6 +116,18 @@ func checkInvariants(t testing.TB, m *PeerManager) {
 		}
 	}
 	require.Equal(t, active, m.active, "active count")
+	// Source-group buckets (groups.go): counted right, none over its cap.
+	load := map[uint64]int{}
+	for _, p := range m.peers {
+		if p.placed {
+			require.False(t, p.persistent, "persistent peers are outside the buckets")
+			load[p.bucket]++
+		}
+	}
+	require.Equal(t, load, m.bucketLoad, "bucket load")
+	for b, n := range load {
+		require.LessOrEqual(t, n, m.bucketCap, "bucket %d", b)
+	}
 	outbound := 0
 	for _, p := range m.peers {
 		if p.outbound {
@@ -1503,7 +1515,7 @@ func BenchmarkAddressBookMemory(b *testing.B) {
 			b.Fatal(err)
 		}
 		for i := range n {
-			ip := netip.AddrFrom4([4]byte{11, byte(i >> 16), byte(i >> 8), byte(i)})
+			ip := publicIP(i)
 			a, err := NodeAddressFromIP(NodeID(fmt.Sprintf("%040x", i+1)), ip, 26656)
 			if err != nil {
 				b.Fatal(err)
@@ -1646,4 +1658,11 @@ func TestAdvertiseDeliversAllNewsInOrder(t *testing.T) {
 		require.Equal(t, 1, got[nodeID(i)], "news %d sent once: %v", i, got)
 	}
 	require.Zero(t, got[to])
+}
+
+// publicIP returns a routable IPv4 address unique to i, each i below
+// 16,384 in a /16 of its own, so that the source-group buckets
+// (groups.go) do not squeeze the peers of one test together.
+func publicIP(i int) netip.Addr {
+	return netip.AddrFrom4([4]byte{byte(11 + i>>8&63), byte(i), byte(i >> 14), 1})
 }

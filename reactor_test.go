@@ -464,7 +464,12 @@ func boolInt(b bool) int {
 // Core: interval
 
 func TestCoreIntervalMinimalWhileResponsesAreNew(t *testing.T) {
-	core := rxCore(t, Config{}, nil)
+	// The peers' own addresses are in the book, as a transport that
+	// dialled them puts them there: each is a source group of its own, and
+	// 100 addresses each fit its share (groups.go).
+	pm := rxPM(t, PeerManagerOptions{})
+	rxFill(t, pm, rxAddr(1), rxAddr(2), rxAddr(3))
+	core := rxCore(t, Config{}, pm)
 	reqs, errs := rxDrive(t, core, rxUpAll(CapV2, 1, 2, 3), time.Minute, 30, rxFresh(10))
 	require.Empty(t, errs)
 	require.Len(t, reqs, 30)

@@ -148,13 +148,26 @@ func simNodeID(i int) pex.NodeID {
 	return pex.NodeID(fmt.Sprintf("%016x%024x", x, i+1))
 }
 
+// simHost is node i's IP: each of the first 52,000 or so nodes in a /16 of
+// its own (as nodes spread over hosting networks), skipping the
+// unroutable first octets and 66, which the sybil scenario uses.
+func simHost(i int) string {
+	o := 11 + i/256
+	for _, skip := range []int{66, 100, 127, 169, 172, 192, 198, 203} {
+		if o >= skip {
+			o++
+		}
+	}
+	return fmt.Sprintf("%d.%d.%d.1", o%224, i%256, i/(256*212)%256)
+}
+
 // newNode creates node i (not yet started).
 func (s *simulation) newNode(i int) *node {
 	id := simNodeID(i)
 	addr := pex.NodeAddress{
 		Protocol: pex.ProtocolMConn,
 		NodeID:   id,
-		Hostname: fmt.Sprintf("%d.%d.%d.%d", 11+i>>16&0x3f, i>>8&0xff, i&0xff, 1),
+		Hostname: simHost(i),
 		Port:     26656,
 	}
 	n := &node{idx: int32(i), id: id, addr: addr, links: make(map[int32]struct{})}
@@ -232,6 +245,7 @@ func (s *simulation) touch(n *node, acts pex.Actions) {
 		}
 	}
 	s.closeEvicted(n)
+	var broken []int32 // links that lost a message
 	for _, e := range acts.Send {
 		to, ok := s.byID[e.To]
 		if !ok {
@@ -242,9 +256,13 @@ func (s *simulation) touch(n *node, acts pex.Actions) {
 		}
 		s.messages++
 		if s.opts.Loss > 0 && s.rng.Float64() < s.opts.Loss {
+			broken = append(broken, to)
 			continue
 		}
 		s.schedule(&event{at: s.now + s.latency(n.idx, to), kind: evDeliver, node: to, peer: n.idx, msg: e.Message})
+	}
+	for _, to := range broken {
+		s.disconnect(n, to)
 	}
 	// Simulated nodes have IP addresses and speak V2: nothing waits on
 	// DNS, so acts.Resolve is always empty.

@@ -52,7 +52,9 @@ type Options struct {
 	// Latency is the mean one-way delay; each link gets a fixed delay
 	// between half and one and a half times it. Default 50 ms.
 	Latency time.Duration
-	// Loss is the probability that a message is lost.
+	// Loss is the probability that a message is lost. Its connection
+	// breaks with it, as a reliable transport's does (TCP, QUIC: a
+	// connection that lost a message is gone), and the nodes dial again.
 	Loss float64
 	// MaxConnected and MaxOutbound are every node's connection limits.
 	// Defaults 50 and 10.

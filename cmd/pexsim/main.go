@@ -46,7 +46,7 @@ func parse(args []string, stderr io.Writer) (flags, error) {
 	fs.StringVar(&f.opts.Scenario, "scenario", sim.ScenarioCold, "scenario: "+strings.Join(sim.Scenarios, ", "))
 	fs.Uint64Var(&f.opts.Seed, "seed", 1, "random seed; a run is deterministic for a seed")
 	fs.DurationVar(&f.opts.Latency, "latency", 50*time.Millisecond, "mean one-way link latency")
-	fs.Float64Var(&f.opts.Loss, "loss", 0, "message loss probability")
+	fs.Float64Var(&f.opts.Loss, "loss", 0, "message loss probability (a lost message breaks its connection)")
 	fs.IntVar(&f.opts.MaxConnected, "max-connected", 50, "connections per node")
 	fs.IntVar(&f.opts.MaxOutbound, "max-outbound", 10, "outbound connections per node")
 	fs.DurationVar(&f.opts.Limit, "limit", 2*time.Hour, "most virtual time to simulate")

@@ -1,0 +1,171 @@
+package pex
+
+import (
+	"net/netip"
+	"strings"
+)
+
+// Eclipse resistance (SPEC section 6, "sybils from one subnet").
+//
+// An attacker usually controls many addresses in few networks. So every
+// address the book learns from gossip is placed in a bucket chosen from
+// two network groups: the group of the peer that told us (its source)
+// and the group of the address. Each source group has sourceBuckets
+// buckets of its own, a keyed hash of the address's group picks one of
+// them, and a bucket holds at most bucketCap entries. Whatever one source
+// group sends, and however many node IDs it uses to send it, it holds at
+// most sourceBuckets*bucketCap entries, 1/4 of MaxPeers (256 of a
+// 1,000-peer book), and addresses of a single group from it at most
+// bucketCap, 1/32 of MaxPeers (32 of 1,000). The 1/4 is what lets a node
+// that joins a 10,000-node network through its first 10 peers still learn
+// all of it (with 1/8, the simulator's join stalled at 85%: the peer
+// that answered first filled its share, and what it walked past was lost);
+// the 1/32 is what holds a sybil subnet that advertises its own addresses,
+// the common attack, to 3% of the book. The key is secret (drawn from
+// PeerManagerOptions.Rand), so a source cannot tell which of its groups
+// share a bucket. Buckets are not shared between source groups: a
+// flood from one source never costs another source its room.
+//
+// A full bucket takes no more entries: the address is refused with
+// ErrSourceGroupFull, and will be stored when another source sends it.
+// Room comes back as entries leave the book (failed dials drop them), and
+// an entry that has connected (proven) is never replaced by one that has
+// not, whatever its bucket.
+//
+// Network groups: an IPv4 address by its /16; an IPv6 address by its /32;
+// the IPv4-mapped (::ffff:a.b.c.d), 6to4 (2002::/16), Teredo (2001::/32)
+// and NAT64 (64:ff9b::/96) forms by the /16 of the IPv4 address they
+// carry; a DNS name by its last two labels (so every name under one domain
+// is one group). Addresses that are not publicly routable (loopback,
+// private ranges; only stored outside strict mode) are each a group of
+// their own, IP and port, so that private networks and local tests are
+// not squeezed into one bucket; their sources still are.
+//
+// A source is grouped by the address we last reached it at, else the
+// first we hold for it (for an inbound peer, the one it announced: a
+// transport should announce the connection's remote IP). A source we hold
+// no address for is in one group with every other such source. Entries
+// not learnt from gossip are outside the buckets: persistent peers, and
+// inbound peers until they announce an address (Accepted), which is then
+// placed with the peer as its own source.
+const (
+	sourceBuckets = 8
+	bucketShare   = 32 // a bucket holds 1/bucketShare of MaxPeers
+	minBucketCap  = 8  // so that small books keep room per source
+)
+
+// bucketCap is how many entries one bucket holds in a book of maxPeers.
+func bucketCap(maxPeers int) int {
+	return max(minBucketCap, (maxPeers+bucketShare-1)/bucketShare)
+}
+
+// Group kinds, in the top bits of a group value so kinds never collide.
+const (
+	groupUnknown uint64 = iota << 60 // a source we hold no address for
+	groupIPv4
+	groupIPv6
+	groupDNS
+	groupLocal
+	groupMemory
+	groupKindMask = 0xf << 60
+)
+
+// netGroup returns the network group of an address as a 64-bit value:
+// exact for IP groups, a hash for names and local endpoints.
+func netGroup(a NodeAddress) uint64 {
+	if ip, ok := a.IP(); ok {
+		return ipGroup(ip.WithZone(""), a.Port)
+	}
+	if a.Hostname == "" {
+		return groupMemory | hashString(string(a.NodeID))&^groupKindMask
+	}
+	host := strings.ToLower(strings.TrimSuffix(a.Hostname, "."))
+	if i := strings.LastIndexByte(host, '.'); i > 0 {
+		if j := strings.LastIndexByte(host[:i], '.'); j >= 0 {
+			host = host[j+1:]
+		}
+	}
+	return groupDNS | hashString(host)&^groupKindMask
+}
+
+func ipGroup(ip netip.Addr, port uint16) uint64 {
+	ip = ip.Unmap()
+	if v4, ok := embeddedIPv4(ip); ok {
+		ip = v4
+	}
+	switch {
+	case !isRoutableIP(ip):
+		b := ip.As16()
+		h := hashBytes(14695981039346656037, b[:])
+		h = hashBytes(h, []byte{byte(port >> 8), byte(port)})
+		return groupLocal | h&^groupKindMask
+	case ip.Is4():
+		b := ip.As4()
+		return groupIPv4 | uint64(b[0])<<8 | uint64(b[1])
+	default:
+		b := ip.As16()
+		return groupIPv6 | uint64(b[0])<<24 | uint64(b[1])<<16 | uint64(b[2])<<8 | uint64(b[3])
+	}
+}
+
+var (
+	sixToFour = netip.MustParsePrefix("2002::/16")
+	teredo    = netip.MustParsePrefix("2001::/32")
+	nat64     = netip.MustParsePrefix("64:ff9b::/96")
+)
+
+// embeddedIPv4 returns the IPv4 address an IPv6 transition form carries.
+func embeddedIPv4(ip netip.Addr) (netip.Addr, bool) {
+	if !ip.Is6() {
+		return netip.Addr{}, false
+	}
+	b := ip.As16()
+	switch {
+	case sixToFour.Contains(ip):
+		return netip.AddrFrom4([4]byte{b[2], b[3], b[4], b[5]}), true
+	case teredo.Contains(ip):
+		// The client's address is stored inverted in the last 32 bits.
+		return netip.AddrFrom4([4]byte{^b[12], ^b[13], ^b[14], ^b[15]}), true
+	case nat64.Contains(ip):
+		return netip.AddrFrom4([4]byte{b[12], b[13], b[14], b[15]}), true
+	}
+	return netip.Addr{}, false
+}
+
+func hashString(s string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= 1099511628211
+	}
+	return h
+}
+
+func hashBytes(h uint64, b []byte) uint64 {
+	for _, c := range b {
+		h ^= uint64(c)
+		h *= 1099511628211
+	}
+	return h
+}
+
+// bucketKey is the secret that places groups in buckets.
+type bucketKey [2]uint64
+
+// bucket returns the bucket of an address in group addr learnt from a
+// source in group src: one of src's sourceBuckets buckets, picked by a
+// keyed hash of both groups. The result names the bucket; mix is a
+// bijective 64-bit finaliser.
+func (k bucketKey) bucket(addr, src uint64) uint64 {
+	i := mix(k[0]^mix(addr^mix(src^k[1]))) % sourceBuckets
+	return mix(k[1]^mix(src^k[0])) + i
+}
+
+func mix(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	x ^= x >> 31
+	return x
+}
