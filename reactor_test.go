@@ -1081,12 +1081,14 @@ func TestCoreBadInput(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			pm := rxPM(t, PeerManagerOptions{})
+			rxFill(t, pm, rxRange(500, 519)...) // what the book held before
 			core := rxCore(t, tc.cfg, pm)
 			rxRun(t, core, []rxStep{
 				{at: 0, ev: rxUp(a, CapV2), send: []rxOut{{a, "v2req"}}},
 				{at: 0, ev: rxUp(b, CapV2)},
 			})
 			before := pm.Known()
+			require.Len(t, before, 20)
 			from := tc.from
 			if from == 0 {
 				from = a
