@@ -90,7 +90,7 @@ var fzSentinels = []error{
 // fzPMSentinels are the exported errors PeerManager methods may return.
 var fzPMSentinels = []error{
 	ErrInvalidAddress, ErrInvalidNodeID, ErrSelfAddress, ErrUnroutableAddress,
-	ErrAddressBookFull, ErrTooManyPeers, ErrDuplicateConnection,
+	ErrAddressBookFull, ErrSourceGroupFull, ErrTooManyPeers, ErrDuplicateConnection,
 }
 
 func fzCheckErr(t *testing.T, what string, err error, sentinels []error) {
