@@ -28,6 +28,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -39,6 +40,7 @@ import (
 
 // result is one side of one configuration, as a child process reports it.
 type result struct {
+	Seed      uint64        `json:"seed"`
 	Side      string        `json:"side"`
 	Period    time.Duration `json:"period"`
 	Topology  string        `json:"topology"`
@@ -57,6 +59,7 @@ func main() {
 		periods  = flag.String("period", "30s,250ms", "CometBFT ensure-peers periods, comma-separated")
 		seed     = flag.Uint64("seed", 1, "seed for node keys and pex's random sources")
 		timeout  = flag.Duration("timeout", 15*time.Minute, "give up on one side of a configuration after this long")
+		runs     = flag.Int("runs", 1, "runs per side and configuration (seeds seed, seed+1, ...); the table gives each figure's median")
 		jsonOut  = flag.Bool("json", false, "print the results as JSON lines, not a table")
 		child    = flag.String("child", "", "internal: run one side of one configuration, as side:period:topology:n")
 		progress = flag.Duration("progress", 10*time.Second, "how often a run reports progress on stderr (0: never)")
@@ -74,14 +77,18 @@ func main() {
 		}
 		return
 	}
-	if err := drive(*ns, *topos, *periods, *seed, *timeout, *progress, *jsonOut); err != nil {
+	if *runs < 1 {
+		fmt.Fprintln(os.Stderr, "pexrace: -runs must be at least 1")
+		os.Exit(2)
+	}
+	if err := drive(*ns, *topos, *periods, *seed, *runs, *timeout, *progress, *jsonOut); err != nil {
 		fmt.Fprintln(os.Stderr, "pexrace:", err)
 		os.Exit(1)
 	}
 }
 
 // drive runs every configuration, both sides, each in a child process.
-func drive(nsFlag, toposFlag, periodsFlag string, seed uint64, timeout, progress time.Duration, jsonOut bool) error {
+func drive(nsFlag, toposFlag, periodsFlag string, seed uint64, runs int, timeout, progress time.Duration, jsonOut bool) error {
 	var ns []int
 	for _, s := range strings.Split(nsFlag, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
@@ -116,28 +123,57 @@ func drive(nsFlag, toposFlag, periodsFlag string, seed uint64, timeout, progress
 			for _, n := range ns {
 				var row [2]result
 				for i, side := range []string{testnet.CometBFT.String(), testnet.Pex.String()} {
-					spec := fmt.Sprintf("%s:%s:%s:%d", side, period, topo, n)
-					fmt.Fprintf(os.Stderr, "pexrace: %s ...\n", spec)
-					r, err := runProcess(self, spec, seed, timeout, progress)
-					if err != nil {
-						return fmt.Errorf("%s: %w", spec, err)
-					}
-					fmt.Fprintf(os.Stderr, "pexrace: %s: %s\n", spec, describe(r))
-					if jsonOut {
-						if err := json.NewEncoder(os.Stdout).Encode(r); err != nil {
-							return err
+					var rs []result
+					for k := range runs {
+						spec := fmt.Sprintf("%s:%s:%s:%d", side, period, topo, n)
+						s := seed + uint64(k)
+						fmt.Fprintf(os.Stderr, "pexrace: %s seed %d ...\n", spec, s)
+						r, err := runProcess(self, spec, s, timeout, progress)
+						if err != nil {
+							return fmt.Errorf("%s: %w", spec, err)
 						}
+						fmt.Fprintf(os.Stderr, "pexrace: %s seed %d: %s\n", spec, s, describe(r))
+						if jsonOut {
+							if err := json.NewEncoder(os.Stdout).Encode(r); err != nil {
+								return err
+							}
+						}
+						rs = append(rs, r)
 					}
-					row[i] = r
+					row[i] = median(rs)
 				}
 				rows = append(rows, row)
 			}
 		}
 	}
 	if !jsonOut {
-		printTable(os.Stdout, rows, seed)
+		printTable(os.Stdout, rows, seed, runs)
 	}
 	return nil
+}
+
+// median returns the median of each figure over rs (the lower middle for
+// an even count); it has converged only if every run did, and Missing is
+// the largest.
+func median(rs []result) result {
+	m := rs[0]
+	mid := (len(rs) - 1) / 2
+	pick := func(f func(result) int64) int64 {
+		v := make([]int64, len(rs))
+		for i, r := range rs {
+			v[i] = f(r)
+		}
+		slices.Sort(v)
+		return v[mid]
+	}
+	m.Time = time.Duration(pick(func(r result) int64 { return int64(r.Time) }))
+	m.Requests = pick(func(r result) int64 { return r.Requests })
+	m.Bytes = pick(func(r result) int64 { return r.Bytes })
+	for _, r := range rs {
+		m.Converged = m.Converged && r.Converged
+		m.Missing = max(m.Missing, r.Missing)
+	}
+	return m
 }
 
 func describe(r result) string {
@@ -209,7 +245,7 @@ func runChild(spec string, seed uint64, timeout, progress time.Duration) (result
 	if err := nw.Bootstrap(topo); err != nil {
 		return result{}, err
 	}
-	r := result{Side: side, Period: period, Topology: string(topo), N: n}
+	r := result{Seed: seed, Side: side, Period: period, Topology: string(topo), N: n}
 	start := time.Now()
 	if err := nw.Start(); err != nil {
 		return result{}, err
@@ -238,8 +274,12 @@ func runChild(spec string, seed uint64, timeout, progress time.Duration) (result
 	return r, nil
 }
 
-func printTable(w io.Writer, rows [][2]result, seed uint64) {
-	fmt.Fprintf(w, "Time until every book holds every node, PEX requests sent and PEX bytes received (whole network), seed %d.\n", seed)
+func printTable(w io.Writer, rows [][2]result, seed uint64, runs int) {
+	seeds := fmt.Sprintf("seed %d", seed)
+	if runs > 1 {
+		seeds = fmt.Sprintf("median of %d runs, seeds %d to %d", runs, seed, seed+uint64(runs)-1)
+	}
+	fmt.Fprintf(w, "Time until every book holds every node, PEX requests sent and PEX bytes received (whole network), %s.\n", seeds)
 	fmt.Fprintln(w, "Ratios are CometBFT / pex: above 1, pex did better.")
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
