@@ -6,8 +6,8 @@ import "errors"
 // Where a pex sentinel fits (pex.ErrNotConnected, pex.ErrQueueFull,
 // pex.ErrStopped, pex.ErrInvalidConfig, pex.ErrInvalidAddress) it is the
 // one wrapped, so that callers test them with errors.Is as they would
-// anywhere in pex; the conditions only the adapter knows of have the
-// sentinels below, whose text starts "pex: cometbft: ".
+// anywhere in pex; the conditions only the adapter knows of have these
+// sentinels, whose text starts "pex: cometbft: ".
 var (
 	// ErrUnexpectedChannel: a peer sent a message on the capability
 	// channel (see Options.CapabilityChannel), which carries none. It is

@@ -37,9 +37,9 @@ type Options struct {
 	// CometBFT nodes on the network (30 s by default, so 10 s), which is
 	// how often CometBFT lets a peer ask before it disconnects and bans it.
 	Config pex.Config
-	// CapabilityChannel marks pex nodes in the handshake. Default
-	// DefaultCapabilityChannel; it must not be pex.PexChannel, and every
-	// pex node of a network must use the same.
+	// CapabilityChannel marks pex nodes in the handshake; every pex node
+	// of a network must use the same. Zero (the PEX channel itself) means
+	// DefaultCapabilityChannel.
 	CapabilityChannel byte
 	// Dialers is how many dials run at once. Default DefaultDialers.
 	Dialers int

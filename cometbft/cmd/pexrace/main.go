@@ -8,6 +8,7 @@
 //
 //	go run ./cometbft/cmd/pexrace                              # N=10,40,80, star and chain, 30 s and 250 ms
 //	go run ./cometbft/cmd/pexrace -n 10 -topology star -period 250ms
+//	go run ./cometbft/cmd/pexrace -runs 3                      # medians over seeds 1, 2, 3
 //
 // The period is CometBFT's ensure-peers period: 30 s is its default, what
 // operators run; at 250 ms both sides are matched (pex's MinInterval is set
