@@ -14,6 +14,11 @@ import (
 	"github.com/pexnet/pex/cometbft/internal/testnet"
 )
 
+// The tests of this file run real CometBFT switches over loopback TCP,
+// which testing/synctest cannot fake: they wait on the wall clock, polling
+// on a deadline (require.Eventually, require.Never, WaitGoroutines),
+// never sleeping.
+
 // startNetwork builds, bootstraps and starts a network, stopped by the
 // test's cleanup, which also waits for CometBFT's stray goroutines to end.
 func startNetwork(t *testing.T, kinds []testnet.Kind, topo testnet.Topology, opts testnet.Options, setup ...func(*testnet.Network)) *testnet.Network {

@@ -5,6 +5,7 @@ import (
 	"net"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/cometbft/cometbft/config"
@@ -165,7 +166,13 @@ func startOnSwitch(t *testing.T, r *Reactor) {
 	t.Cleanup(func() { require.NoError(t, r.Stop()) })
 }
 
-func TestPeersAndVersions(t *testing.T) {
+// The tests of this file that drive a reactor with fake peers (no sockets)
+// run in synctest bubbles: their clocks are fake, and synctest.Wait lets
+// the reactor's goroutines finish before the assertions.
+
+func TestPeersAndVersions(t *testing.T) { synctest.Test(t, testPeersAndVersions) }
+
+func testPeersAndVersions(t *testing.T) {
 	pm := newPM(t, 1)
 	r, err := NewReactor(pm, Options{})
 	require.NoError(t, err)
@@ -188,9 +195,11 @@ func TestPeersAndVersions(t *testing.T) {
 
 	// The answer is V1; the request to the CometBFT node is V1, to the pex
 	// node V2 (it listed the capability channel).
-	require.Eventually(t, func() bool {
-		return comet.sentKind(0x12) && comet.sentKind(0x0a) && pexPeer.sentKind(0x1a)
-	}, 10*time.Second, 10*time.Millisecond)
+	time.Sleep(time.Second) // fake time: the first requests go out
+	synctest.Wait()
+	require.True(t, comet.sentKind(0x12), "answer to the CometBFT node")
+	require.True(t, comet.sentKind(0x0a), "V1 request to the CometBFT node")
+	require.True(t, pexPeer.sentKind(0x1a), "V2 request to the pex node")
 	require.False(t, comet.sentKind(0x1a) || comet.sentKind(0x22), "V2 sent to a CometBFT node")
 	require.False(t, pexPeer.sentKind(0x0a), "V1 request sent to a pex node")
 
@@ -212,6 +221,10 @@ func TestPeersAndVersions(t *testing.T) {
 }
 
 func TestCapabilityChannelMessageStopsPeer(t *testing.T) {
+	synctest.Test(t, testCapabilityChannelMessageStopsPeer)
+}
+
+func testCapabilityChannelMessageStopsPeer(t *testing.T) {
 	pm := newPM(t, 1)
 	r, err := NewReactor(pm, Options{})
 	require.NoError(t, err)
@@ -223,7 +236,9 @@ func TestCapabilityChannelMessageStopsPeer(t *testing.T) {
 	before, _ := pm.Score(id)
 	r.Receive(p2p.Envelope{Src: p, ChannelID: DefaultCapabilityChannel, Message: &wireMessage{b: []byte{1}}})
 	// The switch stops the peer and calls RemovePeer.
-	require.Eventually(t, func() bool { return !p.IsRunning() && !pm.IsConnected(id) }, 5*time.Second, 10*time.Millisecond)
+	synctest.Wait()
+	require.False(t, p.IsRunning())
+	require.False(t, pm.IsConnected(id))
 	after, _ := pm.Score(id)
 	require.Less(t, after, before)
 }

@@ -369,7 +369,9 @@ func (nw *Network) Totals() Counts {
 	return c
 }
 
-// WaitGoroutines polls until at most n goroutines run, or timeout passes;
+// WaitGoroutines polls until at most n goroutines run, or timeout passes
+// (on the wall clock: these networks use real sockets, which synctest
+// cannot fake);
 // it reports whether they got there. CometBFT's reactors start goroutines
 // that nothing waits for (dials from its ensure-peers loop, its accept
 // routine): after Stop they end on their own within a dial timeout.
