@@ -1150,6 +1150,9 @@ func (h *fzPM) check(what string, before map[NodeID]fzSnap, target NodeID, mayDr
 	if active != m.active {
 		fail("active %d, counted %d", m.active, active)
 	}
+	if err := bucketsErr(m); err != nil {
+		fail("%v", err)
+	}
 	if outbound != m.outbound {
 		fail("outbound %d, counted %d", m.outbound, outbound)
 	}

@@ -44,10 +44,11 @@ import (
 // A source is grouped by the address we last reached it at, else the
 // first we hold for it (for an inbound peer, the one it announced: a
 // transport should announce the connection's remote IP). A source we hold
-// no address for is in one group with every other such source. Entries
-// not learnt from gossip are outside the buckets: persistent peers, and
-// inbound peers until they announce an address (Accepted), which is then
-// placed with the peer as its own source.
+// no address for is in one group with every other such source. An address
+// added with no source (Add: the operator's, or one announced in a
+// handshake through Accepted) is its own source. Persistent peers are
+// outside the buckets, and so are inbound peers until they announce an
+// address.
 const (
 	sourceBuckets = 8
 	bucketShare   = 32 // a bucket holds 1/bucketShare of MaxPeers
@@ -77,7 +78,7 @@ func netGroup(a NodeAddress) uint64 {
 		return ipGroup(ip.WithZone(""), a.Port)
 	}
 	if a.Hostname == "" {
-		return groupMemory | hashString(string(a.NodeID))&^groupKindMask
+		return groupMemory | fnv1a(fnvBasis, a.NodeID)&^groupKindMask
 	}
 	host := strings.ToLower(strings.TrimSuffix(a.Hostname, "."))
 	if i := strings.LastIndexByte(host, '.'); i > 0 {
@@ -85,7 +86,7 @@ func netGroup(a NodeAddress) uint64 {
 			host = host[j+1:]
 		}
 	}
-	return groupDNS | hashString(host)&^groupKindMask
+	return groupDNS | fnv1a(fnvBasis, host)&^groupKindMask
 }
 
 func ipGroup(ip netip.Addr, port uint16) uint64 {
@@ -96,8 +97,8 @@ func ipGroup(ip netip.Addr, port uint16) uint64 {
 	switch {
 	case !isRoutableIP(ip):
 		b := ip.As16()
-		h := hashBytes(14695981039346656037, b[:])
-		h = hashBytes(h, []byte{byte(port >> 8), byte(port)})
+		h := fnv1a(fnvBasis, b[:])
+		h = fnv1a(h, []byte{byte(port >> 8), byte(port)})
 		return groupLocal | h&^groupKindMask
 	case ip.Is4():
 		b := ip.As4()
@@ -132,18 +133,12 @@ func embeddedIPv4(ip netip.Addr) (netip.Addr, bool) {
 	return netip.Addr{}, false
 }
 
-func hashString(s string) uint64 {
-	h := uint64(14695981039346656037)
-	for i := 0; i < len(s); i++ {
-		h ^= uint64(s[i])
-		h *= 1099511628211
-	}
-	return h
-}
+// fnvBasis starts an FNV-1a hash; fnv1a continues one over b.
+const fnvBasis uint64 = 14695981039346656037
 
-func hashBytes(h uint64, b []byte) uint64 {
-	for _, c := range b {
-		h ^= uint64(c)
+func fnv1a[T ~string | ~[]byte](h uint64, b T) uint64 {
+	for i := 0; i < len(b); i++ {
+		h ^= uint64(b[i])
 		h *= 1099511628211
 	}
 	return h

@@ -712,7 +712,7 @@ type advState struct {
 }
 
 // idKey hashes a node ID to 64 bits (FNV-1a), the same on every node.
-func idKey(id NodeID) uint64 { return hashString(string(id)) }
+func idKey(id NodeID) uint64 { return fnv1a(fnvBasis, id) }
 
 // rankFor places entry e in requester q's order: a bijective mix of
 // e ^ q, so every requester gets its own pseudo-random order of the book,

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net/netip"
 	"runtime"
@@ -116,18 +117,7 @@ func checkInvariants(t testing.TB, m *PeerManager) {
 		}
 	}
 	require.Equal(t, active, m.active, "active count")
-	// Source-group buckets (groups.go): counted right, none over its cap.
-	load := map[uint64]int{}
-	for _, p := range m.peers {
-		if p.placed {
-			require.False(t, p.persistent, "persistent peers are outside the buckets")
-			load[p.bucket]++
-		}
-	}
-	require.Equal(t, load, m.bucketLoad, "bucket load")
-	for b, n := range load {
-		require.LessOrEqual(t, n, m.bucketCap, "bucket %d", b)
-	}
+	require.NoError(t, bucketsErr(m))
 	outbound := 0
 	for _, p := range m.peers {
 		if p.outbound {
@@ -1665,4 +1655,28 @@ func TestAdvertiseDeliversAllNewsInOrder(t *testing.T) {
 // (groups.go) do not squeeze the peers of one test together.
 func publicIP(i int) netip.Addr {
 	return netip.AddrFrom4([4]byte{byte(11 + i>>8&63), byte(i), byte(i >> 14), 1})
+}
+
+// bucketsErr checks the source-group buckets (groups.go): loads counted
+// right, none over its cap, no persistent peer in one. The caller holds
+// the lock.
+func bucketsErr(m *PeerManager) error {
+	load := map[uint64]int{}
+	for id, p := range m.peers {
+		if p.placed {
+			if p.persistent {
+				return fmt.Errorf("persistent peer %s in a bucket", id)
+			}
+			load[p.bucket]++
+		}
+	}
+	if !maps.Equal(load, m.bucketLoad) {
+		return fmt.Errorf("bucket loads %v, counted %v", m.bucketLoad, load)
+	}
+	for b, n := range load {
+		if n > m.bucketCap {
+			return fmt.Errorf("bucket %d holds %d, cap %d", b, n, m.bucketCap)
+		}
+	}
+	return nil
 }
