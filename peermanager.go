@@ -995,6 +995,12 @@ func (m *PeerManager) tryDialNext() (NodeAddress, bool, time.Time) {
 	return ai.addr, true, time.Time{}
 }
 
+// persistentLeaving reports whether a persistent peer is queued for
+// eviction. The caller holds the lock.
+func (m *PeerManager) persistentLeaving() bool {
+	return slices.ContainsFunc(m.evictQueue, func(id NodeID) bool { return m.peers[id].persistent })
+}
+
 // pickDial chooses a peer and address to dial. The caller holds the lock.
 func (m *PeerManager) pickDial() (*peerInfo, *addrInfo, time.Time) {
 	full := m.active-len(m.evictQueue) >= m.opts.MaxConnected
@@ -1030,7 +1036,10 @@ func (m *PeerManager) pickDial() (*peerInfo, *addrInfo, time.Time) {
 			}
 		}
 	}
-	if full || m.outbound >= m.opts.MaxOutbound {
+	if full || m.outbound >= m.opts.MaxOutbound || m.persistentLeaving() {
+		// A persistent peer queued to go (the last resort when every
+		// other connection was persistent too) frees its slot for what
+		// needed it, not for an ordinary dial.
 		return nil, nil, next
 	}
 	m.settle()
