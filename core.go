@@ -683,7 +683,8 @@ func (c *Core) handleResponse(now time.Time, p *corePeer, from NodeID, n int, en
 			// honest, so it is dropped, not punished, unless most of the
 			// response is like it.
 			self++
-		case errors.Is(err, ErrAddressBookFull):
+		case errors.Is(err, ErrAddressBookFull), errors.Is(err, ErrNetworkGroupFull):
+			// No room we would give it: no news, and nothing missing.
 			dup++
 		case errors.Is(err, ErrSourceGroupFull):
 			// News we may not store from this source (groups.go): not the

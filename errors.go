@@ -32,6 +32,10 @@ var (
 	// address and its source is full (see PeerManager.AddFrom); the
 	// address may still be stored when another source sends it.
 	ErrSourceGroupFull = errors.New("pex: address book share of source group full")
+	// ErrNetworkGroupFull: the book holds as many addresses of the
+	// address's network group as one group may have, from all sources
+	// together (see PeerManager.AddFrom).
+	ErrNetworkGroupFull = errors.New("pex: address book share of network group full")
 
 	// ErrMessageTooLarge: a message over the channel's receive capacity;
 	// it was refused before decoding.

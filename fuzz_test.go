@@ -90,7 +90,7 @@ var fzSentinels = []error{
 // fzPMSentinels are the exported errors PeerManager methods may return.
 var fzPMSentinels = []error{
 	ErrInvalidAddress, ErrInvalidNodeID, ErrSelfAddress, ErrUnroutableAddress,
-	ErrAddressBookFull, ErrSourceGroupFull, ErrTooManyPeers, ErrDuplicateConnection,
+	ErrAddressBookFull, ErrSourceGroupFull, ErrNetworkGroupFull, ErrTooManyPeers, ErrDuplicateConnection,
 }
 
 func fzCheckErr(t *testing.T, what string, err error, sentinels []error) {

@@ -1,10 +1,13 @@
 package pex
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -58,6 +61,17 @@ func floodPM(t *testing.T, maxPeers int) (*PeerManager, []NodeID) {
 	}
 	return m, sybils
 }
+
+// sybilAddr is the i-th address of the sybil subnet 66.66.0.0/16.
+func sybilAddr(i int) NodeAddress {
+	a, err := NodeAddressFromIP(nodeID(1_000_000+i), netip.AddrFrom4([4]byte{66, 66, byte(i >> 8), byte(i)}), 26656)
+	if err != nil {
+		panic(err)
+	}
+	return a
+}
+
+func isSybil(a NodeAddress) bool { return strings.HasPrefix(a.Hostname, "66.66.") }
 
 func countFrom(m *PeerManager, srcs []NodeID) int {
 	m.mu.Lock()
@@ -138,9 +152,7 @@ func TestSourceGroupFloodNeverReplacesProvenPeers(t *testing.T) {
 	}
 	before := m.Known()
 	for i := range 1000 {
-		a, err := NodeAddressFromIP(nodeID(5000+i), netip.AddrFrom4([4]byte{66, 66, byte(i >> 8), byte(i)}), 26656)
-		require.NoError(t, err)
-		_, err = m.AddFrom(a, nodeID(3))
+		_, err := m.AddFrom(sybilAddr(i), nodeID(3))
 		require.Error(t, err)
 	}
 	require.ElementsMatch(t, before, m.Known())
@@ -161,4 +173,134 @@ func TestBucketKeyPlacesSourcesApart(t *testing.T) {
 	require.Greater(t, len(seen), sourceBuckets/2)
 	require.NotEqual(t, k1.bucket(1, src), k2.bucket(1, src))
 	require.Equal(t, fmt.Sprint(k1.bucket(1, src)), fmt.Sprint(k1.bucket(1, src)))
+}
+
+func TestNetworkGroupCapHoldsAcrossSources(t *testing.T) {
+	// A sybil subnet's addresses relayed by many honest sources, each of
+	// its own group: the subnet still holds at most 1/16 of the book.
+	const maxPeers = 1000
+	limit := groupCap(maxPeers)
+	require.Equal(t, 64, limit)
+	m := newPM(t, PeerManagerOptions{MaxPeers: maxPeers, Rand: rand.New(rand.NewPCG(7, 7))})
+	var sources []NodeID
+	for i := range 100 {
+		a, err := NodeAddressFromIP(nodeID(i), netip.AddrFrom4([4]byte{byte(11 + i/200), byte(i), 0, 1}), 26656)
+		require.NoError(t, err)
+		_, err = m.Add(a)
+		require.NoError(t, err)
+		sources = append(sources, a.NodeID)
+	}
+	before := m.Known()
+	stored, groupFull := 0, 0
+	for i := range 2000 { // 20 subnet addresses from each source
+		ok, err := m.AddFrom(sybilAddr(i), sources[i%len(sources)])
+		switch {
+		case ok:
+			stored++
+		case errors.Is(err, ErrNetworkGroupFull):
+			groupFull++
+		default:
+			t.Fatalf("address %d: %v", i, err)
+		}
+	}
+	require.Equal(t, limit, stored, "the group fills to its cap, no further")
+	require.Equal(t, 2000-limit, groupFull)
+	require.Subset(t, m.Known(), before, "nothing was evicted for it")
+	// Other groups, from the same sources, still have room.
+	for i := range 100 {
+		_, err := m.AddFrom(peerAddr(5000+i), sources[i])
+		require.NoError(t, err)
+	}
+	checkInvariants(t, m)
+}
+
+func TestInboundSybilsDisplaceEachOther(t *testing.T) {
+	// Connections full of inbound peers: 6 sybils of one /16 and 4 honest
+	// peers each of its own. A newcomer, honest or sybil, displaces a
+	// sybil: the subnet with the most inbound connections gives up one.
+	clk := newFakeClock()
+	m := newPM(t, PeerManagerOptions{MaxConnected: 10, MaxOutbound: 2, Now: clk.Now})
+	for i := range 4 {
+		require.NoError(t, m.Accepted(nodeID(i), peerAddr(i)))
+		clk.Advance(time.Second)
+	}
+	for i := range 6 {
+		require.NoError(t, m.Accepted(sybilAddr(i).NodeID, sybilAddr(i)))
+		clk.Advance(time.Second)
+	}
+	sybils := func() int {
+		n := 0
+		for _, id := range m.Connected() {
+			if isSybil(m.Addresses(id)[0]) {
+				n++
+			}
+		}
+		return n
+	}
+	for i := range 20 {
+		a := peerAddr(10 + i)
+		if i%2 == 1 {
+			a = sybilAddr(10 + i)
+		}
+		before := sybils()
+		require.NoError(t, m.Accepted(a.NodeID, a))
+		id, ok := m.EvictNext()
+		require.True(t, ok)
+		if before > 0 {
+			require.True(t, isSybil(m.Addresses(id)[0]), "newcomer %d displaced %s while %d sybils were connected", i, id, before)
+		}
+		m.Disconnected(id)
+		clk.Advance(time.Second)
+		checkInvariants(t, m)
+	}
+	require.LessOrEqual(t, sybils(), 1, "sybils take turns in one slot at most")
+	for i := range 4 {
+		require.True(t, m.IsConnected(nodeID(i)), "the first honest peers kept their slots")
+	}
+}
+
+func TestOutboundSpreadsOverGroups(t *testing.T) {
+	// A book of 30 sybils from one /16 and 5 honest peers, each in a /16
+	// of its own: of 10 outbound slots, the sybils get 2 (MaxOutbound/5),
+	// and the honest peers are all dialled.
+	addSybils := func(m *PeerManager) {
+		for i := range 30 {
+			_, err := m.Add(sybilAddr(i))
+			require.NoError(t, err)
+		}
+	}
+	m := newPM(t, PeerManagerOptions{MaxConnected: 50, MaxOutbound: 10, Rand: rand.New(rand.NewPCG(3, 3))})
+	addSybils(m)
+	addPeers(t, m, 0, 5)
+	sybils, honest := 0, 0
+	for {
+		a, ok := m.TryDialNext()
+		if !ok {
+			break
+		}
+		require.NoError(t, m.Dialed(a))
+		if isSybil(a) {
+			sybils++
+		} else {
+			honest++
+		}
+	}
+	require.Equal(t, 2, sybils)
+	require.Equal(t, 5, honest)
+	checkInvariants(t, m)
+
+	// Without the limit, the sybils take what is left.
+	m = newPM(t, PeerManagerOptions{MaxConnected: 50, MaxOutbound: 10, MaxOutboundPerGroup: -1})
+	addSybils(m)
+	dialled := 0
+	for {
+		a, ok := m.TryDialNext()
+		if !ok {
+			break
+		}
+		require.NoError(t, m.Dialed(a))
+		dialled++
+	}
+	require.Equal(t, 10, dialled)
+	checkInvariants(t, m)
 }

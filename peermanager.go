@@ -33,6 +33,13 @@ type PeerManagerOptions struct {
 	// finds nobody to connect to. Default MaxConnected/5, at least 1 (10 of
 	// 50, as CometBFT).
 	MaxOutbound int
+	// MaxOutboundPerGroup bounds the connections we dial into one network
+	// group (a public IPv4 /16 or IPv6 /32, see groups.go), so that a
+	// subnet of sybils cannot take every outbound slot, however much of
+	// the book it holds. Default max(1, MaxOutbound/5): 2 of 10. -1 lifts
+	// it, for a network whose nodes all sit in one public subnet.
+	// Persistent peers, DNS names and unroutable addresses do not count.
+	MaxOutboundPerGroup int
 	// MaxAddressesPerPeer bounds the addresses kept for one node ID.
 	// Default 4.
 	MaxAddressesPerPeer int
@@ -85,6 +92,7 @@ func (o *PeerManagerOptions) withDefaults() (PeerManagerOptions, error) {
 	setDefault(&c.MaxPeers, 1000)
 	setDefault(&c.MaxConnected, 50)
 	setDefault(&c.MaxOutbound, max(1, c.MaxConnected/5))
+	setDefault(&c.MaxOutboundPerGroup, max(1, c.MaxOutbound/5))
 	setDefault(&c.MaxAddressesPerPeer, 4)
 	setDefault(&c.MinRetryTime, time.Second)
 	setDefault(&c.MaxRetryTime, 10*time.Minute)
@@ -104,6 +112,8 @@ func (o *PeerManagerOptions) withDefaults() (PeerManagerOptions, error) {
 		return c, fmt.Errorf("%w: MaxOutbound above MaxConnected", ErrInvalidConfig)
 	case c.MaxPeers < 1, c.MaxConnected < 1, c.MaxOutbound < 1, c.MaxAddressesPerPeer < 1, c.MaxDialFailures < 1:
 		return c, fmt.Errorf("%w: peer manager limits must be positive", ErrInvalidConfig)
+	case c.MaxOutboundPerGroup < -1:
+		return c, fmt.Errorf("%w: MaxOutboundPerGroup must be positive, or -1 for no limit", ErrInvalidConfig)
 	case c.MinRetryTime < 0 || c.MaxRetryTime < c.MinRetryTime:
 		return c, fmt.Errorf("%w: need 0 <= MinRetryTime <= MaxRetryTime", ErrInvalidConfig)
 	case c.EvictScore >= 0 || c.EvictScore <= MinScore:
@@ -151,14 +161,15 @@ type peerInfo struct {
 	caps        PeerCaps
 	dialing     *addrInfo // while stateDialing
 	outbound    bool      // we dialled it (dialing or connected)
+	outGroup    uint64    // while outbound: its group in outGroups, or noGroup
 	connectedAt time.Time
 	key         uint64   // idKey(id)
 	selfRank    uint64   // rank in our own order (see Advertise)
 	src         NodeID   // the peer that first told us of it, if any
 	proven      bool     // we have connected to it
 	adv         advState // what we have advertised to this connected peer
-	bucket      uint64   // source-group bucket (groups.go), if placed
-	placed      bool     // counted in bucketLoad
+	slot        slot     // bucket and network group (groups.go), if placed
+	placed      bool     // counted in bucketLoad and groupLoad
 
 	heapIndex int    // position in the evictable heap, -1 if not there
 	seq       uint64 // insertion order, for ties in eviction
@@ -206,6 +217,9 @@ type PeerManager struct {
 	bucketKey  bucketKey      // secret placement key (groups.go)
 	bucketCap  int            // entries per bucket
 	bucketLoad map[uint64]int // entries per bucket, for gossiped entries
+	groupCap   int            // entries per network group
+	groupLoad  map[uint64]int // gossiped entries per network group
+	outGroups  map[uint64]int // outbound connections per network group
 
 	strictLogged bool
 }
@@ -230,6 +244,9 @@ func NewPeerManager(self NodeID, opts PeerManagerOptions) (*PeerManager, error) 
 		bucketKey:     bucketKey{o.Rand.Uint64(), o.Rand.Uint64()},
 		bucketCap:     bucketCap(o.MaxPeers),
 		bucketLoad:    make(map[uint64]int),
+		groupCap:      groupCap(o.MaxPeers),
+		groupLoad:     make(map[uint64]int),
+		outGroups:     make(map[uint64]int),
 	}
 	for _, a := range o.SelfAddresses {
 		if err := a.Validate(); err != nil {
@@ -271,7 +288,7 @@ func (m *PeerManager) SelfID() NodeID { return m.self }
 // forever, at the top score. An operator uses it to add a peer at run time,
 // for example to join two parts of a network.
 func (m *PeerManager) AddPersistent(a NodeAddress) error {
-	if _, err := m.Add(a); err != nil && !errors.Is(err, ErrAddressBookFull) && !errors.Is(err, ErrSourceGroupFull) {
+	if _, err := m.Add(a); err != nil && !errors.Is(err, ErrAddressBookFull) && !errors.Is(err, ErrSourceGroupFull) && !errors.Is(err, ErrNetworkGroupFull) {
 		return err
 	}
 	m.mu.Lock()
@@ -311,7 +328,7 @@ func (m *PeerManager) AddPersistent(a NodeAddress) error {
 		p.evicting = false
 		m.evictQueue = slices.DeleteFunc(m.evictQueue, func(x NodeID) bool { return x == p.id })
 		if m.active-len(m.evictQueue) > m.opts.MaxConnected {
-			v := m.inboundVictim()
+			v := m.inboundVictim(noGroup)
 			if v == nil {
 				v = m.lowestConnected()
 			}
@@ -389,11 +406,11 @@ func (m *PeerManager) AddFrom(a NodeAddress, src NodeID) (bool, error) {
 		}
 		if !p.placed && !p.persistent {
 			// An inbound peer's first address: placed like a new entry.
-			b := m.bucketOf(a, src)
-			if err := m.admit(b); err != nil {
+			sl := m.slotOf(a, src)
+			if err := m.admit(sl); err != nil {
 				return false, err
 			}
-			m.place(p, b)
+			m.place(p, sl)
 		}
 		if len(p.addrs) >= m.opts.MaxAddressesPerPeer {
 			if p.persistent {
@@ -412,8 +429,8 @@ func (m *PeerManager) AddFrom(a NodeAddress, src NodeID) (bool, error) {
 		m.wakeDialers()
 		return true, nil
 	}
-	b := m.bucketOf(a, src)
-	if err := m.admit(b); err != nil {
+	sl := m.slotOf(a, src)
+	if err := m.admit(sl); err != nil {
 		return false, err
 	}
 	if len(m.peers) >= m.opts.MaxPeers {
@@ -423,44 +440,62 @@ func (m *PeerManager) AddFrom(a NodeAddress, src NodeID) (bool, error) {
 	}
 	p := m.insert(a.NodeID, &addrInfo{addr: a})
 	p.src = src
-	m.place(p, b)
+	m.place(p, sl)
 	m.wakeDialers()
 	return true, nil
 }
 
-// bucketOf returns the bucket for address a learnt from src. The caller
-// holds the lock.
-func (m *PeerManager) bucketOf(a NodeAddress, src NodeID) uint64 {
+// slot is where a gossiped entry counts: its bucket and its network
+// group.
+type slot struct{ bucket, group uint64 }
+
+// slotOf returns the slot for address a learnt from src. The caller holds
+// the lock.
+func (m *PeerManager) slotOf(a NodeAddress, src NodeID) slot {
 	sg := groupUnknown
 	if src == "" {
 		sg = netGroup(a)
-	} else if p := m.peers[src]; p != nil && len(p.addrs) > 0 {
-		// The address we last reached it at, else the first we learnt.
-		best := p.addrs[0]
-		for _, ai := range p.addrs[1:] {
-			if ai.lastSuccess.After(best.lastSuccess) {
-				best = ai
-			}
-		}
-		sg = netGroup(best.addr)
+	} else if p := m.peers[src]; p != nil {
+		sg = peerGroup(p)
 	}
-	return m.bucketKey.bucket(netGroup(a), sg)
+	g := netGroup(a)
+	return slot{m.bucketKey.bucket(g, sg), g}
 }
 
-// admit tells whether bucket b has room for one more entry. The caller
-// holds the lock.
-func (m *PeerManager) admit(b uint64) error {
-	if n := m.bucketLoad[b]; n >= m.bucketCap {
+// peerGroup is the network group of the address we last reached p at,
+// else of the first we learnt; groupUnknown if we hold none.
+func peerGroup(p *peerInfo) uint64 {
+	if len(p.addrs) == 0 {
+		return groupUnknown
+	}
+	best := p.addrs[0]
+	for _, ai := range p.addrs[1:] {
+		if ai.lastSuccess.After(best.lastSuccess) {
+			best = ai
+		}
+	}
+	return netGroup(best.addr)
+}
+
+// admit tells whether slot sl has room for one more entry: its network
+// group first (a group at its cap is no news, whoever sends it), then
+// its bucket. The caller holds the lock.
+func (m *PeerManager) admit(sl slot) error {
+	if n := m.groupLoad[sl.group]; n >= m.groupCap {
+		return fmt.Errorf("%w (%d entries)", ErrNetworkGroupFull, n)
+	}
+	if n := m.bucketLoad[sl.bucket]; n >= m.bucketCap {
 		return fmt.Errorf("%w (%d entries from its groups)", ErrSourceGroupFull, n)
 	}
 	return nil
 }
 
-// place counts p in bucket b; unplace takes it out. The caller holds the
+// place counts p in slot sl; unplace takes it out. The caller holds the
 // lock.
-func (m *PeerManager) place(p *peerInfo, b uint64) {
-	p.bucket, p.placed = b, true
-	m.bucketLoad[b]++
+func (m *PeerManager) place(p *peerInfo, sl slot) {
+	p.slot, p.placed = sl, true
+	m.bucketLoad[sl.bucket]++
+	m.groupLoad[sl.group]++
 }
 
 func (m *PeerManager) unplace(p *peerInfo) {
@@ -468,8 +503,14 @@ func (m *PeerManager) unplace(p *peerInfo) {
 		return
 	}
 	p.placed = false
-	if m.bucketLoad[p.bucket]--; m.bucketLoad[p.bucket] <= 0 {
-		delete(m.bucketLoad, p.bucket)
+	decrement(m.bucketLoad, p.slot.bucket)
+	decrement(m.groupLoad, p.slot.group)
+}
+
+// decrement counts one entry less under k, forgetting k at zero.
+func decrement(load map[uint64]int, k uint64) {
+	if load[k]--; load[k] <= 0 {
+		delete(load, k)
 	}
 }
 
@@ -982,15 +1023,14 @@ func (m *PeerManager) tryDialNext() (NodeAddress, bool, time.Time) {
 	}
 	if m.active-len(m.evictQueue) >= m.opts.MaxConnected {
 		// A persistent peer displaces an inbound one (see pickDial).
-		v := m.inboundVictim()
+		v := m.inboundVictim(noGroup)
 		v.evicting = true
 		m.evictQueue = append(m.evictQueue, v.id)
 	}
 	p.state = stateDialing
 	p.dialing = ai
-	p.outbound = true
 	m.active++
-	m.outbound++
+	m.markOutbound(p, ai.addr)
 	m.unrank(p)
 	return ai.addr, true, time.Time{}
 }
@@ -1031,7 +1071,7 @@ func (m *PeerManager) pickDial() (*peerInfo, *addrInfo, time.Time) {
 	// connections are full they displace an inbound peer.
 	for _, id := range m.persistent {
 		if p := m.peers[id]; p != nil {
-			if ai := due(p); ai != nil && (!full || m.inboundVictim() != nil) {
+			if ai := due(p); ai != nil && (!full || m.inboundVictim(noGroup) != nil) {
 				return p, ai, time.Time{}
 			}
 		}
@@ -1055,7 +1095,7 @@ func (m *PeerManager) pickDial() (*peerInfo, *addrInfo, time.Time) {
 	for k := 0; k < n && found < candidates; k++ {
 		p := m.order[(start+k)%n]
 		ai := due(p)
-		if ai == nil {
+		if ai == nil || m.groupFull(netGroup(ai.addr)) {
 			continue
 		}
 		found++
@@ -1067,6 +1107,35 @@ func (m *PeerManager) pickDial() (*peerInfo, *addrInfo, time.Time) {
 		return nil, nil, next
 	}
 	return bestP, bestA, time.Time{}
+}
+
+// markOutbound records that we dial p at a; clearOutbound that p is no
+// longer a connection we dialled. The caller holds the lock.
+func (m *PeerManager) markOutbound(p *peerInfo, a NodeAddress) {
+	p.outbound = true
+	m.outbound++
+	p.outGroup = noGroup
+	if g := netGroup(a); !p.persistent && diverseGroup(g) {
+		p.outGroup = g
+		m.outGroups[g]++
+	}
+}
+
+func (m *PeerManager) clearOutbound(p *peerInfo) {
+	if !p.outbound {
+		return
+	}
+	p.outbound = false
+	m.outbound--
+	if p.outGroup != noGroup {
+		decrement(m.outGroups, p.outGroup)
+	}
+}
+
+// groupFull reports whether we may not dial one more peer of group g.
+// The caller holds the lock.
+func (m *PeerManager) groupFull(g uint64) bool {
+	return m.opts.MaxOutboundPerGroup > 0 && diverseGroup(g) && m.outGroups[g] >= m.opts.MaxOutboundPerGroup
 }
 
 // DialNext blocks until TryDialNext has an address for it, or ctx ends.
@@ -1139,8 +1208,7 @@ func (m *PeerManager) Dialed(a NodeAddress) error {
 			return ErrTooManyPeers
 		}
 		m.active++
-		m.outbound++
-		p.outbound = true
+		m.markOutbound(p, a)
 		m.unrank(p)
 	default:
 		// It dialled us while we dialled it, and its connection won:
@@ -1185,8 +1253,7 @@ func (m *PeerManager) DialFailed(a NodeAddress) {
 		p.state = stateIdle
 		p.dialing = nil
 		m.active--
-		m.outbound--
-		p.outbound = false
+		m.clearOutbound(p)
 		// As on Disconnected: an idle peer is not queued for eviction,
 		// and must be queued again if it reconnects and falls again.
 		p.evicting = false
@@ -1233,7 +1300,14 @@ func (m *PeerManager) backoff(n int) time.Duration {
 // as Add would, so a node learns where to reach the peers that dial it;
 // entries for another node ID, or that Add refuses, are ignored.
 func (m *PeerManager) Accepted(id NodeID, announced ...NodeAddress) error {
-	if err := m.accepted(id); err != nil {
+	g := noGroup
+	for _, a := range announced {
+		if a.NodeID == id {
+			g = netGroup(a)
+			break
+		}
+	}
+	if err := m.accepted(id, g); err != nil {
 		return err
 	}
 	for _, a := range announced {
@@ -1244,7 +1318,9 @@ func (m *PeerManager) Accepted(id NodeID, announced ...NodeAddress) error {
 	return nil
 }
 
-func (m *PeerManager) accepted(id NodeID) error {
+// accepted admits the connection; g is the group of the address id
+// announced, noGroup if none.
+func (m *PeerManager) accepted(id NodeID, g uint64) error {
 	if id == m.self {
 		return ErrSelfAddress
 	}
@@ -1259,8 +1335,7 @@ func (m *PeerManager) accepted(id NodeID) error {
 		// it wins, and our dial will end with ErrDuplicateConnection.
 		p.state = stateConnected
 		p.dialing = nil
-		p.outbound = false
-		m.outbound--
+		m.clearOutbound(p)
 		p.connectedAt = m.opts.Now()
 		m.setScore(p, p.score+scoreConnected)
 		return nil
@@ -1272,7 +1347,10 @@ func (m *PeerManager) accepted(id NodeID) error {
 	if m.active-len(m.evictQueue) >= m.opts.MaxConnected {
 		// Full: displace an inbound peer, as Bitcoin does, so that a
 		// newcomer that knows only this node can still join.
-		victim = m.inboundVictim()
+		if g == noGroup && p != nil {
+			g = peerGroup(p)
+		}
+		victim = m.inboundVictim(g)
 		if victim == nil {
 			return ErrTooManyPeers
 		}
@@ -1316,18 +1394,36 @@ func (m *PeerManager) lowestConnected() *peerInfo {
 }
 
 // inboundVictim returns the inbound, non-persistent connected peer to
-// displace for a new inbound one: the lowest scored, the youngest among
-// equals (long-lived peers are the hardest for an attacker to fake). The
-// caller holds the lock.
-func (m *PeerManager) inboundVictim() *peerInfo {
-	var v *peerInfo
+// displace for a new connection. It comes from the network group with
+// the most inbound connections, the newcomer counted in its group
+// (newcomer; noGroup for a dial), as in Bitcoin: sybils from one subnet
+// that keep dialling displace each other, not the honest peers spread
+// over many networks. Within the group, the lowest scored goes, the
+// youngest among equals (long-lived peers are the hardest for an attacker
+// to fake). The caller holds the lock.
+func (m *PeerManager) inboundVictim(newcomer uint64) *peerInfo {
+	type cand struct {
+		p *peerInfo
+		g uint64
+	}
+	var cands []cand
+	size := map[uint64]int{}
 	for _, p := range m.peers {
 		if !p.connected() || p.outbound || p.persistent || p.evicting {
 			continue
 		}
-		if v == nil || p.score < v.score || (p.score == v.score && (p.connectedAt.After(v.connectedAt) ||
-			(p.connectedAt.Equal(v.connectedAt) && p.id > v.id))) {
-			v = p
+		g := peerGroup(p)
+		size[g]++
+		cands = append(cands, cand{p, g})
+	}
+	size[newcomer]++
+	var v *peerInfo
+	var vsize int
+	for _, c := range cands {
+		p, n := c.p, size[c.g]
+		if v == nil || n > vsize || (n == vsize && (p.score < v.score || (p.score == v.score && (p.connectedAt.After(v.connectedAt) ||
+			(p.connectedAt.Equal(v.connectedAt) && p.id > v.id))))) {
+			v, vsize = p, n
 		}
 	}
 	return v
@@ -1373,10 +1469,7 @@ func (m *PeerManager) Disconnected(id NodeID) {
 			ai.retryAt = cool
 		}
 	}
-	if p.outbound {
-		m.outbound--
-		p.outbound = false
-	}
+	m.clearOutbound(p)
 	p.evicting = false
 	m.evictQueue = slices.DeleteFunc(m.evictQueue, func(x NodeID) bool { return x == id })
 	if len(p.addrs) == 0 && !p.persistent {

@@ -1657,25 +1657,41 @@ func publicIP(i int) netip.Addr {
 	return netip.AddrFrom4([4]byte{byte(11 + i>>8&63), byte(i), byte(i >> 14), 1})
 }
 
-// bucketsErr checks the source-group buckets (groups.go): loads counted
-// right, none over its cap, no persistent peer in one. The caller holds
-// the lock.
+// bucketsErr checks the group bookkeeping (groups.go): bucket and group
+// loads counted right, none over its cap, no persistent peer in a bucket,
+// outbound connections per group counted right. The caller holds the
+// lock.
 func bucketsErr(m *PeerManager) error {
-	load := map[uint64]int{}
+	load, groups, out := map[uint64]int{}, map[uint64]int{}, map[uint64]int{}
 	for id, p := range m.peers {
+		if p.outbound && p.outGroup != noGroup {
+			out[p.outGroup]++
+		}
 		if p.placed {
 			if p.persistent {
 				return fmt.Errorf("persistent peer %s in a bucket", id)
 			}
-			load[p.bucket]++
+			load[p.slot.bucket]++
+			groups[p.slot.group]++
 		}
 	}
 	if !maps.Equal(load, m.bucketLoad) {
 		return fmt.Errorf("bucket loads %v, counted %v", m.bucketLoad, load)
 	}
+	if !maps.Equal(groups, m.groupLoad) {
+		return fmt.Errorf("group loads %v, counted %v", m.groupLoad, groups)
+	}
+	if !maps.Equal(out, m.outGroups) {
+		return fmt.Errorf("outbound groups %v, counted %v", m.outGroups, out)
+	}
 	for b, n := range load {
 		if n > m.bucketCap {
 			return fmt.Errorf("bucket %d holds %d, cap %d", b, n, m.bucketCap)
+		}
+	}
+	for g, n := range groups {
+		if n > m.groupCap {
+			return fmt.Errorf("group %x holds %d, cap %d", g, n, m.groupCap)
 		}
 	}
 	return nil
