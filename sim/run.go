@@ -60,6 +60,21 @@ type Result struct {
 	PeakHeapMB     float64
 	Messages       int
 	Curve          []CurvePoint
+
+	// Adversarial scenarios (sybil, flood): the figures cover the honest
+	// nodes, and these describe the attack at the end of the run.
+	Attackers int
+	// AttackerShareInBooks is the mean share of attacker addresses in
+	// honest nodes' books.
+	AttackerShareInBooks float64
+	// EclipsedNodes is how many honest nodes had connections, all of
+	// them to attackers; EclipsedNodesMax the most at any sample.
+	EclipsedNodes, EclipsedNodesMax int
+	// PeerErrorsPerNode is the peer errors an honest node reported.
+	PeerErrorsPerNode float64
+	// Reference is the same honest nodes with the same seed and no
+	// attackers: a cold start, the rate the attack should not slow.
+	Reference *Result
 }
 
 type node struct {
@@ -77,6 +92,13 @@ type node struct {
 
 	wake   timer // the next Tick
 	redial timer // the next look at back-offs
+
+	role   role
+	floods int              // flooder: connections flooded so far
+	quiet  map[int32]bool   // sybil: the peer's last answer brought nothing
+	conns  map[int32]uint32 // sybil: connections made to each peer so far
+	// honest nodes in the book, counted at book size countedLen
+	honestKnown, countedLen int
 
 	reached [4]bool
 	ms      [4]Milestone
@@ -105,6 +127,10 @@ type simulation struct {
 	peakHeap uint64
 	cfg      pex.Config
 	finished bool
+	// adversarial scenarios: nodes [0, honest) are honest, the rest attack
+	attackers, honest int
+	eclipsedMax       int
+	answers           [][]byte // sybil answers, built on first use
 	// next coverage sample and progress report
 	nextSample, nextProgress time.Duration
 }
@@ -122,7 +148,20 @@ func Run(opts Options) (*Result, error) {
 	s.loop()
 	res := s.result()
 	res.WallSeconds = time.Since(wallStart).Seconds()
+	if s.attackers > 0 {
+		if res.Reference, err = Run(s.reference()); err != nil {
+			return nil, err
+		}
+	}
 	return res, nil
+}
+
+// reference is the run to compare an attack with: the same honest nodes,
+// a cold start with no attackers.
+func (s *simulation) reference() Options {
+	ref := s.opts
+	ref.Scenario, ref.Nodes, ref.Attackers, ref.Progress, ref.Limit = ScenarioCold, s.honest, 0, nil, 0
+	return ref
 }
 
 func newSimulation(opts Options) (*simulation, error) {
@@ -178,7 +217,7 @@ func (s *simulation) newNode(i int) *node {
 
 // materialise gives n its PeerManager and Core.
 func (s *simulation) materialise(n *node) {
-	pm, err := pex.NewPeerManager(n.id, pex.PeerManagerOptions{
+	o := pex.PeerManagerOptions{
 		SelfAddresses:   []pex.NodeAddress{n.addr},
 		MaxPeers:        max(2*s.opts.Nodes, 1000), // a book that is not "95% full" once it knows everyone
 		MaxConnected:    s.opts.MaxConnected,
@@ -186,7 +225,11 @@ func (s *simulation) materialise(n *node) {
 		Now:             s.at,
 		Rand:            rand.New(rand.NewPCG(s.opts.Seed, uint64(n.idx)+1)),
 		RandomAdvertise: s.opts.Policy == PolicyBaseline,
-	})
+	}
+	if n.role != honest {
+		s.attackerOptions(&o)
+	}
+	pm, err := pex.NewPeerManager(n.id, o)
 	if err != nil {
 		panic(err) // options are built here; an error is a bug
 	}
@@ -328,7 +371,12 @@ func (s *simulation) dial(n *node) {
 		if !ok {
 			break
 		}
-		to := s.byID[a.NodeID]
+		to, ok := s.byID[a.NodeID]
+		if !ok {
+			// an address nobody listens on: the dial times out
+			s.schedule(&event{at: s.now + 2*s.opts.Latency, kind: evConnect, node: n.idx, peer: -1, addr: a})
+			continue
+		}
 		s.schedule(&event{at: s.now + 2*s.latency(n.idx, to), kind: evConnect, node: n.idx, peer: to, addr: a})
 	}
 	s.closeEvicted(n) // a dial to a persistent peer may have displaced an inbound one
@@ -342,6 +390,11 @@ func (s *simulation) dial(n *node) {
 func (s *simulation) connect(n *node, to int32, a pex.NodeAddress) {
 	if !n.online {
 		n.pm.DialFailed(a)
+		return
+	}
+	if to < 0 {
+		n.pm.DialFailed(a)
+		s.dial(n)
 		return
 	}
 	peer := s.nodes[to]
@@ -373,8 +426,8 @@ func (s *simulation) connect(n *node, to int32, a pex.NodeAddress) {
 	peer.pm.Ready(n.id, pex.CapV2)
 	// Displaced inbound peers of the target go first.
 	s.touch(peer, pex.Actions{})
-	s.touch(n, n.core.PeerUpdate(s.at(), pex.PeerUpdate{NodeID: peer.id, Status: pex.PeerStatusUp, Caps: pex.CapV2}))
-	s.touch(peer, peer.core.PeerUpdate(s.at(), pex.PeerUpdate{NodeID: n.id, Status: pex.PeerStatusUp, Caps: pex.CapV2}))
+	s.peerUpdate(n, peer, pex.PeerStatusUp)
+	s.peerUpdate(peer, n, pex.PeerStatusUp)
 }
 
 func (s *simulation) disconnect(n *node, to int32) {
@@ -386,8 +439,25 @@ func (s *simulation) disconnect(n *node, to int32) {
 	delete(peer.links, n.idx)
 	n.pm.Disconnected(peer.id)
 	peer.pm.Disconnected(n.id)
-	s.touch(n, n.core.PeerUpdate(s.at(), pex.PeerUpdate{NodeID: peer.id, Status: pex.PeerStatusDown}))
-	s.touch(peer, peer.core.PeerUpdate(s.at(), pex.PeerUpdate{NodeID: n.id, Status: pex.PeerStatusDown}))
+	s.peerUpdate(n, peer, pex.PeerStatusDown)
+	s.peerUpdate(peer, n, pex.PeerStatusDown)
+}
+
+// peerUpdate tells n that its connection to peer went up or down: an
+// honest node's Core hears of it, an attacker starts its work.
+func (s *simulation) peerUpdate(n, peer *node, status pex.PeerStatus) {
+	if n.role != honest {
+		if status == pex.PeerStatusUp {
+			s.linkUp(n, peer.idx)
+		}
+		s.touch(n, pex.Actions{})
+		return
+	}
+	caps := pex.CapV2
+	if status != pex.PeerStatusUp {
+		caps = 0
+	}
+	s.touch(n, n.core.PeerUpdate(s.at(), pex.PeerUpdate{NodeID: peer.id, Status: status, Caps: caps}))
 }
 
 // stop takes n offline, dropping its connections; its book survives.
@@ -447,8 +517,14 @@ func (s *simulation) step() {
 		s.dial(n)
 	case evConnect:
 		s.connect(n, e.peer, e.addr)
+	case evAttack:
+		s.attack(n, e.peer, e.gen)
 	case evDeliver:
 		if _, ok := n.links[e.peer]; !ok || !n.online {
+			return
+		}
+		if n.role != honest {
+			s.receiveAttack(n, e.peer, e.msg)
 			return
 		}
 		s.touch(n, n.core.Receive(s.at(), pex.Envelope{From: s.nodes[e.peer].id, Message: e.msg}))
@@ -479,6 +555,9 @@ func (s *simulation) coverage(n *node) float64 {
 	if n.pm == nil {
 		return 0
 	}
+	if s.attackers > 0 {
+		return float64(s.honestKnown(n)) / float64(s.netSize-1)
+	}
 	return float64(n.pm.Len()) / float64(s.netSize-1)
 }
 
@@ -495,6 +574,9 @@ func (s *simulation) sample() {
 		}
 	}
 	avg := sum / float64(len(s.measured))
+	if s.attackers > 0 {
+		s.eclipsedMax = max(s.eclipsedMax, s.eclipsed())
+	}
 	s.curve = append(s.curve, CurvePoint{SimSeconds: s.now.Seconds(), Avg: avg, Min: lo})
 	var ms runtime.MemStats
 	if len(s.curve)%30 == 1 {
@@ -573,5 +655,8 @@ func (s *simulation) result() *Result {
 	}
 	k := float64(len(s.measured))
 	r.RequestsPerNode, r.AddressesPerNode, r.BytesPerNode, r.SizeEstimate = req/k, addrs/k, bytes/k, est/k
+	if s.attackers > 0 {
+		s.attackFigures(r)
+	}
 	return r
 }

@@ -79,6 +79,12 @@ func (s *simulation) setup() error {
 		s.measured = s.nodes
 		s.netSize = n
 		s.script(partitionHeal, s.heal)
+	case ScenarioSybil:
+		s.setupAttack(sybil)
+		s.opts.Limit = min(s.opts.Limit, attackFor)
+	case ScenarioFlood:
+		s.setupAttack(flooder)
+		s.opts.Limit = min(s.opts.Limit, attackFor)
 	}
 	return nil
 }
@@ -122,6 +128,8 @@ func (s *simulation) scenarioDone() bool {
 		return s.nodes[len(s.nodes)-1].online
 	case ScenarioChurn:
 		return s.now >= churnStart+churnDuration+churnDowntime
+	case ScenarioSybil:
+		return false // it runs for attackFor
 	case ScenarioPartition:
 		if s.split && s.halvesConverged() {
 			s.heal()

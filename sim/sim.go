@@ -20,10 +20,12 @@ const (
 	ScenarioGrowth    = "growth"    // nodes keep joining, each knowing one node
 	ScenarioChurn     = "churn"     // nodes leave and come back
 	ScenarioPartition = "partition" // two halves split, then heal
+	ScenarioSybil     = "sybil"     // attackers in one /16 push their subnet
+	ScenarioFlood     = "flood"     // attackers send bad and unasked messages
 )
 
 // Scenarios lists the scenario names.
-var Scenarios = []string{ScenarioCold, ScenarioJoin, ScenarioGrowth, ScenarioChurn, ScenarioPartition}
+var Scenarios = []string{ScenarioCold, ScenarioJoin, ScenarioGrowth, ScenarioChurn, ScenarioPartition, ScenarioSybil, ScenarioFlood}
 
 // Policy selects the discovery behaviour under test.
 type Policy int
@@ -60,6 +62,9 @@ type Options struct {
 	// Defaults 50 and 10.
 	MaxConnected int
 	MaxOutbound  int
+	// Attackers is the share of the nodes that attack in the sybil and
+	// flood scenarios. Default 0.1.
+	Attackers float64
 	// Limit is the most virtual time to run. Default 2 h.
 	Limit time.Duration
 	// Progress, if set, is called about every Every of virtual time.
@@ -97,6 +102,9 @@ func (o *Options) defaults() error {
 	if o.Sample == 0 {
 		o.Sample = time.Second
 	}
+	if o.Attackers == 0 && adversarial(o.Scenario) {
+		o.Attackers = defaultAttackers
+	}
 	switch {
 	case o.Nodes < 3:
 		return fmt.Errorf("sim: need at least 3 nodes")
@@ -106,6 +114,10 @@ func (o *Options) defaults() error {
 		return fmt.Errorf("sim: loss must be in [0, 1)")
 	case o.MaxOutbound > o.MaxConnected:
 		return fmt.Errorf("sim: MaxOutbound above MaxConnected")
+	case o.Attackers < 0 || o.Attackers >= 1:
+		return fmt.Errorf("sim: attackers must be a share in [0, 1)")
+	case adversarial(o.Scenario) && o.Nodes-attackers(o.Nodes, o.Attackers) < 3:
+		return fmt.Errorf("sim: need at least 3 honest nodes")
 	}
 	return nil
 }
@@ -129,6 +141,7 @@ const (
 	evConnect                  // a dial reaches its target
 	evDeliver                  // a message arrives
 	evScript                   // a scenario step
+	evAttack                   // a sybil's next request on a connection
 )
 
 type event struct {
@@ -137,7 +150,7 @@ type event struct {
 	kind eventKind
 	node int32
 	peer int32
-	gen  uint32 // for evWake/evDial: stale when != node's
+	gen  uint32 // evWake/evDial: stale when != node's; evAttack: the connection
 	msg  []byte
 	addr pex.NodeAddress
 	fn   func()

@@ -20,6 +20,9 @@ func small(t *testing.T, o Options) *Result {
 	}
 	if o.Limit == 0 {
 		o.Limit = 30 * time.Minute
+		if adversarial(o.Scenario) {
+			o.Limit = 2 * time.Minute // enough to see what the attack does
+		}
 	}
 	r, err := Run(o)
 	require.NoError(t, err)
@@ -31,8 +34,11 @@ func TestSameSeedSameRun(t *testing.T) {
 		t.Run(scenario, func(t *testing.T) {
 			a := small(t, Options{Scenario: scenario, Seed: 7})
 			b := small(t, Options{Scenario: scenario, Seed: 7})
-			a.WallSeconds, b.WallSeconds = 0, 0
-			a.PeakHeapMB, b.PeakHeapMB = 0, 0
+			for _, r := range []*Result{a, b, a.Reference, b.Reference} {
+				if r != nil {
+					r.WallSeconds, r.PeakHeapMB = 0, 0
+				}
+			}
 			require.Equal(t, a, b, "a run is a function of its options")
 		})
 	}
@@ -100,12 +106,73 @@ func TestPartitionHealsAndRemerges(t *testing.T) {
 	require.Greater(t, r.Worst[3].SimSeconds, r.HealSimSeconds)
 }
 
+// attackRun runs an adversarial scenario on 100 nodes for 2 minutes and
+// returns the simulation, to look into honest books.
+func attackRun(t *testing.T, scenario string) (*simulation, *Result) {
+	t.Helper()
+	o := Options{Scenario: scenario, Nodes: 100, Limit: 2 * time.Minute}
+	require.NoError(t, o.defaults())
+	s, err := newSimulation(o)
+	require.NoError(t, err)
+	s.loop()
+	r := s.result()
+	r.Reference, err = Run(s.reference())
+	require.NoError(t, err)
+	return s, r
+}
+
+// checkAttackBounds checks what the attack may reach: attacker entries in
+// each honest book at most one network group's cap (1/16 of the 1,000-entry
+// book) plus the attackers connected to it (an inbound peer is in the book
+// while connected), and no honest node eclipsed at the end.
+func checkAttackBounds(t *testing.T, s *simulation, r *Result) {
+	t.Helper()
+	require.Equal(t, 10, r.Attackers)
+	require.Equal(t, 90, r.Measured)
+	for _, n := range s.nodes[:s.honest] {
+		linked := 0
+		for to := range n.links {
+			if int(to) >= s.honest {
+				linked++
+			}
+		}
+		attackers := n.pm.Len() - s.honestKnown(n)
+		require.LessOrEqual(t, attackers, 64+linked, "node %d", n.idx) // 2 buckets of 32
+	}
+	require.Positive(t, r.AttackerShareInBooks, "the attack got somewhere: the bound is tested")
+	require.Zero(t, r.EclipsedNodes)
+	require.Positive(t, r.Worst[3].Rounds, "every honest node knows every honest node")
+	require.NotNil(t, r.Reference)
+	require.Equal(t, ScenarioCold, r.Reference.Scenario)
+	require.Equal(t, 90, r.Reference.Nodes)
+}
+
+func TestSybilsHoldOneGroupsShare(t *testing.T) {
+	s, r := attackRun(t, ScenarioSybil)
+	checkAttackBounds(t, s, r)
+	require.Zero(t, r.PeerErrorsPerNode, "sybils ask exactly as fast as allowed")
+	for _, n := range s.nodes[s.honest:] {
+		require.Equal(t, s.honest, s.honestKnown(n), "sybils learn the network by asking")
+	}
+}
+
+func TestFloodersAreCaughtAndDiscoveryGoesOn(t *testing.T) {
+	s, r := attackRun(t, ScenarioFlood)
+	checkAttackBounds(t, s, r)
+	require.Greater(t, r.PeerErrorsPerNode, 1.0, "every flooder connection ends in a peer error")
+	// Slower than without the flood, as requests go to flooders too, but
+	// within a small factor.
+	require.Less(t, r.Avg[2].SimSeconds, 3*r.Reference.Avg[2].SimSeconds)
+}
+
 func TestOptionsValidated(t *testing.T) {
 	for _, o := range []Options{
 		{Nodes: 2},
 		{Scenario: "nope"},
 		{Loss: 1},
 		{MaxConnected: 5, MaxOutbound: 6},
+		{Scenario: ScenarioSybil, Attackers: 1},
+		{Scenario: ScenarioFlood, Nodes: 4, Attackers: 0.5},
 	} {
 		_, err := Run(o)
 		require.Error(t, err, "%+v", o)

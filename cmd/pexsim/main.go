@@ -49,6 +49,7 @@ func parse(args []string, stderr io.Writer) (flags, error) {
 	fs.Float64Var(&f.opts.Loss, "loss", 0, "message loss probability (a lost message breaks its connection)")
 	fs.IntVar(&f.opts.MaxConnected, "max-connected", 50, "connections per node")
 	fs.IntVar(&f.opts.MaxOutbound, "max-outbound", 10, "outbound connections per node")
+	fs.Float64Var(&f.opts.Attackers, "attackers", 0.1, "share of the nodes that attack (sybil and flood scenarios)")
 	fs.DurationVar(&f.opts.Limit, "limit", 2*time.Hour, "most virtual time to simulate")
 	fs.BoolVar(&f.compare, "compare", false, "also run the Tendermint v0.35 baseline and print ratios")
 	fs.BoolVar(&f.json, "json", false, "print one JSON object instead of the table")
@@ -135,7 +136,7 @@ func progressPrinter(w io.Writer, p sim.Policy) func(sim.Progress) {
 }
 
 func jsonResult(r *sim.Result) map[string]any {
-	return map[string]any{
+	out := map[string]any{
 		"nodes":                       r.Nodes,
 		"scenario":                    r.Scenario,
 		"seed":                        r.Seed,
@@ -159,4 +160,13 @@ func jsonResult(r *sim.Result) map[string]any {
 		"wall_seconds":                r.WallSeconds,
 		"peak_heap_mb":                r.PeakHeapMB,
 	}
+	if r.Reference != nil {
+		out["attackers"] = r.Attackers
+		out["attacker_share_in_books"] = r.AttackerShareInBooks
+		out["eclipsed_nodes"] = r.EclipsedNodes
+		out["eclipsed_nodes_max"] = r.EclipsedNodesMax
+		out["peer_errors_per_node"] = r.PeerErrorsPerNode
+		out["without_attack"] = jsonResult(r.Reference)
+	}
+	return out
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 
 	"gonum.org/v1/plot"
@@ -76,26 +77,46 @@ func printTable(w io.Writer, ours, base *sim.Result) {
 		fmt.Fprintf(w, ", partition healed at %.1fs", ours.HealSimSeconds)
 	}
 	fmt.Fprintln(w)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	if base == nil {
-		fmt.Fprintln(tw, "\tpex\t")
-	} else {
-		fmt.Fprintln(tw, "\tpex\tbaseline\tpex/baseline\t")
+	// Columns: ours, then the baseline (-compare) or, under attack, the
+	// same honest nodes without it; the ratio of the first two.
+	names, cols := []string{"pex"}, []*sim.Result{ours}
+	switch {
+	case base != nil:
+		names, cols = append(names, "baseline"), append(cols, base)
+	case ours.Reference != nil:
+		names, cols = append(names, "no attack"), append(cols, ours.Reference)
 	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	head := "\t" + strings.Join(names, "\t") + "\t"
+	if len(cols) == 2 {
+		head += names[0] + "/" + names[1] + "\t"
+	}
+	fmt.Fprintln(tw, head)
 	for _, r := range rows() {
-		v := r.get(ours)
-		if base == nil {
-			fmt.Fprintf(tw, "%s\t%s\t\n", r.label, format(v, r.unit))
-			continue
+		line := r.label + "\t"
+		for _, c := range cols {
+			line += format(r.get(c), r.unit) + "\t"
 		}
-		b := r.get(base)
-		ratio := "-"
-		if v >= 0 && b > 0 {
-			ratio = strconv.FormatFloat(v/b, 'f', 2, 64)
+		if len(cols) == 2 {
+			v, b := r.get(cols[0]), r.get(cols[1])
+			ratio := "-"
+			if v >= 0 && b > 0 {
+				ratio = strconv.FormatFloat(v/b, 'f', 2, 64)
+			}
+			line += ratio + "\t"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t\n", r.label, format(v, r.unit), format(b, r.unit), ratio)
+		fmt.Fprintln(tw, line)
 	}
 	tw.Flush()
+	for i, c := range cols {
+		if c.Reference == nil {
+			continue
+		}
+		fmt.Fprintf(w, "\n%s under attack by %d of %d nodes (66.0.0.0/16):\n", names[i], c.Attackers, c.Nodes)
+		fmt.Fprintf(w, "  attacker share in honest books  %.1f%%\n", 100*c.AttackerShareInBooks)
+		fmt.Fprintf(w, "  eclipsed honest nodes           %d at the end, %d at most\n", c.EclipsedNodes, c.EclipsedNodesMax)
+		fmt.Fprintf(w, "  peer errors per honest node     %.1f\n", c.PeerErrorsPerNode)
+	}
 }
 
 func writeCSV(path string, ours, base *sim.Result) error {

@@ -1,0 +1,307 @@
+package sim
+
+import (
+	"fmt"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/pexnet/pex"
+	"github.com/pexnet/pex/pb"
+)
+
+// Adversarial scenarios. The attackers are the last nodes of the network,
+// every one of them in 66.0.0.0/16, a /16 no honest node uses. Honest
+// nodes run the library as in the other scenarios; attackers run a
+// PeerManager (to dial whoever they learn of, with no connection limit
+// of their own) but answer and ask as the scenario says, not through a
+// Core.
+const (
+	// attackFor is how long the attack runs: the sybil run lasts this
+	// long, so that it measures a network the attackers have worked on
+	// well after honest nodes converged.
+	attackFor = 10 * time.Minute
+	// sybilAnswer is how many addresses of their subnet sybils put in
+	// every answer.
+	sybilAnswer = pex.MaxAddresses
+	// sybilReal is how many of a sybil answer's addresses are real
+	// attackers (all of them if fewer); the rest are other addresses of
+	// the /16, where nobody listens.
+	sybilReal = sybilAnswer / 2
+	// sybilAnswers is how many different answers the sybils draw from.
+	sybilAnswers = 256
+	// sybilQuiet is the pace of a sybil's requests to a peer whose last
+	// answer brought it nothing: a request costs the honest node only
+	// CPU, which the simulation does not model, so asking faster would
+	// only slow the run. While answers bring something new it asks as
+	// fast as the peer allows.
+	sybilQuiet = time.Minute
+	// attackRedial is how soon an attacker dials a node again.
+	attackRedial = 30 * time.Second
+	// defaultAttackers is the attackers' share when Options leaves it 0.
+	defaultAttackers = 0.1
+)
+
+type role uint8
+
+const (
+	honest  role = iota
+	sybil        // answers with its subnet, asks as fast as allowed
+	flooder      // unsolicited and oversized responses, request floods
+)
+
+// flood behaviours, taken in turn on each new connection of a flooder
+const (
+	floodUnsolicited = iota // a response nobody asked for
+	floodOversized          // a message over MaxMessageSize
+	floodRequests           // requests back to back, past the burst
+	floodKinds
+)
+
+func adversarial(scenario string) bool {
+	return scenario == ScenarioSybil || scenario == ScenarioFlood
+}
+
+// attackers is how many of n nodes attack.
+func attackers(n int, share float64) int {
+	return max(1, int(float64(n)*share+0.5))
+}
+
+// attackHost is the IP of the k-th attacker address in 66.0.0.0/16 (real
+// attackers first, then addresses nobody listens on).
+func attackHost(k int) string {
+	return fmt.Sprintf("66.0.%d.%d", k/256%256, k%256)
+}
+
+// attackSpace is how many addresses the attackers' /16 holds.
+const attackSpace = 1 << 16
+
+// attackAddr is the k-th attacker address.
+func (s *simulation) attackAddr(k int) pex.NodeAddress {
+	if k < s.attackers {
+		return s.nodes[s.honest+k].addr
+	}
+	return pex.NodeAddress{Protocol: pex.ProtocolMConn, NodeID: simNodeID(1<<24 + k), Hostname: attackHost(k), Port: 26656}
+}
+
+// setupAttack creates the honest network (a cold start from node 0) and
+// the attackers, who know node 0 too (a flooder knows every honest node)
+// and start in the same second.
+func (s *simulation) setupAttack(r role) {
+	n := s.opts.Nodes
+	s.attackers = attackers(n, s.opts.Attackers)
+	s.honest = n - s.attackers
+	s.coldStart(0, s.honest, 0)
+	s.measured = s.nodes
+	s.netSize = s.honest
+	for k := range s.attackers {
+		nd := s.newNode(s.honest + k)
+		nd.role = r
+		nd.addr.Hostname = attackHost(k)
+		s.materialise(nd)
+		if r == flooder {
+			for _, h := range s.nodes[:s.honest] {
+				_, _ = nd.pm.Add(h.addr)
+			}
+		} else {
+			_, _ = nd.pm.Add(s.nodes[0].addr)
+		}
+		at := time.Duration(s.rng.Int64N(int64(startSpread)))
+		s.script(at, func() {
+			nd.online = true
+			nd.started = s.now
+			s.dial(nd)
+		})
+	}
+}
+
+// attackerOptions are an attacker's PeerManager options: it connects to
+// every node it can, dials each group as often as it likes, and dials
+// again attackRedial after losing a connection (sooner would only cost
+// the run time: a displaced sybil displaces another sybil).
+func (s *simulation) attackerOptions(o *pex.PeerManagerOptions) {
+	o.MaxConnected, o.MaxOutbound, o.MaxOutboundPerGroup = s.opts.Nodes, s.opts.Nodes, -1
+	o.MinRetryTime, o.MaxRetryTime = attackRedial, attackRedial
+}
+
+// linkUp starts an attacker's work on a new connection.
+func (s *simulation) linkUp(a *node, to int32) {
+	switch a.role {
+	case sybil:
+		// As fast as allowed: the burst first, then the sustained rate.
+		for range pex.DefaultConfig().RequestBurst {
+			s.send(a, to, sybilRequest)
+		}
+		if a.conns == nil {
+			a.conns = make(map[int32]uint32)
+		}
+		a.conns[to]++ // requests planned for an earlier connection lapse
+		s.schedule(&event{at: s.now + s.attackPace(), kind: evAttack, node: a.idx, peer: to, gen: a.conns[to]})
+	case flooder:
+		kind := a.floods % floodKinds
+		a.floods++
+		switch kind {
+		case floodUnsolicited:
+			s.send(a, to, s.sybilResponse())
+		case floodOversized:
+			s.send(a, to, make([]byte, pex.DefaultMaxMessageSize+1))
+		case floodRequests:
+			for range pex.DefaultConfig().RequestBurst + 2 {
+				s.send(a, to, sybilRequest)
+			}
+		}
+	}
+}
+
+// attackPace is the sustained request rate a peer allows, with a
+// millisecond of margin.
+func (s *simulation) attackPace() time.Duration {
+	return pex.DefaultConfig().MinReceiveInterval + time.Millisecond
+}
+
+// attack is a sybil's next request on a connection, if it still exists.
+func (s *simulation) attack(a *node, to int32, conn uint32) {
+	if _, ok := a.links[to]; !ok || !a.online || a.conns[to] != conn {
+		return
+	}
+	s.send(a, to, sybilRequest)
+	next := s.attackPace()
+	if a.quiet[to] {
+		next = sybilQuiet
+	}
+	s.schedule(&event{at: s.now + next, kind: evAttack, node: a.idx, peer: to, gen: conn})
+}
+
+var sybilRequest = mustMarshal(&pb.PexMessage{Sum: &pb.PexMessage_PexRequestV2{PexRequestV2: &pb.PexRequestV2{}}})
+
+func mustMarshal(m proto.Message) []byte {
+	b, err := proto.Marshal(m)
+	if err != nil {
+		panic(err) // messages built here
+	}
+	return b
+}
+
+// sybilResponse is sybilAnswer addresses of the attackers' subnet:
+// sybilReal real attackers, the rest addresses of the /16 nobody listens
+// on, all drawn at random. The sybils draw from sybilAnswers answers
+// built once, to spare the run the encoding.
+func (s *simulation) sybilResponse() []byte {
+	i := s.rng.IntN(sybilAnswers)
+	if s.answers == nil {
+		s.answers = make([][]byte, sybilAnswers)
+	}
+	if s.answers[i] != nil {
+		return s.answers[i]
+	}
+	resp := &pb.PexResponseV2{}
+	real := min(sybilReal, s.attackers)
+	for _, k := range s.rng.Perm(s.attackers)[:real] {
+		resp.Addresses = append(resp.Addresses, &pb.PexAddressV2{Url: s.attackAddr(k).String()})
+	}
+	for len(resp.Addresses) < sybilAnswer {
+		k := s.attackers + s.rng.IntN(attackSpace-s.attackers)
+		resp.Addresses = append(resp.Addresses, &pb.PexAddressV2{Url: s.attackAddr(k).String()})
+	}
+	s.answers[i] = mustMarshal(&pb.PexMessage{Sum: &pb.PexMessage_PexResponseV2{PexResponseV2: resp}})
+	return s.answers[i]
+}
+
+// send puts a message from an attacker on the wire.
+func (s *simulation) send(a *node, to int32, msg []byte) {
+	s.messages++
+	s.schedule(&event{at: s.now + s.latency(a.idx, to), kind: evDeliver, node: to, peer: a.idx, msg: msg})
+}
+
+// receiveAttack is an attacker's handling of a message: a sybil answers
+// requests with its subnet and learns from answers; a flooder answers
+// requests with an oversized message.
+func (s *simulation) receiveAttack(a *node, from int32, msg []byte) {
+	var m pb.PexMessage
+	if proto.Unmarshal(msg, &m) != nil {
+		return
+	}
+	switch m := m.Sum.(type) {
+	case *pb.PexMessage_PexRequest, *pb.PexMessage_PexRequestV2:
+		if a.role == flooder {
+			s.send(a, from, make([]byte, pex.DefaultMaxMessageSize+1))
+			return
+		}
+		s.send(a, from, s.sybilResponse())
+	case *pb.PexMessage_PexResponseV2:
+		if a.quiet == nil {
+			a.quiet = make(map[int32]bool)
+		}
+		if s.honestKnown(a) == s.honest {
+			a.quiet[from] = true // it knows everyone: nothing to learn
+			return
+		}
+		src := s.nodes[from].id
+		added := 0
+		for _, e := range m.PexResponseV2.GetAddresses() {
+			if addr, err := pex.ParseNodeAddress(e.GetUrl()); err == nil {
+				if ok, _ := a.pm.AddFrom(addr, src); ok {
+					added++
+				}
+			}
+		}
+		a.quiet[from] = added == 0
+		s.dial(a)
+	}
+}
+
+// attackFigures fills r's attack figures from the honest nodes as they
+// are now.
+func (s *simulation) attackFigures(r *Result) {
+	r.Attackers = s.attackers
+	var share float64
+	var errs int
+	for _, n := range s.nodes[:s.honest] {
+		if l := n.pm.Len(); l > 0 {
+			share += float64(l-s.honestKnown(n)) / float64(l)
+		}
+		errs += n.core.Stats().PeerErrors
+	}
+	r.AttackerShareInBooks = share / float64(s.honest)
+	r.EclipsedNodes = s.eclipsed()
+	r.EclipsedNodesMax = s.eclipsedMax
+	r.PeerErrorsPerNode = float64(errs) / float64(s.honest)
+}
+
+// honestKnown is how many honest nodes n's book holds, counted again
+// only when the book's size changed.
+func (s *simulation) honestKnown(n *node) int {
+	l := n.pm.Len()
+	if l == n.countedLen {
+		return n.honestKnown
+	}
+	k := 0
+	for _, id := range n.pm.Known() {
+		if i, ok := s.byID[id]; ok && int(i) < s.honest {
+			k++
+		}
+	}
+	n.countedLen, n.honestKnown = l, k
+	return k
+}
+
+// eclipsed is how many honest nodes have connections, all to attackers.
+func (s *simulation) eclipsed() int {
+	e := 0
+	for _, n := range s.nodes[:s.honest] {
+		if len(n.links) == 0 {
+			continue
+		}
+		all := true
+		for to := range n.links {
+			if int(to) < s.honest {
+				all = false
+				break
+			}
+		}
+		if all {
+			e++
+		}
+	}
+	return e
+}
