@@ -660,10 +660,12 @@ func (c *Core) handleResponse(now time.Time, p *corePeer, from NodeID, n int, en
 	var added, dup, refused, self, invalid int
 	var firstErr error
 	walk := make([]NodeID, 0, n)
+	groups := make([]uint64, 0, n)
 	for i := range n {
 		a, err := entry(i)
 		if err == nil && a.NodeID != from && a.NodeID != c.pm.self {
 			walk = append(walk, a.NodeID)
+			groups = append(groups, netGroup(a))
 		}
 		if err == nil {
 			var isNew bool
@@ -717,6 +719,14 @@ func (c *Core) handleResponse(now time.Time, p *corePeer, from NodeID, n int, en
 	if added > 0 {
 		c.pm.Good(from)
 	}
+	if c.pm.opts.MaxOutboundPerGroup != -1 && oneGroup(groups) {
+		// Most of it from one subnet: a sybil pushing its own, not a
+		// sample of the network. It tells nothing of how much we miss,
+		// so it moves neither the pace nor the size estimate, and the
+		// peer is asked last.
+		p.yield, p.answered = 0, true
+		return
+	}
 	if added+refused > 0 {
 		p.storable = float64(added) / float64(added+refused)
 	}
@@ -730,6 +740,26 @@ func (c *Core) handleResponse(now time.Time, p *corePeer, from NodeID, n int, en
 	c.estimate.observe(added+dup+refused, dup, known)
 	c.adapt(added, refused, added+dup+refused)
 	c.nextRequest = c.lastRequest.Add(c.interval)
+}
+
+// oneGroup reports whether more than half of at least 10 entries' groups
+// gs are one public IP group (groups.go). Not used with
+// MaxOutboundPerGroup -1: a network in one public subnet answers so.
+func oneGroup(gs []uint64) bool {
+	if len(gs) < 10 {
+		return false
+	}
+	slices.Sort(gs)
+	run := 0
+	for i, g := range gs {
+		if i > 0 && g != gs[i-1] {
+			run = 0
+		}
+		if run++; 2*run > len(gs) && diverseGroup(g) {
+			return true
+		}
+	}
+	return false
 }
 
 // adapt chooses the wait before the next request from the share of new

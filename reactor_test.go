@@ -535,6 +535,42 @@ func TestCoreIntervalRecoversWhenResponsesAreNewAgain(t *testing.T) {
 	require.Less(t, core.Stats().Interval, slow)
 }
 
+func TestCoreOneSubnetAnswersDoNotPace(t *testing.T) {
+	// A sybil answers with its own subnet, known or over the subnet's
+	// share: its answers neither slow us down as saturation nor move the
+	// size estimate. The same answers from all over the internet would
+	// (TestCoreIntervalGrowsWhenResponsesAreKnown).
+	pm := rxPM(t, PeerManagerOptions{})
+	rxFill(t, pm, rxRange(100, 199)...)
+	core := rxCore(t, Config{}, pm)
+	var subnet []NodeAddress
+	for i := range MaxAddresses {
+		subnet = append(subnet, sybilAddr(i))
+	}
+	reqs, errs := rxDrive(t, core, rxUpAll(CapV2, 1), time.Minute, 20, func(NodeID, []byte) []byte {
+		return rxV2RespAddrs(subnet...)
+	})
+	require.Empty(t, errs)
+	require.Len(t, reqs, 20)
+	for i, g := range rxGaps(reqs) {
+		require.Equal(t, DefaultConfig().V2RequestInterval, g, "gap %d: as fast as one peer may be asked", i)
+	}
+	require.Equal(t, 100+bucketCap(pm.opts.MaxPeers), pm.Len(), "the subnet still has its share of the book")
+	require.Equal(t, pm.Len(), core.NetworkSizeEstimate(), "no estimate beyond the book")
+
+	// With MaxOutboundPerGroup -1 (a network in one public subnet) they
+	// are answers like any other.
+	pm = rxPM(t, PeerManagerOptions{MaxOutboundPerGroup: -1})
+	rxFill(t, pm, rxRange(100, 199)...)
+	core = rxCore(t, Config{}, pm)
+	reqs, errs = rxDrive(t, core, rxUpAll(CapV2, 1), time.Hour, 10, func(NodeID, []byte) []byte {
+		return rxV2RespAddrs(subnet...)
+	})
+	require.Empty(t, errs)
+	gaps := rxGaps(reqs)
+	require.Greater(t, gaps[len(gaps)-1], DefaultConfig().V2RequestInterval, "answers bringing nothing slow us down")
+}
+
 func TestCoreIntervalMaxWhenBookNearlyFull(t *testing.T) {
 	pm := rxPM(t, PeerManagerOptions{MaxPeers: 20})
 	core := rxCore(t, Config{}, pm)
