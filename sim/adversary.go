@@ -37,7 +37,10 @@ const (
 	// fast as the peer allows.
 	sybilQuiet = time.Minute
 	// attackRedial is how soon an attacker dials a node again.
-	attackRedial = 30 * time.Second
+	attackRedial = 2 * time.Minute
+	// attackDials is how many times a node's MaxConnected an attacker
+	// dials.
+	attackDials = 2
 	// defaultAttackers is the attackers' share when Options leaves it 0.
 	defaultAttackers = 0.1
 )
@@ -115,12 +118,16 @@ func (s *simulation) setupAttack(r role) {
 	}
 }
 
-// attackerOptions are an attacker's PeerManager options: it connects to
-// every node it can, dials each group as often as it likes, and dials
-// again attackRedial after losing a connection (sooner would only cost
-// the run time: a displaced sybil displaces another sybil).
+// attackerOptions are an attacker's PeerManager options: it accepts
+// every connection, dials attackDials times a node's connection limit
+// (with 10% attackers, about 11 attackers per honest node; with 30%, more
+// than its inbound slots), whatever their groups, and dials again
+// attackRedial after losing a connection (sooner would only cost the run
+// time: a displaced sybil displaces another sybil).
 func (s *simulation) attackerOptions(o *pex.PeerManagerOptions) {
-	o.MaxConnected, o.MaxOutbound, o.MaxOutboundPerGroup = s.opts.Nodes, s.opts.Nodes, -1
+	o.MaxConnected = s.opts.Nodes
+	o.MaxOutbound = min(s.opts.Nodes, attackDials*s.opts.MaxConnected)
+	o.MaxOutboundPerGroup = -1
 	o.MinRetryTime, o.MaxRetryTime = attackRedial, attackRedial
 }
 
