@@ -151,7 +151,7 @@ func (s *simulation) linkUp(a *node, to int32) {
 		case floodUnsolicited:
 			s.send(a, to, s.sybilResponse())
 		case floodOversized:
-			s.send(a, to, make([]byte, pex.DefaultMaxMessageSize+1))
+			s.send(a, to, oversized)
 		case floodRequests:
 			for range pex.DefaultConfig().RequestBurst + 2 {
 				s.send(a, to, sybilRequest)
@@ -178,6 +178,10 @@ func (s *simulation) attack(a *node, to int32, conn uint32) {
 	}
 	s.schedule(&event{at: s.now + next, kind: evAttack, node: a.idx, peer: to, gen: conn})
 }
+
+// oversized is a message over the size limit, shared by every send (the
+// simulation never writes to a message).
+var oversized = make([]byte, pex.DefaultMaxMessageSize+1)
 
 var sybilRequest = mustMarshal(&pb.PexMessage{Sum: &pb.PexMessage_PexRequestV2{PexRequestV2: &pb.PexRequestV2{}}})
 
@@ -231,7 +235,7 @@ func (s *simulation) receiveAttack(a *node, from int32, msg []byte) {
 	switch m := m.Sum.(type) {
 	case *pb.PexMessage_PexRequest, *pb.PexMessage_PexRequestV2:
 		if a.role == flooder {
-			s.send(a, from, make([]byte, pex.DefaultMaxMessageSize+1))
+			s.send(a, from, oversized)
 			return
 		}
 		s.send(a, from, s.sybilResponse())
@@ -272,6 +276,7 @@ func (s *simulation) attackFigures(r *Result) {
 	r.AttackerShareInBooks = share / float64(s.honest)
 	r.EclipsedNodes = s.eclipsed()
 	r.EclipsedNodesMax = s.eclipsedMax
+	r.EclipsedMaxSimSeconds = s.eclipsedMaxAt.Seconds()
 	r.PeerErrorsPerNode = float64(errs) / float64(s.honest)
 }
 

@@ -68,8 +68,10 @@ type Result struct {
 	// honest nodes' books.
 	AttackerShareInBooks float64
 	// EclipsedNodes is how many honest nodes had connections, all of
-	// them to attackers; EclipsedNodesMax the most at any sample.
+	// them to attackers; EclipsedNodesMax the most at any sample, first
+	// seen at EclipsedMaxSimSeconds.
 	EclipsedNodes, EclipsedNodesMax int
+	EclipsedMaxSimSeconds           float64
 	// PeerErrorsPerNode is the peer errors an honest node reported.
 	PeerErrorsPerNode float64
 	// Reference is the same honest nodes with the same seed and no
@@ -130,6 +132,7 @@ type simulation struct {
 	// adversarial scenarios: nodes [0, honest) are honest, the rest attack
 	attackers, honest int
 	eclipsedMax       int
+	eclipsedMaxAt     time.Duration
 	answers           [][]byte // sybil answers, built on first use
 	// next coverage sample and progress report
 	nextSample, nextProgress time.Duration
@@ -575,7 +578,9 @@ func (s *simulation) sample() {
 	}
 	avg := sum / float64(len(s.measured))
 	if s.attackers > 0 {
-		s.eclipsedMax = max(s.eclipsedMax, s.eclipsed())
+		if e := s.eclipsed(); e > s.eclipsedMax {
+			s.eclipsedMax, s.eclipsedMaxAt = e, s.now
+		}
 	}
 	s.curve = append(s.curve, CurvePoint{SimSeconds: s.now.Seconds(), Avg: avg, Min: lo})
 	var ms runtime.MemStats

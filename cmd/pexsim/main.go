@@ -165,6 +165,7 @@ func jsonResult(r *sim.Result) map[string]any {
 		out["attacker_share_in_books"] = r.AttackerShareInBooks
 		out["eclipsed_nodes"] = r.EclipsedNodes
 		out["eclipsed_nodes_max"] = r.EclipsedNodesMax
+		out["eclipsed_nodes_max_sim_seconds"] = r.EclipsedMaxSimSeconds
 		out["peer_errors_per_node"] = r.PeerErrorsPerNode
 		out["without_attack"] = jsonResult(r.Reference)
 	}

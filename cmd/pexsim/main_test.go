@@ -64,3 +64,23 @@ func TestBadFlags(t *testing.T) {
 	require.Error(t, run([]string{"extra"}, &out, &errs))
 	require.Error(t, run([]string{"-nodes", "x"}, &out, &errs))
 }
+
+func TestAttackScenariosReportTheAttack(t *testing.T) {
+	for _, scenario := range []string{"sybil", "flood"} {
+		var out, errs bytes.Buffer
+		require.NoError(t, run([]string{"-scenario", scenario, "-nodes", "40", "-attackers", "0.3", "-limit", "1m", "-json"}, &out, &errs))
+		var got map[string]any
+		require.NoError(t, json.Unmarshal(out.Bytes(), &got))
+		require.Equal(t, float64(12), got["attackers"], scenario)
+		require.Contains(t, got, "attacker_share_in_books")
+		require.Contains(t, got, "eclipsed_nodes")
+		ref, ok := got["without_attack"].(map[string]any)
+		require.True(t, ok, "%s: the reference run", scenario)
+		require.Equal(t, float64(28), ref["nodes"])
+
+		out.Reset()
+		require.NoError(t, run([]string{"-scenario", scenario, "-nodes", "40", "-limit", "1m", "-quiet"}, &out, &errs))
+		require.Contains(t, out.String(), "pex/no attack")
+		require.Contains(t, out.String(), "attacker share in honest books")
+	}
+}

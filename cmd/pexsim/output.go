@@ -114,7 +114,7 @@ func printTable(w io.Writer, ours, base *sim.Result) {
 		}
 		fmt.Fprintf(w, "\n%s under attack by %d of %d nodes (66.0.0.0/16):\n", names[i], c.Attackers, c.Nodes)
 		fmt.Fprintf(w, "  attacker share in honest books  %.1f%%\n", 100*c.AttackerShareInBooks)
-		fmt.Fprintf(w, "  eclipsed honest nodes           %d at the end, %d at most\n", c.EclipsedNodes, c.EclipsedNodesMax)
+		fmt.Fprintf(w, "  eclipsed honest nodes           %d at the end, %d at most (at %.0fs)\n", c.EclipsedNodes, c.EclipsedNodesMax, c.EclipsedMaxSimSeconds)
 		fmt.Fprintf(w, "  peer errors per honest node     %.1f\n", c.PeerErrorsPerNode)
 	}
 }
