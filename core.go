@@ -195,6 +195,15 @@ func (c *Core) Stats() Stats {
 // send samples), it is the Schnabel mark-recapture estimate from how often
 // recent responses repeated what we knew.
 func (c *Core) NetworkSizeEstimate() int {
+	if n := c.walkedSize(); n > 0 {
+		return n
+	}
+	return max(c.estimate.value(), c.pm.Len())
+}
+
+// walkedSize is the median book size of the peers that walk, never below
+// our own; 0 when no peer walks.
+func (c *Core) walkedSize() int {
 	var ests []float64
 	for _, p := range c.peers {
 		if p.walking && p.bookEst > 0 {
@@ -202,7 +211,7 @@ func (c *Core) NetworkSizeEstimate() int {
 		}
 	}
 	if len(ests) == 0 {
-		return max(c.estimate.value(), c.pm.Len())
+		return 0
 	}
 	slices.Sort(ests)
 	return max(int(ests[len(ests)/2]), c.pm.Len())
@@ -395,7 +404,8 @@ func (c *Core) Tick(now time.Time) Actions {
 	return acts
 }
 
-// unaskedYield is the least news expected from a peer not asked yet.
+// unaskedYield is the least news expected from a peer not asked yet while
+// no peer walks, so that nothing tells how much of the network we miss.
 const unaskedYield = 0.5
 
 // expectedYield estimates the share of new addresses in p's next answer.
@@ -407,6 +417,14 @@ const unaskedYield = 0.5
 // its news), the share of its last answer stands in.
 func (c *Core) expectedYield(p *corePeer) float64 {
 	if !p.answered {
+		// Its first answer is a run from a random place in its book: about
+		// as new as our book is short of the network, once walking peers
+		// have shown the network's size. A fixed optimism here would
+		// sample peer after peer (independent samples, the slow way)
+		// instead of finishing the walks that cover the network.
+		if n := c.walkedSize(); n > 0 {
+			return 1 - float64(c.pm.Len())/float64(n)
+		}
 		// Unknown: worth a try, but not before a walk known to be good.
 		return max(c.newShare, unaskedYield)
 	}
