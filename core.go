@@ -77,6 +77,8 @@ type corePeer struct {
 	// full (groups.go), and then its walk brings us less.
 	storable float64
 	bookEst  float64 // how many nodes its book holds, from its run
+	walkFrom uint64  // rank of the first entry of its walk
+	walkSeen bool    // walkFrom is set
 
 	bucket // what the peer asks of us
 }
@@ -434,8 +436,20 @@ func (c *Core) expectedYield(p *corePeer) float64 {
 	known := c.pm.KnownInRank(p.walkAt, p.walkSpan)
 	// The model can be wrong (books overlap unevenly); what the peer just
 	// did is evidence too, so half its last yield is a floor.
-	return max(p.yield/2, p.storable*(1-p.overlap*float64(known)/float64(p.walkLen)))
+	y := max(p.yield/2, p.storable*(1-p.overlap*float64(known)/float64(p.walkLen)))
+	// What we still miss is more likely in the part of its book a walk
+	// has not shown us yet: if it holds a missing node with probability
+	// q and has walked a share f of its lap without it, the node is in
+	// the rest with probability q(1-f)/(1-qf), so its next run holds it
+	// 1/(1-qf) times as often as a run of a fresh walk. Finishing walks
+	// covers the network; sampling many (random places) does not.
+	f := float64(p.walkAt-p.walkFrom) / (1 << 64)
+	return min(1, y/(1-walkHoldsMissing*f))
 }
+
+// walkHoldsMissing is q above: how likely a walking peer is taken to hold
+// a node we miss.
+const walkHoldsMissing = 0.8
 
 // observeWalk records where p's walk through our order stands, from the
 // peer IDs of its answer in the order sent. An answer that does not open
@@ -460,6 +474,11 @@ func (c *Core) observeWalk(p *corePeer, ids []NodeID, full bool, added, dup int)
 		return
 	}
 	p.walking = true
+	if !p.walkSeen {
+		// The first answer is all walk (there is no news before it).
+		p.walkSeen = true
+		p.walkFrom = first
+	}
 	// How much of what we knew in that stretch the peer knew too: 1 when
 	// its book covers ours, near 0 when it holds another part of the
 	// network (after a partition, say).
