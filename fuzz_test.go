@@ -17,6 +17,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"os"
+	"reflect"
 	"runtime"
 	"slices"
 	"strings"
@@ -1116,7 +1117,7 @@ func (h *fzPM) check(what string, before map[NodeID]fzSnap, target NodeID, mayDr
 			if p.outbound || p.dialing != nil || p.evicting {
 				fail("idle %s: outbound %v dialing %v evicting %v", id, p.outbound, p.dialing != nil, p.evicting)
 			}
-			if h.checkAdv && p.adv != (advState{}) {
+			if h.checkAdv && !reflect.DeepEqual(p.adv, advState{}) {
 				fail("idle %s keeps walk state %+v", id, p.adv)
 			}
 		}

@@ -631,9 +631,9 @@ func (m *PeerManager) settle() {
 //
 // The book is walked in an order specific to the requester (entries ranked
 // by a mix of their ID's hash and the requester's, the same on every node)
-// in laps, from a random place: the first lap sends everything, each later
-// lap only what was added since the previous lap began, so a connected
-// peer is not sent the same address twice. The walk is forgotten on
+// once round, from a random place; entries added behind the walk since the
+// last answer (the news) go first in each answer, newest first, so a
+// connected peer is not sent the same address twice. The walk is forgotten on
 // disconnect. Because every node walks the same order for a requester,
 // the requester can tell where each peer's walk stands (RankOf) and ask
 // the peer whose next run it knows least of.
@@ -683,12 +683,15 @@ func (m *PeerManager) Advertise(to NodeID, limit int) []NodeAddress {
 	// it: the news alone. Either way nothing is sent twice.
 	lapLeft := st.origin - st.cursor - 1 // distances still ahead in the lap
 	// The news (entries added since the last answer that the walk has
-	// already passed) gets the room first, oldest first; the walk takes
+	// already passed) gets the room first, newest first; the walk takes
 	// what is left. So the walk only moves when all news is out, and an
-	// entry it walks can never turn up again as news.
+	// entry it walks can never turn up again as news. Newest first: a peer
+	// that asks rarely has a long backlog, whose old part has most likely
+	// reached it another way by now; oldest first, it would be sent that
+	// stale part again and again while what it lacks waits at the end.
 	var news []ranked
 	for _, p := range m.order {
-		if p.seq < st.newsSeq {
+		if p.seq < st.newsSeq || st.sent.has(p.seq) {
 			continue
 		}
 		if d := rankFor(p.key, toKey) - st.cursor - 1; st.lapDone || d > lapLeft {
@@ -697,13 +700,16 @@ func (m *PeerManager) Advertise(to NodeID, limit int) []NodeAddress {
 			}
 		}
 	}
-	slices.SortFunc(news, func(a, b ranked) int { return cmp.Compare(a.p.seq, b.p.seq) })
+	slices.SortFunc(news, func(a, b ranked) int { return cmp.Compare(b.p.seq, a.p.seq) })
 	if len(news) > want {
 		news = news[:want]
-		st.newsSeq = news[len(news)-1].p.seq + 1
+		// Every candidate from the oldest one taken up to now is sent.
+		st.sent = st.sent.add(news[len(news)-1].p.seq, m.seq+1)
 	} else {
 		st.newsSeq = m.seq + 1
+		st.sent = nil
 	}
+	slices.Reverse(news) // oldest first on the wire
 	walkRoom := want - len(news)
 	walk := m.advertiseBuf[:0]
 	if walkRoom > 0 && !st.lapDone {
@@ -746,10 +752,47 @@ func (m *PeerManager) Advertise(to NodeID, limit int) []NodeAddress {
 // the book in that peer's order, once round, plus the news.
 type advState struct {
 	active  bool
-	lapDone bool   // the walk went all the way round
-	cursor  uint64 // rank of the last entry walked
-	origin  uint64 // where the walk began
-	newsSeq uint64 // entries inserted before this were sent or walked
+	lapDone bool      // the walk went all the way round
+	cursor  uint64    // rank of the last entry walked
+	origin  uint64    // where the walk began
+	newsSeq uint64    // entries inserted before this were sent or walked
+	sent    seqRanges // and those in these ranges, sent as news
+}
+
+// seqRanges are disjoint half-open ranges of insertion sequence numbers,
+// in increasing order, at most maxSeqRanges of them.
+type seqRanges [][2]uint64
+
+// maxSeqRanges bounds the ranges kept per connected peer: past it the
+// oldest range is forgotten, so its entries may be sent again (a repeat,
+// never a loss).
+const maxSeqRanges = 8
+
+func (r seqRanges) has(seq uint64) bool {
+	for _, x := range r {
+		if seq >= x[0] && seq < x[1] {
+			return true
+		}
+	}
+	return false
+}
+
+// add records [lo, hi), merging the ranges it touches.
+func (r seqRanges) add(lo, hi uint64) seqRanges {
+	out := make(seqRanges, 0, len(r)+1)
+	for _, x := range r {
+		if x[1] < lo || x[0] > hi {
+			out = append(out, x)
+			continue
+		}
+		lo, hi = min(lo, x[0]), max(hi, x[1])
+	}
+	out = append(out, [2]uint64{lo, hi})
+	slices.SortFunc(out, func(a, b [2]uint64) int { return cmp.Compare(a[0], b[0]) })
+	if len(out) > maxSeqRanges {
+		out = slices.Delete(out, 0, 1)
+	}
+	return out
 }
 
 // idKey hashes a node ID to 64 bits (FNV-1a), the same on every node.

@@ -1650,6 +1650,39 @@ func TestAdvertiseDeliversAllNewsInOrder(t *testing.T) {
 	require.Zero(t, got[to])
 }
 
+func TestAdvertiseNewsNewestFirst(t *testing.T) {
+	const limit = 10
+	m := newPM(t, PeerManagerOptions{})
+	addPeers(t, m, 0, 5) // the requester and 4 others: one short lap
+	to := nodeID(0)
+	require.NoError(t, m.Dialed(peerAddr(0)))
+	require.Len(t, m.Advertise(to, limit), 4)
+	require.Empty(t, m.Advertise(to, limit), "lap done, no news")
+	ids := func(out []NodeAddress) []NodeID {
+		var r []NodeID
+		for _, a := range out {
+			r = append(r, a.NodeID)
+		}
+		return r
+	}
+	span := func(lo, hi int) []NodeID {
+		var r []NodeID
+		for i := lo; i < hi; i++ {
+			r = append(r, nodeID(i))
+		}
+		return r
+	}
+	// A backlog of 30: the newest 10 go first (oldest of them first on the
+	// wire), then, after 5 more arrive, those 5 and the next newest 5.
+	addPeers(t, m, 100, 130)
+	require.Equal(t, span(120, 130), ids(m.Advertise(to, limit)))
+	addPeers(t, m, 200, 205)
+	require.Equal(t, append(span(115, 120), span(200, 205)...), ids(m.Advertise(to, limit)))
+	require.Equal(t, span(105, 115), ids(m.Advertise(to, limit)))
+	require.Equal(t, span(100, 105), ids(m.Advertise(to, limit)))
+	require.Empty(t, m.Advertise(to, limit), "every entry sent once")
+}
+
 // publicIP returns a routable IPv4 address unique to i, each i below
 // 16,384 in a /16 of its own, so that the source-group buckets
 // (groups.go) do not squeeze the peers of one test together.
