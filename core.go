@@ -433,6 +433,14 @@ func (c *Core) expectedYield(p *corePeer) float64 {
 	if !p.walking || p.lapDone {
 		return p.yield
 	}
+	if p.yield == 0 {
+		// Its last run brought nothing: the model's estimate is noise
+		// round zero, and the progress bonus below would keep asking it.
+		// Others, even ones as empty, are tried first (the rotation's
+		// order breaks ties): after a partition heals or newcomers join,
+		// some peer learns first, and polling round finds it.
+		return 0
+	}
 	known := c.pm.KnownInRank(p.walkAt, p.walkSpan)
 	// The model can be wrong (books overlap unevenly); what the peer just
 	// did is evidence too, so half its last yield is a floor.
