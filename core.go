@@ -438,8 +438,9 @@ func (c *Core) expectedYield(p *corePeer) float64 {
 		// round zero, and the progress bonus below would keep asking it.
 		// Others, even ones as empty, are tried first (the rotation's
 		// order breaks ties): after a partition heals or newcomers join,
-		// some peer learns first, and polling round finds it.
-		return 0
+		// some peer learns first, and polling round finds it. Unless its
+		// walk is about to reach a stretch we clearly miss (see aheadYield).
+		return c.aheadYield(p)
 	}
 	known := c.pm.KnownInRank(p.walkAt, p.walkSpan)
 	// The model can be wrong (books overlap unevenly); what the peer just
@@ -454,6 +455,34 @@ func (c *Core) expectedYield(p *corePeer) float64 {
 	f := float64(p.walkAt-p.walkFrom) / (1 << 64)
 	return min(1, y/(1-walkHoldsMissing*f))
 }
+
+// aheadYield is the share of news per request that asking p again and
+// again would bring over its next runs, up to lookAhead of them, counting
+// only runs that hold a clear gap in our book (gapShare of the run or
+// more, not the model's noise): the stretch a source whose share of the
+// book was full walked past, say. A walk moves only forward, a run per
+// answer, so when every walk is in ground we know, asking the one nearest
+// a gap until it gets there beats asking each in turn, which moves them
+// all as many times slower as we have peers.
+func (c *Core) aheadYield(p *corePeer) float64 {
+	best, sum := 0.0, 0.0
+	at := p.walkAt
+	for j := 1; j <= lookAhead; j++ {
+		known := c.pm.KnownInRank(at, p.walkSpan)
+		at += p.walkSpan
+		if y := 1 - p.overlap*float64(known)/float64(p.walkLen); y >= gapShare {
+			sum += y
+			best = max(best, sum/float64(j))
+		}
+	}
+	return p.storable * best
+}
+
+// lookAhead and gapShare: see aheadYield.
+const (
+	lookAhead = 16
+	gapShare  = 0.25
+)
 
 // walkHoldsMissing is q above: how likely a walking peer is taken to hold
 // a node we miss.

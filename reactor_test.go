@@ -2,12 +2,14 @@ package pex
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -1963,4 +1965,38 @@ func TestCoreAdaptiveChoice(t *testing.T) {
 	}
 	require.Positive(t, asked[nodeID(a)])
 	require.Positive(t, asked[nodeID(c)], "the new peer gets its turn once a runs dry")
+}
+
+func TestCoreAsksTheWalkNearestAGap(t *testing.T) {
+	// A network of 1,000 in our order; we know all of it but one stretch
+	// of 100 ranks. a and b have walked 100 entries each, all known to us:
+	// a's walk reaches the gap in 3 more answers, b's in 7.
+	pm := rxPM(t, PeerManagerOptions{})
+	core := rxCore(t, Config{}, pm)
+	ids := make([]NodeAddress, 0, 1000)
+	for i := 100; i < 1100; i++ {
+		ids = append(ids, rxAddr(i))
+	}
+	slices.SortFunc(ids, func(x, y NodeAddress) int { return cmp.Compare(pm.RankOf(x.NodeID), pm.RankOf(y.NodeID)) })
+	rxFill(t, pm, ids[:500]...)
+	rxFill(t, pm, ids[600:]...)
+	const a, b = 1, 2
+	now := time.Unix(1_700_000_000, 0)
+	at := func(d time.Duration) time.Time { return now.Add(d) }
+	sent := func(acts Actions) NodeID {
+		require.Len(t, acts.Send, 1)
+		return acts.Send[0].To
+	}
+	require.Equal(t, nodeID(a), sent(core.PeerUpdate(at(0), PeerUpdate{NodeID: nodeID(a), Status: PeerStatusUp, Caps: CapV2})))
+	core.PeerUpdate(at(10*time.Millisecond), PeerUpdate{NodeID: nodeID(b), Status: PeerStatusUp, Caps: CapV2})
+	require.Equal(t, nodeID(b), sent(core.Tick(at(time.Second))))
+	// b answers first, so it is ahead of a in the rotation.
+	core.Receive(at(1100*time.Millisecond), Envelope{From: nodeID(b), Message: rxV2RespAddrs(ids[800:900]...)})
+	core.Receive(at(1200*time.Millisecond), Envelope{From: nodeID(a), Message: rxV2RespAddrs(ids[200:300]...)})
+	for i := range 3 {
+		d := time.Duration(i+1) * time.Minute
+		require.Equal(t, nodeID(a), sent(core.Tick(at(d))), "answer %d: the walk nearer the gap is asked", i)
+		core.Receive(at(d+100*time.Millisecond), Envelope{From: nodeID(a), Message: rxV2RespAddrs(ids[300+100*i : 400+100*i]...)})
+	}
+	require.Equal(t, 1000, pm.Len())
 }
