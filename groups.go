@@ -8,20 +8,28 @@ import (
 // Eclipse resistance (SPEC section 6, "sybils from one subnet").
 //
 // An attacker usually controls many addresses in few networks. So every
-// address the book learns from gossip is placed in a bucket chosen from
-// two network groups: the group of the peer that told us (its source)
-// and the group of the address. Each source group has sourceBuckets
-// buckets of its own, a keyed hash of the address's group picks one of
-// them, and a bucket holds at most bucketCap entries. Whatever one source
-// group sends, and however many node IDs it uses to send it, it holds at
-// most sourceBuckets*bucketCap entries, 1/4 of MaxPeers (256 of a
-// 1,000-peer book), and addresses of a single group from it at most
-// bucketCap, 1/32 of MaxPeers (32 of 1,000). The 1/4 is what lets a node
-// that joins a 10,000-node network through its first 10 peers still learn
-// all of it (with 1/8, the simulator's join stalled at 85%: the peer
-// that answered first filled its share, and what it walked past was lost);
-// the 1/32 is what holds a sybil subnet that advertises its own addresses,
-// the common attack, to 3% of the book from any one source.
+// address the book learns from gossip is counted against two network
+// groups: the group of the peer that told us (its source) and the group
+// of the address. A source group holds at most sourceBuckets*bucketCap
+// entries, 1/4 of MaxPeers (256 of a 1,000-peer book), whatever it sends
+// and however many node IDs it uses to send it; and addresses of a single
+// group from it at most bucketCap (a bucket: the entries of one address
+// group from one source group), 1/32 of MaxPeers (32 of 1,000). The 1/4
+// is what lets a node that joins a 10,000-node network through its first
+// 10 peers still learn all of it (with 1/8, the simulator's join stalled
+// at 85%: the peer that answered first filled its share, and what it
+// walked past was lost), and what lets the node that heals a partition
+// learn the other side from its one link to it; the 1/32 is what holds a
+// sybil subnet that advertises its own addresses, the common attack, to
+// 3% of the book from any one source.
+//
+// The 1/4 is counted per source group, not spread over a few buckets
+// picked by a hash: hashed buckets fill unevenly, and a source sending a
+// little less than its share lost a few percent of it to full buckets
+// while others stayed part empty. After a partition, the bridge node's
+// only source for the other side lost 22 of its 500 nodes that way, and
+// as no other source held them, no node of its side ever learnt them
+// (the simulator's partition never reached 99%).
 //
 // What a sybil subnet plants in honest books travels on through honest
 // nodes, each a source group of its own, so per-source caps alone let its
@@ -32,17 +40,17 @@ import (
 // A network of honest nodes crowded into one /16 is unusual; those past
 // the cap still connect to us and stay known through their connections.
 //
-// The key is secret (drawn from
-// PeerManagerOptions.Rand), so a source cannot tell which of its groups
-// share a bucket. Buckets are not shared between source groups: a
+// Buckets are named by a keyed hash of their two groups; the key is
+// secret (drawn from PeerManagerOptions.Rand), so a source cannot aim at
+// the bucket of another. Loads are not shared between source groups: a
 // flood from one source never costs another source its room.
 //
-// A full bucket takes no more entries: the address is refused with
-// ErrSourceGroupFull, and will be stored when another source sends it. A
-// full network group is refused with ErrNetworkGroupFull.
+// A full source group or bucket takes no more entries: the address is
+// refused with ErrSourceGroupFull, and will be stored when another source
+// sends it. A full network group is refused with ErrNetworkGroupFull.
 // Room comes back as entries leave the book (failed dials drop them), and
 // an entry that has connected (proven) is never replaced by one that has
-// not, whatever its bucket.
+// not, whatever its source.
 //
 // Network groups: an IPv4 address by its /16; an IPv6 address by its /32;
 // the IPv4-mapped (::ffff:a.b.c.d), 6to4 (2002::/16), Teredo (2001::/32)
@@ -71,7 +79,7 @@ import (
 // outside the buckets, and so are inbound peers until they announce an
 // address.
 const (
-	sourceBuckets = 8
+	sourceBuckets = 8  // a source group holds at most this many buckets' worth
 	bucketShare   = 32 // a bucket holds 1/bucketShare of MaxPeers
 	minBucketCap  = 8  // so that small books keep room per source
 	groupBuckets  = 2  // a network group holds at most this many buckets' worth
@@ -80,6 +88,12 @@ const (
 // bucketCap is how many entries one bucket holds in a book of maxPeers.
 func bucketCap(maxPeers int) int {
 	return max(minBucketCap, (maxPeers+bucketShare-1)/bucketShare)
+}
+
+// sourceCap is how many gossiped entries from one source group a book of
+// maxPeers holds: sourceBuckets buckets' worth.
+func sourceCap(maxPeers int) int {
+	return sourceBuckets * bucketCap(maxPeers)
 }
 
 // groupCap is how many gossiped entries of one network group a book of
@@ -181,16 +195,15 @@ func fnv1a[T ~string | ~[]byte](h uint64, b T) uint64 {
 	return h
 }
 
-// bucketKey is the secret that places groups in buckets.
+// bucketKey is the secret that names buckets.
 type bucketKey [2]uint64
 
 // bucket returns the bucket of an address in group addr learnt from a
-// source in group src: one of src's sourceBuckets buckets, picked by a
-// keyed hash of both groups. The result names the bucket; mix is a
-// bijective 64-bit finaliser.
+// source in group src: a keyed hash of both groups, so that a source
+// cannot tell which name its bucket has. mix is a bijective 64-bit
+// finaliser.
 func (k bucketKey) bucket(addr, src uint64) uint64 {
-	i := mix(k[0]^mix(addr^mix(src^k[1]))) % sourceBuckets
-	return mix(k[1]^mix(src^k[0])) + i
+	return mix(k[0] ^ mix(addr^mix(src^k[1])))
 }
 
 func mix(x uint64) uint64 {

@@ -2,7 +2,6 @@ package pex
 
 import (
 	"errors"
-	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"strings"
@@ -159,20 +158,42 @@ func TestSourceGroupFloodNeverReplacesProvenPeers(t *testing.T) {
 	checkInvariants(t, m)
 }
 
-func TestBucketKeyPlacesSourcesApart(t *testing.T) {
-	// With one key the buckets of one source are fixed; another key
-	// moves them, so a source cannot aim at another's buckets.
+func TestBucketKeyNamesBucketsApart(t *testing.T) {
+	// With one key the buckets of a source are fixed and distinct for
+	// distinct address groups; another key renames them, so a source
+	// cannot aim at another's buckets.
 	k1, k2 := bucketKey{1, 2}, bucketKey{3, 4}
 	src := netGroup(peerAddr(1))
 	seen := map[uint64]bool{}
 	for i := range 2000 {
-		b := k1.bucket(netGroup(peerAddr(100+i)), src)
-		seen[b] = true
+		seen[k1.bucket(netGroup(peerAddr(100+i)), src)] = true
 	}
-	require.LessOrEqual(t, len(seen), sourceBuckets)
-	require.Greater(t, len(seen), sourceBuckets/2)
+	require.Len(t, seen, 2000)
 	require.NotEqual(t, k1.bucket(1, src), k2.bucket(1, src))
-	require.Equal(t, fmt.Sprint(k1.bucket(1, src)), fmt.Sprint(k1.bucket(1, src)))
+	require.NotEqual(t, k1.bucket(1, src), k1.bucket(src, 1))
+	require.Equal(t, k1.bucket(1, src), k1.bucket(1, src))
+}
+
+func TestSourceGroupShareIsUsedInFull(t *testing.T) {
+	// One source sends addresses of many groups, up to its whole share:
+	// all are stored, and only the next is refused. (Spread over hashed
+	// buckets, a share filled unevenly and some 5% of it was refused
+	// early: after a partition, the bridge node's one source for the
+	// other side lost those nodes for its whole side.)
+	const maxPeers = 2000
+	m := newPM(t, PeerManagerOptions{MaxPeers: maxPeers})
+	src := peerAddr(0)
+	_, err := m.Add(src)
+	require.NoError(t, err)
+	share := sourceCap(maxPeers)
+	require.Equal(t, 504, share)
+	for i := 1; i < share; i++ { // the source's own entry counts too
+		_, err := m.AddFrom(peerAddr(i), src.NodeID)
+		require.NoError(t, err, "address %d of a share of %d", i, share)
+	}
+	_, err = m.AddFrom(peerAddr(share), src.NodeID)
+	require.ErrorIs(t, err, ErrSourceGroupFull)
+	checkInvariants(t, m)
 }
 
 func TestNetworkGroupCapHoldsAcrossSources(t *testing.T) {

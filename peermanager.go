@@ -168,8 +168,8 @@ type peerInfo struct {
 	src         NodeID   // the peer that first told us of it, if any
 	proven      bool     // we have connected to it
 	adv         advState // what we have advertised to this connected peer
-	slot        slot     // bucket and network group (groups.go), if placed
-	placed      bool     // counted in bucketLoad and groupLoad
+	slot        slot     // source group, bucket and network group (groups.go), if placed
+	placed      bool     // counted in sourceLoad, bucketLoad and groupLoad
 
 	heapIndex int    // position in the evictable heap, -1 if not there
 	seq       uint64 // insertion order, for ties in eviction
@@ -214,9 +214,11 @@ type PeerManager struct {
 	subs         map[*PeerUpdates]struct{}
 	dialWake     chan struct{} // made by a waiting DialNext, closed when dialing may proceed
 
-	bucketKey  bucketKey      // secret placement key (groups.go)
+	bucketKey  bucketKey      // secret key naming buckets (groups.go)
+	sourceCap  int            // gossiped entries per source group
+	sourceLoad map[uint64]int // gossiped entries per source group
 	bucketCap  int            // entries per bucket
-	bucketLoad map[uint64]int // entries per bucket, for gossiped entries
+	bucketLoad map[uint64]int // gossiped entries per bucket
 	groupCap   int            // entries per network group
 	groupLoad  map[uint64]int // gossiped entries per network group
 	outGroups  map[uint64]int // outbound connections per network group
@@ -242,6 +244,8 @@ func NewPeerManager(self NodeID, opts PeerManagerOptions) (*PeerManager, error) 
 		peers:         make(map[NodeID]*peerInfo),
 		subs:          make(map[*PeerUpdates]struct{}),
 		bucketKey:     bucketKey{o.Rand.Uint64(), o.Rand.Uint64()},
+		sourceCap:     sourceCap(o.MaxPeers),
+		sourceLoad:    make(map[uint64]int),
 		bucketCap:     bucketCap(o.MaxPeers),
 		bucketLoad:    make(map[uint64]int),
 		groupCap:      groupCap(o.MaxPeers),
@@ -376,19 +380,20 @@ func (m *PeerManager) CheckAddress(a NodeAddress) error {
 // an unknown one, the address (ErrAddressBookFull). When full, the
 // lowest-ranked idle, non-persistent peer makes room: never a connected or
 // persistent one, and never one that has connected for one that has not.
-// A new peer's entry is placed in a source-group bucket (see groups.go),
-// with its own network group as its source; ErrSourceGroupFull refuses it
-// when that bucket is full of entries it may not replace.
+// A new peer's entry counts against its source group and its bucket (see
+// groups.go), with its own network group as its source;
+// ErrSourceGroupFull refuses it when either is full.
 func (m *PeerManager) Add(a NodeAddress) (bool, error) {
 	return m.AddFrom(a, "")
 }
 
 // AddFrom is Add for an address that peer src told us about. The book
 // remembers the first source of each peer, and Advertise never sends an
-// address back to the peer it came from. The entry's bucket is chosen by
-// the network groups of the address and of src (the address we reached
-// src at, or the one it announced), so that one source group can hold only
-// a small share of the book (groups.go).
+// address back to the peer it came from. The entry counts against the
+// network group of src (the address we reached src at, or the one it
+// announced) and against its bucket, named by that group and the
+// address's, so that one source group can hold only a small share of the
+// book (groups.go).
 func (m *PeerManager) AddFrom(a NodeAddress, src NodeID) (bool, error) {
 	if err := m.CheckAddress(a); err != nil {
 		if errors.Is(err, ErrUnroutableAddress) {
@@ -445,9 +450,9 @@ func (m *PeerManager) AddFrom(a NodeAddress, src NodeID) (bool, error) {
 	return true, nil
 }
 
-// slot is where a gossiped entry counts: its bucket and its network
-// group.
-type slot struct{ bucket, group uint64 }
+// slot is where a gossiped entry counts: its source group, its bucket
+// (address group and source group) and its network group.
+type slot struct{ source, bucket, group uint64 }
 
 // slotOf returns the slot for address a learnt from src. The caller holds
 // the lock.
@@ -459,7 +464,7 @@ func (m *PeerManager) slotOf(a NodeAddress, src NodeID) slot {
 		sg = peerGroup(p)
 	}
 	g := netGroup(a)
-	return slot{m.bucketKey.bucket(g, sg), g}
+	return slot{sg, m.bucketKey.bucket(g, sg), g}
 }
 
 // peerGroup is the network group of the address we last reached p at,
@@ -479,13 +484,16 @@ func peerGroup(p *peerInfo) uint64 {
 
 // admit tells whether slot sl has room for one more entry: its network
 // group first (a group at its cap is no news, whoever sends it), then
-// its bucket. The caller holds the lock.
+// its bucket and its source group. The caller holds the lock.
 func (m *PeerManager) admit(sl slot) error {
 	if n := m.groupLoad[sl.group]; n >= m.groupCap {
 		return fmt.Errorf("%w (%d entries)", ErrNetworkGroupFull, n)
 	}
 	if n := m.bucketLoad[sl.bucket]; n >= m.bucketCap {
-		return fmt.Errorf("%w (%d entries from its groups)", ErrSourceGroupFull, n)
+		return fmt.Errorf("%w (%d entries of its group from it)", ErrSourceGroupFull, n)
+	}
+	if n := m.sourceLoad[sl.source]; n >= m.sourceCap {
+		return fmt.Errorf("%w (%d entries from it)", ErrSourceGroupFull, n)
 	}
 	return nil
 }
@@ -494,6 +502,7 @@ func (m *PeerManager) admit(sl slot) error {
 // lock.
 func (m *PeerManager) place(p *peerInfo, sl slot) {
 	p.slot, p.placed = sl, true
+	m.sourceLoad[sl.source]++
 	m.bucketLoad[sl.bucket]++
 	m.groupLoad[sl.group]++
 }
@@ -503,6 +512,7 @@ func (m *PeerManager) unplace(p *peerInfo) {
 		return
 	}
 	p.placed = false
+	decrement(m.sourceLoad, p.slot.source)
 	decrement(m.bucketLoad, p.slot.bucket)
 	decrement(m.groupLoad, p.slot.group)
 }

@@ -1690,12 +1690,12 @@ func publicIP(i int) netip.Addr {
 	return netip.AddrFrom4([4]byte{byte(11 + i>>8&63), byte(i), byte(i >> 14), 1})
 }
 
-// bucketsErr checks the group bookkeeping (groups.go): bucket and group
-// loads counted right, none over its cap, no persistent peer in a bucket,
-// outbound connections per group counted right. The caller holds the
-// lock.
+// bucketsErr checks the group bookkeeping (groups.go): source, bucket and
+// group loads counted right, none over its cap, no persistent peer in a
+// bucket, outbound connections per group counted right. The caller holds
+// the lock.
 func bucketsErr(m *PeerManager) error {
-	load, groups, out := map[uint64]int{}, map[uint64]int{}, map[uint64]int{}
+	sources, load, groups, out := map[uint64]int{}, map[uint64]int{}, map[uint64]int{}, map[uint64]int{}
 	for id, p := range m.peers {
 		if p.outbound && p.outGroup != noGroup {
 			out[p.outGroup]++
@@ -1704,9 +1704,13 @@ func bucketsErr(m *PeerManager) error {
 			if p.persistent {
 				return fmt.Errorf("persistent peer %s in a bucket", id)
 			}
+			sources[p.slot.source]++
 			load[p.slot.bucket]++
 			groups[p.slot.group]++
 		}
+	}
+	if !maps.Equal(sources, m.sourceLoad) {
+		return fmt.Errorf("source loads %v, counted %v", m.sourceLoad, sources)
 	}
 	if !maps.Equal(load, m.bucketLoad) {
 		return fmt.Errorf("bucket loads %v, counted %v", m.bucketLoad, load)
@@ -1716,6 +1720,11 @@ func bucketsErr(m *PeerManager) error {
 	}
 	if !maps.Equal(out, m.outGroups) {
 		return fmt.Errorf("outbound groups %v, counted %v", m.outGroups, out)
+	}
+	for src, n := range sources {
+		if n > m.sourceCap {
+			return fmt.Errorf("source group %x holds %d, cap %d", src, n, m.sourceCap)
+		}
 	}
 	for b, n := range load {
 		if n > m.bucketCap {
