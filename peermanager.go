@@ -211,6 +211,7 @@ type PeerManager struct {
 	ranks        []uint64 // selfRank of the peers, sorted
 	freshRanks   []uint64 // selfRank of peers added since, merged on use
 	advertiseBuf []ranked
+	newsBuf      []ranked
 	subs         map[*PeerUpdates]struct{}
 	dialWake     chan struct{} // made by a waiting DialNext, closed when dialing may proceed
 
@@ -642,9 +643,9 @@ func (m *PeerManager) settle() {
 // The book is walked in an order specific to the requester (entries ranked
 // by a mix of their ID's hash and the requester's, the same on every node)
 // once round, from a random place; entries added behind the walk since the
-// last answer (the news) go first in each answer, newest first, so a
-// connected peer is not sent the same address twice. The walk is forgotten on
-// disconnect. Because every node walks the same order for a requester,
+// last answer (the news) go first in each answer, in an order drawn for the
+// requester, so a connected peer is not sent the same address twice. The
+// walk is forgotten on disconnect. Because every node walks the same order for a requester,
 // the requester can tell where each peer's walk stands (RankOf) and ask
 // the peer whose next run it knows least of.
 func (m *PeerManager) Advertise(to NodeID, limit int) []NodeAddress {
@@ -686,40 +687,53 @@ func (m *PeerManager) Advertise(to NodeID, limit int) []NodeAddress {
 	}
 	if !st.active {
 		c := m.opts.Rand.Uint64()
-		st = advState{active: true, cursor: c, origin: c, newsSeq: m.seq + 1}
+		st = advState{active: true, cursor: c, origin: c, newsSeq: m.seq + 1, newsEnd: m.seq + 1}
 	}
 	// In the first lap: the next run of the walk, then the news (entries
 	// added since the last answer that the walk has already passed). After
 	// it: the news alone. Either way nothing is sent twice.
 	lapLeft := st.origin - st.cursor - 1 // distances still ahead in the lap
-	// The news (entries added since the last answer that the walk has
-	// already passed) gets the room first, newest first; the walk takes
-	// what is left. So the walk only moves when all news is out, and an
-	// entry it walks can never turn up again as news. Newest first: a peer
-	// that asks rarely has a long backlog, whose old part has most likely
-	// reached it another way by now; oldest first, it would be sent that
-	// stale part again and again while what it lacks waits at the end.
-	var news []ranked
-	for _, p := range m.order {
-		if p.seq < st.newsSeq || st.sent.has(p.seq) {
-			continue
+	passed := func(p *peerInfo) bool { return st.lapDone || rankFor(p.key, toKey)-st.cursor-1 > lapLeft }
+	// The news gets the room first; the walk takes what is left, so the
+	// walk only moves when all news is out, and an entry it walks can never
+	// turn up again as news. News goes out in laps (see advState), each in
+	// an order of its own, drawn for this requester: so the peers that ask
+	// us for a long backlog each get another part of it first and pass it
+	// on to each other, rather than all the same part (any order common to
+	// them, oldest or newest first, sends everyone the same first answer:
+	// after a partition healed, the bridge node's neighbours all got the
+	// same 100 of the other side first, had them from each other soon, and
+	// took the bridge for exhausted while the rest waited behind them).
+	news := m.newsBuf[:0]
+	for len(news) < want {
+		if st.newsEnd == st.newsSeq {
+			if st.newsSeq > m.seq {
+				break // nothing new
+			}
+			st.newsEnd, st.newsSalt, st.newsBegun = m.seq+1, m.opts.Rand.Uint64(), false
 		}
-		if d := rankFor(p.key, toKey) - st.cursor - 1; st.lapDone || d > lapLeft {
+		room := want - len(news)
+		lap := news[len(news):]
+		for _, p := range m.order {
+			if p.seq < st.newsSeq || p.seq >= st.newsEnd || !passed(p) {
+				continue
+			}
+			k := mix(p.key ^ st.newsSalt)
+			if (st.newsBegun && k <= st.newsAt) || (len(lap) == room && k >= lap[0].d) {
+				continue
+			}
 			if _, ok := m.advertisable(p, to); ok {
-				news = append(news, ranked{d, p})
+				lap = pushBounded(lap, ranked{k, p}, room)
 			}
 		}
+		slices.SortFunc(lap, func(a, b ranked) int { return cmp.Compare(a.d, b.d) })
+		news = append(news, lap...)
+		if len(lap) < room {
+			st.newsSeq = st.newsEnd // the lap is done
+			continue
+		}
+		st.newsAt, st.newsBegun = lap[len(lap)-1].d, true
 	}
-	slices.SortFunc(news, func(a, b ranked) int { return cmp.Compare(b.p.seq, a.p.seq) })
-	if len(news) > want {
-		news = news[:want]
-		// Every candidate from the oldest one taken up to now is sent.
-		st.sent = st.sent.add(news[len(news)-1].p.seq, m.seq+1)
-	} else {
-		st.newsSeq = m.seq + 1
-		st.sent = nil
-	}
-	slices.Reverse(news) // oldest first on the wire
 	walkRoom := want - len(news)
 	walk := m.advertiseBuf[:0]
 	if walkRoom > 0 && !st.lapDone {
@@ -755,54 +769,27 @@ func (m *PeerManager) Advertise(to NodeID, limit int) []NodeAddress {
 	}
 	clear(walk)
 	m.advertiseBuf = walk[:0]
+	clear(news)
+	m.newsBuf = news[:0]
 	return out
 }
 
 // advState is what we have advertised to one connected peer: a walk over
-// the book in that peer's order, once round, plus the news.
+// the book in that peer's order, once round, plus the news. News goes out
+// in laps: a lap covers the entries inserted in [newsSeq, newsEnd) that
+// the walk had passed, in the order of mix(key ^ newsSalt), and has sent
+// those up to newsAt; once it is done, the next begins with what was
+// inserted since.
 type advState struct {
-	active  bool
-	lapDone bool      // the walk went all the way round
-	cursor  uint64    // rank of the last entry walked
-	origin  uint64    // where the walk began
-	newsSeq uint64    // entries inserted before this were sent or walked
-	sent    seqRanges // and those in these ranges, sent as news
-}
-
-// seqRanges are disjoint half-open ranges of insertion sequence numbers,
-// in increasing order, at most maxSeqRanges of them.
-type seqRanges [][2]uint64
-
-// maxSeqRanges bounds the ranges kept per connected peer: past it the
-// oldest range is forgotten, so its entries may be sent again (a repeat,
-// never a loss).
-const maxSeqRanges = 8
-
-func (r seqRanges) has(seq uint64) bool {
-	for _, x := range r {
-		if seq >= x[0] && seq < x[1] {
-			return true
-		}
-	}
-	return false
-}
-
-// add records [lo, hi), merging the ranges it touches.
-func (r seqRanges) add(lo, hi uint64) seqRanges {
-	out := make(seqRanges, 0, len(r)+1)
-	for _, x := range r {
-		if x[1] < lo || x[0] > hi {
-			out = append(out, x)
-			continue
-		}
-		lo, hi = min(lo, x[0]), max(hi, x[1])
-	}
-	out = append(out, [2]uint64{lo, hi})
-	slices.SortFunc(out, func(a, b [2]uint64) int { return cmp.Compare(a[0], b[0]) })
-	if len(out) > maxSeqRanges {
-		out = slices.Delete(out, 0, 1)
-	}
-	return out
+	active    bool
+	lapDone   bool   // the walk went all the way round
+	cursor    uint64 // rank of the last entry walked
+	origin    uint64 // where the walk began
+	newsSeq   uint64 // entries inserted before this were sent or walked
+	newsEnd   uint64 // the current news lap covers entries inserted before this
+	newsSalt  uint64 // the current news lap's order
+	newsAt    uint64 // the last key sent in the current news lap
+	newsBegun bool   // newsAt is set
 }
 
 // idKey hashes a node ID to 64 bits (FNV-1a), the same on every node.
