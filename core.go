@@ -863,7 +863,10 @@ func (c *Core) adapt(added, refused, total int) {
 	c.newShare = 0.5*c.newShare + 0.5*share
 	// Our peers' books tell how big the network is: while ours is clearly
 	// smaller, answers with nothing new only mean the peers' walks are in
-	// a part we know, so keep asking rather than take it for saturation.
+	// a part we know, so keep asking rather than take it for saturation;
+	// unless no peer is expected to bring anything (their walks are done
+	// or empty, see peerMayTell): then what we miss has not reached our
+	// peers yet, and polling them fast would not bring it sooner.
 	// Addresses refused for their source's share (groups.go) exist, and
 	// the peer that sent them will not send them again: they count as
 	// missing too, so we keep asking the others, whose walks bring them.
@@ -879,7 +882,7 @@ func (c *Core) adapt(added, refused, total int) {
 	switch {
 	case added > 0:
 		c.idle = 0
-	case missing < missingShare:
+	case missing < missingShare || !c.peerMayTell():
 		c.idle++
 	}
 	d := float64(c.cfg.MinInterval) / math.Max(math.Max(c.newShare, missing), 0.01)
@@ -888,6 +891,17 @@ func (c *Core) adapt(added, refused, total int) {
 		d = math.Min(d, float64(c.cfg.SaturatedInterval))
 	}
 	c.interval = time.Duration(math.Min(d, float64(c.cfg.MaxInterval)))
+}
+
+// peerMayTell reports whether some peer is expected to bring news (see
+// expectedYield).
+func (c *Core) peerMayTell() bool {
+	for _, p := range c.peers {
+		if c.expectedYield(p) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // idleAnswers is how many answers in a row with nothing new are taken as

@@ -1510,7 +1510,9 @@ func TestReactorPerPeerSpacing(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				h := rxStart(t, tc.cfg, PeerManagerOptions{})
+				// A book with room for all the peer sends, from its one
+				// source group (groups.go): every answer brings news.
+				h := rxStart(t, tc.cfg, PeerManagerOptions{MaxPeers: 10_000})
 				fresh := rxFresh(3)
 				h.ch.set(func(f *rxChannel) {
 					f.respond = func(e Envelope) []byte {
@@ -1999,4 +2001,38 @@ func TestCoreAsksTheWalkNearestAGap(t *testing.T) {
 		core.Receive(at(d+100*time.Millisecond), Envelope{From: nodeID(a), Message: rxV2RespAddrs(ids[300+100*i : 400+100*i]...)})
 	}
 	require.Equal(t, 1000, pm.Len())
+}
+
+func TestCoreSaturatesWhenNoPeerMayTell(t *testing.T) {
+	// Our only peer's walk showed a book of about 2,000 in our order, so
+	// our book of 1,000 is far short of the network size estimate. But its
+	// lap is done and its answers bring nothing: polling it fast cannot
+	// help, so the interval saturates as for a book that lacks nothing.
+	// (After the simulator's partition healed, a node with such peers
+	// polled every few seconds for 20 minutes, 400 requests, until the
+	// other side's nodes reached its peers.)
+	pm := rxPM(t, PeerManagerOptions{MaxPeers: 10_000})
+	core := rxCore(t, Config{}, pm)
+	ids := make([]NodeAddress, 0, 2000)
+	for i := 100; i < 2100; i++ {
+		ids = append(ids, rxAddr(i))
+	}
+	slices.SortFunc(ids, func(x, y NodeAddress) int { return cmp.Compare(pm.RankOf(x.NodeID), pm.RankOf(y.NodeID)) })
+	rxFill(t, pm, ids[:1000]...)
+	const a = 1
+	now := time.Unix(1_700_000_000, 0)
+	acts := core.PeerUpdate(now, PeerUpdate{NodeID: nodeID(a), Status: PeerStatusUp, Caps: CapV2})
+	require.Len(t, acts.Send, 1)
+	// The last run of its lap: 50 entries we know, dense in our order.
+	core.Receive(now.Add(50*time.Millisecond), Envelope{From: nodeID(a), Message: rxV2RespAddrs(ids[:50]...)})
+	require.Greater(t, core.NetworkSizeEstimate(), 1800)
+	for range 12 {
+		now = core.NextWake()
+		acts := core.Tick(now)
+		require.Len(t, acts.Send, 1)
+		core.Receive(now.Add(50*time.Millisecond), Envelope{From: nodeID(a), Message: rxV2RespAddrs()})
+	}
+	require.Equal(t, 1000, pm.Len())
+	require.Greater(t, core.NetworkSizeEstimate(), 1800, "the estimate still says we miss half")
+	require.Equal(t, core.Config().SaturatedInterval, core.Stats().Interval)
 }
