@@ -113,6 +113,8 @@ func printTable(w io.Writer, ours, base *sim.Result) {
 			continue
 		}
 		fmt.Fprintf(w, "\n%s under attack by %d of %d nodes (66.0.0.0/16):\n", names[i], c.Attackers, c.Nodes)
+		end := c.Curve[len(c.Curve)-1]
+		fmt.Fprintf(w, "  honest network known at the end %.2f%% by the average node, %.2f%% by the worst\n", 100*end.Avg, 100*end.Min)
 		fmt.Fprintf(w, "  attacker share in honest books  %.1f%%\n", 100*c.AttackerShareInBooks)
 		fmt.Fprintf(w, "  eclipsed honest nodes           %d at the end, %d at most (at %.0fs)\n", c.EclipsedNodes, c.EclipsedNodesMax, c.EclipsedMaxSimSeconds)
 		fmt.Fprintf(w, "  peer errors per honest node     %.1f\n", c.PeerErrorsPerNode)
