@@ -1032,6 +1032,15 @@ func (m *PeerManager) IsConnected(id NodeID) bool {
 	return p != nil && p.connected()
 }
 
+// inbound reports whether id is connected and dialled us. The Core asks
+// it first only of peers we chose.
+func (m *PeerManager) inbound(id NodeID) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p := m.peers[id]
+	return p != nil && p.connected() && !p.outbound
+}
+
 // TryDialNext returns an address to dial now and marks its peer dialing,
 // or false when connections are at MaxConnected or no address is due. A
 // persistent peer due for a dial while connections are full displaces an
@@ -1525,7 +1534,8 @@ func (m *PeerManager) Disconnected(id NodeID) {
 
 // Errored lowers the score of the peer named by a PeerError (more when it
 // is fatal). A connected peer that falls to EvictScore is queued for
-// EvictNext.
+// EvictNext. After a fatal error (a broken protocol) a non-persistent
+// peer is not dialled again for MaxRetryTime.
 func (m *PeerManager) Errored(pe PeerError) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -1536,6 +1546,16 @@ func (m *PeerManager) Errored(pe PeerError) {
 	step := scoreErrored
 	if pe.Fatal {
 		step = scoreErroredFatal
+		if !p.persistent {
+			// It broke the protocol: not dialled again for the longest
+			// back-off, whatever its score.
+			hold := m.opts.Now().Add(m.opts.MaxRetryTime)
+			for _, ai := range p.addrs {
+				if ai.retryAt.Before(hold) {
+					ai.retryAt = hold
+				}
+			}
+		}
 	}
 	m.setScore(p, p.score-step)
 	if p.connected() && !p.persistent && p.score <= m.opts.EvictScore && !p.evicting {

@@ -1277,6 +1277,33 @@ func TestPeerScores(t *testing.T) {
 	checkInvariants(t, m)
 }
 
+func TestFatalErrorHoldsOffRedial(t *testing.T) {
+	clk := newFakeClock()
+	m := newPM(t, PeerManagerOptions{Now: clk.Now, MaxRetryTime: 10 * time.Minute})
+	addPeers(t, m, 1, 3)
+	for range 2 {
+		a, ok := m.TryDialNext()
+		require.True(t, ok)
+		require.NoError(t, m.Dialed(a))
+	}
+	// Peer 1 breaks the protocol, peer 2 only errs; both disconnect.
+	m.Errored(PeerError{NodeID: nodeID(1), Err: ErrMessageTooLarge, Fatal: true})
+	m.Errored(PeerError{NodeID: nodeID(2), Err: ErrResponseTimeout})
+	m.Disconnected(nodeID(1))
+	m.Disconnected(nodeID(2))
+	clk.Advance(time.Minute)
+	a, ok := m.TryDialNext()
+	require.True(t, ok)
+	require.Equal(t, nodeID(2), a.NodeID, "an honest error costs the usual back-off")
+	_, ok = m.TryDialNext()
+	require.False(t, ok, "the peer that broke the protocol waits MaxRetryTime")
+	clk.Advance(9 * time.Minute)
+	a, ok = m.TryDialNext()
+	require.True(t, ok)
+	require.Equal(t, nodeID(1), a.NodeID)
+	checkInvariants(t, m)
+}
+
 func TestScoreEviction(t *testing.T) {
 	m := newPM(t, PeerManagerOptions{EvictScore: -3, PersistentPeers: []NodeAddress{peerAddr(9)}})
 	addPeers(t, m, 0, 3)

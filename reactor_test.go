@@ -573,6 +573,41 @@ func TestCoreOneSubnetAnswersDoNotPace(t *testing.T) {
 	require.Greater(t, gaps[len(gaps)-1], DefaultConfig().V2RequestInterval, "answers bringing nothing slow us down")
 }
 
+func TestCoreAsksPeersWeDialledFirst(t *testing.T) {
+	// Two peers up: 1 we dialled, 2 dialled us. A third, 3, dials us
+	// later and waits its turn behind 1; a fourth, 4, that we dial later
+	// is asked before everyone.
+	pm := rxPM(t, PeerManagerOptions{})
+	rxFill(t, pm, rxAddr(1), rxAddr(4))
+	for range 2 {
+		a, ok := pm.TryDialNext()
+		require.True(t, ok)
+		if a.NodeID == nodeID(1) {
+			require.NoError(t, pm.Dialed(a))
+		} else {
+			pm.DialFailed(a) // 4 comes later
+		}
+	}
+	require.NoError(t, pm.Accepted(nodeID(2)))
+	require.NoError(t, pm.Accepted(nodeID(3)))
+	core := rxCore(t, Config{}, pm)
+	fresh := rxFresh(50)
+	rxRun(t, core, []rxStep{
+		{at: 0, ev: rxUp(2, CapV2), send: []rxOut{{2, "v2req"}}},
+		{at: 0, ev: rxUp(1, CapV2)},
+		{at: 0, ev: rxRecv(2, fresh(nodeID(2), nil))},
+		{at: 10 * time.Millisecond, ev: rxUp(3, CapV2)},
+		{at: 200 * time.Millisecond, ev: rxTick(), send: []rxOut{{1, "v2req"}}},
+	})
+	pm.Disconnected(nodeID(4))
+	require.NoError(t, pm.Dialed(rxAddr(4)))
+	rxRun(t, core, []rxStep{
+		{at: 210 * time.Millisecond, ev: rxUp(4, CapV2)},
+		{at: 210 * time.Millisecond, ev: rxRecv(1, fresh(nodeID(1), nil))},
+		{at: 400 * time.Millisecond, ev: rxTick(), send: []rxOut{{4, "v2req"}}},
+	})
+}
+
 func TestCoreIntervalMaxWhenBookNearlyFull(t *testing.T) {
 	pm := rxPM(t, PeerManagerOptions{MaxPeers: 20})
 	core := rxCore(t, Config{}, pm)
