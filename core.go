@@ -235,13 +235,13 @@ func (c *Core) PeerUpdate(now time.Time, u PeerUpdate) Actions {
 			c.peers[u.NodeID] = p
 		}
 		p.caps = u.Caps
-		// A new peer we dialled may know what nobody else told us: it is
-		// asked first, and soon. One that dialled us joins the back of
-		// the rotation: we did not choose it, and anyone may dial us as
-		// often as they like (as Bitcoin, which asks only outbound peers
-		// for addresses; in the simulator's flood scenario, a third of
-		// honest requests went to flooders asked first on connecting).
-		chosen := c.cfg.Policy == PolicyAdaptive && !c.pm.inbound(u.NodeID)
+		// A new peer may know what nobody else told us: it is asked
+		// first, and soon. Not one that dialled us from a subnet we are
+		// already connected to: anyone may dial us as often as they like,
+		// and in the simulator's flood scenario a third of honest
+		// requests went to flooders of one subnet asked first on
+		// connecting.
+		chosen := c.cfg.Policy == PolicyAdaptive && !c.pm.crowdedInbound(u.NodeID)
 		if p.elem == nil && !p.pending {
 			if chosen {
 				p.elem = c.rotation.PushFront(p)

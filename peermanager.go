@@ -1032,13 +1032,26 @@ func (m *PeerManager) IsConnected(id NodeID) bool {
 	return p != nil && p.connected()
 }
 
-// inbound reports whether id is connected and dialled us. The Core asks
-// it first only of peers we chose.
-func (m *PeerManager) inbound(id NodeID) bool {
+// crowdedInbound reports whether id dialled us from a public network
+// group another connected peer is in already: the Core does not ask such
+// a peer first.
+func (m *PeerManager) crowdedInbound(id NodeID) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	p := m.peers[id]
-	return p != nil && p.connected() && !p.outbound
+	if p == nil || !p.connected() || p.outbound {
+		return false
+	}
+	g := peerGroup(p)
+	if !diverseGroup(g) {
+		return false
+	}
+	for _, q := range m.peers {
+		if q != p && q.connected() && peerGroup(q) == g {
+			return true
+		}
+	}
+	return false
 }
 
 // TryDialNext returns an address to dial now and marks its peer dialing,

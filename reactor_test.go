@@ -573,38 +573,41 @@ func TestCoreOneSubnetAnswersDoNotPace(t *testing.T) {
 	require.Greater(t, gaps[len(gaps)-1], DefaultConfig().V2RequestInterval, "answers bringing nothing slow us down")
 }
 
-func TestCoreAsksPeersWeDialledFirst(t *testing.T) {
-	// Two peers up: 1 we dialled, 2 dialled us. A third, 3, dials us
-	// later and waits its turn behind 1; a fourth, 4, that we dial later
-	// is asked before everyone.
-	pm := rxPM(t, PeerManagerOptions{})
-	rxFill(t, pm, rxAddr(1), rxAddr(4))
-	for range 2 {
-		a, ok := pm.TryDialNext()
-		require.True(t, ok)
-		if a.NodeID == nodeID(1) {
-			require.NoError(t, pm.Dialed(a))
-		} else {
-			pm.DialFailed(a) // 4 comes later
-		}
+func TestCoreDoesNotAskCrowdedInboundFirst(t *testing.T) {
+	// Peer 1 is up. Peers 2 and 3 dial us from one public /16: 2, the
+	// first of its subnet, is asked first; 3, a second from it, waits its
+	// turn behind 1. Peer 4, that we dial, is asked first whatever its
+	// subnet.
+	subnet := func(i int) NodeAddress {
+		a, err := NodeAddressFromIP(nodeID(i), netip.AddrFrom4([4]byte{66, 66, 0, byte(i)}), 26656)
+		require.NoError(t, err)
+		return a
 	}
-	require.NoError(t, pm.Accepted(nodeID(2)))
-	require.NoError(t, pm.Accepted(nodeID(3)))
+	pm := rxPM(t, PeerManagerOptions{})
+	rxFill(t, pm, rxAddr(1))
+	a, ok := pm.TryDialNext()
+	require.True(t, ok)
+	require.NoError(t, pm.Dialed(a))
 	core := rxCore(t, Config{}, pm)
 	fresh := rxFresh(50)
+	require.NoError(t, pm.Accepted(nodeID(2), subnet(2)))
 	rxRun(t, core, []rxStep{
-		{at: 0, ev: rxUp(2, CapV2), send: []rxOut{{2, "v2req"}}},
-		{at: 0, ev: rxUp(1, CapV2)},
-		{at: 0, ev: rxRecv(2, fresh(nodeID(2), nil))},
-		{at: 10 * time.Millisecond, ev: rxUp(3, CapV2)},
-		{at: 200 * time.Millisecond, ev: rxTick(), send: []rxOut{{1, "v2req"}}},
+		{at: 0, ev: rxUp(1, CapV2), send: []rxOut{{1, "v2req"}}},
+		{at: 0, ev: rxRecv(1, fresh(nodeID(1), nil))},
+		{at: 10 * time.Millisecond, ev: rxUp(2, CapV2)},
+		{at: 200 * time.Millisecond, ev: rxTick(), send: []rxOut{{2, "v2req"}}},
+		{at: 210 * time.Millisecond, ev: rxRecv(2, fresh(nodeID(2), nil))},
 	})
-	pm.Disconnected(nodeID(4))
-	require.NoError(t, pm.Dialed(rxAddr(4)))
+	require.NoError(t, pm.Accepted(nodeID(3), subnet(3)))
 	rxRun(t, core, []rxStep{
-		{at: 210 * time.Millisecond, ev: rxUp(4, CapV2)},
-		{at: 210 * time.Millisecond, ev: rxRecv(1, fresh(nodeID(1), nil))},
-		{at: 400 * time.Millisecond, ev: rxTick(), send: []rxOut{{4, "v2req"}}},
+		{at: 220 * time.Millisecond, ev: rxUp(3, CapV2)},
+		{at: 400 * time.Millisecond, ev: rxTick(), send: []rxOut{{1, "v2req"}}},
+		{at: 410 * time.Millisecond, ev: rxRecv(1, fresh(nodeID(1), nil))},
+	})
+	require.NoError(t, pm.Dialed(subnet(4)))
+	rxRun(t, core, []rxStep{
+		{at: 420 * time.Millisecond, ev: rxUp(4, CapV2)},
+		{at: 620 * time.Millisecond, ev: rxTick(), send: []rxOut{{4, "v2req"}}},
 	})
 }
 
