@@ -42,8 +42,8 @@
 // PolicyAdaptive, the default, it asks the due peer expected to bring the
 // most news: since every peer walks the same order for us, the ranks of
 // what a peer just sent show where its walk stands, and the book shows how
-// much of its next stretch we already know. New peers we dialled are asked
-// first; those that dialled us join the back.
+// much of its next stretch we already know. New peers are asked first,
+// except one that dialled us from a subnet we are already connected to.
 // A peer that misses Config.ResponseTimeout goes back into the rotation,
 // the miss reported, and its late answer is still used.
 //
