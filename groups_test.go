@@ -325,3 +325,25 @@ func TestOutboundSpreadsOverGroups(t *testing.T) {
 	require.Equal(t, 10, dialled)
 	checkInvariants(t, m)
 }
+
+func TestSubnetThatBrokeTheProtocolIsNotAskedFirst(t *testing.T) {
+	clk := newFakeClock()
+	m := newPM(t, PeerManagerOptions{Now: clk.Now, MaxRetryTime: 10 * time.Minute})
+	require.NoError(t, m.Accepted(sybilAddr(1).NodeID, sybilAddr(1)))
+	require.False(t, m.crowdedInbound(sybilAddr(1).NodeID), "the first of its subnet")
+	require.NoError(t, m.Accepted(sybilAddr(2).NodeID, sybilAddr(2)))
+	require.True(t, m.crowdedInbound(sybilAddr(2).NodeID), "a second of the same subnet")
+	require.NoError(t, m.Accepted(nodeID(7), peerAddr(7)))
+	require.False(t, m.crowdedInbound(nodeID(7)), "another subnet")
+
+	// Both sybils go, one after a fatal error: the next of their subnet is
+	// not asked first either, until MaxRetryTime has passed.
+	m.Errored(PeerError{NodeID: sybilAddr(1).NodeID, Err: ErrMessageTooLarge, Fatal: true})
+	m.Disconnected(sybilAddr(1).NodeID)
+	m.Disconnected(sybilAddr(2).NodeID)
+	require.NoError(t, m.Accepted(sybilAddr(3).NodeID, sybilAddr(3)))
+	require.True(t, m.crowdedInbound(sybilAddr(3).NodeID))
+	clk.Advance(10 * time.Minute)
+	require.False(t, m.crowdedInbound(sybilAddr(3).NodeID))
+	checkInvariants(t, m)
+}

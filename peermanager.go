@@ -223,6 +223,8 @@ type PeerManager struct {
 	groupCap   int            // entries per network group
 	groupLoad  map[uint64]int // gossiped entries per network group
 	outGroups  map[uint64]int // outbound connections per network group
+	// fatalGroups: when a peer of a public group last broke the protocol
+	fatalGroups map[uint64]time.Time
 
 	strictLogged bool
 }
@@ -252,6 +254,7 @@ func NewPeerManager(self NodeID, opts PeerManagerOptions) (*PeerManager, error) 
 		groupCap:      groupCap(o.MaxPeers),
 		groupLoad:     make(map[uint64]int),
 		outGroups:     make(map[uint64]int),
+		fatalGroups:   make(map[uint64]time.Time),
 	}
 	for _, a := range o.SelfAddresses {
 		if err := a.Validate(); err != nil {
@@ -1033,8 +1036,9 @@ func (m *PeerManager) IsConnected(id NodeID) bool {
 }
 
 // crowdedInbound reports whether id dialled us from a public network
-// group another connected peer is in already: the Core does not ask such
-// a peer first.
+// group another connected peer is in already, or one that broke the
+// protocol in the last MaxRetryTime: the Core does not ask such a peer
+// first.
 func (m *PeerManager) crowdedInbound(id NodeID) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -1045,6 +1049,12 @@ func (m *PeerManager) crowdedInbound(id NodeID) bool {
 	g := peerGroup(p)
 	if !diverseGroup(g) {
 		return false
+	}
+	if at, ok := m.fatalGroups[g]; ok {
+		if m.opts.Now().Sub(at) < m.opts.MaxRetryTime {
+			return true
+		}
+		delete(m.fatalGroups, g)
 	}
 	for _, q := range m.peers {
 		if q != p && q.connected() && peerGroup(q) == g {
@@ -1559,6 +1569,12 @@ func (m *PeerManager) Errored(pe PeerError) {
 	step := scoreErrored
 	if pe.Fatal {
 		step = scoreErroredFatal
+		if g := peerGroup(p); diverseGroup(g) {
+			if len(m.fatalGroups) >= m.opts.MaxConnected {
+				clear(m.fatalGroups) // bounded: at worst we forget
+			}
+			m.fatalGroups[g] = m.opts.Now()
+		}
 		if !p.persistent {
 			// It broke the protocol: not dialled again for the longest
 			// back-off, whatever its score.
