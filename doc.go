@@ -43,7 +43,8 @@
 // most news: since every peer walks the same order for us, the ranks of
 // what a peer just sent show where its walk stands, and the book shows how
 // much of its next stretch we already know. New peers are asked first,
-// except one that dialled us from a subnet we are already connected to.
+// except one that dialled us from a subnet we are already connected to or
+// that lately broke the protocol.
 // A peer that misses Config.ResponseTimeout goes back into the rotation,
 // the miss reported, and its late answer is still used.
 //
