@@ -2007,17 +2007,23 @@ func TestCoreAdaptiveChoice(t *testing.T) {
 	require.Positive(t, asked[nodeID(c)], "the new peer gets its turn once a runs dry")
 }
 
+// rxInOrder returns n addresses from rxAddr(from) on, in pm's order.
+func rxInOrder(pm *PeerManager, from, n int) []NodeAddress {
+	ids := make([]NodeAddress, 0, n)
+	for i := from; i < from+n; i++ {
+		ids = append(ids, rxAddr(i))
+	}
+	slices.SortFunc(ids, func(x, y NodeAddress) int { return cmp.Compare(pm.RankOf(x.NodeID), pm.RankOf(y.NodeID)) })
+	return ids
+}
+
 func TestCoreAsksTheWalkNearestAGap(t *testing.T) {
 	// A network of 1,000 in our order; we know all of it but one stretch
 	// of 100 ranks. a and b have walked 100 entries each, all known to us:
 	// a's walk reaches the gap in 3 more answers, b's in 7.
 	pm := rxPM(t, PeerManagerOptions{})
 	core := rxCore(t, Config{}, pm)
-	ids := make([]NodeAddress, 0, 1000)
-	for i := 100; i < 1100; i++ {
-		ids = append(ids, rxAddr(i))
-	}
-	slices.SortFunc(ids, func(x, y NodeAddress) int { return cmp.Compare(pm.RankOf(x.NodeID), pm.RankOf(y.NodeID)) })
+	ids := rxInOrder(pm, 100, 1000)
 	rxFill(t, pm, ids[:500]...)
 	rxFill(t, pm, ids[600:]...)
 	const a, b = 1, 2
@@ -2051,11 +2057,7 @@ func TestCoreSaturatesWhenNoPeerMayTell(t *testing.T) {
 	// other side's nodes reached its peers.)
 	pm := rxPM(t, PeerManagerOptions{MaxPeers: 10_000})
 	core := rxCore(t, Config{}, pm)
-	ids := make([]NodeAddress, 0, 2000)
-	for i := 100; i < 2100; i++ {
-		ids = append(ids, rxAddr(i))
-	}
-	slices.SortFunc(ids, func(x, y NodeAddress) int { return cmp.Compare(pm.RankOf(x.NodeID), pm.RankOf(y.NodeID)) })
+	ids := rxInOrder(pm, 100, 2000)
 	rxFill(t, pm, ids[:1000]...)
 	const a = 1
 	now := time.Unix(1_700_000_000, 0)
