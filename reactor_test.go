@@ -1977,10 +1977,7 @@ func TestCoreAdaptiveChoice(t *testing.T) {
 	core := rxCore(t, Config{}, nil)
 	now := time.Unix(1_700_000_000, 0)
 	at := func(d time.Duration) time.Time { return now.Add(d) }
-	sent := func(acts Actions) NodeID {
-		require.Len(t, acts.Send, 1)
-		return acts.Send[0].To
-	}
+	sent := func(acts Actions) NodeID { return rxSentTo(t, acts) }
 	// a comes up and is asked; it answers with news.
 	require.Equal(t, nodeID(a), sent(core.PeerUpdate(at(0), PeerUpdate{NodeID: nodeID(a), Status: PeerStatusUp, Caps: CapV2})))
 	core.Receive(at(50*time.Millisecond), Envelope{From: nodeID(a), Message: rxV2RespAddrs(rxRange(100, 110)...)})
@@ -2007,6 +2004,13 @@ func TestCoreAdaptiveChoice(t *testing.T) {
 	require.Positive(t, asked[nodeID(c)], "the new peer gets its turn once a runs dry")
 }
 
+// rxSentTo returns whom the one message acts sends goes to.
+func rxSentTo(t testing.TB, acts Actions) NodeID {
+	t.Helper()
+	require.Len(t, acts.Send, 1)
+	return acts.Send[0].To
+}
+
 // rxInOrder returns n addresses from rxAddr(from) on, in pm's order.
 func rxInOrder(pm *PeerManager, from, n int) []NodeAddress {
 	ids := make([]NodeAddress, 0, n)
@@ -2029,10 +2033,7 @@ func TestCoreAsksTheWalkNearestAGap(t *testing.T) {
 	const a, b = 1, 2
 	now := time.Unix(1_700_000_000, 0)
 	at := func(d time.Duration) time.Time { return now.Add(d) }
-	sent := func(acts Actions) NodeID {
-		require.Len(t, acts.Send, 1)
-		return acts.Send[0].To
-	}
+	sent := func(acts Actions) NodeID { return rxSentTo(t, acts) }
 	require.Equal(t, nodeID(a), sent(core.PeerUpdate(at(0), PeerUpdate{NodeID: nodeID(a), Status: PeerStatusUp, Caps: CapV2})))
 	core.PeerUpdate(at(10*time.Millisecond), PeerUpdate{NodeID: nodeID(b), Status: PeerStatusUp, Caps: CapV2})
 	require.Equal(t, nodeID(b), sent(core.Tick(at(time.Second))))
