@@ -347,15 +347,3 @@ func TestSubnetThatBrokeTheProtocolIsNotAskedFirst(t *testing.T) {
 	require.False(t, m.crowdedInbound(sybilAddr(3).NodeID))
 	checkInvariants(t, m)
 }
-
-func TestSubnetThatBrokeTheProtocolIsNotAskedFirstWhenDialled(t *testing.T) {
-	clk := newFakeClock()
-	m := newPM(t, PeerManagerOptions{Now: clk.Now})
-	require.NoError(t, m.Accepted(sybilAddr(1).NodeID, sybilAddr(1)))
-	m.Errored(PeerError{NodeID: sybilAddr(1).NodeID, Err: ErrMessageTooLarge, Fatal: true})
-	m.Disconnected(sybilAddr(1).NodeID)
-	require.NoError(t, m.Dialed(sybilAddr(2)))
-	require.True(t, m.crowdedInbound(sybilAddr(2).NodeID), "we dialled it, but its subnet broke the protocol")
-	require.NoError(t, m.Dialed(peerAddr(3)))
-	require.False(t, m.crowdedInbound(nodeID(3)))
-}

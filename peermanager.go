@@ -1035,15 +1035,15 @@ func (m *PeerManager) IsConnected(id NodeID) bool {
 	return p != nil && p.connected()
 }
 
-// crowdedInbound reports whether connected peer id is in a public
-// network group a peer of which broke the protocol in the last
-// MaxRetryTime, or dialled us from a group another connected peer is in
-// already: the Core does not ask such a peer first.
+// crowdedInbound reports whether id dialled us from a public network
+// group another connected peer is in already, or one that broke the
+// protocol in the last MaxRetryTime: the Core does not ask such a peer
+// first.
 func (m *PeerManager) crowdedInbound(id NodeID) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	p := m.peers[id]
-	if p == nil || !p.connected() {
+	if p == nil || !p.connected() || p.outbound {
 		return false
 	}
 	g := peerGroup(p)
@@ -1055,9 +1055,6 @@ func (m *PeerManager) crowdedInbound(id NodeID) bool {
 			return true
 		}
 		delete(m.fatalGroups, g)
-	}
-	if p.outbound {
-		return false
 	}
 	for _, q := range m.peers {
 		if q != p && q.connected() && peerGroup(q) == g {
