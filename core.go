@@ -739,12 +739,20 @@ func (c *Core) handleResponse(now time.Time, p *corePeer, from NodeID, n int, en
 	var added, dup, refused, self, invalid int
 	var firstErr error
 	walk := make([]NodeID, 0, n)
-	groups := make([]uint64, 0, n)
+	// The entries' network groups, only where a one-subnet answer can be
+	// told (see oneGroup): AddFrom works them out again, so a small or
+	// single-subnet network does not pay twice.
+	var groups []uint64
+	if n >= minGroupVote && c.pm.opts.MaxOutboundPerGroup != -1 {
+		groups = make([]uint64, 0, n)
+	}
 	for i := range n {
 		a, err := entry(i)
 		if err == nil && a.NodeID != from && a.NodeID != c.pm.self {
 			walk = append(walk, a.NodeID)
-			groups = append(groups, netGroup(a))
+			if groups != nil {
+				groups = append(groups, netGroup(a))
+			}
 		}
 		if err == nil {
 			var isNew bool
@@ -798,7 +806,7 @@ func (c *Core) handleResponse(now time.Time, p *corePeer, from NodeID, n int, en
 	if added > 0 {
 		c.pm.Good(from)
 	}
-	if c.pm.opts.MaxOutboundPerGroup != -1 && oneGroup(groups) {
+	if oneGroup(groups) {
 		// Most of it from one subnet: a sybil pushing its own, not a
 		// sample of the network. It tells nothing of how much we miss,
 		// so it moves neither the pace nor the size estimate, and the
@@ -821,11 +829,15 @@ func (c *Core) handleResponse(now time.Time, p *corePeer, from NodeID, n int, en
 	c.nextRequest = c.lastRequest.Add(c.interval)
 }
 
+// minGroupVote is the fewest entries an answer needs to be judged a
+// one-subnet answer.
+const minGroupVote = 10
+
 // oneGroup reports whether more than half of at least 10 entries' groups
 // gs are one public IP group (groups.go). Not used with
 // MaxOutboundPerGroup -1: a network in one public subnet answers so.
 func oneGroup(gs []uint64) bool {
-	if len(gs) < 10 {
+	if len(gs) < minGroupVote {
 		return false
 	}
 	slices.Sort(gs)
