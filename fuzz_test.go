@@ -986,7 +986,7 @@ func (h *fzPM) advertise(to NodeID, limit int) {
 		if !req.adv.active { // a fresh walk (see fzCheckIdleAdv)
 			h.owed[to] = map[NodeID]uint64{}
 			for id, p := range m.peers {
-				if _, ok := m.advertisable(p, to); ok {
+				if _, ok := m.advertisable(p, to, m.opts.Now()); ok {
 					h.owed[to][id] = p.seq
 				}
 			}
@@ -1258,7 +1258,7 @@ func (h *fzPM) check(what string, before map[NodeID]fzSnap, target NodeID, mayDr
 		for id, seq := range owed {
 			if p := m.peers[id]; p == nil || p.seq != seq {
 				delete(owed, id)
-			} else if _, ok := m.advertisable(p, to); !ok {
+			} else if _, ok := m.advertisable(p, to, m.opts.Now()); !ok {
 				delete(owed, id)
 			}
 		}

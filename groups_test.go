@@ -347,3 +347,30 @@ func TestSubnetThatBrokeTheProtocolIsNotAskedFirst(t *testing.T) {
 	require.False(t, m.crowdedInbound(sybilAddr(3).NodeID))
 	checkInvariants(t, m)
 }
+
+func TestSubnetThatBrokeTheProtocolDisplacesNobody(t *testing.T) {
+	// Connections full of honest inbound peers, each of its own /16. A
+	// sybil of a subnet that just broke the protocol is turned away, not
+	// let in at an honest peer's expense, until MaxRetryTime has passed;
+	// an honest newcomer still gets in.
+	clk := newFakeClock()
+	m := newPM(t, PeerManagerOptions{MaxConnected: 4, MaxOutbound: 1, Now: clk.Now, MaxRetryTime: 10 * time.Minute})
+	require.NoError(t, m.Accepted(sybilAddr(0).NodeID, sybilAddr(0)))
+	m.Errored(PeerError{NodeID: sybilAddr(0).NodeID, Err: ErrUnsolicitedResponse, Fatal: true})
+	m.Disconnected(sybilAddr(0).NodeID)
+	for i := range 4 {
+		require.NoError(t, m.Accepted(nodeID(i), peerAddr(i)))
+	}
+	require.ErrorIs(t, m.Accepted(sybilAddr(1).NodeID, sybilAddr(1)), ErrTooManyPeers)
+	_, ok := m.EvictNext()
+	require.False(t, ok, "nobody displaced")
+	require.NoError(t, m.Accepted(nodeID(9), peerAddr(9)))
+	id, ok := m.EvictNext()
+	require.True(t, ok, "an honest newcomer displaces as before")
+	m.Disconnected(id)
+	clk.Advance(10 * time.Minute)
+	require.NoError(t, m.Accepted(sybilAddr(2).NodeID, sybilAddr(2)), "after MaxRetryTime the subnet is like any other")
+	_, ok = m.EvictNext()
+	require.True(t, ok)
+	checkInvariants(t, m)
+}

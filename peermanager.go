@@ -163,13 +163,14 @@ type peerInfo struct {
 	outbound    bool      // we dialled it (dialing or connected)
 	outGroup    uint64    // while outbound: its group in outGroups, or noGroup
 	connectedAt time.Time
-	key         uint64   // idKey(id)
-	selfRank    uint64   // rank in our own order (see Advertise)
-	src         NodeID   // the peer that first told us of it, if any
-	proven      bool     // we have connected to it
-	adv         advState // what we have advertised to this connected peer
-	slot        slot     // source group, bucket and network group (groups.go), if placed
-	placed      bool     // counted in sourceLoad, bucketLoad and groupLoad
+	key         uint64    // idKey(id)
+	selfRank    uint64    // rank in our own order (see Advertise)
+	src         NodeID    // the peer that first told us of it, if any
+	proven      bool      // we have connected to it
+	brokeAt     time.Time // when it last broke the protocol (a fatal peer error), if ever
+	adv         advState  // what we have advertised to this connected peer
+	slot        slot      // source group, bucket and network group (groups.go), if placed
+	placed      bool      // counted in sourceLoad, bucketLoad and groupLoad
 
 	heapIndex int    // position in the evictable heap, -1 if not there
 	seq       uint64 // insertion order, for ties in eviction
@@ -669,8 +670,9 @@ func (m *PeerManager) Advertise(to NodeID, limit int) []NodeAddress {
 	if n == 0 {
 		return out
 	}
+	now := m.opts.Now()
 	if m.opts.RandomAdvertise {
-		return m.sample(out, to, limit)
+		return m.sample(out, to, limit, now)
 	}
 	requester := m.peers[to]
 	if requester != nil && requester.state < stateConnected {
@@ -725,7 +727,7 @@ func (m *PeerManager) Advertise(to NodeID, limit int) []NodeAddress {
 			if (st.newsBegun && k <= st.newsAt) || (len(lap) == room && k >= lap[0].d) {
 				continue
 			}
-			if _, ok := m.advertisable(p, to); ok {
+			if _, ok := m.advertisable(p, to, now); ok {
 				lap = pushBounded(lap, ranked{k, p}, room)
 			}
 		}
@@ -745,7 +747,7 @@ func (m *PeerManager) Advertise(to NodeID, limit int) []NodeAddress {
 			if d > lapLeft || (len(walk) == walkRoom && d >= walk[0].d) {
 				continue
 			}
-			if _, ok := m.advertisable(p, to); ok {
+			if _, ok := m.advertisable(p, to, now); ok {
 				walk = pushBounded(walk, ranked{d, p}, walkRoom)
 			}
 		}
@@ -760,11 +762,11 @@ func (m *PeerManager) Advertise(to NodeID, limit int) []NodeAddress {
 	// The walk goes first in the answer, so the requester can read where it
 	// stands (see Core.expectedYield), then the news.
 	for _, r := range walk {
-		a, _ := m.advertisable(r.p, to)
+		a, _ := m.advertisable(r.p, to, now)
 		out = append(out, a)
 	}
 	for _, r := range news {
-		a, _ := m.advertisable(r.p, to)
+		a, _ := m.advertisable(r.p, to, now)
 		out = append(out, a)
 	}
 	if requester != nil {
@@ -842,7 +844,7 @@ func pushBounded(h []ranked, r ranked, k int) []ranked {
 
 // sample fills out with an independent random sample of the book, as
 // Tendermint v0.35 does. The caller holds the lock and settled the order.
-func (m *PeerManager) sample(out []NodeAddress, to NodeID, limit int) []NodeAddress {
+func (m *PeerManager) sample(out []NodeAddress, to NodeID, limit int, now time.Time) []NodeAddress {
 	n := len(m.order)
 	// Floyd's algorithm: k distinct indices of n, uniformly, in O(k).
 	k := min(n, limit-len(out)+2) // +2: room for to and one unusable entry
@@ -861,7 +863,7 @@ func (m *PeerManager) sample(out []NodeAddress, to NodeID, limit int) []NodeAddr
 		if len(out) == limit {
 			break
 		}
-		if a, ok := m.advertisable(m.order[i], to); ok {
+		if a, ok := m.advertisable(m.order[i], to, now); ok {
 			out = append(out, a)
 		}
 	}
@@ -869,8 +871,13 @@ func (m *PeerManager) sample(out []NodeAddress, to NodeID, limit int) []NodeAddr
 }
 
 // advertisable returns the address of p worth sharing with to, if any.
-func (m *PeerManager) advertisable(p *peerInfo, to NodeID) (NodeAddress, bool) {
+func (m *PeerManager) advertisable(p *peerInfo, to NodeID, now time.Time) (NodeAddress, bool) {
 	if p.id == to || p.src == to || p.private || p.score <= m.opts.EvictScore || len(p.addrs) == 0 {
+		return NodeAddress{}, false
+	}
+	if !p.brokeAt.IsZero() && now.Sub(p.brokeAt) < m.opts.MaxRetryTime {
+		// It broke the protocol with us lately: we do not dial it (see
+		// Errored), and do not send others to it either.
 		return NodeAddress{}, false
 	}
 	// The address that has worked, else the one failing least; one that
@@ -1035,6 +1042,17 @@ func (m *PeerManager) IsConnected(id NodeID) bool {
 	return p != nil && p.connected()
 }
 
+// brokeLately reports whether a peer of public group g broke the protocol
+// within MaxRetryTime. The caller holds the lock.
+func (m *PeerManager) brokeLately(g uint64) bool {
+	at, ok := m.fatalGroups[g]
+	if ok && m.opts.Now().Sub(at) >= m.opts.MaxRetryTime {
+		delete(m.fatalGroups, g)
+		ok = false
+	}
+	return ok
+}
+
 // crowdedInbound reports whether id dialled us from a public network
 // group another connected peer is in already, or one that broke the
 // protocol in the last MaxRetryTime: the Core does not ask such a peer
@@ -1050,11 +1068,8 @@ func (m *PeerManager) crowdedInbound(id NodeID) bool {
 	if !diverseGroup(g) {
 		return false
 	}
-	if at, ok := m.fatalGroups[g]; ok {
-		if m.opts.Now().Sub(at) < m.opts.MaxRetryTime {
-			return true
-		}
-		delete(m.fatalGroups, g)
+	if m.brokeLately(g) {
+		return true
 	}
 	for _, q := range m.peers {
 		if q != p && q.connected() && peerGroup(q) == g {
@@ -1422,6 +1437,10 @@ func (m *PeerManager) accepted(id NodeID, g uint64) error {
 		if g == noGroup && p != nil {
 			g = peerGroup(p)
 		}
+		if diverseGroup(g) && m.brokeLately(g) {
+			// Its subnet lately broke the protocol: it displaces nobody.
+			return ErrTooManyPeers
+		}
 		victim = m.inboundVictim(g)
 		if victim == nil {
 			return ErrTooManyPeers
@@ -1558,7 +1577,9 @@ func (m *PeerManager) Disconnected(id NodeID) {
 // Errored lowers the score of the peer named by a PeerError (more when it
 // is fatal). A connected peer that falls to EvictScore is queued for
 // EvictNext. After a fatal error (a broken protocol) a non-persistent
-// peer is not dialled again for MaxRetryTime.
+// peer is not dialled again for MaxRetryTime, and no peer is sent its
+// address for as long: a flooder that dials us and breaks the protocol at
+// once is not spread further by us.
 func (m *PeerManager) Errored(pe PeerError) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -1569,6 +1590,7 @@ func (m *PeerManager) Errored(pe PeerError) {
 	step := scoreErrored
 	if pe.Fatal {
 		step = scoreErroredFatal
+		p.brokeAt = m.opts.Now()
 		if g := peerGroup(p); diverseGroup(g) {
 			if len(m.fatalGroups) >= m.opts.MaxConnected {
 				clear(m.fatalGroups) // bounded: at worst we forget

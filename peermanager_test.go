@@ -1304,6 +1304,29 @@ func TestFatalErrorHoldsOffRedial(t *testing.T) {
 	checkInvariants(t, m)
 }
 
+func TestPeerThatBrokeTheProtocolIsNotAdvertised(t *testing.T) {
+	clk := newFakeClock()
+	m := newPM(t, PeerManagerOptions{Now: clk.Now, MaxRetryTime: 10 * time.Minute})
+	addPeers(t, m, 1, 3)
+	// Peer 20 dials in and breaks the protocol at once; peer 2 only errs.
+	require.NoError(t, m.Accepted(nodeID(20), peerAddr(20)))
+	m.Errored(PeerError{NodeID: nodeID(20), Err: ErrUnsolicitedResponse, Fatal: true})
+	m.Errored(PeerError{NodeID: nodeID(2), Err: ErrResponseTimeout})
+	m.Disconnected(nodeID(20))
+	ids := func(to NodeID) []NodeID {
+		var out []NodeID
+		for _, a := range m.Advertise(to, MaxAddresses) {
+			out = append(out, a.NodeID)
+		}
+		slices.Sort(out)
+		return out
+	}
+	require.Equal(t, []NodeID{nodeID(1), nodeID(2)}, ids(nodeID(30)), "not passed on while held off")
+	clk.Advance(10 * time.Minute)
+	require.Equal(t, []NodeID{nodeID(1), nodeID(2), nodeID(20)}, ids(nodeID(31)), "passed on again after MaxRetryTime")
+	checkInvariants(t, m)
+}
+
 func TestScoreEviction(t *testing.T) {
 	m := newPM(t, PeerManagerOptions{EvictScore: -3, PersistentPeers: []NodeAddress{peerAddr(9)}})
 	addPeers(t, m, 0, 3)
