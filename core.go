@@ -48,6 +48,13 @@ type Core struct {
 
 	estimate sizeEstimator
 	stats    Stats
+	entries  []entryOf // handleResponse's scratch
+}
+
+// entryOf is one entry of a response, parsed.
+type entryOf struct {
+	a   NodeAddress
+	err error
 }
 
 type corePeer struct {
@@ -64,6 +71,10 @@ type corePeer struct {
 	// yield is the share of new addresses in the peer's last answer (1
 	// until it answers).
 	yield float64
+	// doubtedUntil: it dialled us from a crowded subnet (see
+	// PeerManager.crowdedInbound) and has not yet sent a valid request,
+	// so it is not asked before then (see doubtFor).
+	doubtedUntil time.Time
 	// Where the peer's walk through our order stands (see expectedYield).
 	answered bool
 	walking  bool
@@ -241,7 +252,16 @@ func (c *Core) PeerUpdate(now time.Time, u PeerUpdate) Actions {
 		// and in the simulator's flood scenario a third of honest
 		// requests went to flooders of one subnet asked first on
 		// connecting.
-		chosen := c.cfg.Policy == PolicyAdaptive && !c.pm.crowdedInbound(u.NodeID)
+		crowded := c.pm.crowdedInbound(u.NodeID)
+		chosen := c.cfg.Policy == PolicyAdaptive && !crowded
+		// Nor is it asked at all for a while: flooders that dial in again
+		// and again, and break the protocol with their first message,
+		// would be asked in turn, as the newest peers are the most
+		// promising. An honest one asks us as soon as it connects, as a
+		// new peer should, and is a peer like any other from then on.
+		if crowded && !p.answered {
+			p.doubtedUntil = now.Add(doubtFor)
+		}
 		if p.elem == nil && !p.pending {
 			if chosen {
 				p.elem = c.rotation.PushFront(p)
@@ -250,10 +270,8 @@ func (c *Core) PeerUpdate(now time.Time, u PeerUpdate) Actions {
 			}
 		}
 		c.noPeersSince = time.Time{}
-		if chosen && c.nextRequest.After(now.Add(c.cfg.MinInterval)) {
-			// A new peer may know what nobody else told us: ask soon,
-			// however saturated the interval.
-			c.nextRequest = now.Add(c.cfg.MinInterval)
+		if chosen {
+			c.askSoon(now)
 		}
 		if c.noPeersWait > 0 {
 			// We were backing off for want of peers: this is the peer we
@@ -274,6 +292,15 @@ func (c *Core) PeerUpdate(now time.Time, u PeerUpdate) Actions {
 		}
 	}
 	return c.Tick(now)
+}
+
+// askSoon brings the next request forward to MinInterval from now, for a
+// new peer: it may know what nobody else told us, however saturated the
+// interval.
+func (c *Core) askSoon(now time.Time) {
+	if c.nextRequest.After(now.Add(c.cfg.MinInterval)) {
+		c.nextRequest = now.Add(c.cfg.MinInterval)
+	}
 }
 
 func (c *Core) start(now time.Time) {
@@ -373,7 +400,10 @@ func (c *Core) Tick(now time.Time) Actions {
 	for e := c.rotation.Front(); e != nil; e = e.Next() {
 		p := e.Value.(*corePeer)
 		ok := p.lastSent.Add(c.spacing(p))
-		eligible := p.lastSent.IsZero() || !now.Before(ok)
+		if p.doubtedUntil.After(ok) {
+			ok = p.doubtedUntil
+		}
+		eligible := !now.Before(ok)
 		if !adaptive {
 			if eligible {
 				c.request(now, p, &acts)
@@ -410,6 +440,11 @@ func (c *Core) Tick(now time.Time) Actions {
 	}
 	return acts
 }
+
+// doubtFor is how long a peer that dialled us from a crowded subnet waits
+// to be asked, unless it asks us first: far longer than a round trip, in
+// which an honest peer's first request comes.
+const doubtFor = time.Second
 
 // unaskedYield is the least news expected from a peer not asked yet while
 // no peer walks, so that nothing tells how much of the network we miss.
@@ -670,6 +705,11 @@ func (c *Core) serve(now time.Time, p *corePeer, from NodeID, v2 bool, acts *Act
 		return
 	}
 	c.stats.RequestsServed++
+	if p != nil && !p.doubtedUntil.IsZero() {
+		// It asks as an honest new peer does: a new peer like any other.
+		p.doubtedUntil = time.Time{}
+		c.askSoon(now)
+	}
 	addrs := c.pm.Advertise(from, MaxAddresses)
 	if v2 {
 		resp := &pb.PexResponseV2{Addresses: make([]*pb.PexAddressV2, len(addrs))}
@@ -742,17 +782,36 @@ func (c *Core) handleResponse(now time.Time, p *corePeer, from NodeID, n int, en
 	// The entries' network groups, only where a one-subnet answer can be
 	// told (see oneGroup): AddFrom works them out again, so a small or
 	// single-subnet network does not pay twice.
+	entries := slices.Grow(c.entries[:0], n)[:n]
+	defer func() { clear(entries); c.entries = entries[:0] }()
 	var groups []uint64
 	if n >= minGroupVote && c.pm.opts.MaxOutboundPerGroup != -1 {
 		groups = make([]uint64, 0, n)
 	}
-	for i := range n {
+	for i := range entries {
 		a, err := entry(i)
+		entries[i] = entryOf{a, err}
 		if err == nil && a.NodeID != from && a.NodeID != c.pm.self {
 			walk = append(walk, a.NodeID)
 			if groups != nil {
 				groups = append(groups, netGroup(a))
 			}
+		}
+	}
+	// Most of it from one subnet: a sybil pushing its own, not a sample of
+	// the network. At most as many of that subnet as we would dial at
+	// once are kept from it: an honest peer's answer is a sample of the
+	// whole network, and holds few of any one subnet.
+	sybilGroup, isSybil := oneGroup(groups)
+	keep := c.pm.opts.MaxOutboundPerGroup
+	for _, e := range entries {
+		a, err := e.a, e.err
+		if err == nil && isSybil && netGroup(a) == sybilGroup {
+			if keep == 0 {
+				dup++ // not news we take from it
+				continue
+			}
+			keep--
 		}
 		if err == nil {
 			var isNew bool
@@ -806,11 +865,10 @@ func (c *Core) handleResponse(now time.Time, p *corePeer, from NodeID, n int, en
 	if added > 0 {
 		c.pm.Good(from)
 	}
-	if oneGroup(groups) {
-		// Most of it from one subnet: a sybil pushing its own, not a
-		// sample of the network. It tells nothing of how much we miss,
-		// so it moves neither the pace nor the size estimate, and the
-		// peer is asked last.
+	if isSybil {
+		// A one-subnet answer tells nothing of how much we miss, so it
+		// moves neither the pace nor the size estimate, and the peer is
+		// asked last.
 		p.yield, p.answered = 0, true
 		return
 	}
@@ -834,11 +892,11 @@ func (c *Core) handleResponse(now time.Time, p *corePeer, from NodeID, n int, en
 const minGroupVote = 10
 
 // oneGroup reports whether more than half of at least 10 entries' groups
-// gs are one public IP group (groups.go). Not used with
+// gs are one public IP group (groups.go), and which. Not used with
 // MaxOutboundPerGroup -1: a network in one public subnet answers so.
-func oneGroup(gs []uint64) bool {
+func oneGroup(gs []uint64) (uint64, bool) {
 	if len(gs) < minGroupVote {
-		return false
+		return 0, false
 	}
 	slices.Sort(gs)
 	run := 0
@@ -847,10 +905,10 @@ func oneGroup(gs []uint64) bool {
 			run = 0
 		}
 		if run++; 2*run > len(gs) && diverseGroup(g) {
-			return true
+			return g, true
 		}
 	}
-	return false
+	return 0, false
 }
 
 // adapt chooses the wait before the next request from the share of new

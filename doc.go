@@ -44,7 +44,8 @@
 // what a peer just sent show where its walk stands, and the book shows how
 // much of its next stretch we already know. New peers are asked first,
 // except one that dialled us from a subnet we are already connected to or
-// that lately broke the protocol.
+// that lately broke the protocol: that one is not asked at all until it
+// has asked us (or for a second).
 // A peer that misses Config.ResponseTimeout goes back into the rotation,
 // the miss reported, and its late answer is still used.
 //

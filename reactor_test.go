@@ -541,23 +541,33 @@ func TestCoreOneSubnetAnswersDoNotPace(t *testing.T) {
 	// A sybil answers with its own subnet, known or over the subnet's
 	// share: its answers neither slow us down as saturation nor move the
 	// size estimate. The same answers from all over the internet would
-	// (TestCoreIntervalGrowsWhenResponsesAreKnown).
+	// (TestCoreIntervalGrowsWhenResponsesAreKnown). And each adds only as
+	// many of the subnet as we would dial at once.
 	pm := rxPM(t, PeerManagerOptions{})
 	rxFill(t, pm, rxRange(100, 199)...)
 	core := rxCore(t, Config{}, pm)
-	var subnet []NodeAddress
-	for i := range MaxAddresses {
-		subnet = append(subnet, sybilAddr(i))
+	answer := func(k int) []NodeAddress { // the k-th answer: 100 new addresses of the subnet
+		var subnet []NodeAddress
+		for i := range MaxAddresses {
+			subnet = append(subnet, sybilAddr(k*MaxAddresses+i))
+		}
+		return subnet
 	}
+	perAnswer := pm.opts.MaxOutboundPerGroup
+	var lens []int // the book's size before each answer
 	reqs, errs := rxDrive(t, core, rxUpAll(CapV2, 1), time.Minute, 20, func(NodeID, []byte) []byte {
-		return rxV2RespAddrs(subnet...)
+		lens = append(lens, pm.Len())
+		return rxV2RespAddrs(answer(len(lens))...)
 	})
 	require.Empty(t, errs)
 	require.Len(t, reqs, 20)
 	for i, g := range rxGaps(reqs) {
 		require.Equal(t, DefaultConfig().V2RequestInterval, g, "gap %d: as fast as one peer may be asked", i)
 	}
-	require.Equal(t, 100+bucketCap(pm.opts.MaxPeers), pm.Len(), "the subnet still has its share of the book")
+	for i := 1; i < len(lens) && lens[i] < 100+bucketCap(pm.opts.MaxPeers); i++ {
+		require.Equal(t, perAnswer, lens[i]-lens[i-1], "answer %d adds MaxOutboundPerGroup of the subnet", i)
+	}
+	require.Equal(t, 100+min(20*perAnswer, bucketCap(pm.opts.MaxPeers)), pm.Len(), "the subnet gets no more than its share of the book")
 	require.Equal(t, pm.Len(), core.NetworkSizeEstimate(), "no estimate beyond the book")
 
 	// With MaxOutboundPerGroup -1 (a network in one public subnet) they
@@ -566,7 +576,7 @@ func TestCoreOneSubnetAnswersDoNotPace(t *testing.T) {
 	rxFill(t, pm, rxRange(100, 199)...)
 	core = rxCore(t, Config{}, pm)
 	reqs, errs = rxDrive(t, core, rxUpAll(CapV2, 1), time.Hour, 10, func(NodeID, []byte) []byte {
-		return rxV2RespAddrs(subnet...)
+		return rxV2RespAddrs(answer(0)...)
 	})
 	require.Empty(t, errs)
 	gaps := rxGaps(reqs)
@@ -608,6 +618,46 @@ func TestCoreDoesNotAskCrowdedInboundFirst(t *testing.T) {
 	rxRun(t, core, []rxStep{
 		{at: 420 * time.Millisecond, ev: rxUp(4, CapV2)},
 		{at: 620 * time.Millisecond, ev: rxTick(), send: []rxOut{{4, "v2req"}}},
+	})
+}
+
+func TestCoreDoubtsCrowdedInboundUntilItAsks(t *testing.T) {
+	// Peer 2 dials us from a public /16 and breaks the protocol with its
+	// first message, as the simulator's flooders do. Peers 3 and 4 then
+	// dial in from the same /16: even with nobody else to ask (1 does not
+	// answer), neither is asked until it asks us (3) or for doubtFor (4).
+	subnet := func(i int) NodeAddress {
+		a, err := NodeAddressFromIP(nodeID(i), netip.AddrFrom4([4]byte{66, 66, 0, byte(i)}), 26656)
+		require.NoError(t, err)
+		return a
+	}
+	pm := rxPM(t, PeerManagerOptions{})
+	rxFill(t, pm, rxAddr(1))
+	a, ok := pm.TryDialNext()
+	require.True(t, ok)
+	require.NoError(t, pm.Dialed(a))
+	core := rxCore(t, Config{}, pm)
+	require.NoError(t, pm.Accepted(nodeID(2), subnet(2)))
+	rxRun(t, core, []rxStep{
+		{at: 0, ev: rxUp(1, CapV2), send: []rxOut{{1, "v2req"}}},
+		{at: 10 * time.Millisecond, ev: rxUp(2, CapV2)},
+		{at: 20 * time.Millisecond, ev: rxRecv(2, rxV2RespAddrs(rxRange(100, 110)...)), errs: []rxErr{{2, ErrUnsolicitedResponse, true}}},
+	})
+	pm.Errored(PeerError{NodeID: nodeID(2), Err: ErrUnsolicitedResponse, Fatal: true})
+	pm.Disconnected(nodeID(2))
+	require.NoError(t, pm.Accepted(nodeID(3), subnet(3)))
+	require.NoError(t, pm.Accepted(nodeID(4), subnet(4)))
+	const up = 30 * time.Millisecond
+	rxRun(t, core, []rxStep{
+		{at: 25 * time.Millisecond, ev: rxDown(2)},
+		{at: up, ev: rxUp(3, CapV2)},
+		{at: up, ev: rxUp(4, CapV2)},
+		{at: 400 * time.Millisecond, ev: rxTick(), wake: up + doubtFor},
+		{at: 500 * time.Millisecond, ev: rxRecv(3, rxV2Req), send: []rxOut{{3, "v2resp"}}},
+		{at: 500 * time.Millisecond, ev: rxTick(), wake: 700 * time.Millisecond},
+		{at: 700 * time.Millisecond, ev: rxTick(), send: []rxOut{{3, "v2req"}}},
+		{at: up + doubtFor - time.Millisecond, ev: rxTick()},
+		{at: up + doubtFor, ev: rxTick(), send: []rxOut{{4, "v2req"}}},
 	})
 }
 
