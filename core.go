@@ -90,6 +90,7 @@ type corePeer struct {
 	bookEst  float64 // how many nodes its book holds, from its run
 	walkFrom uint64  // rank of the first entry of its walk
 	walkSeen bool    // walkFrom is set
+	lastN    int     // entries in its last answer
 
 	bucket // what the peer asks of us
 }
@@ -415,6 +416,13 @@ func (c *Core) Tick(now time.Time) Actions {
 			continue
 		}
 		y := c.expectedYield(p)
+		if p.answered && p.lapDone {
+			// Its lap is done: it sends only what it learned since, and
+			// its last answer shows how much that was. A request that
+			// brings a few addresses costs a round like one that brings
+			// a hundred.
+			y *= float64(p.lastN) / MaxAddresses
+		}
 		if eligible && y > pickY {
 			pick, pickY = p, y
 		}
@@ -881,6 +889,7 @@ func (c *Core) handleResponse(now time.Time, p *corePeer, from NodeID, n int, en
 		p.yield = 0
 	}
 	p.answered = true
+	p.lastN = n
 	c.observeWalk(p, walk, n >= MaxAddresses*9/10, added, dup)
 	c.estimate.observe(added+dup+refused, dup, known)
 	c.adapt(added, refused, added+dup+refused)

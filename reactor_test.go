@@ -599,7 +599,9 @@ func TestCoreDoesNotAskCrowdedInboundFirst(t *testing.T) {
 	require.True(t, ok)
 	require.NoError(t, pm.Dialed(a))
 	core := rxCore(t, Config{}, pm)
-	fresh := rxFresh(50)
+	// Full answers: a short one would mean its lap is done (see
+	// TestCoreWeighsAShortAnswerByItsSize).
+	fresh := rxFresh(MaxAddresses)
 	require.NoError(t, pm.Accepted(nodeID(2), subnet(2)))
 	rxRun(t, core, []rxStep{
 		{at: 0, ev: rxUp(1, CapV2), send: []rxOut{{1, "v2req"}}},
@@ -1980,7 +1982,8 @@ func TestCoreLateResponseIsUsedNotPunished(t *testing.T) {
 		{at: 0, ev: rxUp(a, CapV2), send: []rxOut{{a, "v2req"}}},
 		{at: 0, ev: rxUp(b, CapV2)},
 		{at: 200 * time.Millisecond, ev: rxTick(), send: []rxOut{{b, "v2req"}}},
-		{at: 300 * time.Millisecond, ev: rxRecv(b, rxV2RespAddrs(rxAddr(101)))},
+		// A full answer, so b is not taken for a peer whose lap is done.
+		{at: 300 * time.Millisecond, ev: rxRecv(b, rxV2RespAddrs(rxRange(200, 299)...))},
 		// a misses its deadline and goes behind b; b is asked next.
 		{at: 10 * time.Second, ev: rxTick(), errs: []rxErr{{a, ErrResponseTimeout, false}}, send: []rxOut{{b, "v2req"}}},
 		// a's answer then arrives: late, not unsolicited.
@@ -2126,4 +2129,28 @@ func TestCoreSaturatesWhenNoPeerMayTell(t *testing.T) {
 	require.Equal(t, 1000, pm.Len())
 	require.Greater(t, core.NetworkSizeEstimate(), 1800, "the estimate still says we miss half")
 	require.Equal(t, core.Config().SaturatedInterval, core.Stats().Interval)
+}
+
+func TestCoreWeighsAShortAnswerByItsSize(t *testing.T) {
+	// a's lap is done: its last answer, 10 entries, all new, was all it had
+	// learned since. b samples: half of its 100 were new. Asking a again
+	// is likelier to bring a few addresses than b is to bring 50, and a
+	// request costs a round either way.
+	pm := rxPM(t, PeerManagerOptions{})
+	core := rxCore(t, Config{}, pm)
+	ids := rxInOrder(pm, 100, 300)
+	rxFill(t, pm, ids[:50]...)
+	sample := slices.Clone(ids[:100])
+	slices.Reverse(sample) // not in our order: a sample, not a walk
+	const a, b = 1, 2
+	now := time.Unix(1_700_000_000, 0)
+	at := func(d time.Duration) time.Time { return now.Add(d) }
+	sent := func(acts Actions) NodeID { return rxSentTo(t, acts) }
+	require.Equal(t, nodeID(a), sent(core.PeerUpdate(at(0), PeerUpdate{NodeID: nodeID(a), Status: PeerStatusUp, Caps: CapV2})))
+	core.PeerUpdate(at(10*time.Millisecond), PeerUpdate{NodeID: nodeID(b), Status: PeerStatusUp, Caps: CapV2})
+	require.Equal(t, nodeID(b), sent(core.Tick(at(time.Second))))
+	core.Receive(at(1100*time.Millisecond), Envelope{From: nodeID(a), Message: rxV2RespAddrs(ids[200:210]...)})
+	core.Receive(at(1200*time.Millisecond), Envelope{From: nodeID(b), Message: rxV2RespAddrs(sample...)})
+	require.Equal(t, 110, pm.Len())
+	require.Equal(t, nodeID(b), sent(core.Tick(at(5*time.Second))))
 }
