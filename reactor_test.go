@@ -583,22 +583,42 @@ func TestCoreOneSubnetAnswersDoNotPace(t *testing.T) {
 	require.Greater(t, gaps[len(gaps)-1], DefaultConfig().V2RequestInterval, "answers bringing nothing slow us down")
 }
 
-func TestCoreDoesNotAskCrowdedInboundFirst(t *testing.T) {
-	// Peer 1 is up. Peers 2 and 3 dial us from one public /16: 2, the
-	// first of its subnet, is asked first; 3, a second from it, waits its
-	// turn behind 1. Peer 4, that we dial, is asked first whatever its
-	// subnet.
-	subnet := func(i int) NodeAddress {
-		a, err := NodeAddressFromIP(nodeID(i), netip.AddrFrom4([4]byte{66, 66, 0, byte(i)}), 26656)
-		require.NoError(t, err)
-		return a
-	}
+// rxUpTwo brings peers 1 and 2 up at 0 and 10 ms: 1 is asked at once, 2
+// at 1 s. It returns the clock and a reader of whom a request went to.
+func rxUpTwo(t *testing.T, core *Core) (func(time.Duration) time.Time, func(Actions) NodeID) {
+	t.Helper()
+	now := time.Unix(1_700_000_000, 0)
+	at := func(d time.Duration) time.Time { return now.Add(d) }
+	sent := func(acts Actions) NodeID { return rxSentTo(t, acts) }
+	require.Equal(t, nodeID(1), sent(core.PeerUpdate(at(0), PeerUpdate{NodeID: nodeID(1), Status: PeerStatusUp, Caps: CapV2})))
+	core.PeerUpdate(at(10*time.Millisecond), PeerUpdate{NodeID: nodeID(2), Status: PeerStatusUp, Caps: CapV2})
+	require.Equal(t, nodeID(2), sent(core.Tick(at(time.Second))))
+	return at, sent
+}
+
+// rxSubnetStart returns a Core whose book holds peer 1, dialled, and the
+// address of peer i in one public /16.
+func rxSubnetStart(t *testing.T) (*PeerManager, *Core, func(int) NodeAddress) {
+	t.Helper()
 	pm := rxPM(t, PeerManagerOptions{})
 	rxFill(t, pm, rxAddr(1))
 	a, ok := pm.TryDialNext()
 	require.True(t, ok)
 	require.NoError(t, pm.Dialed(a))
-	core := rxCore(t, Config{}, pm)
+	subnet := func(i int) NodeAddress {
+		a, err := NodeAddressFromIP(nodeID(i), netip.AddrFrom4([4]byte{66, 66, 0, byte(i)}), 26656)
+		require.NoError(t, err)
+		return a
+	}
+	return pm, rxCore(t, Config{}, pm), subnet
+}
+
+func TestCoreDoesNotAskCrowdedInboundFirst(t *testing.T) {
+	// Peer 1 is up. Peers 2 and 3 dial us from one public /16: 2, the
+	// first of its subnet, is asked first; 3, a second from it, waits its
+	// turn behind 1. Peer 4, that we dial, is asked first whatever its
+	// subnet.
+	pm, core, subnet := rxSubnetStart(t)
 	// Full answers: a short one would mean its lap is done (see
 	// TestCoreWeighsAShortAnswerByItsSize).
 	fresh := rxFresh(MaxAddresses)
@@ -628,17 +648,7 @@ func TestCoreDoubtsCrowdedInboundUntilItAsks(t *testing.T) {
 	// first message, as the simulator's flooders do. Peers 3 and 4 then
 	// dial in from the same /16: even with nobody else to ask (1 does not
 	// answer), neither is asked until it asks us (3) or for doubtFor (4).
-	subnet := func(i int) NodeAddress {
-		a, err := NodeAddressFromIP(nodeID(i), netip.AddrFrom4([4]byte{66, 66, 0, byte(i)}), 26656)
-		require.NoError(t, err)
-		return a
-	}
-	pm := rxPM(t, PeerManagerOptions{})
-	rxFill(t, pm, rxAddr(1))
-	a, ok := pm.TryDialNext()
-	require.True(t, ok)
-	require.NoError(t, pm.Dialed(a))
-	core := rxCore(t, Config{}, pm)
+	pm, core, subnet := rxSubnetStart(t)
 	require.NoError(t, pm.Accepted(nodeID(2), subnet(2)))
 	rxRun(t, core, []rxStep{
 		{at: 0, ev: rxUp(1, CapV2), send: []rxOut{{1, "v2req"}}},
@@ -2084,12 +2094,7 @@ func TestCoreAsksTheWalkNearestAGap(t *testing.T) {
 	rxFill(t, pm, ids[:500]...)
 	rxFill(t, pm, ids[600:]...)
 	const a, b = 1, 2
-	now := time.Unix(1_700_000_000, 0)
-	at := func(d time.Duration) time.Time { return now.Add(d) }
-	sent := func(acts Actions) NodeID { return rxSentTo(t, acts) }
-	require.Equal(t, nodeID(a), sent(core.PeerUpdate(at(0), PeerUpdate{NodeID: nodeID(a), Status: PeerStatusUp, Caps: CapV2})))
-	core.PeerUpdate(at(10*time.Millisecond), PeerUpdate{NodeID: nodeID(b), Status: PeerStatusUp, Caps: CapV2})
-	require.Equal(t, nodeID(b), sent(core.Tick(at(time.Second))))
+	at, sent := rxUpTwo(t, core) // a asked at 0, b at 1 s
 	// b answers first, so it is ahead of a in the rotation.
 	core.Receive(at(1100*time.Millisecond), Envelope{From: nodeID(b), Message: rxV2RespAddrs(ids[800:900]...)})
 	core.Receive(at(1200*time.Millisecond), Envelope{From: nodeID(a), Message: rxV2RespAddrs(ids[200:300]...)})
@@ -2143,12 +2148,7 @@ func TestCoreWeighsAShortAnswerByItsSize(t *testing.T) {
 	sample := slices.Clone(ids[:100])
 	slices.Reverse(sample) // not in our order: a sample, not a walk
 	const a, b = 1, 2
-	now := time.Unix(1_700_000_000, 0)
-	at := func(d time.Duration) time.Time { return now.Add(d) }
-	sent := func(acts Actions) NodeID { return rxSentTo(t, acts) }
-	require.Equal(t, nodeID(a), sent(core.PeerUpdate(at(0), PeerUpdate{NodeID: nodeID(a), Status: PeerStatusUp, Caps: CapV2})))
-	core.PeerUpdate(at(10*time.Millisecond), PeerUpdate{NodeID: nodeID(b), Status: PeerStatusUp, Caps: CapV2})
-	require.Equal(t, nodeID(b), sent(core.Tick(at(time.Second))))
+	at, sent := rxUpTwo(t, core) // a asked at 0, b at 1 s
 	core.Receive(at(1100*time.Millisecond), Envelope{From: nodeID(a), Message: rxV2RespAddrs(ids[200:210]...)})
 	core.Receive(at(1200*time.Millisecond), Envelope{From: nodeID(b), Message: rxV2RespAddrs(sample...)})
 	require.Equal(t, 110, pm.Len())
