@@ -31,11 +31,12 @@
 // SelfAddresses. For the rest, the book is walked for each connected
 // requester in an order of its own (each entry ranked by a mix of the
 // hashes of its node ID and the requester's, the same on every node), once
-// round from a random place; each answer brings first the news (entries
-// added since the last answer that the walk has already passed) and then
-// the next run of the walk, and after one round only news. An address is
-// never sent back to the peer it came from, and a connected peer is never
-// sent the same address twice; the walk is forgotten on disconnect.
+// round from a place fixed for the pair (PeerManager.WalkStartOf tells
+// the requester where); each answer brings the next run of the walk, then
+// the news (entries added since the last answer that the walk has already
+// passed), and after one round only news. An address is never sent back
+// to the peer it came from, and a connected peer is never sent the same
+// address twice; the walk is forgotten on disconnect.
 //
 // Connected peers form a rotation. Under PolicyTendermint the Reactor asks
 // the peer at the front and moves it to the back when it answers. Under

@@ -646,12 +646,14 @@ func (m *PeerManager) settle() {
 //
 // The book is walked in an order specific to the requester (entries ranked
 // by a mix of their ID's hash and the requester's, the same on every node)
-// once round, from a random place; entries added behind the walk since the
-// last answer (the news) go first in each answer, in an order drawn for the
-// requester, so a connected peer is not sent the same address twice. The
-// walk is forgotten on disconnect. Because every node walks the same order for a requester,
-// the requester can tell where each peer's walk stands (RankOf) and ask
-// the peer whose next run it knows least of.
+// once round, from a place fixed for the pair (walkStart); entries added
+// behind the walk since the last answer (the news) go first in each answer,
+// in an order drawn for the requester, so a connected peer is not sent the
+// same address twice. The walk is forgotten on disconnect, and begins
+// again at the same place. Because every node walks the same order for a
+// requester, the requester can tell where each peer's walk stands (RankOf)
+// and where a peer's first answer lies (WalkStartOf), and ask the peer
+// whose next run it knows least of.
 func (m *PeerManager) Advertise(to NodeID, limit int) []NodeAddress {
 	if limit <= 0 {
 		return nil
@@ -691,7 +693,7 @@ func (m *PeerManager) Advertise(to NodeID, limit int) []NodeAddress {
 		st = requester.adv
 	}
 	if !st.active {
-		c := m.opts.Rand.Uint64()
+		c := walkStart(m.selfKey, toKey)
 		st = advState{active: true, cursor: c, origin: c, newsSeq: m.seq + 1, newsEnd: m.seq + 1}
 	}
 	// In the first lap: the next run of the walk, then the news (entries
@@ -804,6 +806,20 @@ func idKey(id NodeID) uint64 { return fnv1a(fnvBasis, id) }
 // e ^ q, so every requester gets its own pseudo-random order of the book,
 // the same on every node, and no node ID can rank first for everyone.
 func rankFor(e, q uint64) uint64 { return mix(e ^ q) }
+
+// walkStart is where node e's walk for requester q begins, as a rank in
+// q's order: fixed for the pair, so q can tell where a peer's first
+// answer lies before asking (see Core.expectedYield), and spread
+// independently of e's own rank there, so the peers q learnt of from one
+// run (neighbours in its order) do not all begin in one place.
+func walkStart(e, q uint64) uint64 { return mix(e ^ q ^ walkSalt) }
+
+// walkSalt sets walk starts apart from ranks (see walkStart).
+const walkSalt = 0x6a09e667f3bcc908
+
+// WalkStartOf returns where peer id's walk for us begins in our order
+// (see RankOf): its first answer is the run of its book just after it.
+func (m *PeerManager) WalkStartOf(id NodeID) uint64 { return walkStart(idKey(id), m.selfKey) }
 
 // ranked is an Advertise candidate and its distance after the cursor.
 type ranked struct {

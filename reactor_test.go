@@ -2084,6 +2084,37 @@ func rxInOrder(pm *PeerManager, from, n int) []NodeAddress {
 	return ids
 }
 
+func TestCoreJudgesANewPeerByWhereItsWalkBegins(t *testing.T) {
+	// A network of 1,000 in our order, of which we know the first 300: a
+	// walking peer has shown us a book of about 1,000 (well ahead of
+	// ours). Of two new peers, a's walk for us begins where we know
+	// nothing and b's where we know everything: a is asked, not b (which
+	// came up last, to the front of the rotation), nor the walking peer,
+	// whose walk reaches what we miss in two more answers (without the
+	// walk starts, a and b would look alike, and it would be asked).
+	pm := rxPM(t, PeerManagerOptions{})
+	core := rxCore(t, Config{}, pm)
+	ids := rxInOrder(pm, 100, 1000)
+	rxFill(t, pm, ids[:300]...)
+	rank := func(i int) uint64 { return pm.RankOf(ids[i].NodeID) }
+	startIn := func(from, to int) int { // a peer whose walk begins in ids[from:to]
+		for i := 2000; ; i++ {
+			if s := pm.WalkStartOf(nodeID(i)); s > rank(from) && s < rank(to) {
+				return i
+			}
+		}
+	}
+	a, b := startIn(500, 800), startIn(20, 150)
+	const w = 1
+	now := time.Unix(1_700_000_000, 0)
+	at := func(d time.Duration) time.Time { return now.Add(d) }
+	require.Equal(t, nodeID(w), rxSentTo(t, core.PeerUpdate(at(0), PeerUpdate{NodeID: nodeID(w), Status: PeerStatusUp, Caps: CapV2})))
+	core.Receive(at(100*time.Millisecond), Envelope{From: nodeID(w), Message: rxV2RespAddrs(ids[:100]...)})
+	core.PeerUpdate(at(200*time.Millisecond), PeerUpdate{NodeID: nodeID(a), Status: PeerStatusUp, Caps: CapV2})
+	core.PeerUpdate(at(200*time.Millisecond), PeerUpdate{NodeID: nodeID(b), Status: PeerStatusUp, Caps: CapV2})
+	require.Equal(t, nodeID(a), rxSentTo(t, core.Tick(at(time.Second))))
+}
+
 func TestCoreAsksTheWalkNearestAGap(t *testing.T) {
 	// A network of 1,000 in our order; we know all of it but one stretch
 	// of 100 ranks. a and b have walked 100 entries each, all known to us:
