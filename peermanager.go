@@ -348,6 +348,7 @@ func (m *PeerManager) AddPersistent(a NodeAddress) error {
 			m.evictQueue = append(m.evictQueue, v.id)
 		}
 	}
+	m.sparePersistent()
 	m.unrank(p)
 	m.wakeDialers()
 	return nil
@@ -1648,9 +1649,32 @@ func (m *PeerManager) EvictNext() (NodeID, bool) {
 	if len(m.evictQueue) == 0 {
 		return "", false
 	}
+	m.sparePersistent()
 	id := m.evictQueue[0]
 	m.evictQueue = m.evictQueue[1:]
 	return id, true
+}
+
+// sparePersistent puts, in the eviction queue, another connected peer in
+// place of each persistent one queued when every other connection was
+// persistent, if there is one now. The caller holds the lock.
+func (m *PeerManager) sparePersistent() {
+	for i, id := range m.evictQueue {
+		p := m.peers[id]
+		if p == nil || !p.persistent {
+			continue
+		}
+		v := m.inboundVictim(noGroup)
+		if v == nil {
+			v = m.lowestConnected()
+		}
+		if v == nil {
+			return
+		}
+		p.evicting = false
+		v.evicting = true
+		m.evictQueue[i] = v.id
+	}
 }
 
 // PeerUpdates is a subscription to a PeerManager's peer events. Events are
