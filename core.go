@@ -51,10 +51,12 @@ type Core struct {
 	entries  []entryOf // handleResponse's scratch
 }
 
-// entryOf is one entry of a response, parsed.
+// entryOf is one entry of a response, parsed, and its network group when
+// the answer's groups are counted (see oneGroup).
 type entryOf struct {
 	a   NodeAddress
 	err error
+	g   uint64
 }
 
 type corePeer struct {
@@ -819,11 +821,12 @@ func (c *Core) handleResponse(now time.Time, p *corePeer, from NodeID, n int, en
 	}
 	for i := range entries {
 		a, err := entry(i)
-		entries[i] = entryOf{a, err}
+		entries[i] = entryOf{a: a, err: err}
 		if err == nil && a.NodeID != from && a.NodeID != c.pm.self {
 			walk = append(walk, a.NodeID)
 			if groups != nil {
-				groups = append(groups, netGroup(a))
+				entries[i].g = netGroup(a)
+				groups = append(groups, entries[i].g)
 			}
 		}
 	}
@@ -835,7 +838,7 @@ func (c *Core) handleResponse(now time.Time, p *corePeer, from NodeID, n int, en
 	keep := c.pm.opts.MaxOutboundPerGroup
 	for _, e := range entries {
 		a, err := e.a, e.err
-		if err == nil && isSybil && netGroup(a) == sybilGroup {
+		if err == nil && isSybil && e.g == sybilGroup {
 			if keep == 0 {
 				dup++ // not news we take from it
 				continue

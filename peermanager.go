@@ -648,9 +648,10 @@ func (m *PeerManager) settle() {
 // The book is walked in an order specific to the requester (entries ranked
 // by a mix of their ID's hash and the requester's, the same on every node)
 // once round, from a place fixed for the pair (walkStart); entries added
-// behind the walk since the last answer (the news) go first in each answer,
-// in an order drawn for the requester, so a connected peer is not sent the
-// same address twice. The walk is forgotten on disconnect, and begins
+// behind the walk since the last answer (the news) have the room first in
+// each answer (after the walk's run, which leads so the requester can read
+// it), in an order drawn for the requester, so a connected peer is not sent
+// the same address twice. The walk is forgotten on disconnect, and begins
 // again at the same place. Because every node walks the same order for a
 // requester, the requester can tell where each peer's walk stands (RankOf)
 // and where a peer's first answer lies (WalkStartOf), and ask the peer
