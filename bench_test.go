@@ -24,7 +24,10 @@ func fullV2Responses(tb testing.TB, n int) [][]byte {
 			a := NodeAddress{
 				Protocol: ProtocolMConn,
 				NodeID:   NodeID(fmt.Sprintf("%040x", 1<<40+k)),
-				Hostname: fmt.Sprintf("%d.%d.%d.%d", 1+k>>24&0x7f, k>>16&0xff, k>>8&0xff, k&0xff),
+				// Consecutive addresses in different /16s, as a sample of a
+				// real network is (one subnet's answer is a sybil's, and
+				// only MaxOutboundPerGroup of it would be kept).
+				Hostname: fmt.Sprintf("%d.%d.%d.1", 11+k%100, k/100&0xff, k/25600&0xff),
 				Port:     26656,
 			}
 			resp.Addresses = append(resp.Addresses, &pb.PexAddressV2{Url: a.String()})
