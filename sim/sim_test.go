@@ -54,6 +54,8 @@ func TestColdStartEveryoneLearnsEveryone(t *testing.T) {
 		for i := range Thresholds {
 			require.Positive(t, r.Worst[i].Rounds, "%s: threshold %v reached", p, Thresholds[i])
 			require.LessOrEqual(t, r.Avg[i].Rounds, r.Worst[i].Rounds)
+			require.LessOrEqual(t, r.P99[i].Rounds, r.Worst[i].Rounds)
+			require.LessOrEqual(t, r.P99[i].SimSeconds, r.Worst[i].SimSeconds)
 			if i > 0 {
 				require.LessOrEqual(t, r.Worst[i-1].Rounds, r.Worst[i].Rounds, "milestones are ordered")
 			}

@@ -148,6 +148,8 @@ func jsonResult(r *sim.Result) map[string]any {
 		"avg_rounds_to_99":            r.Avg[2].Rounds,
 		"sim_seconds_to_99":           r.Worst[2].SimSeconds,
 		"avg_sim_seconds_to_99":       r.Avg[2].SimSeconds,
+		"p99_rounds_to_99":            r.P99[2].Rounds,
+		"p99_sim_seconds_to_99":       r.P99[2].SimSeconds,
 		"requests_per_node":           r.RequestsPerNode,
 		"addresses_received_per_node": r.AddressesPerNode,
 		"min_addresses_per_node":      r.MinAddressesPerNode,

@@ -32,6 +32,8 @@ func rows() []row {
 			row{"average node knows " + pct + ": sim seconds", func(r *sim.Result) float64 { return r.Avg[i].SimSeconds }, "s"},
 			row{"worst node knows " + pct + ": rounds", func(r *sim.Result) float64 { return r.Worst[i].Rounds }, "r"},
 			row{"worst node knows " + pct + ": sim seconds", func(r *sim.Result) float64 { return r.Worst[i].SimSeconds }, "s"},
+			row{"99th-percentile node knows " + pct + ": rounds", func(r *sim.Result) float64 { return r.P99[i].Rounds }, "r"},
+			row{"99th-percentile node knows " + pct + ": sim seconds", func(r *sim.Result) float64 { return r.P99[i].SimSeconds }, "s"},
 		)
 	}
 	rs = append(rs,
