@@ -418,13 +418,6 @@ func (c *Core) Tick(now time.Time) Actions {
 			continue
 		}
 		y := c.expectedYield(p)
-		if p.answered && p.lapDone {
-			// Its lap is done: it sends only what it learned since, and
-			// its last answer shows how much that was. A request that
-			// brings a few addresses costs a round like one that brings
-			// a hundred.
-			y *= float64(p.lastN) / MaxAddresses
-		}
 		if eligible && y > pickY {
 			pick, pickY = p, y
 		}
@@ -469,9 +462,11 @@ const unaskedYield = 0.5
 // A pex peer walks our order (see PeerManager.Advertise), so the ranks of
 // the entries it last sent tell where its walk stands and how far its next
 // run will reach; what we know in that stretch, times the share of our
-// knowledge the peer turned out to hold, is what it will repeat. For a peer that does not walk (it samples), that has not
-// answered yet (1), or whose last answer ended its lap (it will send only
-// its news), the share of its last answer stands in.
+// knowledge the peer turned out to hold, is what it will repeat. For a
+// peer that does not walk (it samples), the share of its last answer
+// stands in; for one whose last answer ended its lap (it will send only
+// its news), that share times the answer's size; a peer not asked yet is
+// judged as below.
 func (c *Core) expectedYield(p *corePeer) float64 {
 	if !p.answered {
 		// Its first answer is a run from a place in its book: about as
@@ -501,7 +496,13 @@ func (c *Core) expectedYield(p *corePeer) float64 {
 		// Unknown: worth a try, but not before a walk known to be good.
 		return max(c.newShare, unaskedYield)
 	}
-	if !p.walking || p.lapDone {
+	if p.lapDone {
+		// It sends only what it learned since, and its last answer shows
+		// how much that was: a request that brings a few addresses costs
+		// a round like one that brings a hundred.
+		return p.yield * (float64(p.lastN) / MaxAddresses)
+	}
+	if !p.walking {
 		return p.yield
 	}
 	if p.yield == 0 {

@@ -337,10 +337,7 @@ func (m *PeerManager) AddPersistent(a NodeAddress) error {
 		p.evicting = false
 		m.evictQueue = slices.DeleteFunc(m.evictQueue, func(x NodeID) bool { return x == p.id })
 		if m.active-len(m.evictQueue) > m.opts.MaxConnected {
-			v := m.inboundVictim(noGroup)
-			if v == nil {
-				v = m.lowestConnected()
-			}
+			v := m.spareable()
 			if v == nil {
 				v = p // every other connection is persistent too
 			}
@@ -1656,6 +1653,16 @@ func (m *PeerManager) EvictNext() (NodeID, bool) {
 	return id, true
 }
 
+// spareable returns a connected peer that may go in a persistent one's
+// place: an inbound one (see inboundVictim), else the lowest scored. The
+// caller holds the lock.
+func (m *PeerManager) spareable() *peerInfo {
+	if v := m.inboundVictim(noGroup); v != nil {
+		return v
+	}
+	return m.lowestConnected()
+}
+
 // sparePersistent puts, in the eviction queue, another connected peer in
 // place of each persistent one queued when every other connection was
 // persistent, if there is one now. The caller holds the lock.
@@ -1665,10 +1672,7 @@ func (m *PeerManager) sparePersistent() {
 		if p == nil || !p.persistent {
 			continue
 		}
-		v := m.inboundVictim(noGroup)
-		if v == nil {
-			v = m.lowestConnected()
-		}
+		v := m.spareable()
 		if v == nil {
 			return
 		}
