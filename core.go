@@ -49,6 +49,7 @@ type Core struct {
 	estimate sizeEstimator
 	stats    Stats
 	entries  []entryOf // handleResponse's scratch
+	groups   []uint64  // handleResponse's scratch
 }
 
 // entryOf is one entry of a response, parsed, and its network group when
@@ -818,7 +819,8 @@ func (c *Core) handleResponse(now time.Time, p *corePeer, from NodeID, n int, en
 	defer func() { clear(entries); c.entries = entries[:0] }()
 	var groups []uint64
 	if n >= minGroupVote && c.pm.opts.MaxOutboundPerGroup != -1 {
-		groups = make([]uint64, 0, n)
+		groups = slices.Grow(c.groups[:0], n) // never nil: nil means not counted
+		defer func() { c.groups = groups[:0] }()
 	}
 	for i := range entries {
 		a, err := entry(i)

@@ -383,9 +383,10 @@ func (m *PeerManager) CheckAddress(a NodeAddress) error {
 // an unknown one, the address (ErrAddressBookFull). When full, the
 // lowest-ranked idle, non-persistent peer makes room: never a connected or
 // persistent one, and never one that has connected for one that has not.
-// A new peer's entry counts against its source group and its bucket (see
-// groups.go), with its own network group as its source;
-// ErrSourceGroupFull refuses it when either is full.
+// A new peer's entry counts against its network group, its source group
+// and its bucket (see groups.go), with its own network group as its
+// source; ErrNetworkGroupFull or ErrSourceGroupFull refuses it when one is
+// full.
 func (m *PeerManager) Add(a NodeAddress) (bool, error) {
 	return m.AddFrom(a, "")
 }
@@ -695,9 +696,9 @@ func (m *PeerManager) Advertise(to NodeID, limit int) []NodeAddress {
 		c := walkStart(m.selfKey, toKey)
 		st = advState{active: true, cursor: c, origin: c, newsSeq: m.seq + 1, newsEnd: m.seq + 1}
 	}
-	// In the first lap: the next run of the walk, then the news (entries
-	// added since the last answer that the walk has already passed). After
-	// it: the news alone. Either way nothing is sent twice.
+	// In the first lap an answer holds the next run of the walk and the
+	// news (entries added since the last answer that the walk has already
+	// passed); after it, the news alone. Either way nothing is sent twice.
 	lapLeft := st.origin - st.cursor - 1 // distances still ahead in the lap
 	passed := func(p *peerInfo) bool { return st.lapDone || rankFor(p.key, toKey)-st.cursor-1 > lapLeft }
 	// The news gets the room first; the walk takes what is left, so the
@@ -791,7 +792,7 @@ type advState struct {
 	lapDone   bool   // the walk went all the way round
 	cursor    uint64 // rank of the last entry walked
 	origin    uint64 // where the walk began
-	newsSeq   uint64 // entries inserted before this were sent or walked
+	newsSeq   uint64 // entries inserted before this were sent or walked; the current lap's from here
 	newsEnd   uint64 // the current news lap covers entries inserted before this
 	newsSalt  uint64 // the current news lap's order
 	newsAt    uint64 // the last key sent in the current news lap
