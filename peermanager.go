@@ -169,6 +169,12 @@ type peerInfo struct {
 	proven      bool      // we have connected to it
 	brokeAt     time.Time // when it last broke the protocol (a fatal peer error), if ever
 	adv         advState  // what we have advertised to this connected peer
+	// tellBit is this connected peer's bit in toldBy masks, once it has
+	// told us of an entry (0 if it has not, or no bit was free); toldBy
+	// holds the bits of the connected peers that told us of this entry.
+	// Advertise does not send a peer what it told us: it knows it.
+	tellBit uint64
+	toldBy  uint64
 	slot        slot      // source group, bucket and network group (groups.go), if placed
 	placed      bool      // counted in sourceLoad, bucketLoad and groupLoad
 
@@ -213,6 +219,7 @@ type PeerManager struct {
 	freshRanks   []uint64 // selfRank of peers added since, merged on use
 	advertiseBuf []ranked
 	newsBuf      []ranked
+	tellBits     uint64 // tellBit of the connected peers that have one
 	subs         map[*PeerUpdates]struct{}
 	dialWake     chan struct{} // made by a waiting DialNext, closed when dialing may proceed
 
@@ -407,7 +414,9 @@ func (m *PeerManager) AddFrom(a NodeAddress, src NodeID) (bool, error) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	told := m.tellBitOf(src)
 	if p, ok := m.peers[a.NodeID]; ok {
+		p.toldBy |= told
 		for _, ai := range p.addrs {
 			if ai.addr == a {
 				return false, nil
@@ -449,6 +458,7 @@ func (m *PeerManager) AddFrom(a NodeAddress, src NodeID) (bool, error) {
 	}
 	p := m.insert(a.NodeID, &addrInfo{addr: a})
 	p.src = src
+	p.toldBy = told
 	m.place(p, sl)
 	m.wakeDialers()
 	return true, nil
@@ -689,8 +699,9 @@ func (m *PeerManager) Advertise(to NodeID, limit int) []NodeAddress {
 	// same on every node, resumed just after the cursor.
 	toKey := idKey(to)
 	var st advState
+	var toBit uint64
 	if requester != nil {
-		st = requester.adv
+		st, toBit = requester.adv, requester.tellBit
 	}
 	if !st.active {
 		c := walkStart(m.selfKey, toKey)
@@ -729,7 +740,7 @@ func (m *PeerManager) Advertise(to NodeID, limit int) []NodeAddress {
 			if (st.newsBegun && k <= st.newsAt) || (len(lap) == room && k >= lap[0].d) {
 				continue
 			}
-			if _, ok := m.advertisable(p, to, now); ok {
+			if _, ok := m.advertisableTo(p, to, toBit, now); ok {
 				lap = pushBounded(lap, ranked{k, p}, room)
 			}
 		}
@@ -749,7 +760,7 @@ func (m *PeerManager) Advertise(to NodeID, limit int) []NodeAddress {
 			if d > lapLeft || (len(walk) == walkRoom && d >= walk[0].d) {
 				continue
 			}
-			if _, ok := m.advertisable(p, to, now); ok {
+			if _, ok := m.advertisableTo(p, to, toBit, now); ok {
 				walk = pushBounded(walk, ranked{d, p}, walkRoom)
 			}
 		}
@@ -764,11 +775,11 @@ func (m *PeerManager) Advertise(to NodeID, limit int) []NodeAddress {
 	// The walk goes first in the answer, so the requester can read where it
 	// stands (see Core.expectedYield), then the news.
 	for _, r := range walk {
-		a, _ := m.advertisable(r.p, to, now)
+		a, _ := m.advertisableTo(r.p, to, toBit, now)
 		out = append(out, a)
 	}
 	for _, r := range news {
-		a, _ := m.advertisable(r.p, to, now)
+		a, _ := m.advertisableTo(r.p, to, toBit, now)
 		out = append(out, a)
 	}
 	if requester != nil {
@@ -879,7 +890,8 @@ func (m *PeerManager) sample(out []NodeAddress, to NodeID, limit int, now time.T
 		if len(out) == limit {
 			break
 		}
-		if a, ok := m.advertisable(m.order[i], to, now); ok {
+		// Tendermint's sample: what to told us may come back.
+		if a, ok := m.advertisableTo(m.order[i], to, 0, now); ok {
 			out = append(out, a)
 		}
 	}
@@ -888,7 +900,17 @@ func (m *PeerManager) sample(out []NodeAddress, to NodeID, limit int, now time.T
 
 // advertisable returns the address of p worth sharing with to, if any.
 func (m *PeerManager) advertisable(p *peerInfo, to NodeID, now time.Time) (NodeAddress, bool) {
-	if p.id == to || p.src == to || p.private || p.score <= m.opts.EvictScore || len(p.addrs) == 0 {
+	var toBit uint64
+	if r := m.peers[to]; r != nil {
+		toBit = r.tellBit
+	}
+	return m.advertisableTo(p, to, toBit, now)
+}
+
+// advertisableTo is advertisable for a requester whose tellBit is toBit:
+// an entry it told us of is not sent back to it.
+func (m *PeerManager) advertisableTo(p *peerInfo, to NodeID, toBit uint64, now time.Time) (NodeAddress, bool) {
+	if p.id == to || p.src == to || p.toldBy&toBit != 0 || p.private || p.score <= m.opts.EvictScore || len(p.addrs) == 0 {
 		return NodeAddress{}, false
 	}
 	if !p.brokeAt.IsZero() && now.Sub(p.brokeAt) < m.opts.MaxRetryTime {
@@ -908,6 +930,34 @@ func (m *PeerManager) advertisable(p *peerInfo, to NodeID, now time.Time) (NodeA
 		return NodeAddress{}, false
 	}
 	return best.addr, true
+}
+
+// tellBitOf returns src's tellBit, giving it one if it is connected and a
+// bit is free; 0 if not. The caller holds the lock.
+func (m *PeerManager) tellBitOf(src NodeID) uint64 {
+	p := m.peers[src]
+	if src == "" || p == nil || !p.connected() {
+		return 0
+	}
+	if p.tellBit == 0 && m.tellBits != math.MaxUint64 {
+		p.tellBit = ^m.tellBits & -^m.tellBits // the lowest free bit
+		m.tellBits |= p.tellBit
+	}
+	return p.tellBit
+}
+
+// dropTellBit frees p's tellBit as its connection closes: what it told us
+// is forgotten (a peer may lose its book when it restarts). The caller
+// holds the lock.
+func (m *PeerManager) dropTellBit(p *peerInfo) {
+	if p.tellBit == 0 {
+		return
+	}
+	for _, q := range m.peers {
+		q.toldBy &^= p.tellBit
+	}
+	m.tellBits &^= p.tellBit
+	p.tellBit = 0
 }
 
 // RankOf returns where id stands in our own advertise order: the order in
@@ -1566,6 +1616,7 @@ func (m *PeerManager) Disconnected(id NodeID) {
 	p.state = stateIdle
 	p.dialing = nil
 	p.adv = advState{}
+	m.dropTellBit(p)
 	m.active--
 	// Do not redial at once a peer that just dropped us (or that we
 	// dropped): it may have displaced us, and redialling straight away

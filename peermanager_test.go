@@ -1830,3 +1830,64 @@ func bucketsErr(m *PeerManager) error {
 	}
 	return nil
 }
+
+func TestAdvertiseDoesNotSendBackWhatThePeerToldUs(t *testing.T) {
+	m := newPM(t, PeerManagerOptions{MaxConnected: 100, MaxOutbound: 100})
+	addPeers(t, m, 0, 60)
+	a, b := nodeID(0), nodeID(1)
+	require.NoError(t, m.Dialed(peerAddr(0)))
+	require.NoError(t, m.Dialed(peerAddr(1)))
+	// a tells us of ten entries we knew and five we did not.
+	var told []NodeID
+	for i := 10; i < 20; i++ {
+		isNew, err := m.AddFrom(peerAddr(i), a)
+		require.NoError(t, err)
+		require.False(t, isNew)
+		told = append(told, nodeID(i))
+	}
+	for i := 100; i < 105; i++ {
+		isNew, err := m.AddFrom(peerAddr(i), a)
+		require.NoError(t, err)
+		require.True(t, isNew)
+		told = append(told, nodeID(i))
+	}
+	lap := func(to NodeID) []NodeID { return peersOf(t, m.Advertise(to, 1000), 0) }
+	toA := lap(a)
+	require.Len(t, toA, 65-1-len(told), "a's lap: the book but a and what it told us")
+	for _, id := range told {
+		require.NotContains(t, toA, id)
+	}
+	require.Len(t, lap(b), 65-1, "b is sent what a told us")
+
+	// Once a disconnects, what it told us is forgotten (it may have lost
+	// its book since), but for the five it was the first to tell us of.
+	m.Disconnected(a)
+	require.NoError(t, m.Dialed(peerAddr(0)))
+	toA = lap(a)
+	require.Len(t, toA, 65-1-5)
+	require.Subset(t, toA, told[:10])
+}
+
+func TestAdvertiseToldBitsAreReused(t *testing.T) {
+	// Far more peers than there are bits connect, each tells us of one
+	// entry, and leave: each is never sent back its own entry while a bit
+	// is free, and a peer without a bit is sent everything.
+	m := newPM(t, PeerManagerOptions{MaxConnected: 200, MaxOutbound: 200})
+	addPeers(t, m, 0, 300)
+	for round := range 3 {
+		var skipped int
+		for i := range 100 {
+			to := nodeID(i)
+			require.NoError(t, m.Dialed(peerAddr(i)))
+			_, err := m.AddFrom(peerAddr(200+i), to)
+			require.NoError(t, err)
+			if !slices.Contains(peersOf(t, m.Advertise(to, 1000), 0), nodeID(200+i)) {
+				skipped++
+			}
+		}
+		require.Equal(t, 64, skipped, "round %d: one bit for each of the first 64", round)
+		for i := range 100 {
+			m.Disconnected(nodeID(i))
+		}
+	}
+}
