@@ -71,6 +71,11 @@ type corePeer struct {
 	late     bool
 	sentAt   time.Time
 	lastSent time.Time
+	prevSent time.Time // the request before lastSent; zero if none
+	// newsRate: once its lap is done, how fast its news came (entries per
+	// second between our last two requests); negative until an answer
+	// after the lap's end shows it.
+	newsRate float64
 	// yield is the share of new addresses in the peer's last answer (1
 	// until it answers).
 	yield float64
@@ -241,7 +246,7 @@ func (c *Core) PeerUpdate(now time.Time, u PeerUpdate) Actions {
 	case PeerStatusUp:
 		p := c.peers[u.NodeID]
 		if p == nil {
-			p = &corePeer{id: u.NodeID, yield: 1, overlap: 1, storable: 1, bucket: bucket{tokens: float64(c.cfg.RequestBurst), at: now}}
+			p = &corePeer{id: u.NodeID, yield: 1, overlap: 1, storable: 1, newsRate: -1, bucket: bucket{tokens: float64(c.cfg.RequestBurst), at: now}}
 			if b, ok := c.early[u.NodeID]; ok {
 				// Requests it made before its Up count.
 				p.bucket = *b
@@ -418,7 +423,7 @@ func (c *Core) Tick(now time.Time) Actions {
 			}
 			continue
 		}
-		y := c.expectedYield(p)
+		y := c.expectedYield(now, p)
 		if eligible && y > pickY {
 			pick, pickY = p, y
 		}
@@ -468,7 +473,7 @@ const unaskedYield = 0.5
 // stands in; for one whose last answer ended its lap (it will send only
 // its news), that share times the answer's size; a peer not asked yet is
 // judged as below.
-func (c *Core) expectedYield(p *corePeer) float64 {
+func (c *Core) expectedYield(now time.Time, p *corePeer) float64 {
 	if !p.answered {
 		// Its first answer is a run from a place in its book: about as
 		// new as our book is short of the network, once walking peers have
@@ -498,10 +503,14 @@ func (c *Core) expectedYield(p *corePeer) float64 {
 		return max(c.newShare, unaskedYield)
 	}
 	if p.lapDone {
-		// It sends only what it learned since, and its last answer shows
-		// how much that was: a request that brings a few addresses costs
+		// It sends only what it learned since we last asked, which came
+		// at newsRate lately: a request that brings a few addresses costs
 		// a round like one that brings a hundred.
-		return p.yield * (float64(p.lastN) / MaxAddresses)
+		news := float64(p.lastN)
+		if p.newsRate >= 0 {
+			news = min(p.newsRate*now.Sub(p.lastSent).Seconds(), MaxAddresses)
+		}
+		return p.yield * news / MaxAddresses
 	}
 	if !p.walking {
 		return p.yield
@@ -636,6 +645,7 @@ func (c *Core) request(now time.Time, p *corePeer, acts *Actions) {
 	p.pending = true
 	p.late = false
 	p.sentAt = now
+	p.prevSent = p.lastSent
 	p.lastSent = now
 	msg := v1Request
 	if c.speaksV2(p) {
@@ -917,9 +927,15 @@ func (c *Core) handleResponse(now time.Time, p *corePeer, from NodeID, n int, en
 	}
 	p.answered = true
 	p.lastN = n
+	wasDone := p.lapDone
 	c.observeWalk(p, walk, n >= MaxAddresses*9/10, added, dup)
+	p.newsRate = -1
+	if p.lapDone && wasDone && !p.prevSent.IsZero() {
+		// All news, gathered since the request before.
+		p.newsRate = float64(n) / max(p.lastSent.Sub(p.prevSent).Seconds(), 1e-3)
+	}
 	c.estimate.observe(added+dup+refused, dup, known)
-	c.adapt(added, refused, added+dup+refused)
+	c.adapt(now, added, refused, added+dup+refused)
 	c.nextRequest = c.lastRequest.Add(c.interval)
 }
 
@@ -954,7 +970,7 @@ func oneGroup(gs []uint64) (uint64, bool) {
 // SaturatedInterval; MaxInterval once the book is 95% full.
 // Answers to a peer we keep polling carry only what is new to us (see
 // PeerManager.Advertise), so polling a saturated network stays cheap.
-func (c *Core) adapt(added, refused, total int) {
+func (c *Core) adapt(now time.Time, added, refused, total int) {
 	if c.pm.PeerRatio() >= 0.95 {
 		c.interval = c.cfg.MaxInterval
 		return
@@ -993,7 +1009,7 @@ func (c *Core) adapt(added, refused, total int) {
 	switch {
 	case added > 0:
 		c.idle = 0
-	case missing < missingShare || !c.peerMayTell():
+	case missing < missingShare || !c.peerMayTell(now):
 		c.idle++
 	}
 	d := float64(c.cfg.MinInterval) / math.Max(math.Max(c.newShare, missing), 0.01)
@@ -1006,9 +1022,9 @@ func (c *Core) adapt(added, refused, total int) {
 
 // peerMayTell reports whether some peer is expected to bring news (see
 // expectedYield).
-func (c *Core) peerMayTell() bool {
+func (c *Core) peerMayTell(now time.Time) bool {
 	for _, p := range c.peers {
-		if c.expectedYield(p) > 0 {
+		if c.expectedYield(now, p) > 0 {
 			return true
 		}
 	}

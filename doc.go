@@ -35,8 +35,9 @@
 // the requester where); each answer brings the next run of the walk, then
 // the news (entries added since the last answer that the walk has already
 // passed), and after one round only news. An address is never sent back
-// to the peer it came from, and a connected peer is never sent the same
-// address twice; the walk is forgotten on disconnect.
+// to the peer it came from, nor to a connected peer that told us of it,
+// and a connected peer is never sent the same address twice; the walk,
+// and what the peer told us, are forgotten on disconnect.
 //
 // Connected peers form a rotation. Under PolicyTendermint the Reactor asks
 // the peer at the front and moves it to the back when it answers. Under

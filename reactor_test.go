@@ -2185,3 +2185,31 @@ func TestCoreWeighsAShortAnswerByItsSize(t *testing.T) {
 	require.Equal(t, 110, pm.Len())
 	require.Equal(t, nodeID(b), sent(core.Tick(at(5*time.Second))))
 }
+
+func TestCoreWeighsALapDonePeerByItsNewsRate(t *testing.T) {
+	// a's lap is done and its news came at 0.5 a second lately (10 in the
+	// 20 s between our requests). b samples: half of its 100 were new. A
+	// second after we last asked a, a would bring about one address and b
+	// fifty: b is asked. Five minutes later a has gathered a full answer
+	// of news: a is asked.
+	for _, tc := range []struct {
+		after time.Duration
+		want  NodeID
+	}{{time.Second, nodeID(2)}, {5 * time.Minute, nodeID(1)}} {
+		pm := rxPM(t, PeerManagerOptions{})
+		core := rxCore(t, Config{}, pm)
+		ids := rxInOrder(pm, 100, 300)
+		rxFill(t, pm, ids[:50]...)
+		sample := slices.Clone(ids[:100])
+		slices.Reverse(sample) // not in our order: a sample, not a walk
+		at := func(d time.Duration) time.Time { return rxBase.Add(d) }
+		require.Equal(t, nodeID(1), rxSentTo(t, core.PeerUpdate(at(0), PeerUpdate{NodeID: nodeID(1), Status: PeerStatusUp, Caps: CapV2})))
+		core.Receive(at(100*time.Millisecond), Envelope{From: nodeID(1), Message: rxV2RespAddrs(ids[200:210]...)})
+		require.Equal(t, nodeID(1), rxSentTo(t, core.Tick(at(20*time.Second))))
+		core.Receive(at(20*time.Second+100*time.Millisecond), Envelope{From: nodeID(1), Message: rxV2RespAddrs(ids[210:220]...)})
+		require.Equal(t, nodeID(2), rxSentTo(t, core.PeerUpdate(at(20*time.Second+200*time.Millisecond), PeerUpdate{NodeID: nodeID(2), Status: PeerStatusUp, Caps: CapV2})))
+		core.Receive(at(20*time.Second+300*time.Millisecond), Envelope{From: nodeID(2), Message: rxV2RespAddrs(sample...)})
+		require.Equal(t, 120, pm.Len())
+		require.Equal(t, tc.want, rxSentTo(t, core.Tick(at(20*time.Second+tc.after))), "%s after", tc.after)
+	}
+}
