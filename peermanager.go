@@ -169,14 +169,15 @@ type peerInfo struct {
 	proven      bool      // we have connected to it
 	brokeAt     time.Time // when it last broke the protocol (a fatal peer error), if ever
 	adv         advState  // what we have advertised to this connected peer
+	slot        slot      // source group, bucket and network group (groups.go), if placed
+	placed      bool      // counted in sourceLoad, bucketLoad and groupLoad
+
 	// tellBit is this connected peer's bit in toldBy masks, once it has
 	// told us of an entry (0 if it has not, or no bit was free); toldBy
 	// holds the bits of the connected peers that told us of this entry.
 	// Advertise does not send a peer what it told us: it knows it.
 	tellBit uint64
 	toldBy  uint64
-	slot        slot      // source group, bucket and network group (groups.go), if placed
-	placed      bool      // counted in sourceLoad, bucketLoad and groupLoad
 
 	heapIndex int    // position in the evictable heap, -1 if not there
 	seq       uint64 // insertion order, for ties in eviction
