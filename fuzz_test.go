@@ -1068,6 +1068,26 @@ func (h *fzPM) check(what string, before map[NodeID]fzSnap, target NodeID, mayDr
 	if _, ok := m.peers[m.self]; ok {
 		fail("self in book")
 	}
+	// Told-by bits: distinct, held only by connected peers, and no entry
+	// carries the bit of a peer that left.
+	var tells uint64
+	for id, p := range m.peers {
+		if p.tellBit == 0 {
+			continue
+		}
+		if !p.connected() || p.tellBit&(p.tellBit-1) != 0 || tells&p.tellBit != 0 {
+			fail("peer %s: tell bit %x, connected %v, taken %x", id, p.tellBit, p.connected(), tells)
+		}
+		tells |= p.tellBit
+	}
+	if tells != m.tellBits {
+		fail("tell bits in use %x, held %x", m.tellBits, tells)
+	}
+	for id, p := range m.peers {
+		if p.toldBy&^tells != 0 {
+			fail("entry %s told by %x, bits held %x", id, p.toldBy, tells)
+		}
+	}
 	active, outbound, ranked, evicting := 0, 0, 0, 0
 	seqs := map[uint64]bool{}
 	for id, p := range m.peers {
@@ -1177,9 +1197,10 @@ func (h *fzPM) check(what string, before map[NodeID]fzSnap, target NodeID, mayDr
 		if p == nil || !p.connected() || !p.evicting || queued[id] {
 			fail("evictQueue entry %s: known %v", id, p != nil)
 		}
-		if p.persistent && fzCheckPersistentQueued && strings.Contains(what, "(AddPersistent") && m.lowestConnected() != nil {
+		if p.persistent && fzCheckPersistentQueued && m.lowestConnected() != nil {
 			// Only when every other connection is persistent too may a
-			// persistent peer go to make room (see AddPersistent).
+			// persistent peer go to make room (see AddPersistent), after
+			// any operation.
 			fail("persistent %s queued for eviction", id)
 		}
 		queued[id] = true

@@ -933,12 +933,12 @@ func (m *PeerManager) advertisableTo(p *peerInfo, to NodeID, toBit uint64, now t
 	return best.addr, true
 }
 
-// tellBitOf returns src's tellBit, giving it one if it is connected and a
-// bit is free; 0 if not. The caller holds the lock.
+// tellBitOf returns src's tellBit, giving it one if its connection is up
+// and a bit is free; 0 if not. The caller holds the lock.
 func (m *PeerManager) tellBitOf(src NodeID) uint64 {
 	p := m.peers[src]
-	if src == "" || p == nil || !p.connected() {
-		return 0
+	if src == "" || p == nil || p.state < stateConnected {
+		return 0 // a peer we are still dialling has told us nothing
 	}
 	if p.tellBit == 0 && m.tellBits != math.MaxUint64 {
 		p.tellBit = ^m.tellBits & -^m.tellBits // the lowest free bit
@@ -1389,6 +1389,7 @@ func (m *PeerManager) Dialed(a NodeAddress) error {
 		ai.lastSuccess = m.opts.Now()
 	}
 	m.setScore(p, p.score+scoreConnected)
+	m.sparePersistent() // as in accepted
 	return nil
 }
 
@@ -1492,6 +1493,7 @@ func (m *PeerManager) accepted(id NodeID, g uint64) error {
 		m.clearOutbound(p)
 		p.connectedAt = m.opts.Now()
 		m.setScore(p, p.score+scoreConnected)
+		m.sparePersistent()
 		return nil
 	}
 	if p != nil && p.connected() {
@@ -1532,6 +1534,9 @@ func (m *PeerManager) accepted(id NodeID, g uint64) error {
 	p.connectedAt = m.opts.Now()
 	m.active++
 	m.setScore(p, p.score+scoreConnected)
+	// A persistent peer queued to go when every other connection was
+	// persistent stays: this one goes in its place.
+	m.sparePersistent()
 	return nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"math/bits"
 	"math/rand/v2"
 	"net/netip"
 	"runtime"
@@ -83,6 +84,8 @@ func addPeers(t testing.TB, m *PeerManager, from, to int) {
 }
 
 // checkInvariants verifies the manager's internal bookkeeping.
+func bitsSet(x uint64) int { return bits.OnesCount64(x) }
+
 func checkInvariants(t testing.TB, m *PeerManager) {
 	t.Helper()
 	m.mu.Lock()
@@ -118,6 +121,21 @@ func checkInvariants(t testing.TB, m *PeerManager) {
 	}
 	require.Equal(t, active, m.active, "active count")
 	require.NoError(t, bucketsErr(m))
+	// Told-by bits: one per connected peer that has one, all in tellBits;
+	// entries carry no other.
+	var bits uint64
+	for id, p := range m.peers {
+		if p.tellBit != 0 {
+			require.True(t, p.connected(), "idle peer %s holds a tell bit", id)
+			require.Equal(t, 1, bitsSet(p.tellBit), id)
+			require.Zero(t, bits&p.tellBit, "tell bit of %s shared", id)
+			bits |= p.tellBit
+		}
+	}
+	require.Equal(t, bits, m.tellBits, "tell bits in use")
+	for id, p := range m.peers {
+		require.Zero(t, p.toldBy&^bits, "entry %s told by a peer no longer connected", id)
+	}
 	outbound := 0
 	for _, p := range m.peers {
 		if p.outbound {
