@@ -2167,17 +2167,26 @@ func TestCoreSaturatesWhenNoPeerMayTell(t *testing.T) {
 	require.Equal(t, core.Config().SaturatedInterval, core.Stats().Interval)
 }
 
-func TestCoreWeighsAShortAnswerByItsSize(t *testing.T) {
-	// a's lap is done: its last answer, 10 entries, all new, was all it had
-	// learned since. b samples: half of its 100 were new. Asking a again
-	// is likelier to bring a few addresses than b is to bring 50, and a
-	// request costs a round either way.
+// rxHalfKnownSample returns a Core whose book holds the first 50 of 300
+// addresses in our order (ids), and a sample answer of the first 100 of
+// them, out of order (half new).
+func rxHalfKnownSample(t *testing.T) (*PeerManager, *Core, []NodeAddress, []NodeAddress) {
+	t.Helper()
 	pm := rxPM(t, PeerManagerOptions{})
 	core := rxCore(t, Config{}, pm)
 	ids := rxInOrder(pm, 100, 300)
 	rxFill(t, pm, ids[:50]...)
 	sample := slices.Clone(ids[:100])
 	slices.Reverse(sample) // not in our order: a sample, not a walk
+	return pm, core, ids, sample
+}
+
+func TestCoreWeighsAShortAnswerByItsSize(t *testing.T) {
+	// a's lap is done: its last answer, 10 entries, all new, was all it had
+	// learned since. b samples: half of its 100 were new. Asking a again
+	// is likelier to bring a few addresses than b is to bring 50, and a
+	// request costs a round either way.
+	pm, core, ids, sample := rxHalfKnownSample(t)
 	const a, b = 1, 2
 	at, sent := rxUpTwo(t, core) // a asked at 0, b at 1 s
 	core.Receive(at(1100*time.Millisecond), Envelope{From: nodeID(a), Message: rxV2RespAddrs(ids[200:210]...)})
@@ -2196,12 +2205,7 @@ func TestCoreWeighsALapDonePeerByItsNewsRate(t *testing.T) {
 		after time.Duration
 		want  NodeID
 	}{{time.Second, nodeID(2)}, {5 * time.Minute, nodeID(1)}} {
-		pm := rxPM(t, PeerManagerOptions{})
-		core := rxCore(t, Config{}, pm)
-		ids := rxInOrder(pm, 100, 300)
-		rxFill(t, pm, ids[:50]...)
-		sample := slices.Clone(ids[:100])
-		slices.Reverse(sample) // not in our order: a sample, not a walk
+		pm, core, ids, sample := rxHalfKnownSample(t)
 		at := func(d time.Duration) time.Time { return rxBase.Add(d) }
 		require.Equal(t, nodeID(1), rxSentTo(t, core.PeerUpdate(at(0), PeerUpdate{NodeID: nodeID(1), Status: PeerStatusUp, Caps: CapV2})))
 		core.Receive(at(100*time.Millisecond), Envelope{From: nodeID(1), Message: rxV2RespAddrs(ids[200:210]...)})
