@@ -71,10 +71,13 @@ type corePeer struct {
 	late     bool
 	sentAt   time.Time
 	lastSent time.Time
-	prevSent time.Time // the request before lastSent; zero if none
-	// newsRate: once its lap is done, how fast its news came (entries per
-	// second between our last two requests); negative until an answer
-	// after the lap's end shows it.
+	// answeredSent is when we sent the last request it answered; zero
+	// before its first answer.
+	answeredSent time.Time
+	// newsRate: once its walk's lap is done (a peer that has walked: see
+	// walkSeen), how fast its news came
+	// (entries per second between the last two requests it answered);
+	// negative until an answer after the lap's end shows it.
 	newsRate float64
 	// yield is the share of new addresses in the peer's last answer (1
 	// until it answers).
@@ -215,7 +218,10 @@ func (c *Core) Stats() Stats {
 // order, hence how many nodes it knows; the median over the peers that
 // walk is the estimate. Without such peers (CometBFT and Tendermint peers
 // send samples), it is the Schnabel mark-recapture estimate from how often
-// recent responses repeated what we knew.
+// recent responses repeated what we knew. A walk leaves out what we told
+// the peer (see PeerManager.Advertise), so a peer we have answered much
+// shows a thinner book than it holds: the estimate is a floor, as it
+// never goes below our own book.
 func (c *Core) NetworkSizeEstimate() int {
 	if n := c.walkedSize(); n > 0 {
 		return n
@@ -470,9 +476,9 @@ const unaskedYield = 0.5
 // run will reach; what we know in that stretch, times the share of our
 // knowledge the peer turned out to hold, is what it will repeat. For a
 // peer that does not walk (it samples), the share of its last answer
-// stands in; for one whose last answer ended its lap (it will send only
-// its news), that share times the answer's size; a peer not asked yet is
-// judged as below.
+// stands in; for one whose lap is done (it will send only its news), that
+// share times the news it is expected to have gathered since we asked it;
+// a peer not asked yet is judged as below.
 func (c *Core) expectedYield(now time.Time, p *corePeer) float64 {
 	if !p.answered {
 		// Its first answer is a run from a place in its book: about as
@@ -507,7 +513,9 @@ func (c *Core) expectedYield(now time.Time, p *corePeer) float64 {
 		// at newsRate lately: a request that brings a few addresses costs
 		// a round like one that brings a hundred.
 		news := float64(p.lastN)
-		if p.newsRate >= 0 {
+		if p.walkSeen && p.newsRate >= 0 {
+			// A pex peer (it walked): its news comes with time. A peer
+			// that samples sends a sample of its book whenever asked.
 			news = min(p.newsRate*now.Sub(p.lastSent).Seconds(), MaxAddresses)
 		}
 		return p.yield * news / MaxAddresses
@@ -608,7 +616,8 @@ func (c *Core) observeWalk(p *corePeer, ids []NodeID, full bool, added, dup int)
 	p.walkLen = k
 	if k >= 10 {
 		// k-1 gaps span prev ranks of 2^64: the peer knows about
-		// (k-1)/prev * 2^64 nodes, give or take 1/sqrt(k).
+		// (k-1)/prev * 2^64 nodes, give or take 1/sqrt(k), not counting
+		// what we told it (its walk leaves that out).
 		p.bookEst = float64(k-1) / float64(prev) * (1 << 64)
 	}
 	span := float64(prev) * float64(k) / float64(k-1)
@@ -645,7 +654,6 @@ func (c *Core) request(now time.Time, p *corePeer, acts *Actions) {
 	p.pending = true
 	p.late = false
 	p.sentAt = now
-	p.prevSent = p.lastSent
 	p.lastSent = now
 	msg := v1Request
 	if c.speaksV2(p) {
@@ -930,10 +938,11 @@ func (c *Core) handleResponse(now time.Time, p *corePeer, from NodeID, n int, en
 	wasDone := p.lapDone
 	c.observeWalk(p, walk, n >= MaxAddresses*9/10, added, dup)
 	p.newsRate = -1
-	if p.lapDone && wasDone && !p.prevSent.IsZero() {
-		// All news, gathered since the request before.
-		p.newsRate = float64(n) / max(p.lastSent.Sub(p.prevSent).Seconds(), 1e-3)
+	if p.walkSeen && p.lapDone && wasDone && !p.answeredSent.IsZero() {
+		// All news, gathered since the request it last answered.
+		p.newsRate = float64(added+dup+refused) / max(p.sentAt.Sub(p.answeredSent).Seconds(), 1e-3)
 	}
+	p.answeredSent = p.sentAt
 	c.estimate.observe(added+dup+refused, dup, known)
 	c.adapt(now, added, refused, added+dup+refused)
 	c.nextRequest = c.lastRequest.Add(c.interval)

@@ -1068,24 +1068,26 @@ func (h *fzPM) check(what string, before map[NodeID]fzSnap, target NodeID, mayDr
 	if _, ok := m.peers[m.self]; ok {
 		fail("self in book")
 	}
-	// Told-by bits: distinct, held only by connected peers, and no entry
-	// carries the bit of a peer that left.
+	// Tell bits: distinct, held only by peers whose connection is up, and
+	// no address carries the bit of a peer that left.
 	var tells uint64
 	for id, p := range m.peers {
 		if p.tellBit == 0 {
 			continue
 		}
-		if !p.connected() || p.tellBit&(p.tellBit-1) != 0 || tells&p.tellBit != 0 {
-			fail("peer %s: tell bit %x, connected %v, taken %x", id, p.tellBit, p.connected(), tells)
+		if p.state < stateConnected || p.tellBit&(p.tellBit-1) != 0 || tells&p.tellBit != 0 {
+			fail("peer %s: tell bit %x, state %d, taken %x", id, p.tellBit, p.state, tells)
 		}
 		tells |= p.tellBit
 	}
 	if tells != m.tellBits {
 		fail("tell bits in use %x, held %x", m.tellBits, tells)
 	}
-	for id, p := range m.peers {
-		if p.toldBy&^tells != 0 {
-			fail("entry %s told by %x, bits held %x", id, p.toldBy, tells)
+	for _, p := range m.peers {
+		for _, ai := range p.addrs {
+			if ai.toldBy&^tells != 0 {
+				fail("address %s told by %x, bits held %x", ai.addr, ai.toldBy, tells)
+			}
 		}
 	}
 	active, outbound, ranked, evicting := 0, 0, 0, 0
@@ -1202,6 +1204,9 @@ func (h *fzPM) check(what string, before map[NodeID]fzSnap, target NodeID, mayDr
 			// persistent peer go to make room (see AddPersistent), after
 			// any operation.
 			fail("persistent %s queued for eviction", id)
+		}
+		if p.persistent && m.active-len(m.evictQueue) < m.opts.MaxConnected {
+			fail("persistent %s queued for eviction, with room for it", id)
 		}
 		queued[id] = true
 	}
@@ -1540,3 +1545,13 @@ func FuzzPeerManagerOps(f *testing.F) {
 const fzCheckPersistentQueued = true
 
 const fzCheckIdleAdv = true
+
+// advertisable returns the address of p worth sharing with to, if any
+// (Advertise's rule, for the harness).
+func (m *PeerManager) advertisable(p *peerInfo, to NodeID, now time.Time) (NodeAddress, bool) {
+	var toBit uint64
+	if r := m.peers[to]; r != nil {
+		toBit = r.tellBit
+	}
+	return m.advertisableTo(p, to, toBit, now)
+}

@@ -149,6 +149,10 @@ type addrInfo struct {
 	retryAt     time.Time // not dialled before this
 	everWorked  bool
 	lastSuccess time.Time
+	// toldBy holds the tellBit of each connected peer that told us of
+	// this address: Advertise does not send it back to them (they know
+	// it), but does send a better address of the same peer.
+	toldBy uint64
 }
 
 type peerInfo struct {
@@ -172,12 +176,10 @@ type peerInfo struct {
 	slot        slot      // source group, bucket and network group (groups.go), if placed
 	placed      bool      // counted in sourceLoad, bucketLoad and groupLoad
 
-	// tellBit is this connected peer's bit in toldBy masks, once it has
-	// told us of an entry (0 if it has not, or no bit was free); toldBy
-	// holds the bits of the connected peers that told us of this entry.
-	// Advertise does not send a peer what it told us: it knows it.
+	// tellBit is this connected peer's bit in addresses' toldBy masks,
+	// once it has told us of an address we keep (0 if it has not, or no
+	// bit was free).
 	tellBit uint64
-	toldBy  uint64
 
 	heapIndex int    // position in the evictable heap, -1 if not there
 	seq       uint64 // insertion order, for ties in eviction
@@ -401,7 +403,9 @@ func (m *PeerManager) Add(a NodeAddress) (bool, error) {
 
 // AddFrom is Add for an address that peer src told us about. The book
 // remembers the first source of each peer, and Advertise never sends an
-// address back to the peer it came from. The entry counts against the
+// address back to the peer it came from; nor, while src stays connected,
+// an address src told us of (the one we keep, or a new one it adds): src
+// knows it. A better address of the same peer is still sent to src. The entry counts against the
 // network group of src (the address we reached src at, or the one it
 // announced) and against its bucket, named by that group and the
 // address's, so that one source group can hold only a small share of the
@@ -415,11 +419,10 @@ func (m *PeerManager) AddFrom(a NodeAddress, src NodeID) (bool, error) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	told := m.tellBitOf(src)
 	if p, ok := m.peers[a.NodeID]; ok {
-		p.toldBy |= told
 		for _, ai := range p.addrs {
 			if ai.addr == a {
+				ai.toldBy |= m.tellBitOf(src)
 				return false, nil
 			}
 		}
@@ -441,9 +444,9 @@ func (m *PeerManager) AddFrom(a NodeAddress, src NodeID) (bool, error) {
 			if worst.failures == 0 || worst == p.dialing {
 				return false, nil
 			}
-			*worst = addrInfo{addr: a}
+			*worst = addrInfo{addr: a, toldBy: m.tellBitOf(src)}
 		} else {
-			p.addrs = append(p.addrs, &addrInfo{addr: a})
+			p.addrs = append(p.addrs, &addrInfo{addr: a, toldBy: m.tellBitOf(src)})
 		}
 		m.wakeDialers()
 		return true, nil
@@ -457,9 +460,8 @@ func (m *PeerManager) AddFrom(a NodeAddress, src NodeID) (bool, error) {
 			return false, err
 		}
 	}
-	p := m.insert(a.NodeID, &addrInfo{addr: a})
+	p := m.insert(a.NodeID, &addrInfo{addr: a, toldBy: m.tellBitOf(src)})
 	p.src = src
-	p.toldBy = told
 	m.place(p, sl)
 	m.wakeDialers()
 	return true, nil
@@ -664,7 +666,11 @@ func (m *PeerManager) settle() {
 // again at the same place. Because every node walks the same order for a
 // requester, the requester can tell where each peer's walk stands (RankOf)
 // and where a peer's first answer lies (WalkStartOf), and ask the peer
-// whose next run it knows least of.
+// whose next run it knows least of. An address a connected requester told
+// us of (AddFrom) is left out of its walk and its news: it knows it. What
+// each of up to 64 connected peers told us is a bit per address, cleared
+// when the peer disconnects (a peer may lose its book when it restarts;
+// the first source of an entry is never sent it back, whatever happens).
 func (m *PeerManager) Advertise(to NodeID, limit int) []NodeAddress {
 	if limit <= 0 {
 		return nil
@@ -899,19 +905,10 @@ func (m *PeerManager) sample(out []NodeAddress, to NodeID, limit int, now time.T
 	return out
 }
 
-// advertisable returns the address of p worth sharing with to, if any.
-func (m *PeerManager) advertisable(p *peerInfo, to NodeID, now time.Time) (NodeAddress, bool) {
-	var toBit uint64
-	if r := m.peers[to]; r != nil {
-		toBit = r.tellBit
-	}
-	return m.advertisableTo(p, to, toBit, now)
-}
-
 // advertisableTo is advertisable for a requester whose tellBit is toBit:
-// an entry it told us of is not sent back to it.
+// the address it would send is not sent back to a peer that told us of it.
 func (m *PeerManager) advertisableTo(p *peerInfo, to NodeID, toBit uint64, now time.Time) (NodeAddress, bool) {
-	if p.id == to || p.src == to || p.toldBy&toBit != 0 || p.private || p.score <= m.opts.EvictScore || len(p.addrs) == 0 {
+	if p.id == to || p.src == to || p.private || p.score <= m.opts.EvictScore || len(p.addrs) == 0 {
 		return NodeAddress{}, false
 	}
 	if !p.brokeAt.IsZero() && now.Sub(p.brokeAt) < m.opts.MaxRetryTime {
@@ -927,7 +924,8 @@ func (m *PeerManager) advertisableTo(p *peerInfo, to NodeID, toBit uint64, now t
 			best = ai
 		}
 	}
-	if best.failures >= 2 && !best.everWorked {
+	if (best.failures >= 2 && !best.everWorked) || best.toldBy&toBit != 0 {
+		// Failing, or to told us of it.
 		return NodeAddress{}, false
 	}
 	return best.addr, true
@@ -955,7 +953,9 @@ func (m *PeerManager) dropTellBit(p *peerInfo) {
 		return
 	}
 	for _, q := range m.peers {
-		q.toldBy &^= p.tellBit
+		for _, ai := range q.addrs {
+			ai.toldBy &^= p.tellBit
+		}
 	}
 	m.tellBits &^= p.tellBit
 	p.tellBit = 0
@@ -1414,6 +1414,7 @@ func (m *PeerManager) DialFailed(a NodeAddress) {
 		p.evicting = false
 		m.evictQueue = slices.DeleteFunc(m.evictQueue, func(x NodeID) bool { return x == p.id })
 		m.rank(p)
+		m.keepPersistent() // the room this dial needed is not needed now
 	}
 	m.setScore(p, p.score-scoreDialFailed)
 	for i, ai := range p.addrs {
@@ -1636,6 +1637,7 @@ func (m *PeerManager) Disconnected(id NodeID) {
 	m.clearOutbound(p)
 	p.evicting = false
 	m.evictQueue = slices.DeleteFunc(m.evictQueue, func(x NodeID) bool { return x == id })
+	m.keepPersistent()
 	if len(p.addrs) == 0 && !p.persistent {
 		m.remove(p)
 	} else {
@@ -1719,6 +1721,18 @@ func (m *PeerManager) spareable() *peerInfo {
 		return v
 	}
 	return m.lowestConnected()
+}
+
+// keepPersistent takes persistent peers off the eviction queue once they
+// need not go: a connection closed, or a dial failed, since they were
+// queued to make room. The caller holds the lock.
+func (m *PeerManager) keepPersistent() {
+	for i := len(m.evictQueue) - 1; i >= 0 && m.active-len(m.evictQueue) < m.opts.MaxConnected; i-- {
+		if p := m.peers[m.evictQueue[i]]; p != nil && p.persistent {
+			p.evicting = false
+			m.evictQueue = slices.Delete(m.evictQueue, i, i+1)
+		}
+	}
 }
 
 // sparePersistent puts, in the eviction queue, another connected peer in

@@ -84,8 +84,6 @@ func addPeers(t testing.TB, m *PeerManager, from, to int) {
 }
 
 // checkInvariants verifies the manager's internal bookkeeping.
-func bitsSet(x uint64) int { return bits.OnesCount64(x) }
-
 func checkInvariants(t testing.TB, m *PeerManager) {
 	t.Helper()
 	m.mu.Lock()
@@ -121,20 +119,22 @@ func checkInvariants(t testing.TB, m *PeerManager) {
 	}
 	require.Equal(t, active, m.active, "active count")
 	require.NoError(t, bucketsErr(m))
-	// Told-by bits: one per connected peer that has one, all in tellBits;
-	// entries carry no other.
-	var bits uint64
+	// Tell bits: one per connected peer that has one, all in tellBits;
+	// addresses carry no other.
+	var held uint64
 	for id, p := range m.peers {
 		if p.tellBit != 0 {
-			require.True(t, p.connected(), "idle peer %s holds a tell bit", id)
-			require.Equal(t, 1, bitsSet(p.tellBit), id)
-			require.Zero(t, bits&p.tellBit, "tell bit of %s shared", id)
-			bits |= p.tellBit
+			require.GreaterOrEqual(t, p.state, stateConnected, "peer %s holds a tell bit", id)
+			require.Equal(t, 1, bits.OnesCount64(p.tellBit), id)
+			require.Zero(t, held&p.tellBit, "tell bit of %s shared", id)
+			held |= p.tellBit
 		}
 	}
-	require.Equal(t, bits, m.tellBits, "tell bits in use")
+	require.Equal(t, held, m.tellBits, "tell bits in use")
 	for id, p := range m.peers {
-		require.Zero(t, p.toldBy&^bits, "entry %s told by a peer no longer connected", id)
+		for _, ai := range p.addrs {
+			require.Zero(t, ai.toldBy&^held, "address of %s told by a peer no longer connected", id)
+		}
 	}
 	outbound := 0
 	for _, p := range m.peers {
@@ -1878,12 +1878,61 @@ func TestAdvertiseDoesNotSendBackWhatThePeerToldUs(t *testing.T) {
 	require.Len(t, lap(b), 65-1, "b is sent what a told us")
 
 	// Once a disconnects, what it told us is forgotten (it may have lost
-	// its book since), but for the five it was the first to tell us of.
+	// its book since), but for the five it was the first to tell us of;
+	// and c, which now holds a's old bit, is sent all of it.
 	m.Disconnected(a)
+	c := nodeID(2)
+	require.NoError(t, m.Dialed(peerAddr(2)))
+	_, err := m.AddFrom(peerAddr(30), c)
+	require.NoError(t, err)
+	toC := lap(c)
+	require.Subset(t, toC, told)
+	require.NotContains(t, toC, nodeID(30))
 	require.NoError(t, m.Dialed(peerAddr(0)))
 	toA = lap(a)
 	require.Len(t, toA, 65-1-5)
 	require.Subset(t, toA, told[:10])
+	checkInvariants(t, m)
+}
+
+func TestAdvertiseSendsATellerABetterAddress(t *testing.T) {
+	// a tells us of 5's address on port 2, which fails; we reached 5 on
+	// its usual port: a is sent the address that works. Of 6 it tells us
+	// an address we do not keep (6 has as many as it may, none failing):
+	// a is sent 6 too.
+	m := newPM(t, PeerManagerOptions{MaxConnected: 10, MaxOutbound: 10, MaxAddressesPerPeer: 1})
+	addPeers(t, m, 0, 10)
+	a := nodeID(0)
+	require.NoError(t, m.Dialed(peerAddr(0)))
+	require.NoError(t, m.Dialed(peerAddr(5)))
+	m.Disconnected(nodeID(5))
+	_, err := m.AddFrom(peerAddrPort(6, 2), a)
+	require.NoError(t, err)
+	require.Equal(t, []NodeAddress{peerAddr(6)}, m.Addresses(nodeID(6)))
+	require.Contains(t, m.Advertise(a, 100), peerAddr(6))
+	m2 := newPM(t, PeerManagerOptions{MaxConnected: 10, MaxOutbound: 10, MaxAddressesPerPeer: 2})
+	addPeers(t, m2, 0, 10)
+	require.NoError(t, m2.Dialed(peerAddr(0)))
+	require.NoError(t, m2.Dialed(peerAddr(5)))
+	m2.Disconnected(nodeID(5))
+	_, err = m2.AddFrom(peerAddrPort(5, 2), a)
+	require.NoError(t, err)
+	m2.DialFailed(peerAddrPort(5, 2))
+	require.Contains(t, m2.Advertise(a, 100), peerAddr(5), "the working address, not the one a told us")
+	checkInvariants(t, m2)
+}
+
+func TestRandomAdvertiseMaySendBackWhatThePeerToldUs(t *testing.T) {
+	// The Tendermint baseline samples the book as Tendermint does.
+	m := newPM(t, PeerManagerOptions{MaxConnected: 10, MaxOutbound: 10, RandomAdvertise: true})
+	addPeers(t, m, 0, 20)
+	a := nodeID(0)
+	require.NoError(t, m.Dialed(peerAddr(0)))
+	for i := 1; i < 20; i++ {
+		_, err := m.AddFrom(peerAddr(i), a)
+		require.NoError(t, err)
+	}
+	require.Len(t, m.Advertise(a, 100), 19)
 }
 
 func TestAdvertiseToldBitsAreReused(t *testing.T) {
@@ -1908,4 +1957,23 @@ func TestAdvertiseToldBitsAreReused(t *testing.T) {
 			m.Disconnected(nodeID(i))
 		}
 	}
+}
+
+func TestPersistentPeerStaysOnceItNeedNotGo(t *testing.T) {
+	// Two inbound peers fill the connections; a persistent dial needs
+	// room. Both inbound peers are then made persistent, so one of them is
+	// queued to go. The dial fails: nobody needs to go any more, and a
+	// newcomer finds the connections full of persistent peers.
+	m := newPM(t, PeerManagerOptions{MaxConnected: 2, MaxOutbound: 2, PersistentPeers: []NodeAddress{peerAddr(1)}})
+	require.NoError(t, m.Accepted(nodeID(2)))
+	require.NoError(t, m.Accepted(nodeID(3)))
+	a, ok := m.TryDialNext()
+	require.True(t, ok)
+	require.NoError(t, m.AddPersistent(peerAddr(2)))
+	require.NoError(t, m.AddPersistent(peerAddr(3)))
+	m.DialFailed(a)
+	checkInvariants(t, m)
+	require.ErrorIs(t, m.Accepted(nodeID(4)), ErrTooManyPeers)
+	_, ok = m.EvictNext()
+	require.False(t, ok, "no persistent peer goes for nothing")
 }

@@ -2217,3 +2217,25 @@ func TestCoreWeighsALapDonePeerByItsNewsRate(t *testing.T) {
 		require.Equal(t, tc.want, rxSentTo(t, core.Tick(at(20*time.Second+tc.after))), "%s after", tc.after)
 	}
 }
+
+func TestCoreDoesNotTakeASamplersShortAnswerForNews(t *testing.T) {
+	// a samples (a CometBFT or Tendermint peer with a small book): two
+	// short answers, out of our order, 20 s apart. However long since we
+	// asked it, its next answer is a sample of about 40 again, not news
+	// gathered over time: b, whose answer was 100 with half new, is asked.
+	pm, core, ids, sample := rxHalfKnownSample(t)
+	at := func(d time.Duration) time.Time { return rxBase.Add(d) }
+	short := func(from int) []NodeAddress {
+		s := slices.Clone(ids[from : from+40])
+		slices.Reverse(s)
+		return s
+	}
+	require.Equal(t, nodeID(1), rxSentTo(t, core.PeerUpdate(at(0), PeerUpdate{NodeID: nodeID(1), Status: PeerStatusUp, Caps: CapV2})))
+	core.Receive(at(100*time.Millisecond), Envelope{From: nodeID(1), Message: rxV2RespAddrs(short(100)...)})
+	require.Equal(t, nodeID(1), rxSentTo(t, core.Tick(at(20*time.Second))))
+	core.Receive(at(20*time.Second+100*time.Millisecond), Envelope{From: nodeID(1), Message: rxV2RespAddrs(short(140)...)})
+	require.Equal(t, nodeID(2), rxSentTo(t, core.PeerUpdate(at(20*time.Second+200*time.Millisecond), PeerUpdate{NodeID: nodeID(2), Status: PeerStatusUp, Caps: CapV2})))
+	core.Receive(at(20*time.Second+300*time.Millisecond), Envelope{From: nodeID(2), Message: rxV2RespAddrs(sample...)})
+	require.Equal(t, 180, pm.Len())
+	require.Equal(t, nodeID(2), rxSentTo(t, core.Tick(at(20*time.Second+5*time.Minute))))
+}
