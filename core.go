@@ -483,15 +483,12 @@ func (c *Core) expectedYield(now time.Time, p *corePeer) float64 {
 	if !p.answered {
 		// Its first answer is a run from a place in its book: about as
 		// new as our book is short of the network, once walking peers have
-		// shown the network's size; less so the less of our book we have
-		// sent it (PeerManager.SentShare), as its walk leaves out what we
-		// told it: one that has walked our whole book sends only what we
-		// miss. A fixed optimism here would
+		// shown the network's size. A fixed optimism here would
 		// sample peer after peer (independent samples, the slow way)
 		// instead of finishing the walks that cover the network.
 		if n := c.walkedSize(); n > 0 {
 			if float64(n) < joinAhead*float64(c.pm.Len()) {
-				return 1 - float64(c.pm.Len())*(1-c.pm.SentShare(p.id))/float64(n)
+				return 1 - float64(c.pm.Len())/float64(n)
 			}
 			// Peers' books are well ahead of ours: we are joining a
 			// network that knows itself. Its first answer is the run of

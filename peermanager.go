@@ -835,22 +835,6 @@ func walkStart(e, q uint64) uint64 { return mix(e ^ q ^ walkSalt) }
 // walkSalt sets walk starts apart from ranks (see walkStart).
 const walkSalt = 0x6a09e667f3bcc908
 
-// SentShare returns the share of our book our walk for connected peer id
-// has passed: what it has been told by us, and leaves out of its walk for
-// us (see Advertise).
-func (m *PeerManager) SentShare(id NodeID) float64 {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	p := m.peers[id]
-	if p == nil || !p.adv.active {
-		return 0
-	}
-	if p.adv.lapDone {
-		return 1
-	}
-	return float64(p.adv.cursor-p.adv.origin) / (1 << 64)
-}
-
 // WalkStartOf returns where peer id's walk for us begins in our order
 // (see RankOf): its first answer is the run of its book just after it.
 func (m *PeerManager) WalkStartOf(id NodeID) uint64 { return walkStart(idKey(id), m.selfKey) }

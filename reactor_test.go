@@ -2239,30 +2239,3 @@ func TestCoreDoesNotTakeASamplersShortAnswerForNews(t *testing.T) {
 	require.Equal(t, 180, pm.Len())
 	require.Equal(t, nodeID(2), rxSentTo(t, core.Tick(at(20*time.Second+5*time.Minute))))
 }
-
-func TestCoreAsksFirstANewPeerWeHaveToldOurBook(t *testing.T) {
-	// The walking peers' books are the size of ours: a new peer's first
-	// run is expected to repeat what we know. But a has walked our whole
-	// book, and its walk for us leaves out what we told it: what it sends
-	// is what we miss. It is asked, not b (which came up last, to the
-	// front of the rotation), which we told nothing.
-	pm := rxPM(t, PeerManagerOptions{})
-	core := rxCore(t, Config{}, pm)
-	ids := rxInOrder(pm, 100, 300)
-	rxFill(t, pm, ids...)
-	const w, a, b = 1, 2, 3
-	for _, id := range []int{a, b} {
-		require.NoError(t, pm.Accepted(nodeID(id)))
-	}
-	for len(pm.Advertise(nodeID(a), MaxAddresses)) > 1 {
-		// a asks until it has had everything but our own address.
-	}
-	require.Equal(t, 1.0, pm.SentShare(nodeID(a)))
-	require.Zero(t, pm.SentShare(nodeID(b)))
-	at := func(d time.Duration) time.Time { return rxBase.Add(d) }
-	require.Equal(t, nodeID(w), rxSentTo(t, core.PeerUpdate(at(0), PeerUpdate{NodeID: nodeID(w), Status: PeerStatusUp, Caps: CapV2})))
-	core.Receive(at(100*time.Millisecond), Envelope{From: nodeID(w), Message: rxV2RespAddrs(ids[:100]...)})
-	core.PeerUpdate(at(200*time.Millisecond), PeerUpdate{NodeID: nodeID(a), Status: PeerStatusUp, Caps: CapV2})
-	core.PeerUpdate(at(200*time.Millisecond), PeerUpdate{NodeID: nodeID(b), Status: PeerStatusUp, Caps: CapV2})
-	require.Equal(t, nodeID(a), rxSentTo(t, core.Tick(at(time.Second))))
-}
