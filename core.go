@@ -75,9 +75,9 @@ type corePeer struct {
 	// before its first answer.
 	answeredSent time.Time
 	// newsRate: once its walk's lap is done (a peer that has walked: see
-	// walkSeen), how fast its news came
-	// (entries per second between the last two requests it answered);
-	// negative until an answer after the lap's end shows it.
+	// walkSeen), how fast its news came (entries per second between the
+	// last two requests it answered); negative until an answer after the
+	// lap's end shows it.
 	newsRate float64
 	// yield is the share of new addresses in the peer's last answer (1
 	// until it answers).

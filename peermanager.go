@@ -405,8 +405,8 @@ func (m *PeerManager) Add(a NodeAddress) (bool, error) {
 // remembers the first source of each peer, and Advertise never sends an
 // address back to the peer it came from; nor, while src stays connected,
 // an address src told us of (the one we keep, or a new one it adds): src
-// knows it. A better address of the same peer is still sent to src. The entry counts against the
-// network group of src (the address we reached src at, or the one it
+// knows it. A better address of the same peer is still sent to src. The
+// entry counts against the network group of src (the address we reached src at, or the one it
 // announced) and against its bucket, named by that group and the
 // address's, so that one source group can hold only a small share of the
 // book (groups.go).
@@ -905,8 +905,9 @@ func (m *PeerManager) sample(out []NodeAddress, to NodeID, limit int, now time.T
 	return out
 }
 
-// advertisableTo is advertisable for a requester whose tellBit is toBit:
-// the address it would send is not sent back to a peer that told us of it.
+// advertisableTo returns the address of p worth sharing with requester
+// to, whose tellBit is toBit (0 for none), if any: never one that to told
+// us of.
 func (m *PeerManager) advertisableTo(p *peerInfo, to NodeID, toBit uint64, now time.Time) (NodeAddress, bool) {
 	if p.id == to || p.src == to || p.private || p.score <= m.opts.EvictScore || len(p.addrs) == 0 {
 		return NodeAddress{}, false
