@@ -412,6 +412,10 @@ func (c *Core) Tick(now time.Time) Actions {
 	var pick, best *corePeer
 	pickY, bestY := -1.0, -1.0
 	var due, bestDue time.Time
+	var walked int // the walking peers' book size, for expectedYield
+	if adaptive {
+		walked = c.walkedSize()
+	}
 	for e := c.rotation.Front(); e != nil; e = e.Next() {
 		p := e.Value.(*corePeer)
 		ok := p.lastSent.Add(c.spacing(p))
@@ -429,7 +433,7 @@ func (c *Core) Tick(now time.Time) Actions {
 			}
 			continue
 		}
-		y := c.expectedYield(now, p)
+		y := c.expectedYield(now, p, walked)
 		if eligible && y > pickY {
 			pick, pickY = p, y
 		}
@@ -478,15 +482,16 @@ const unaskedYield = 0.5
 // peer that does not walk (it samples), the share of its last answer
 // stands in; for one whose lap is done (it will send only its news), that
 // share times the news it is expected to have gathered since we asked it;
-// a peer not asked yet is judged as below.
-func (c *Core) expectedYield(now time.Time, p *corePeer) float64 {
+// a peer not asked yet is judged as below. walked is c.walkedSize(),
+// worked out once by the caller for all its peers.
+func (c *Core) expectedYield(now time.Time, p *corePeer, walked int) float64 {
 	if !p.answered {
 		// Its first answer is a run from a place in its book: about as
 		// new as our book is short of the network, once walking peers have
 		// shown the network's size. A fixed optimism here would
 		// sample peer after peer (independent samples, the slow way)
 		// instead of finishing the walks that cover the network.
-		if n := c.walkedSize(); n > 0 {
+		if n := walked; n > 0 {
 			if float64(n) < joinAhead*float64(c.pm.Len()) {
 				return 1 - float64(c.pm.Len())/float64(n)
 			}
@@ -1032,8 +1037,9 @@ func (c *Core) adapt(now time.Time, added, refused, total int) {
 // peerMayTell reports whether some peer is expected to bring news (see
 // expectedYield).
 func (c *Core) peerMayTell(now time.Time) bool {
+	walked := c.walkedSize()
 	for _, p := range c.peers {
-		if c.expectedYield(now, p) > 0 {
+		if c.expectedYield(now, p, walked) > 0 {
 			return true
 		}
 	}

@@ -446,7 +446,7 @@ func (h *fzCore) checkGlobal(what string) {
 		if (p.elem != nil) == p.pending {
 			t.Fatalf("%s: peer %s pending=%v inRotation=%v", what, id, p.pending, p.elem != nil)
 		}
-		if math.IsNaN(h.c.expectedYield(h.now, p)) {
+		if math.IsNaN(h.c.expectedYield(h.now, p, h.c.walkedSize())) {
 			t.Fatalf("%s: expected yield of %s is NaN", what, id)
 		}
 	}

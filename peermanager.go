@@ -1708,7 +1708,6 @@ func (m *PeerManager) EvictNext() (NodeID, bool) {
 	if len(m.evictQueue) == 0 {
 		return "", false
 	}
-	m.sparePersistent()
 	id := m.evictQueue[0]
 	m.evictQueue = m.evictQueue[1:]
 	return id, true
