@@ -1080,13 +1080,13 @@ func (h *fzPM) check(what string, before map[NodeID]fzSnap, target NodeID, mayDr
 		}
 		tells |= p.tellBit
 	}
-	if tells != m.tellBits {
-		fail("tell bits in use %x, held %x", m.tellBits, tells)
+	if tells != m.tellBits || tells&m.staleBits != 0 {
+		fail("tell bits in use %x, held %x, freed %x", m.tellBits, tells, m.staleBits)
 	}
 	for _, p := range m.peers {
 		for _, ai := range p.addrs {
-			if ai.toldBy&^tells != 0 {
-				fail("address %s told by %x, bits held %x", ai.addr, ai.toldBy, tells)
+			if ai.toldBy&^(tells|m.staleBits) != 0 {
+				fail("address %s told by %x, bits held %x, freed %x", ai.addr, ai.toldBy, tells, m.staleBits)
 			}
 		}
 	}

@@ -223,6 +223,7 @@ type PeerManager struct {
 	advertiseBuf []ranked
 	newsBuf      []ranked
 	tellBits     uint64 // tellBit of the connected peers that have one
+	staleBits    uint64 // freed tell bits, maybe still on addresses (see dropTellBit)
 	subs         map[*PeerUpdates]struct{}
 	dialWake     chan struct{} // made by a waiting DialNext, closed when dialing may proceed
 
@@ -939,27 +940,39 @@ func (m *PeerManager) tellBitOf(src NodeID) uint64 {
 	if src == "" || p == nil || p.state < stateConnected {
 		return 0 // a peer we are still dialling has told us nothing
 	}
-	if p.tellBit == 0 && m.tellBits != math.MaxUint64 {
-		p.tellBit = ^m.tellBits & -^m.tellBits // the lowest free bit
-		m.tellBits |= p.tellBit
+	if p.tellBit != 0 || m.tellBits == math.MaxUint64 {
+		return p.tellBit
 	}
+	free := ^(m.tellBits | m.staleBits)
+	if free == 0 {
+		m.sweepStaleBits()
+		free = ^m.tellBits
+	}
+	p.tellBit = free & -free // the lowest free bit
+	m.tellBits |= p.tellBit
 	return p.tellBit
 }
 
 // dropTellBit frees p's tellBit as its connection closes: what it told us
-// is forgotten (a peer may lose its book when it restarts). The caller
-// holds the lock.
+// is forgotten (a peer may lose its book when it restarts). The bit stays
+// on addresses, matching nobody's, until every bit has been used and
+// sweepStaleBits clears the freed ones in one pass over the book, not one
+// pass per disconnect. The caller holds the lock.
 func (m *PeerManager) dropTellBit(p *peerInfo) {
-	if p.tellBit == 0 {
-		return
-	}
+	m.tellBits &^= p.tellBit
+	m.staleBits |= p.tellBit
+	p.tellBit = 0
+}
+
+// sweepStaleBits clears the freed tell bits from every address, so they
+// can be given again. The caller holds the lock.
+func (m *PeerManager) sweepStaleBits() {
 	for _, q := range m.peers {
 		for _, ai := range q.addrs {
-			ai.toldBy &^= p.tellBit
+			ai.toldBy &^= m.staleBits
 		}
 	}
-	m.tellBits &^= p.tellBit
-	p.tellBit = 0
+	m.staleBits = 0
 }
 
 // RankOf returns where id stands in our own advertise order: the order in

@@ -131,9 +131,10 @@ func checkInvariants(t testing.TB, m *PeerManager) {
 		}
 	}
 	require.Equal(t, held, m.tellBits, "tell bits in use")
+	require.Zero(t, held&m.staleBits, "a tell bit both held and freed")
 	for id, p := range m.peers {
 		for _, ai := range p.addrs {
-			require.Zero(t, ai.toldBy&^held, "address of %s told by a peer no longer connected", id)
+			require.Zero(t, ai.toldBy&^(held|m.staleBits), "address of %s carries a bit given to nobody and not freed", id)
 		}
 	}
 	outbound := 0
@@ -1879,7 +1880,7 @@ func TestAdvertiseDoesNotSendBackWhatThePeerToldUs(t *testing.T) {
 
 	// Once a disconnects, what it told us is forgotten (it may have lost
 	// its book since), but for the five it was the first to tell us of;
-	// and c, which now holds a's old bit, is sent all of it.
+	// and c, which now holds a bit of its own, is sent all of it.
 	m.Disconnected(a)
 	c := nodeID(2)
 	require.NoError(t, m.Dialed(peerAddr(2)))
@@ -1893,6 +1894,27 @@ func TestAdvertiseDoesNotSendBackWhatThePeerToldUs(t *testing.T) {
 	require.Len(t, toA, 65-1-5)
 	require.Subset(t, toA, told[:10])
 	checkInvariants(t, m)
+}
+
+func TestAdvertiseToldBitsAreSweptBeforeReuse(t *testing.T) {
+	// a tells us of 150 and leaves. 64 peers then connect and each tells
+	// us of one entry: the last of them gets a's old bit, once freed bits
+	// are swept from the book, and is sent 150.
+	m := newPM(t, PeerManagerOptions{MaxConnected: 100, MaxOutbound: 100})
+	addPeers(t, m, 0, 200)
+	require.NoError(t, m.Dialed(peerAddr(0)))
+	_, err := m.AddFrom(peerAddr(150), nodeID(0))
+	require.NoError(t, err)
+	m.Disconnected(nodeID(0))
+	for i := 1; i <= 64; i++ {
+		require.NoError(t, m.Dialed(peerAddr(i)))
+		_, err := m.AddFrom(peerAddr(100+i), nodeID(i))
+		require.NoError(t, err)
+	}
+	checkInvariants(t, m)
+	last := peersOf(t, m.Advertise(nodeID(64), 1000), 0)
+	require.Contains(t, last, nodeID(150))
+	require.NotContains(t, last, nodeID(164))
 }
 
 func TestAdvertiseSendsATellerABetterAddress(t *testing.T) {
