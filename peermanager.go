@@ -669,7 +669,7 @@ func (m *PeerManager) settle() {
 // and where a peer's first answer lies (WalkStartOf), and ask the peer
 // whose next run it knows least of. An address a connected requester told
 // us of (AddFrom) is left out of its walk and its news: it knows it. What
-// each of up to 64 connected peers told us is a bit per address, cleared
+// each of up to 64 connected peers told us is a bit per address, forgotten
 // when the peer disconnects (a peer may lose its book when it restarts;
 // the first source of an entry is never sent it back, whatever happens).
 func (m *PeerManager) Advertise(to NodeID, limit int) []NodeAddress {
