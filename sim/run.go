@@ -20,6 +20,9 @@ var Thresholds = [4]float64{0.5, 0.9, 0.99, 1}
 type Milestone struct {
 	Rounds     float64 // PEX requests the node had sent; -1 if never
 	SimSeconds float64 // virtual seconds since the node started; -1 if never
+	// Addresses is how many addresses the node had received in PEX
+	// responses by then (new or not); -1 if never.
+	Addresses float64
 }
 
 // CurvePoint is one sample of the coverage curve.
@@ -38,8 +41,8 @@ type Result struct {
 	Measured int
 	// Avg and Worst are the milestones of the average and the worst
 	// measured node, for each of Thresholds; P99 those of the node at the
-	// 99th percentile (rounds and seconds each ranked on their own, as
-	// for Worst): the tail without its single slowest node.
+	// 99th percentile (rounds, seconds and addresses each ranked on their
+	// own, as for Worst): the tail without its single slowest node.
 	Avg, Worst, P99 [4]Milestone
 	// Per measured node, until it knew the whole network (or the run
 	// ended).
@@ -546,7 +549,8 @@ func (s *simulation) observe(n *node) {
 	for i, th := range Thresholds {
 		if !n.reached[i] && cov >= th-1e-9 {
 			n.reached[i] = true
-			n.ms[i] = Milestone{Rounds: float64(n.core.Stats().RequestsSent), SimSeconds: (s.now - n.started).Seconds()}
+			st := n.core.Stats()
+			n.ms[i] = Milestone{Rounds: float64(st.RequestsSent), SimSeconds: (s.now - n.started).Seconds(), Addresses: float64(st.AddressesReceived)}
 		}
 	}
 	if n.reached[len(Thresholds)-1] {
@@ -626,9 +630,10 @@ func (s *simulation) result() *Result {
 		r.HealSimSeconds = s.healAt.Seconds()
 	}
 	for i := range Thresholds {
-		var sumR, sumT float64
+		var sumR, sumT, sumA float64
 		rounds := make([]float64, 0, len(s.measured))
 		secs := make([]float64, 0, len(s.measured))
+		addrs := make([]float64, 0, len(s.measured))
 		all := true
 		for _, n := range s.measured {
 			if !n.reached[i] {
@@ -637,22 +642,25 @@ func (s *simulation) result() *Result {
 			}
 			sumR += n.ms[i].Rounds
 			sumT += n.ms[i].SimSeconds
+			sumA += n.ms[i].Addresses
 			rounds = append(rounds, n.ms[i].Rounds)
 			secs = append(secs, n.ms[i].SimSeconds)
+			addrs = append(addrs, n.ms[i].Addresses)
 		}
 		if !all {
-			r.Avg[i] = Milestone{-1, -1}
-			r.Worst[i] = Milestone{-1, -1}
-			r.P99[i] = Milestone{-1, -1}
+			r.Avg[i] = Milestone{-1, -1, -1}
+			r.Worst[i] = Milestone{-1, -1, -1}
+			r.P99[i] = Milestone{-1, -1, -1}
 			continue
 		}
 		slices.Sort(rounds)
 		slices.Sort(secs)
+		slices.Sort(addrs)
 		k := len(s.measured)
 		p := (99*k+99)/100 - 1 // nearest rank
-		r.Avg[i] = Milestone{sumR / float64(k), sumT / float64(k)}
-		r.Worst[i] = Milestone{rounds[k-1], secs[k-1]}
-		r.P99[i] = Milestone{rounds[p], secs[p]}
+		r.Avg[i] = Milestone{sumR / float64(k), sumT / float64(k), sumA / float64(k)}
+		r.Worst[i] = Milestone{rounds[k-1], secs[k-1], addrs[k-1]}
+		r.P99[i] = Milestone{rounds[p], secs[p], addrs[p]}
 	}
 	var req, addrs, bytes, est float64
 	for _, n := range s.measured {

@@ -56,11 +56,15 @@ func TestColdStartEveryoneLearnsEveryone(t *testing.T) {
 			require.LessOrEqual(t, r.Avg[i].Rounds, r.Worst[i].Rounds)
 			require.LessOrEqual(t, r.P99[i].Rounds, r.Worst[i].Rounds)
 			require.LessOrEqual(t, r.P99[i].SimSeconds, r.Worst[i].SimSeconds)
+			require.LessOrEqual(t, r.P99[i].Addresses, r.Worst[i].Addresses)
 			if i > 0 {
 				require.LessOrEqual(t, r.Worst[i-1].Rounds, r.Worst[i].Rounds, "milestones are ordered")
+				require.LessOrEqual(t, r.Avg[i-1].Addresses, r.Avg[i].Addresses, "milestones are ordered")
 			}
 		}
 		require.GreaterOrEqual(t, r.AddressesPerNode, float64(r.MinAddressesPerNode), "nobody learns more than it was told")
+		require.InDelta(t, r.AddressesPerNode, r.Avg[3].Addresses, 1e-6, "the count stops when a node knows everyone")
+		require.Positive(t, r.Avg[0].Addresses)
 		require.Equal(t, 119, r.TrueSize)
 		require.InDelta(t, 119, r.SizeEstimate, 119*0.3)
 		last := r.Curve[len(r.Curve)-1]

@@ -23,7 +23,7 @@ func TestJSONHasTheDocumentedKeys(t *testing.T) {
 	require.NoError(t, json.Unmarshal(out.Bytes(), &got))
 	keys := []string{"nodes", "scenario", "seed", "rounds_to_50", "rounds_to_90", "rounds_to_99", "rounds_to_100",
 		"sim_seconds_to_99", "addresses_received_per_node", "min_addresses_per_node", "bytes_received_per_node",
-		"size_estimate", "wall_seconds"}
+		"size_estimate", "wall_seconds", "avg_addresses_to_50", "avg_addresses_to_90", "avg_addresses_to_99", "avg_addresses_to_100"}
 	base, ok := got["baseline"].(map[string]any)
 	require.True(t, ok, "-compare adds the baseline")
 	for _, k := range keys {
@@ -33,6 +33,10 @@ func TestJSONHasTheDocumentedKeys(t *testing.T) {
 	require.Equal(t, float64(40), got["nodes"])
 	require.Equal(t, "cold", got["scenario"])
 	require.Equal(t, "baseline", base["policy"])
+	// Every node of a cold start learns the whole network, and its count
+	// of addresses received stops there.
+	require.InDelta(t, got["addresses_received_per_node"], got["avg_addresses_to_100"], 1e-6)
+	require.Less(t, got["avg_addresses_to_50"], got["avg_addresses_to_100"])
 	require.Empty(t, errs.String(), "-json prints no progress")
 }
 

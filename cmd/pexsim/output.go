@@ -30,6 +30,7 @@ func rows() []row {
 		rs = append(rs,
 			row{"average node knows " + pct + ": rounds", func(r *sim.Result) float64 { return r.Avg[i].Rounds }, "r"},
 			row{"average node knows " + pct + ": sim seconds", func(r *sim.Result) float64 { return r.Avg[i].SimSeconds }, "s"},
+			row{"average node knows " + pct + ": addresses received", func(r *sim.Result) float64 { return r.Avg[i].Addresses }, "n"},
 			row{"worst node knows " + pct + ": rounds", func(r *sim.Result) float64 { return r.Worst[i].Rounds }, "r"},
 			row{"worst node knows " + pct + ": sim seconds", func(r *sim.Result) float64 { return r.Worst[i].SimSeconds }, "s"},
 			row{"99th-percentile node knows " + pct + ": rounds", func(r *sim.Result) float64 { return r.P99[i].Rounds }, "r"},
