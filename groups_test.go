@@ -95,7 +95,7 @@ func TestSourceGroupFloodIsCapped(t *testing.T) {
 		addr  func(r *rand.Rand, i int) netip.Addr
 		limit int // documented share
 	}{
-		// Addresses all over the internet: at most 1/4 of the book.
+		// Addresses all over the internet: at most 1/2 of the book.
 		{"any groups", func(r *rand.Rand, i int) netip.Addr {
 			return netip.AddrFrom4([4]byte{byte(11 + r.IntN(50)), byte(r.IntN(256)), byte(i >> 8), byte(i)})
 		}, sourceBuckets * capPerBucket},
@@ -186,13 +186,41 @@ func TestSourceGroupShareIsUsedInFull(t *testing.T) {
 	_, err := m.Add(src)
 	require.NoError(t, err)
 	share := sourceCap(maxPeers)
-	require.Equal(t, 504, share)
+	require.Equal(t, 1008, share)
 	for i := 1; i < share; i++ { // the source's own entry counts too
 		_, err := m.AddFrom(peerAddr(i), src.NodeID)
 		require.NoError(t, err, "address %d of a share of %d", i, share)
 	}
 	_, err = m.AddFrom(peerAddr(share), src.NodeID)
 	require.ErrorIs(t, err, ErrSourceGroupFull)
+	checkInvariants(t, m)
+}
+
+func TestTwoSourcesThatKnowTheNetworkCanTellAllOfIt(t *testing.T) {
+	// A node that asked two peers that know the whole network (the seed
+	// and one more, say) has been sent all of it twice over, each peer
+	// walking its book once: it keeps all of it. Whatever a source sends
+	// past its share is lost for good from that source, as its walk does
+	// not come back; with a share of 1/4, the node kept 512 of these
+	// 1,000, and had to find the rest elsewhere.
+	const maxPeers = 1000
+	m := newPM(t, PeerManagerOptions{MaxPeers: maxPeers})
+	a, b := peerAddr(0), peerAddr(1)
+	for _, s := range []NodeAddress{a, b} {
+		_, err := m.Add(s)
+		require.NoError(t, err)
+	}
+	refused := 0
+	for _, src := range []NodeID{a.NodeID, b.NodeID} {
+		for i := 2; i < maxPeers; i++ {
+			if _, err := m.AddFrom(peerAddr(i), src); err != nil {
+				require.ErrorIs(t, err, ErrSourceGroupFull)
+				refused++
+			}
+		}
+	}
+	require.Equal(t, maxPeers, m.Len(), "every node is known")
+	require.Equal(t, maxPeers-2-(sourceCap(maxPeers)-1), refused, "only the first source's excess, which the second sends")
 	checkInvariants(t, m)
 }
 
