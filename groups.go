@@ -14,20 +14,21 @@ import (
 // entries, 1/2 of MaxPeers (512 of a 1,000-peer book), whatever it sends
 // and however many node IDs it uses to send it; and addresses of a single
 // group from it at most bucketCap (a bucket: the entries of one address
-// group from one source group), 1/32 of MaxPeers (32 of 1,000). The 1/2
-// is what lets a node learn the network from the few peers that know it
-// best: what a source sends past its share is refused, and as its walk
+// group from one source group), 1/32 of MaxPeers (32 of 1,000). The 1/2 is
+// what lets a node learn the network from the few peers that know it best:
+// what a source sends past its share is refused, and as its walk
 // (PeerManager.Advertise) does not come back to it, another source must
-// send it. With 1/8, the simulator's join of a 10,000-node network
-// stalled at 85%. With 1/4, each node of the 1,000-node cold start
-// refused 47 addresses on average (from 414 sources in all), which cost
-// 14% more rounds (26.0 against 22.7 for the average node to know 99%)
-// and 27% more bytes (3.10x against 2.44x the minimum); after a
-// partition healed, 58% more rounds (52.5 against 33.2), with the
-// attackers' share of honest books in the sybil and flood scenarios the
-// same either way. The 1/32 is what holds a sybil subnet that advertises
-// its own addresses, the common attack, to 3% of the book from any one
-// source, and the group cap below what it plants through honest relays.
+// send it. With 1/8, the simulator's join of a 10,000-node network stalled
+// at 85%. With 1/4 (504 of the simulator's 2,000-entry books), each node
+// of the 1,000-node cold start refused 47 addresses on average (46,652,
+// sent by 414 different peers), which cost 14% more rounds (26.0 against
+// 22.7 for the average node to know 99%) and 27% more bytes (3.10x against
+// 2.44x the minimum); after a partition healed, 58% more rounds (52.5
+// against 33.2); the attackers' share of honest books in the sybil and
+// flood scenarios is no higher with 1/2. The 1/32 is what holds a sybil
+// subnet that advertises its own addresses, the common attack, to 3% of
+// the book from any one source, and the group cap below what it plants
+// through honest relays.
 //
 // The 1/2 is counted per source group, not spread over a few buckets
 // picked by a hash: hashed buckets fill unevenly, and a source sending a
