@@ -223,8 +223,14 @@ func (c *Core) Stats() Stats {
 // shows a thinner book than it holds: the estimate is a floor, as it
 // never goes below our own book.
 func (c *Core) NetworkSizeEstimate() int {
-	if n := c.walkedSize(); n > 0 {
-		return n
+	return c.sizeFrom(c.walkedSize())
+}
+
+// sizeFrom is NetworkSizeEstimate for walked, the walking peers' book size
+// (c.walkedSize()), worked out by a caller that needs it too.
+func (c *Core) sizeFrom(walked int) int {
+	if walked > 0 {
+		return walked
 	}
 	return max(c.estimate.value(), c.pm.Len())
 }
@@ -1018,12 +1024,13 @@ func (c *Core) adapt(now time.Time, added, refused, total int) {
 	if added == 0 {
 		c.refusedPending *= 0.98
 	}
-	missing := max(1-float64(c.pm.Len())/float64(max(c.NetworkSizeEstimate(), 1)),
+	walked := c.walkedSize()
+	missing := max(1-float64(c.pm.Len())/float64(max(c.sizeFrom(walked), 1)),
 		min(c.refusedPending/float64(max(c.pm.Len(), 1)), 0.5))
 	switch {
 	case added > 0:
 		c.idle = 0
-	case missing < missingShare || !c.peerMayTell(now):
+	case missing < missingShare || !c.peerMayTell(now, walked):
 		c.idle++
 	}
 	d := float64(c.cfg.MinInterval) / math.Max(math.Max(c.newShare, missing), 0.01)
@@ -1035,9 +1042,8 @@ func (c *Core) adapt(now time.Time, added, refused, total int) {
 }
 
 // peerMayTell reports whether some peer is expected to bring news (see
-// expectedYield).
-func (c *Core) peerMayTell(now time.Time) bool {
-	walked := c.walkedSize()
+// expectedYield); walked is c.walkedSize().
+func (c *Core) peerMayTell(now time.Time, walked int) bool {
 	for _, p := range c.peers {
 		if c.expectedYield(now, p, walked) > 0 {
 			return true

@@ -409,8 +409,8 @@ func (m *PeerManager) Add(a NodeAddress) (bool, error) {
 // knows it. A better address of the same peer is still sent to src. The
 // entry counts against the network group of src (the address we reached
 // src at, or the one it announced) and against its bucket, named by that
-// group and the address's, so that one source group can hold only a
-// small share of the book (groups.go).
+// group and the address's, so that one source group can hold at most
+// half of the book, and one bucket 1/32 of it (groups.go).
 func (m *PeerManager) AddFrom(a NodeAddress, src NodeID) (bool, error) {
 	if err := m.CheckAddress(a); err != nil {
 		if errors.Is(err, ErrUnroutableAddress) {
