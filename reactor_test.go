@@ -2155,7 +2155,7 @@ func TestCoreSaturatesWhenNoPeerMayTell(t *testing.T) {
 	require.Len(t, acts.Send, 1)
 	// The last run of its lap: 50 entries we know, dense in our order.
 	core.Receive(now.Add(50*time.Millisecond), Envelope{From: nodeID(a), Message: rxV2RespAddrs(ids[:50]...)})
-	require.Greater(t, core.NetworkSizeEstimate(), 1800)
+	require.Greater(t, core.NetworkSizeEstimate(), 1500, "its walk shows a book well beyond ours")
 	for range 12 {
 		now = core.NextWake()
 		acts := core.Tick(now)
@@ -2163,8 +2163,67 @@ func TestCoreSaturatesWhenNoPeerMayTell(t *testing.T) {
 		core.Receive(now.Add(50*time.Millisecond), Envelope{From: nodeID(a), Message: rxV2RespAddrs()})
 	}
 	require.Equal(t, 1000, pm.Len())
-	require.Greater(t, core.NetworkSizeEstimate(), 1800, "the estimate still says we miss half")
+	require.Greater(t, core.NetworkSizeEstimate(), 1500, "the estimate still says we miss a third or more")
 	require.Equal(t, core.Config().SaturatedInterval, core.Stats().Interval)
+}
+
+func TestCoreSizeEstimatePoolsWalks(t *testing.T) {
+	// A network of 1,150 in our order; we know all but its last 150. One
+	// walking peer's run of 100 entries we know shows the density of a
+	// network of 1,150, but one run is off by a tenth either way: the
+	// estimate stays at our book, so that new peers are not asked, one
+	// after another, for what a dense run made up (the median of the
+	// peers' estimates read 1,150 here). Runs from four peers, pooled,
+	// are evidence enough.
+	pm := rxPM(t, PeerManagerOptions{MaxPeers: 10_000})
+	core := rxCore(t, Config{}, pm)
+	ids := rxInOrder(pm, 100, 1150)
+	rxFill(t, pm, ids[:1000]...)
+	now := time.Unix(1_700_000_000, 0)
+	for i := range 4 {
+		who := rxSentTo(t, core.PeerUpdate(now, PeerUpdate{NodeID: nodeID(i + 1), Status: PeerStatusUp, Caps: CapV2}))
+		core.Receive(now.Add(50*time.Millisecond), Envelope{From: who, Message: rxV2RespAddrs(ids[200*i : 200*i+100]...)})
+		if i == 0 {
+			require.Equal(t, 1000, core.NetworkSizeEstimate(), "one run of 100")
+		}
+		now = now.Add(time.Minute)
+	}
+	require.Equal(t, 1000, pm.Len())
+	require.Greater(t, core.NetworkSizeEstimate(), 1000, "four runs of 100")
+	require.LessOrEqual(t, core.NetworkSizeEstimate(), 1150, "a lower bound")
+}
+
+func TestCoreAsksADonePeerForWhatTheNetworkLearntLast(t *testing.T) {
+	// A network of 1,000 in our order; we know 900, and miss every tenth.
+	// Peer d walked its lap for us: its run brought 10 of what we missed,
+	// then its last answer, the end of the lap, nothing new. A minute on, a
+	// new peer s connects and comes first in the rotation. What we miss,
+	// the network is still spreading, and d has had a minute to learn it:
+	// d is asked, not s, whose first run of 100 would be, like d's first,
+	// nearly all known to us.
+	pm := rxPM(t, PeerManagerOptions{MaxPeers: 10_000})
+	core := rxCore(t, Config{}, pm)
+	ids := rxInOrder(pm, 100, 1000)
+	var missing []NodeAddress
+	for i, a := range ids {
+		if i%10 == 5 {
+			missing = append(missing, a)
+		} else {
+			rxFill(t, pm, a)
+		}
+	}
+	const d, s = 1, 2
+	now := time.Unix(1_700_000_000, 0)
+	require.Equal(t, nodeID(d), rxSentTo(t, core.PeerUpdate(now, PeerUpdate{NodeID: nodeID(d), Status: PeerStatusUp, Caps: CapV2})))
+	core.Receive(now.Add(50*time.Millisecond), Envelope{From: nodeID(d), Message: rxV2RespAddrs(ids[:100]...)})
+	require.Equal(t, 910, pm.Len())
+	now = core.NextWake()
+	require.Equal(t, nodeID(d), rxSentTo(t, core.Tick(now)))
+	core.Receive(now.Add(50*time.Millisecond), Envelope{From: nodeID(d), Message: rxV2RespAddrs(ids[100:105]...)})
+	now = now.Add(time.Minute)
+	require.Equal(t, nodeID(d), rxSentTo(t, core.PeerUpdate(now, PeerUpdate{NodeID: nodeID(s), Status: PeerStatusUp, Caps: CapV2})), "the peer that has had time to learn what we miss")
+	core.Receive(now.Add(50*time.Millisecond), Envelope{From: nodeID(d), Message: rxV2RespAddrs(missing[10:40]...)})
+	require.Equal(t, 940, pm.Len())
 }
 
 // rxHalfKnownSample returns a Core whose book holds the first 50 of 300
