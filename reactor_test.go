@@ -2173,7 +2173,7 @@ func TestCoreSizeEstimatePoolsWalks(t *testing.T) {
 	// network of 1,150, but one run is off by a tenth either way: the
 	// estimate stays at our book, so that new peers are not asked, one
 	// after another, for what a dense run made up (the median of the
-	// peers' estimates read 1,150 here). Runs from four peers, pooled,
+	// peers' estimates read about 1,150 here). Runs from four peers, pooled,
 	// are evidence enough.
 	pm := rxPM(t, PeerManagerOptions{MaxPeers: 10_000})
 	core := rxCore(t, Config{}, pm)
