@@ -629,38 +629,30 @@ func (s *simulation) result() *Result {
 	if s.opts.Scenario == ScenarioPartition {
 		r.HealSimSeconds = s.healAt.Seconds()
 	}
+	k := len(s.measured)
+	p := (99*k+99)/100 - 1 // nearest rank
 	for i := range Thresholds {
-		var sumR, sumT, sumA float64
-		rounds := make([]float64, 0, len(s.measured))
-		secs := make([]float64, 0, len(s.measured))
-		addrs := make([]float64, 0, len(s.measured))
-		all := true
-		for _, n := range s.measured {
-			if !n.reached[i] {
-				all = false
-				break
-			}
-			sumR += n.ms[i].Rounds
-			sumT += n.ms[i].SimSeconds
-			sumA += n.ms[i].Addresses
-			rounds = append(rounds, n.ms[i].Rounds)
-			secs = append(secs, n.ms[i].SimSeconds)
-			addrs = append(addrs, n.ms[i].Addresses)
-		}
-		if !all {
-			r.Avg[i] = Milestone{-1, -1, -1}
-			r.Worst[i] = Milestone{-1, -1, -1}
-			r.P99[i] = Milestone{-1, -1, -1}
+		never := Milestone{-1, -1, -1}
+		r.Avg[i], r.Worst[i], r.P99[i] = never, never, never
+		if !s.allReached(i) {
 			continue
 		}
-		slices.Sort(rounds)
-		slices.Sort(secs)
-		slices.Sort(addrs)
-		k := len(s.measured)
-		p := (99*k+99)/100 - 1 // nearest rank
-		r.Avg[i] = Milestone{sumR / float64(k), sumT / float64(k), sumA / float64(k)}
-		r.Worst[i] = Milestone{rounds[k-1], secs[k-1], addrs[k-1]}
-		r.P99[i] = Milestone{rounds[p], secs[p], addrs[p]}
+		// Each figure is ranked on its own.
+		for _, f := range []func(*Milestone) *float64{
+			func(m *Milestone) *float64 { return &m.Rounds },
+			func(m *Milestone) *float64 { return &m.SimSeconds },
+			func(m *Milestone) *float64 { return &m.Addresses },
+		} {
+			vs := make([]float64, 0, k)
+			var sum float64
+			for _, n := range s.measured {
+				v := *f(&n.ms[i])
+				sum += v
+				vs = append(vs, v)
+			}
+			slices.Sort(vs)
+			*f(&r.Avg[i]), *f(&r.Worst[i]), *f(&r.P99[i]) = sum/float64(k), vs[k-1], vs[p]
+		}
 	}
 	var req, addrs, bytes, est float64
 	for _, n := range s.measured {
@@ -675,10 +667,20 @@ func (s *simulation) result() *Result {
 			est += float64(n.core.NetworkSizeEstimate())
 		}
 	}
-	k := float64(len(s.measured))
-	r.RequestsPerNode, r.AddressesPerNode, r.BytesPerNode, r.SizeEstimate = req/k, addrs/k, bytes/k, est/k
+	per := float64(k)
+	r.RequestsPerNode, r.AddressesPerNode, r.BytesPerNode, r.SizeEstimate = req/per, addrs/per, bytes/per, est/per
 	if s.attackers > 0 {
 		s.attackFigures(r)
 	}
 	return r
+}
+
+// allReached reports whether every measured node reached Thresholds[i].
+func (s *simulation) allReached(i int) bool {
+	for _, n := range s.measured {
+		if !n.reached[i] {
+			return false
+		}
+	}
+	return true
 }
