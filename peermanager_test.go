@@ -1758,7 +1758,7 @@ func TestAdvertiseNewsInAnOrderPerRequester(t *testing.T) {
 	require.Len(t, first[0], limit)
 	require.Len(t, first[1], limit)
 	require.Less(t, len(intersect(first[0], first[1])), limit/2, "first answers %v and %v", first[0], first[1])
-	addPeers(t, m, 300, 305) // news during a lap: in the next one
+	addPeers(t, m, 300, 305) // news during a lap (in a lap of its own)
 	for i, to := range reqs {
 		got := map[NodeID]int{}
 		for _, id := range first[i] {
@@ -1780,6 +1780,81 @@ func TestAdvertiseNewsInAnOrderPerRequester(t *testing.T) {
 		require.Len(t, got, 205)
 	}
 	checkInvariants(t, m)
+}
+
+func TestAdvertiseNewestNewsFirstOnceTheWalkIsDone(t *testing.T) {
+	// A peer whose walk is done took 10 of a backlog of 200; 5 more
+	// entries come in. Its next answer holds those 5 (what the network
+	// learnt last, which it most likely misses), then 5 of the backlog,
+	// whose rest follows; and so on while news keeps coming, more laps of
+	// it than maxNewsLaps: in the end it was sent everything once.
+	// (Oldest lap first, the 5 waited behind the backlog.)
+	const limit = 10
+	m := newPM(t, PeerManagerOptions{})
+	addPeers(t, m, 0, 5) // the requester and 4 others: one short lap
+	to := nodeID(0)
+	require.NoError(t, m.Dialed(peerAddr(0)))
+	require.Len(t, m.Advertise(to, limit), 4)
+	require.Empty(t, m.Advertise(to, limit), "lap done, no news")
+	got := map[NodeID]int{}
+	take := func() []NodeID {
+		var ids []NodeID
+		for _, a := range m.Advertise(to, limit) {
+			got[a.NodeID]++
+			ids = append(ids, a.NodeID)
+		}
+		return ids
+	}
+	addPeers(t, m, 100, 300)
+	require.Len(t, take(), limit)
+	addPeers(t, m, 300, 305)
+	first := take()
+	require.Len(t, first, limit)
+	require.ElementsMatch(t, peerIDs(300, 305), first[:5], "the newest lap first")
+	for i := range 2 * maxNewsLaps {
+		addPeers(t, m, 400+3*i, 403+3*i)
+		ids := take()
+		require.Len(t, ids, limit)
+		require.ElementsMatch(t, peerIDs(400+3*i, 403+3*i), ids[:3], "the newest lap first")
+	}
+	// News faster than answers: each lap of 15 keeps 5 open, until
+	// maxNewsLaps are (the backlog's among them); then the newest entries
+	// wait, and the open laps go first.
+	for i := range maxNewsLaps {
+		added := peerIDs(1000+15*i, 1015+15*i)
+		addPeers(t, m, 1000+15*i, 1015+15*i)
+		ids := take()
+		require.Len(t, ids, limit)
+		if i < maxNewsLaps-1 {
+			require.Subset(t, added, ids, "the newest lap first")
+		} else {
+			require.Empty(t, intersect(added, ids), "%d laps open: the newest wait", maxNewsLaps)
+		}
+	}
+	// That answer finished two laps: the waiting entries and the next 15
+	// make one lap, which goes first.
+	const end = 1000 + 15*(maxNewsLaps+1)
+	addPeers(t, m, end-15, end)
+	ids := take()
+	require.Len(t, ids, limit)
+	require.Subset(t, peerIDs(end-30, end), ids, "the newest lap first")
+	for len(take()) > 0 {
+	}
+	all := append(span(100, 305), span(400, 400+6*maxNewsLaps)...)
+	all = append(all, span(1000, end)...)
+	for _, j := range all {
+		require.Equal(t, 1, got[nodeID(j)], "news %d sent once", j)
+	}
+	require.Len(t, got, len(all))
+	checkInvariants(t, m)
+}
+
+func peerIDs(lo, hi int) []NodeID {
+	var r []NodeID
+	for _, i := range span(lo, hi) {
+		r = append(r, nodeID(i))
+	}
+	return r
 }
 
 func span(lo, hi int) []int {
