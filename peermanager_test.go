@@ -1706,23 +1706,35 @@ func TestAdvertiseDeliversAllNewsInOrder(t *testing.T) {
 	to := nodeID(0)
 	require.NoError(t, m.Dialed(peerAddr(0)))
 	got := map[NodeID]int{}
+	walkingLaps := 0 // news laps seen open while the walk went on
 	take := func() int {
 		out := m.Advertise(to, limit)
 		for _, a := range out {
 			got[a.NodeID]++
 		}
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		if adv := m.peers[to].adv; !adv.lapDone {
+			require.LessOrEqual(t, len(adv.laps), 1, "while the walk goes on, one lap of news at a time")
+			walkingLaps += len(adv.laps)
+		}
 		return len(out)
 	}
-	// Part of the first walk, then a flood of news bigger than an answer
+	// Part of the first walk, then floods of news bigger than an answer
 	// while the walk still fills answers.
 	take()
-	addPeers(t, m, 100, 150)
-	for take() > 0 {
+	for i := range 5 {
+		addPeers(t, m, 100+50*i, 150+50*i)
+		take()
 	}
+	for n := 0; take() > 0; n++ {
+		require.Less(t, n, 100, "answers never run dry")
+	}
+	require.Positive(t, walkingLaps, "news came while the walk went on")
 	for i := 1; i < 31; i++ {
 		require.Equal(t, 1, got[nodeID(i)], "walked entry %d sent once", i)
 	}
-	for i := 100; i < 150; i++ {
+	for i := 100; i < 350; i++ {
 		require.Equal(t, 1, got[nodeID(i)], "news %d sent once: %v", i, got)
 	}
 	require.Zero(t, got[to])
@@ -1785,7 +1797,7 @@ func TestAdvertiseNewsInAnOrderPerRequester(t *testing.T) {
 func TestAdvertiseNewestNewsFirstOnceTheWalkIsDone(t *testing.T) {
 	// A peer whose walk is done took 10 of a backlog of 200; 5 more
 	// entries come in. Its next answer holds those 5 (what the network
-	// learnt last, which it most likely misses), then 5 of the backlog,
+	// learnt last, which it most likely misses), and 5 of the backlog,
 	// whose rest follows; and so on while news keeps coming, more laps of
 	// it than maxNewsLaps: in the end it was sent everything once.
 	// (Oldest lap first, the 5 waited behind the backlog.)
@@ -1805,17 +1817,18 @@ func TestAdvertiseNewestNewsFirstOnceTheWalkIsDone(t *testing.T) {
 		}
 		return ids
 	}
+	backlog := peerIDs(100, 300)
 	addPeers(t, m, 100, 300)
 	require.Len(t, take(), limit)
 	addPeers(t, m, 300, 305)
-	first := take()
-	require.Len(t, first, limit)
-	require.ElementsMatch(t, peerIDs(300, 305), first[:5], "the newest lap first")
+	ids := take()
+	require.Len(t, ids, limit)
+	require.Equal(t, peerIDs(300, 305), sorted(ids[:5]), "the newest lap first")
 	for i := range 2 * maxNewsLaps {
 		addPeers(t, m, 400+3*i, 403+3*i)
 		ids := take()
 		require.Len(t, ids, limit)
-		require.ElementsMatch(t, peerIDs(400+3*i, 403+3*i), ids[:3], "the newest lap first")
+		require.Equal(t, peerIDs(400+3*i, 403+3*i), sorted(ids[:3]), "the newest lap first")
 	}
 	// News faster than answers: each lap of 15 keeps 5 open, until
 	// maxNewsLaps are (the backlog's among them); then the newest entries
@@ -1831,14 +1844,13 @@ func TestAdvertiseNewestNewsFirstOnceTheWalkIsDone(t *testing.T) {
 			require.Empty(t, intersect(added, ids), "%d laps open: the newest wait", maxNewsLaps)
 		}
 	}
-	// That answer finished two laps: the waiting entries and the next 15
-	// make one lap, which goes first.
+	// The backlog has now had no room in lapPatience answers: it goes
+	// first, before the newest.
 	const end = 1000 + 15*(maxNewsLaps+1)
 	addPeers(t, m, end-15, end)
-	ids := take()
-	require.Len(t, ids, limit)
-	require.Subset(t, peerIDs(end-30, end), ids, "the newest lap first")
-	for len(take()) > 0 {
+	require.Subset(t, backlog, take(), "a lap that waited lapPatience answers first")
+	for n := 0; len(take()) > 0; n++ {
+		require.Less(t, n, 100, "answers never run dry")
 	}
 	all := append(span(100, 305), span(400, 400+6*maxNewsLaps)...)
 	all = append(all, span(1000, end)...)
@@ -1847,6 +1859,124 @@ func TestAdvertiseNewestNewsFirstOnceTheWalkIsDone(t *testing.T) {
 	}
 	require.Len(t, got, len(all))
 	checkInvariants(t, m)
+}
+
+func TestAdvertiseOldNewsGoesOutWhileNewsKeepsComing(t *testing.T) {
+	// A peer whose walk is done has a backlog of 200, and from then on
+	// more news comes between two of its requests than an answer holds.
+	// The newest news goes first, but the backlog still goes out: every
+	// lap that waits lapPatience answers has the next one.
+	const limit = 10
+	m := newPM(t, PeerManagerOptions{MaxPeers: 20_000})
+	addPeers(t, m, 0, 5)
+	to := nodeID(0)
+	require.NoError(t, m.Dialed(peerAddr(0)))
+	require.Len(t, m.Advertise(to, limit), 4)
+	require.Empty(t, m.Advertise(to, limit), "lap done, no news")
+	addPeers(t, m, 100, 300)
+	got := map[NodeID]int{}
+	next := 1000
+	answers := 200 / limit * (lapPatience + 1)
+	for range answers {
+		out := m.Advertise(to, limit)
+		require.Len(t, out, limit)
+		for _, a := range out {
+			got[a.NodeID]++
+		}
+		addPeers(t, m, next, next+limit+5)
+		next += limit + 5
+	}
+	for _, i := range span(100, 300) {
+		require.Equal(t, 1, got[nodeID(i)], "backlog entry %d sent once in %d answers", i, answers)
+	}
+	for id, n := range got {
+		require.Equal(t, 1, n, "%s sent once", id)
+	}
+}
+
+// Random inserts (new, and re-added after eviction) between answers of
+// random sizes to three connected requesters, some reconnecting: no entry
+// goes twice to a connected requester (unless removed and added again
+// since), no answer holds more than its limit, and once the inserts stop
+// and the answers run dry, each requester was sent every entry of the book.
+func TestAdvertiseRandomNewsToReconnectingPeers(t *testing.T) {
+	for seed := uint64(1); seed <= 100; seed++ {
+		r := rand.New(rand.NewPCG(seed, 5))
+		maxPeers := 30 + r.IntN(400)
+		m := newPM(t, PeerManagerOptions{MaxPeers: maxPeers + 8, Rand: rand.New(rand.NewPCG(seed, 6))})
+		const nreq = 3
+		for i := range nreq {
+			_, _ = m.Add(peerAddr(i))
+			require.NoError(t, m.Dialed(peerAddr(i)))
+		}
+		sent := make([]map[NodeID]uint64, nreq)
+		for i := range sent {
+			sent[i] = map[NodeID]uint64{}
+		}
+		next := 100
+		ask := func(i, limit int) int {
+			to := nodeID(i)
+			out := m.Advertise(to, limit)
+			require.LessOrEqual(t, len(out), limit)
+			m.mu.Lock()
+			defer m.mu.Unlock()
+			for _, a := range out {
+				p := m.peers[a.NodeID]
+				require.NotNil(t, p)
+				if s, ok := sent[i][a.NodeID]; ok && s == p.seq {
+					t.Fatalf("seed %d: %s twice to %d (seq %d)", seed, a.NodeID, i, s)
+				}
+				sent[i][a.NodeID] = p.seq
+			}
+			return len(out)
+		}
+		steps := 50 + r.IntN(400)
+		for range steps {
+			switch k := r.IntN(10); {
+			case k < 4:
+				n := 1 + r.IntN(1+r.IntN(60))
+				for range n { // a full book refuses some: that is part of the test
+					if r.IntN(5) == 0 && next > 100 {
+						_, _ = m.Add(peerAddr(100 + r.IntN(next-100)))
+					} else {
+						_, _ = m.Add(peerAddr(next))
+						next++
+					}
+				}
+			case k == 4 && r.IntN(6) == 0:
+				i := r.IntN(nreq)
+				m.Disconnected(nodeID(i))
+				require.NoError(t, m.Dialed(peerAddr(i)))
+				sent[i] = map[NodeID]uint64{}
+			default:
+				ask(r.IntN(nreq), 1+r.IntN(20))
+			}
+		}
+		for i := range nreq {
+			limit := 1 + r.IntN(20)
+			for n := 0; ask(i, limit) == limit; n++ {
+				require.Less(t, n, 100000)
+			}
+			m.mu.Lock()
+			for id, p := range m.peers {
+				if id == nodeID(i) {
+					continue
+				}
+				s, ok := sent[i][id]
+				if !ok || s != p.seq {
+					t.Errorf("seed %d: requester %d never sent %s (seq %d, sent %v %d)", seed, i, id, p.seq, ok, s)
+				}
+			}
+			m.mu.Unlock()
+			if t.Failed() {
+				t.FailNow()
+			}
+		}
+	}
+}
+
+func sorted(ids []NodeID) []NodeID {
+	return slices.Sorted(slices.Values(ids))
 }
 
 func peerIDs(lo, hi int) []NodeID {
