@@ -1832,21 +1832,26 @@ func TestAdvertiseNewestNewsFirstOnceTheWalkIsDone(t *testing.T) {
 	}
 	// News faster than answers: each lap of 15 keeps 5 open, until
 	// maxNewsLaps are (the backlog's among them); then the newest entries
-	// wait, and the open laps go first.
-	for i := range maxNewsLaps {
+	// wait, and the open laps go first. From the next answer on, the
+	// newest lap fills every answer, and the backlog has no room.
+	require.GreaterOrEqual(t, lapPatience, maxNewsLaps, "the test's premise")
+	for i := range lapPatience {
 		added := peerIDs(1000+15*i, 1015+15*i)
 		addPeers(t, m, 1000+15*i, 1015+15*i)
 		ids := take()
 		require.Len(t, ids, limit)
-		if i < maxNewsLaps-1 {
+		switch {
+		case i < maxNewsLaps-1:
 			require.Subset(t, added, ids, "the newest lap first")
-		} else {
+		case i == maxNewsLaps-1:
 			require.Empty(t, intersect(added, ids), "%d laps open: the newest wait", maxNewsLaps)
+		default:
+			require.Empty(t, intersect(backlog, ids), "the newest lap first")
 		}
 	}
-	// The backlog has now had no room in lapPatience answers: it goes
-	// first, before the newest.
-	const end = 1000 + 15*(maxNewsLaps+1)
+	// The backlog has now had no room in lapPatience answers in a row: it
+	// goes first.
+	end := 1000 + 15*(lapPatience+1)
 	addPeers(t, m, end-15, end)
 	require.Subset(t, backlog, take(), "a lap that waited lapPatience answers first")
 	for n := 0; len(take()) > 0; n++ {
