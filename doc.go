@@ -34,10 +34,11 @@
 // round from a place fixed for the pair (PeerManager.WalkStartOf tells
 // the requester where); each answer brings the next run of the walk, then
 // the news (entries added since the last answer that the walk has already
-// passed), and after one round only news. An address is never sent back
-// to the peer it came from, nor to a connected peer that told us of it,
-// and a connected peer is never sent the same address twice; the walk,
-// and what the peer told us, are forgotten on disconnect.
+// passed), and after one round only news, what came in last first. An
+// address is never sent back to the peer it came from, nor to a connected
+// peer that told us of it, and a connected peer is never sent the same
+// address twice; the walk, and what the peer told us, are forgotten on
+// disconnect.
 //
 // Connected peers form a rotation. Under PolicyTendermint the Reactor asks
 // the peer at the front and moves it to the back when it answers. Under

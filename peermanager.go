@@ -663,8 +663,9 @@ func (m *PeerManager) settle() {
 // once round, from a place fixed for the pair (walkStart); entries added
 // behind the walk since the last answer (the news) have the room first in
 // each answer (after the walk's run, which leads so the requester can read
-// it), in an order drawn for the requester, so a connected peer is not sent
-// the same address twice. The walk is forgotten on disconnect, and begins
+// it), in laps drawn for the requester (once the walk is done, the newest
+// first: see nextNews), so a connected peer is not sent the same address
+// twice. The walk is forgotten on disconnect, and begins
 // again at the same place. Because every node walks the same order for a
 // requester, the requester can tell where each peer's walk stands (RankOf)
 // and where a peer's first answer lies (WalkStartOf), and ask the peer
