@@ -665,11 +665,11 @@ func (m *PeerManager) settle() {
 // each answer (after the walk's run, which leads so the requester can read
 // it), in laps drawn for the requester (once the walk is done, the newest
 // first: see nextNews), so a connected peer is not sent the same address
-// twice. The walk is forgotten on disconnect, and begins
-// again at the same place. Because every node walks the same order for a
-// requester, the requester can tell where each peer's walk stands (RankOf)
-// and where a peer's first answer lies (WalkStartOf), and ask the peer
-// whose next run it knows least of. An address a connected requester told
+// twice. The walk is forgotten on disconnect, and begins again at the same
+// place. Because every node walks the same order for a requester, the
+// requester can tell where each peer's walk stands (RankOf) and where a
+// peer's first answer lies (WalkStartOf), and ask the peer whose next run
+// it knows least of. An address a connected requester told
 // us of (AddFrom) is left out of its walk and its news: it knows it. What
 // each of up to 64 connected peers told us is a bit per address, forgotten
 // when the peer disconnects (a peer may lose its book when it restarts;

@@ -1802,12 +1802,7 @@ func TestAdvertiseNewestNewsFirstOnceTheWalkIsDone(t *testing.T) {
 	// it than maxNewsLaps: in the end it was sent everything once.
 	// (Oldest lap first, the 5 waited behind the backlog.)
 	const limit = 10
-	m := newPM(t, PeerManagerOptions{})
-	addPeers(t, m, 0, 5) // the requester and 4 others: one short lap
-	to := nodeID(0)
-	require.NoError(t, m.Dialed(peerAddr(0)))
-	require.Len(t, m.Advertise(to, limit), 4)
-	require.Empty(t, m.Advertise(to, limit), "lap done, no news")
+	m, to := doneRequester(t, PeerManagerOptions{}, limit)
 	got := map[NodeID]int{}
 	take := func() []NodeID {
 		var ids []NodeID
@@ -1872,12 +1867,7 @@ func TestAdvertiseOldNewsGoesOutWhileNewsKeepsComing(t *testing.T) {
 	// The newest news goes first, but the backlog still goes out: every
 	// lap that waits lapPatience answers has the next one.
 	const limit = 10
-	m := newPM(t, PeerManagerOptions{MaxPeers: 20_000})
-	addPeers(t, m, 0, 5)
-	to := nodeID(0)
-	require.NoError(t, m.Dialed(peerAddr(0)))
-	require.Len(t, m.Advertise(to, limit), 4)
-	require.Empty(t, m.Advertise(to, limit), "lap done, no news")
+	m, to := doneRequester(t, PeerManagerOptions{MaxPeers: 20_000}, limit)
 	addPeers(t, m, 100, 300)
 	got := map[NodeID]int{}
 	next := 1000
@@ -1978,6 +1968,18 @@ func TestAdvertiseRandomNewsToReconnectingPeers(t *testing.T) {
 			}
 		}
 	}
+}
+
+// doneRequester returns a PeerManager with a connected requester, peer 0,
+// whose walk is done: it was sent the 4 other peers of a short book.
+func doneRequester(t *testing.T, opts PeerManagerOptions, limit int) (*PeerManager, NodeID) {
+	m := newPM(t, opts)
+	addPeers(t, m, 0, 5)
+	to := nodeID(0)
+	require.NoError(t, m.Dialed(peerAddr(0)))
+	require.Len(t, m.Advertise(to, limit), 4)
+	require.Empty(t, m.Advertise(to, limit), "lap done, no news")
+	return m, to
 }
 
 func sorted(ids []NodeID) []NodeID {
