@@ -247,6 +247,16 @@ func (a NodeAddress) String() string {
 	return b.String()
 }
 
+// v2URL returns a as a V2 answer carries it: as String writes it, but an
+// mconn address without its scheme (see Config.V2Scheme) unless scheme.
+func (a NodeAddress) v2URL(scheme bool) string {
+	s := a.String()
+	if scheme {
+		return s
+	}
+	return strings.TrimPrefix(s, ProtocolMConn+"://")
+}
+
 // Validate checks a value built by hand the way ParseNodeAddress checks
 // text.
 func (a NodeAddress) Validate() error {

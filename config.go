@@ -92,6 +92,12 @@ type Config struct {
 	// NetworkV2 declares that every peer speaks V2 (a pex-only or
 	// Tendermint v0.35 network): all get V2 requests at V2RequestInterval.
 	NetworkV2 bool
+	// V2Scheme writes the scheme of mconn addresses in V2 answers
+	// (mconn://<id>@<host>:<port>), as Tendermint v0.35 does. By default
+	// it is left out (<id>@<host>:<port>): Tendermint v0.35 and pex read
+	// a URL without a scheme as mconn, and each entry is 8 bytes shorter,
+	// an eighth of a V2 answer.
+	V2Scheme bool
 
 	// MinReceiveInterval is the sustained request rate a peer may keep up:
 	// one request per interval. Default 200 ms.

@@ -850,7 +850,7 @@ func (c *Core) serve(now time.Time, p *corePeer, from NodeID, v2 bool, acts *Act
 	if v2 {
 		resp := &pb.PexResponseV2{Addresses: make([]*pb.PexAddressV2, len(addrs))}
 		for i, a := range addrs {
-			resp.Addresses[i] = &pb.PexAddressV2{Url: a.String()}
+			resp.Addresses[i] = &pb.PexAddressV2{Url: a.v2URL(c.cfg.V2Scheme)}
 		}
 		acts.Send = append(acts.Send, Envelope{To: from, Message: mustMarshal(&pb.PexMessage{Sum: &pb.PexMessage_PexResponseV2{PexResponseV2: resp}})})
 		return

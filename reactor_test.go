@@ -9,7 +9,9 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/netip"
+	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -140,8 +142,21 @@ func rxKind(t testing.TB, b []byte) string {
 	return rxKindOf(rxDecode(t, b))
 }
 
-// rxV2URLs returns the URLs of an encoded V2 response.
+// rxV2URLs returns the URLs of an encoded V2 response, as String writes
+// them (the wire leaves mconn:// out: see TestCoreServeV2URLsWithoutScheme).
 func rxV2URLs(t testing.TB, b []byte) []string {
+	t.Helper()
+	var out []string
+	for _, u := range rxV2RawURLs(t, b) {
+		a, err := ParseNodeAddress(u)
+		require.NoError(t, err, "sent %q", u)
+		out = append(out, a.String())
+	}
+	return out
+}
+
+// rxV2RawURLs returns the URLs of an encoded V2 response as sent.
+func rxV2RawURLs(t testing.TB, b []byte) []string {
 	t.Helper()
 	m := rxDecode(t, b).GetPexResponseV2()
 	require.NotNil(t, m, "not a V2 response")
@@ -1004,6 +1019,59 @@ func TestCoreServeV1LeavesOutMemoryKeepsIPv6(t *testing.T) {
 	require.ElementsMatch(t, []string{
 		rxSelfAddr.String(), selfMem.String(), mem.String(), v6.String(), rxAddr(4).String(), tcp.String(),
 	}, rxV2URLs(t, acts.Send[0].Message))
+}
+
+// V2 answers leave mconn:// out of mconn addresses, which both pex and
+// Tendermint v0.35 read as mconn: Tendermint parses a URL with net/url and,
+// when that finds no scheme and the URL holds no "://", parses it again
+// with mconn:// in front. Config.V2Scheme writes the scheme as Tendermint
+// does.
+func TestCoreServeV2URLsWithoutScheme(t *testing.T) {
+	mem := NodeAddress{Protocol: ProtocolMemory, NodeID: nodeID(2)}
+	v6 := NodeAddress{Protocol: ProtocolMConn, NodeID: nodeID(3), Hostname: "2001:db8::3", Port: 26656}
+	tcp := NodeAddress{Protocol: ProtocolTCP, NodeID: nodeID(5), Hostname: "198.51.100.5", Port: 26657}
+	dns := NodeAddress{Protocol: ProtocolMConn, NodeID: nodeID(6), Hostname: "seed.example.com", Port: 26656}
+	book := []NodeAddress{rxSelfAddr, mem, v6, rxAddr(4), tcp, dns}
+	answer := func(cfg Config) []byte {
+		pm := rxPM(t, PeerManagerOptions{SelfAddresses: []NodeAddress{rxSelfAddr}})
+		rxFill(t, pm, book[1:]...)
+		acts := rxServe(t, rxCore(t, cfg, pm), 1, 0, rxV2Req)
+		require.Len(t, acts.Send, 1)
+		return acts.Send[0].Message
+	}
+
+	short := answer(Config{})
+	sent := rxV2RawURLs(t, short)
+	require.Len(t, sent, len(book))
+	mconns := 0
+	for _, u := range sent {
+		a, err := ParseNodeAddress(u)
+		require.NoError(t, err)
+		require.Contains(t, book, a, "sent %q", u)
+		if a.Protocol != ProtocolMConn {
+			require.Equal(t, a.String(), u, "other schemes as String writes them")
+			continue
+		}
+		mconns++
+		require.Equal(t, strings.TrimPrefix(a.String(), "mconn://"), u)
+		// As Tendermint v0.35 reads it.
+		p, err := url.Parse(u)
+		require.True(t, (err != nil || p.Scheme == "") && !strings.Contains(u, "://"), "%q has no scheme", u)
+		p, err = url.Parse("mconn://" + u)
+		require.NoError(t, err)
+		require.Equal(t, string(a.NodeID), p.User.Username())
+		require.Equal(t, a.Hostname, p.Hostname())
+		require.Equal(t, strconv.Itoa(int(a.Port)), p.Port())
+	}
+	require.Equal(t, 4, mconns)
+
+	long := answer(Config{V2Scheme: true})
+	var want []string
+	for _, a := range book {
+		want = append(want, a.String())
+	}
+	require.ElementsMatch(t, want, rxV2RawURLs(t, long))
+	require.Equal(t, len(long)-8*mconns, len(short), "8 bytes less per mconn entry")
 }
 
 func TestCoreServeV1HostnameAsksForResolution(t *testing.T) {

@@ -183,6 +183,7 @@ func newSimulation(opts Options) (*simulation, error) {
 	}
 	if opts.Policy == PolicyBaseline {
 		s.cfg.Policy = pex.PolicyTendermint
+		s.cfg.V2Scheme = true // Tendermint writes mconn://
 	}
 	return s, s.setup()
 }

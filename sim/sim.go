@@ -34,7 +34,8 @@ const (
 	// PolicyPex is this library's behaviour.
 	PolicyPex Policy = iota
 	// PolicyBaseline reproduces published Tendermint v0.35: each response
-	// an independent random sample, its interval formula.
+	// an independent random sample, its interval formula, URLs with their
+	// mconn:// scheme.
 	PolicyBaseline
 )
 
