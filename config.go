@@ -95,8 +95,8 @@ type Config struct {
 	// V2Scheme writes the scheme of mconn addresses in V2 answers
 	// (mconn://<id>@<host>:<port>), as Tendermint v0.35 does. By default
 	// it is left out (<id>@<host>:<port>): Tendermint v0.35 and pex read
-	// a URL without a scheme as mconn, and each entry is 8 bytes shorter,
-	// an eighth of a V2 answer.
+	// a URL without a scheme as mconn, and each entry is 8 bytes shorter
+	// (an IPv4 entry takes about 68 bytes with the scheme).
 	V2Scheme bool
 
 	// MinReceiveInterval is the sustained request rate a peer may keep up:

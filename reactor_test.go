@@ -1023,15 +1023,18 @@ func TestCoreServeV1LeavesOutMemoryKeepsIPv6(t *testing.T) {
 
 // V2 answers leave mconn:// out of mconn addresses, which both pex and
 // Tendermint v0.35 read as mconn: Tendermint parses a URL with net/url and,
-// when that finds no scheme and the URL holds no "://", parses it again
-// with mconn:// in front. Config.V2Scheme writes the scheme as Tendermint
-// does.
+// when that finds no scheme and the URL holds no "://" (or looks like
+// host:port), parses it again with mconn:// in front. Config.V2Scheme
+// writes the scheme as Tendermint does.
 func TestCoreServeV2URLsWithoutScheme(t *testing.T) {
 	mem := NodeAddress{Protocol: ProtocolMemory, NodeID: nodeID(2)}
 	v6 := NodeAddress{Protocol: ProtocolMConn, NodeID: nodeID(3), Hostname: "2001:db8::3", Port: 26656}
 	tcp := NodeAddress{Protocol: ProtocolTCP, NodeID: nodeID(5), Hostname: "198.51.100.5", Port: 26657}
 	dns := NodeAddress{Protocol: ProtocolMConn, NodeID: nodeID(6), Hostname: "seed.example.com", Port: 26656}
-	book := []NodeAddress{rxSelfAddr, mem, v6, rxAddr(4), tcp, dns}
+	// net/url stops at a leading digit, and reads a leading letter up to
+	// the @: neither finds a scheme.
+	letter := NodeAddress{Protocol: ProtocolMConn, NodeID: NodeID(strings.Repeat("ab", 20)), Hostname: "1e100.net", Port: 1}
+	book := []NodeAddress{rxSelfAddr, mem, v6, rxAddr(4), tcp, dns, letter}
 	answer := func(cfg Config) []byte {
 		pm := rxPM(t, PeerManagerOptions{SelfAddresses: []NodeAddress{rxSelfAddr}})
 		rxFill(t, pm, book[1:]...)
@@ -1063,7 +1066,7 @@ func TestCoreServeV2URLsWithoutScheme(t *testing.T) {
 		require.Equal(t, a.Hostname, p.Hostname())
 		require.Equal(t, strconv.Itoa(int(a.Port)), p.Port())
 	}
-	require.Equal(t, 4, mconns)
+	require.Equal(t, 5, mconns)
 
 	long := answer(Config{V2Scheme: true})
 	var want []string

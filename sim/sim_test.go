@@ -72,6 +72,16 @@ func TestColdStartEveryoneLearnsEveryone(t *testing.T) {
 	}
 }
 
+// The baseline writes URLs as Tendermint v0.35 does, with mconn://; pex
+// leaves the scheme out (pex.Config.V2Scheme): 8 bytes less per address.
+func TestBaselineWritesTheScheme(t *testing.T) {
+	perAddress := func(p Policy) float64 {
+		r := small(t, Options{Policy: p})
+		return r.BytesPerNode / r.AddressesPerNode
+	}
+	require.InDelta(t, 8, perAddress(PolicyBaseline)-perAddress(PolicyPex), 0.5)
+}
+
 func TestJoinMeasuresTheNewcomer(t *testing.T) {
 	r := small(t, Options{Scenario: ScenarioJoin, Nodes: 2000})
 	require.Equal(t, 1, r.Measured)
