@@ -29,8 +29,10 @@ const (
 	// had less than 10% new addresses is skipped while any peer in the
 	// rotation did better, and a full answer (90 or more entries) that was
 	// at least 50% new puts its peer back at the front, to be asked again
-	// next. Interval: MinInterval divided by the share of new addresses,
-	// smoothed over answers (each answer weighs half), so from MinInterval
+	// next. Interval: MinInterval divided by the share of new addresses
+	// out of a full answer (new addresses over MaxAddresses, or over the
+	// entries if more), smoothed over answers (each answer weighs half), so
+	// from MinInterval
 	// up to 100 MinInterval; after 3 answers in a row with nothing new, it
 	// doubles from 100 MinInterval with each further such answer; never
 	// above MaxInterval, and MaxInterval outright once the address book is

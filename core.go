@@ -1058,8 +1058,9 @@ func oneGroup(gs []uint64) (uint64, bool) {
 }
 
 // adapt chooses the wait before the next request from the share of new
-// addresses in responses: MinInterval while everything is new, growing as
-// the smoothed share falls (MinInterval/share, at most 100 MinInterval),
+// addresses in responses, out of what a request can bring (MaxAddresses):
+// MinInterval while answers are full of new addresses, growing as the
+// smoothed share falls (MinInterval/share, at most 100 MinInterval),
 // then doubling with each further answer that brings nothing new, up to
 // SaturatedInterval; MaxInterval once the book is 95% full.
 // Answers to a peer we keep polling carry only what is new to us (see
@@ -1075,10 +1076,18 @@ func (c *Core) adapt(now time.Time, added, refused, total int) {
 		c.interval = time.Duration(math.Min(d, float64(c.cfg.MaxInterval)))
 		return
 	}
-	share := 0.0
-	if total > 0 {
-		share = float64(added) / float64(total)
-	}
+	// Out of a full answer, not out of the entries the answer held: a peer
+	// whose walk is done sends its news, often a few entries and all new,
+	// and asking again at once brings fewer still. Measured so, the wait
+	// lets news gather. In the simulator's cold start of 1,000 nodes (seeds
+	// 1-16) the average node needed 19.4-20.8 requests to know 99%, not
+	// 20.3-21.7, the 99th-percentile node 26-28, not 27-28, and bytes fell
+	// from 1.76-1.90 to 1.66-1.78 times the minimum (the worst node: 28-32
+	// against 29-31; 30 or fewer on 12 seeds either way); after a
+	// partition (seeds 1-4) the worst node needed 35-37 requests, not
+	// 37-42, and with growth (seed 1) 209, not 432. The average node took
+	// 0.7 s longer to know 99% (-0.2 to +1.9 s).
+	share := float64(added) / float64(max(total, MaxAddresses))
 	// Smooth over responses, so that one peer with nothing new does not
 	// stall discovery while others still have plenty.
 	c.newShare = 0.5*c.newShare + 0.5*share
