@@ -30,9 +30,10 @@ const (
 	// rotation did better, and a full answer (90 or more entries) that was
 	// at least 50% new puts its peer back at the front, to be asked again
 	// next. Interval: MinInterval divided by the share of new addresses
-	// out of a full answer (new addresses over MaxAddresses, or over the
-	// entries if more), smoothed over answers (each answer weighs half), so
-	// from MinInterval
+	// (from a pex peer out of a full answer, MaxAddresses; from a peer
+	// that samples out of the entries it sent), smoothed over answers
+	// (each answer weighs half), or by the share of the network the book
+	// is short of, if larger, so from MinInterval
 	// up to 100 MinInterval; after 3 answers in a row with nothing new, it
 	// doubles from 100 MinInterval with each further such answer; never
 	// above MaxInterval, and MaxInterval outright once the address book is

@@ -503,25 +503,33 @@ func TestCoreIntervalMinimalWhileResponsesAreNew(t *testing.T) {
 	require.Equal(t, 200*time.Millisecond, core.Stats().Interval)
 }
 
-// The share of new addresses that sets the interval is counted out of what
-// an answer can hold: half new of 10 entries (a done peer's news, say)
-// is less to come than half new of 100, and the wait is longer, so news
-// gathers before the next request.
+// The share of new addresses that sets the interval is counted, for a pex
+// peer (its answers walk our order), out of what an answer can hold: half
+// new of 10 entries (a done peer's news, say) is less to come than half new
+// of 100, and the wait is longer, so news gathers before the next request.
+// A peer that samples sends a sample of its book, whatever its size: its
+// share is out of what it sent.
 func TestCoreIntervalWaitsForNewsToGather(t *testing.T) {
-	interval := func(known, fresh int) time.Duration {
+	interval := func(known, fresh int, walks bool) time.Duration {
 		pm := rxPM(t, PeerManagerOptions{MaxPeers: 100_000})
 		book := rxRange(1000, 1999)
 		rxFill(t, pm, book...)
 		core := rxCore(t, Config{}, pm)
 		require.Len(t, core.PeerUpdate(rxAt(0), PeerUpdate{NodeID: nodeID(1), Status: PeerStatusUp, Caps: CapV2}).Send, 1)
 		answer := append(slices.Clone(book[:known]), rxRange(5000, 5000+fresh-1)...)
+		slices.SortFunc(answer, func(a, b NodeAddress) int { return cmp.Compare(pm.RankOf(a.NodeID), pm.RankOf(b.NodeID)) })
+		if !walks {
+			slices.Reverse(answer)
+		}
 		require.Empty(t, core.Receive(rxAt(100*time.Millisecond), Envelope{From: nodeID(1), Message: rxV2RespAddrs(answer...)}).Errors)
 		require.Equal(t, 1000+fresh, pm.Len())
+		require.Equal(t, walks, core.peers[nodeID(1)].walkSeen)
 		return core.Stats().Interval
 	}
-	short, full := interval(5, 5), interval(50, 50)
-	require.Greater(t, short, full+full/4, "5 new of 10 against 50 new of 100")
-	require.Equal(t, 200*time.Millisecond, interval(0, MaxAddresses), "a full answer, all new")
+	short, full := interval(5, 5, true), interval(50, 50, true)
+	require.Greater(t, short, full+full/4, "a walker: 5 new of 10 against 50 new of 100")
+	require.Equal(t, 200*time.Millisecond, interval(0, MaxAddresses, true), "a full answer, all new")
+	require.Equal(t, interval(50, 50, false), interval(5, 5, false), "a sampler: half new either way")
 }
 
 func TestCoreIntervalGrowsWhenResponsesAreKnown(t *testing.T) {
