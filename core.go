@@ -1088,14 +1088,15 @@ func (c *Core) adapt(now time.Time, added, refused, total, holds int) {
 	// Out of what the answer could hold (holds), not out of the entries it
 	// held, for a pex peer: once its walk is done it sends its news, often
 	// a few entries and all new, and asking again at once brings fewer
-	// still. Measured so, the wait lets news gather. In the simulator's cold start of 1,000 nodes (seeds
-	// 1-16) the average node needed 19.4-20.8 requests to know 99%, not
-	// 20.3-21.7, the 99th-percentile node 26-28, not 27-28, and bytes fell
-	// from 1.76-1.90 to 1.66-1.78 times the minimum (the worst node: 28-32
-	// against 29-31; 30 or fewer on 12 seeds either way); after a
-	// partition (seeds 1-4) the worst node needed 35-37 requests, not
-	// 37-42, and with growth (seed 1) 209, not 432. The average node took
-	// 0.7 s longer to know 99% (-0.2 to +1.9 s).
+	// still. Measured so, the wait lets news gather. In the simulator's
+	// cold start of 1,000 nodes (seeds 1-16) the average node needed
+	// 19.5-20.8 requests to know 99%, not 20.3-21.7, the 99th-percentile
+	// node 26-28, not 27-28, and bytes fell from 1.76-1.90 to 1.66-1.78
+	// times the minimum (the worst node: 28-32 against 29-31; 30 or fewer
+	// on 12 seeds either way); after a partition (seeds 1-6) the worst
+	// node needed 32-36 requests, not 35-42, and with growth 206-209, not
+	// 397-432. The average node took 0.7 s longer to know 99% (-0.2 to
+	// +2.1 s).
 	share := 0.0
 	if holds > 0 {
 		share = float64(added) / float64(holds)
