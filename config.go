@@ -25,11 +25,11 @@ const (
 type Policy uint8
 
 const (
-	// PolicyAdaptive is pex's own. Peer choice: a peer whose last answer
-	// had less than 10% new addresses is skipped while any peer in the
-	// rotation did better, and a full answer (90 or more entries) that was
-	// at least 50% new puts its peer back at the front, to be asked again
-	// next. Interval: MinInterval divided by the share of new addresses
+	// PolicyAdaptive is pex's own. Peer choice: the peer whose next answer
+	// is expected to bring the most new addresses, from where its walk
+	// through our order stands (see PeerManager.Advertise), or from its
+	// news rate once its walk is done, or from its last answer if it
+	// samples; ties go in rotation order. Interval: MinInterval divided by the share of new addresses
 	// (from a pex peer out of a full answer, MaxAddresses; from a peer
 	// that samples out of the entries it sent), smoothed over answers
 	// (each answer weighs half), or by the share of the network the book
