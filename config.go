@@ -32,11 +32,10 @@ const (
 	// samples; ties go in rotation order. Interval: MinInterval divided by
 	// the share of new addresses, smoothed over answers (each answer weighs
 	// half), or by the share of the network the book is short of, if
-	// larger, so from MinInterval up to 100 MinInterval; after 3 answers
-	// in a row with nothing new, it
-	// doubles from 100 MinInterval with each further such answer; never
-	// above MaxInterval, and MaxInterval outright once the address book is
-	// 95% full.
+	// larger, so from MinInterval up to 100 MinInterval; after 3 answers in
+	// a row with nothing new, it doubles from 100 MinInterval with each
+	// further such answer; never above MaxInterval, and MaxInterval
+	// outright once the address book is 95% full.
 	PolicyAdaptive Policy = iota
 	// PolicyTendermint reproduces published Tendermint v0.35 for
 	// comparisons: strict rotation, and after each response the wait
