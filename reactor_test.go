@@ -453,7 +453,7 @@ func TestCoreDownPeerStateDeleted(t *testing.T) {
 		// A response from a peer that went down is unsolicited.
 		{at: 100 * time.Millisecond, ev: rxRecv(a, rxV2RespAddrs(rxAddr(100))), errs: []rxErr{{a, ErrUnsolicitedResponse, true}}},
 		{at: 200 * time.Millisecond, ev: rxTick(), send: []rxOut{{b, "v2req"}}},
-		{at: 250 * time.Millisecond, ev: rxRecv(b, rxV2RespAddrs(rxAddr(101)))},
+		{at: 250 * time.Millisecond, ev: rxRecv(b, rxV2RespAddrs(rxRange(101, 200)...))},
 		{at: 450 * time.Millisecond, ev: rxTick(), send: []rxOut{{b, "v2req"}}},
 		// The timeout of a's request never fires.
 		{at: 15 * time.Second, ev: rxTick(), errs: []rxErr{{b, ErrResponseTimeout, false}}, send: []rxOut{{b, "v2req"}}},
@@ -484,10 +484,12 @@ func TestCoreIntervalMinimalWhileResponsesAreNew(t *testing.T) {
 	// The peers' own addresses are in the book, as a transport that
 	// dialled them puts them there: each is a source group of its own, and
 	// 100 addresses each fit its share (groups.go).
-	pm := rxPM(t, PeerManagerOptions{})
+	pm := rxPM(t, PeerManagerOptions{MaxPeers: 100_000})
 	rxFill(t, pm, rxAddr(1), rxAddr(2), rxAddr(3))
 	core := rxCore(t, Config{}, pm)
-	reqs, errs := rxDrive(t, core, rxUpAll(CapV2, 1, 2, 3), time.Minute, 30, rxFresh(10))
+	// Full answers, all new: the interval is counted against what an
+	// answer can hold (see TestCoreIntervalWaitsForNewsToGather).
+	reqs, errs := rxDrive(t, core, rxUpAll(CapV2, 1, 2, 3), time.Minute, 30, rxFresh(MaxAddresses))
 	require.Empty(t, errs)
 	require.Len(t, reqs, 30)
 	for i, g := range rxGaps(reqs) {
@@ -499,6 +501,35 @@ func TestCoreIntervalMinimalWhileResponsesAreNew(t *testing.T) {
 	}
 	require.Len(t, asked, 3, "every peer is asked")
 	require.Equal(t, 200*time.Millisecond, core.Stats().Interval)
+}
+
+// The share of new addresses that sets the interval is counted, for a pex
+// peer (its answers walk our order), out of what an answer can hold: half
+// new of 10 entries (a done peer's news, say) is less to come than half new
+// of 100, and the wait is longer, so news gathers before the next request.
+// A peer that samples sends a sample of its book, whatever its size: its
+// share is out of what it sent.
+func TestCoreIntervalWaitsForNewsToGather(t *testing.T) {
+	interval := func(known, fresh int, walks bool) time.Duration {
+		pm := rxPM(t, PeerManagerOptions{MaxPeers: 100_000})
+		book := rxRange(1000, 1999)
+		rxFill(t, pm, book...)
+		core := rxCore(t, Config{}, pm)
+		require.Len(t, core.PeerUpdate(rxAt(0), PeerUpdate{NodeID: nodeID(1), Status: PeerStatusUp, Caps: CapV2}).Send, 1)
+		answer := append(slices.Clone(book[:known]), rxRange(5000, 5000+fresh-1)...)
+		slices.SortFunc(answer, func(a, b NodeAddress) int { return cmp.Compare(pm.RankOf(a.NodeID), pm.RankOf(b.NodeID)) })
+		if !walks {
+			slices.Reverse(answer)
+		}
+		require.Empty(t, core.Receive(rxAt(100*time.Millisecond), Envelope{From: nodeID(1), Message: rxV2RespAddrs(answer...)}).Errors)
+		require.Equal(t, 1000+fresh, pm.Len())
+		require.Equal(t, walks, core.peers[nodeID(1)].walkSeen)
+		return core.Stats().Interval
+	}
+	short, full := interval(5, 5, true), interval(50, 50, true)
+	require.Greater(t, short, full+full/4, "a walker: 5 new of 10 against 50 new of 100")
+	require.Equal(t, 200*time.Millisecond, interval(0, MaxAddresses, true), "a full answer, all new")
+	require.Equal(t, interval(50, 50, false), interval(5, 5, false), "a sampler: half new either way")
 }
 
 func TestCoreIntervalGrowsWhenResponsesAreKnown(t *testing.T) {
@@ -758,7 +789,7 @@ func TestCoreNoPeersBackoffRestartsAfterPeersLeave(t *testing.T) {
 		{at: 0, ev: rxTick()},
 		{at: time.Second, ev: rxTick()},
 		{at: 2 * time.Second, ev: rxUp(1, CapV2), send: []rxOut{{1, "v2req"}}},
-		{at: 2 * time.Second, ev: rxRecv(1, rxV2RespAddrs(rxAddr(100)))},
+		{at: 2 * time.Second, ev: rxRecv(1, rxV2RespAddrs(rxRange(100, 199)...))},
 		{at: 2*time.Second + 100*time.Millisecond, ev: rxDown(1)},
 	})
 	acts := core.Tick(rxAt(2*time.Second + 200*time.Millisecond))
@@ -808,8 +839,10 @@ func TestCoreV2PeerSpacing(t *testing.T) {
 		{Config{NetworkV2: true}, 0, 250 * time.Millisecond, 21},
 	} {
 		t.Run(fmt.Sprintf("%s/caps%d", tc.gap, tc.caps), func(t *testing.T) {
-			core := rxCore(t, tc.cfg, nil)
-			reqs, errs := rxDrive(t, core, rxUpAll(tc.caps, 1), 5*time.Second, 0, rxFresh(5))
+			// Full answers, all new, so the interval is MinInterval and
+			// the peer's spacing is what holds requests back.
+			core := rxCore(t, tc.cfg, rxPM(t, PeerManagerOptions{MaxPeers: 100_000}))
+			reqs, errs := rxDrive(t, core, rxUpAll(tc.caps, 1), 5*time.Second, 0, rxFresh(MaxAddresses))
 			require.Empty(t, errs)
 			require.Len(t, reqs, tc.n)
 			for _, r := range reqs {
@@ -849,7 +882,7 @@ func TestCoreV1PeerUpgradedByV2Message(t *testing.T) {
 			steps = append(steps,
 				// Now it is asked in V2, at V2 spacing.
 				rxStep{at: time.Second, ev: rxTick(), send: []rxOut{{a, "v2req"}}},
-				rxStep{at: time.Second, ev: rxRecv(a, rxV2RespAddrs(rxAddr(101)))},
+				rxStep{at: time.Second, ev: rxRecv(a, rxV2RespAddrs(rxRange(101, 200)...))},
 				rxStep{at: 1500 * time.Millisecond, ev: rxTick(), send: []rxOut{{a, "v2req"}}},
 			)
 			rxRun(t, core, steps)
@@ -1336,9 +1369,9 @@ func TestCoreResponseStatsAndBook(t *testing.T) {
 		{at: 0, ev: rxUp(2, 0)},
 		{at: 10 * time.Millisecond, ev: rxRecv(1, resp), errs: []rxErr{{1, ErrInvalidAddress, false}}},
 		{at: 20 * time.Millisecond, ev: rxRecv(2, rxV1Req), send: []rxOut{{2, "v1resp"}}},
-		{at: 200 * time.Millisecond, ev: rxTick()}, // 3 new of 5: a little slower
-		{at: 300 * time.Millisecond, ev: rxTick(), send: []rxOut{{2, "v1req"}}},
-		{at: 400 * time.Millisecond, ev: rxRecv(2, rxV1RespAddrs(rxAddr(15), rxAddr(12)))},
+		{at: 300 * time.Millisecond, ev: rxTick()}, // 3 new, of the 100 an answer holds: slower
+		{at: 400 * time.Millisecond, ev: rxTick(), send: []rxOut{{2, "v1req"}}},
+		{at: 500 * time.Millisecond, ev: rxRecv(2, rxV1RespAddrs(rxAddr(15), rxAddr(12)))},
 	})
 	for i := 10; i <= 15; i++ {
 		require.True(t, pm.Has(nodeID(i)), "node %d", i)
@@ -1683,8 +1716,8 @@ func TestReactorPerPeerSpacing(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				// A book with room for all the peer sends, from its one
 				// source group (groups.go): every answer brings news.
-				h := rxStart(t, tc.cfg, PeerManagerOptions{MaxPeers: 10_000})
-				fresh := rxFresh(3)
+				h := rxStart(t, tc.cfg, PeerManagerOptions{MaxPeers: 100_000})
+				fresh := rxFresh(MaxAddresses)
 				h.ch.set(func(f *rxChannel) {
 					f.respond = func(e Envelope) []byte {
 						if k := rxKind(t, e.Message); k == "v1req" || k == "v2req" {
@@ -1714,7 +1747,7 @@ func TestReactorUpgradesPeerThatSpeaksV2(t *testing.T) {
 		h.up(1, 0)
 		synctest.Wait()
 		require.Equal(t, []string{"1:v1req"}, h.kinds(h.ch.take()))
-		h.ch.deliver(1, rxV1RespAddrs(rxAddr(100)))
+		h.ch.deliver(1, rxV1RespAddrs(rxRange(300, 399)...))
 		h.sleep(time.Second)
 		require.Empty(t, h.ch.take())
 		h.ch.deliver(1, rxV2Req)
@@ -1723,7 +1756,7 @@ func TestReactorUpgradesPeerThatSpeaksV2(t *testing.T) {
 		h.sleep(10 * time.Second)
 		sent := h.ch.take()
 		require.Equal(t, []string{"1:v2req"}, h.kinds(sent), "asked in V2 from now on")
-		h.ch.deliver(1, rxV2RespAddrs(rxAddr(101)))
+		h.ch.deliver(1, rxV2RespAddrs(rxRange(101, 200)...))
 		h.sleep(250 * time.Millisecond)
 		require.Equal(t, []string{"1:v2req"}, h.kinds(h.ch.take()), "at V2 spacing")
 	})
@@ -2138,6 +2171,17 @@ func TestCoreAdaptiveChoice(t *testing.T) {
 	require.Positive(t, asked[nodeID(c)], "the new peer gets its turn once a runs dry")
 }
 
+// rxAskedSoon brings peer id (V2) up at at, and requires that it is asked
+// next, within MinInterval.
+func rxAskedSoon(t testing.TB, core *Core, at time.Time, id int) {
+	t.Helper()
+	acts := core.PeerUpdate(at, PeerUpdate{NodeID: nodeID(id), Status: PeerStatusUp, Caps: CapV2})
+	if len(acts.Send) == 0 {
+		acts = core.Tick(at.Add(core.cfg.MinInterval))
+	}
+	require.Equal(t, nodeID(id), rxSentTo(t, acts))
+}
+
 // rxSentTo returns whom the one message acts sends goes to.
 func rxSentTo(t testing.TB, acts Actions) NodeID {
 	t.Helper()
@@ -2303,7 +2347,9 @@ func TestCoreAsksADonePeerForWhatTheNetworkLearntLast(t *testing.T) {
 func rxHalfKnownSample(t *testing.T) (*PeerManager, *Core, []NodeAddress, []NodeAddress) {
 	t.Helper()
 	pm := rxPM(t, PeerManagerOptions{})
-	core := rxCore(t, Config{}, pm)
+	// A MinInterval shorter than the peers' spacing: a peer that comes up
+	// is asked (see rxAskedSoon) before the peer asked last may be again.
+	core := rxCore(t, Config{MinInterval: 40 * time.Millisecond}, pm)
 	ids := rxInOrder(pm, 100, 300)
 	rxFill(t, pm, ids[:50]...)
 	sample := slices.Clone(ids[:100])
@@ -2341,7 +2387,7 @@ func TestCoreWeighsALapDonePeerByItsNewsRate(t *testing.T) {
 		core.Receive(at(100*time.Millisecond), Envelope{From: nodeID(1), Message: rxV2RespAddrs(ids[200:210]...)})
 		require.Equal(t, nodeID(1), rxSentTo(t, core.Tick(at(20*time.Second))))
 		core.Receive(at(20*time.Second+100*time.Millisecond), Envelope{From: nodeID(1), Message: rxV2RespAddrs(ids[210:220]...)})
-		require.Equal(t, nodeID(2), rxSentTo(t, core.PeerUpdate(at(20*time.Second+200*time.Millisecond), PeerUpdate{NodeID: nodeID(2), Status: PeerStatusUp, Caps: CapV2})))
+		rxAskedSoon(t, core, at(20*time.Second+200*time.Millisecond), 2)
 		core.Receive(at(20*time.Second+300*time.Millisecond), Envelope{From: nodeID(2), Message: rxV2RespAddrs(sample...)})
 		require.Equal(t, 120, pm.Len())
 		require.Equal(t, tc.want, rxSentTo(t, core.Tick(at(20*time.Second+tc.after))), "%s after", tc.after)
@@ -2364,7 +2410,7 @@ func TestCoreDoesNotTakeASamplersShortAnswerForNews(t *testing.T) {
 	core.Receive(at(100*time.Millisecond), Envelope{From: nodeID(1), Message: rxV2RespAddrs(short(100)...)})
 	require.Equal(t, nodeID(1), rxSentTo(t, core.Tick(at(20*time.Second))))
 	core.Receive(at(20*time.Second+100*time.Millisecond), Envelope{From: nodeID(1), Message: rxV2RespAddrs(short(140)...)})
-	require.Equal(t, nodeID(2), rxSentTo(t, core.PeerUpdate(at(20*time.Second+200*time.Millisecond), PeerUpdate{NodeID: nodeID(2), Status: PeerStatusUp, Caps: CapV2})))
+	rxAskedSoon(t, core, at(20*time.Second+200*time.Millisecond), 2)
 	core.Receive(at(20*time.Second+300*time.Millisecond), Envelope{From: nodeID(2), Message: rxV2RespAddrs(sample...)})
 	require.Equal(t, 180, pm.Len())
 	require.Equal(t, nodeID(2), rxSentTo(t, core.Tick(at(20*time.Second+5*time.Minute))))
