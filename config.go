@@ -29,15 +29,16 @@ const (
 	// is expected to bring the most new addresses, from where its walk
 	// through our order stands (see PeerManager.Advertise), or from its
 	// news rate once its walk is done, or from its last answer if it
-	// samples; ties go in rotation order. Interval: MinInterval divided by
-	// the share of new addresses (from a pex peer out of a full answer,
-	// MaxAddresses; from a peer that samples out of the entries it sent),
-	// smoothed over answers (each answer weighs half), or by the share of
-	// the network the book is short of, if larger, so from MinInterval up
-	// to 100 MinInterval; after 3 answers in a row with nothing new, it
-	// doubles from 100 MinInterval with each further such answer; never
-	// above MaxInterval, and MaxInterval outright once the address book is
-	// 95% full.
+	// samples, and a peer not asked yet at least at one half while fewer
+	// than two peers have answered; ties go in rotation order. Interval:
+	// MinInterval divided by the share of new addresses (from a pex peer
+	// out of a full answer, MaxAddresses; from a peer that samples out of
+	// the entries it sent), smoothed over answers (each answer weighs
+	// half), or by the share of the network the book is short of, if
+	// larger, so from MinInterval up to 100 MinInterval; after 3 answers in
+	// a row with nothing new, it doubles from 100 MinInterval with each
+	// further such answer; never above MaxInterval, and MaxInterval
+	// outright once the address book is 95% full.
 	PolicyAdaptive Policy = iota
 	// PolicyTendermint reproduces published Tendermint v0.35 for
 	// comparisons: strict rotation, and after each response the wait

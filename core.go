@@ -40,6 +40,7 @@ type Core struct {
 	newShare       float64       // smoothed share of new addresses per response (see adapt)
 	refusedPending float64       // refused addresses not yet made up for (see adapt)
 	idle           int           // answers in a row that brought nothing new
+	sources        int           // connected peers that are sources (see corePeer.source)
 	noPeersWait    time.Duration // current back-off while nobody is connected
 
 	started      bool
@@ -88,6 +89,10 @@ type corePeer struct {
 	doubtedUntil time.Time
 	// Where the peer's walk through our order stands (see expectedYield).
 	answered bool
+	// source: it has answered with addresses of more than one subnet (an
+	// answer of one subnet shows a sybil's, not the network), and is
+	// counted in Core.sources.
+	source   bool
 	walking  bool
 	lapDone  bool
 	walkAt   uint64  // rank of the last entry it sent
@@ -329,6 +334,9 @@ func (c *Core) PeerUpdate(now time.Time, u PeerUpdate) Actions {
 			if p.elem != nil {
 				c.rotation.Remove(p.elem)
 			}
+			if p.source {
+				c.sources--
+			}
 			delete(c.peers, u.NodeID)
 		}
 		if len(c.peers) == 0 {
@@ -551,8 +559,12 @@ const doubtFor = time.Second
 const joinAhead = 1.5
 
 // unaskedYield is the least news expected from a peer not asked yet while
-// no peer walks, so that nothing tells how much of the network we miss.
+// no peer walks, so that nothing tells how much of the network we miss,
+// or while fewer than minSources peers have answered.
 const unaskedYield = 0.5
+
+// minSources: see expectedYield.
+const minSources = 2
 
 // expectedYield estimates the share of new addresses in p's next answer.
 // A pex peer walks our order (see PeerManager.Advertise), so the ranks of
@@ -566,33 +578,51 @@ const unaskedYield = 0.5
 // worked out once by the caller for all its peers.
 func (c *Core) expectedYield(now time.Time, p *corePeer, walked int) float64 {
 	if !p.answered {
-		// Its first answer is a run from a place in its book: about as
-		// new as our book is short of the network, once walking peers have
-		// shown the network's size. A fixed optimism here would
-		// sample peer after peer (independent samples, the slow way)
-		// instead of finishing the walks that cover the network.
-		if n := walked; n > 0 {
-			if float64(n) < joinAhead*float64(c.pm.Len()) {
-				return 1 - float64(c.pm.Len())/float64(n)
-			}
-			// Peers' books are well ahead of ours: we are joining a
-			// network that knows itself. Its first answer is the run of
-			// about MaxAddresses of a book of n after where its walk for
-			// us begins (PeerManager.WalkStartOf), and what we know there
-			// it repeats: so the peer whose run lies in what we miss is
-			// asked, not one whose run we hold. While books grow together
-			// (a cold start) ours is no guide to a peer's run: we know
-			// most where we walked others' books, which hold what a new
-			// peer's partial book does not, and the share of the whole
-			// network we miss is the better estimate (in the simulator's
-			// cold start this choice cost 1.5 rounds and 0.3x bytes per node).
-			span := min(float64(MaxAddresses)/float64(n)*(1<<64), math.MaxUint64/2)
-			known := c.pm.KnownInRank(c.pm.WalkStartOf(p.id), uint64(span))
-			return max(0, 1-float64(known)/MaxAddresses)
+		y := c.firstAnswerYield(p, walked)
+		if c.sources < minSources {
+			// What one peer has shown us is its book, not the network:
+			// its walk ends where its book does, and a book copied
+			// from it looks complete. Until a second source has
+			// answered, a peer not asked yet is worth a try.
+			y = max(y, unaskedYield)
 		}
-		// Unknown: worth a try, but not before a walk known to be good.
-		return max(c.newShare, unaskedYield)
+		return y
 	}
+	return c.answeredYield(now, p)
+}
+
+// firstAnswerYield is expectedYield for a peer not asked yet.
+func (c *Core) firstAnswerYield(p *corePeer, walked int) float64 {
+	// Its first answer is a run from a place in its book: about as
+	// new as our book is short of the network, once walking peers have
+	// shown the network's size. A fixed optimism here would
+	// sample peer after peer (independent samples, the slow way)
+	// instead of finishing the walks that cover the network.
+	if n := walked; n > 0 {
+		if float64(n) < joinAhead*float64(c.pm.Len()) {
+			return 1 - float64(c.pm.Len())/float64(n)
+		}
+		// Peers' books are well ahead of ours: we are joining a
+		// network that knows itself. Its first answer is the run of
+		// about MaxAddresses of a book of n after where its walk for
+		// us begins (PeerManager.WalkStartOf), and what we know there
+		// it repeats: so the peer whose run lies in what we miss is
+		// asked, not one whose run we hold. While books grow together
+		// (a cold start) ours is no guide to a peer's run: we know
+		// most where we walked others' books, which hold what a new
+		// peer's partial book does not, and the share of the whole
+		// network we miss is the better estimate (in the simulator's
+		// cold start this choice cost 1.5 rounds and 0.3x bytes per node).
+		span := min(float64(MaxAddresses)/float64(n)*(1<<64), math.MaxUint64/2)
+		known := c.pm.KnownInRank(c.pm.WalkStartOf(p.id), uint64(span))
+		return max(0, 1-float64(known)/MaxAddresses)
+	}
+	// Unknown: worth a try, but not before a walk known to be good.
+	return max(c.newShare, unaskedYield)
+}
+
+// answeredYield is expectedYield for a peer that has answered.
+func (c *Core) answeredYield(now time.Time, p *corePeer) float64 {
 	if p.lapDone {
 		// It sends only what it learned since we last asked, which came
 		// at newsRate lately: a request that brings a few addresses costs
@@ -1019,6 +1049,10 @@ func (c *Core) handleResponse(now time.Time, p *corePeer, from NodeID, n int, en
 		p.yield = 0
 	}
 	p.answered = true
+	if !p.source {
+		p.source = true
+		c.sources++
+	}
 	p.lastN = n
 	wasDone := p.lapDone
 	c.observeWalk(p, walk, n >= MaxAddresses*9/10, added, dup)

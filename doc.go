@@ -45,10 +45,13 @@
 // PolicyAdaptive, the default, it asks the due peer expected to bring the
 // most news: since every peer walks the same order for us, the ranks of
 // what a peer just sent show where its walk stands, and the book shows how
-// much of its next stretch we already know. New peers are asked first,
-// except one that dialled us from a subnet we are already connected to or
-// that lately broke the protocol: that one is not asked at all until it
-// has asked us (or for a second).
+// much of its next stretch we already know. New peers go to the front of
+// the rotation, judged by the share of the network we miss, and while
+// fewer than two peers have answered at least at one half: a book copied
+// from one peer looks complete by that peer's walk. A new peer that
+// dialled us from a subnet we are already connected to, or that lately
+// broke the protocol, is not asked at all until it has asked us (or for a
+// second).
 // A peer that misses Config.ResponseTimeout goes back into the rotation,
 // the miss reported, and its late answer is still used.
 //

@@ -2230,6 +2230,51 @@ func TestCoreJudgesANewPeerByWhereItsWalkBegins(t *testing.T) {
 	require.Equal(t, nodeID(a), rxSentTo(t, core.Tick(at(time.Second))))
 }
 
+func TestCoreSeeksASecondSource(t *testing.T) {
+	// A network of 1,000 in our order; we know all but every twentieth.
+	// Our one source, d, walks where we know 95 of each 100: its next run
+	// is worth about 5 new. A new peer s would be worth nothing by the
+	// walks (they show a book no larger than ours), but d's book is all
+	// we have seen: s is asked. Once s has answered, as thinly, a third
+	// peer t is judged by the walks again, and is not asked before them;
+	// unless s answered with one subnet (a sybil's), which is no source.
+	for _, sybil := range []bool{false, true} {
+		pm := rxPM(t, PeerManagerOptions{MaxPeers: 10_000})
+		core := rxCore(t, Config{}, pm)
+		ids := rxInOrder(pm, 100, 1000)
+		for i, a := range ids {
+			if i%20 != 7 {
+				rxFill(t, pm, a)
+			}
+		}
+		const d, s, tp = 1, 2, 3
+		now := time.Unix(1_700_000_000, 0)
+		require.Equal(t, nodeID(d), rxSentTo(t, core.PeerUpdate(now, PeerUpdate{NodeID: nodeID(d), Status: PeerStatusUp, Caps: CapV2})))
+		core.Receive(now.Add(50*time.Millisecond), Envelope{From: nodeID(d), Message: rxV2RespAddrs(ids[:100]...)})
+		require.Equal(t, 955, pm.Len())
+		now = now.Add(100 * time.Millisecond)
+		rxAskedSoon(t, core, now, s)
+		answer := ids[500:600]
+		if sybil {
+			answer = nil
+			for i := range MaxAddresses {
+				answer = append(answer, sybilAddr(i))
+			}
+		}
+		core.Receive(now.Add(core.cfg.MinInterval+50*time.Millisecond), Envelope{From: nodeID(s), Message: rxV2RespAddrs(answer...)})
+		now = now.Add(time.Second)
+		acts := core.PeerUpdate(now, PeerUpdate{NodeID: nodeID(tp), Status: PeerStatusUp, Caps: CapV2})
+		if len(acts.Send) == 0 {
+			acts = core.Tick(now.Add(core.cfg.MinInterval))
+		}
+		if sybil {
+			require.Equal(t, nodeID(tp), rxSentTo(t, acts), "a sybil is no source: t is asked")
+		} else {
+			require.NotEqual(t, nodeID(tp), rxSentTo(t, acts), "a third source is judged by the walks")
+		}
+	}
+}
+
 func TestCoreAsksTheWalkNearestAGap(t *testing.T) {
 	// A network of 1,000 in our order; we know all of it but one stretch
 	// of 100 ranks. a and b have walked 100 entries each, all known to us:
@@ -2311,7 +2356,8 @@ func TestCoreSizeEstimatePoolsWalks(t *testing.T) {
 func TestCoreAsksADonePeerForWhatTheNetworkLearntLast(t *testing.T) {
 	// A network of 1,000 in our order; we know 900, and miss every tenth.
 	// Peer d walked its lap for us: its run brought 10 of what we missed,
-	// then its last answer, the end of the lap, nothing new. A minute on, a
+	// then its last answer, the end of the lap, nothing new; peer e sent a
+	// sample of what we know. A minute on, a
 	// new peer s connects and comes first in the rotation. What we miss,
 	// the network is still spreading, and d has had a minute to learn it:
 	// d is asked, not s, whose first run of 100 would be, like d's first,
@@ -2327,10 +2373,21 @@ func TestCoreAsksADonePeerForWhatTheNetworkLearntLast(t *testing.T) {
 			rxFill(t, pm, a)
 		}
 	}
-	const d, s = 1, 2
+	const d, s, e = 1, 2, 3
 	now := time.Unix(1_700_000_000, 0)
 	require.Equal(t, nodeID(d), rxSentTo(t, core.PeerUpdate(now, PeerUpdate{NodeID: nodeID(d), Status: PeerStatusUp, Caps: CapV2})))
 	core.Receive(now.Add(50*time.Millisecond), Envelope{From: nodeID(d), Message: rxV2RespAddrs(ids[:100]...)})
+	require.Equal(t, 910, pm.Len())
+	// A second source (see minSources), e, sends a sample of what we know.
+	now = now.Add(100 * time.Millisecond)
+	rxAskedSoon(t, core, now, e)
+	var known []NodeAddress
+	for i := 299; i >= 200; i-- {
+		if i%10 != 5 {
+			known = append(known, ids[i])
+		}
+	}
+	core.Receive(now.Add(core.cfg.MinInterval+50*time.Millisecond), Envelope{From: nodeID(e), Message: rxV2RespAddrs(known...)})
 	require.Equal(t, 910, pm.Len())
 	now = core.NextWake()
 	require.Equal(t, nodeID(d), rxSentTo(t, core.Tick(now)))
