@@ -29,8 +29,10 @@ const (
 	// is expected to bring the most new addresses, from where its walk
 	// through our order stands (see PeerManager.Advertise), or from its
 	// news rate once its walk is done, or from its last answer if it
-	// samples, and a peer not asked yet at least at one half while fewer
-	// than two peers have answered; ties go in rotation order. Interval:
+	// samples, and a peer that has not answered yet at least at one half
+	// while fewer than two connected peers have answered with part of the
+	// network (valid addresses, not of one subnet); ties go in rotation
+	// order. Interval:
 	// MinInterval divided by the share of new addresses (from a pex peer
 	// out of a full answer, MaxAddresses; from a peer that samples out of
 	// the entries it sent), smoothed over answers (each answer weighs
@@ -67,8 +69,8 @@ type Config struct {
 	Policy Policy
 
 	// MinInterval is the shortest wait between two requests (to different
-	// peers), used while the addresses in responses are all new (see
-	// Policy). Default 200 ms.
+	// peers), used while answers are full of new addresses (see Policy).
+	// Default 200 ms.
 	MinInterval time.Duration
 	// MaxInterval is the longest wait between two requests, reached as
 	// responses keep bringing nothing new, and used outright once the

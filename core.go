@@ -89,9 +89,10 @@ type corePeer struct {
 	doubtedUntil time.Time
 	// Where the peer's walk through our order stands (see expectedYield).
 	answered bool
-	// source: it has answered with addresses of more than one subnet (an
-	// answer of one subnet shows a sybil's, not the network), and is
-	// counted in Core.sources.
+	// source: it has sent an answer that shows us part of the network,
+	// valid addresses other than its own and ours, not mostly garbage and
+	// not of one subnet (a sybil's): it is counted in Core.sources while
+	// connected.
 	source   bool
 	walking  bool
 	lapDone  bool
@@ -563,7 +564,9 @@ const joinAhead = 1.5
 // or while fewer than minSources peers have answered.
 const unaskedYield = 0.5
 
-// minSources: see expectedYield.
+// minSources is how many connected peers must be sources (see
+// corePeer.source) before a peer that has not answered yet is judged by
+// the walks alone (see expectedYield).
 const minSources = 2
 
 // expectedYield estimates the share of new addresses in p's next answer.
@@ -574,8 +577,10 @@ const minSources = 2
 // peer that does not walk (it samples), the share of its last answer
 // stands in; for one whose lap is done (it will send only its news), that
 // share times the news it is expected to have gathered since we asked it;
-// a peer not asked yet is judged as below. walked is c.walkedSize(),
-// worked out once by the caller for all its peers.
+// a peer that has not answered yet is judged by firstAnswerYield, and at
+// unaskedYield or more while fewer than minSources peers are sources.
+// walked is c.walkedSize(), worked out once by the caller for all its
+// peers.
 func (c *Core) expectedYield(now time.Time, p *corePeer, walked int) float64 {
 	if !p.answered {
 		y := c.firstAnswerYield(p, walked)
@@ -1017,8 +1022,10 @@ func (c *Core) handleResponse(now time.Time, p *corePeer, from NodeID, n int, en
 	c.stats.AddressesReceived += added + dup + refused
 	c.stats.AddressesNew += added
 	c.stats.InvalidEntries += invalid
-	switch unusable := invalid + self; {
-	case n >= 4 && 2*unusable > n:
+	unusable := invalid + self
+	mostlyBad := n >= 4 && 2*unusable > n
+	switch {
+	case mostlyBad:
 		err := fmt.Errorf("%w: %d of %d entries unusable", ErrMostlyInvalid, unusable, n)
 		if firstErr != nil {
 			err = errors.Join(err, firstErr)
@@ -1049,7 +1056,7 @@ func (c *Core) handleResponse(now time.Time, p *corePeer, from NodeID, n int, en
 		p.yield = 0
 	}
 	p.answered = true
-	if !p.source {
+	if !p.source && !mostlyBad && len(walk) > 0 {
 		p.source = true
 		c.sources++
 	}

@@ -2230,8 +2230,38 @@ func TestCoreJudgesANewPeerByWhereItsWalkBegins(t *testing.T) {
 	require.Equal(t, nodeID(a), rxSentTo(t, core.Tick(at(time.Second))))
 }
 
+// rxThinSource returns a Core that knows all but every twentieth of a
+// network of 1,000 in its order (ids), whose one source, peer 1, has
+// answered once with a run of 100 in which 5 were new; and the time.
+func rxThinSource(t *testing.T) (*PeerManager, *Core, []NodeAddress, time.Time) {
+	t.Helper()
+	pm := rxPM(t, PeerManagerOptions{MaxPeers: 10_000})
+	core := rxCore(t, Config{}, pm)
+	ids := rxInOrder(pm, 100, 1000)
+	for i, a := range ids {
+		if i%20 != 7 {
+			rxFill(t, pm, a)
+		}
+	}
+	now := time.Unix(1_700_000_000, 0)
+	require.Equal(t, nodeID(1), rxSentTo(t, core.PeerUpdate(now, PeerUpdate{NodeID: nodeID(1), Status: PeerStatusUp, Caps: CapV2})))
+	core.Receive(now.Add(50*time.Millisecond), Envelope{From: nodeID(1), Message: rxV2RespAddrs(ids[:100]...)})
+	require.Equal(t, 955, pm.Len())
+	return pm, core, ids, now
+}
+
+// rxAskedOnUp brings peer id up at now and returns whom the request that
+// follows within MinInterval goes to.
+func rxAskedOnUp(t *testing.T, core *Core, now time.Time, id int) NodeID {
+	t.Helper()
+	acts := core.PeerUpdate(now, PeerUpdate{NodeID: nodeID(id), Status: PeerStatusUp, Caps: CapV2})
+	if len(acts.Send) == 0 {
+		acts = core.Tick(now.Add(core.cfg.MinInterval))
+	}
+	return rxSentTo(t, acts)
+}
+
 func TestCoreSeeksASecondSource(t *testing.T) {
-	// A network of 1,000 in our order; we know all but every twentieth.
 	// Our one source, d, walks where we know 95 of each 100: its next run
 	// is worth about 5 new. A new peer s would be worth nothing by the
 	// walks (they show a book no larger than ours), but d's book is all
@@ -2239,21 +2269,10 @@ func TestCoreSeeksASecondSource(t *testing.T) {
 	// peer t is judged by the walks again, and is not asked before them;
 	// unless s answered with one subnet (a sybil's), which is no source.
 	for _, sybil := range []bool{false, true} {
-		pm := rxPM(t, PeerManagerOptions{MaxPeers: 10_000})
-		core := rxCore(t, Config{}, pm)
-		ids := rxInOrder(pm, 100, 1000)
-		for i, a := range ids {
-			if i%20 != 7 {
-				rxFill(t, pm, a)
-			}
-		}
+		_, core, ids, now := rxThinSource(t)
 		const d, s, tp = 1, 2, 3
-		now := time.Unix(1_700_000_000, 0)
-		require.Equal(t, nodeID(d), rxSentTo(t, core.PeerUpdate(now, PeerUpdate{NodeID: nodeID(d), Status: PeerStatusUp, Caps: CapV2})))
-		core.Receive(now.Add(50*time.Millisecond), Envelope{From: nodeID(d), Message: rxV2RespAddrs(ids[:100]...)})
-		require.Equal(t, 955, pm.Len())
 		now = now.Add(100 * time.Millisecond)
-		rxAskedSoon(t, core, now, s)
+		require.Equal(t, nodeID(s), rxAskedOnUp(t, core, now, s))
 		answer := ids[500:600]
 		if sybil {
 			answer = nil
@@ -2262,16 +2281,53 @@ func TestCoreSeeksASecondSource(t *testing.T) {
 			}
 		}
 		core.Receive(now.Add(core.cfg.MinInterval+50*time.Millisecond), Envelope{From: nodeID(s), Message: rxV2RespAddrs(answer...)})
-		now = now.Add(time.Second)
-		acts := core.PeerUpdate(now, PeerUpdate{NodeID: nodeID(tp), Status: PeerStatusUp, Caps: CapV2})
-		if len(acts.Send) == 0 {
-			acts = core.Tick(now.Add(core.cfg.MinInterval))
-		}
+		asked := rxAskedOnUp(t, core, now.Add(time.Second), tp)
 		if sybil {
-			require.Equal(t, nodeID(tp), rxSentTo(t, acts), "a sybil is no source: t is asked")
+			require.Equal(t, nodeID(tp), asked, "a sybil is no source: t is asked")
 		} else {
-			require.NotEqual(t, nodeID(tp), rxSentTo(t, acts), "a third source is judged by the walks")
+			require.NotEqual(t, nodeID(tp), asked, "a third source is judged by the walks")
 		}
+	}
+}
+
+func TestCoreCountsEachSourceOnceWhileConnected(t *testing.T) {
+	// As in TestCoreSeeksASecondSource: d is our one thin source. A new
+	// peer is asked, as d's book is all we have seen, whenever
+	// - d has answered again (it is still one source),
+	// - a second source s has gone down,
+	// - or s sent nothing we could take (an empty answer shows nothing).
+	const d, s, tp = 1, 2, 3
+	t.Run("answered twice", func(t *testing.T) {
+		_, core, ids, now := rxThinSource(t)
+		now = now.Add(time.Second)
+		require.Equal(t, nodeID(d), rxSentTo(t, core.Tick(now)))
+		core.Receive(now.Add(50*time.Millisecond), Envelope{From: nodeID(d), Message: rxV2RespAddrs(ids[100:200]...)})
+		require.Equal(t, nodeID(tp), rxAskedOnUp(t, core, now.Add(time.Second), tp))
+	})
+	for _, tc := range []struct {
+		name string
+		down bool
+		ans  func(ids []NodeAddress) []NodeAddress
+	}{
+		{"source gone", true, func(ids []NodeAddress) []NodeAddress { return ids[500:600] }},
+		{"empty answer", false, func([]NodeAddress) []NodeAddress { return nil }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, core, ids, now := rxThinSource(t)
+			now = now.Add(100 * time.Millisecond)
+			require.Equal(t, nodeID(s), rxAskedOnUp(t, core, now, s))
+			core.Receive(now.Add(core.cfg.MinInterval+50*time.Millisecond), Envelope{From: nodeID(s), Message: rxV2RespAddrs(tc.ans(ids)...)})
+			now = now.Add(time.Second)
+			if tc.down {
+				acts := core.PeerUpdate(now, PeerUpdate{NodeID: nodeID(s), Status: PeerStatusDown})
+				if len(acts.Send) > 0 {
+					// d was due: it answers, thinly again, and is free.
+					require.Equal(t, nodeID(d), rxSentTo(t, acts))
+					core.Receive(now.Add(50*time.Millisecond), Envelope{From: nodeID(d), Message: rxV2RespAddrs(ids[100:200]...)})
+				}
+			}
+			require.Equal(t, nodeID(tp), rxAskedOnUp(t, core, now.Add(time.Second), tp))
+		})
 	}
 }
 
