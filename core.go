@@ -59,6 +59,7 @@ type entryOf struct {
 	a   NodeAddress
 	err error
 	g   uint64
+	w   bool // its node ID is in the walk handleResponse reads
 }
 
 type corePeer struct {
@@ -93,7 +94,10 @@ type corePeer struct {
 	// valid addresses other than its own and ours, not mostly garbage and
 	// not of one subnet (a sybil's): it is counted in Core.sources while
 	// connected.
-	source   bool
+	source bool
+	// empties: its answers in a row that brought nothing new (see
+	// newsFloor).
+	empties  int
 	walking  bool
 	lapDone  bool
 	walkAt   uint64  // rank of the last entry it sent
@@ -699,14 +703,19 @@ const (
 const walkHoldsMissing = 0.8
 
 // observeWalk records where p's walk through our order stands, from the
-// peer IDs of its answer in the order sent. An answer that does not open
-// with a run in increasing rank is a sample, not a walk.
-func (c *Core) observeWalk(p *corePeer, ids []NodeID, full bool, added, dup int) {
+// peer IDs of its answer in the order sent (fresh[i]: ids[i] was new to
+// us). An answer that does not open with a run in increasing rank is a
+// sample, not a walk.
+func (c *Core) observeWalk(p *corePeer, ids []NodeID, fresh []bool, full bool, added, dup int) {
 	p.lapDone = !full
+	if p.walkSeen {
+		c.followWalk(p, ids, fresh)
+		return
+	}
 	if len(ids) < 2 {
 		return
 	}
-	// The walk comes first, in increasing rank; news may follow it.
+	// The walk comes first, in increasing rank.
 	first := c.pm.RankOf(ids[0])
 	prev, k := uint64(0), 1
 	for _, id := range ids[1:] {
@@ -720,12 +729,58 @@ func (c *Core) observeWalk(p *corePeer, ids []NodeID, full bool, added, dup int)
 		p.walking = false // a sample: no order to follow
 		return
 	}
+	// The first run is all walk (there is no news before it).
 	p.walking = true
-	if !p.walkSeen {
-		// The first answer is all walk (there is no news before it).
-		p.walkSeen = true
-		p.walkFrom = first
+	p.walkSeen = true
+	p.walkFrom = first
+	c.takeRun(p, first, prev, k, added, dup)
+}
+
+// followWalk reads the answer of a peer whose walk we have seen: the run
+// that goes on from where the walk stood, and after it news, which is made
+// of entries the walk has passed (their rank from where it began,
+// PeerManager.WalkStartOf, is at most where it stands). Read from the
+// run's first entry alone, news looks like more of the run, nearly a turn
+// further on: in the simulator's cold start 37% of the answers read as
+// walks were misread so, each showing a run that reached round to its own
+// start, a book far thinner than the peer's, and an answer of news alone
+// as a sample.
+func (c *Core) followWalk(p *corePeer, ids []NodeID, fresh []bool) {
+	origin := c.pm.WalkStartOf(p.id)
+	done := p.walkAt - origin
+	var first, prev uint64
+	k, added, dup := 0, 0, 0
+	for i, id := range ids {
+		r := c.pm.RankOf(id)
+		if r-origin <= done {
+			break // news: the walk passed it
+		}
+		if k > 0 {
+			d := r - first
+			if d <= prev {
+				break
+			}
+			prev = d
+		} else {
+			first = r
+		}
+		k++
+		if fresh[i] {
+			added++
+		} else {
+			dup++
+		}
 	}
+	if k == 0 {
+		return // news alone: the walk stands where it stood
+	}
+	p.walking = true
+	c.takeRun(p, first, prev, k, added, dup)
+}
+
+// takeRun records a run of k entries of p's walk, from rank first to
+// first+prev, of which added were new to us and dup known.
+func (c *Core) takeRun(p *corePeer, first, prev uint64, k, added, dup int) {
 	// How much of what we knew in that stretch the peer knew too: 1 when
 	// its book covers ours, near 0 when it holds another part of the
 	// network (after a partition, say).
@@ -733,6 +788,9 @@ func (c *Core) observeWalk(p *corePeer, ids []NodeID, full bool, added, dup int)
 		p.overlap = min(1, float64(dup)/float64(before))
 	}
 	p.walkAt = first + prev
+	if k < 2 {
+		return
+	}
 	p.walkLen = k
 	if k >= 10 {
 		// k-1 gaps span prev ranks of 2^64: the peer knows about
@@ -965,6 +1023,7 @@ func (c *Core) handleResponse(now time.Time, p *corePeer, from NodeID, n int, en
 		entries[i] = entryOf{a: a, err: err}
 		if err == nil && a.NodeID != from && a.NodeID != c.pm.self {
 			walk = append(walk, a.NodeID)
+			entries[i].w = true
 			if groups != nil {
 				entries[i].g = netGroup(a)
 				groups = append(groups, entries[i].g)
@@ -977,8 +1036,12 @@ func (c *Core) handleResponse(now time.Time, p *corePeer, from NodeID, n int, en
 	// whole network, and holds few of any one subnet.
 	sybilGroup, isSybil := oneGroup(groups)
 	keep := c.pm.opts.MaxOutboundPerGroup
+	fresh := make([]bool, 0, len(walk)) // walk[i] was new to us
 	for _, e := range entries {
 		a, err := e.a, e.err
+		if e.w {
+			fresh = append(fresh, false)
+		}
 		if err == nil && isSybil && e.g == sybilGroup {
 			if keep == 0 {
 				dup++ // not news we take from it
@@ -991,6 +1054,9 @@ func (c *Core) handleResponse(now time.Time, p *corePeer, from NodeID, n int, en
 			isNew, err = c.pm.AddFrom(a, from)
 			if err == nil {
 				if isNew {
+					if e.w {
+						fresh[len(fresh)-1] = true
+					}
 					added++
 				} else {
 					dup++
@@ -1062,7 +1128,7 @@ func (c *Core) handleResponse(now time.Time, p *corePeer, from NodeID, n int, en
 	}
 	p.lastN = n
 	wasDone := p.lapDone
-	c.observeWalk(p, walk, n >= MaxAddresses*9/10, added, dup)
+	c.observeWalk(p, walk, fresh, n >= MaxAddresses*9/10, added, dup)
 	p.newsRate = -1
 	if p.walkSeen && p.lapDone && wasDone && !p.answeredSent.IsZero() {
 		// All news, gathered since the request it last answered.

@@ -2331,6 +2331,43 @@ func TestCoreCountsEachSourceOnceWhileConnected(t *testing.T) {
 	}
 }
 
+// rxPeerStartingOutside returns a peer, from id on, whose walk for us
+// (PeerManager.WalkStartOf) begins outside the ranks that ids, in pm's
+// order, span: before all of them.
+func rxPeerStartingOutside(pm *PeerManager, ids []NodeAddress, id int) int {
+	lo, hi := pm.RankOf(ids[0].NodeID), pm.RankOf(ids[len(ids)-1].NodeID)
+	for ; ; id++ {
+		if s := pm.WalkStartOf(nodeID(id)); s < lo || s > hi {
+			return id
+		}
+	}
+}
+
+func TestCoreReadsTheNewsAfterARunAsNews(t *testing.T) {
+	// A network of 1,000 in our order; we know the first 300. Peer w's
+	// walk for us begins before all of them. Its first answer is the first
+	// 100; its second the next 90 and, after them, 10 entries its walk had
+	// passed (news, sent after the run). The run shows a book of about
+	// 1,000 (850 taken two standard errors low). Read on into the news, the
+	// run would seem to reach round to its own start: a book of about 100,
+	// and the estimate would stay at ours, 300.
+	pm := rxPM(t, PeerManagerOptions{MaxPeers: 10_000})
+	core := rxCore(t, Config{}, pm)
+	ids := rxInOrder(pm, 100, 1000)
+	rxFill(t, pm, ids[:300]...)
+	w := rxPeerStartingOutside(pm, ids, 2000)
+	now := time.Unix(1_700_000_000, 0)
+	require.Equal(t, nodeID(w), rxSentTo(t, core.PeerUpdate(now, PeerUpdate{NodeID: nodeID(w), Status: PeerStatusUp, Caps: CapV2})))
+	core.Receive(now.Add(50*time.Millisecond), Envelope{From: nodeID(w), Message: rxV2RespAddrs(ids[:100]...)})
+	now = core.NextWake()
+	require.Equal(t, nodeID(w), rxSentTo(t, core.Tick(now)))
+	answer := append(slices.Clone(ids[100:190]), ids[10:20]...)
+	acts := core.Receive(now.Add(50*time.Millisecond), Envelope{From: nodeID(w), Message: rxV2RespAddrs(answer...)})
+	require.Empty(t, acts.Errors)
+	require.Equal(t, 300, pm.Len())
+	require.InDelta(t, 800, core.NetworkSizeEstimate(), 150)
+}
+
 func TestCoreAsksTheWalkNearestAGap(t *testing.T) {
 	// A network of 1,000 in our order; we know all of it but one stretch
 	// of 100 ranks. a and b have walked 100 entries each, all known to us:
