@@ -528,7 +528,14 @@ func newsFloor(now time.Time, p *corePeer, miss float64) float64 {
 	if !p.answered || !p.walkSeen || (p.walking && !p.lapDone && p.yield > 0) {
 		return 0
 	}
-	return newsFloorGain * miss * min(1, float64(now.Sub(p.lastSent))/float64(newsFloorRamp))
+	f := newsFloorGain * miss * min(1, float64(now.Sub(p.lastSent))/float64(newsFloorRamp))
+	if p.empties > 1 {
+		// Its answers keep bringing nothing: it is no nearer to what we
+		// miss than we are (a peer whose book we copied, say), so the
+		// floor halves with each further one.
+		f = math.Ldexp(f, 1-p.empties)
+	}
+	return f
 }
 
 // newsFloorGain and newsFloorRamp shape newsFloor: a done peer's next
@@ -568,6 +575,12 @@ const joinAhead = 1.5
 // or while fewer than minSources peers have answered.
 const unaskedYield = 0.5
 
+// stallMiss is the share of the network that the size estimate must say
+// we miss, while answers bring nothing, for a peer that has not answered
+// to be worth that share (see expectedYield). At the end of the
+// simulator's cold start the estimate reads up to about 8% high.
+const stallMiss = 0.25
+
 // minSources is how many connected peers must be sources (see
 // corePeer.source) before a peer that has not answered yet is judged by
 // the walks alone (see expectedYield).
@@ -588,6 +601,15 @@ const minSources = 2
 func (c *Core) expectedYield(now time.Time, p *corePeer, walked int) float64 {
 	if !p.answered {
 		y := c.firstAnswerYield(p, walked)
+		if c.idle > idleAnswers {
+			// Answers keep bringing nothing while the size estimate says
+			// we miss much of the network: our sources hold no more than
+			// we do, and the walks, which show their books, cannot tell.
+			// A peer that has not answered is then worth what we miss.
+			if m := c.missingAtMost(walked); m > stallMiss {
+				y = max(y, m)
+			}
+		}
 		if c.sources < minSources {
 			// What one peer has shown us is its book, not the network:
 			// its walk ends where its book does, and a book copied
@@ -1120,6 +1142,11 @@ func (c *Core) handleResponse(now time.Time, p *corePeer, from NodeID, n int, en
 		p.yield = float64(added) / float64(total)
 	} else {
 		p.yield = 0
+	}
+	if added == 0 {
+		p.empties++
+	} else {
+		p.empties = 0
 	}
 	p.answered = true
 	if !p.source && !mostlyBad && len(walk) > 0 {

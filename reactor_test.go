@@ -2368,6 +2368,50 @@ func TestCoreReadsTheNewsAfterARunAsNews(t *testing.T) {
 	require.InDelta(t, 800, core.NetworkSizeEstimate(), 150)
 }
 
+func TestCoreLooksPastSourcesThatKnowNoMore(t *testing.T) {
+	// A network of 1,200 in our order, of which we know every other node:
+	// 600, and earlier answers showed a network of about 1,200 (the size
+	// estimate). Our two sources, a and b, hold just what we hold: their
+	// walks show books of our size, and each of their answers brings
+	// nothing new. After five answers each, a new peer n is asked, not a
+	// or b: the floor for news from them (newsFloor) halves with each
+	// answer that brought nothing, and a peer that has not answered is
+	// worth what the estimate says we miss, as answers bring nothing.
+	pm := rxPM(t, PeerManagerOptions{MaxPeers: 10_000})
+	core := rxCore(t, Config{}, pm)
+	ids := rxInOrder(pm, 100, 1200)
+	var book []NodeAddress
+	for i := 0; i < len(ids); i += 2 {
+		book = append(book, ids[i])
+	}
+	rxFill(t, pm, book...)
+	core.estimate = sizeEstimator{sumCM: 1200 * 1e4, sumR: 1e4}
+	a := rxPeerStartingOutside(pm, ids, 2000)
+	b := rxPeerStartingOutside(pm, ids, a+1)
+	const n = 3
+	answers := map[NodeID]int{}
+	run := func(id NodeID) []NodeAddress { // its walk: the next 100 of our book
+		k := answers[id]
+		answers[id]++
+		return book[100*k : 100*k+100]
+	}
+	now := time.Unix(1_700_000_000, 0)
+	require.Equal(t, nodeID(a), rxSentTo(t, core.PeerUpdate(now, PeerUpdate{NodeID: nodeID(a), Status: PeerStatusUp, Caps: CapV2})))
+	core.Receive(now.Add(50*time.Millisecond), Envelope{From: nodeID(a), Message: rxV2RespAddrs(run(nodeID(a))...)})
+	now = now.Add(100 * time.Millisecond)
+	rxAskedSoon(t, core, now, b)
+	core.Receive(now.Add(core.cfg.MinInterval+50*time.Millisecond), Envelope{From: nodeID(b), Message: rxV2RespAddrs(run(nodeID(b))...)})
+	for answers[nodeID(a)] < 5 || answers[nodeID(b)] < 5 {
+		now = core.NextWake()
+		to := rxSentTo(t, core.Tick(now))
+		require.Less(t, answers[to], 6, "a walk of our book, %d answers", len(answers))
+		core.Receive(now.Add(50*time.Millisecond), Envelope{From: to, Message: rxV2RespAddrs(run(to)...)})
+	}
+	require.Equal(t, 600, pm.Len())
+	require.Equal(t, 600, core.NetworkSizeEstimate(), "the walks show books of our size")
+	require.Equal(t, nodeID(n), rxAskedOnUp(t, core, now.Add(30*time.Second), n))
+}
+
 func TestCoreAsksTheWalkNearestAGap(t *testing.T) {
 	// A network of 1,000 in our order; we know all of it but one stretch
 	// of 100 ranks. a and b have walked 100 entries each, all known to us:
