@@ -56,11 +56,22 @@ type Core struct {
 // entryOf is one entry of a response, parsed, and its network group when
 // the answer's groups are counted (see oneGroup).
 type entryOf struct {
-	a   NodeAddress
-	err error
-	g   uint64
-	w   bool // its node ID is in the walk handleResponse reads
+	a    NodeAddress
+	err  error
+	g    uint64
+	w    bool      // its node ID is in the walk handleResponse reads
+	kind entryKind // what came of it
 }
+
+// entryKind is what came of an entry of an answer: news to us, an address
+// we knew (or had no room for), or neither (invalid, refused, ours).
+type entryKind uint8
+
+const (
+	entryOther entryKind = iota
+	entryNew
+	entryKnown
+)
 
 type corePeer struct {
 	id      NodeID
@@ -508,8 +519,10 @@ func (c *Core) Tick(now time.Time) Actions {
 // share miss of the network (see missingAtMost): newsFloorGain times miss,
 // growing to that over newsFloorRamp since we last asked it. It is for
 // peers that have shown us their walk and are not in the middle of a
-// fruitful one: their lap is done, they sample, or their last run brought
-// nothing. expectedYield judges such a peer by its last answer; but what
+// fruitful one: their lap is done, or their last run brought nothing
+// (and, in a first answer, peers that sample). It halves with each
+// answer of the peer in a row, after the first, that brought nothing.
+// expectedYield judges such a peer by its last answer; but what
 // we still miss at the end of a cold start is the few nodes the network
 // learns last, and every peer picks them up in time, to send them as news
 // when next asked. Without the floor, the slowest node of the simulator's
@@ -577,8 +590,10 @@ const unaskedYield = 0.5
 
 // stallMiss is the share of the network that the size estimate must say
 // we miss, while answers bring nothing, for a peer that has not answered
-// to be worth that share (see expectedYield). At the end of the
-// simulator's cold start the estimate reads up to about 8% high.
+// to be worth that share (see expectedYield): well above what the
+// estimate reads high at the end of the simulator's cold start (once
+// 1,074 for a network of 999, 7.5% high), well below the half of the
+// network the stalled nodes missed.
 const stallMiss = 0.25
 
 // minSources is how many connected peers must be sources (see
@@ -594,8 +609,10 @@ const minSources = 2
 // peer that does not walk (it samples), the share of its last answer
 // stands in; for one whose lap is done (it will send only its news), that
 // share times the news it is expected to have gathered since we asked it;
-// a peer that has not answered yet is judged by firstAnswerYield, and at
-// unaskedYield or more while fewer than minSources peers are sources.
+// a peer that has not answered yet is judged by firstAnswerYield, at
+// unaskedYield or more while fewer than minSources peers are sources, and
+// at what the size estimate says we miss, if over stallMiss, while
+// answers keep bringing nothing (past idleAnswers).
 // walked is c.walkedSize(), worked out once by the caller for all its
 // peers.
 func (c *Core) expectedYield(now time.Time, p *corePeer, walked int) float64 {
@@ -725,13 +742,13 @@ const (
 const walkHoldsMissing = 0.8
 
 // observeWalk records where p's walk through our order stands, from the
-// peer IDs of its answer in the order sent (fresh[i]: ids[i] was new to
-// us). An answer that does not open with a run in increasing rank is a
-// sample, not a walk.
-func (c *Core) observeWalk(p *corePeer, ids []NodeID, fresh []bool, full bool, added, dup int) {
+// peer IDs of its answer in the order sent (kinds[i]: what came of
+// ids[i]). A first answer that does not open with a run in increasing
+// rank is a sample, not a walk; once a walk is seen, followWalk reads on.
+func (c *Core) observeWalk(p *corePeer, ids []NodeID, kinds []entryKind, full bool, added, dup int) {
 	p.lapDone = !full
 	if p.walkSeen {
-		c.followWalk(p, ids, fresh)
+		c.followWalk(p, ids, kinds)
 		return
 	}
 	if len(ids) < 2 {
@@ -758,60 +775,61 @@ func (c *Core) observeWalk(p *corePeer, ids []NodeID, fresh []bool, full bool, a
 	c.takeRun(p, first, prev, k, added, dup)
 }
 
-// followWalk reads the answer of a peer whose walk we have seen: the run
-// that goes on from where the walk stood, and after it news, which is made
-// of entries the walk has passed (their rank from where it began,
-// PeerManager.WalkStartOf, is at most where it stands). Read from the
-// run's first entry alone, news looks like more of the run, nearly a turn
-// further on: in the simulator's cold start 37% of the answers read as
-// walks were misread so, each showing a run that reached round to its own
-// start, a book far thinner than the peer's, and an answer of news alone
-// as a sample.
-func (c *Core) followWalk(p *corePeer, ids []NodeID, fresh []bool) {
+// followWalk reads the answer of a peer whose walk we have seen. Measured
+// from where the walk began (PeerManager.WalkStartOf), the run goes on
+// past where the walk stood, in increasing rank; news follows it, made of
+// entries the walk has passed, so the run ends at the first entry not
+// beyond the one before. Read from the run's first entry alone, news
+// looks like more of the run, nearly a turn further on: in the
+// simulator's cold start (seed 1) 37% of the answers read as walks were
+// misread so, each showing a run that reached round to its own start and
+// a book far thinner than the peer's. An answer of news alone leaves the
+// walk where it stood. (Once the walk has gone round, news comes in an
+// order drawn for us, and may hold entries past the last run: the end of
+// a lap is not sent, so no entry after the run tells a walk from a
+// sample.)
+func (c *Core) followWalk(p *corePeer, ids []NodeID, kinds []entryKind) {
 	origin := c.pm.WalkStartOf(p.id)
-	done := p.walkAt - origin
-	var first, prev uint64
+	end := p.walkAt - origin // where the walk stands, from its start
+	var first uint64
 	k, added, dup := 0, 0, 0
 	for i, id := range ids {
-		r := c.pm.RankOf(id)
-		if r-origin <= done {
+		pos := c.pm.RankOf(id) - origin
+		if pos <= end {
 			break // news: the walk passed it
 		}
-		if k > 0 {
-			d := r - first
-			if d <= prev {
-				break
-			}
-			prev = d
-		} else {
-			first = r
+		if k == 0 {
+			first = pos
 		}
+		end = pos
 		k++
-		if fresh[i] {
+		switch kinds[i] {
+		case entryNew:
 			added++
-		} else {
+		case entryKnown:
 			dup++
 		}
 	}
 	if k == 0 {
-		return // news alone: the walk stands where it stood
+		return
 	}
 	p.walking = true
-	c.takeRun(p, first, prev, k, added, dup)
+	c.takeRun(p, origin+first, end-first, k, added, dup)
 }
 
 // takeRun records a run of k entries of p's walk, from rank first to
-// first+prev, of which added were new to us and dup known.
+// first+prev, of which added were new to us and dup known. A run of one
+// entry moves only where the walk stands.
 func (c *Core) takeRun(p *corePeer, first, prev uint64, k, added, dup int) {
+	p.walkAt = first + prev
+	if k < 2 {
+		return
+	}
 	// How much of what we knew in that stretch the peer knew too: 1 when
 	// its book covers ours, near 0 when it holds another part of the
 	// network (after a partition, say).
 	if before := c.pm.KnownInRank(first-1, prev+1) - added; before > 0 {
 		p.overlap = min(1, float64(dup)/float64(before))
-	}
-	p.walkAt = first + prev
-	if k < 2 {
-		return
 	}
 	p.walkLen = k
 	if k >= 10 {
@@ -1058,15 +1076,13 @@ func (c *Core) handleResponse(now time.Time, p *corePeer, from NodeID, n int, en
 	// whole network, and holds few of any one subnet.
 	sybilGroup, isSybil := oneGroup(groups)
 	keep := c.pm.opts.MaxOutboundPerGroup
-	fresh := make([]bool, 0, len(walk)) // walk[i] was new to us
-	for _, e := range entries {
+	for i := range entries {
+		e := &entries[i]
 		a, err := e.a, e.err
-		if e.w {
-			fresh = append(fresh, false)
-		}
 		if err == nil && isSybil && e.g == sybilGroup {
 			if keep == 0 {
 				dup++ // not news we take from it
+				e.kind = entryKnown
 				continue
 			}
 			keep--
@@ -1076,12 +1092,11 @@ func (c *Core) handleResponse(now time.Time, p *corePeer, from NodeID, n int, en
 			isNew, err = c.pm.AddFrom(a, from)
 			if err == nil {
 				if isNew {
-					if e.w {
-						fresh[len(fresh)-1] = true
-					}
 					added++
+					e.kind = entryNew
 				} else {
 					dup++
+					e.kind = entryKnown
 				}
 				continue
 			}
@@ -1095,6 +1110,7 @@ func (c *Core) handleResponse(now time.Time, p *corePeer, from NodeID, n int, en
 		case errors.Is(err, ErrAddressBookFull), errors.Is(err, ErrNetworkGroupFull):
 			// No room we would give it: no news, and nothing missing.
 			dup++
+			e.kind = entryKnown
 		case errors.Is(err, ErrSourceGroupFull):
 			// News we may not store from this source (groups.go): not the
 			// peer's fault, no yield from it either, but the network still
@@ -1155,7 +1171,13 @@ func (c *Core) handleResponse(now time.Time, p *corePeer, from NodeID, n int, en
 	}
 	p.lastN = n
 	wasDone := p.lapDone
-	c.observeWalk(p, walk, fresh, n >= MaxAddresses*9/10, added, dup)
+	kinds := make([]entryKind, 0, len(walk)) // kinds[i]: what came of walk[i]
+	for _, e := range entries {
+		if e.w {
+			kinds = append(kinds, e.kind)
+		}
+	}
+	c.observeWalk(p, walk, kinds, n >= MaxAddresses*9/10, added, dup)
 	p.newsRate = -1
 	if p.walkSeen && p.lapDone && wasDone && !p.answeredSent.IsZero() {
 		// All news, gathered since the request it last answered.

@@ -2365,6 +2365,37 @@ func TestCoreReadsTheNewsAfterARunAsNews(t *testing.T) {
 	acts := core.Receive(now.Add(50*time.Millisecond), Envelope{From: nodeID(w), Message: rxV2RespAddrs(answer...)})
 	require.Empty(t, acts.Errors)
 	require.Equal(t, 300, pm.Len())
+	require.Equal(t, pm.RankOf(ids[189].NodeID), core.peers[nodeID(w)].walkAt, "the run ends before the news")
+	require.Equal(t, 90, core.peers[nodeID(w)].walkLen)
+	require.InDelta(t, 800, core.NetworkSizeEstimate(), 150)
+}
+
+func TestCoreReadsARunAfterALostAnswer(t *testing.T) {
+	// As in TestCoreReadsTheNewsAfterARunAsNews, but the answer to our
+	// second request is lost: the peer's walk went on to ids[199] while we
+	// think it stands at ids[99]. Its third answer is the run ids[200:290]
+	// and then news its walk had passed, ids[150:160], which lie beyond
+	// where we think the walk stands: the run still ends before them.
+	pm := rxPM(t, PeerManagerOptions{MaxPeers: 10_000})
+	core := rxCore(t, Config{}, pm)
+	ids := rxInOrder(pm, 100, 1000)
+	rxFill(t, pm, ids[:300]...)
+	w := rxPeerStartingOutside(pm, ids, 2000)
+	now := time.Unix(1_700_000_000, 0)
+	require.Equal(t, nodeID(w), rxSentTo(t, core.PeerUpdate(now, PeerUpdate{NodeID: nodeID(w), Status: PeerStatusUp, Caps: CapV2})))
+	core.Receive(now.Add(50*time.Millisecond), Envelope{From: nodeID(w), Message: rxV2RespAddrs(ids[:100]...)})
+	now = core.NextWake()
+	require.Equal(t, nodeID(w), rxSentTo(t, core.Tick(now)))
+	now = now.Add(core.cfg.ResponseTimeout)
+	acts := core.Tick(now)
+	require.Len(t, acts.Errors, 1, "the request timed out")
+	now = core.NextWake()
+	require.Equal(t, nodeID(w), rxSentTo(t, core.Tick(now)))
+	answer := append(slices.Clone(ids[200:290]), ids[150:160]...)
+	acts = core.Receive(now.Add(50*time.Millisecond), Envelope{From: nodeID(w), Message: rxV2RespAddrs(answer...)})
+	require.Empty(t, acts.Errors)
+	require.Equal(t, pm.RankOf(ids[289].NodeID), core.peers[nodeID(w)].walkAt, "the run ends before the news")
+	require.Equal(t, 90, core.peers[nodeID(w)].walkLen)
 	require.InDelta(t, 800, core.NetworkSizeEstimate(), 150)
 }
 
