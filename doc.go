@@ -44,12 +44,15 @@
 // the peer at the front and moves it to the back when it answers. Under
 // PolicyAdaptive, the default, it asks the due peer expected to bring the
 // most news: since every peer walks the same order for us, the ranks of
-// what a peer just sent show where its walk stands, and the book shows how
+// what a peer just sent show where its walk stands (the run ends at the
+// first entry the walk had passed: news follows it), and the book shows how
 // much of its next stretch we already know. New peers go to the front of
 // the rotation, judged by the share of the network we miss; while fewer
 // than two connected peers have answered with part of the network, a peer
 // that has not answered yet is worth at least one half, as a book copied
-// from one peer looks complete by that peer's walk. A new peer that
+// from one peer looks complete by that peer's walk; and while answers keep
+// bringing nothing and the size estimate says we miss more than a quarter
+// of the network, it is worth that share. A new peer that
 // dialled us from a subnet we are already connected to, or that lately
 // broke the protocol, is not asked at all until it has asked us (or for a
 // second).
