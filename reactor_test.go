@@ -2343,14 +2343,17 @@ func rxPeerStartingOutside(pm *PeerManager, ids []NodeAddress, id int) int {
 	}
 }
 
-func TestCoreReadsTheNewsAfterARunAsNews(t *testing.T) {
-	// A network of 1,000 in our order; we know the first 300. Peer w's
-	// walk for us begins before all of them. Its first answer is the first
-	// 100; its second the next 90 and, after them, 10 entries its walk had
-	// passed (news, sent after the run). The run shows a book of about
-	// 1,000 (850 taken two standard errors low). Read on into the news, the
-	// run would seem to reach round to its own start: a book of about 100,
-	// and the estimate would stay at ours, 300.
+// rxWalkAfterNews drives a peer w whose walk for us begins before a
+// network of 1,000 in our order (ids), of which we know the first 300:
+// its first answer is ids[:100]; if lose, the answer to our second
+// request is lost (the walk goes on without us); then it answers
+// run followed by news. It checks that the run is read as the walk
+// (where it ends, how long it is) and the network size the run shows:
+// about 1,000, taken two standard errors low. Read on into the news, the
+// run would seem to reach round to its own start, a book of about 100,
+// and the estimate would stay at ours, 300.
+func rxWalkAfterNews(t *testing.T, lose bool, run, news func([]NodeAddress) []NodeAddress) {
+	t.Helper()
 	pm := rxPM(t, PeerManagerOptions{MaxPeers: 10_000})
 	core := rxCore(t, Config{}, pm)
 	ids := rxInOrder(pm, 100, 1000)
@@ -2361,42 +2364,39 @@ func TestCoreReadsTheNewsAfterARunAsNews(t *testing.T) {
 	core.Receive(now.Add(50*time.Millisecond), Envelope{From: nodeID(w), Message: rxV2RespAddrs(ids[:100]...)})
 	now = core.NextWake()
 	require.Equal(t, nodeID(w), rxSentTo(t, core.Tick(now)))
-	answer := append(slices.Clone(ids[100:190]), ids[10:20]...)
+	if lose {
+		now = now.Add(core.cfg.ResponseTimeout)
+		require.Len(t, core.Tick(now).Errors, 1, "the request timed out")
+		now = core.NextWake()
+		require.Equal(t, nodeID(w), rxSentTo(t, core.Tick(now)))
+	}
+	r := run(ids)
+	answer := append(slices.Clone(r), news(ids)...)
 	acts := core.Receive(now.Add(50*time.Millisecond), Envelope{From: nodeID(w), Message: rxV2RespAddrs(answer...)})
 	require.Empty(t, acts.Errors)
 	require.Equal(t, 300, pm.Len())
-	require.Equal(t, pm.RankOf(ids[189].NodeID), core.peers[nodeID(w)].walkAt, "the run ends before the news")
-	require.Equal(t, 90, core.peers[nodeID(w)].walkLen)
+	require.Equal(t, pm.RankOf(r[len(r)-1].NodeID), core.peers[nodeID(w)].walkAt, "the run ends before the news")
+	require.Equal(t, len(r), core.peers[nodeID(w)].walkLen)
 	require.InDelta(t, 800, core.NetworkSizeEstimate(), 150)
 }
 
+func TestCoreReadsTheNewsAfterARunAsNews(t *testing.T) {
+	// The second answer is the next 90 and, after them, 10 entries the
+	// walk had passed (news, sent after the run).
+	rxWalkAfterNews(t, false,
+		func(ids []NodeAddress) []NodeAddress { return ids[100:190] },
+		func(ids []NodeAddress) []NodeAddress { return ids[10:20] })
+}
+
 func TestCoreReadsARunAfterALostAnswer(t *testing.T) {
-	// As in TestCoreReadsTheNewsAfterARunAsNews, but the answer to our
-	// second request is lost: the peer's walk went on to ids[199] while we
-	// think it stands at ids[99]. Its third answer is the run ids[200:290]
-	// and then news its walk had passed, ids[150:160], which lie beyond
-	// where we think the walk stands: the run still ends before them.
-	pm := rxPM(t, PeerManagerOptions{MaxPeers: 10_000})
-	core := rxCore(t, Config{}, pm)
-	ids := rxInOrder(pm, 100, 1000)
-	rxFill(t, pm, ids[:300]...)
-	w := rxPeerStartingOutside(pm, ids, 2000)
-	now := time.Unix(1_700_000_000, 0)
-	require.Equal(t, nodeID(w), rxSentTo(t, core.PeerUpdate(now, PeerUpdate{NodeID: nodeID(w), Status: PeerStatusUp, Caps: CapV2})))
-	core.Receive(now.Add(50*time.Millisecond), Envelope{From: nodeID(w), Message: rxV2RespAddrs(ids[:100]...)})
-	now = core.NextWake()
-	require.Equal(t, nodeID(w), rxSentTo(t, core.Tick(now)))
-	now = now.Add(core.cfg.ResponseTimeout)
-	acts := core.Tick(now)
-	require.Len(t, acts.Errors, 1, "the request timed out")
-	now = core.NextWake()
-	require.Equal(t, nodeID(w), rxSentTo(t, core.Tick(now)))
-	answer := append(slices.Clone(ids[200:290]), ids[150:160]...)
-	acts = core.Receive(now.Add(50*time.Millisecond), Envelope{From: nodeID(w), Message: rxV2RespAddrs(answer...)})
-	require.Empty(t, acts.Errors)
-	require.Equal(t, pm.RankOf(ids[289].NodeID), core.peers[nodeID(w)].walkAt, "the run ends before the news")
-	require.Equal(t, 90, core.peers[nodeID(w)].walkLen)
-	require.InDelta(t, 800, core.NetworkSizeEstimate(), 150)
+	// The answer to our second request is lost: the walk went on to
+	// ids[199] while we think it stands at ids[99]. The third answer is
+	// the run ids[200:290] and then news the walk had passed, ids[150:160],
+	// which lie beyond where we think the walk stands: the run still ends
+	// before them.
+	rxWalkAfterNews(t, true,
+		func(ids []NodeAddress) []NodeAddress { return ids[200:290] },
+		func(ids []NodeAddress) []NodeAddress { return ids[150:160] })
 }
 
 func TestCoreLooksPastSourcesThatKnowNoMore(t *testing.T) {
