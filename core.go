@@ -585,7 +585,7 @@ const joinAhead = 1.5
 
 // unaskedYield is the least news expected from a peer not asked yet while
 // no peer walks, so that nothing tells how much of the network we miss,
-// or while fewer than minSources peers have answered.
+// or while fewer than minSources peers are sources.
 const unaskedYield = 0.5
 
 // stallMiss is the share of the network that the size estimate must say
@@ -631,7 +631,7 @@ func (c *Core) expectedYield(now time.Time, p *corePeer, walked int) float64 {
 			// What one peer has shown us is its book, not the network:
 			// its walk ends where its book does, and a book copied
 			// from it looks complete. Until a second source has
-			// answered, a peer not asked yet is worth a try.
+			// answered, a peer that has not answered is worth a try.
 			y = max(y, unaskedYield)
 		}
 		return y
@@ -639,7 +639,7 @@ func (c *Core) expectedYield(now time.Time, p *corePeer, walked int) float64 {
 	return c.answeredYield(now, p)
 }
 
-// firstAnswerYield is expectedYield for a peer not asked yet.
+// firstAnswerYield is expectedYield for a peer that has not answered yet.
 func (c *Core) firstAnswerYield(p *corePeer, walked int) float64 {
 	// Its first answer is a run from a place in its book: about as
 	// new as our book is short of the network, once walking peers have
