@@ -63,8 +63,9 @@ type entryOf struct {
 	kind entryKind // what came of it
 }
 
-// entryKind is what came of an entry of an answer: news to us, an address
-// we knew (or had no room for), or neither (invalid, refused, ours).
+// entryKind is what came of an entry of an answer, as handleResponse
+// counts it: news to us (added), an address we knew or had no room for
+// (dup), or neither (invalid, refused for its source's share, ours).
 type entryKind uint8
 
 const (
@@ -111,10 +112,10 @@ type corePeer struct {
 	empties  int
 	walking  bool
 	lapDone  bool
-	walkAt   uint64  // rank of the last entry it sent
+	walkAt   uint64  // rank of the last entry of its last run
 	walkSpan uint64  // how far its next run is expected to reach
-	walkLen  int     // entries in its last run
-	overlap  float64 // share of our knowledge its book holds (see observeWalk)
+	walkLen  int     // entries in its last run of two or more
+	overlap  float64 // share of our knowledge its book holds (see takeRun)
 	// storable is the share of the news in its last answer that the book
 	// could keep: below 1 once its source group's share of the book is
 	// full (groups.go), and then its walk brings us less.
@@ -519,10 +520,9 @@ func (c *Core) Tick(now time.Time) Actions {
 // share miss of the network (see missingAtMost): newsFloorGain times miss,
 // growing to that over newsFloorRamp since we last asked it. It is for
 // peers that have shown us their walk and are not in the middle of a
-// fruitful one: their lap is done, or their last run brought nothing
-// (and, in a first answer, peers that sample). It halves with each
-// answer of the peer in a row, after the first, that brought nothing.
-// expectedYield judges such a peer by its last answer; but what
+// fruitful one: their lap is done, or their last run brought nothing.
+// It halves with each answer of the peer in a row, after the first, that
+// brought nothing. expectedYield judges such a peer by its last answer; but what
 // we still miss at the end of a cold start is the few nodes the network
 // learns last, and every peer picks them up in time, to send them as news
 // when next asked. Without the floor, the slowest node of the simulator's
@@ -743,8 +743,9 @@ const walkHoldsMissing = 0.8
 
 // observeWalk records where p's walk through our order stands, from the
 // peer IDs of its answer in the order sent (kinds[i]: what came of
-// ids[i]). A first answer that does not open with a run in increasing
-// rank is a sample, not a walk; once a walk is seen, followWalk reads on.
+// ids[i], for followWalk). A first answer that does not open with a run
+// in increasing rank is a sample, not a walk; once a walk is seen,
+// followWalk reads on.
 func (c *Core) observeWalk(p *corePeer, ids []NodeID, kinds []entryKind, full bool, added, dup int) {
 	p.lapDone = !full
 	if p.walkSeen {
@@ -784,10 +785,11 @@ func (c *Core) observeWalk(p *corePeer, ids []NodeID, kinds []entryKind, full bo
 // simulator's cold start (seed 1) 37% of the answers read as walks were
 // misread so, each showing a run that reached round to its own start and
 // a book far thinner than the peer's. An answer of news alone leaves the
-// walk where it stood. (Once the walk has gone round, news comes in an
-// order drawn for us, and may hold entries past the last run: the end of
-// a lap is not sent, so no entry after the run tells a walk from a
-// sample.)
+// walk where it stood. News comes in laps, each in an order drawn for us,
+// and once the walk has gone round it may hold entries past its last run
+// (a lap's end is not sent): such an entry, if first, reads as a run of
+// one, which only moves where the walk stands. So nothing after the run
+// tells a walk from a sample, and a walk once seen is followed for good.
 func (c *Core) followWalk(p *corePeer, ids []NodeID, kinds []entryKind) {
 	origin := c.pm.WalkStartOf(p.id)
 	end := p.walkAt - origin // where the walk stands, from its start
@@ -1082,7 +1084,6 @@ func (c *Core) handleResponse(now time.Time, p *corePeer, from NodeID, n int, en
 		if err == nil && isSybil && e.g == sybilGroup {
 			if keep == 0 {
 				dup++ // not news we take from it
-				e.kind = entryKnown
 				continue
 			}
 			keep--

@@ -2352,7 +2352,7 @@ func rxPeerStartingOutside(pm *PeerManager, ids []NodeAddress, id int) int {
 // about 1,000, taken two standard errors low. Read on into the news, the
 // run would seem to reach round to its own start, a book of about 100,
 // and the estimate would stay at ours, 300.
-func rxWalkAfterNews(t *testing.T, lose bool, run, news func([]NodeAddress) []NodeAddress) {
+func rxWalkAfterNews(t *testing.T, lose bool, run, news func([]NodeAddress) []NodeAddress) (*Core, NodeID, []NodeAddress) {
 	t.Helper()
 	pm := rxPM(t, PeerManagerOptions{MaxPeers: 10_000})
 	core := rxCore(t, Config{}, pm)
@@ -2378,14 +2378,23 @@ func rxWalkAfterNews(t *testing.T, lose bool, run, news func([]NodeAddress) []No
 	require.Equal(t, pm.RankOf(r[len(r)-1].NodeID), core.peers[nodeID(w)].walkAt, "the run ends before the news")
 	require.Equal(t, len(r), core.peers[nodeID(w)].walkLen)
 	require.InDelta(t, 800, core.NetworkSizeEstimate(), 150)
+	return core, nodeID(w), ids
 }
 
 func TestCoreReadsTheNewsAfterARunAsNews(t *testing.T) {
 	// The second answer is the next 90 and, after them, 10 entries the
 	// walk had passed (news, sent after the run).
-	rxWalkAfterNews(t, false,
+	core, w, ids := rxWalkAfterNews(t, false,
 		func(ids []NodeAddress) []NodeAddress { return ids[100:190] },
 		func(ids []NodeAddress) []NodeAddress { return ids[10:20] })
+	// Its next answer is news alone, in increasing rank: it leaves the
+	// walk where it stood.
+	at, n := core.peers[w].walkAt, core.peers[w].walkLen
+	now := core.NextWake()
+	require.Equal(t, w, rxSentTo(t, core.Tick(now)))
+	core.Receive(now.Add(50*time.Millisecond), Envelope{From: w, Message: rxV2RespAddrs(ids[20:30]...)})
+	require.Equal(t, at, core.peers[w].walkAt, "news alone")
+	require.Equal(t, n, core.peers[w].walkLen)
 }
 
 func TestCoreReadsARunAfterALostAnswer(t *testing.T) {
