@@ -110,7 +110,10 @@ type corePeer struct {
 	source bool
 	// empties: its answers in a row that brought nothing new (see
 	// newsFloor).
-	empties  int
+	empties int
+	// crowded: it dialled us from a crowded subnet when it came up (see
+	// PeerManager.crowdedInbound), so its requests earn it no mutualBonus.
+	crowded  bool
 	walking  bool
 	lapDone  bool
 	walkAt   uint64  // rank of the last entry of its last run
@@ -134,10 +137,12 @@ type corePeer struct {
 }
 
 // bucket is a token bucket for a peer's requests: RequestBurst tokens, one
-// more per MinReceiveInterval.
+// more per MinReceiveInterval; and how many of its requests on this
+// connection we have answered (see mutualAsks), those before its Up too.
 type bucket struct {
 	tokens float64
 	at     time.Time
+	served int
 }
 
 // take spends a token, refilling first; false means the peer asks too
@@ -320,6 +325,7 @@ func (c *Core) PeerUpdate(now time.Time, u PeerUpdate) Actions {
 		// requests went to flooders of one subnet asked first on
 		// connecting.
 		crowded := c.pm.crowdedInbound(u.NodeID)
+		p.crowded = crowded
 		chosen := c.cfg.Policy == PolicyAdaptive && !crowded
 		// Nor is it asked at all for a while: flooders that dial in again
 		// and again, and break the protocol with their first message,
@@ -605,6 +611,50 @@ const stallMiss = 0.25
 // the walks alone (see expectedYield).
 const minSources = 2
 
+// stallAnswers: once more than stallAnswers answers in a row have brought
+// nothing, a peer that has not answered is worth what the size estimate
+// says we miss, if over stallMiss (see expectedYield). In the simulator's
+// cold start of 1,000 nodes, with mutualBonus, waiting for 4 such answers
+// left a node of seed 12 needing 31 requests to know 99% (it and its one
+// real source knew no more than each other); waiting for 3, the worst
+// node of seeds 1-16 needed 24-28. Waiting for 2 did as well in the cold
+// start, but after a partition healed the average node knew 99% at 456 s,
+// not 373 s (seed 1): the estimate reads high in a half that knows
+// itself, and its nodes asked peer after peer of their own half.
+const stallAnswers = 2
+
+// mutualAsks and mutualBonus: a peer that has not answered yet but has
+// had mutualAsks requests or more answered by us is worth mutualBonus
+// more (1.05 times), so that of new peers that look alike it is asked
+// first. A pex peer leaves out of its answers what we sent it (see
+// PeerManager.AddFrom), as we leave out what it sent us: between two
+// peers that ask each other, an address goes once, whichever learns it
+// first, while between peers that ask one way only, each sends the other
+// what it learnt elsewhere, known or not. In the simulator's cold start
+// of 1,000 nodes (seeds 1-16), 6% of the requests (until a node knew
+// 99%) went to peers that had asked us, and bytes received were 1.52-1.63
+// times the minimum; with the bonus, 28%, and 1.37-1.44 times. It is for:
+//   - a peer that asked twice or more: one request is what a node that
+//     has just started sends its first peer, and some nodes took such a
+//     newcomer (a book of 2) for their second source and leaned on one
+//     peer (with one: worst node 41 and 33 requests to know 99% on seeds 1
+//     and 8, against 27 and 25);
+//   - a peer that did not dial us from a crowded subnet: sybils ask as fast
+//     as they may, and in the simulator's sybil run (10% attackers, one
+//     subnet) honest nodes asked them first, one after another (worst node
+//     46 requests, against 29);
+//   - a peer we have not asked on this connection: one that never answers
+//     would otherwise keep it through every timeout;
+//   - while answers bring news (the last one did): a node that knows its
+//     part of the network has many peers that asked it and were never
+//     asked, and after a partition healed they went before the new peers
+//     of the other half (seed 2: the average node knew 99% at 534 s,
+//     against 326 s).
+const (
+	mutualAsks  = 2
+	mutualBonus = 0.05
+)
+
 // expectedYield estimates the share of new addresses in p's next answer.
 // A pex peer walks our order (see PeerManager.Advertise), so the ranks of
 // the entries it last sent tell where its walk stands and how far its next
@@ -616,13 +666,14 @@ const minSources = 2
 // a peer that has not answered yet is judged by firstAnswerYield, at
 // unaskedYield or more while fewer than minSources peers are sources, and
 // at what the size estimate says we miss, if over stallMiss, while
-// answers keep bringing nothing (past idleAnswers).
+// answers keep bringing nothing (past stallAnswers); and mutualBonus
+// more if it has asked us mutualAsks times or more (see there).
 // walked is c.walkedSize(), worked out once by the caller for all its
 // peers.
 func (c *Core) expectedYield(now time.Time, p *corePeer, walked int) float64 {
 	if !p.answered {
 		y := c.firstAnswerYield(p, walked)
-		if c.idle > idleAnswers {
+		if c.idle > stallAnswers {
 			// Answers keep bringing nothing while the size estimate says
 			// we miss much of the network: our sources hold no more than
 			// we do, and the walks, which show their books, cannot tell.
@@ -637,6 +688,9 @@ func (c *Core) expectedYield(now time.Time, p *corePeer, walked int) float64 {
 			// from it looks complete. Until a second source has
 			// answered, a peer that has not answered is worth a try.
 			y = max(y, unaskedYield)
+		}
+		if p.served >= mutualAsks && !p.crowded && p.lastSent.IsZero() && c.idle == 0 {
+			y *= 1 + mutualBonus
 		}
 		return y
 	}
@@ -980,8 +1034,10 @@ func (c *Core) serve(now time.Time, p *corePeer, from NodeID, v2 bool, acts *Act
 		return
 	}
 	c.stats.RequestsServed++
+	b.served++
 	if p != nil && !p.doubtedUntil.IsZero() {
-		// It asks as an honest new peer does: a new peer like any other.
+		// It asks as an honest new peer does: a new peer like any other
+		// (but for mutualBonus, which crowded stops).
 		p.doubtedUntil = time.Time{}
 		c.askSoon(now)
 	}

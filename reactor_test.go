@@ -2408,17 +2408,15 @@ func TestCoreReadsARunAfterALostAnswer(t *testing.T) {
 		func(ids []NodeAddress) []NodeAddress { return ids[150:160] })
 }
 
-func TestCoreLooksPastSourcesThatKnowNoMore(t *testing.T) {
-	// A network of 1,200 in our order, of which we know every other node:
-	// 600, and earlier answers showed a network of about 1,200 (the size
-	// estimate). Our two sources, a and b, hold just what we hold: their
-	// walks show books of our size, and each of their answers brings
-	// nothing new. After five answers each, a new peer n is asked, not a
-	// or b: the floor for news from them (newsFloor) halves with each
-	// answer that brought nothing, and a peer that has not answered is
-	// worth what the estimate says we miss, as answers bring nothing.
-	pm := rxPM(t, PeerManagerOptions{MaxPeers: 10_000})
-	core := rxCore(t, Config{}, pm)
+// rxSourcesOfOurBook returns a Core that knows every other node of a
+// network of 1,200 in its order (600), with a size estimate of about
+// 1,200, whose two sources a and b have answered once each with a walk
+// of its own book (run: the next 100 of the book for a peer, so nothing
+// new); and the time of b's answer.
+func rxSourcesOfOurBook(t *testing.T) (pm *PeerManager, core *Core, a, b int, run func(NodeID) []NodeAddress, now time.Time) {
+	t.Helper()
+	pm = rxPM(t, PeerManagerOptions{MaxPeers: 10_000})
+	core = rxCore(t, Config{}, pm)
 	ids := rxInOrder(pm, 100, 1200)
 	var book []NodeAddress
 	for i := 0; i < len(ids); i += 2 {
@@ -2426,30 +2424,189 @@ func TestCoreLooksPastSourcesThatKnowNoMore(t *testing.T) {
 	}
 	rxFill(t, pm, book...)
 	core.estimate = sizeEstimator{sumCM: 1200 * 1e4, sumR: 1e4}
-	a := rxPeerStartingOutside(pm, ids, 2000)
-	b := rxPeerStartingOutside(pm, ids, a+1)
-	const n = 3
+	a = rxPeerStartingOutside(pm, ids, 2000)
+	b = rxPeerStartingOutside(pm, ids, a+1)
 	answers := map[NodeID]int{}
-	run := func(id NodeID) []NodeAddress { // its walk: the next 100 of our book
+	run = func(id NodeID) []NodeAddress {
 		k := answers[id]
+		require.Less(t, k, 6, "a walk of our book")
 		answers[id]++
 		return book[100*k : 100*k+100]
 	}
-	now := time.Unix(1_700_000_000, 0)
+	now = time.Unix(1_700_000_000, 0)
 	require.Equal(t, nodeID(a), rxSentTo(t, core.PeerUpdate(now, PeerUpdate{NodeID: nodeID(a), Status: PeerStatusUp, Caps: CapV2})))
 	core.Receive(now.Add(50*time.Millisecond), Envelope{From: nodeID(a), Message: rxV2RespAddrs(run(nodeID(a))...)})
 	now = now.Add(100 * time.Millisecond)
 	rxAskedSoon(t, core, now, b)
-	core.Receive(now.Add(core.cfg.MinInterval+50*time.Millisecond), Envelope{From: nodeID(b), Message: rxV2RespAddrs(run(nodeID(b))...)})
-	for answers[nodeID(a)] < 5 || answers[nodeID(b)] < 5 {
+	now = now.Add(core.cfg.MinInterval + 50*time.Millisecond)
+	core.Receive(now, Envelope{From: nodeID(b), Message: rxV2RespAddrs(run(nodeID(b))...)})
+	require.Equal(t, 2, core.idle)
+	return pm, core, a, b, run, now
+}
+
+func TestCoreLooksPastSourcesThatKnowNoMore(t *testing.T) {
+	// Our two sources, a and b, hold just what we hold (rxSourcesOfOurBook):
+	// their walks show books of our size, and each of their answers brings
+	// nothing new, while earlier answers showed a network of about 1,200
+	// (the size estimate). After five answers each, a new peer n is asked,
+	// not a or b: the floor for news from them (newsFloor) halves with each
+	// answer that brought nothing, and a peer that has not answered is
+	// worth what the estimate says we miss, as answers bring nothing.
+	pm, core, a, b, run, now := rxSourcesOfOurBook(t)
+	const n = 3
+	for asked := map[NodeID]int{nodeID(a): 1, nodeID(b): 1}; asked[nodeID(a)] < 5 || asked[nodeID(b)] < 5; {
 		now = core.NextWake()
 		to := rxSentTo(t, core.Tick(now))
-		require.Less(t, answers[to], 6, "a walk of our book, %d answers", len(answers))
+		asked[to]++
 		core.Receive(now.Add(50*time.Millisecond), Envelope{From: to, Message: rxV2RespAddrs(run(to)...)})
 	}
 	require.Equal(t, 600, pm.Len())
 	require.Equal(t, 600, core.NetworkSizeEstimate(), "the walks show books of our size")
 	require.Equal(t, nodeID(n), rxAskedOnUp(t, core, now.Add(30*time.Second), n))
+}
+
+func TestCoreLooksPastSourcesAfterThreeEmptyAnswers(t *testing.T) {
+	// As in TestCoreLooksPastSourcesThatKnowNoMore, but a and b have just
+	// answered, once each: the floor for their news is still small. After
+	// two answers in a row that brought nothing, the new peer n is worth
+	// nothing by the walks, and a source is asked; after a third, the
+	// size estimate counts (stallAnswers), and n is asked.
+	_, core, a, b, run, now := rxSourcesOfOurBook(t)
+	const n = 3
+	now = now.Add(time.Second)
+	to := rxAskedOnUp(t, core, now, n)
+	require.Contains(t, []NodeID{nodeID(a), nodeID(b)}, to, "two empty answers")
+	core.Receive(now.Add(core.cfg.MinInterval+50*time.Millisecond), Envelope{From: to, Message: rxV2RespAddrs(run(to)...)})
+	require.Equal(t, 3, core.idle)
+	require.Equal(t, nodeID(n), rxSentTo(t, core.Tick(core.NextWake())), "three empty answers")
+}
+
+func TestCoreAsksANewPeerThatAskedUsFirst(t *testing.T) {
+	// Our one source, 1, is thin (rxThinSource), and fewer than two peers
+	// are sources: any new peer is worth one half. y comes up, then x, to
+	// the front of the rotation; y asks us, x does not. y is asked first
+	// if it has asked us twice (before its Up counts too), and while
+	// answers bring news; otherwise x is.
+	const x, y = 2, 3
+	for _, tc := range []struct {
+		name     string
+		asks     int
+		beforeUp bool
+		empty    bool // the last answer brought nothing
+		want     int
+	}{
+		{"asked twice", 2, false, false, y},
+		{"asked twice before its Up", 2, true, false, y},
+		{"asked once", 1, false, false, x},
+		{"after an answer that brought nothing", 2, false, true, x},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pm, core, _, now := rxThinSource(t)
+			if tc.empty {
+				core.idle = 1 // as after an answer that brought nothing
+			}
+			now = now.Add(100 * time.Millisecond)
+			require.NoError(t, pm.Accepted(nodeID(y), rxAddr(y)))
+			ask := func(i int) {
+				acts := core.Receive(now.Add(time.Duration(i)*time.Millisecond), Envelope{From: nodeID(y), Message: rxV2Req})
+				require.Empty(t, acts.Errors)
+				require.Equal(t, "v2resp", rxKind(t, acts.Send[0].Message))
+			}
+			if tc.beforeUp {
+				for i := range tc.asks {
+					ask(i + 1)
+				}
+			}
+			now = now.Add(10 * time.Millisecond)
+			for _, id := range []int{y, x} {
+				require.Empty(t, core.PeerUpdate(now, PeerUpdate{NodeID: nodeID(id), Status: PeerStatusUp, Caps: CapV2}).Send, "no request is due yet")
+			}
+			if !tc.beforeUp {
+				for i := range tc.asks {
+					ask(i + 1)
+				}
+			}
+			require.Equal(t, nodeID(tc.want), rxSentTo(t, core.Tick(core.NextWake())))
+		})
+	}
+}
+
+func TestCoreCountsOnlyAnsweredRequestsForTheMutualBonus(t *testing.T) {
+	// As in TestCoreAsksANewPeerThatAskedUsFirst, but y's second request
+	// comes too soon (a burst of one) and is refused: y has had one
+	// request answered, and x is asked first.
+	pm, core, _, now := rxThinSource(t)
+	core.cfg.RequestBurst = 1
+	const x, y = 2, 3
+	require.NoError(t, pm.Accepted(nodeID(y), rxAddr(y)))
+	now = now.Add(100 * time.Millisecond)
+	for _, id := range []int{y, x} {
+		require.Empty(t, core.PeerUpdate(now, PeerUpdate{NodeID: nodeID(id), Status: PeerStatusUp, Caps: CapV2}).Send)
+	}
+	require.Empty(t, core.Receive(now.Add(time.Millisecond), Envelope{From: nodeID(y), Message: rxV2Req}).Errors)
+	acts := core.Receive(now.Add(2*time.Millisecond), Envelope{From: nodeID(y), Message: rxV2Req})
+	require.Len(t, acts.Errors, 1)
+	require.ErrorIs(t, acts.Errors[0].Err, ErrRequestTooSoon)
+	require.Equal(t, nodeID(x), rxSentTo(t, core.Tick(core.NextWake())))
+}
+
+func TestCoreGivesTheMutualBonusOncePerConnection(t *testing.T) {
+	// y has asked us twice and is asked first, ahead of x (see
+	// TestCoreAsksANewPeerThatAskedUsFirst), but never answers. After the
+	// timeout, x is asked: a peer that never answers does not keep the
+	// bonus (with it, y would be asked again and again).
+	pm, core, _, now := rxThinSource(t)
+	const x, y = 2, 3
+	require.NoError(t, pm.Accepted(nodeID(y), rxAddr(y)))
+	now = now.Add(100 * time.Millisecond)
+	for _, id := range []int{y, x} {
+		require.Empty(t, core.PeerUpdate(now, PeerUpdate{NodeID: nodeID(id), Status: PeerStatusUp, Caps: CapV2}).Send)
+	}
+	for i := range 2 {
+		require.Empty(t, core.Receive(now.Add(time.Duration(i+1)*time.Millisecond), Envelope{From: nodeID(y), Message: rxV2Req}).Errors)
+	}
+	require.Equal(t, nodeID(y), rxSentTo(t, core.Tick(core.NextWake())))
+	acts := core.Tick(now.Add(core.cfg.ResponseTimeout + time.Second))
+	require.Len(t, acts.Errors, 1)
+	require.ErrorIs(t, acts.Errors[0].Err, ErrResponseTimeout)
+	if len(acts.Send) == 0 {
+		acts = core.Tick(core.NextWake())
+	}
+	require.Equal(t, nodeID(x), rxSentTo(t, acts))
+}
+
+func TestCoreGivesNoMutualBonusToCrowdedInbound(t *testing.T) {
+	// Peer 1, our one source so far, has answered. Peer 3 dials us from a
+	// public /16 and asks us twice; then peer 4 dials us from another /16,
+	// to the front of the rotation. 3 is asked first, for having asked us
+	// (mutualAsks), unless peer 2 of its /16 was connected already when it
+	// came up: then 3 is crowded, as sybils of one subnet are, and its
+	// requests earn it nothing.
+	for _, crowded := range []bool{false, true} {
+		pm, core, subnet := rxSubnetStart(t)
+		now := time.Unix(1_700_000_000, 0)
+		require.Equal(t, nodeID(1), rxSentTo(t, core.PeerUpdate(now, PeerUpdate{NodeID: nodeID(1), Status: PeerStatusUp, Caps: CapV2})))
+		core.Receive(now.Add(50*time.Millisecond), Envelope{From: nodeID(1), Message: rxFresh(MaxAddresses)(nodeID(1), nil)})
+		if crowded {
+			require.NoError(t, pm.Accepted(nodeID(2), subnet(2)))
+		}
+		require.NoError(t, pm.Accepted(nodeID(3), subnet(3)))
+		now = now.Add(100 * time.Millisecond)
+		require.Empty(t, core.PeerUpdate(now, PeerUpdate{NodeID: nodeID(3), Status: PeerStatusUp, Caps: CapV2}).Send)
+		for i := range 2 {
+			acts := core.Receive(now.Add(time.Duration(10*(i+1))*time.Millisecond), Envelope{From: nodeID(3), Message: rxV2Req})
+			require.Empty(t, acts.Errors)
+		}
+		other, err := NodeAddressFromIP(nodeID(4), netip.AddrFrom4([4]byte{77, 77, 0, 4}), 26656)
+		require.NoError(t, err)
+		require.NoError(t, pm.Accepted(nodeID(4), other))
+		require.Empty(t, core.PeerUpdate(now.Add(30*time.Millisecond), PeerUpdate{NodeID: nodeID(4), Status: PeerStatusUp, Caps: CapV2}).Send)
+		want := nodeID(3)
+		if crowded {
+			want = nodeID(4)
+		}
+		require.Equal(t, want, rxSentTo(t, core.Tick(core.NextWake())), "crowded %v", crowded)
+	}
 }
 
 func TestCoreAsksTheWalkNearestAGap(t *testing.T) {
