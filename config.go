@@ -33,10 +33,10 @@ const (
 	// half while fewer than two connected peers have answered with part
 	// of the network (valid addresses, not of one subnet), and at least
 	// the share the size estimate says we miss, when over a quarter,
-	// while answers keep bringing nothing (3 in a row or more); one that
-	// has had two requests or more answered by us (not from a crowded
-	// subnet), and has not been asked on this connection, is worth 5%
-	// more while answers bring news; ties go in rotation order.
+	// while answers keep bringing nothing (3 in a row or more); while
+	// fewer than two are sources, one that has had two requests or more
+	// answered by us (not from a crowded subnet), and has not been asked
+	// on this connection, is worth 5% more; ties go in rotation order.
 	// Interval: MinInterval divided by the share of new addresses (from a
 	// pex peer out of a full answer, MaxAddresses; from a peer that
 	// samples out of the entries it sent), smoothed over answers (each

@@ -137,8 +137,9 @@ type corePeer struct {
 }
 
 // bucket is a token bucket for a peer's requests: RequestBurst tokens, one
-// more per MinReceiveInterval; and how many of its requests on this
-// connection we have answered (see mutualAsks), those before its Up too.
+// more per MinReceiveInterval; and how many of its requests we have
+// answered on this connection, as far as we can tell (see mutualAsks),
+// those before its Up too.
 type bucket struct {
 	tokens float64
 	at     time.Time
@@ -611,45 +612,53 @@ const stallMiss = 0.25
 // the walks alone (see expectedYield).
 const minSources = 2
 
-// stallAnswers: once more than stallAnswers answers in a row have brought
-// nothing, a peer that has not answered is worth what the size estimate
-// says we miss, if over stallMiss (see expectedYield). In the simulator's
-// cold start of 1,000 nodes, with mutualBonus, waiting for 4 such answers
-// left a node of seed 12 needing 31 requests to know 99% (it and its one
-// real source knew no more than each other); waiting for 3, the worst
-// node of seeds 1-16 needed 24-28. Waiting for 2 did as well in the cold
-// start, but after a partition healed the average node knew 99% at 456 s,
-// not 373 s (seed 1): the estimate reads high in a half that knows
-// itself, and its nodes asked peer after peer of their own half.
+// stallAnswers: once more than stallAnswers answers in a row have been
+// counted as bringing nothing (Core.idle, see adapt), a peer that has not
+// answered is worth what the size estimate says we miss, if over
+// stallMiss (see expectedYield). In the simulator's cold start of 1,000
+// nodes, with mutualBonus, waiting for 4 such answers left the worst node
+// of seed 12 needing 34 requests to know 99%, and of the cold start of
+// 2,000 54 (it and its sources knew no more than each other); waiting for
+// 3, 29 and 44. Waiting for 2 did as well in the cold start, but after a
+// partition healed the average node knew 99% at 456 s, not 373 s (seed
+// 1): the estimate reads high in a half that knows itself, and its nodes
+// asked peer after peer of their own half.
 const stallAnswers = 2
 
-// mutualAsks and mutualBonus: a peer that has not answered yet but has
-// had mutualAsks requests or more answered by us is worth mutualBonus
-// more (1.05 times), so that of new peers that look alike it is asked
-// first. A pex peer leaves out of its answers what we sent it (see
-// PeerManager.AddFrom), as we leave out what it sent us: between two
+// mutualAsks and mutualBonus: while fewer than minSources peers are
+// sources, a peer that has not answered yet but has had mutualAsks
+// requests or more answered by us is worth mutualBonus more (1.05 times),
+// so that of the new peers that may be our second source, one that asks
+// us is asked first. A pex peer leaves out of its answers what we sent it
+// (see PeerManager.AddFrom), as we leave out what it sent us: between two
 // peers that ask each other, an address goes once, whichever learns it
 // first, while between peers that ask one way only, each sends the other
-// what it learnt elsewhere, known or not. In the simulator's cold start
-// of 1,000 nodes (seeds 1-16), 6% of the requests (until a node knew
-// 99%) went to peers that had asked us, and bytes received were 1.52-1.63
-// times the minimum; with the bonus, 28%, and 1.37-1.44 times. It is for:
+// what it learnt elsewhere, known or not. Nodes draw most of what they
+// learn from their first two sources. In the simulator's cold start of
+// 1,000 nodes (seeds 1-16), 6% of the requests (until a node knew 99%)
+// went to peers that had asked us, and bytes received were 1.52-1.63
+// times the minimum; with the bonus, 1.36-1.41 times (choosing only the
+// first source so gave nothing: 1.54-1.62 on six seeds). It is for:
 //   - a peer that asked twice or more: one request is what a node that
 //     has just started sends its first peer, and some nodes took such a
 //     newcomer (a book of 2) for their second source and leaned on one
-//     peer (with one: worst node 41 and 33 requests to know 99% on seeds 1
-//     and 8, against 27 and 25);
+//     peer (with one, and the bonus for any new peer: worst node 41 and 33
+//     requests to know 99% on seeds 1 and 8, against 27 and 25);
 //   - a peer that did not dial us from a crowded subnet: sybils ask as fast
 //     as they may, and in the simulator's sybil run (10% attackers, one
-//     subnet) honest nodes asked them first, one after another (worst node
-//     46 requests, against 29);
+//     subnet) honest nodes asked them first, one after another (with the
+//     bonus for any new peer: worst node 46 requests, against 29);
 //   - a peer we have not asked on this connection: one that never answers
 //     would otherwise keep it through every timeout;
-//   - while answers bring news (the last one did): a node that knows its
-//     part of the network has many peers that asked it and were never
-//     asked, and after a partition healed they went before the new peers
-//     of the other half (seed 2: the average node knew 99% at 534 s,
-//     against 326 s).
+//   - while we lack a second source: with the bonus for any new peer while
+//     answers brought news, the worst node of the cold start of 2,000
+//     needed 56 requests to know 99%, not 44, under the simulator's 10%
+//     flood (seed 2) 45, not 39, and after a partition healed the average
+//     node of seed 6 knew 99% at 502 s, not 399 s.
+//
+// The count is of requests on this connection as far as the Core can
+// tell: one that arrives after the peer's Down, while we dial it again,
+// counts for the next connection.
 const (
 	mutualAsks  = 2
 	mutualBonus = 0.05
@@ -666,8 +675,9 @@ const (
 // a peer that has not answered yet is judged by firstAnswerYield, at
 // unaskedYield or more while fewer than minSources peers are sources, and
 // at what the size estimate says we miss, if over stallMiss, while
-// answers keep bringing nothing (past stallAnswers); and mutualBonus
-// more if it has asked us mutualAsks times or more (see there).
+// answers keep bringing nothing (past stallAnswers); and, while we lack
+// a second source, mutualBonus more if it has had mutualAsks requests
+// answered by us (see there).
 // walked is c.walkedSize(), worked out once by the caller for all its
 // peers.
 func (c *Core) expectedYield(now time.Time, p *corePeer, walked int) float64 {
@@ -688,9 +698,11 @@ func (c *Core) expectedYield(now time.Time, p *corePeer, walked int) float64 {
 			// from it looks complete. Until a second source has
 			// answered, a peer that has not answered is worth a try.
 			y = max(y, unaskedYield)
-		}
-		if p.served >= mutualAsks && !p.crowded && p.lastSent.IsZero() && c.idle == 0 {
-			y *= 1 + mutualBonus
+			if p.served >= mutualAsks && !p.crowded && p.lastSent.IsZero() {
+				// Of the peers that may be that source, one that asked
+				// us leaves out what we sent it (see mutualBonus).
+				y *= 1 + mutualBonus
+			}
 		}
 		return y
 	}

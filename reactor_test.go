@@ -2485,27 +2485,33 @@ func TestCoreAsksANewPeerThatAskedUsFirst(t *testing.T) {
 	// Our one source, 1, is thin (rxThinSource), and fewer than two peers
 	// are sources: any new peer is worth one half. y comes up, then x, to
 	// the front of the rotation; y asks us, x does not. y is asked first
-	// if it has asked us twice (before its Up counts too), and while
-	// answers bring news; otherwise x is.
+	// if it has asked us twice (before its Up counts too), as our second
+	// source. Once peer 4 is that source, new peers are judged by the walks
+	// (a source is asked first: see TestCoreSeeksASecondSource), and y is
+	// worth no more than x.
 	const x, y = 2, 3
 	for _, tc := range []struct {
 		name     string
 		asks     int
 		beforeUp bool
-		empty    bool // the last answer brought nothing
-		want     int
+		second   bool // peer 4 has answered: two sources
+		want     int  // whom we ask first
 	}{
 		{"asked twice", 2, false, false, y},
 		{"asked twice before its Up", 2, true, false, y},
 		{"asked once", 1, false, false, x},
-		{"after an answer that brought nothing", 2, false, true, x},
+		{"with two sources", 2, false, true, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			pm, core, _, now := rxThinSource(t)
-			if tc.empty {
-				core.idle = 1 // as after an answer that brought nothing
-			}
+			pm, core, ids, now := rxThinSource(t)
 			now = now.Add(100 * time.Millisecond)
+			if tc.second {
+				const s = 4
+				require.Equal(t, nodeID(s), rxAskedOnUp(t, core, now, s))
+				now = now.Add(core.cfg.MinInterval + 50*time.Millisecond)
+				core.Receive(now, Envelope{From: nodeID(s), Message: rxV2RespAddrs(ids[500:600]...)})
+				require.Equal(t, 2, core.sources)
+			}
 			require.NoError(t, pm.Accepted(nodeID(y), rxAddr(y)))
 			ask := func(i int) {
 				acts := core.Receive(now.Add(time.Duration(i)*time.Millisecond), Envelope{From: nodeID(y), Message: rxV2Req})
@@ -2525,6 +2531,14 @@ func TestCoreAsksANewPeerThatAskedUsFirst(t *testing.T) {
 				for i := range tc.asks {
 					ask(i + 1)
 				}
+			}
+			if tc.second {
+				yield := func(id int) float64 {
+					return core.expectedYield(now, core.peers[nodeID(id)], core.walkedSize())
+				}
+				require.Positive(t, yield(x))
+				require.Equal(t, yield(x), yield(y))
+				return
 			}
 			require.Equal(t, nodeID(tc.want), rxSentTo(t, core.Tick(core.NextWake())))
 		})
