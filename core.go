@@ -619,17 +619,18 @@ const minSources = 2
 // nodes, with mutualBonus, waiting for 4 such answers left the worst node
 // of seed 12 needing 34 requests to know 99%, and of the cold start of
 // 2,000 54 (its sources knew no more than it did, and nothing tells
-// that but the size estimate); waiting for 3, 29 and 44. Waiting for 2 did as well in the cold start (seed 12:
-// 28), but after a partition healed the average node knew 99% at 463 s,
-// not 388 s (seed 1): the estimate reads high in a half that knows
-// itself, and its nodes asked peer after peer of their own half.
+// that but the size estimate); waiting for 3, 29 and 44. Waiting for 2
+// did as well in the cold start (seed 12: 28), but after a partition
+// healed the average node knew 99% at 463 s, not 388 s (seed 1): the
+// estimate reads high in a half that knows itself, and its nodes asked
+// peer after peer of their own half.
 const stallAnswers = 2
 
 // mutualAsks and mutualBonus: while fewer than minSources peers are
 // sources, a peer that has not answered yet but has had mutualAsks
-// requests or more answered by us is worth mutualBonus more (1.05 times),
-// so that of the new peers that may be our second source, one that asks
-// us is asked first. A pex peer leaves out of its answers what we sent it
+// requests or more answered by us is worth mutualBonus more (1.05 times):
+// of the new peers that may become a source, one that asks us is
+// preferred. A pex peer leaves out of its answers what we sent it
 // (see PeerManager.AddFrom), as we leave out what it sent us: between two
 // peers that ask each other, an address goes once, whichever learns it
 // first, while between peers that ask one way only, each sends the other
@@ -637,8 +638,8 @@ const stallAnswers = 2
 // learn from their first two sources. In the simulator's cold start of
 // 1,000 nodes (seeds 1-16), 6% of the requests (until a node knew 99%)
 // went to peers that had asked us, and bytes received were 1.52-1.63
-// times the minimum; with the bonus, 1.36-1.41 times (choosing only the
-// first source so gave nothing: 1.54-1.62 on six seeds). It is for:
+// times the minimum; with the bonus, 25%, and 1.36-1.41 times (for the
+// first source alone it gave nothing: 1.54-1.62 on six seeds). It is for:
 //   - a peer that asked twice or more: one request is what a node that
 //     has just started sends its first peer, and some nodes took such a
 //     newcomer (a book of 2) for their second source and leaned on one

@@ -52,11 +52,12 @@
 // that has not answered yet is worth at least one half, as a book copied
 // from one peer looks complete by that peer's walk; and while answers keep
 // bringing nothing and the size estimate says we miss more than a quarter
-// of the network, it is worth that share. Of the new peers that may be a
-// second source, one that has had two requests answered by us is asked
-// first (not one from a crowded subnet, as below): a pex peer leaves out
-// of its answers what we sent it, as we leave out what it sent us, so
-// between two peers that ask each other an address goes once. A
+// of the network, it is worth that share. Until two peers are sources, a
+// new peer that has had two requests or more answered by us, and that we
+// have not asked on this connection, is preferred (worth 5% more; not one
+// from a crowded subnet, as below): a pex peer leaves out of its answers
+// what we sent it, as we leave out what it sent us, so between two peers
+// that ask each other an address goes once. A
 // new peer that dialled us from a subnet we are already connected to, or
 // that lately broke the protocol, is not asked at all until it has asked
 // us (or for a second).

@@ -2467,7 +2467,8 @@ func TestCoreLooksPastSourcesThatKnowNoMore(t *testing.T) {
 
 func TestCoreLooksPastSourcesAfterThreeEmptyAnswers(t *testing.T) {
 	// As in TestCoreLooksPastSourcesThatKnowNoMore, but a and b have just
-	// answered, once each: the floor for their news is still small. After
+	// answered, once each: the floor for their news is still small (they
+	// were asked a moment ago: see newsFloorRamp). After
 	// two answers in a row that brought nothing, the new peer n is worth
 	// nothing by the walks, and a source is asked; after a third, the
 	// size estimate counts (stallAnswers), and n is asked.
@@ -2500,7 +2501,7 @@ func TestCoreAsksANewPeerThatAskedUsFirst(t *testing.T) {
 		{"asked twice", 2, false, false, y},
 		{"asked twice before its Up", 2, true, false, y},
 		{"asked once", 1, false, false, x},
-		{"with two sources", 2, false, true, 0},
+		{"with two sources", 2, false, true, 0}, // want unused: yields compared
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			pm, core, ids, now := rxThinSource(t)
@@ -2601,6 +2602,7 @@ func TestCoreGivesNoMutualBonusToCrowdedInbound(t *testing.T) {
 		now := time.Unix(1_700_000_000, 0)
 		require.Equal(t, nodeID(1), rxSentTo(t, core.PeerUpdate(now, PeerUpdate{NodeID: nodeID(1), Status: PeerStatusUp, Caps: CapV2})))
 		core.Receive(now.Add(50*time.Millisecond), Envelope{From: nodeID(1), Message: rxFresh(MaxAddresses)(nodeID(1), nil)})
+		require.Equal(t, 1, core.sources)
 		if crowded {
 			require.NoError(t, pm.Accepted(nodeID(2), subnet(2)))
 		}
