@@ -531,9 +531,9 @@ func (c *Core) Tick(now time.Time) Actions {
 // fruitful one: their lap is done, or their last run brought nothing.
 // It halves with each answer of the peer in a row, after the first, that
 // brought nothing. expectedYield judges such a peer by its last answer;
-// but what we still miss at the end of a cold start is the few nodes the network
-// learns last, and every peer picks them up in time, to send them as news
-// when next asked. Without the floor, the slowest node of the simulator's
+// but what we still miss at the end of a cold start is the few nodes the
+// network learns last, and every peer picks them up in time, to send them
+// as news when next asked. Without the floor, the slowest node of the simulator's
 // cold start held its answered peers at nothing while all 23 of them held
 // the 13 addresses it missed, and asked new peers instead (first runs of
 // 100 entries with 0-3 new in them). In the cold start (seeds 1-5) the
