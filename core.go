@@ -528,23 +528,23 @@ func (c *Core) Tick(now time.Time) Actions {
 // share miss of the network (see missingAtMost): newsFloorGain times miss,
 // growing to that over newsFloorRamp since we last asked it. It is for
 // peers that have shown us their walk and are not in the middle of a
-// fruitful one: their lap is done, or their last run brought nothing.
-// It halves with each answer of the peer in a row, after the first, that
-// brought nothing. expectedYield judges such a peer by its last answer;
-// but what we still miss at the end of a cold start is the few nodes the
+// fruitful one: their lap is done, or their last run brought nothing. It
+// halves with each answer of the peer in a row, after the first, that
+// brought nothing. expectedYield judges such a peer by its last answer; but
+// what we still miss at the end of a cold start is the few nodes the
 // network learns last, and every peer picks them up in time, to send them
-// as news when next asked. Without the floor, the slowest node of the simulator's
-// cold start held its answered peers at nothing while all 23 of them held
-// the 13 addresses it missed, and asked new peers instead (first runs of
-// 100 entries with 0-3 new in them). In the cold start (seeds 1-5) the
-// floor took the worst node from 33-37 requests to know 99% to 30-33, and
-// the bytes each node received from 2.17-2.39 to 1.97-2.14 times the
+// as news when next asked. Without the floor, the slowest node of the
+// simulator's cold start held its answered peers at nothing while all 23 of
+// them held the 13 addresses it missed, and asked new peers instead (first
+// runs of 100 entries with 0-3 new in them). In the cold start (seeds 1-5)
+// the floor took the worst node from 33-37 requests to know 99% to 30-33,
+// and the bytes each node received from 2.17-2.39 to 1.97-2.14 times the
 // minimum. A peer in the middle of a fruitful walk is left to
 // expectedYield, which reads its runs: with the floor for it too, a node
-// joining a 10,000-node network needed 108 requests, not 103. The floor
-// is for picking whom to ask, not for the pace (see peerMayTell): a peer
-// that stays empty costs one request per interval, which slows as
-// answers stay empty.
+// joining a 10,000-node network needed 108 requests, not 103. The floor is
+// for picking whom to ask, not for the pace (see peerMayTell): a peer that
+// stays empty costs one request per interval, which slows as answers stay
+// empty.
 func newsFloor(now time.Time, p *corePeer, miss float64) float64 {
 	if !p.answered || !p.walkSeen || (p.walking && !p.lapDone && p.yield > 0) {
 		return 0
