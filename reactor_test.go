@@ -2482,6 +2482,30 @@ func TestCoreLooksPastSourcesAfterThreeEmptyAnswers(t *testing.T) {
 	require.Equal(t, nodeID(n), rxSentTo(t, core.Tick(core.NextWake())), "three empty answers")
 }
 
+func TestCoreTrustsTheMarkRecaptureEstimateOnlySoFar(t *testing.T) {
+	// We know 600 nodes. A mark-recapture estimate of 700 is what we may
+	// miss against; one of 5,000 (answers that leave out what we told the
+	// peer read so) counts for 1.5 times our book, or the walked size if
+	// larger.
+	pm := rxPM(t, PeerManagerOptions{MaxPeers: 10_000})
+	core := rxCore(t, Config{}, pm)
+	rxFill(t, pm, rxRange(100, 699)...)
+	require.Equal(t, 600, pm.Len())
+	for _, tc := range []struct {
+		estimate, walked int
+		want             float64
+	}{
+		{700, 0, 1 - 600.0/700},
+		{5000, 0, 1 - 600.0/900},
+		{5000, 800, 1 - 600.0/1200},
+		{700, 800, 1 - 600.0/800},
+	} {
+		core.estimate = sizeEstimator{sumCM: float64(tc.estimate) * 1e4, sumR: 1e4 - 1}
+		require.Equal(t, tc.estimate, core.estimate.value())
+		require.InDelta(t, tc.want, core.missingAtMost(tc.walked), 1e-9, "estimate %d, walked %d", tc.estimate, tc.walked)
+	}
+}
+
 func TestCoreAsksANewPeerThatAskedUsFirst(t *testing.T) {
 	// Our one source, 1, is thin (rxThinSource), and fewer than two peers
 	// are sources: any new peer is worth one half. y comes up, then x, to
