@@ -626,16 +626,16 @@ const minSources = 2
 
 // stallAnswers: once more than stallAnswers answers in a row have been
 // counted as bringing nothing (Core.idle, see adapt), a peer that has not
-// answered is worth what the size estimate says we miss, if over
-// stallMiss (see expectedYield). In the simulator's cold start of 1,000
-// nodes, with mutualBonus, waiting for 4 such answers left the worst node
-// of seed 12 needing 34 requests to know 99%, and of the cold start of
-// 2,000 54 (its sources knew no more than it did, and nothing tells
-// that but the size estimate); waiting for 3, 29 and 44. Waiting for 2
-// did as well in the cold start (seed 12: 28), but after a partition
-// healed the average node knew 99% at 463 s, not 388 s (seed 1): the
-// estimate reads high in a half that knows itself, and its nodes asked
-// peer after peer of their own half.
+// answered is worth what the size estimate says we miss, if over stallMiss
+// (see expectedYield). In the simulator's cold start of 1,000 nodes, with
+// mutualBonus and before estimateTrust bounded the estimate, waiting for 4
+// such answers left the worst node of seed 12 needing 34 requests to know
+// 99%, and of the cold start of 2,000 54 (its sources knew no more than it
+// did, and nothing tells that but the size estimate); waiting for 3, 29 and
+// 44. Waiting for 2 did as well in the cold start (seed 12: 28), but after
+// a partition healed the average node knew 99% at 463 s, not 388 s (seed
+// 1): the estimate reads high in a half that knows itself, and its nodes
+// asked peer after peer of their own half.
 const stallAnswers = 2
 
 // mutualAsks and mutualBonus: while fewer than minSources peers are
