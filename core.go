@@ -593,7 +593,9 @@ func (c *Core) missingAtMost(walked int) float64 {
 	return 1 - float64(known)/float64(n)
 }
 
-// estimateTrust bounds the mark-recapture estimate in missingAtMost.
+// estimateTrust bounds the mark-recapture estimate in missingAtMost. The
+// stall rule needs it above 1/(1-stallMiss), 4/3: below, the share we
+// miss could never exceed stallMiss while the walks show our book's size.
 const estimateTrust = 1.5
 
 // doubtFor is how long a peer that dialled us from a crowded subnet waits
