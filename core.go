@@ -652,8 +652,9 @@ const stallAnswers = 2
 // learn from their first two sources. In the simulator's cold start of
 // 1,000 nodes (seeds 1-16), 6% of the requests (until a node knew 99%)
 // went to peers that had asked us, and bytes received were 1.52-1.63
-// times the minimum; with the bonus, 25%, and 1.36-1.41 times (for the
-// first source alone it gave nothing: 1.54-1.62 on six seeds). It is for:
+// times the minimum; with the bonus (and estimateTrust), 26%, and
+// 1.34-1.40 times (for the first source alone it gave nothing: 1.54-1.62
+// on six seeds, before estimateTrust). It is for:
 //   - a peer that asked twice or more: one request is what a node that
 //     has just started sends its first peer, and some nodes took such a
 //     newcomer (a book of 2) for their second source and leaned on one

@@ -57,12 +57,11 @@
 // have not asked on this connection, is preferred (worth 5% more; not one
 // from a crowded subnet, as below): a pex peer leaves out of its answers
 // what we sent it, as we leave out what it sent us, so between two peers
-// that ask each other an address goes once. A
-// new peer that dialled us from a subnet we are already connected to, or
-// that lately broke the protocol, is not asked at all until it has asked
-// us (or for a second).
-// A peer that misses Config.ResponseTimeout goes back into the rotation,
-// the miss reported, and its late answer is still used.
+// that ask each other an address goes once. A new peer that dialled us from
+// a subnet we are already connected to, or that lately broke the protocol,
+// is not asked at all until it has asked us (or for a second). A peer that
+// misses Config.ResponseTimeout goes back into the rotation, the miss
+// reported, and its late answer is still used.
 //
 // The wait between requests is Config.MinInterval divided by the smoothed
 // share of new addresses in answers (from a pex peer out of the
