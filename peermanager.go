@@ -1058,6 +1058,23 @@ func (m *PeerManager) sweepStaleBits() {
 	m.staleBits = 0
 }
 
+// toldShare returns how much of our book connected peer id has had from
+// us on this connection: the share of our order its walk has covered, 1
+// once the lap is done (see Advertise); 0 for a peer that has not asked.
+// Its answers to us leave all of that out (see AddFrom).
+func (m *PeerManager) toldShare(id NodeID) float64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p := m.peers[id]
+	switch {
+	case p == nil || !p.adv.active:
+		return 0
+	case p.adv.lapDone:
+		return 1
+	}
+	return float64(p.adv.cursor-p.adv.origin) / (1 << 64)
+}
+
 // RankOf returns where id stands in our own advertise order: the order in
 // which every node walks its book for us. A requester can tell from the
 // ranks of the entries a peer sent where that peer's walk stands.

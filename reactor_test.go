@@ -2846,3 +2846,81 @@ func TestCoreDoesNotTakeASamplersShortAnswerForNews(t *testing.T) {
 	require.Equal(t, 180, pm.Len())
 	require.Equal(t, nodeID(2), rxSentTo(t, core.Tick(at(20*time.Second+5*time.Minute))))
 }
+
+func TestCoreAsksAPeerThatHadOurBookWhenSourcesStall(t *testing.T) {
+	// As in TestCoreLooksPastSourcesAfterThreeEmptyAnswers: after three
+	// answers in a row that brought nothing, a new peer is asked. Of the
+	// new peers x and y (x ahead in the rotation), y has asked us for our
+	// whole book: its answer leaves out all we told it, so it holds only
+	// what we miss (toldBonus), and y is asked. Not if y last asked us
+	// longer ago than toldLately (it likely knows just what we do), nor if
+	// it never asked.
+	const x, y = 3, 4
+	for _, tc := range []struct {
+		name string
+		asks int
+		ago  time.Duration // since y's last request
+		want int
+	}{
+		{"had our book, asked lately", 7, 0, y},
+		{"had our book, asked long ago", 7, toldLately + time.Second, x},
+		{"never asked", 0, 0, x},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pm, core, a, b, run, now := rxSourcesOfOurBook(t)
+			for _, id := range []int{y, x} {
+				require.NoError(t, pm.Accepted(nodeID(id), rxAddr(id)))
+				acts := core.PeerUpdate(now, PeerUpdate{NodeID: nodeID(id), Status: PeerStatusUp, Caps: CapV2})
+				require.Empty(t, acts.Send, "no request is due yet")
+			}
+			for i := range tc.asks {
+				acts := core.Receive(now.Add(time.Duration(i+1)*core.cfg.MinReceiveInterval), Envelope{From: nodeID(y), Message: rxV2Req})
+				require.Empty(t, acts.Errors)
+				require.Len(t, acts.Send, 1)
+			}
+			if tc.asks > 0 {
+				require.Equal(t, 1.0, pm.toldShare(nodeID(y)), "y has had our whole book")
+				core.peers[nodeID(y)].servedAt = core.peers[nodeID(y)].servedAt.Add(-tc.ago)
+			}
+			// Asked once y's requests are in (time does not run back).
+			if last := now.Add(time.Duration(tc.asks+1) * core.cfg.MinReceiveInterval); core.NextWake().Before(last) {
+				now = last
+			} else {
+				now = core.NextWake()
+			}
+			to := rxSentTo(t, core.Tick(now))
+			require.Contains(t, []NodeID{nodeID(a), nodeID(b)}, to, "two empty answers")
+			core.Receive(now.Add(50*time.Millisecond), Envelope{From: to, Message: rxV2RespAddrs(run(to)...)})
+			require.Equal(t, 3, core.idle)
+			require.Equal(t, nodeID(tc.want), rxSentTo(t, core.Tick(core.NextWake())), "three empty answers")
+		})
+	}
+}
+
+func TestCoreExpectsNoMoreNewsThanADonePeerGathers(t *testing.T) {
+	// As in TestCoreWeighsALapDonePeerByItsNewsRate, but a's news came at
+	// 0.1 a second (2 in 20 s); b samples, half of its 100 new. Now the
+	// size estimate says we miss a third of the network, and the floor for
+	// a's news (newsFloor), 8 times that ramped over newsFloorRamp, is 0.89
+	// of an answer 10 s after we asked a: more than b's half. But at its
+	// pace a has about one address to send, and newsRateSlack times that
+	// is 0.04 of an answer: b is asked. Once newsFloorRamp has passed since
+	// we asked a, the floor is whole again, and a is asked.
+	for _, tc := range []struct {
+		after time.Duration
+		want  NodeID
+	}{{10 * time.Second, nodeID(2)}, {newsFloorRamp, nodeID(1)}} {
+		pm, core, ids, sample := rxHalfKnownSample(t)
+		at := func(d time.Duration) time.Time { return rxBase.Add(d) }
+		require.Equal(t, nodeID(1), rxSentTo(t, core.PeerUpdate(at(0), PeerUpdate{NodeID: nodeID(1), Status: PeerStatusUp, Caps: CapV2})))
+		core.Receive(at(100*time.Millisecond), Envelope{From: nodeID(1), Message: rxV2RespAddrs(ids[200:210]...)})
+		require.Equal(t, nodeID(1), rxSentTo(t, core.Tick(at(20*time.Second))))
+		core.Receive(at(20*time.Second+100*time.Millisecond), Envelope{From: nodeID(1), Message: rxV2RespAddrs(ids[210:212]...)})
+		rxAskedSoon(t, core, at(20*time.Second+200*time.Millisecond), 2)
+		core.Receive(at(20*time.Second+300*time.Millisecond), Envelope{From: nodeID(2), Message: rxV2RespAddrs(sample...)})
+		require.Equal(t, 112, pm.Len())
+		core.estimate = sizeEstimator{sumCM: 168 * 1e4, sumR: 1e4 - 1}
+		require.InDelta(t, 1.0/3, core.missingAtMost(core.walkedSize()), 1e-9)
+		require.Equal(t, tc.want, rxSentTo(t, core.Tick(at(20*time.Second+tc.after))), "%s after", tc.after)
+	}
+}
