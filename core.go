@@ -139,12 +139,12 @@ type corePeer struct {
 // bucket is a token bucket for a peer's requests: RequestBurst tokens, one
 // more per MinReceiveInterval; and how many of its requests we have
 // answered on this connection, as far as we can tell (see mutualAsks),
-// those before its Up too.
+// those before its Up too, and when we answered the last (see toldLately).
 type bucket struct {
 	tokens   float64
 	at       time.Time
 	served   int
-	servedAt time.Time // when it last had an answer, zero before
+	servedAt time.Time // when we last answered one of its requests, zero before
 }
 
 // take spends a token, refilling first; false means the peer asks too
@@ -527,25 +527,26 @@ func (c *Core) Tick(now time.Time) Actions {
 
 // newsFloor is the least share of news expected from p when we may miss a
 // share miss of the network (see missingAtMost): newsFloorGain times miss,
-// growing to that over newsFloorRamp since we last asked it. It is for
-// peers that have shown us their walk and are not in the middle of a
-// fruitful one: their lap is done, or their last run brought nothing. It
-// halves with each answer of the peer in a row, after the first, that
-// brought nothing. expectedYield judges such a peer by its last answer; but
-// what we still miss at the end of a cold start is the few nodes the
-// network learns last, and every peer picks them up in time, to send them
-// as news when next asked. Without the floor, the slowest node of the
-// simulator's cold start held its answered peers at nothing while all 23 of
-// them held the 13 addresses it missed, and asked new peers instead (first
-// runs of 100 entries with 0-3 new in them). In the cold start (seeds 1-5)
-// the floor took the worst node from 33-37 requests to know 99% to 30-33,
-// and the bytes each node received from 2.17-2.39 to 1.97-2.14 times the
-// minimum. A peer in the middle of a fruitful walk is left to
-// expectedYield, which reads its runs: with the floor for it too, a node
-// joining a 10,000-node network needed 108 requests, not 103. The floor is
-// for picking whom to ask, not for the pace (see peerMayTell): a peer that
-// stays empty costs one request per interval, which slows as answers stay
-// empty.
+// growing to that over newsFloorRamp since we last asked it, and while it
+// grows no faster than newsRateSlack times the pace of the peer's news
+// (corePeer.newsRate), once that shows. It is for peers that have shown us
+// their walk and are not in the middle of a fruitful one: their lap is
+// done, or their last run brought nothing. It halves with each answer of
+// the peer in a row, after the first, that brought nothing. expectedYield
+// judges such a peer by its last answer; but what we still miss at the end
+// of a cold start is the few nodes the network learns last, and every peer
+// picks them up in time, to send them as news when next asked. Without the
+// floor, the slowest node of the simulator's cold start held its answered
+// peers at nothing while all 23 of them held the 13 addresses it missed,
+// and asked new peers instead (first runs of 100 entries with 0-3 new in
+// them). In the cold start (seeds 1-5) the floor took the worst node from
+// 33-37 requests to know 99% to 30-33, and the bytes each node received
+// from 2.17-2.39 to 1.97-2.14 times the minimum. A peer in the middle of a
+// fruitful walk is left to expectedYield, which reads its runs: with the
+// floor for it too, a node joining a 10,000-node network needed 108
+// requests, not 103. The floor is for picking whom to ask, not for the pace
+// (see peerMayTell): a peer that stays empty costs one request per
+// interval, which slows as answers stay empty.
 func newsFloor(now time.Time, p *corePeer, miss float64) float64 {
 	if !p.answered || !p.walkSeen || (p.walking && !p.lapDone && p.yield > 0) {
 		return 0
@@ -560,21 +561,25 @@ func newsFloor(now time.Time, p *corePeer, miss float64) float64 {
 	if since := now.Sub(p.lastSent); p.lapDone && p.newsRate >= 0 && since < newsFloorRamp {
 		// While it ramps, the floor grows no faster than newsRateSlack
 		// times the pace its news came at: a peer whose last answers
-		// held a few entries of news has no more to send.
+		// held a few entries of news has no more to send. At
+		// newsFloorRamp it is whole at once.
 		f = min(f, newsRateSlack*p.newsRate*since.Seconds()/MaxAddresses)
 	}
 	return f
 }
 
-// newsRateSlack bounds newsFloor while it ramps, against the pace of a
-// done peer's news (see corePeer.newsRate). In the simulator's cold start
-// of 1,000 nodes a node that knew 956 of 999 kept asking its second
-// source, itself stuck, whose last answers held one entry each: the
-// floor, 8 times the share the size estimate said we missed, outweighed
-// the run of a new peer's walk, and the node needed 36 requests to know
-// 99% (seed 38). Past newsFloorRamp the floor is whole again: a pace
-// measured minutes ago says little of a network that has changed since
-// (a partition healed, say).
+// newsRateSlack bounds newsFloor while it ramps, against the pace of a done
+// peer's news (see corePeer.newsRate). In the simulator's cold start of
+// 1,000 nodes a node that knew 956 of 999 kept asking its second source,
+// itself stuck, whose last answers held one entry each: the floor, 8 times
+// the share the size estimate said we missed, outweighed the run of a new
+// peer's walk, and the node needed 36 requests to know 99% (seed 38). Once
+// newsFloorRamp has passed since we asked the peer, the floor is whole
+// again: a pace measured before then says little of a network that may have
+// changed since (a partition healed, say). The bound has a cost there:
+// after a partition healed, the average node knew 99% of the network at
+// 391-482 s (seeds 1-6), against 326-482 s without it, as nodes asked their
+// sources less for the news of the other side.
 const newsRateSlack = 4
 
 // newsFloorGain and newsFloorRamp shape newsFloor: a done peer's next
@@ -660,19 +665,24 @@ const stallAnswers = 2
 
 // toldBonus and toldLately: once answers keep bringing nothing (past
 // stallAnswers), a peer that has not answered is worth what the size
-// estimate says we miss; one that has had our book from us (toldShare of
-// it) and has asked us within toldLately is worth up to toldBonus more
-// (1.05 times). Its answer leaves out all we told it (see
-// PeerManager.AddFrom), so it holds only what we miss, while a new peer's
-// first run repeats what we know: in the simulator's cold start of 1,000
-// nodes (seed 21), a node whose two sources had stalled at 889 of 999
-// asked a new peer, which was first in the rotation, and walked it at 10-14
-// new entries per answer, while a peer that had walked our book in 15
-// requests waited. A peer that asked us lately is still learning (a
-// saturated one asks every few minutes); one that asked long ago likely
-// knows just what we do: after a partition healed, the nodes of one side
-// asked such peers of their own side, one per saturated interval, before
-// the new ones from the other side.
+// estimate says we miss, if over stallMiss; one that has had our book from
+// us (toldShare of it) and has had a request answered by us within
+// toldLately is worth up to toldBonus more (1.05 times), if, as for
+// mutualBonus, it has had mutualAsks requests answered, did not dial us
+// from a crowded subnet and has not been asked by us on this connection.
+// Its answer leaves out all we told it (see PeerManager.AddFrom), so it
+// holds only what we miss, while a new peer's first run repeats what we
+// know: in the simulator's cold start of 1,000 nodes (seed 21), a node
+// whose two sources had stalled at 889 of 999 asked a new peer, which was
+// first in the rotation, and walked it at 10-14 new entries per answer,
+// while a peer that had walked our book in 15 requests waited. A peer that
+// asked us lately is still learning (a saturated one asks every few
+// minutes); one that asked long ago likely knows just what we do: after a
+// partition healed, the nodes of one side asked such peers of their own
+// side, one per saturated interval, before the new ones from the other
+// side. A peer that samples (CometBFT, Tendermint) leaves nothing out, so
+// the bonus gains nothing there; it only breaks a tie between peers that
+// have not answered.
 const (
 	toldBonus  = 0.05
 	toldLately = 10 * time.Second
@@ -718,22 +728,22 @@ const (
 	mutualBonus = 0.05
 )
 
-// expectedYield estimates the share of new addresses in p's next answer.
-// A pex peer walks our order (see PeerManager.Advertise), so the ranks of
-// the entries it last sent tell where its walk stands and how far its next
-// run will reach; what we know in that stretch, times the share of our
-// knowledge the peer turned out to hold, is what it will repeat. For a
-// peer that does not walk (it samples), the share of its last answer
-// stands in; for one whose lap is done (it will send only its news), that
-// share times the news it is expected to have gathered since we asked it;
-// a peer that has not answered yet is judged by firstAnswerYield, at
-// unaskedYield or more while fewer than minSources peers are sources, and
-// at what the size estimate says we miss, if over stallMiss, while
-// answers keep bringing nothing (past stallAnswers); and, while we lack
-// a second source, mutualBonus more if it has had mutualAsks requests
-// answered by us (see there).
-// walked is c.walkedSize(), worked out once by the caller for all its
-// peers.
+// expectedYield estimates the share of new addresses in p's next answer. A
+// pex peer walks our order (see PeerManager.Advertise), so the ranks of the
+// entries it last sent tell where its walk stands and how far its next run
+// will reach; what we know in that stretch, times the share of our
+// knowledge the peer turned out to hold, is what it will repeat. For a peer
+// that does not walk (it samples), the share of its last answer stands in;
+// for one whose lap is done (it will send only its news), that share times
+// the news it is expected to have gathered since we asked it; a peer that
+// has not answered yet is judged by firstAnswerYield, at unaskedYield or
+// more while fewer than minSources peers are sources, and at what the size
+// estimate says we miss, if over stallMiss, while answers keep bringing
+// nothing (past stallAnswers), up to toldBonus more for one that has had
+// our book from us and asked us lately; and, while we lack a second source,
+// mutualBonus more if it has had mutualAsks requests answered by us (see
+// there). walked is c.walkedSize(), worked out once by the caller for all
+// its peers.
 func (c *Core) expectedYield(now time.Time, p *corePeer, walked int) float64 {
 	if !p.answered {
 		y := c.firstAnswerYield(p, walked)
@@ -744,7 +754,7 @@ func (c *Core) expectedYield(now time.Time, p *corePeer, walked int) float64 {
 			// A peer that has not answered is then worth what we miss.
 			if m := c.missingAtMost(walked); m > stallMiss {
 				y = max(y, m)
-				if now.Sub(p.servedAt) <= toldLately {
+				if p.served >= mutualAsks && now.Sub(p.servedAt) <= toldLately && !p.crowded && p.lastSent.IsZero() {
 					// Of those, one that has had our book from us and
 					// still asks leaves all of it out of its answer
 					// (see toldBonus).

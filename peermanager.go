@@ -1058,10 +1058,11 @@ func (m *PeerManager) sweepStaleBits() {
 	m.staleBits = 0
 }
 
-// toldShare returns how much of our book connected peer id has had from
-// us on this connection: the share of our order its walk has covered, 1
-// once the lap is done (see Advertise); 0 for a peer that has not asked.
-// Its answers to us leave all of that out (see AddFrom).
+// toldShare returns how much of our book connected peer id has had from us
+// on this connection: the share of our order its walk has covered, 1 once
+// the lap is done (see Advertise); 0 for a peer that has not asked, and
+// always 0 with RandomAdvertise (a sample keeps no walk). Its answers to us
+// leave all of that out (see AddFrom).
 func (m *PeerManager) toldShare(id NodeID) float64 {
 	m.mu.Lock()
 	defer m.mu.Unlock()

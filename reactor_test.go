@@ -2854,17 +2854,23 @@ func TestCoreAsksAPeerThatHadOurBookWhenSourcesStall(t *testing.T) {
 	// whole book: its answer leaves out all we told it, so it holds only
 	// what we miss (toldBonus), and y is asked. Not if y last asked us
 	// longer ago than toldLately (it likely knows just what we do), nor if
-	// it never asked.
+	// it never asked, asked once only (like a node that has just started),
+	// dialled us from a crowded subnet, or was asked by us already and
+	// has not answered (as for mutualBonus).
 	const x, y = 3, 4
 	for _, tc := range []struct {
 		name string
 		asks int
 		ago  time.Duration // since y's last request
+		peer func(*corePeer)
 		want int
 	}{
-		{"had our book, asked lately", 7, 0, y},
-		{"had our book, asked long ago", 7, toldLately + time.Second, x},
-		{"never asked", 0, 0, x},
+		{"had our book, asked lately", 7, 0, nil, y},
+		{"had our book, asked long ago", 7, toldLately + time.Second, nil, x},
+		{"never asked", 0, 0, nil, x},
+		{"asked once", 1, 0, nil, x},
+		{"crowded", 7, 0, func(p *corePeer) { p.crowded = true }, x},
+		{"asked by us, no answer", 7, 0, func(p *corePeer) { p.lastSent = p.servedAt.Add(-time.Minute) }, x},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			pm, core, a, b, run, now := rxSourcesOfOurBook(t)
@@ -2878,9 +2884,12 @@ func TestCoreAsksAPeerThatHadOurBookWhenSourcesStall(t *testing.T) {
 				require.Empty(t, acts.Errors)
 				require.Len(t, acts.Send, 1)
 			}
-			if tc.asks > 0 {
+			if tc.asks > 1 {
 				require.Equal(t, 1.0, pm.toldShare(nodeID(y)), "y has had our whole book")
-				core.peers[nodeID(y)].servedAt = core.peers[nodeID(y)].servedAt.Add(-tc.ago)
+			}
+			core.peers[nodeID(y)].servedAt = core.peers[nodeID(y)].servedAt.Add(-tc.ago)
+			if tc.peer != nil {
+				tc.peer(core.peers[nodeID(y)])
 			}
 			// Asked once y's requests are in (time does not run back).
 			if last := now.Add(time.Duration(tc.asks+1) * core.cfg.MinReceiveInterval); core.NextWake().Before(last) {
@@ -2909,18 +2918,20 @@ func TestCoreExpectsNoMoreNewsThanADonePeerGathers(t *testing.T) {
 	for _, tc := range []struct {
 		after time.Duration
 		want  NodeID
-	}{{10 * time.Second, nodeID(2)}, {newsFloorRamp, nodeID(1)}} {
-		pm, core, ids, sample := rxHalfKnownSample(t)
-		at := func(d time.Duration) time.Time { return rxBase.Add(d) }
-		require.Equal(t, nodeID(1), rxSentTo(t, core.PeerUpdate(at(0), PeerUpdate{NodeID: nodeID(1), Status: PeerStatusUp, Caps: CapV2})))
-		core.Receive(at(100*time.Millisecond), Envelope{From: nodeID(1), Message: rxV2RespAddrs(ids[200:210]...)})
-		require.Equal(t, nodeID(1), rxSentTo(t, core.Tick(at(20*time.Second))))
-		core.Receive(at(20*time.Second+100*time.Millisecond), Envelope{From: nodeID(1), Message: rxV2RespAddrs(ids[210:212]...)})
-		rxAskedSoon(t, core, at(20*time.Second+200*time.Millisecond), 2)
-		core.Receive(at(20*time.Second+300*time.Millisecond), Envelope{From: nodeID(2), Message: rxV2RespAddrs(sample...)})
-		require.Equal(t, 112, pm.Len())
-		core.estimate = sizeEstimator{sumCM: 168 * 1e4, sumR: 1e4 - 1}
-		require.InDelta(t, 1.0/3, core.missingAtMost(core.walkedSize()), 1e-9)
-		require.Equal(t, tc.want, rxSentTo(t, core.Tick(at(20*time.Second+tc.after))), "%s after", tc.after)
+	}{{10 * time.Second, nodeID(2)}, {newsFloorRamp + time.Second, nodeID(1)}} {
+		t.Run(tc.after.String(), func(t *testing.T) {
+			pm, core, ids, sample := rxHalfKnownSample(t)
+			at := func(d time.Duration) time.Time { return rxBase.Add(d) }
+			require.Equal(t, nodeID(1), rxSentTo(t, core.PeerUpdate(at(0), PeerUpdate{NodeID: nodeID(1), Status: PeerStatusUp, Caps: CapV2})))
+			core.Receive(at(100*time.Millisecond), Envelope{From: nodeID(1), Message: rxV2RespAddrs(ids[200:210]...)})
+			require.Equal(t, nodeID(1), rxSentTo(t, core.Tick(at(20*time.Second))))
+			core.Receive(at(20*time.Second+100*time.Millisecond), Envelope{From: nodeID(1), Message: rxV2RespAddrs(ids[210:212]...)})
+			rxAskedSoon(t, core, at(20*time.Second+200*time.Millisecond), 2)
+			core.Receive(at(20*time.Second+300*time.Millisecond), Envelope{From: nodeID(2), Message: rxV2RespAddrs(sample...)})
+			require.Equal(t, 112, pm.Len())
+			core.estimate = sizeEstimator{sumCM: 168 * 1e4, sumR: 1e4 - 1}
+			require.InDelta(t, 1.0/3, core.missingAtMost(core.walkedSize()), 1e-9)
+			require.Equal(t, tc.want, rxSentTo(t, core.Tick(at(20*time.Second+tc.after))), "%s after", tc.after)
+		})
 	}
 }
