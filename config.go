@@ -33,7 +33,9 @@ const (
 	// half while fewer than two connected peers have answered with part
 	// of the network (valid addresses, not of one subnet), and at least
 	// the share the size estimate says we miss, when over a quarter,
-	// while answers keep bringing nothing (3 in a row or more); while
+	// while answers keep bringing nothing (3 in a row or more), and up to
+	// 5% more then if it has had our book from us and asked us within
+	// 10 s (its answers leave out what we told it); while
 	// fewer than two are sources, one that has had two requests or more
 	// answered by us (not from a crowded subnet), and has not been asked
 	// on this connection, is worth 5% more; ties go in rotation order.
