@@ -2802,6 +2802,24 @@ func TestCoreWeighsAShortAnswerByItsSize(t *testing.T) {
 	require.Equal(t, nodeID(b), sent(core.Tick(at(5*time.Second))))
 }
 
+// rxDonePeerAndSampler returns a Core (see rxHalfKnownSample) whose peer 1
+// has walked its lap: 10 new entries, then, asked again 20 s later, news
+// new entries; and whose peer 2 then sent a sample, half of its 100 new.
+// at gives the time so far into the test.
+func rxDonePeerAndSampler(t *testing.T, news int) (*Core, func(time.Duration) time.Time) {
+	t.Helper()
+	pm, core, ids, sample := rxHalfKnownSample(t)
+	at := func(d time.Duration) time.Time { return rxBase.Add(d) }
+	require.Equal(t, nodeID(1), rxSentTo(t, core.PeerUpdate(at(0), PeerUpdate{NodeID: nodeID(1), Status: PeerStatusUp, Caps: CapV2})))
+	core.Receive(at(100*time.Millisecond), Envelope{From: nodeID(1), Message: rxV2RespAddrs(ids[200:210]...)})
+	require.Equal(t, nodeID(1), rxSentTo(t, core.Tick(at(20*time.Second))))
+	core.Receive(at(20*time.Second+100*time.Millisecond), Envelope{From: nodeID(1), Message: rxV2RespAddrs(ids[210 : 210+news]...)})
+	rxAskedSoon(t, core, at(20*time.Second+200*time.Millisecond), 2)
+	core.Receive(at(20*time.Second+300*time.Millisecond), Envelope{From: nodeID(2), Message: rxV2RespAddrs(sample...)})
+	require.Equal(t, 110+news, pm.Len())
+	return core, at
+}
+
 func TestCoreWeighsALapDonePeerByItsNewsRate(t *testing.T) {
 	// a's lap is done and its news came at 0.5 a second lately (10 in the
 	// 20 s between our requests). b samples: half of its 100 were new. A
@@ -2812,15 +2830,7 @@ func TestCoreWeighsALapDonePeerByItsNewsRate(t *testing.T) {
 		after time.Duration
 		want  NodeID
 	}{{time.Second, nodeID(2)}, {5 * time.Minute, nodeID(1)}} {
-		pm, core, ids, sample := rxHalfKnownSample(t)
-		at := func(d time.Duration) time.Time { return rxBase.Add(d) }
-		require.Equal(t, nodeID(1), rxSentTo(t, core.PeerUpdate(at(0), PeerUpdate{NodeID: nodeID(1), Status: PeerStatusUp, Caps: CapV2})))
-		core.Receive(at(100*time.Millisecond), Envelope{From: nodeID(1), Message: rxV2RespAddrs(ids[200:210]...)})
-		require.Equal(t, nodeID(1), rxSentTo(t, core.Tick(at(20*time.Second))))
-		core.Receive(at(20*time.Second+100*time.Millisecond), Envelope{From: nodeID(1), Message: rxV2RespAddrs(ids[210:220]...)})
-		rxAskedSoon(t, core, at(20*time.Second+200*time.Millisecond), 2)
-		core.Receive(at(20*time.Second+300*time.Millisecond), Envelope{From: nodeID(2), Message: rxV2RespAddrs(sample...)})
-		require.Equal(t, 120, pm.Len())
+		core, at := rxDonePeerAndSampler(t, 10)
 		require.Equal(t, tc.want, rxSentTo(t, core.Tick(at(20*time.Second+tc.after))), "%s after", tc.after)
 	}
 }
@@ -2920,15 +2930,7 @@ func TestCoreExpectsNoMoreNewsThanADonePeerGathers(t *testing.T) {
 		want  NodeID
 	}{{10 * time.Second, nodeID(2)}, {newsFloorRamp + time.Second, nodeID(1)}} {
 		t.Run(tc.after.String(), func(t *testing.T) {
-			pm, core, ids, sample := rxHalfKnownSample(t)
-			at := func(d time.Duration) time.Time { return rxBase.Add(d) }
-			require.Equal(t, nodeID(1), rxSentTo(t, core.PeerUpdate(at(0), PeerUpdate{NodeID: nodeID(1), Status: PeerStatusUp, Caps: CapV2})))
-			core.Receive(at(100*time.Millisecond), Envelope{From: nodeID(1), Message: rxV2RespAddrs(ids[200:210]...)})
-			require.Equal(t, nodeID(1), rxSentTo(t, core.Tick(at(20*time.Second))))
-			core.Receive(at(20*time.Second+100*time.Millisecond), Envelope{From: nodeID(1), Message: rxV2RespAddrs(ids[210:212]...)})
-			rxAskedSoon(t, core, at(20*time.Second+200*time.Millisecond), 2)
-			core.Receive(at(20*time.Second+300*time.Millisecond), Envelope{From: nodeID(2), Message: rxV2RespAddrs(sample...)})
-			require.Equal(t, 112, pm.Len())
+			core, at := rxDonePeerAndSampler(t, 2)
 			core.estimate = sizeEstimator{sumCM: 168 * 1e4, sumR: 1e4 - 1}
 			require.InDelta(t, 1.0/3, core.missingAtMost(core.walkedSize()), 1e-9)
 			require.Equal(t, tc.want, rxSentTo(t, core.Tick(at(20*time.Second+tc.after))), "%s after", tc.after)
