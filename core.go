@@ -578,7 +578,7 @@ func newsFloor(now time.Time, p *corePeer, miss float64) float64 {
 // again: a pace measured before then says little of a network that may have
 // changed since (a partition healed, say). The bound has a cost there:
 // after a partition healed, the average node knew 99% of the network at
-// 391-482 s (seeds 1-6), against 326-482 s without it, as nodes asked their
+// 391-483 s (seeds 1-6), against 326-482 s without it, as nodes asked their
 // sources less for the news of the other side.
 const newsRateSlack = 4
 
