@@ -577,6 +577,36 @@ func TestAdvertiseForgetsCursorOnDisconnect(t *testing.T) {
 	}
 }
 
+func TestToldShareFollowsTheWalk(t *testing.T) {
+	// toldShare is how much of our order a connected requester's walk has
+	// covered: nothing before it asks, about the share of the book each run
+	// sent, 1 once the lap is done, and nothing again after a disconnect;
+	// nothing at all when we sample (RandomAdvertise).
+	const n = 1000
+	m := newPM(t, PeerManagerOptions{})
+	addPeers(t, m, 0, n)
+	to := nodeID(0)
+	require.NoError(t, m.Dialed(peerAddr(0)))
+	require.Zero(t, m.toldShare(to))
+	var sent int
+	for range 9 {
+		sent += len(m.Advertise(to, 100))
+		require.InDelta(t, float64(sent)/(n-1), m.toldShare(to), 0.05, "after %d sent", sent)
+	}
+	for i := 0; len(m.Advertise(to, 100)) == 100; i++ {
+		require.Less(t, i, 3, "a lap of 999")
+	}
+	require.Equal(t, 1.0, m.toldShare(to), "the lap is done")
+	m.Disconnected(to)
+	require.Zero(t, m.toldShare(to), "a new connection begins a new walk")
+
+	r := newPM(t, PeerManagerOptions{RandomAdvertise: true})
+	addPeers(t, r, 0, n)
+	require.NoError(t, r.Dialed(peerAddr(0)))
+	require.Len(t, r.Advertise(to, 100), 100)
+	require.Zero(t, r.toldShare(to), "a sample keeps no walk")
+}
+
 func TestAdvertiseSkipsBadPeers(t *testing.T) {
 	clock := newFakeClock()
 	m := newPM(t, PeerManagerOptions{EvictScore: -3, Now: clock.Now, MaxAddressesPerPeer: 2})
