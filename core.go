@@ -112,7 +112,8 @@ type corePeer struct {
 	// newsFloor).
 	empties int
 	// crowded: it dialled us from a crowded subnet when it came up (see
-	// PeerManager.crowdedInbound), so its requests earn it no mutualBonus.
+	// PeerManager.crowdedInbound), so its requests earn it no mutualBonus
+	// or toldBonus.
 	crowded  bool
 	walking  bool
 	lapDone  bool
@@ -527,26 +528,27 @@ func (c *Core) Tick(now time.Time) Actions {
 
 // newsFloor is the least share of news expected from p when we may miss a
 // share miss of the network (see missingAtMost): newsFloorGain times miss,
-// growing to that over newsFloorRamp since we last asked it, and while it
-// grows no faster than newsRateSlack times the pace of the peer's news
-// (corePeer.newsRate), once that shows. It is for peers that have shown us
-// their walk and are not in the middle of a fruitful one: their lap is
-// done, or their last run brought nothing. It halves with each answer of
-// the peer in a row, after the first, that brought nothing. expectedYield
-// judges such a peer by its last answer; but what we still miss at the end
-// of a cold start is the few nodes the network learns last, and every peer
-// picks them up in time, to send them as news when next asked. Without the
-// floor, the slowest node of the simulator's cold start held its answered
-// peers at nothing while all 23 of them held the 13 addresses it missed,
-// and asked new peers instead (first runs of 100 entries with 0-3 new in
-// them). In the cold start (seeds 1-5) the floor took the worst node from
-// 33-37 requests to know 99% to 30-33, and the bytes each node received
-// from 2.17-2.39 to 1.97-2.14 times the minimum. A peer in the middle of a
-// fruitful walk is left to expectedYield, which reads its runs: with the
-// floor for it too, a node joining a 10,000-node network needed 108
-// requests, not 103. The floor is for picking whom to ask, not for the pace
-// (see peerMayTell): a peer that stays empty costs one request per
-// interval, which slows as answers stay empty.
+// growing to that over newsFloorRamp since we last asked it, and, while it
+// grows, no faster than newsRateSlack times the pace of the peer's news
+// (corePeer.newsRate, as a share of MaxAddresses), once that shows. It is
+// for peers that have shown us their walk and are not in the middle of a
+// fruitful one: their lap is done, or their last run brought nothing. It
+// halves with each answer of the peer in a row, after the first, that
+// brought nothing. expectedYield judges such a peer by its last answer; but
+// what we still miss at the end of a cold start is the few nodes the
+// network learns last, and every peer picks them up in time, to send them
+// as news when next asked. Without the floor, the slowest node of the
+// simulator's cold start held its answered peers at nothing while all 23 of
+// them held the 13 addresses it missed, and asked new peers instead (first
+// runs of 100 entries with 0-3 new in them). In the cold start (seeds 1-5)
+// the floor took the worst node from 33-37 requests to know 99% to 30-33,
+// and the bytes each node received from 2.17-2.39 to 1.97-2.14 times the
+// minimum. A peer in the middle of a fruitful walk is left to
+// expectedYield, which reads its runs: with the floor for it too, a node
+// joining a 10,000-node network needed 108 requests, not 103. The floor is
+// for picking whom to ask, not for the pace (see peerMayTell): a peer that
+// stays empty costs one request per interval, which slows as answers stay
+// empty.
 func newsFloor(now time.Time, p *corePeer, miss float64) float64 {
 	if !p.answered || !p.walkSeen || (p.walking && !p.lapDone && p.yield > 0) {
 		return 0
@@ -560,9 +562,9 @@ func newsFloor(now time.Time, p *corePeer, miss float64) float64 {
 	}
 	if since := now.Sub(p.lastSent); p.lapDone && p.newsRate >= 0 && since < newsFloorRamp {
 		// While it ramps, the floor grows no faster than newsRateSlack
-		// times the pace its news came at: a peer whose last answers
-		// held a few entries of news has no more to send. At
-		// newsFloorRamp it is whole at once.
+		// times the pace its news came at: a peer whose last answer
+		// held a few entries of news gathers few more. At newsFloorRamp
+		// it is whole at once.
 		f = min(f, newsRateSlack*p.newsRate*since.Seconds()/MaxAddresses)
 	}
 	return f
@@ -572,14 +574,17 @@ func newsFloor(now time.Time, p *corePeer, miss float64) float64 {
 // peer's news (see corePeer.newsRate). In the simulator's cold start of
 // 1,000 nodes a node that knew 956 of 999 kept asking its second source,
 // itself stuck, whose last answers held one entry each: the floor, 8 times
-// the share the size estimate said we missed, outweighed the run of a new
-// peer's walk, and the node needed 36 requests to know 99% (seed 38). Once
-// newsFloorRamp has passed since we asked the peer, the floor is whole
-// again: a pace measured before then says little of a network that may have
-// changed since (a partition healed, say). The bound has a cost there:
-// after a partition healed, the average node knew 99% of the network at
-// 391-483 s (seeds 1-6), against 326-482 s without it, as nodes asked their
-// sources less for the news of the other side.
+// the share the size estimate said it missed, outweighed the run of a new
+// peer's walk, and the node needed 36 requests to know 99% (seed 38); with
+// this bound and toldBonus, 30. Once newsFloorRamp has passed since we
+// asked the peer, the floor is whole again: a pace measured before then
+// says little of a network that may have changed since (a partition healed,
+// say). The bound has a cost there: after a partition healed, the average
+// node knew 99% of the network at 391-483 s (seeds 1-6) with this bound and
+// toldBonus, against 326-482 s with neither; toldBonus alone (before its
+// guards) gave 389 and 346 s on seeds 1 and 2 (377 and 337 s with neither),
+// this bound alone 466 and 440 s: nodes asked their sources less soon for
+// the news of the other side.
 const newsRateSlack = 4
 
 // newsFloorGain and newsFloorRamp shape newsFloor: a done peer's next
@@ -675,14 +680,15 @@ const stallAnswers = 2
 // know: in the simulator's cold start of 1,000 nodes (seed 21), a node
 // whose two sources had stalled at 889 of 999 asked a new peer, which was
 // first in the rotation, and walked it at 10-14 new entries per answer,
-// while a peer that had walked our book in 15 requests waited. A peer that
-// asked us lately is still learning (a saturated one asks every few
-// minutes); one that asked long ago likely knows just what we do: after a
-// partition healed, the nodes of one side asked such peers of their own
-// side, one per saturated interval, before the new ones from the other
-// side. A peer that samples (CometBFT, Tendermint) leaves nothing out, so
-// the bonus gains nothing there; it only breaks a tie between peers that
-// have not answered.
+// while a peer that had walked our book in 15 requests waited (the node
+// needed 33 requests to know 99%; with this, 26). A peer that asked us
+// lately is still learning (a saturated one asks every few minutes); one
+// that asked long ago likely knows just what we do: after a partition
+// healed, the nodes of one side asked such peers of their own side, one per
+// saturated interval, before the new ones from the other side. A peer that
+// samples (CometBFT, Tendermint) leaves nothing out, so the bonus gains
+// nothing there; it mostly breaks ties between peers that have not
+// answered.
 const (
 	toldBonus  = 0.05
 	toldLately = 10 * time.Second
@@ -1119,8 +1125,8 @@ func (c *Core) serve(now time.Time, p *corePeer, from NodeID, v2 bool, acts *Act
 	b.served++
 	b.servedAt = now
 	if p != nil && !p.doubtedUntil.IsZero() {
-		// It asks as an honest new peer does: a new peer like any other
-		// (but for mutualBonus, which crowded stops).
+		// It asks as an honest new peer does: a new peer like any other (but for
+		// mutualBonus and toldBonus, which crowded stops).
 		p.doubtedUntil = time.Time{}
 		c.askSoon(now)
 	}

@@ -2805,7 +2805,7 @@ func TestCoreWeighsAShortAnswerByItsSize(t *testing.T) {
 // rxDonePeerAndSampler returns a Core (see rxHalfKnownSample) whose peer 1
 // has walked its lap: 10 new entries, then, asked again 20 s later, news
 // new entries; and whose peer 2 then sent a sample, half of its 100 new.
-// at gives the time so far into the test.
+// at(d) is the time d into the test.
 func rxDonePeerAndSampler(t *testing.T, news int) (*Core, func(time.Duration) time.Time) {
 	t.Helper()
 	pm, core, ids, sample := rxHalfKnownSample(t)
