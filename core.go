@@ -734,6 +734,13 @@ const (
 	mutualBonus = 0.05
 )
 
+// drawsOnUs reports whether p draws on us, for mutualBonus and toldBonus:
+// it has had mutualAsks requests or more answered by us, did not dial us
+// from a crowded subnet, and has not been asked by us on this connection.
+func (p *corePeer) drawsOnUs() bool {
+	return p.served >= mutualAsks && !p.crowded && p.lastSent.IsZero()
+}
+
 // expectedYield estimates the share of new addresses in p's next answer. A
 // pex peer walks our order (see PeerManager.Advertise), so the ranks of the
 // entries it last sent tell where its walk stands and how far its next run
@@ -760,7 +767,7 @@ func (c *Core) expectedYield(now time.Time, p *corePeer, walked int) float64 {
 			// A peer that has not answered is then worth what we miss.
 			if m := c.missingAtMost(walked); m > stallMiss {
 				y = max(y, m)
-				if p.served >= mutualAsks && now.Sub(p.servedAt) <= toldLately && !p.crowded && p.lastSent.IsZero() {
+				if p.drawsOnUs() && now.Sub(p.servedAt) <= toldLately {
 					// Of those, one that has had our book from us and
 					// still asks leaves all of it out of its answer
 					// (see toldBonus).
@@ -774,7 +781,7 @@ func (c *Core) expectedYield(now time.Time, p *corePeer, walked int) float64 {
 			// from it looks complete. Until a second source has
 			// answered, a peer that has not answered is worth a try.
 			y = max(y, unaskedYield)
-			if p.served >= mutualAsks && !p.crowded && p.lastSent.IsZero() {
+			if p.drawsOnUs() {
 				// Of the peers that may be that source, one that asked
 				// us leaves out what we sent it (see mutualBonus).
 				y *= 1 + mutualBonus
