@@ -13,7 +13,7 @@ const (
 	churnEvery     = time.Second      // one node leaves per this
 	churnDowntime  = time.Minute      // and returns after this
 	churnDuration  = 5 * time.Minute  // churn lasts this long
-	partitionHeal  = 2 * time.Minute  // latest heal; earlier once both halves converged
+	partitionHeal  = 2 * time.Minute  // latest heal by default (Options.Heal)
 	partitionSides = 2
 )
 
@@ -78,7 +78,7 @@ func (s *simulation) setup() error {
 		s.coldStart(half, n, 1)
 		s.measured = s.nodes
 		s.netSize = n
-		s.script(partitionHeal, s.heal)
+		s.script(s.opts.Heal, s.heal)
 	case ScenarioSybil:
 		s.setupAttack(sybil)
 		s.opts.Limit = min(s.opts.Limit, attackFor)

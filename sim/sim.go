@@ -66,6 +66,9 @@ type Options struct {
 	// Attackers is the share of the nodes that attack in the sybil and
 	// flood scenarios. Default 0.1.
 	Attackers float64
+	// Heal is when the partition scenario's halves are joined at the
+	// latest; earlier once each node knows its whole half. Default 2 min.
+	Heal time.Duration
 	// Limit is the most virtual time to run. Default 2 h.
 	Limit time.Duration
 	// Progress, if set, is called about every Every of virtual time.
@@ -103,6 +106,9 @@ func (o *Options) defaults() error {
 	if o.Sample == 0 {
 		o.Sample = time.Second
 	}
+	if o.Heal == 0 {
+		o.Heal = partitionHeal
+	}
 	if o.Attackers == 0 && adversarial(o.Scenario) {
 		o.Attackers = defaultAttackers
 	}
@@ -115,6 +121,8 @@ func (o *Options) defaults() error {
 		return fmt.Errorf("sim: loss must be in [0, 1)")
 	case o.MaxOutbound > o.MaxConnected:
 		return fmt.Errorf("sim: MaxOutbound above MaxConnected")
+	case o.Heal < 0:
+		return fmt.Errorf("sim: heal must not be negative")
 	case o.Attackers < 0 || o.Attackers >= 1:
 		return fmt.Errorf("sim: attackers must be a share in [0, 1)")
 	case adversarial(o.Scenario) && o.Nodes-attackers(o.Nodes, o.Attackers) < 3:

@@ -122,6 +122,15 @@ func TestPartitionHealsAndRemerges(t *testing.T) {
 	require.Greater(t, r.Worst[3].SimSeconds, r.HealSimSeconds)
 }
 
+func TestPartitionHealsWhenTold(t *testing.T) {
+	// Healed at Options.Heal at the latest, here before either half can
+	// know itself; the halves still re-merge.
+	r := small(t, Options{Scenario: ScenarioPartition, Nodes: 80, Heal: 3 * time.Second})
+	require.Positive(t, r.HealSimSeconds)
+	require.LessOrEqual(t, r.HealSimSeconds, 3.0)
+	require.Positive(t, r.Worst[3].Rounds, "the halves re-merge")
+}
+
 // attackRun runs an adversarial scenario on 100 nodes for 2 minutes and
 // returns the simulation, to look into honest books.
 func attackRun(t *testing.T, scenario string) (*simulation, *Result) {
@@ -189,6 +198,7 @@ func TestOptionsValidated(t *testing.T) {
 		{MaxConnected: 5, MaxOutbound: 6},
 		{Scenario: ScenarioSybil, Attackers: 1},
 		{Scenario: ScenarioFlood, Nodes: 4, Attackers: 0.5},
+		{Scenario: ScenarioPartition, Heal: -time.Second},
 	} {
 		_, err := Run(o)
 		require.Error(t, err, "%+v", o)

@@ -50,6 +50,7 @@ func parse(args []string, stderr io.Writer) (flags, error) {
 	fs.IntVar(&f.opts.MaxConnected, "max-connected", 50, "connections per node")
 	fs.IntVar(&f.opts.MaxOutbound, "max-outbound", 10, "outbound connections per node")
 	fs.Float64Var(&f.opts.Attackers, "attackers", 0.1, "share of the nodes that attack (sybil and flood scenarios)")
+	fs.DurationVar(&f.opts.Heal, "heal", 2*time.Minute, "partition: when the halves are joined at the latest (earlier once each knows its half)")
 	fs.DurationVar(&f.opts.Limit, "limit", 2*time.Hour, "most virtual time to simulate")
 	fs.BoolVar(&f.compare, "compare", false, "also run the Tendermint v0.35 baseline and print ratios")
 	fs.BoolVar(&f.json, "json", false, "print one JSON object instead of the table")
