@@ -1136,8 +1136,9 @@ func (c *Core) serve(now time.Time, p *corePeer, from NodeID, v2 bool, acts *Act
 	b.served++
 	b.servedAt = now
 	if p != nil && !p.doubtedUntil.IsZero() {
-		// It asks as an honest new peer does: a new peer like any other (but for
-		// mutualBonus and toldBonus, which crowded stops).
+		// It asks as an honest new peer does: a new peer like any
+		// other (but for mutualBonus and toldBonus, which crowded
+		// stops).
 		p.doubtedUntil = time.Time{}
 		c.askSoon(now)
 	}
