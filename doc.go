@@ -52,9 +52,10 @@
 // that has not answered yet is worth at least one half, as a book copied
 // from one peer looks complete by that peer's walk; and while answers keep
 // bringing nothing and the size estimate says we miss more than a quarter
-// of the network, it is worth that share, and up to 5% more if it has had
-// our book from us and asked us lately (its answer leaves out what we told
-// it, so it holds only what we miss; on the same terms as below). Until two
+// of the network, it is worth that share; one that has had our book from
+// us and asked us lately is worth it, and up to 5% more, as soon as one
+// answer brought nothing (its answer leaves out what we told it, so it
+// holds only what we miss; on the same terms as below). Until two
 // peers are sources, a new peer that has had two requests or more answered
 // by us, and that we have not asked on this connection, is preferred (worth
 // 5% more; not one from a crowded subnet, as below): a pex peer leaves out

@@ -2858,29 +2858,37 @@ func TestCoreDoesNotTakeASamplersShortAnswerForNews(t *testing.T) {
 }
 
 func TestCoreAsksAPeerThatHadOurBookWhenSourcesStall(t *testing.T) {
-	// As in TestCoreLooksPastSourcesAfterThreeEmptyAnswers: after three
-	// answers in a row that brought nothing, a new peer is asked. Of the
-	// new peers x and y (x ahead in the rotation), y has asked us for our
-	// whole book: its answer leaves out all we told it, so it holds only
-	// what we miss (toldBonus), and y is asked. Not if y last asked us
-	// longer ago than toldLately (it likely knows just what we do), nor if
-	// it never asked, asked once only (like a node that has just started),
-	// dialled us from a crowded subnet, or was asked by us already and
-	// has not answered (as for mutualBonus).
+	// As in TestCoreLooksPastSourcesAfterThreeEmptyAnswers: two answers in
+	// a row brought nothing, and the size estimate says we miss a third of
+	// the network. Of the new peers x and y (x ahead in the rotation), y
+	// has asked us for our whole book: its answer leaves out all we told
+	// it, so it holds only what we miss (toldBonus), and y is asked at
+	// once. Not while the last answer brought news (then y is asked after
+	// the next empty one); nor, until the third empty answer, when any new
+	// peer is worth what we miss and x is asked as the first in rotation,
+	// if y last asked us longer ago than toldLately (it likely knows just
+	// what we do), never asked, asked once only (like a node that has just
+	// started), dialled us from a crowded subnet, or was asked by us
+	// already and has not answered (as for mutualBonus).
 	const x, y = 3, 4
+	const source = 0 // a or b
 	for _, tc := range []struct {
-		name string
-		asks int
-		ago  time.Duration // since y's last request
-		peer func(*corePeer)
-		want int
+		name        string
+		asks        int
+		ago         time.Duration // since y's last request
+		peer        func(*corePeer)
+		news        bool // the last answer brought news
+		small       bool // the size estimate says we miss a seventh of it
+		first, then int  // whom we ask, and after one more empty answer
 	}{
-		{"had our book, asked lately", 7, 0, nil, y},
-		{"had our book, asked long ago", 7, toldLately + time.Second, nil, x},
-		{"never asked", 0, 0, nil, x},
-		{"asked once", 1, 0, nil, x},
-		{"crowded", 7, 0, func(p *corePeer) { p.crowded = true }, x},
-		{"asked by us, no answer", 7, 0, func(p *corePeer) { p.lastSent = p.servedAt.Add(-time.Minute) }, x},
+		{"had our book, asked lately", 7, 0, nil, false, false, y, 0},
+		{"had our book, asked lately, news", 7, 0, nil, true, false, source, y},
+		{"had our book, asked lately, we miss little", 7, 0, nil, false, true, source, 0},
+		{"had our book, asked long ago", 7, toldLately + time.Second, nil, false, false, source, x},
+		{"never asked", 0, 0, nil, false, false, source, x},
+		{"asked once", 1, 0, nil, false, false, source, x},
+		{"crowded", 7, 0, func(p *corePeer) { p.crowded = true }, false, false, source, x},
+		{"asked by us, no answer", 7, 0, func(p *corePeer) { p.lastSent = p.servedAt.Add(-time.Minute) }, false, false, source, x},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			pm, core, a, b, run, now := rxSourcesOfOurBook(t)
@@ -2901,6 +2909,15 @@ func TestCoreAsksAPeerThatHadOurBookWhenSourcesStall(t *testing.T) {
 			if tc.peer != nil {
 				tc.peer(core.peers[nodeID(y)])
 			}
+			if tc.news {
+				core.idle = 0
+			}
+			if miss := 1.0 / 3; tc.small {
+				core.estimate = sizeEstimator{sumCM: 700 * 1e4, sumR: 1e4 - 1}
+				require.InDelta(t, 1-602.0/700, core.missingAtMost(core.walkedSize()), 1e-9, "of 700 we know 602: x and y too")
+			} else {
+				require.InDelta(t, miss, core.missingAtMost(core.walkedSize()), 1e-9)
+			}
 			// Asked once y's requests are in (time does not run back).
 			if last := now.Add(time.Duration(tc.asks+1) * core.cfg.MinReceiveInterval); core.NextWake().Before(last) {
 				now = last
@@ -2908,10 +2925,18 @@ func TestCoreAsksAPeerThatHadOurBookWhenSourcesStall(t *testing.T) {
 				now = core.NextWake()
 			}
 			to := rxSentTo(t, core.Tick(now))
-			require.Contains(t, []NodeID{nodeID(a), nodeID(b)}, to, "two empty answers")
+			if tc.first != source {
+				require.Equal(t, nodeID(tc.first), to, "%d empty answers", core.idle)
+				return
+			}
+			require.Contains(t, []NodeID{nodeID(a), nodeID(b)}, to, "%d empty answers", core.idle)
+			if tc.then == 0 {
+				return
+			}
+			idle := core.idle
 			core.Receive(now.Add(50*time.Millisecond), Envelope{From: to, Message: rxV2RespAddrs(run(to)...)})
-			require.Equal(t, 3, core.idle)
-			require.Equal(t, nodeID(tc.want), rxSentTo(t, core.Tick(core.NextWake())), "three empty answers")
+			require.Equal(t, idle+1, core.idle)
+			require.Equal(t, nodeID(tc.then), rxSentTo(t, core.Tick(core.NextWake())), "%d empty answers", core.idle)
 		})
 	}
 }
