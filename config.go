@@ -33,9 +33,10 @@ const (
 	// connected peers have answered with part of the network (valid addresses,
 	// not of one subnet), and at least the share the size estimate says we
 	// miss, when over a quarter, while answers keep bringing nothing (3 in a
-	// row or more), or, if it has had our book from us and had a request
-	// answered by us within 10 s, once an answer brought nothing, and then up
-	// to 5% more (its answers leave out what we told it; on the same terms as
+	// row or more); if it has had our book from us and had a request answered
+	// by us within 10 s, that share (if over a quarter) times the share of our
+	// book it has had once an answer brought nothing, and up to 5% more after
+	// three (its answers leave out what we told it; on the same terms as
 	// below); while fewer than two are sources, one that has had two requests
 	// or more answered by us (not from a crowded subnet), and has not been
 	// asked on this connection, is worth 5% more; ties go in rotation order.

@@ -672,33 +672,33 @@ const minSources = 2
 // asked peer after peer of their own half.
 const stallAnswers = 2
 
-// toldBonus and toldLately: once an answer has brought nothing (Core.idle
-// of 1 or more) and the size estimate says we miss more than stallMiss, a
-// peer that has not answered, has had our book from us (toldShare of it)
-// and has had a request answered by us within toldLately is worth what we
-// miss and up to toldBonus more (1.05 times), if, as for mutualBonus, it
-// has had mutualAsks requests answered, did not dial us from a crowded
-// subnet and has not been asked by us on this connection. Its answer leaves
+// toldBonus and toldLately: a peer that has not answered, has had our book
+// from us (toldShare of it) and has had a request answered by us within
+// toldLately, if, as for mutualBonus, it has had mutualAsks requests
+// answered, did not dial us from a crowded subnet and has not been asked by
+// us on this connection, is worth what the size estimate says we miss (if
+// over stallMiss) times that share as soon as an answer has brought nothing
+// (Core.idle of 1 or more), and past stallAnswers, when every new peer is
+// worth what we miss, up to toldBonus more (1.05 times). Its answer leaves
 // out all we told it (see PeerManager.AddFrom), so it holds only what we
-// miss, while a new peer's first run repeats what we know; the bonus puts
-// it ahead of the other new peers once they too are worth what we miss
-// (past stallAnswers). In the simulator's cold start of 1,000 nodes (seed
-// 21), a node whose two sources had stalled at 889 of 999 asked a new peer,
-// which was first in the rotation, and walked it at 10-14 new entries per
-// answer, while a peer that had walked our book in 15 requests waited (the
-// node needed 33 requests to know 99%; with the bonus, 26). With such a
-// peer asked only past stallAnswers, like any new peer, 3 seeds of 100 still
-// needed 31 (seed 7: a node that knew 986 of 999 asked a source, itself
-// stuck, whose answers held an entry or none, while three peers that had
-// walked our whole book waited); asked at the first empty answer, none
-// needed more than 30, for 0.3 requests more for the average
-// node (18.7 against 18.3) and bytes 1.39 times the minimum against 1.38.
-// A peer that asked us lately is still learning (a saturated one asks
-// every few minutes); one that asked long ago likely knows just what we do:
-// after a partition healed, the nodes of one side asked such peers of their
-// own side, one per saturated interval, before the new ones from the other
-// side. A peer that samples (CometBFT, Tendermint) leaves nothing out, so
-// the preference gains nothing there.
+// miss, while a new peer's first run repeats what we know. In the
+// simulator's cold start of 1,000 nodes (seed 21), a node whose two sources
+// had stalled at 889 of 999 asked a new peer, which was first in the
+// rotation, and walked it at 10-14 new entries per answer, while a peer
+// that had walked our book in 15 requests waited (the node needed 33
+// requests to know 99%; with the bonus past stallAnswers alone, 26). That
+// left 3 seeds of 100 at 31 (seed 7: a node that knew 986 of 999 asked a
+// source, itself stuck, whose answers held an entry or none, while three
+// peers that had walked our whole book waited); with such a peer asked at
+// the first empty answer, none needed more than 30 (seed 24: 30), for 0.28
+// requests more for the average node (18.63 against 18.35, seeds 1-100)
+// and bytes 1.392 times the minimum against 1.381. A peer that asked us
+// lately is still learning (a saturated one asks every few minutes); one
+// that asked long ago likely knows just what we do: after a partition
+// healed, the nodes of one side asked such peers of their own side, one per
+// saturated interval, before the new ones from the other side. A peer that
+// samples (CometBFT, Tendermint) leaves nothing out, so the preference
+// gains nothing there.
 const (
 	toldBonus  = 0.05
 	toldLately = 10 * time.Second
@@ -770,25 +770,27 @@ func (p *corePeer) drawsOnUs() bool {
 func (c *Core) expectedYield(now time.Time, p *corePeer, walked int) float64 {
 	if !p.answered {
 		y := c.firstAnswerYield(p, walked)
-		var m float64 // what we may miss, once an answer brought nothing
-		if c.idle > 0 {
-			m = c.missingAtMost(walked)
-		}
-		if m > stallMiss {
-			if c.idle > stallAnswers {
-				// Answers keep bringing nothing while the size estimate
-				// says we miss much of the network: our sources hold no
-				// more than we do, and the walks, which show their
-				// books, cannot tell. A peer that has not answered is
-				// then worth what we miss.
-				y = max(y, m)
-			}
-			if p.drawsOnUs() && now.Sub(p.servedAt) <= toldLately {
-				// One that has had our book from us and still asks
-				// leaves all of it out of its answer: it is worth what
-				// we miss as soon as an answer brought nothing (see
-				// toldBonus).
-				y = max(y, m*(1+toldBonus*c.pm.toldShare(p.id)))
+		// A peer that has had our book from us and still asks leaves all
+		// of it out of its answer (see toldBonus).
+		told := p.drawsOnUs() && now.Sub(p.servedAt) <= toldLately
+		if c.idle > stallAnswers || (c.idle > 0 && told) {
+			if m := c.missingAtMost(walked); m > stallMiss {
+				share := 0.0
+				if told {
+					share = c.pm.toldShare(p.id)
+				}
+				// Once an answer brought nothing, it is worth what we
+				// miss in proportion to the share of our book it has had.
+				y = max(y, m*share)
+				if c.idle > stallAnswers {
+					// Answers keep bringing nothing while the size
+					// estimate says we miss much of the network: our
+					// sources hold no more than we do, and the walks,
+					// which show their books, cannot tell. A peer that
+					// has not answered is then worth what we miss, and
+					// one that has had our book up to toldBonus more.
+					y = max(y, m*(1+toldBonus*share))
+				}
 			}
 		}
 		if c.sources < minSources {

@@ -2859,36 +2859,42 @@ func TestCoreDoesNotTakeASamplersShortAnswerForNews(t *testing.T) {
 
 func TestCoreAsksAPeerThatHadOurBookWhenSourcesStall(t *testing.T) {
 	// As in TestCoreLooksPastSourcesAfterThreeEmptyAnswers: two answers in
-	// a row brought nothing, and the size estimate says we miss a third of
-	// the network. Of the new peers x and y (x ahead in the rotation), y
-	// has asked us for our whole book: its answer leaves out all we told
-	// it, so it holds only what we miss (toldBonus), and y is asked at
-	// once. Not while the last answer brought news (then y is asked after
-	// the next empty one); nor, until the third empty answer, when any new
-	// peer is worth what we miss and x is asked as the first in rotation,
-	// if y last asked us longer ago than toldLately (it likely knows just
-	// what we do), never asked, asked once only (like a node that has just
+	// a row brought nothing (core.idle is 2), and the size estimate says we
+	// miss a third of the network. Of the new peers x and y (x ahead in the
+	// rotation), y has asked us for our whole book: its answer leaves out
+	// all we told it, so it holds only what we miss (toldBonus), and y is
+	// asked at once. Not while the last answer brought news (idle set to 0:
+	// y is asked after the next empty answer), nor while the estimate says
+	// we miss less than stallMiss (a seventh). After a third empty answer,
+	// when any new peer is worth what we miss, y is asked before x for the
+	// bonus; not if y has had a third of our book only (worth a third of
+	// what we miss until then, less than what our sources' news may bring),
+	// last asked us longer ago than toldLately (it likely knows just what
+	// we do), never asked, asked once only (like a node that has just
 	// started), dialled us from a crowded subnet, or was asked by us
-	// already and has not answered (as for mutualBonus).
+	// already and has not answered (as for mutualBonus): then x is asked,
+	// the first in rotation.
 	const x, y = 3, 4
-	const source = 0 // a or b
+	const source, stop = 0, -1 // a or b; no further request checked
 	for _, tc := range []struct {
 		name        string
 		asks        int
 		ago         time.Duration // since y's last request
 		peer        func(*corePeer)
-		news        bool // the last answer brought news
+		idle        int  // answers in a row that brought nothing
 		small       bool // the size estimate says we miss a seventh of it
 		first, then int  // whom we ask, and after one more empty answer
 	}{
-		{"had our book, asked lately", 7, 0, nil, false, false, y, 0},
-		{"had our book, asked lately, news", 7, 0, nil, true, false, source, y},
-		{"had our book, asked lately, we miss little", 7, 0, nil, false, true, source, 0},
-		{"had our book, asked long ago", 7, toldLately + time.Second, nil, false, false, source, x},
-		{"never asked", 0, 0, nil, false, false, source, x},
-		{"asked once", 1, 0, nil, false, false, source, x},
-		{"crowded", 7, 0, func(p *corePeer) { p.crowded = true }, false, false, source, x},
-		{"asked by us, no answer", 7, 0, func(p *corePeer) { p.lastSent = p.servedAt.Add(-time.Minute) }, false, false, source, x},
+		{"had our book, asked lately", 7, 0, nil, 2, false, y, stop},
+		{"had our book, asked lately, news", 7, 0, nil, 0, false, source, y},
+		{"had our book, asked lately, we miss little", 7, 0, nil, 2, true, source, stop},
+		{"had our book, three empty answers", 7, 0, nil, stallAnswers + 1, false, y, stop},
+		{"had a third of our book", 2, 0, nil, 2, false, source, y},
+		{"had our book, asked long ago", 7, toldLately + time.Second, nil, 2, false, source, x},
+		{"never asked", 0, 0, nil, 2, false, source, x},
+		{"asked once", 1, 0, nil, 2, false, source, x},
+		{"crowded", 7, 0, func(p *corePeer) { p.crowded = true }, 2, false, source, x},
+		{"asked by us, no answer", 7, 0, func(p *corePeer) { p.lastSent = p.servedAt.Add(-time.Minute) }, 2, false, source, x},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			pm, core, a, b, run, now := rxSourcesOfOurBook(t)
@@ -2902,40 +2908,40 @@ func TestCoreAsksAPeerThatHadOurBookWhenSourcesStall(t *testing.T) {
 				require.Empty(t, acts.Errors)
 				require.Len(t, acts.Send, 1)
 			}
-			if tc.asks > 1 {
+			switch tc.asks {
+			case 7:
 				require.Equal(t, 1.0, pm.toldShare(nodeID(y)), "y has had our whole book")
+			case 2:
+				require.InDelta(t, 1.0/3, pm.toldShare(nodeID(y)), 0.05, "y has had 200 of our 602")
 			}
 			core.peers[nodeID(y)].servedAt = core.peers[nodeID(y)].servedAt.Add(-tc.ago)
 			if tc.peer != nil {
 				tc.peer(core.peers[nodeID(y)])
 			}
-			if tc.news {
-				core.idle = 0
-			}
-			if miss := 1.0 / 3; tc.small {
+			core.idle = tc.idle
+			if tc.small {
 				core.estimate = sizeEstimator{sumCM: 700 * 1e4, sumR: 1e4 - 1}
 				require.InDelta(t, 1-602.0/700, core.missingAtMost(core.walkedSize()), 1e-9, "of 700 we know 602: x and y too")
 			} else {
-				require.InDelta(t, miss, core.missingAtMost(core.walkedSize()), 1e-9)
+				require.InDelta(t, 1.0/3, core.missingAtMost(core.walkedSize()), 1e-9)
 			}
-			// Asked once y's requests are in (time does not run back).
-			if last := now.Add(time.Duration(tc.asks+1) * core.cfg.MinReceiveInterval); core.NextWake().Before(last) {
-				now = last
-			} else {
-				now = core.NextWake()
-			}
+			// Asked 2 s after b answered, once y's requests are in: the
+			// floor for a's and b's news (newsFloor) is then about a fifth
+			// of an answer, more than a third of what we miss, less than
+			// all of it.
+			now = now.Add(2 * time.Second)
+			require.True(t, core.NextWake().Before(now))
 			to := rxSentTo(t, core.Tick(now))
 			if tc.first != source {
 				require.Equal(t, nodeID(tc.first), to, "%d empty answers", core.idle)
 				return
 			}
 			require.Contains(t, []NodeID{nodeID(a), nodeID(b)}, to, "%d empty answers", core.idle)
-			if tc.then == 0 {
+			if tc.then == stop {
 				return
 			}
-			idle := core.idle
 			core.Receive(now.Add(50*time.Millisecond), Envelope{From: to, Message: rxV2RespAddrs(run(to)...)})
-			require.Equal(t, idle+1, core.idle)
+			require.Equal(t, tc.idle+1, core.idle)
 			require.Equal(t, nodeID(tc.then), rxSentTo(t, core.Tick(core.NextWake())), "%d empty answers", core.idle)
 		})
 	}
