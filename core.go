@@ -762,10 +762,11 @@ func (p *corePeer) drawsOnUs() bool {
 // has not answered yet is judged by firstAnswerYield, at unaskedYield or
 // more while fewer than minSources peers are sources, and at what the size
 // estimate says we miss, if over stallMiss, while answers keep bringing
-// nothing (past stallAnswers), or, for one that has had our book from us
-// and asked us lately, once an answer brought nothing, and then up to
-// toldBonus more; and, while we lack a second source, mutualBonus more if
-// it has had mutualAsks requests answered by us (see there). walked is
+// nothing (past stallAnswers), up to toldBonus more for one that has had
+// our book from us and asked us lately, which is worth that share times
+// the share of our book it has had as soon as one answer brought nothing;
+// and, while we lack a second source, mutualBonus more if it has had
+// mutualAsks requests answered by us (see there). walked is
 // c.walkedSize(), worked out once by the caller for all its peers.
 func (c *Core) expectedYield(now time.Time, p *corePeer, walked int) float64 {
 	if !p.answered {

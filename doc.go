@@ -55,17 +55,18 @@
 // of the network, it is worth that share; one that has had our book from us
 // and asked us lately is worth that share (if over a quarter) times the
 // share of our book it has had as soon as one answer brought nothing, and
-// up to 5% more after three (its answer leaves out what we told it, so it
-// holds only what we miss; on the same terms as below). Until two peers are
-// sources, a new peer that has had two requests or more answered by us, and
-// that we have not asked on this connection, is preferred (worth 5% more;
-// not one from a crowded subnet, as below): a pex peer leaves out of its
-// answers what we sent it, as we leave out what it sent us, so between two
-// peers that ask each other an address goes once. A new peer that dialled
-// us from a subnet we are already connected to, or that lately broke the
-// protocol, is not asked at all until it has asked us (or for a second). A
-// peer that misses Config.ResponseTimeout goes back into the rotation, the
-// miss reported, and its late answer is still used.
+// after three, when any new peer is worth that share, up to 5% more than
+// they (its answer leaves out what we told it, so it holds only what we
+// miss; on the same terms as below). Until two peers are sources, a new
+// peer that has had two requests or more answered by us, and that we have
+// not asked on this connection, is preferred (worth 5% more; not one from a
+// crowded subnet, as below): a pex peer leaves out of its answers what we
+// sent it, as we leave out what it sent us, so between two peers that ask
+// each other an address goes once. A new peer that dialled us from a subnet
+// we are already connected to, or that lately broke the protocol, is not
+// asked at all until it has asked us (or for a second). A peer that misses
+// Config.ResponseTimeout goes back into the rotation, the miss reported,
+// and its late answer is still used.
 //
 // The wait between requests is Config.MinInterval divided by the smoothed
 // share of new addresses in answers (from a pex peer out of the

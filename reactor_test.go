@@ -2867,13 +2867,13 @@ func TestCoreAsksAPeerThatHadOurBookWhenSourcesStall(t *testing.T) {
 	// y is asked after the next empty answer), nor while the estimate says
 	// we miss less than stallMiss (a seventh). After a third empty answer,
 	// when any new peer is worth what we miss, y is asked before x for the
-	// bonus; not if y has had a third of our book only (worth a third of
-	// what we miss until then, less than what our sources' news may bring),
-	// last asked us longer ago than toldLately (it likely knows just what
-	// we do), never asked, asked once only (like a node that has just
-	// started), dialled us from a crowded subnet, or was asked by us
-	// already and has not answered (as for mutualBonus): then x is asked,
-	// the first in rotation.
+	// bonus. If y has had a third of our book only, it is worth a third of
+	// what we miss, less than our sources' news: a source is asked, then y,
+	// for the bonus. If y last asked us longer ago than toldLately (it
+	// likely knows just what we do), never asked, asked once only (like a
+	// node that has just started), dialled us from a crowded subnet, or was
+	// asked by us already and has not answered (as for mutualBonus), a
+	// source is asked, then x, the first in rotation.
 	const x, y = 3, 4
 	const source, stop = 0, -1 // a or b; no further request checked
 	for _, tc := range []struct {
@@ -2882,7 +2882,7 @@ func TestCoreAsksAPeerThatHadOurBookWhenSourcesStall(t *testing.T) {
 		ago         time.Duration // since y's last request
 		peer        func(*corePeer)
 		idle        int  // answers in a row that brought nothing
-		small       bool // the size estimate says we miss a seventh of it
+		small       bool // the size estimate says we miss a seventh of the network
 		first, then int  // whom we ask, and after one more empty answer
 	}{
 		{"had our book, asked lately", 7, 0, nil, 2, false, y, stop},
@@ -2925,11 +2925,12 @@ func TestCoreAsksAPeerThatHadOurBookWhenSourcesStall(t *testing.T) {
 			} else {
 				require.InDelta(t, 1.0/3, core.missingAtMost(core.walkedSize()), 1e-9)
 			}
-			// Asked 2 s after b answered, once y's requests are in: the
-			// floor for a's and b's news (newsFloor) is then about a fifth
-			// of an answer, more than a third of what we miss, less than
-			// all of it.
-			now = now.Add(2 * time.Second)
+			// Asked 1.5 s after b answered, once y's requests are in: the
+			// floor for a's and b's news (newsFloor) is then about a sixth
+			// of an answer, more than a third of what we miss (a ninth),
+			// less than all of it, and still well below it at the next
+			// request, 1.6 s later.
+			now = now.Add(1500 * time.Millisecond)
 			require.True(t, core.NextWake().Before(now))
 			to := rxSentTo(t, core.Tick(now))
 			if tc.first != source {
