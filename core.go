@@ -576,19 +576,21 @@ func newsFloor(now time.Time, p *corePeer, miss float64) float64 {
 // itself stuck, whose last answers held one entry each: the floor, 8 times
 // the share the size estimate said it missed, outweighed the run of a new
 // peer's walk, and the node needed 36 requests to know 99% (seed 38); with
-// this bound and toldBonus, 30. Once newsFloorRamp has passed since we
-// asked the peer, the floor is whole again: a pace measured before then
-// says little of a network that may have changed since (a partition healed,
-// say). The bound has a cost there: after a partition healed, the average
-// node knew 99% of the network at 391-483 s (seeds 1-6) with this bound and
-// toldBonus, against 326-482 s with neither; toldBonus alone (before its
-// guards) gave 389 and 346 s on seeds 1 and 2 (377 and 337 s with neither),
-// this bound alone 466 and 440 s. Lifting the bound once an answer brought
-// 50 new addresses or more (the network had changed) made no difference:
-// the cost is in the state each half is in when the link comes (fewer of
-// its nodes still polling fast, as its tail ended sooner), and it is gone
-// once both halves have settled (healed at 10 minutes, seeds 1-3: 942-990 s
-// against 956-1,003 s).
+// this bound and toldBonus, 30 (26 since toldBonus counts from the first
+// empty answer). Once newsFloorRamp has passed since we asked the peer, the
+// floor is whole again: a pace measured before then says little of a
+// network that may have changed since (a partition healed, say). The bound
+// has a cost there: after a partition healed, the average node knew 99% of
+// the network at 391-469 s (seeds 1-6) with this bound and toldBonus
+// (391-483 s when toldBonus counted past stallAnswers only), against
+// 326-482 s with neither; toldBonus alone (before its guards) gave 389 and
+// 346 s on seeds 1 and 2 (377 and 337 s with neither), this bound alone 466
+// and 440 s. Lifting the bound once an answer brought 50 new addresses or
+// more (the network had changed) made no difference: the cost is in the
+// state each half is in when the link comes (fewer of its nodes still
+// polling fast, as its tail ended sooner), and it is gone once both halves
+// have settled (healed at 10 minutes, seeds 1-3: 919-985 s against
+// 956-1,003 s).
 const newsRateSlack = 4
 
 // newsFloorGain and newsFloorRamp shape newsFloor: a done peer's next
