@@ -707,20 +707,20 @@ const (
 )
 
 // mutualAsks and mutualBonus: while fewer than minSources peers are
-// sources, a peer that has not answered yet but has had mutualAsks
-// requests or more answered by us is worth mutualBonus more (1.05 times):
-// of the new peers that may become a source, one that asks us is
-// preferred. A pex peer leaves out of its answers what we sent it
-// (see PeerManager.AddFrom), as we leave out what it sent us: between two
-// peers that ask each other, an address goes once, whichever learns it
-// first, while between peers that ask one way only, each sends the other
-// what it learnt elsewhere, known or not. Nodes draw most of what they
-// learn from their first two sources. In the simulator's cold start of
-// 1,000 nodes (seeds 1-16), 6% of the requests (until a node knew 99%)
-// went to peers that had asked us, and bytes received were 1.52-1.63
-// times the minimum; with the bonus (and estimateTrust), 26%, and
-// 1.34-1.40 times (for the first source alone it gave nothing: 1.54-1.62
-// on six seeds, before estimateTrust). It is for:
+// sources, a peer that has not answered yet but has had mutualAsks requests
+// or more answered by us is worth mutualBonus more (1.05 times): of the new
+// peers that may become a source, one that asks us is preferred. A pex peer
+// leaves out of its answers what we sent it (see PeerManager.AddFrom), as
+// we leave out what it sent us: between two peers that ask each other, an
+// address goes once, whichever learns it first, while between peers that
+// ask one way only, each sends the other what it learnt elsewhere, known or
+// not. Nodes draw most of what they learn from their first two sources. In
+// the simulator's cold start of 1,000 nodes (seeds 1-16, when the bonus
+// came in), 6% of the requests (until a node knew 99%) went to peers that
+// had asked us, and bytes received were 1.52-1.63 times the minimum; with
+// the bonus (and estimateTrust), 26%, and 1.34-1.40 times (for the first
+// source alone it gave nothing: 1.54-1.62 on six seeds, before
+// estimateTrust). It is for:
 //   - a peer that asked twice or more: one request is what a node that
 //     has just started sends its first peer, and some nodes took such a
 //     newcomer (a book of 2) for their second source and leaned on one
