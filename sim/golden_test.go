@@ -38,7 +38,6 @@ var goldenRuns = []Options{
 	{Scenario: ScenarioFlood, Nodes: 200, Seed: 2, Attackers: 0.3, Limit: 2 * time.Minute},
 }
 
-
 func goldenName(o Options) string {
 	name := fmt.Sprintf("%s-%d-seed%d", o.Scenario, o.Nodes, o.Seed)
 	if o.Attackers > 0 {
