@@ -1,341 +1,51 @@
 package pex
 
 import (
-	"context"
-	"fmt"
-	"net"
 	"net/netip"
-	"strconv"
-	"strings"
+
+	"github.com/pexnet/pex/internal/addr"
 )
 
 // NodeIDLength is the length of a NodeID in hexadecimal characters.
-const NodeIDLength = 40
+const NodeIDLength = addr.NodeIDLength
 
 // NodeID identifies a node: the lowercase hex of the 20-byte address of its
-// public key. The zero value is not a valid ID.
-type NodeID string
+// public key. The zero value is not a valid ID. Validate checks one built
+// by hand.
+type NodeID = addr.NodeID
 
 // ParseNodeID validates s and returns it lowercased. Uppercase hex is
 // accepted; any other character, or a length other than 40, is an error
 // wrapping ErrInvalidNodeID.
-func ParseNodeID(s string) (NodeID, error) {
-	if len(s) != NodeIDLength {
-		return "", fmt.Errorf("%w: %q has length %d, want %d", ErrInvalidNodeID, clip(s), len(s), NodeIDLength)
-	}
-	lower := true
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case '0' <= c && c <= '9', 'a' <= c && c <= 'f':
-		case 'A' <= c && c <= 'F':
-			lower = false
-		default:
-			return "", fmt.Errorf("%w: %q is not hexadecimal", ErrInvalidNodeID, clip(s))
-		}
-	}
-	if !lower {
-		s = strings.ToLower(s)
-	}
-	return NodeID(s), nil
-}
-
-// Validate reports whether id is a well-formed, lowercase NodeID.
-func (id NodeID) Validate() error {
-	parsed, err := ParseNodeID(string(id))
-	if err != nil {
-		return err
-	}
-	if parsed != id {
-		return fmt.Errorf("%w: %q is not lowercase", ErrInvalidNodeID, string(id))
-	}
-	return nil
-}
+func ParseNodeID(s string) (NodeID, error) { return addr.ParseNodeID(s) }
 
 // Address protocols (URL schemes) pex understands.
 const (
-	ProtocolMConn  = "mconn"  // Tendermint/CometBFT multiplexed connection
-	ProtocolTCP    = "tcp"    // plain TCP, treated like mconn for discovery
-	ProtocolMemory = "memory" // in-process transports; has no host or port
+	ProtocolMConn  = addr.ProtocolMConn  // Tendermint/CometBFT multiplexed connection
+	ProtocolTCP    = addr.ProtocolTCP    // plain TCP, treated like mconn for discovery
+	ProtocolMemory = addr.ProtocolMemory // in-process transports; has no host or port
 )
 
 // NodeAddress is a node's dialable address, written as a URL:
 // mconn://<id>@<host>:<port>, tcp://<id>@<host>:<port> or memory:<id>.
 // A missing scheme means mconn; IPv6 hosts are bracketed. Hostname holds an
 // IP address in canonical form or a lowercase DNS name; DNS names are kept
-// as names and resolved at each use.
+// as names and resolved at each use (Resolve).
 //
 // NodeAddress is comparable and can be used as a map key. ParseNodeAddress
-// returns canonical values, for which ParseNodeAddress(a.String()) == a.
-type NodeAddress struct {
-	Protocol string
-	NodeID   NodeID
-	Hostname string
-	Port     uint16
-}
+// returns canonical values, for which ParseNodeAddress(a.String()) == a;
+// Validate checks a value built by hand the same way.
+type NodeAddress = addr.NodeAddress
 
 // ParseNodeAddress parses and validates a node URL. Errors wrap
 // ErrInvalidAddress or ErrInvalidNodeID.
-func ParseNodeAddress(s string) (NodeAddress, error) {
-	bad := func(format string, args ...any) (NodeAddress, error) {
-		return NodeAddress{}, fmt.Errorf("%w: %q: %s", ErrInvalidAddress, clip(s), fmt.Sprintf(format, args...))
-	}
-	if len(s) > maxAddressLength {
-		return bad("longer than %d bytes", maxAddressLength)
-	}
-	if scheme, rest, ok := strings.Cut(s, ":"); ok && strings.EqualFold(scheme, ProtocolMemory) {
-		rest = strings.TrimPrefix(rest, "//")
-		id, err := ParseNodeID(rest)
-		if err != nil {
-			return NodeAddress{}, fmt.Errorf("%w: %q: %w", ErrInvalidAddress, clip(s), err)
-		}
-		return NodeAddress{Protocol: ProtocolMemory, NodeID: id}, nil
-	}
-	protocol, rest := ProtocolMConn, s
-	if scheme, after, ok := strings.Cut(s, "://"); ok {
-		protocol = strings.ToLower(scheme)
-		if protocol != ProtocolMConn && protocol != ProtocolTCP {
-			return bad("unknown scheme %q", scheme)
-		}
-		rest = after
-	}
-	idPart, hostPort, ok := strings.Cut(rest, "@")
-	if !ok {
-		return bad("missing <id>@")
-	}
-	id, err := ParseNodeID(idPart)
-	if err != nil {
-		return NodeAddress{}, fmt.Errorf("%w: %q: %w", ErrInvalidAddress, clip(s), err)
-	}
-	if hostPort == "" {
-		return bad("missing host and port")
-	}
-	if strings.HasPrefix(hostPort, ":") {
-		return bad("a port needs a host")
-	}
-	host, portStr, err := net.SplitHostPort(hostPort)
-	if err != nil {
-		if strings.Count(hostPort, ":") > 1 && !strings.HasPrefix(hostPort, "[") {
-			return bad("IPv6 hosts must be bracketed")
-		}
-		return bad("want host:port")
-	}
-	port, err := parsePort(portStr)
-	if err != nil {
-		return bad("%v", err)
-	}
-	hostname, err := canonicalHost(host, strings.HasPrefix(hostPort, "["))
-	if err != nil {
-		return bad("%v", err)
-	}
-	return NodeAddress{Protocol: protocol, NodeID: id, Hostname: hostname, Port: port}, nil
-}
-
-// maxAddressLength bounds what ParseNodeAddress reads: scheme, ID, the
-// longest DNS name and a port fit well within it.
-const maxAddressLength = 512
-
-func parsePort(s string) (uint16, error) {
-	if s == "" {
-		return 0, fmt.Errorf("missing port")
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return 0, fmt.Errorf("port %q is not a number", s)
-		}
-	}
-	n, err := strconv.ParseUint(s, 10, 16)
-	if err != nil || n == 0 {
-		return 0, fmt.Errorf("port %q out of range 1..65535", s)
-	}
-	return uint16(n), nil
-}
-
-// canonicalHost returns an IP in canonical form (IPv4-mapped IPv6 unmapped)
-// or a validated, lowercased DNS name.
-func canonicalHost(host string, bracketed bool) (string, error) {
-	if host == "" {
-		return "", fmt.Errorf("empty host")
-	}
-	if ip, err := netip.ParseAddr(host); err == nil {
-		if ip.Zone() != "" {
-			return "", fmt.Errorf("IPv6 zones are not allowed")
-		}
-		if bracketed && !ip.Is6() {
-			return "", fmt.Errorf("brackets around a non-IPv6 host")
-		}
-		return ip.Unmap().String(), nil
-	}
-	if bracketed {
-		return "", fmt.Errorf("bad IPv6 address %q", host)
-	}
-	if err := validDNSName(host); err != nil {
-		return "", err
-	}
-	return strings.ToLower(host), nil
-}
-
-func validDNSName(name string) error {
-	if len(strings.TrimSuffix(name, ".")) > 253 {
-		return fmt.Errorf("host name longer than 253 bytes")
-	}
-	allDigits := true
-	for label := range strings.SplitSeq(strings.TrimSuffix(name, "."), ".") {
-		if label == "" || len(label) > 63 {
-			return fmt.Errorf("bad host name %q", name)
-		}
-		if label[0] == '-' || label[len(label)-1] == '-' {
-			return fmt.Errorf("bad host name %q", name)
-		}
-		for i := 0; i < len(label); i++ {
-			c := label[i]
-			isDigit := '0' <= c && c <= '9'
-			if !isDigit {
-				allDigits = false
-			}
-			if !isDigit && !('a' <= c && c <= 'z') && !('A' <= c && c <= 'Z') && c != '-' && c != '_' {
-				return fmt.Errorf("bad host name %q", name)
-			}
-		}
-	}
-	if allDigits {
-		// "1.2.3" or "01.2.3.4": not a valid IP, and a name that looks like
-		// one is a mistake, not a host.
-		return fmt.Errorf("bad IP address %q", name)
-	}
-	return nil
-}
+func ParseNodeAddress(s string) (NodeAddress, error) { return addr.ParseNodeAddress(s) }
 
 // NodeAddressFromIP builds the mconn address of a V1 (id, ip, port) entry.
 func NodeAddressFromIP(id NodeID, ip netip.Addr, port uint16) (NodeAddress, error) {
-	if err := id.Validate(); err != nil {
-		return NodeAddress{}, fmt.Errorf("%w: %w", ErrInvalidAddress, err)
-	}
-	if !ip.IsValid() || ip.Zone() != "" {
-		return NodeAddress{}, fmt.Errorf("%w: %s: bad IP", ErrInvalidAddress, id)
-	}
-	if port == 0 {
-		return NodeAddress{}, fmt.Errorf("%w: %s: port 0", ErrInvalidAddress, id)
-	}
-	return NodeAddress{Protocol: ProtocolMConn, NodeID: id, Hostname: ip.Unmap().String(), Port: port}, nil
-}
-
-// String returns the URL form of a, which ParseNodeAddress reads back.
-func (a NodeAddress) String() string {
-	if a.Protocol == ProtocolMemory {
-		return ProtocolMemory + ":" + string(a.NodeID)
-	}
-	protocol := a.Protocol
-	if protocol == "" {
-		protocol = ProtocolMConn
-	}
-	var b strings.Builder
-	b.Grow(len(protocol) + 3 + len(a.NodeID) + 1 + len(a.Hostname) + 8)
-	b.WriteString(protocol)
-	b.WriteString("://")
-	b.WriteString(string(a.NodeID))
-	b.WriteByte('@')
-	if strings.IndexByte(a.Hostname, ':') >= 0 {
-		b.WriteByte('[')
-		b.WriteString(a.Hostname)
-		b.WriteByte(']')
-	} else {
-		b.WriteString(a.Hostname)
-	}
-	b.WriteByte(':')
-	b.WriteString(strconv.FormatUint(uint64(a.Port), 10))
-	return b.String()
-}
-
-// v2URL returns a as a V2 answer carries it: as String writes it, but an
-// mconn address without its scheme (see Config.V2Scheme) unless scheme.
-func (a NodeAddress) v2URL(scheme bool) string {
-	s := a.String()
-	if scheme {
-		return s
-	}
-	return strings.TrimPrefix(s, ProtocolMConn+"://")
-}
-
-// Validate checks a value built by hand the way ParseNodeAddress checks
-// text.
-func (a NodeAddress) Validate() error {
-	if a.Protocol == ProtocolMemory {
-		if a.Hostname != "" || a.Port != 0 {
-			return fmt.Errorf("%w: memory address with host or port", ErrInvalidAddress)
-		}
-		if err := a.NodeID.Validate(); err != nil {
-			return fmt.Errorf("%w: %w", ErrInvalidAddress, err)
-		}
-		return nil
-	}
-	if a.Protocol != ProtocolMConn && a.Protocol != ProtocolTCP {
-		return fmt.Errorf("%w: unknown protocol %q", ErrInvalidAddress, clip(a.Protocol))
-	}
-	if err := a.NodeID.Validate(); err != nil {
-		return fmt.Errorf("%w: %w", ErrInvalidAddress, err)
-	}
-	if a.Port == 0 {
-		return fmt.Errorf("%w: %s: port 0", ErrInvalidAddress, a.NodeID)
-	}
-	if ip, err := netip.ParseAddr(a.Hostname); err == nil {
-		if ip.Zone() != "" || ip.Is4In6() || ip.String() != a.Hostname {
-			return fmt.Errorf("%w: %s: IP %q not in canonical form", ErrInvalidAddress, a.NodeID, clip(a.Hostname))
-		}
-		return nil
-	}
-	if err := validDNSName(a.Hostname); err != nil || strings.ToLower(a.Hostname) != a.Hostname {
-		return fmt.Errorf("%w: %s: bad host %q", ErrInvalidAddress, a.NodeID, clip(a.Hostname))
-	}
-	return nil
-}
-
-// IP returns the host as an IP address, if it is one.
-func (a NodeAddress) IP() (netip.Addr, bool) {
-	if a.Hostname == "" {
-		return netip.Addr{}, false
-	}
-	ip, err := netip.ParseAddr(a.Hostname)
-	return ip, err == nil
+	return addr.NodeAddressFromIP(id, ip, port)
 }
 
 // Resolver looks up the IP addresses of a host name. *net.Resolver
 // satisfies it; tests and simulations inject their own.
-type Resolver interface {
-	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
-}
-
-// Resolve returns the (IP, port) endpoints of a: the IP itself, or each
-// address a DNS name resolves to now. Memory addresses have none. A failed
-// lookup returns an error wrapping both ErrResolve and the resolver's
-// error (which may be ctx's). r must return when ctx ends; nil means
-// net.DefaultResolver.
-func (a NodeAddress) Resolve(ctx context.Context, r Resolver) ([]netip.AddrPort, error) {
-	if a.Protocol == ProtocolMemory {
-		return nil, nil
-	}
-	if ip, ok := a.IP(); ok {
-		return []netip.AddrPort{netip.AddrPortFrom(ip, a.Port)}, nil
-	}
-	if r == nil {
-		r = net.DefaultResolver
-	}
-	ips, err := r.LookupNetIP(ctx, "ip", a.Hostname)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %w", ErrResolve, clip(a.Hostname), err)
-	}
-	out := make([]netip.AddrPort, 0, len(ips))
-	for _, ip := range ips {
-		out = append(out, netip.AddrPortFrom(ip.Unmap(), a.Port))
-	}
-	return out, nil
-}
-
-// clip shortens hostile input before it goes into an error message.
-func clip(s string) string {
-	const limit = 80
-	if len(s) <= limit {
-		return s
-	}
-	return s[:limit] + "..."
-}
+type Resolver = addr.Resolver

@@ -5,6 +5,7 @@ import (
 	"container/list"
 	"errors"
 	"fmt"
+	"github.com/pexnet/pex/internal/addr"
 	"math"
 	"net/netip"
 	"slices"
@@ -1089,7 +1090,7 @@ func (c *Core) Receive(now time.Time, e Envelope) Actions {
 			a := entries[i]
 			ip, err := netip.ParseAddr(a.GetIp())
 			if err != nil {
-				return NodeAddress{}, fmt.Errorf("%w: bad IP %q", ErrInvalidAddress, clip(a.GetIp()))
+				return NodeAddress{}, fmt.Errorf("%w: bad IP %q", ErrInvalidAddress, addr.Clip(a.GetIp()))
 			}
 			if a.GetPort() > math.MaxUint16 {
 				return NodeAddress{}, fmt.Errorf("%w: port %d", ErrInvalidAddress, a.GetPort())
@@ -1163,7 +1164,7 @@ func (c *Core) serve(now time.Time, p *corePeer, from NodeID, v2 bool, acts *Act
 	if v2 {
 		resp := &pb.PexResponseV2{Addresses: make([]*pb.PexAddressV2, len(addrs))}
 		for i, a := range addrs {
-			resp.Addresses[i] = &pb.PexAddressV2{Url: a.v2URL(c.cfg.V2Scheme)}
+			resp.Addresses[i] = &pb.PexAddressV2{Url: addr.V2URL(a, c.cfg.V2Scheme)}
 		}
 		acts.Send = append(acts.Send, Envelope{To: from, Message: mustMarshal(&pb.PexMessage{Sum: &pb.PexMessage_PexResponseV2{PexResponseV2: resp}})})
 		return
@@ -1245,7 +1246,7 @@ func (c *Core) handleResponse(now time.Time, p *corePeer, from NodeID, n int, en
 			walk = append(walk, a.NodeID)
 			entries[i].w = true
 			if groups != nil {
-				entries[i].g = netGroup(a)
+				entries[i].g = addr.Group(a)
 				groups = append(groups, entries[i].g)
 			}
 		}
@@ -1392,7 +1393,7 @@ func oneGroup(gs []uint64) (uint64, bool) {
 		if i > 0 && g != gs[i-1] {
 			run = 0
 		}
-		if run++; 2*run > len(gs) && diverseGroup(g) {
+		if run++; 2*run > len(gs) && addr.Diverse(g) {
 			return g, true
 		}
 	}

@@ -2,6 +2,7 @@ package pex
 
 import (
 	"errors"
+	"github.com/pexnet/pex/internal/addr"
 	"math/rand/v2"
 	"net/netip"
 	"strings"
@@ -26,7 +27,7 @@ func TestNetGroup(t *testing.T) {
 		{"example.com", "EXAMPLE.com."},
 	}
 	for _, c := range same {
-		require.Equal(t, netGroup(at(c[0])), netGroup(at(c[1])), "%s and %s", c[0], c[1])
+		require.Equal(t, addr.Group(at(c[0])), addr.Group(at(c[1])), "%s and %s", c[0], c[1])
 	}
 	differ := [][2]string{
 		{"1.2.3.4", "1.3.3.4"},
@@ -36,12 +37,12 @@ func TestNetGroup(t *testing.T) {
 		{"1.2.3.4", "example.com"},
 	}
 	for _, c := range differ {
-		require.NotEqual(t, netGroup(at(c[0])), netGroup(at(c[1])), "%s and %s", c[0], c[1])
+		require.NotEqual(t, addr.Group(at(c[0])), addr.Group(at(c[1])), "%s and %s", c[0], c[1])
 	}
 	loop := at("127.0.0.1")
 	other := loop
 	other.Port++
-	require.NotEqual(t, netGroup(loop), netGroup(other), "local endpoints are groups of their own")
+	require.NotEqual(t, addr.Group(loop), addr.Group(other), "local endpoints are groups of their own")
 }
 
 // floodPM returns a book with fixed keys and an attacking source in
@@ -163,10 +164,10 @@ func TestBucketKeyNamesBucketsApart(t *testing.T) {
 	// distinct address groups; another key renames them, so a source
 	// cannot aim at another's buckets.
 	k1, k2 := bucketKey{1, 2}, bucketKey{3, 4}
-	src := netGroup(peerAddr(1))
+	src := addr.Group(peerAddr(1))
 	seen := map[uint64]bool{}
 	for i := range 2000 {
-		seen[k1.bucket(netGroup(peerAddr(100+i)), src)] = true
+		seen[k1.bucket(addr.Group(peerAddr(100+i)), src)] = true
 	}
 	require.Len(t, seen, 2000)
 	require.NotEqual(t, k1.bucket(1, src), k2.bucket(1, src))

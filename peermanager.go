@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/pexnet/pex/internal/addr"
 	"log/slog"
 	"math"
 	"math/rand/v2"
@@ -165,7 +166,7 @@ type peerInfo struct {
 	caps        PeerCaps
 	dialing     *addrInfo // while stateDialing
 	outbound    bool      // we dialled it (dialing or connected)
-	outGroup    uint64    // while outbound: its group in outGroups, or noGroup
+	outGroup    uint64    // while outbound: its group in outGroups, or addr.NoGroup
 	connectedAt time.Time
 	key         uint64    // idKey(id)
 	selfRank    uint64    // rank in our own order (see Advertise)
@@ -383,7 +384,7 @@ func (m *PeerManager) CheckAddress(a NodeAddress) error {
 	if a.NodeID == m.self || (a.Hostname != "" && m.selfEndpoints[endpointKey(a)]) {
 		return fmt.Errorf("%w: %s", ErrSelfAddress, a)
 	}
-	if m.opts.Strict && !isRoutable(a) {
+	if m.opts.Strict && !addr.IsRoutable(a) {
 		return fmt.Errorf("%w: %s", ErrUnroutableAddress, a)
 	}
 	return nil
@@ -476,21 +477,21 @@ type slot struct{ source, bucket, group uint64 }
 // slotOf returns the slot for address a learnt from src. The caller holds
 // the lock.
 func (m *PeerManager) slotOf(a NodeAddress, src NodeID) slot {
-	sg := groupUnknown
+	sg := addr.GroupUnknown
 	if src == "" {
-		sg = netGroup(a)
+		sg = addr.Group(a)
 	} else if p := m.peers[src]; p != nil {
 		sg = peerGroup(p)
 	}
-	g := netGroup(a)
+	g := addr.Group(a)
 	return slot{sg, m.bucketKey.bucket(g, sg), g}
 }
 
 // peerGroup is the network group of the address we last reached p at,
-// else of the first we learnt; groupUnknown if we hold none.
+// else of the first we learnt; addr.GroupUnknown if we hold none.
 func peerGroup(p *peerInfo) uint64 {
 	if len(p.addrs) == 0 {
-		return groupUnknown
+		return addr.GroupUnknown
 	}
 	best := p.addrs[0]
 	for _, ai := range p.addrs[1:] {
@@ -498,7 +499,7 @@ func peerGroup(p *peerInfo) uint64 {
 			best = ai
 		}
 	}
-	return netGroup(best.addr)
+	return addr.Group(best.addr)
 }
 
 // admit tells whether slot sl has room for one more entry: its network
@@ -705,7 +706,7 @@ func (m *PeerManager) Advertise(to NodeID, limit int) []NodeAddress {
 	if want <= 0 {
 		return out
 	}
-	// The order for this requester: entries ranked by mix(entry ^ to), the
+	// The order for this requester: entries ranked by addr.Mix(entry ^ to), the
 	// same on every node, resumed just after the cursor.
 	toKey := idKey(to)
 	var st advState
@@ -779,7 +780,7 @@ type advState struct {
 }
 
 // newsLap is one lap of news for a requester: the entries inserted in
-// [from, to) that its walk had passed, in the order of mix(key ^ salt),
+// [from, to) that its walk had passed, in the order of addr.Mix(key ^ salt),
 // sent up to the key at once begun. A lap that is done is emptied
 // (to = from) and dropped.
 type newsLap struct {
@@ -851,7 +852,7 @@ func (m *PeerManager) nextNews(st *advState, want int, passed func(*peerInfo) bo
 			if p.seq >= l.to {
 				continue // in a lap that is done
 			}
-			k := mix(p.key ^ l.salt)
+			k := addr.Mix(p.key ^ l.salt)
 			if (l.begun && k <= l.at) || (len(h) > want && k >= h[0].d) {
 				continue
 			}
@@ -902,19 +903,19 @@ func (m *PeerManager) nextNews(st *advState, want int, passed func(*peerInfo) bo
 func byDistance(a, b ranked) int { return cmp.Compare(a.d, b.d) }
 
 // idKey hashes a node ID to 64 bits (FNV-1a), the same on every node.
-func idKey(id NodeID) uint64 { return fnv1a(fnvBasis, id) }
+func idKey(id NodeID) uint64 { return addr.FNV1a(addr.FNVBasis, id) }
 
 // rankFor places entry e in requester q's order: a bijective mix of
 // e ^ q, so every requester gets its own pseudo-random order of the book,
 // the same on every node, and no node ID can rank first for everyone.
-func rankFor(e, q uint64) uint64 { return mix(e ^ q) }
+func rankFor(e, q uint64) uint64 { return addr.Mix(e ^ q) }
 
 // walkStart is where node e's walk for requester q begins, as a rank in
 // q's order: fixed for the pair, so q can tell where a peer's first
 // answer lies before asking (see Core.expectedYield), and spread
 // independently of e's own rank there, so the peers q learnt of from one
 // run (neighbours in its order) do not all begin in one place.
-func walkStart(e, q uint64) uint64 { return mix(e ^ q ^ walkSalt) }
+func walkStart(e, q uint64) uint64 { return addr.Mix(e ^ q ^ walkSalt) }
 
 // walkSalt sets walk starts apart from ranks (see walkStart).
 const walkSalt = 0x6a09e667f3bcc908
@@ -1247,7 +1248,7 @@ func (m *PeerManager) crowdedInbound(id NodeID) bool {
 		return false
 	}
 	g := peerGroup(p)
-	if !diverseGroup(g) {
+	if !addr.Diverse(g) {
 		return false
 	}
 	if m.brokeLately(g) {
@@ -1292,7 +1293,7 @@ func (m *PeerManager) tryDialNext() (NodeAddress, bool, time.Time) {
 	}
 	if m.active-len(m.evictQueue) >= m.opts.MaxConnected {
 		// A persistent peer displaces an inbound one (see pickDial).
-		v := m.inboundVictim(noGroup)
+		v := m.inboundVictim(addr.NoGroup)
 		v.evicting = true
 		m.evictQueue = append(m.evictQueue, v.id)
 	}
@@ -1340,7 +1341,7 @@ func (m *PeerManager) pickDial() (*peerInfo, *addrInfo, time.Time) {
 	// connections are full they displace an inbound peer.
 	for _, id := range m.persistent {
 		if p := m.peers[id]; p != nil {
-			if ai := due(p); ai != nil && (!full || m.inboundVictim(noGroup) != nil) {
+			if ai := due(p); ai != nil && (!full || m.inboundVictim(addr.NoGroup) != nil) {
 				return p, ai, time.Time{}
 			}
 		}
@@ -1364,7 +1365,7 @@ func (m *PeerManager) pickDial() (*peerInfo, *addrInfo, time.Time) {
 	for k := 0; k < n && found < candidates; k++ {
 		p := m.order[(start+k)%n]
 		ai := due(p)
-		if ai == nil || m.groupFull(netGroup(ai.addr)) {
+		if ai == nil || m.groupFull(addr.Group(ai.addr)) {
 			continue
 		}
 		found++
@@ -1383,8 +1384,8 @@ func (m *PeerManager) pickDial() (*peerInfo, *addrInfo, time.Time) {
 func (m *PeerManager) markOutbound(p *peerInfo, a NodeAddress) {
 	p.outbound = true
 	m.outbound++
-	p.outGroup = noGroup
-	if g := netGroup(a); !p.persistent && diverseGroup(g) {
+	p.outGroup = addr.NoGroup
+	if g := addr.Group(a); !p.persistent && addr.Diverse(g) {
 		p.outGroup = g
 		m.outGroups[g]++
 	}
@@ -1396,7 +1397,7 @@ func (m *PeerManager) clearOutbound(p *peerInfo) {
 	}
 	p.outbound = false
 	m.outbound--
-	if p.outGroup != noGroup {
+	if p.outGroup != addr.NoGroup {
 		decrement(m.outGroups, p.outGroup)
 	}
 }
@@ -1404,7 +1405,7 @@ func (m *PeerManager) clearOutbound(p *peerInfo) {
 // groupFull reports whether we may not dial one more peer of group g.
 // The caller holds the lock.
 func (m *PeerManager) groupFull(g uint64) bool {
-	return m.opts.MaxOutboundPerGroup > 0 && diverseGroup(g) && m.outGroups[g] >= m.opts.MaxOutboundPerGroup
+	return m.opts.MaxOutboundPerGroup > 0 && addr.Diverse(g) && m.outGroups[g] >= m.opts.MaxOutboundPerGroup
 }
 
 // DialNext blocks until TryDialNext has an address for it, or ctx ends.
@@ -1571,10 +1572,10 @@ func (m *PeerManager) backoff(n int) time.Duration {
 // as Add would, so a node learns where to reach the peers that dial it;
 // entries for another node ID, or that Add refuses, are ignored.
 func (m *PeerManager) Accepted(id NodeID, announced ...NodeAddress) error {
-	g := noGroup
+	g := addr.NoGroup
 	for _, a := range announced {
 		if a.NodeID == id {
-			g = netGroup(a)
+			g = addr.Group(a)
 			break
 		}
 	}
@@ -1590,7 +1591,7 @@ func (m *PeerManager) Accepted(id NodeID, announced ...NodeAddress) error {
 }
 
 // accepted admits the connection; g is the group of the address id
-// announced, noGroup if none.
+// announced, addr.NoGroup if none.
 func (m *PeerManager) accepted(id NodeID, g uint64) error {
 	if id == m.self {
 		return ErrSelfAddress
@@ -1619,10 +1620,10 @@ func (m *PeerManager) accepted(id NodeID, g uint64) error {
 	if m.active-len(m.evictQueue) >= m.opts.MaxConnected {
 		// Full: displace an inbound peer, as Bitcoin does, so that a
 		// newcomer that knows only this node can still join.
-		if g == noGroup && p != nil {
+		if g == addr.NoGroup && p != nil {
 			g = peerGroup(p)
 		}
-		if diverseGroup(g) && m.brokeLately(g) {
+		if addr.Diverse(g) && m.brokeLately(g) {
 			// Its subnet lately broke the protocol: it displaces nobody.
 			return ErrTooManyPeers
 		}
@@ -1675,7 +1676,7 @@ func (m *PeerManager) lowestConnected() *peerInfo {
 // inboundVictim returns the inbound, non-persistent connected peer to
 // displace for a new connection. It comes from the network group with
 // the most inbound connections, the newcomer counted in its group
-// (newcomer; noGroup for a dial), as in Bitcoin: sybils from one subnet
+// (newcomer; addr.NoGroup for a dial), as in Bitcoin: sybils from one subnet
 // that keep dialling displace each other, not the honest peers spread
 // over many networks. Within the group, the lowest scored goes, the
 // youngest among equals (long-lived peers are the hardest for an attacker
@@ -1781,7 +1782,7 @@ func (m *PeerManager) Errored(pe PeerError) {
 	if pe.Fatal {
 		step = scoreErroredFatal
 		p.brokeAt = m.opts.Now()
-		if g := peerGroup(p); diverseGroup(g) {
+		if g := peerGroup(p); addr.Diverse(g) {
 			if len(m.fatalGroups) >= m.opts.MaxConnected {
 				clear(m.fatalGroups) // bounded: at worst we forget
 			}
@@ -1831,7 +1832,7 @@ func (m *PeerManager) EvictNext() (NodeID, bool) {
 // place: an inbound one (see inboundVictim), else the lowest scored. The
 // caller holds the lock.
 func (m *PeerManager) spareable() *peerInfo {
-	if v := m.inboundVictim(noGroup); v != nil {
+	if v := m.inboundVictim(addr.NoGroup); v != nil {
 		return v
 	}
 	return m.lowestConnected()

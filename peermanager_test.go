@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"github.com/pexnet/pex/internal/addr"
 	"log/slog"
 	"maps"
 	"math/bits"
@@ -2056,7 +2057,7 @@ func publicIP(i int) netip.Addr {
 func bucketsErr(m *PeerManager) error {
 	sources, load, groups, out := map[uint64]int{}, map[uint64]int{}, map[uint64]int{}, map[uint64]int{}
 	for id, p := range m.peers {
-		if p.outbound && p.outGroup != noGroup {
+		if p.outbound && p.outGroup != addr.NoGroup {
 			out[p.outGroup]++
 		}
 		if p.placed {

@@ -1,14 +1,14 @@
-package pex
+package addr
 
 import (
 	"net/netip"
 	"strings"
 )
 
-// unroutable lists the ranges strict mode refuses beyond what netip's
+// Unroutable lists the ranges strict mode refuses beyond what netip's
 // predicates cover: documentation, shared (CGNAT), benchmarking,
 // "this network", reserved and the IPv6 discard and documentation blocks.
-var unroutable = []netip.Prefix{
+var Unroutable = []netip.Prefix{
 	netip.MustParsePrefix("0.0.0.0/8"),
 	netip.MustParsePrefix("100.64.0.0/10"),
 	netip.MustParsePrefix("192.0.0.0/24"),
@@ -21,10 +21,10 @@ var unroutable = []netip.Prefix{
 	netip.MustParsePrefix("2001:db8::/32"),
 }
 
-// isRoutable reports whether a could be reached across the public
+// IsRoutable reports whether a could be reached across the public
 // internet. Memory addresses and "localhost" are not; other DNS names are
 // given the benefit of the doubt, since they are resolved at each use.
-func isRoutable(a NodeAddress) bool {
+func IsRoutable(a NodeAddress) bool {
 	if a.Protocol == ProtocolMemory {
 		return false
 	}
@@ -33,17 +33,18 @@ func isRoutable(a NodeAddress) bool {
 		h := strings.TrimSuffix(a.Hostname, ".")
 		return h != "localhost" && !strings.HasSuffix(h, ".localhost")
 	}
-	return isRoutableIP(ip)
+	return IsRoutableIP(ip)
 }
 
-func isRoutableIP(ip netip.Addr) bool {
+// IsRoutableIP is IsRoutable for an IP address.
+func IsRoutableIP(ip netip.Addr) bool {
 	ip = ip.Unmap()
 	if !ip.IsGlobalUnicast() || ip.IsPrivate() {
 		// IsGlobalUnicast is false for loopback, link-local, multicast and
 		// unspecified; IsPrivate covers RFC 1918 and fc00::/7.
 		return false
 	}
-	for _, p := range unroutable {
+	for _, p := range Unroutable {
 		if p.Contains(ip) {
 			return false
 		}

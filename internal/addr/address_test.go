@@ -1,4 +1,4 @@
-package pex
+package addr
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/pexnet/pex/internal/errs"
 )
 
 const (
@@ -44,7 +46,7 @@ func TestParseNodeID(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			_, err := ParseNodeID(in)
 			require.Error(t, err)
-			require.ErrorIs(t, err, ErrInvalidNodeID)
+			require.ErrorIs(t, err, errs.ErrInvalidNodeID)
 			require.True(t, strings.HasPrefix(err.Error(), "pex: "), err.Error())
 		})
 	}
@@ -53,8 +55,8 @@ func TestParseNodeID(t *testing.T) {
 func TestNodeIDValidateRejectsUppercase(t *testing.T) {
 	require.NoError(t, NodeID(testID).Validate())
 	err := NodeID(testIDUpper).Validate()
-	require.ErrorIs(t, err, ErrInvalidNodeID)
-	require.ErrorIs(t, NodeID("").Validate(), ErrInvalidNodeID)
+	require.ErrorIs(t, err, errs.ErrInvalidNodeID)
+	require.ErrorIs(t, NodeID("").Validate(), errs.ErrInvalidNodeID)
 }
 
 var goodAddresses = []struct {
@@ -203,7 +205,7 @@ func TestParseNodeAddressBad(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			a, err := ParseNodeAddress(tc.in)
 			require.Error(t, err, "parsed as %#v", a)
-			require.ErrorIs(t, err, ErrInvalidAddress)
+			require.ErrorIs(t, err, errs.ErrInvalidAddress)
 			require.True(t, strings.HasPrefix(err.Error(), "pex: "), err.Error())
 			require.Equal(t, NodeAddress{}, a)
 		})
@@ -212,13 +214,13 @@ func TestParseNodeAddressBad(t *testing.T) {
 
 func TestParseNodeAddressBadIDWrapsBothSentinels(t *testing.T) {
 	_, err := ParseNodeAddress("mconn://" + testID[:10] + "@1.2.3.4:26656")
-	require.ErrorIs(t, err, ErrInvalidAddress)
-	require.ErrorIs(t, err, ErrInvalidNodeID)
+	require.ErrorIs(t, err, errs.ErrInvalidAddress)
+	require.ErrorIs(t, err, errs.ErrInvalidNodeID)
 }
 
 func TestParseNodeAddressErrorClipsHostileInput(t *testing.T) {
 	_, err := ParseNodeAddress(strings.Repeat("x", 100_000))
-	require.ErrorIs(t, err, ErrInvalidAddress)
+	require.ErrorIs(t, err, errs.ErrInvalidAddress)
 	require.Less(t, len(err.Error()), 300)
 }
 
@@ -244,7 +246,7 @@ func TestNodeAddressValidateNonCanonical(t *testing.T) {
 	for name, a := range bad {
 		t.Run(name, func(t *testing.T) {
 			err := a.Validate()
-			require.ErrorIs(t, err, ErrInvalidAddress)
+			require.ErrorIs(t, err, errs.ErrInvalidAddress)
 			require.True(t, strings.HasPrefix(err.Error(), "pex: "), err.Error())
 		})
 	}
@@ -279,7 +281,7 @@ func TestNodeAddressFromIP(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := NodeAddressFromIP(tc.id, tc.ip, tc.port)
-			require.ErrorIs(t, err, ErrInvalidAddress)
+			require.ErrorIs(t, err, errs.ErrInvalidAddress)
 			require.True(t, strings.HasPrefix(err.Error(), "pex: "), err.Error())
 		})
 	}
@@ -429,12 +431,12 @@ func TestIsRoutable(t *testing.T) {
 				a, err = ParseNodeAddress("mconn://" + testID + "@" + bracket(tc.host) + ":26656")
 				require.NoError(t, err)
 			}
-			require.Equal(t, tc.routable, isRoutable(a))
+			require.Equal(t, tc.routable, IsRoutable(a))
 		})
 	}
-	// isRoutableIP unmaps.
-	require.False(t, isRoutableIP(netip.MustParseAddr("::ffff:10.0.0.1")))
-	require.True(t, isRoutableIP(netip.MustParseAddr("::ffff:8.8.8.8")))
+	// IsRoutableIP unmaps.
+	require.False(t, IsRoutableIP(netip.MustParseAddr("::ffff:10.0.0.1")))
+	require.True(t, IsRoutableIP(netip.MustParseAddr("::ffff:8.8.8.8")))
 }
 
 func bracket(host string) string {
@@ -467,8 +469,8 @@ func FuzzParseNodeAddress(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		a, err := ParseNodeAddress(s)
 		if err != nil {
-			if !errors.Is(err, ErrInvalidAddress) {
-				t.Fatalf("error %v does not wrap ErrInvalidAddress", err)
+			if !errors.Is(err, errs.ErrInvalidAddress) {
+				t.Fatalf("error %v does not wrap errs.ErrInvalidAddress", err)
 			}
 			if !strings.HasPrefix(err.Error(), "pex: ") {
 				t.Fatalf("error %q lacks the pex: prefix", err)
