@@ -13,6 +13,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/pexnet/pex/internal/walk"
 	"github.com/pexnet/pex/pb"
 )
 
@@ -49,10 +50,11 @@ type Core struct {
 	restartedAt  time.Time
 
 	estimate sizeEstimator
+	reader   walk.Reader // reads peers' walks in our order
 	stats    Stats
 	entries  []entryOf   // handleResponse's scratch
 	groups   []uint64    // handleResponse's scratch
-	kinds    []entryKind // handleResponse's scratch
+	kinds    []walk.Kind // handleResponse's scratch
 }
 
 // entryOf is one entry of a response, parsed, and its network group when
@@ -62,19 +64,8 @@ type entryOf struct {
 	err  error
 	g    uint64
 	w    bool      // its node ID is in the walk handleResponse reads
-	kind entryKind // what came of it
+	kind walk.Kind // what came of it
 }
-
-// entryKind is what came of an entry of an answer, as handleResponse
-// counts it: news to us (added), an address we knew or had no room for
-// (dup), or neither (invalid, refused for its source's share, ours).
-type entryKind uint8
-
-const (
-	entryOther entryKind = iota
-	entryNew
-	entryKnown
-)
 
 type corePeer struct {
 	id      NodeID
@@ -115,25 +106,14 @@ type corePeer struct {
 	// crowded: it dialled us from a crowded subnet when it came up (see
 	// PeerManager.crowdedInbound), so its requests earn it no mutualBonus
 	// or toldBonus.
-	crowded  bool
-	walking  bool
-	lapDone  bool
-	walkAt   uint64  // rank of the last entry of its last run
-	walkSpan uint64  // how far its next run is expected to reach
-	walkLen  int     // entries in its last run of two or more
-	overlap  float64 // share of our knowledge its book holds (see takeRun)
+	crowded bool
+	// w is where its walk through our order stands (see expectedYield).
+	w walk.Reading
 	// storable is the share of the news in its last answer that the book
 	// could keep: below 1 once its source group's share of the book is
 	// full (groups.go), and then its walk brings us less.
 	storable float64
-	// Its last run had walkGaps gaps between entries (0 if too short to
-	// tell) over a stretch walkRange of our order (a share of it): its
-	// book holds about walkGaps/walkRange nodes (see walkedSize).
-	walkGaps  float64
-	walkRange float64
-	walkFrom  uint64 // rank of the first entry of its walk
-	walkSeen  bool   // walkFrom is set
-	lastN     int    // entries in its last answer
+	lastN    int // entries in its last answer
 
 	bucket // what the peer asks of us
 }
@@ -230,6 +210,7 @@ func NewCore(cfg Config, pm *PeerManager) (*Core, error) {
 		rotation: list.New(),
 		interval: c.MinInterval,
 		newShare: 1,
+		reader:   walk.Reader{Self: pm.selfKey, Known: pm.KnownInRank},
 	}, nil
 }
 
@@ -290,9 +271,9 @@ func (c *Core) sizeFrom(walked int) int {
 func (c *Core) walkedSize() int {
 	var gaps, span float64
 	for _, p := range c.peers {
-		if p.walking && p.walkGaps > 0 {
-			gaps += p.walkGaps
-			span += p.walkRange
+		if p.w.Walking && p.w.Gaps > 0 {
+			gaps += p.w.Gaps
+			span += p.w.Range
 		}
 	}
 	if gaps == 0 {
@@ -313,7 +294,7 @@ func (c *Core) PeerUpdate(now time.Time, u PeerUpdate) Actions {
 	case PeerStatusUp:
 		p := c.peers[u.NodeID]
 		if p == nil {
-			p = &corePeer{id: u.NodeID, yield: 1, overlap: 1, storable: 1, newsRate: -1, bucket: bucket{tokens: float64(c.cfg.RequestBurst), at: now}}
+			p = &corePeer{id: u.NodeID, yield: 1, w: walk.NewReading(), storable: 1, newsRate: -1, bucket: bucket{tokens: float64(c.cfg.RequestBurst), at: now}}
 			if b, ok := c.early[u.NodeID]; ok {
 				// Requests it made before its Up count.
 				p.bucket = *b
@@ -551,7 +532,7 @@ func (c *Core) Tick(now time.Time) Actions {
 // stays empty costs one request per interval, which slows as answers stay
 // empty.
 func newsFloor(now time.Time, p *corePeer, miss float64) float64 {
-	if !p.answered || !p.walkSeen || (p.walking && !p.lapDone && p.yield > 0) {
+	if !p.answered || !p.w.Seen || (p.w.Walking && !p.w.LapDone && p.yield > 0) {
 		return 0
 	}
 	f := newsFloorGain * miss * min(1, float64(now.Sub(p.lastSent))/float64(newsFloorRamp))
@@ -561,7 +542,7 @@ func newsFloor(now time.Time, p *corePeer, miss float64) float64 {
 		// floor halves with each further one.
 		f = math.Ldexp(f, 1-p.empties)
 	}
-	if since := now.Sub(p.lastSent); p.lapDone && p.newsRate >= 0 && since < newsFloorRamp {
+	if since := now.Sub(p.lastSent); p.w.LapDone && p.newsRate >= 0 && since < newsFloorRamp {
 		// While it ramps, the floor grows no faster than newsRateSlack
 		// times the pace its news came at: a peer whose last answer
 		// held a few entries of news gathers few more. At newsFloorRamp
@@ -846,19 +827,19 @@ func (c *Core) firstAnswerYield(p *corePeer, walked int) float64 {
 
 // answeredYield is expectedYield for a peer that has answered.
 func (c *Core) answeredYield(now time.Time, p *corePeer) float64 {
-	if p.lapDone {
+	if p.w.LapDone {
 		// It sends only what it learned since we last asked, which came
 		// at newsRate lately: a request that brings a few addresses costs
 		// a round like one that brings a hundred.
 		news := float64(p.lastN)
-		if p.walkSeen && p.newsRate >= 0 {
+		if p.w.Seen && p.newsRate >= 0 {
 			// A pex peer (it walked): its news comes with time. A peer
 			// that samples sends a sample of its book whenever asked.
 			news = min(p.newsRate*now.Sub(p.lastSent).Seconds(), MaxAddresses)
 		}
 		return p.yield * news / MaxAddresses
 	}
-	if !p.walking {
+	if !p.w.Walking {
 		return p.yield
 	}
 	if p.yield == 0 {
@@ -870,17 +851,17 @@ func (c *Core) answeredYield(now time.Time, p *corePeer) float64 {
 		// walk is about to reach a stretch we clearly miss (see aheadYield).
 		return c.aheadYield(p)
 	}
-	known := c.pm.KnownInRank(p.walkAt, p.walkSpan)
+	known := c.pm.KnownInRank(p.w.At, p.w.Span)
 	// The model can be wrong (books overlap unevenly); what the peer just
 	// did is evidence too, so half its last yield is a floor.
-	y := max(p.yield/2, p.storable*(1-p.overlap*float64(known)/float64(p.walkLen)))
+	y := max(p.yield/2, p.storable*(1-p.w.Overlap*float64(known)/float64(p.w.Len)))
 	// What we still miss is more likely in the part of its book a walk
 	// has not shown us yet: if it holds a missing node with probability
 	// q and has walked a share f of its lap without it, the node is in
 	// the rest with probability q(1-f)/(1-qf), so its next run holds it
 	// 1/(1-qf) times as often as a run of a fresh walk. Finishing walks
 	// covers the network; sampling many (random places) does not.
-	f := float64(p.walkAt-p.walkFrom) / (1 << 64)
+	f := float64(p.w.At-p.w.From) / (1 << 64)
 	return min(1, y/(1-walkHoldsMissing*f))
 }
 
@@ -894,11 +875,11 @@ func (c *Core) answeredYield(now time.Time, p *corePeer) float64 {
 // all as many times slower as we have peers.
 func (c *Core) aheadYield(p *corePeer) float64 {
 	best, sum := 0.0, 0.0
-	at := p.walkAt
+	at := p.w.At
 	for j := 1; j <= lookAhead; j++ {
-		known := c.pm.KnownInRank(at, p.walkSpan)
-		at += p.walkSpan
-		if y := 1 - p.overlap*float64(known)/float64(p.walkLen); y >= gapShare {
+		known := c.pm.KnownInRank(at, p.w.Span)
+		at += p.w.Span
+		if y := 1 - p.w.Overlap*float64(known)/float64(p.w.Len); y >= gapShare {
 			sum += y
 			best = max(best, sum/float64(j))
 		}
@@ -915,109 +896,6 @@ const (
 // walkHoldsMissing is q above: how likely a walking peer is taken to hold
 // a node we miss.
 const walkHoldsMissing = 0.8
-
-// observeWalk records where p's walk through our order stands, from the
-// peer IDs of its answer in the order sent (kinds[i]: what came of
-// ids[i], for followWalk). A first answer that does not open with a run
-// in increasing rank is a sample, not a walk; once a walk is seen,
-// followWalk reads on.
-func (c *Core) observeWalk(p *corePeer, ids []NodeID, kinds []entryKind, full bool, added, dup int) {
-	p.lapDone = !full
-	if p.walkSeen {
-		c.followWalk(p, ids, kinds)
-		return
-	}
-	if len(ids) < 2 {
-		return
-	}
-	// The walk comes first, in increasing rank.
-	first := c.pm.RankOf(ids[0])
-	prev, k := uint64(0), 1
-	for _, id := range ids[1:] {
-		d := c.pm.RankOf(id) - first
-		if d <= prev {
-			break
-		}
-		prev, k = d, k+1
-	}
-	if k < 2 || 2*k < len(ids) {
-		p.walking = false // a sample: no order to follow
-		return
-	}
-	// The first run is all walk (there is no news before it).
-	p.walking = true
-	p.walkSeen = true
-	p.walkFrom = first
-	c.takeRun(p, first, prev, k, added, dup)
-}
-
-// followWalk reads the answer of a peer whose walk we have seen. Measured
-// from where the walk began (PeerManager.WalkStartOf), the run goes on
-// past where the walk stood, in increasing rank; news follows it, made of
-// entries the walk has passed, so the run ends at the first entry not
-// beyond the one before. Read from the run's first entry alone, news
-// looks like more of the run, nearly a turn further on: in the
-// simulator's cold start (seed 1) 37% of the answers read as walks were
-// misread so, each showing a run that reached round to its own start and
-// a book far thinner than the peer's. An answer of news alone leaves the
-// walk where it stood. News comes in laps, each in an order drawn for us,
-// and once the walk has gone round it may hold entries past its last run
-// (a lap's end is not sent): such an entry, if first, reads as a run of
-// one, which only moves where the walk stands. So nothing after the run
-// tells a walk from a sample, and a walk once seen is followed for good.
-func (c *Core) followWalk(p *corePeer, ids []NodeID, kinds []entryKind) {
-	origin := c.pm.WalkStartOf(p.id)
-	end := p.walkAt - origin // where the walk stands, from its start
-	var first uint64
-	k, added, dup := 0, 0, 0
-	for i, id := range ids {
-		pos := c.pm.RankOf(id) - origin
-		if pos <= end {
-			break // news: the walk passed it
-		}
-		if k == 0 {
-			first = pos
-		}
-		end = pos
-		k++
-		switch kinds[i] {
-		case entryNew:
-			added++
-		case entryKnown:
-			dup++
-		}
-	}
-	if k == 0 {
-		return
-	}
-	p.walking = true
-	c.takeRun(p, origin+first, end-first, k, added, dup)
-}
-
-// takeRun records a run of k entries of p's walk, from rank first to
-// first+prev, of which added were new to us and dup known. A run of one
-// entry moves only where the walk stands.
-func (c *Core) takeRun(p *corePeer, first, prev uint64, k, added, dup int) {
-	p.walkAt = first + prev
-	if k < 2 {
-		return
-	}
-	// How much of what we knew in that stretch the peer knew too: 1 when
-	// its book covers ours, near 0 when it holds another part of the
-	// network (after a partition, say).
-	if before := c.pm.KnownInRank(first-1, prev+1) - added; before > 0 {
-		p.overlap = min(1, float64(dup)/float64(before))
-	}
-	p.walkLen = k
-	if k >= 10 {
-		// k-1 gaps span prev ranks of 2^64: the peer knows about
-		// (k-1)/prev * 2^64 nodes, give or take 1/sqrt(k), not counting
-		// what we told it (its walk leaves that out).
-		p.walkGaps, p.walkRange = float64(k-1), float64(prev)/(1<<64)
-	}
-	span := float64(prev) * float64(k) / float64(k-1)
-	p.walkSpan = uint64(min(span, math.MaxUint64/2))
-}
 
 func (c *Core) speaksV2(p *corePeer) bool {
 	return c.cfg.NetworkV2 || p.shownV2 || p.caps&CapV2 != 0
@@ -1228,7 +1106,7 @@ func (c *Core) handleResponse(now time.Time, p *corePeer, from NodeID, n int, en
 	known := c.pm.Len()
 	var added, dup, refused, self, invalid int
 	var firstErr error
-	walk := make([]NodeID, 0, n)
+	ids := make([]NodeID, 0, n)
 	// The entries' network groups, only where a one-subnet answer can be
 	// told (see oneGroup): AddFrom works them out again, so a small or
 	// single-subnet network does not pay twice.
@@ -1243,7 +1121,7 @@ func (c *Core) handleResponse(now time.Time, p *corePeer, from NodeID, n int, en
 		a, err := entry(i)
 		entries[i] = entryOf{a: a, err: err}
 		if err == nil && a.NodeID != from && a.NodeID != c.pm.self {
-			walk = append(walk, a.NodeID)
+			ids = append(ids, a.NodeID)
 			entries[i].w = true
 			if groups != nil {
 				entries[i].g = addr.Group(a)
@@ -1273,10 +1151,10 @@ func (c *Core) handleResponse(now time.Time, p *corePeer, from NodeID, n int, en
 			if err == nil {
 				if isNew {
 					added++
-					e.kind = entryNew
+					e.kind = walk.New
 				} else {
 					dup++
-					e.kind = entryKnown
+					e.kind = walk.Known
 				}
 				continue
 			}
@@ -1290,7 +1168,7 @@ func (c *Core) handleResponse(now time.Time, p *corePeer, from NodeID, n int, en
 		case errors.Is(err, ErrAddressBookFull), errors.Is(err, ErrNetworkGroupFull):
 			// No room we would give it: no news, and nothing missing.
 			dup++
-			e.kind = entryKnown
+			e.kind = walk.Known
 		case errors.Is(err, ErrSourceGroupFull):
 			// News we may not store from this source (groups.go): not the
 			// peer's fault, no yield from it either, but the network still
@@ -1345,22 +1223,22 @@ func (c *Core) handleResponse(now time.Time, p *corePeer, from NodeID, n int, en
 		p.empties = 0
 	}
 	p.answered = true
-	if !p.source && !mostlyBad && len(walk) > 0 {
+	if !p.source && !mostlyBad && len(ids) > 0 {
 		p.source = true
 		c.sources++
 	}
 	p.lastN = n
-	wasDone := p.lapDone
-	kinds := c.kinds[:0] // kinds[i]: what came of walk[i]
+	wasDone := p.w.LapDone
+	kinds := c.kinds[:0] // kinds[i]: what came of ids[i]
 	for _, e := range entries {
 		if e.w {
 			kinds = append(kinds, e.kind)
 		}
 	}
 	c.kinds = kinds[:0]
-	c.observeWalk(p, walk, kinds, n >= MaxAddresses*9/10, added, dup)
+	c.reader.Observe(&p.w, p.id, ids, kinds, n >= MaxAddresses*9/10, added, dup)
 	p.newsRate = -1
-	if p.walkSeen && p.lapDone && wasDone && !p.answeredSent.IsZero() {
+	if p.w.Seen && p.w.LapDone && wasDone && !p.answeredSent.IsZero() {
 		// All news, gathered since the request it last answered.
 		p.newsRate = float64(added+dup+refused) / max(p.sentAt.Sub(p.answeredSent).Seconds(), 1e-3)
 	}
@@ -1369,7 +1247,7 @@ func (c *Core) handleResponse(now time.Time, p *corePeer, from NodeID, n int, en
 	// What the answer could hold (see adapt): a full answer from a pex
 	// peer (it walks our order), the entries sent from one that samples.
 	holds := added + dup + refused
-	if p.walkSeen {
+	if p.w.Seen {
 		holds = max(holds, MaxAddresses)
 	}
 	c.adapt(now, added, refused, added+dup+refused, holds)

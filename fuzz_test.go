@@ -13,6 +13,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/pexnet/pex/internal/walk"
 	"math"
 	"math/rand/v2"
 	"net/netip"
@@ -983,7 +984,7 @@ func (h *fzPM) advertise(to NodeID, limit int) {
 	m.mu.Lock()
 	if req := m.peers[to]; req != nil && req.connected() && !h.tracked[to] && !h.random {
 		h.tracked[to] = true
-		if !req.adv.active { // a fresh walk (see fzCheckIdleAdv)
+		if !req.adv.Active() { // a fresh walk (see fzCheckIdleAdv)
 			h.owed[to] = map[NodeID]uint64{}
 			for id, p := range m.peers {
 				if _, ok := m.advertisable(p, to, m.opts.Now()); ok {
@@ -1103,7 +1104,7 @@ func (h *fzPM) check(what string, before map[NodeID]fzSnap, target NodeID, mayDr
 			fail("seq %d twice", p.seq)
 		}
 		seqs[p.seq] = true
-		if p.key != idKey(id) || p.selfRank != rankFor(p.key, m.selfKey) {
+		if p.key != walk.Key(id) || p.selfRank != walk.Rank(p.key, m.selfKey) {
 			fail("%s: stale key or rank", id)
 		}
 		// AddPersistent appends its address past MaxAddressesPerPeer
@@ -1139,7 +1140,7 @@ func (h *fzPM) check(what string, before map[NodeID]fzSnap, target NodeID, mayDr
 			if p.outbound || p.dialing != nil || p.evicting {
 				fail("idle %s: outbound %v dialing %v evicting %v", id, p.outbound, p.dialing != nil, p.evicting)
 			}
-			if h.checkAdv && !reflect.DeepEqual(p.adv, advState{}) {
+			if h.checkAdv && !reflect.DeepEqual(p.adv, walk.Cursor{}) {
 				fail("idle %s keeps walk state %+v", id, p.adv)
 			}
 		}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/pexnet/pex/internal/addr"
+	"github.com/pexnet/pex/internal/walk"
 	"log/slog"
 	"math"
 	"math/rand/v2"
@@ -168,14 +169,14 @@ type peerInfo struct {
 	outbound    bool      // we dialled it (dialing or connected)
 	outGroup    uint64    // while outbound: its group in outGroups, or addr.NoGroup
 	connectedAt time.Time
-	key         uint64    // idKey(id)
-	selfRank    uint64    // rank in our own order (see Advertise)
-	src         NodeID    // the peer that first told us of it, if any
-	proven      bool      // we have connected to it
-	brokeAt     time.Time // when it last broke the protocol (a fatal peer error), if ever
-	adv         advState  // what we have advertised to this connected peer
-	slot        slot      // source group, bucket and network group (groups.go), if placed
-	placed      bool      // counted in sourceLoad, bucketLoad and groupLoad
+	key         uint64      // walk.Key(id)
+	selfRank    uint64      // rank in our own order (see Advertise)
+	src         NodeID      // the peer that first told us of it, if any
+	proven      bool        // we have connected to it
+	brokeAt     time.Time   // when it last broke the protocol (a fatal peer error), if ever
+	adv         walk.Cursor // what we have advertised to this connected peer
+	slot        slot        // source group, bucket and network group (groups.go), if placed
+	placed      bool        // counted in sourceLoad, bucketLoad and groupLoad
 
 	// tellBit is this connected peer's bit in addresses' toldBy masks,
 	// once it has told us of an address we keep (0 if it has not, or no
@@ -216,18 +217,16 @@ type PeerManager struct {
 	active   int // peers dialing or connected
 	outbound int // of which we dialled
 
-	evictQueue   []NodeID
-	persistent   []NodeID // in the order they were made persistent
-	selfKey      uint64   // idKey(self)
-	ranks        []uint64 // selfRank of the peers, sorted
-	freshRanks   []uint64 // selfRank of peers added since, merged on use
-	advertiseBuf []ranked
-	newsBuf      []ranked
-	lapBufs      [maxNewsLaps][]ranked
-	tellBits     uint64 // tellBit of the connected peers that have one
-	staleBits    uint64 // freed tell bits, maybe still on addresses (see dropTellBit)
-	subs         map[*PeerUpdates]struct{}
-	dialWake     chan struct{} // made by a waiting DialNext, closed when dialing may proceed
+	evictQueue []NodeID
+	persistent []NodeID               // in the order they were made persistent
+	selfKey    uint64                 // walk.Key(self)
+	ranks      []uint64               // selfRank of the peers, sorted
+	freshRanks []uint64               // selfRank of peers added since, merged on use
+	server     walk.Server[*peerInfo] // Advertise's scratch
+	tellBits   uint64                 // tellBit of the connected peers that have one
+	staleBits  uint64                 // freed tell bits, maybe still on addresses (see dropTellBit)
+	subs       map[*PeerUpdates]struct{}
+	dialWake   chan struct{} // made by a waiting DialNext, closed when dialing may proceed
 
 	bucketKey  bucketKey      // secret key naming buckets (groups.go)
 	sourceCap  int            // gossiped entries per source group
@@ -255,7 +254,7 @@ func NewPeerManager(self NodeID, opts PeerManagerOptions) (*PeerManager, error) 
 	}
 	m := &PeerManager{
 		self:          self,
-		selfKey:       idKey(self),
+		selfKey:       walk.Key(self),
 		opts:          o,
 		selfEndpoints: make(map[endpoint]bool),
 		peers:         make(map[NodeID]*peerInfo),
@@ -558,8 +557,8 @@ func (m *PeerManager) logStrictOnce(a NodeAddress) {
 // insert adds a new peer; the caller holds the lock and made room.
 func (m *PeerManager) insert(id NodeID, ai *addrInfo) *peerInfo {
 	m.seq++
-	key := idKey(id)
-	p := &peerInfo{id: id, key: key, selfRank: rankFor(key, m.selfKey), heapIndex: -1, seq: m.seq, private: m.isPrivate(id)}
+	key := walk.Key(id)
+	p := &peerInfo{id: id, key: key, selfRank: walk.Rank(key, m.selfKey), heapIndex: -1, seq: m.seq, private: m.isPrivate(id)}
 	m.freshRanks = append(m.freshRanks, p.selfRank)
 	if ai != nil {
 		p.addrs = []*addrInfo{ai}
@@ -706,260 +705,32 @@ func (m *PeerManager) Advertise(to NodeID, limit int) []NodeAddress {
 	if want <= 0 {
 		return out
 	}
-	// The order for this requester: entries ranked by addr.Mix(entry ^ to), the
-	// same on every node, resumed just after the cursor.
-	toKey := idKey(to)
-	var st advState
+	var c walk.Cursor
 	var toBit uint64
 	if requester != nil {
-		st, toBit = requester.adv, requester.tellBit
+		c, toBit = requester.adv, requester.tellBit
 	}
-	if !st.active {
-		c := walkStart(m.selfKey, toKey)
-		st = advState{active: true, cursor: c, origin: c, newsTop: m.seq + 1}
+	ok := func(p *peerInfo) bool {
+		_, ok := m.advertisableTo(p, to, toBit, now)
+		return ok
 	}
-	// In the first lap an answer holds the next run of the walk and the
-	// news (entries added since the last answer that the walk has already
-	// passed); after it, the news alone. Either way nothing is sent twice.
-	lapLeft := st.origin - st.cursor - 1 // distances still ahead in the lap
-	passed := func(p *peerInfo) bool { return st.lapDone || rankFor(p.key, toKey)-st.cursor-1 > lapLeft }
-	// The news gets the room first; the walk takes what is left, so the
-	// walk only moves when all news is out, and an entry it walks can never
-	// turn up again as news (see nextNews for the order).
-	news := m.nextNews(&st, want, passed, to, toBit, now)
-	walkRoom := want - len(news)
-	walk := m.advertiseBuf[:0]
-	if walkRoom > 0 && !st.lapDone {
-		for _, p := range m.order {
-			d := rankFor(p.key, toKey) - st.cursor - 1
-			if d > lapLeft || (len(walk) == walkRoom && d >= walk[0].d) {
-				continue
-			}
-			if _, ok := m.advertisableTo(p, to, toBit, now); ok {
-				walk = pushBounded(walk, ranked{d, p}, walkRoom)
-			}
-		}
-		slices.SortFunc(walk, byDistance)
-		if len(walk) < walkRoom {
-			st.lapDone = true // the walk reached where it began
-		}
-		if len(walk) > 0 {
-			st.cursor += walk[len(walk)-1].d + 1
-		}
-	}
-	// The walk goes first in the answer, so the requester can read where it
-	// stands (see Core.expectedYield), then the news.
-	for _, r := range walk {
-		a, _ := m.advertisableTo(r.p, to, toBit, now)
+	m.server.Next(&c, m.order, m.selfKey, walk.Key(to), m.seq, want, ok, m.opts.Rand.Uint64, func(p *peerInfo) {
+		a, _ := m.advertisableTo(p, to, toBit, now)
 		out = append(out, a)
-	}
-	for _, r := range news {
-		a, _ := m.advertisableTo(r.p, to, toBit, now)
-		out = append(out, a)
-	}
+	})
 	if requester != nil {
-		requester.adv = st
+		requester.adv = c
 	}
-	clear(walk)
-	m.advertiseBuf = walk[:0]
-	clear(news)
-	m.newsBuf = news[:0]
 	return out
 }
 
-// advState is what we have advertised to one connected peer: a walk over
-// the book in that peer's order, once round, plus the news, in laps (see
-// nextNews).
-type advState struct {
-	active  bool
-	lapDone bool      // the walk went all the way round
-	cursor  uint64    // rank of the last entry walked
-	origin  uint64    // where the walk began
-	newsTop uint64    // entries inserted from here on are in no lap yet
-	laps    []newsLap // open laps of news, oldest first
-}
-
-// newsLap is one lap of news for a requester: the entries inserted in
-// [from, to) that its walk had passed, in the order of addr.Mix(key ^ salt),
-// sent up to the key at once begun. A lap that is done is emptied
-// (to = from) and dropped.
-type newsLap struct {
-	from, to, salt, at uint64
-	begun              bool
-	waited             int // answers in a row that had no room for it
-}
-
-// maxNewsLaps bounds the laps of news open for one requester, and
-// lapPatience how many answers in a row a lap can have no room in before
-// it goes first (see nextNews). With 16 laps the simulator's cold start
-// ran exactly the same as with 8, and with a patience of 16 as without
-// any; with a patience of 8, the worst node of the cold start of 2,000
-// needed 62 requests to know 99%, not 55 (seed 1), with 4, that of 1,000
-// needed 32 on seed 4, not 30, and with a quarter of every answer kept
-// for the oldest lap instead, 32-33 on seeds 1 and 4.
-const (
-	maxNewsLaps = 8
-	lapPatience = 16
-)
-
-// nextNews returns up to want entries of news for requester to (its
-// advertising state st, its tell bit toBit): entries inserted since its
-// walk began that the walk has passed, and that no answer has held yet.
-// News goes out in laps, each in an order of its own drawn for this
-// requester: so the peers that ask us for one long backlog each get
-// another part of it first and pass it on to each other, rather than all
-// the same part (any order common to them, oldest or newest first, sends
-// everyone the same first answer: after a partition healed, the bridge
-// node's neighbours all got the same 100 of the other side first, had
-// them from each other soon, and took the bridge for exhausted while the
-// rest waited behind them).
-//
-// While the walk goes on, one lap is open at a time, and the next begins
-// with what was inserted since, once it is done. Once the walk is done,
-// an answer opens a lap for what was inserted since the last one began,
-// if anything was and fewer than maxNewsLaps are open, and the newest lap
-// goes first: what a peer whose walk is done still misses is what the
-// network learnt last, and our oldest news it has mostly had from others
-// since it last asked. In the simulator's cold start of 1,000 nodes
-// (seeds 1-16) the worst node needed 29-31 requests to know 99%, against
-// 30-34 oldest lap first; with the newest lap first during the walk too,
-// it needed 30-32 (seeds 1-5), as the walk waited behind news. So that
-// news coming as fast as answers go cannot hold older laps back for as
-// long as it comes, a lap that has had no room in lapPatience answers in
-// a row goes first in the next.
-func (m *PeerManager) nextNews(st *advState, want int, passed func(*peerInfo) bool, to NodeID, toBit uint64, now time.Time) []ranked {
-	news := m.newsBuf[:0]
-	for len(news) < want {
-		if st.newsTop <= m.seq && (len(st.laps) == 0 || st.lapDone && len(st.laps) < maxNewsLaps) {
-			st.laps = append(st.laps, newsLap{from: st.newsTop, to: m.seq + 1, salt: m.opts.Rand.Uint64()})
-			st.newsTop = m.seq + 1
-		}
-		if len(st.laps) == 0 {
-			break // nothing new
-		}
-		// One pass over the book: the next entries of each lap, one more
-		// than an answer takes, to tell when a lap is done.
-		next := m.lapBufs[:len(st.laps)]
-		for _, p := range m.order {
-			if p.seq < st.laps[0].from || p.seq >= st.newsTop || !passed(p) {
-				continue
-			}
-			i := len(st.laps) - 1
-			for p.seq < st.laps[i].from {
-				i--
-			}
-			l, h := &st.laps[i], next[i]
-			if p.seq >= l.to {
-				continue // in a lap that is done
-			}
-			k := addr.Mix(p.key ^ l.salt)
-			if (l.begun && k <= l.at) || (len(h) > want && k >= h[0].d) {
-				continue
-			}
-			if _, ok := m.advertisableTo(p, to, toBit, now); ok {
-				next[i] = pushBounded(h, ranked{k, p}, want+1)
-			}
-		}
-		var taken [maxNewsLaps]int
-		take := func(i, n int) {
-			h := next[i][taken[i]:]
-			n = min(n, len(h), want-len(news))
-			news = append(news, h[:n]...)
-			taken[i] += n
-		}
-		for i := range next {
-			slices.SortFunc(next[i], byDistance)
-		}
-		// A lap that has waited lapPatience answers first, then the newest
-		// (while the walk goes on, one is open).
-		for i, l := range st.laps {
-			if l.waited >= lapPatience {
-				take(i, want)
-				break
-			}
-		}
-		for i := len(st.laps) - 1; i >= 0; i-- {
-			take(i, want)
-		}
-		for i, h := range next {
-			l := &st.laps[i]
-			switch {
-			case taken[i] == len(h):
-				l.to = l.from // done: the rest of it went out
-			case taken[i] > 0:
-				l.at, l.begun, l.waited = h[taken[i]-1].d, true, 0
-			default:
-				l.waited++
-			}
-			clear(h)
-			next[i] = h[:0]
-		}
-		st.laps = slices.DeleteFunc(st.laps, func(l newsLap) bool { return l.to == l.from })
-	}
-	return news
-}
-
-// byDistance orders Advertise candidates by their distance.
-func byDistance(a, b ranked) int { return cmp.Compare(a.d, b.d) }
-
-// idKey hashes a node ID to 64 bits (FNV-1a), the same on every node.
-func idKey(id NodeID) uint64 { return addr.FNV1a(addr.FNVBasis, id) }
-
-// rankFor places entry e in requester q's order: a bijective mix of
-// e ^ q, so every requester gets its own pseudo-random order of the book,
-// the same on every node, and no node ID can rank first for everyone.
-func rankFor(e, q uint64) uint64 { return addr.Mix(e ^ q) }
-
-// walkStart is where node e's walk for requester q begins, as a rank in
-// q's order: fixed for the pair, so q can tell where a peer's first
-// answer lies before asking (see Core.expectedYield), and spread
-// independently of e's own rank there, so the peers q learnt of from one
-// run (neighbours in its order) do not all begin in one place.
-func walkStart(e, q uint64) uint64 { return addr.Mix(e ^ q ^ walkSalt) }
-
-// walkSalt sets walk starts apart from ranks (see walkStart).
-const walkSalt = 0x6a09e667f3bcc908
-
 // WalkStartOf returns where peer id's walk for us begins in our order
 // (see RankOf): its first answer is the run of its book just after it.
-func (m *PeerManager) WalkStartOf(id NodeID) uint64 { return walkStart(idKey(id), m.selfKey) }
+func (m *PeerManager) WalkStartOf(id NodeID) uint64 { return walk.Start(walk.Key(id), m.selfKey) }
 
-// ranked is an Advertise candidate and its distance after the cursor.
-type ranked struct {
-	d uint64
-	p *peerInfo
-}
-
-// pushBounded adds r to h, a max-heap on d holding at most k entries.
-func pushBounded(h []ranked, r ranked, k int) []ranked {
-	if len(h) < k {
-		h = append(h, r)
-		for i := len(h) - 1; i > 0; {
-			parent := (i - 1) / 2
-			if h[parent].d >= h[i].d {
-				break
-			}
-			h[parent], h[i] = h[i], h[parent]
-			i = parent
-		}
-		return h
-	}
-	h[0] = r
-	for i := 0; ; {
-		l, big := 2*i+1, i
-		if l < len(h) && h[l].d > h[big].d {
-			big = l
-		}
-		if l+1 < len(h) && h[l+1].d > h[big].d {
-			big = l + 1
-		}
-		if big == i {
-			return h
-		}
-		h[i], h[big] = h[big], h[i]
-		i = big
-	}
-}
+// WalkKey and Seq make an entry a walk.Entry.
+func (p *peerInfo) WalkKey() uint64 { return p.key }
+func (p *peerInfo) Seq() uint64     { return p.seq }
 
 // sample fills out with an independent random sample of the book, as
 // Tendermint v0.35 does. The caller holds the lock and settled the order.
@@ -1068,19 +839,16 @@ func (m *PeerManager) toldShare(id NodeID) float64 {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	p := m.peers[id]
-	switch {
-	case p == nil || !p.adv.active:
+	if p == nil {
 		return 0
-	case p.adv.lapDone:
-		return 1
 	}
-	return float64(p.adv.cursor-p.adv.origin) / (1 << 64)
+	return p.adv.Share()
 }
 
 // RankOf returns where id stands in our own advertise order: the order in
 // which every node walks its book for us. A requester can tell from the
 // ranks of the entries a peer sent where that peer's walk stands.
-func (m *PeerManager) RankOf(id NodeID) uint64 { return rankFor(idKey(id), m.selfKey) }
+func (m *PeerManager) RankOf(id NodeID) uint64 { return walk.Rank(walk.Key(id), m.selfKey) }
 
 // KnownInRank counts the peers of the book whose rank in our own order is
 // in the circular range (after, after+span].
@@ -1738,7 +1506,7 @@ func (m *PeerManager) Disconnected(id NodeID) {
 	}
 	p.state = stateIdle
 	p.dialing = nil
-	p.adv = advState{}
+	p.adv = walk.Cursor{}
 	m.dropTellBit(p)
 	m.active--
 	// Do not redial at once a peer that just dropped us (or that we

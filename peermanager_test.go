@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"github.com/pexnet/pex/internal/addr"
+	"github.com/pexnet/pex/internal/walk"
 	"log/slog"
 	"maps"
 	"math/bits"
@@ -554,15 +555,15 @@ func TestAdvertiseForgetsCursorOnDisconnect(t *testing.T) {
 	// The fixed walk for this requester: the book without it, in its order.
 	order := m.Known()[1:]
 	slices.SortFunc(order, func(x, y NodeID) int {
-		return cmp.Compare(rankFor(idKey(x), idKey(to)), rankFor(idKey(y), idKey(to)))
+		return cmp.Compare(walk.Rank(walk.Key(x), walk.Key(to)), walk.Rank(walk.Key(y), walk.Key(to)))
 	})
 	pos := func(id NodeID) int { return slices.Index(order, id) }
 
 	// The walk begins just after walkStart, where the requester knows it
 	// begins (WalkStartOf, on its side).
-	start := walkStart(idKey(m.self), idKey(to))
+	start := walk.Start(walk.Key(m.self), walk.Key(to))
 	first, _ := slices.BinarySearchFunc(order, start, func(id NodeID, r uint64) int {
-		return cmp.Compare(rankFor(idKey(id), idKey(to)), r+1)
+		return cmp.Compare(walk.Rank(walk.Key(id), walk.Key(to)), r+1)
 	})
 	first %= len(order)
 	for range 3 {
@@ -1745,9 +1746,9 @@ func TestAdvertiseDeliversAllNewsInOrder(t *testing.T) {
 		}
 		m.mu.Lock()
 		defer m.mu.Unlock()
-		if adv := m.peers[to].adv; !adv.lapDone {
-			require.LessOrEqual(t, len(adv.laps), 1, "while the walk goes on, one lap of news at a time")
-			walkingLaps += len(adv.laps)
+		if adv := m.peers[to].adv; !adv.LapDone() {
+			require.LessOrEqual(t, adv.OpenLaps(), 1, "while the walk goes on, one lap of news at a time")
+			walkingLaps += adv.OpenLaps()
 		}
 		return len(out)
 	}
@@ -1830,7 +1831,7 @@ func TestAdvertiseNewestNewsFirstOnceTheWalkIsDone(t *testing.T) {
 	// entries come in. Its next answer holds those 5 (what the network
 	// learnt last, which it most likely misses), and 5 of the backlog,
 	// whose rest follows; and so on while news keeps coming, more laps of
-	// it than maxNewsLaps: in the end it was sent everything once.
+	// it than walk.MaxNewsLaps: in the end it was sent everything once.
 	// (Oldest lap first, the 5 waited behind the backlog.)
 	const limit = 10
 	m, to := doneRequester(t, PeerManagerOptions{}, limit)
@@ -1850,40 +1851,40 @@ func TestAdvertiseNewestNewsFirstOnceTheWalkIsDone(t *testing.T) {
 	ids := take()
 	require.Len(t, ids, limit)
 	require.Equal(t, peerIDs(300, 305), sorted(ids[:5]), "the newest lap first")
-	for i := range 2 * maxNewsLaps {
+	for i := range 2 * walk.MaxNewsLaps {
 		addPeers(t, m, 400+3*i, 403+3*i)
 		ids := take()
 		require.Len(t, ids, limit)
 		require.Equal(t, peerIDs(400+3*i, 403+3*i), sorted(ids[:3]), "the newest lap first")
 	}
 	// News faster than answers: each lap of 15 keeps 5 open, until
-	// maxNewsLaps are (the backlog's among them); then the newest entries
+	// walk.MaxNewsLaps are (the backlog's among them); then the newest entries
 	// wait, and the open laps go first. From the next answer on, the
 	// newest lap fills every answer, and the backlog has no room.
-	require.GreaterOrEqual(t, lapPatience, maxNewsLaps, "the test's premise")
-	for i := range lapPatience {
+	require.GreaterOrEqual(t, walk.LapPatience, walk.MaxNewsLaps, "the test's premise")
+	for i := range walk.LapPatience {
 		added := peerIDs(1000+15*i, 1015+15*i)
 		addPeers(t, m, 1000+15*i, 1015+15*i)
 		ids := take()
 		require.Len(t, ids, limit)
 		switch {
-		case i < maxNewsLaps-1:
+		case i < walk.MaxNewsLaps-1:
 			require.Subset(t, added, ids, "the newest lap first")
-		case i == maxNewsLaps-1:
-			require.Empty(t, intersect(added, ids), "%d laps open: the newest wait", maxNewsLaps)
+		case i == walk.MaxNewsLaps-1:
+			require.Empty(t, intersect(added, ids), "%d laps open: the newest wait", walk.MaxNewsLaps)
 		default:
 			require.Empty(t, intersect(backlog, ids), "the newest lap first")
 		}
 	}
-	// The backlog has now had no room in lapPatience answers in a row: it
+	// The backlog has now had no room in walk.LapPatience answers in a row: it
 	// goes first.
-	end := 1000 + 15*(lapPatience+1)
+	end := 1000 + 15*(walk.LapPatience+1)
 	addPeers(t, m, end-15, end)
-	require.Subset(t, backlog, take(), "a lap that waited lapPatience answers first")
+	require.Subset(t, backlog, take(), "a lap that waited walk.LapPatience answers first")
 	for n := 0; len(take()) > 0; n++ {
 		require.Less(t, n, 100, "answers never run dry")
 	}
-	all := append(span(100, 305), span(400, 400+6*maxNewsLaps)...)
+	all := append(span(100, 305), span(400, 400+6*walk.MaxNewsLaps)...)
 	all = append(all, span(1000, end)...)
 	for _, j := range all {
 		require.Equal(t, 1, got[nodeID(j)], "news %d sent once", j)
@@ -1896,13 +1897,13 @@ func TestAdvertiseOldNewsGoesOutWhileNewsKeepsComing(t *testing.T) {
 	// A peer whose walk is done has a backlog of 200, and from then on
 	// more news comes between two of its requests than an answer holds.
 	// The newest news goes first, but the backlog still goes out: every
-	// lap that waits lapPatience answers has the next one.
+	// lap that waits walk.LapPatience answers has the next one.
 	const limit = 10
 	m, to := doneRequester(t, PeerManagerOptions{MaxPeers: 20_000}, limit)
 	addPeers(t, m, 100, 300)
 	got := map[NodeID]int{}
 	next := 1000
-	answers := 200 / limit * (lapPatience + 1)
+	answers := 200 / limit * (walk.LapPatience + 1)
 	for range answers {
 		out := m.Advertise(to, limit)
 		require.Len(t, out, limit)

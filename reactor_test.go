@@ -523,7 +523,7 @@ func TestCoreIntervalWaitsForNewsToGather(t *testing.T) {
 		}
 		require.Empty(t, core.Receive(rxAt(100*time.Millisecond), Envelope{From: nodeID(1), Message: rxV2RespAddrs(answer...)}).Errors)
 		require.Equal(t, 1000+fresh, pm.Len())
-		require.Equal(t, walks, core.peers[nodeID(1)].walkSeen)
+		require.Equal(t, walks, core.peers[nodeID(1)].w.Seen)
 		return core.Stats().Interval
 	}
 	short, full := interval(5, 5, true), interval(50, 50, true)
@@ -2375,8 +2375,8 @@ func rxWalkAfterNews(t *testing.T, lose bool, run, news func([]NodeAddress) []No
 	acts := core.Receive(now.Add(50*time.Millisecond), Envelope{From: nodeID(w), Message: rxV2RespAddrs(answer...)})
 	require.Empty(t, acts.Errors)
 	require.Equal(t, 300, pm.Len())
-	require.Equal(t, pm.RankOf(r[len(r)-1].NodeID), core.peers[nodeID(w)].walkAt, "the run ends before the news")
-	require.Equal(t, len(r), core.peers[nodeID(w)].walkLen)
+	require.Equal(t, pm.RankOf(r[len(r)-1].NodeID), core.peers[nodeID(w)].w.At, "the run ends before the news")
+	require.Equal(t, len(r), core.peers[nodeID(w)].w.Len)
 	require.InDelta(t, 800, core.NetworkSizeEstimate(), 150)
 	return core, nodeID(w), ids
 }
@@ -2389,12 +2389,12 @@ func TestCoreReadsTheNewsAfterARunAsNews(t *testing.T) {
 		func(ids []NodeAddress) []NodeAddress { return ids[10:20] })
 	// Its next answer is news alone, in increasing rank: it leaves the
 	// walk where it stood.
-	at, n := core.peers[w].walkAt, core.peers[w].walkLen
+	at, n := core.peers[w].w.At, core.peers[w].w.Len
 	now := core.NextWake()
 	require.Equal(t, w, rxSentTo(t, core.Tick(now)))
 	core.Receive(now.Add(50*time.Millisecond), Envelope{From: w, Message: rxV2RespAddrs(ids[20:30]...)})
-	require.Equal(t, at, core.peers[w].walkAt, "news alone")
-	require.Equal(t, n, core.peers[w].walkLen)
+	require.Equal(t, at, core.peers[w].w.At, "news alone")
+	require.Equal(t, n, core.peers[w].w.Len)
 }
 
 func TestCoreReadsARunAfterALostAnswer(t *testing.T) {
