@@ -1,99 +1,120 @@
 // Package pex lets the nodes of a peer-to-peer network discover each other
-// by exchanging peer addresses (PEX, peer exchange). It is wire-compatible
-// with CometBFT and Tendermint v0.34 (V1 messages: node ID, IP, port) and
-// with Tendermint v0.35 (V2 messages: URLs), and a node speaking V2 still
-// answers V1 peers.
+// by exchanging peer addresses (PEX, peer exchange). You embed it in a node
+// and connect it to your own transport. It is wire-compatible with CometBFT
+// and Tendermint v0.34 (V1 messages: node ID, IP, port) and with Tendermint
+// v0.35 (V2 messages: URLs).
 //
 // # Embedding
 //
-// A node needs three things from pex: a PeerManager (the address book and
-// the lifecycle of connections), a Channel (how PEX messages reach peers:
-// implement it over your transport, or use the in-memory MemoryNetwork in
-// tests), and a Reactor (the PEX service):
+// A node needs three pieces:
 //
-//	pm, _ := pex.NewPeerManager(selfID, pex.PeerManagerOptions{
+//   - a [PeerManager]: the address book and the lifecycle of connections.
+//     It chooses whom to dial, tracks who is connected, keeps scores and
+//     publishes peer Up and Down events.
+//   - a [Channel]: how PEX messages reach peers. Implement it over your
+//     transport, or use a [MemoryNetwork] node in tests.
+//   - a [Reactor]: the PEX service. It asks connected peers for
+//     addresses, answers their requests and feeds what it learns to the
+//     PeerManager.
+//
+// Wire them together like this:
+//
+//	pm, err := pex.NewPeerManager(selfID, pex.PeerManagerOptions{
 //		SelfAddresses: []pex.NodeAddress{self},
 //	})
-//	sub := pm.Subscribe(ctx)
-//	r, _ := pex.NewReactor(pex.Config{}, pm, sub.Updates(), channel)
-//	_ = r.Start(ctx)
+//	if err != nil {
+//		return err
+//	}
+//	r, err := pex.NewReactor(pex.Config{}, pm, pm.Subscribe(ctx).Updates(), channel)
+//	if err != nil {
+//		return err
+//	}
+//	if err := r.Start(ctx); err != nil {
+//		return err
+//	}
 //	defer r.Stop()
 //
-// The transport reports connections to the PeerManager (Dialed, Accepted,
-// Ready, Disconnected), which publishes peer Up and Down events; it asks
-// the PeerManager whom to dial next (DialNext); and it acts on the peer
-// errors the Reactor reports (PeerManager.Errored, and a disconnect when
-// PeerError.Fatal).
+// Every field of [Config] and [PeerManagerOptions] is optional, and a zero
+// value means its default. [DefaultConfig] returns the defaults. The
+// Reactor runs until ctx ends or Stop is called. Stop returns once every
+// goroutine the Reactor started has exited.
 //
-// # How discovery works
+// # Writing a transport
 //
-// Answers come from PeerManager.Advertise. Every answer carries our own
-// SelfAddresses. For the rest, the book is walked for each connected
-// requester in an order of its own (each entry ranked by a mix of the
-// hashes of its node ID and the requester's, the same on every node), once
-// round from a place fixed for the pair (PeerManager.WalkStartOf tells
-// the requester where); each answer brings the next run of the walk, then
-// the news (entries added since the last answer that the walk has already
-// passed), and after one round only news, what came in last first. An
-// address is never sent back to the peer it came from, nor to a connected
-// peer that told us of it, and a connected peer is never sent the same
-// address twice; the walk, and what the peer told us, are forgotten on
-// disconnect.
+// A transport implements [Channel] and reports to the PeerManager what
+// happens to connections, in this order:
 //
-// Connected peers form a rotation. Under PolicyTendermint the Reactor asks
-// the peer at the front and moves it to the back when it answers. Under
-// PolicyAdaptive, the default, it asks the due peer expected to bring the
-// most news: since every peer walks the same order for us, the ranks of
-// what a peer just sent show where its walk stands (the run ends at the
-// first entry the walk had passed: news follows it), and the book shows how
-// much of its next stretch we already know. New peers go to the front of
-// the rotation, judged by the share of the network we miss; while fewer
-// than two connected peers have answered with part of the network, a peer
-// that has not answered yet is worth at least one half, as a book copied
-// from one peer looks complete by that peer's walk; and while answers keep
-// bringing nothing and the size estimate says we miss more than a quarter
-// of the network, it is worth that share; one that has had our book from us
-// and asked us lately is worth that share (if over a quarter) times the
-// share of our book it has had as soon as one answer brought nothing, and
-// after three, when any new peer is worth that share, up to 5% more than
-// they (its answer leaves out what we told it, so it holds only what we
-// miss; on the same terms as below). Until two peers are sources, a new
-// peer that has had two requests or more answered by us, and that we have
-// not asked on this connection, is preferred (worth 5% more; not one from a
-// crowded subnet, as below): a pex peer leaves out of its answers what we
-// sent it, as we leave out what it sent us, so between two peers that ask
-// each other an address goes once. A new peer that dialled us from a subnet
-// we are already connected to, or that lately broke the protocol, is not
-// asked at all until it has asked us (or for a second). A peer that misses
-// Config.ResponseTimeout goes back into the rotation, the miss reported,
-// and its late answer is still used.
+//  1. Ask whom to dial: [PeerManager.DialNext] blocks until an address is
+//     due; [PeerManager.TryDialNext] does not block.
+//  2. Report the outcome of the dial. Call [PeerManager.Dialed] once the
+//     handshake has proved the node ID, or [PeerManager.DialFailed] if it
+//     did not. If Dialed returns an error, hang up. With
+//     [ErrDuplicateConnection] the peer's own connection to us won.
+//  3. For a peer that dials us, call [PeerManager.Accepted] with the
+//     listen address it announced in its handshake, so that the book
+//     learns where to reach it. If Accepted fails, close the connection.
+//  4. When the handshake is done, call [PeerManager.Ready] with the peer's
+//     capabilities: [CapV2] for a pex or Tendermint v0.35 node. This
+//     publishes Up.
+//  5. When the connection closes, call [PeerManager.Disconnected]. This
+//     publishes Down.
+//  6. Pass each [PeerError] the Reactor reports through
+//     [Channel.ReportError] to [PeerManager.Errored], and disconnect the
+//     peer when [PeerError.Fatal] is set.
+//  7. After Accepted, a dial or Errored, close the peers that
+//     [PeerManager.EvictNext] names.
 //
-// The wait between requests is Config.MinInterval divided by the smoothed
-// share of new addresses in answers (from a pex peer out of the
-// MaxAddresses an answer can hold; from a peer that samples out of what it
-// sent), up to 100 times it; after 3 answers in a row with nothing new it
-// doubles, up to Config.SaturatedInterval;
-// Config.MaxInterval once the book is 95% full. Requests are spaced per
-// peer as the peer requires: Tendermint v0.35 peers accept one per 200 ms,
-// CometBFT peers punish more than one per 10 s and speak only V1.
+// Receive must return the same Go channel on every call. Deliver each
+// message's raw bytes in [Envelope.Message] with From set: the Reactor
+// decodes and judges them itself. The Reactor calls Send and ReportError
+// from one goroutine, and they should not block for long. Size the PEX
+// channel ([PexChannel]) with [Config.ChannelDescriptor], so that the
+// transport and the Reactor refuse messages at the same size.
 //
-// # Decisions without I/O
+// # Testing with the in-memory network
 //
-// Every decision lives in Core, which takes the current time and events
-// and returns Actions. The Reactor is a goroutine shell around it; the
-// simulator drives Cores on virtual time; tests can drive either.
+// [NewMemoryNetwork] connects any number of nodes in one process. Each
+// [MemoryNode] is a Channel. [MemoryNode.RunDialer] dials what its
+// PeerManager chooses, and [MemoryNode.Dial] connects two nodes directly.
+// Run the network inside a testing/synctest bubble. The Reactor's timers
+// then use the bubble's fake clock, so a network that polls every ten
+// seconds is tested in milliseconds, and a goroutine still running when
+// the bubble ends fails the test:
+//
+//	synctest.Test(t, func(t *testing.T) {
+//		net := pex.NewMemoryNetwork()
+//		node, _ := net.AddNode(pm, pex.MemoryNodeOptions{Caps: pex.CapV2})
+//		go node.RunDialer(ctx)
+//		r, _ := pex.NewReactor(pex.Config{}, pm, pm.Subscribe(ctx).Updates(), node)
+//		// start r, connect nodes, then synctest.Wait() and check the books
+//	})
+//
+// # Interoperability
+//
+// CometBFT nodes speak V1 only. They drop a peer that sends an unknown
+// message, and they punish requests less than 10 s apart. So the Reactor
+// sends V2 requests only to peers that are known to speak V2: those
+// reported with [CapV2], those that have sent us a V2 message, or every
+// peer when [Config.NetworkV2] is set. Other peers get V1 requests, at
+// most one per [Config.V1RequestInterval]. Each request is answered in its
+// own version. A V1 answer carries IPs: host names are resolved through
+// [Config.Resolver], and memory addresses are left out. A V2 answer
+// carries URLs. The module github.com/pexnet/pex/cometbft runs a Reactor
+// on a CometBFT v0.38 switch, in place of CometBFT's own PEX reactor.
 //
 // # Defences
 //
-// Bad input from a peer (oversize or undecodable bytes, an empty or
-// unknown message, an unsolicited response, more than MaxAddresses
-// entries, requests too often) is refused without panicking and is
-// reported as a PeerError wrapping one of the Err sentinels; a rejected
-// message adds nothing to the address book. Within an accepted response,
-// only valid entries are added: invalid ones (malformed, unroutable in
-// strict mode) are skipped, counted and reported, and a response that is
-// mostly unusable is reported as ErrMostlyInvalid, its valid entries still
-// added. Our own address in a response is dropped without a PeerError, as
-// a peer that knows us may honestly share it, unless most of the response
-// is like it.
+// Bad input from a peer is refused without panicking, and is reported as
+// a [PeerError] wrapping one of the Err sentinels. Bad input means
+// oversize or undecodable bytes, an empty or unknown message, an
+// unsolicited response, more than [MaxAddresses] entries, or requests
+// faster than the per-peer token bucket allows. A refused message adds
+// nothing to the address book. Within an accepted response, only valid
+// entries are added, and a response that is mostly unusable is reported
+// as [ErrMostlyInvalid]. The address book never stores our own address,
+// never advertises private peers, and refuses unroutable addresses in
+// strict mode. It counts every gossiped address against the network
+// group of its source and of its own, so that one subnet cannot fill the
+// book. It dials few peers of any one subnet. When connections are full,
+// a newcomer displaces an inbound peer from the most crowded subnet.
 package pex
