@@ -2,8 +2,8 @@ package pex
 
 import (
 	"context"
-	"fmt"
-	"strings"
+
+	"github.com/pexnet/pex/internal/event"
 )
 
 // PexChannel is the ID of the channel PEX messages travel on, the same in
@@ -54,37 +54,19 @@ func (c Config) ChannelDescriptor() ChannelParams {
 }
 
 // Envelope is one PEX message and the peer it comes from or goes to.
-// Message holds the encoded pb.PexMessage: the reactor decodes what it
+// Message holds the encoded PexMessage: the reactor decodes what it
 // receives itself, so that it can refuse oversize or malformed input with
-// a peer error instead of trusting the transport to.
-type Envelope struct {
-	From    NodeID // set by the transport on receive
-	To      NodeID // set by the reactor on send
-	Message []byte
-}
+// a peer error instead of trusting the transport to. From is set by the
+// transport on receive, To by the reactor on send.
+type Envelope = event.Envelope
 
 // PeerError says that a peer misbehaved. The transport decides what to do:
-// lower the peer's score (PeerManager.Errored), or disconnect it when Fatal.
-type PeerError struct {
-	NodeID NodeID
-	Err    error
-	// Fatal marks protocol violations (bytes that do not decode, floods,
-	// unsolicited or oversize responses). Non-fatal errors are about
-	// content quality: an odd bad entry, a missed response.
-	Fatal bool
-}
-
-// Error returns "pex: peer <id>: <error>", without repeating the "pex: "
-// that starts the text of every pex sentinel.
-func (e PeerError) Error() string {
-	msg := "<nil>"
-	if e.Err != nil {
-		msg = strings.TrimPrefix(e.Err.Error(), "pex: ")
-	}
-	return fmt.Sprintf("pex: peer %s: %s", e.NodeID, msg)
-}
-
-func (e PeerError) Unwrap() error { return e.Err }
+// lower the peer's score (PeerManager.Errored), or disconnect it when
+// Fatal, which marks protocol violations (bytes that do not decode,
+// floods, unsolicited or oversize responses); non-fatal errors are about
+// content quality (an odd bad entry, a missed response). Its Error text is
+// "pex: peer <id>: <error>", and it unwraps to Err.
+type PeerError = event.PeerError
 
 // Channel is the seam between the reactor and a transport: envelopes out,
 // envelopes in, peer errors back. It is deliberately small so that a
@@ -103,40 +85,26 @@ type Channel interface {
 }
 
 // PeerStatus is what happened to a peer in a PeerUpdate.
-type PeerStatus uint8
+type PeerStatus = event.PeerStatus
 
 const (
 	// PeerStatusUp: the peer is connected and ready for messages.
-	PeerStatusUp PeerStatus = iota + 1
+	PeerStatusUp = event.PeerStatusUp
 	// PeerStatusDown: the peer disconnected. Every Up is followed by at
 	// most one Down, and a Down always follows an Up.
-	PeerStatusDown
+	PeerStatusDown = event.PeerStatusDown
 )
 
-func (s PeerStatus) String() string {
-	switch s {
-	case PeerStatusUp:
-		return "up"
-	case PeerStatusDown:
-		return "down"
-	}
-	return fmt.Sprintf("PeerStatus(%d)", uint8(s))
-}
-
 // PeerCaps are what a transport learned about a peer in its handshake.
-type PeerCaps uint8
+type PeerCaps = event.PeerCaps
 
 const (
 	// CapV2 marks a peer known to be pex or Tendermint v0.35: it speaks the
 	// V2 (URL) messages and accepts requests every MinReceiveInterval.
 	// Without it a peer is treated as CometBFT: V1 only, and asked at most
 	// once per V1RequestInterval.
-	CapV2 PeerCaps = 1 << iota
+	CapV2 = event.CapV2
 )
 
-// PeerUpdate reports that a peer went up or down.
-type PeerUpdate struct {
-	NodeID NodeID
-	Status PeerStatus
-	Caps   PeerCaps // set on Up
-}
+// PeerUpdate reports that a peer went up or down; Caps is set on Up.
+type PeerUpdate = event.PeerUpdate
