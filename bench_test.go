@@ -98,7 +98,7 @@ func BenchmarkKnownInRankAfterAdds(b *testing.B) {
 		add(10) // a response's worth of news, more or less
 		b.StartTimer()
 		for q := range 10 { // one Tick, ten peers
-			pm.KnownInRank(uint64(q)<<58, 1<<58)
+			pm.b.KnownInRank(uint64(q)<<58, 1<<58)
 		}
 	}
 }

@@ -195,3 +195,12 @@ func (c Config) validate() (Config, error) {
 	}
 	return c, nil
 }
+
+func setDefault[T comparable](p *T, v T) {
+	var zero T
+	if *p == zero {
+		*p = v
+	}
+}
+
+var discardLogger = slog.New(slog.DiscardHandler)

@@ -13,6 +13,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/pexnet/pex/internal/book"
 	"github.com/pexnet/pex/internal/walk"
 	"github.com/pexnet/pex/pb"
 )
@@ -26,6 +27,7 @@ import (
 type Core struct {
 	cfg Config
 	pm  *PeerManager
+	bk  *book.Book // pm's book: the Core runs under pm's lock
 
 	peers map[NodeID]*corePeer
 	// early holds request buckets of peers whose requests arrived before
@@ -205,12 +207,13 @@ func NewCore(cfg Config, pm *PeerManager) (*Core, error) {
 	return &Core{
 		cfg:      c,
 		pm:       pm,
+		bk:       pm.b,
 		peers:    make(map[NodeID]*corePeer),
 		early:    make(map[NodeID]*bucket),
 		rotation: list.New(),
 		interval: c.MinInterval,
 		newShare: 1,
-		reader:   walk.Reader{Self: pm.selfKey, Known: pm.KnownInRank},
+		reader:   walk.Reader{Self: pm.b.SelfKey(), Known: pm.b.KnownInRank},
 	}, nil
 }
 
@@ -250,7 +253,7 @@ func (c *Core) sizeFrom(walked int) int {
 	if walked > 0 {
 		return walked
 	}
-	return max(c.estimate.value(), c.pm.Len())
+	return max(c.estimate.value(), c.bk.Len())
 }
 
 // walkedSize is the book size the walking peers show, never below our own;
@@ -280,7 +283,7 @@ func (c *Core) walkedSize() int {
 		return 0
 	}
 	est := gaps / span * (1 - walkSizeZ/math.Sqrt(gaps))
-	return max(int(est), c.pm.Len())
+	return max(int(est), c.bk.Len())
 }
 
 // walkSizeZ is how many standard errors below the pooled walk estimate the
@@ -309,7 +312,7 @@ func (c *Core) PeerUpdate(now time.Time, u PeerUpdate) Actions {
 		// and in the simulator's flood scenario a third of honest
 		// requests went to flooders of one subnet asked first on
 		// connecting.
-		crowded := c.pm.crowdedInbound(u.NodeID)
+		crowded := c.bk.CrowdedInbound(now, u.NodeID)
 		p.crowded = crowded
 		chosen := c.cfg.Policy == PolicyAdaptive && !crowded
 		// Nor is it asked at all for a while: flooders that dial in again
@@ -414,7 +417,7 @@ func (c *Core) Tick(now time.Time) Actions {
 	c.start(now)
 	var acts Actions
 	for id := range c.early {
-		if !c.pm.IsConnected(id) {
+		if !c.bk.IsConnected(id) {
 			delete(c.early, id) // gone before it was ever up
 		}
 	}
@@ -603,7 +606,7 @@ const (
 // needed 25 requests to know 99%, not 38, and under the 10% flood (seeds
 // 1 and 2) 35 and 33, not 42 and 39.
 func (c *Core) missingAtMost(walked int) float64 {
-	known := c.pm.Len()
+	known := c.bk.Len()
 	est := min(c.estimate.value(), int(estimateTrust*float64(max(walked, known))))
 	n := max(walked, est, known, 1)
 	return 1 - float64(known)/float64(n)
@@ -762,7 +765,7 @@ func (c *Core) expectedYield(now time.Time, p *corePeer, walked int) float64 {
 			if m := c.missingAtMost(walked); m > stallMiss {
 				share := 0.0
 				if told {
-					share = c.pm.toldShare(p.id)
+					share = c.bk.ToldShare(p.id)
 				}
 				// Once an answer brought nothing, it is worth what we
 				// miss in proportion to the share of our book it has had.
@@ -803,8 +806,8 @@ func (c *Core) firstAnswerYield(p *corePeer, walked int) float64 {
 	// sample peer after peer (independent samples, the slow way)
 	// instead of finishing the walks that cover the network.
 	if n := walked; n > 0 {
-		if float64(n) < joinAhead*float64(c.pm.Len()) {
-			return 1 - float64(c.pm.Len())/float64(n)
+		if float64(n) < joinAhead*float64(c.bk.Len()) {
+			return 1 - float64(c.bk.Len())/float64(n)
 		}
 		// Peers' books are well ahead of ours: we are joining a
 		// network that knows itself. Its first answer is the run of
@@ -818,7 +821,7 @@ func (c *Core) firstAnswerYield(p *corePeer, walked int) float64 {
 		// network we miss is the better estimate (in the simulator's
 		// cold start this choice cost 1.5 rounds and 0.3x bytes per node).
 		span := min(float64(MaxAddresses)/float64(n)*(1<<64), math.MaxUint64/2)
-		known := c.pm.KnownInRank(c.pm.WalkStartOf(p.id), uint64(span))
+		known := c.bk.KnownInRank(c.bk.WalkStartOf(p.id), uint64(span))
 		return max(0, 1-float64(known)/MaxAddresses)
 	}
 	// Unknown: worth a try, but not before a walk known to be good.
@@ -851,7 +854,7 @@ func (c *Core) answeredYield(now time.Time, p *corePeer) float64 {
 		// walk is about to reach a stretch we clearly miss (see aheadYield).
 		return c.aheadYield(p)
 	}
-	known := c.pm.KnownInRank(p.w.At, p.w.Span)
+	known := c.bk.KnownInRank(p.w.At, p.w.Span)
 	// The model can be wrong (books overlap unevenly); what the peer just
 	// did is evidence too, so half its last yield is a floor.
 	y := max(p.yield/2, p.storable*(1-p.w.Overlap*float64(known)/float64(p.w.Len)))
@@ -877,7 +880,7 @@ func (c *Core) aheadYield(p *corePeer) float64 {
 	best, sum := 0.0, 0.0
 	at := p.w.At
 	for j := 1; j <= lookAhead; j++ {
-		known := c.pm.KnownInRank(at, p.w.Span)
+		known := c.bk.KnownInRank(at, p.w.Span)
 		at += p.w.Span
 		if y := 1 - p.w.Overlap*float64(known)/float64(p.w.Len); y >= gapShare {
 			sum += y
@@ -1008,7 +1011,7 @@ func (c *Core) serve(now time.Time, p *corePeer, from NodeID, v2 bool, acts *Act
 	switch {
 	case p != nil:
 		b = &p.bucket
-	case !c.pm.IsConnected(from):
+	case !c.bk.IsConnected(from):
 		// Not (or no longer) connected: there is nobody to answer.
 		return
 	default:
@@ -1017,7 +1020,7 @@ func (c *Core) serve(now time.Time, p *corePeer, from NodeID, v2 bool, acts *Act
 		// Up arrives, at most one per connection the PeerManager allows.
 		b = c.early[from]
 		if b == nil {
-			if len(c.early) >= c.pm.opts.MaxConnected {
+			if len(c.early) >= c.bk.Options().MaxConnected {
 				return
 			}
 			b = &bucket{tokens: float64(c.cfg.RequestBurst), at: now}
@@ -1038,7 +1041,7 @@ func (c *Core) serve(now time.Time, p *corePeer, from NodeID, v2 bool, acts *Act
 		p.doubtedUntil = time.Time{}
 		c.askSoon(now)
 	}
-	addrs := c.pm.Advertise(from, MaxAddresses)
+	addrs := c.bk.Advertise(now, from, MaxAddresses)
 	if v2 {
 		resp := &pb.PexResponseV2{Addresses: make([]*pb.PexAddressV2, len(addrs))}
 		for i, a := range addrs {
@@ -1103,7 +1106,7 @@ func (c *Core) handleResponse(now time.Time, p *corePeer, from NodeID, n int, en
 		acts.peerError(from, fmt.Errorf("%w: %d, limit %d", ErrTooManyAddresses, n, MaxAddresses), true)
 		return
 	}
-	known := c.pm.Len()
+	known := c.bk.Len()
 	var added, dup, refused, self, invalid int
 	var firstErr error
 	ids := make([]NodeID, 0, n)
@@ -1113,14 +1116,14 @@ func (c *Core) handleResponse(now time.Time, p *corePeer, from NodeID, n int, en
 	entries := slices.Grow(c.entries[:0], n)[:n]
 	defer func() { clear(entries); c.entries = entries[:0] }()
 	var groups []uint64
-	if n >= minGroupVote && c.pm.opts.MaxOutboundPerGroup != -1 {
+	if n >= minGroupVote && c.bk.Options().MaxOutboundPerGroup != -1 {
 		groups = slices.Grow(c.groups[:0], n) // never nil: nil means not counted
 		defer func() { c.groups = groups[:0] }()
 	}
 	for i := range entries {
 		a, err := entry(i)
 		entries[i] = entryOf{a: a, err: err}
-		if err == nil && a.NodeID != from && a.NodeID != c.pm.self {
+		if err == nil && a.NodeID != from && a.NodeID != c.bk.SelfID() {
 			ids = append(ids, a.NodeID)
 			entries[i].w = true
 			if groups != nil {
@@ -1134,7 +1137,7 @@ func (c *Core) handleResponse(now time.Time, p *corePeer, from NodeID, n int, en
 	// once are kept from it: an honest peer's answer is a sample of the
 	// whole network, and holds few of any one subnet.
 	sybilGroup, isSybil := oneGroup(groups)
-	keep := c.pm.opts.MaxOutboundPerGroup
+	keep := c.bk.Options().MaxOutboundPerGroup
 	for i := range entries {
 		e := &entries[i]
 		a, err := e.a, e.err
@@ -1147,7 +1150,7 @@ func (c *Core) handleResponse(now time.Time, p *corePeer, from NodeID, n int, en
 		}
 		if err == nil {
 			var isNew bool
-			isNew, err = c.pm.AddFrom(a, from)
+			isNew, err = c.bk.AddFrom(a, from)
 			if err == nil {
 				if isNew {
 					added++
@@ -1200,7 +1203,7 @@ func (c *Core) handleResponse(now time.Time, p *corePeer, from NodeID, n int, en
 		acts.peerError(from, fmt.Errorf("%w (%d of %d entries invalid)", firstErr, invalid, n), false)
 	}
 	if added > 0 {
-		c.pm.Good(from)
+		c.bk.Good(from)
 	}
 	if isSybil {
 		// A one-subnet answer tells nothing of how much we miss, so it
@@ -1288,7 +1291,7 @@ func oneGroup(gs []uint64) (uint64, bool) {
 // Answers to a peer we keep polling carry only what is new to us (see
 // PeerManager.Advertise), so polling a saturated network stays cheap.
 func (c *Core) adapt(now time.Time, added, refused, total, holds int) {
-	if c.pm.PeerRatio() >= 0.95 {
+	if c.bk.PeerRatio() >= 0.95 {
 		c.interval = c.cfg.MaxInterval
 		return
 	}
@@ -1338,8 +1341,8 @@ func (c *Core) adapt(now time.Time, added, refused, total, holds int) {
 		c.refusedPending *= 0.98
 	}
 	walked := c.walkedSize()
-	missing := max(1-float64(c.pm.Len())/float64(max(c.sizeFrom(walked), 1)),
-		min(c.refusedPending/float64(max(c.pm.Len(), 1)), 0.5))
+	missing := max(1-float64(c.bk.Len())/float64(max(c.sizeFrom(walked), 1)),
+		min(c.refusedPending/float64(max(c.bk.Len(), 1)), 0.5))
 	switch {
 	case added > 0:
 		c.idle = 0

@@ -1,20 +1,13 @@
 package pex
 
 import (
-	"cmp"
-	"container/heap"
 	"context"
-	"errors"
-	"fmt"
-	"github.com/pexnet/pex/internal/addr"
-	"github.com/pexnet/pex/internal/walk"
 	"log/slog"
-	"math"
 	"math/rand/v2"
-	"slices"
-	"sort"
 	"sync"
 	"time"
+
+	"github.com/pexnet/pex/internal/book"
 )
 
 // PeerManagerOptions configures a PeerManager. The zero value of each
@@ -78,329 +71,133 @@ type PeerManagerOptions struct {
 	Logger *slog.Logger
 }
 
-// Score limits and steps.
+// book returns the options as the address book takes them.
+func (o PeerManagerOptions) book() book.Options {
+	return book.Options{
+		SelfAddresses:       o.SelfAddresses,
+		MaxPeers:            o.MaxPeers,
+		MaxConnected:        o.MaxConnected,
+		MaxOutbound:         o.MaxOutbound,
+		MaxOutboundPerGroup: o.MaxOutboundPerGroup,
+		MaxAddressesPerPeer: o.MaxAddressesPerPeer,
+		PersistentPeers:     o.PersistentPeers,
+		PrivatePeers:        o.PrivatePeers,
+		Strict:              o.Strict,
+		MinRetryTime:        o.MinRetryTime,
+		MaxRetryTime:        o.MaxRetryTime,
+		MaxDialFailures:     o.MaxDialFailures,
+		EvictScore:          o.EvictScore,
+		Rand:                o.Rand,
+		RandomAdvertise:     o.RandomAdvertise,
+		Logger:              o.Logger,
+	}
+}
+
+// Score limits: persistent peers sit at MaxScore.
 const (
-	MaxScore          = 100 // persistent peers sit here
-	MinScore          = -100
-	scoreConnected    = 1
-	scoreGood         = 1
-	scoreErrored      = 1
-	scoreErroredFatal = 5
-	scoreDialFailed   = 1
+	MaxScore = book.MaxScore
+	MinScore = book.MinScore
 )
 
-func (o *PeerManagerOptions) withDefaults() (PeerManagerOptions, error) {
-	c := *o
-	setDefault(&c.MaxPeers, 1000)
-	setDefault(&c.MaxConnected, 50)
-	setDefault(&c.MaxOutbound, max(1, c.MaxConnected/5))
-	setDefault(&c.MaxOutboundPerGroup, max(1, c.MaxOutbound/5))
-	setDefault(&c.MaxAddressesPerPeer, 4)
-	setDefault(&c.MinRetryTime, time.Second)
-	setDefault(&c.MaxRetryTime, 10*time.Minute)
-	setDefault(&c.MaxDialFailures, 5)
-	setDefault(&c.EvictScore, -10)
-	if c.Now == nil {
-		c.Now = time.Now
-	}
-	if c.Rand == nil {
-		c.Rand = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
-	}
-	if c.Logger == nil {
-		c.Logger = discardLogger
-	}
-	switch {
-	case c.MaxOutbound > c.MaxConnected:
-		return c, fmt.Errorf("%w: MaxOutbound above MaxConnected", ErrInvalidConfig)
-	case c.MaxPeers < 1, c.MaxConnected < 1, c.MaxOutbound < 1, c.MaxAddressesPerPeer < 1, c.MaxDialFailures < 1:
-		return c, fmt.Errorf("%w: peer manager limits must be positive", ErrInvalidConfig)
-	case c.MaxOutboundPerGroup < -1:
-		return c, fmt.Errorf("%w: MaxOutboundPerGroup must be positive, or -1 for no limit", ErrInvalidConfig)
-	case c.MinRetryTime < 0 || c.MaxRetryTime < c.MinRetryTime:
-		return c, fmt.Errorf("%w: need 0 <= MinRetryTime <= MaxRetryTime", ErrInvalidConfig)
-	case c.EvictScore >= 0 || c.EvictScore <= MinScore:
-		return c, fmt.Errorf("%w: EvictScore must be in (%d, 0)", ErrInvalidConfig, MinScore)
-	case len(c.PersistentPeers) > c.MaxPeers:
-		return c, fmt.Errorf("%w: more persistent peers than MaxPeers", ErrInvalidConfig)
-	}
-	return c, nil
-}
-
-func setDefault[T comparable](p *T, v T) {
-	var zero T
-	if *p == zero {
-		*p = v
-	}
-}
-
-var discardLogger = slog.New(slog.DiscardHandler)
-
-// connState is where a peer is in its connection lifecycle.
-type connState uint8
-
-const (
-	stateIdle      connState = iota // known, not connected
-	stateDialing                    // we are dialling it
-	stateConnected                  // connection up, handshake not finished
-	stateReady                      // Up was published
-)
-
-type addrInfo struct {
-	addr        NodeAddress
-	failures    int       // consecutive failed dials
-	retryAt     time.Time // not dialled before this
-	everWorked  bool
-	lastSuccess time.Time
-	// toldBy holds the tellBit of each connected peer that told us of
-	// this address: Advertise does not send it back to them (they know
-	// it), but does send a better address of the same peer.
-	toldBy uint64
-}
-
-type peerInfo struct {
-	id          NodeID
-	addrs       []*addrInfo
-	persistent  bool
-	private     bool
-	score       int
-	state       connState
-	caps        PeerCaps
-	dialing     *addrInfo // while stateDialing
-	outbound    bool      // we dialled it (dialing or connected)
-	outGroup    uint64    // while outbound: its group in outGroups, or addr.NoGroup
-	connectedAt time.Time
-	key         uint64      // walk.Key(id)
-	selfRank    uint64      // rank in our own order (see Advertise)
-	src         NodeID      // the peer that first told us of it, if any
-	proven      bool        // we have connected to it
-	brokeAt     time.Time   // when it last broke the protocol (a fatal peer error), if ever
-	adv         walk.Cursor // what we have advertised to this connected peer
-	slot        slot        // source group, bucket and network group (groups.go), if placed
-	placed      bool        // counted in sourceLoad, bucketLoad and groupLoad
-
-	// tellBit is this connected peer's bit in addresses' toldBy masks,
-	// once it has told us of an address we keep (0 if it has not, or no
-	// bit was free).
-	tellBit uint64
-
-	heapIndex int    // position in the evictable heap, -1 if not there
-	seq       uint64 // insertion order, for ties in eviction
-	removed   bool   // gone from the book; still in order until compaction
-	evicting  bool   // queued in evictQueue
-}
-
-func (p *peerInfo) connected() bool { return p.state != stateIdle }
-
-// PeerManager is an in-memory address book plus the lifecycle of the
-// connections made from it. It decides whom to dial (TryDialNext,
-// DialNext) with per-address exponential back-off, tracks dialing,
-// connected, ready and disconnected peers, caps connections, keeps scores,
-// and publishes PeerUpdates to subscribers. Transports report what
-// happens (Dialed, DialFailed, Accepted, Ready, Disconnected, Errored); the
-// Reactor feeds it addresses (Add) and asks it what to share (Advertise).
+// PeerManager is an address book plus the lifecycle of the connections
+// made from it. It decides whom to dial (TryDialNext, DialNext) with
+// per-address exponential back-off, tracks dialing, connected, ready and
+// disconnected peers, caps connections, keeps scores, and publishes
+// PeerUpdates to subscribers. Transports report what happens (Dialed,
+// DialFailed, Accepted, Ready, Disconnected, Errored); the Reactor feeds
+// it addresses and asks it what to share.
 //
-// All methods are safe for concurrent use; none blocks on I/O, and the
-// lock is held only for the bookkeeping itself.
+// All methods are safe for concurrent use; none blocks on I/O. One lock
+// guards the book and the Reactor's decisions alike, held only for the
+// bookkeeping itself, and one clock (PeerManagerOptions.Now) times both.
 type PeerManager struct {
-	self NodeID
-	opts PeerManagerOptions
-	// selfEndpoints are the host:port pairs of our own addresses.
-	selfEndpoints map[endpoint]bool
-
 	mu       sync.Mutex
-	peers    map[NodeID]*peerInfo
-	order    []*peerInfo // sorted by ID; may hold removed entries
-	fresh    []*peerInfo // added since order was last sorted
-	stale    int         // removed entries still in order
-	evict    evictHeap   // idle, non-persistent peers, lowest rank first
-	seq      uint64
-	active   int // peers dialing or connected
-	outbound int // of which we dialled
-
-	evictQueue []NodeID
-	persistent []NodeID               // in the order they were made persistent
-	selfKey    uint64                 // walk.Key(self)
-	ranks      []uint64               // selfRank of the peers, sorted
-	freshRanks []uint64               // selfRank of peers added since, merged on use
-	server     walk.Server[*peerInfo] // Advertise's scratch
-	tellBits   uint64                 // tellBit of the connected peers that have one
-	staleBits  uint64                 // freed tell bits, maybe still on addresses (see dropTellBit)
-	subs       map[*PeerUpdates]struct{}
-	dialWake   chan struct{} // made by a waiting DialNext, closed when dialing may proceed
-
-	bucketKey  bucketKey      // secret key naming buckets (groups.go)
-	sourceCap  int            // gossiped entries per source group
-	sourceLoad map[uint64]int // gossiped entries per source group
-	bucketCap  int            // entries per bucket
-	bucketLoad map[uint64]int // gossiped entries per bucket
-	groupCap   int            // entries per network group
-	groupLoad  map[uint64]int // gossiped entries per network group
-	outGroups  map[uint64]int // outbound connections per network group
-	// fatalGroups: when a peer of a public group last broke the protocol
-	fatalGroups map[uint64]time.Time
-
-	strictLogged bool
+	b        *book.Book // guarded by mu
+	now      func() time.Time
+	subs     map[*PeerUpdates]struct{} // guarded by mu
+	dialWake chan struct{}             // made by a waiting DialNext, closed when dialing may proceed; guarded by mu
 }
 
 // NewPeerManager returns an empty address book for the node self, holding
 // the persistent peers of opts.
 func NewPeerManager(self NodeID, opts PeerManagerOptions) (*PeerManager, error) {
-	if err := self.Validate(); err != nil {
-		return nil, fmt.Errorf("%w: self: %w", ErrInvalidConfig, err)
-	}
-	o, err := opts.withDefaults()
+	b, err := book.New(self, opts.book())
 	if err != nil {
 		return nil, err
 	}
-	m := &PeerManager{
-		self:          self,
-		selfKey:       walk.Key(self),
-		opts:          o,
-		selfEndpoints: make(map[endpoint]bool),
-		peers:         make(map[NodeID]*peerInfo),
-		subs:          make(map[*PeerUpdates]struct{}),
-		bucketKey:     bucketKey{o.Rand.Uint64(), o.Rand.Uint64()},
-		sourceCap:     sourceCap(o.MaxPeers),
-		sourceLoad:    make(map[uint64]int),
-		bucketCap:     bucketCap(o.MaxPeers),
-		bucketLoad:    make(map[uint64]int),
-		groupCap:      groupCap(o.MaxPeers),
-		groupLoad:     make(map[uint64]int),
-		outGroups:     make(map[uint64]int),
-		fatalGroups:   make(map[uint64]time.Time),
+	now := opts.Now
+	if now == nil {
+		now = time.Now
 	}
-	for _, a := range o.SelfAddresses {
-		if err := a.Validate(); err != nil {
-			return nil, fmt.Errorf("%w: self address: %w", ErrInvalidConfig, err)
-		}
-		if a.NodeID != self {
-			return nil, fmt.Errorf("%w: self address %s has another node ID", ErrInvalidConfig, a)
-		}
-		if a.Hostname != "" {
-			m.selfEndpoints[endpointKey(a)] = true
-		}
-	}
-	for _, a := range o.PersistentPeers {
-		if err := m.AddPersistent(a); err != nil {
-			return nil, fmt.Errorf("%w: persistent peer: %w", ErrInvalidConfig, err)
-		}
-	}
-	for _, id := range o.PrivatePeers {
-		if err := id.Validate(); err != nil {
-			return nil, fmt.Errorf("%w: private peer: %w", ErrInvalidConfig, err)
-		}
-	}
-	return m, nil
+	return &PeerManager{b: b, now: now, subs: make(map[*PeerUpdates]struct{})}, nil
 }
 
-// endpoint is a host and port, whatever the node ID and scheme.
-type endpoint struct {
-	host string
-	port uint16
+// unlock publishes what the book did while m.mu was held (peer updates,
+// dials made possible), then releases the lock.
+func (m *PeerManager) unlock() {
+	for _, u := range m.b.TakeUpdates() {
+		m.broadcast(u)
+	}
+	if m.b.TakeWake() && m.dialWake != nil {
+		close(m.dialWake)
+		m.dialWake = nil
+	}
+	m.mu.Unlock()
 }
-
-func endpointKey(a NodeAddress) endpoint { return endpoint{a.Hostname, a.Port} }
 
 // SelfID returns our own node ID.
-func (m *PeerManager) SelfID() NodeID { return m.self }
+func (m *PeerManager) SelfID() NodeID {
+	m.mu.Lock()
+	defer m.unlock()
+	return m.b.SelfID()
+}
 
 // AddPersistent adds a (or marks its peer) persistent: kept whatever the
 // book's capacity, dialled first and regardless of MaxOutbound, retried
 // forever, at the top score. An operator uses it to add a peer at run time,
 // for example to join two parts of a network.
 func (m *PeerManager) AddPersistent(a NodeAddress) error {
-	if _, err := m.Add(a); err != nil && !errors.Is(err, ErrAddressBookFull) && !errors.Is(err, ErrSourceGroupFull) && !errors.Is(err, ErrNetworkGroupFull) {
-		return err
-	}
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	p := m.peers[a.NodeID]
-	if p == nil {
-		// The book is full of peers that may not be dropped: a persistent
-		// peer is kept over capacity.
-		p = m.insert(a.NodeID, &addrInfo{addr: a})
-	}
-	if !slices.ContainsFunc(p.addrs, func(ai *addrInfo) bool { return ai.addr == a }) {
-		// The operator's address replaces the one failing most, never the
-		// one being dialled; with no other to replace it is kept over
-		// MaxAddressesPerPeer.
-		var worst *addrInfo
-		for _, ai := range p.addrs {
-			if ai != p.dialing && (worst == nil || ai.failures > worst.failures) {
-				worst = ai
-			}
-		}
-		if len(p.addrs) < m.opts.MaxAddressesPerPeer || worst == nil {
-			p.addrs = append(p.addrs, &addrInfo{addr: a})
-		} else {
-			*worst = addrInfo{addr: a}
-		}
-	}
-	if !p.persistent {
-		p.persistent = true
-		m.persistent = append(m.persistent, p.id)
-		m.unplace(p) // configured, not gossip: outside the buckets
-	}
-	p.score = MaxScore
-	if p.evicting {
-		// It was queued for eviction: no longer. If its going was making
-		// room for another connection, an inbound peer goes instead; with
-		// none to spare it has to go after all.
-		p.evicting = false
-		m.evictQueue = slices.DeleteFunc(m.evictQueue, func(x NodeID) bool { return x == p.id })
-		if m.active-len(m.evictQueue) > m.opts.MaxConnected {
-			v := m.spareable()
-			if v == nil {
-				v = p // every other connection is persistent too
-			}
-			v.evicting = true
-			m.evictQueue = append(m.evictQueue, v.id)
-		}
-	}
-	m.sparePersistent()
-	m.unrank(p)
-	m.wakeDialers()
-	return nil
+	defer m.unlock()
+	return m.b.AddPersistent(a)
 }
 
 // SelfAddresses returns our own advertised addresses.
 func (m *PeerManager) SelfAddresses() []NodeAddress {
-	return slices.Clone(m.opts.SelfAddresses)
+	m.mu.Lock()
+	defer m.unlock()
+	return m.b.SelfAddresses()
 }
 
 // MaxPeers returns the capacity of the book.
-func (m *PeerManager) MaxPeers() int { return m.opts.MaxPeers }
-
-// isPrivate reports whether id was configured private.
-func (m *PeerManager) isPrivate(id NodeID) bool { return slices.Contains(m.opts.PrivatePeers, id) }
+func (m *PeerManager) MaxPeers() int {
+	m.mu.Lock()
+	defer m.unlock()
+	return m.b.MaxPeers()
+}
 
 // CheckAddress tells whether Add would accept a's form: valid, not ours,
 // routable in strict mode. It does not look at the book.
 func (m *PeerManager) CheckAddress(a NodeAddress) error {
-	if err := a.Validate(); err != nil {
-		return err
-	}
-	if a.NodeID == m.self || (a.Hostname != "" && m.selfEndpoints[endpointKey(a)]) {
-		return fmt.Errorf("%w: %s", ErrSelfAddress, a)
-	}
-	if m.opts.Strict && !addr.IsRoutable(a) {
-		return fmt.Errorf("%w: %s", ErrUnroutableAddress, a)
-	}
-	return nil
+	m.mu.Lock()
+	defer m.unlock()
+	return m.b.CheckAddress(a)
 }
 
 // Add stores an address and reports whether it was new to the book. It
-// refuses invalid addresses, our own (ErrSelfAddress), unroutable ones in
+// refuses invalid addresses, our own (errs.ErrSelfAddress), unroutable ones in
 // strict mode, and, when the book is full and every stored peer outranks
-// an unknown one, the address (ErrAddressBookFull). When full, the
+// an unknown one, the address (errs.ErrAddressPeerManagerFull). When full, the
 // lowest-ranked idle, non-persistent peer makes room: never a connected or
 // persistent one, and never one that has connected for one that has not.
 // A new peer's entry counts against its network group, its source group
 // and its bucket (see groups.go), with its own network group as its
-// source; ErrNetworkGroupFull or ErrSourceGroupFull refuses it when one is
+// source; errs.ErrNetworkGroupFull or errs.ErrSourceGroupFull refuses it when one is
 // full.
 func (m *PeerManager) Add(a NodeAddress) (bool, error) {
-	return m.AddFrom(a, "")
+	m.mu.Lock()
+	defer m.unlock()
+	return m.b.Add(a)
 }
 
 // AddFrom is Add for an address that peer src told us about. The book
@@ -413,245 +210,9 @@ func (m *PeerManager) Add(a NodeAddress) (bool, error) {
 // group and the address's, so that one source group can hold at most
 // half of the book, and one bucket 1/32 of it (groups.go).
 func (m *PeerManager) AddFrom(a NodeAddress, src NodeID) (bool, error) {
-	if err := m.CheckAddress(a); err != nil {
-		if errors.Is(err, ErrUnroutableAddress) {
-			m.logStrictOnce(a)
-		}
-		return false, err
-	}
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	if p, ok := m.peers[a.NodeID]; ok {
-		for _, ai := range p.addrs {
-			if ai.addr == a {
-				ai.toldBy |= m.tellBitOf(src)
-				return false, nil
-			}
-		}
-		if !p.placed && !p.persistent {
-			// An inbound peer's first address: placed like a new entry.
-			sl := m.slotOf(a, src)
-			if err := m.admit(sl); err != nil {
-				return false, err
-			}
-			m.place(p, sl)
-		}
-		if len(p.addrs) >= m.opts.MaxAddressesPerPeer {
-			if p.persistent {
-				// Configured addresses are not gossip's to replace.
-				return false, nil
-			}
-			// Replace the worst address, if it has been failing.
-			worst := slices.MaxFunc(p.addrs, func(x, y *addrInfo) int { return cmp.Compare(x.failures, y.failures) })
-			if worst.failures == 0 || worst == p.dialing {
-				return false, nil
-			}
-			*worst = addrInfo{addr: a, toldBy: m.tellBitOf(src)}
-		} else {
-			p.addrs = append(p.addrs, &addrInfo{addr: a, toldBy: m.tellBitOf(src)})
-		}
-		m.wakeDialers()
-		return true, nil
-	}
-	sl := m.slotOf(a, src)
-	if err := m.admit(sl); err != nil {
-		return false, err
-	}
-	if len(m.peers) >= m.opts.MaxPeers {
-		if err := m.makeRoom(); err != nil {
-			return false, err
-		}
-	}
-	p := m.insert(a.NodeID, &addrInfo{addr: a, toldBy: m.tellBitOf(src)})
-	p.src = src
-	m.place(p, sl)
-	m.wakeDialers()
-	return true, nil
-}
-
-// slot is where a gossiped entry counts: its source group, its bucket
-// (address group and source group) and its network group.
-type slot struct{ source, bucket, group uint64 }
-
-// slotOf returns the slot for address a learnt from src. The caller holds
-// the lock.
-func (m *PeerManager) slotOf(a NodeAddress, src NodeID) slot {
-	sg := addr.GroupUnknown
-	if src == "" {
-		sg = addr.Group(a)
-	} else if p := m.peers[src]; p != nil {
-		sg = peerGroup(p)
-	}
-	g := addr.Group(a)
-	return slot{sg, m.bucketKey.bucket(g, sg), g}
-}
-
-// peerGroup is the network group of the address we last reached p at,
-// else of the first we learnt; addr.GroupUnknown if we hold none.
-func peerGroup(p *peerInfo) uint64 {
-	if len(p.addrs) == 0 {
-		return addr.GroupUnknown
-	}
-	best := p.addrs[0]
-	for _, ai := range p.addrs[1:] {
-		if ai.lastSuccess.After(best.lastSuccess) {
-			best = ai
-		}
-	}
-	return addr.Group(best.addr)
-}
-
-// admit tells whether slot sl has room for one more entry: its network
-// group first (a group at its cap is no news, whoever sends it), then
-// its bucket and its source group. The caller holds the lock.
-func (m *PeerManager) admit(sl slot) error {
-	if n := m.groupLoad[sl.group]; n >= m.groupCap {
-		return fmt.Errorf("%w (%d entries)", ErrNetworkGroupFull, n)
-	}
-	if n := m.bucketLoad[sl.bucket]; n >= m.bucketCap {
-		return fmt.Errorf("%w (%d entries of its group from it)", ErrSourceGroupFull, n)
-	}
-	if n := m.sourceLoad[sl.source]; n >= m.sourceCap {
-		return fmt.Errorf("%w (%d entries from it)", ErrSourceGroupFull, n)
-	}
-	return nil
-}
-
-// place counts p in slot sl; unplace takes it out. The caller holds the
-// lock.
-func (m *PeerManager) place(p *peerInfo, sl slot) {
-	p.slot, p.placed = sl, true
-	m.sourceLoad[sl.source]++
-	m.bucketLoad[sl.bucket]++
-	m.groupLoad[sl.group]++
-}
-
-func (m *PeerManager) unplace(p *peerInfo) {
-	if !p.placed {
-		return
-	}
-	p.placed = false
-	decrement(m.sourceLoad, p.slot.source)
-	decrement(m.bucketLoad, p.slot.bucket)
-	decrement(m.groupLoad, p.slot.group)
-}
-
-// decrement counts one entry less under k, forgetting k at zero.
-func decrement(load map[uint64]int, k uint64) {
-	if load[k]--; load[k] <= 0 {
-		delete(load, k)
-	}
-}
-
-func (m *PeerManager) logStrictOnce(a NodeAddress) {
-	m.mu.Lock()
-	first := !m.strictLogged
-	m.strictLogged = true
-	m.mu.Unlock()
-	if first {
-		m.opts.Logger.Warn("pex: strict mode refused an unroutable address; set Strict=false on private networks (logged once)",
-			"addr", a.String())
-	}
-}
-
-// insert adds a new peer; the caller holds the lock and made room.
-func (m *PeerManager) insert(id NodeID, ai *addrInfo) *peerInfo {
-	m.seq++
-	key := walk.Key(id)
-	p := &peerInfo{id: id, key: key, selfRank: walk.Rank(key, m.selfKey), heapIndex: -1, seq: m.seq, private: m.isPrivate(id)}
-	m.freshRanks = append(m.freshRanks, p.selfRank)
-	if ai != nil {
-		p.addrs = []*addrInfo{ai}
-	}
-	m.peers[id] = p
-	m.fresh = append(m.fresh, p)
-	if len(m.fresh) > 64 && len(m.fresh) > len(m.order) {
-		m.settle() // keep fresh bounded when nobody asks for addresses
-	}
-	m.rank(p)
-	return p
-}
-
-// makeRoom drops the lowest-ranked evictable peer, unless it is proven
-// (we have connected to it): a proven peer is never replaced by an
-// unproven one. The caller holds the lock.
-func (m *PeerManager) makeRoom() error {
-	if len(m.evict) == 0 || m.evict[0].proven {
-		return ErrAddressBookFull
-	}
-	m.remove(m.evict[0])
-	return nil
-}
-
-// remove deletes an idle peer from the book. The caller holds the lock.
-func (m *PeerManager) remove(p *peerInfo) {
-	m.unrank(p)
-	m.unplace(p)
-	delete(m.peers, p.id)
-	p.removed = true
-	m.stale++
-	m.dropRank(p.selfRank)
-	if m.stale > 64 && m.stale > len(m.peers) {
-		m.settle() // keep order compact when nobody asks for addresses
-	}
-}
-
-func (m *PeerManager) rank(p *peerInfo) {
-	if p.persistent || p.connected() || p.heapIndex >= 0 || p.removed {
-		return
-	}
-	heap.Push(&m.evict, p)
-}
-
-func (m *PeerManager) unrank(p *peerInfo) {
-	if p.heapIndex >= 0 {
-		heap.Remove(&m.evict, p.heapIndex)
-	}
-}
-
-func (m *PeerManager) setScore(p *peerInfo, s int) {
-	if p.persistent {
-		return
-	}
-	p.score = min(max(s, MinScore), MaxScore-1)
-	if p.heapIndex >= 0 {
-		heap.Fix(&m.evict, p.heapIndex)
-	}
-}
-
-// settle sorts new entries into order and compacts removed ones. The
-// caller holds the lock.
-func (m *PeerManager) settle() {
-	if len(m.fresh) == 0 && m.stale == 0 {
-		return
-	}
-	fresh := m.fresh[:0]
-	for _, p := range m.fresh {
-		if !p.removed {
-			fresh = append(fresh, p)
-		}
-	}
-	byID := func(a, b *peerInfo) int { return cmp.Compare(a.id, b.id) }
-	slices.SortFunc(fresh, byID)
-	merged := make([]*peerInfo, 0, len(m.peers))
-	i, j := 0, 0
-	for i < len(m.order) || j < len(fresh) {
-		var next *peerInfo
-		if j >= len(fresh) || (i < len(m.order) && m.order[i].id < fresh[j].id) {
-			next = m.order[i]
-			i++
-		} else {
-			next = fresh[j]
-			j++
-		}
-		if !next.removed {
-			merged = append(merged, next)
-		}
-	}
-	m.order = merged
-	clear(m.fresh)
-	m.fresh = m.fresh[:0]
-	m.stale = 0
+	defer m.unlock()
+	return m.b.AddFrom(a, src)
 }
 
 // Advertise returns at most limit addresses to send to peer to: our own
@@ -675,359 +236,65 @@ func (m *PeerManager) settle() {
 // when the peer disconnects (a peer may lose its book when it restarts;
 // the first source of an entry is never sent it back, whatever happens).
 func (m *PeerManager) Advertise(to NodeID, limit int) []NodeAddress {
-	if limit <= 0 {
-		return nil
-	}
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	out := make([]NodeAddress, 0, min(limit, len(m.opts.SelfAddresses)+len(m.peers)))
-	for _, a := range m.opts.SelfAddresses {
-		if len(out) == limit {
-			return out
-		}
-		out = append(out, a)
-	}
-	m.settle()
-	n := len(m.order)
-	if n == 0 {
-		return out
-	}
-	now := m.opts.Now()
-	if m.opts.RandomAdvertise {
-		return m.sample(out, to, limit, now)
-	}
-	requester := m.peers[to]
-	if requester != nil && requester.state < stateConnected {
-		// Only a connected peer has a walk; a dial may still fail.
-		requester = nil
-	}
-	want := limit - len(out)
-	if want <= 0 {
-		return out
-	}
-	var c walk.Cursor
-	var toBit uint64
-	if requester != nil {
-		c, toBit = requester.adv, requester.tellBit
-	}
-	ok := func(p *peerInfo) bool {
-		_, ok := m.advertisableTo(p, to, toBit, now)
-		return ok
-	}
-	m.server.Next(&c, m.order, m.selfKey, walk.Key(to), m.seq, want, ok, m.opts.Rand.Uint64, func(p *peerInfo) {
-		a, _ := m.advertisableTo(p, to, toBit, now)
-		out = append(out, a)
-	})
-	if requester != nil {
-		requester.adv = c
-	}
-	return out
-}
-
-// WalkStartOf returns where peer id's walk for us begins in our order
-// (see RankOf): its first answer is the run of its book just after it.
-func (m *PeerManager) WalkStartOf(id NodeID) uint64 { return walk.Start(walk.Key(id), m.selfKey) }
-
-// WalkKey and Seq make an entry a walk.Entry.
-func (p *peerInfo) WalkKey() uint64 { return p.key }
-func (p *peerInfo) Seq() uint64     { return p.seq }
-
-// sample fills out with an independent random sample of the book, as
-// Tendermint v0.35 does. The caller holds the lock and settled the order.
-func (m *PeerManager) sample(out []NodeAddress, to NodeID, limit int, now time.Time) []NodeAddress {
-	n := len(m.order)
-	// Floyd's algorithm: k distinct indices of n, uniformly, in O(k).
-	k := min(n, limit-len(out)+2) // +2: room for to and one unusable entry
-	chosen := make(map[int]struct{}, k)
-	picks := make([]int, 0, k)
-	for j := n - k; j < n; j++ {
-		t := m.opts.Rand.IntN(j + 1)
-		if _, dup := chosen[t]; dup {
-			t = j
-		}
-		chosen[t] = struct{}{}
-		picks = append(picks, t)
-	}
-	m.opts.Rand.Shuffle(len(picks), func(i, j int) { picks[i], picks[j] = picks[j], picks[i] })
-	for _, i := range picks {
-		if len(out) == limit {
-			break
-		}
-		// Tendermint's sample: what to told us may come back.
-		if a, ok := m.advertisableTo(m.order[i], to, 0, now); ok {
-			out = append(out, a)
-		}
-	}
-	return out
-}
-
-// advertisableTo returns the address of p worth sharing with requester
-// to, whose tellBit is toBit (0 for none), if any: never one that to told
-// us of.
-func (m *PeerManager) advertisableTo(p *peerInfo, to NodeID, toBit uint64, now time.Time) (NodeAddress, bool) {
-	if p.id == to || p.src == to || p.private || p.score <= m.opts.EvictScore || len(p.addrs) == 0 {
-		return NodeAddress{}, false
-	}
-	if !p.brokeAt.IsZero() && now.Sub(p.brokeAt) < m.opts.MaxRetryTime {
-		// It broke the protocol with us lately: we do not dial it (see
-		// Errored), and do not send others to it either.
-		return NodeAddress{}, false
-	}
-	// The address that has worked, else the one failing least; one that
-	// keeps failing is not passed on.
-	best := p.addrs[0]
-	for _, ai := range p.addrs[1:] {
-		if (ai.everWorked && !best.everWorked) || (ai.everWorked == best.everWorked && ai.failures < best.failures) {
-			best = ai
-		}
-	}
-	if (best.failures >= 2 && !best.everWorked) || best.toldBy&toBit != 0 {
-		// Failing, or to told us of it.
-		return NodeAddress{}, false
-	}
-	return best.addr, true
-}
-
-// tellBitOf returns src's tellBit, giving it one if its connection is up
-// and a bit is free; 0 if not. The caller holds the lock.
-func (m *PeerManager) tellBitOf(src NodeID) uint64 {
-	p := m.peers[src]
-	if src == "" || p == nil || p.state < stateConnected {
-		return 0 // a peer we are still dialling has told us nothing
-	}
-	if p.tellBit != 0 || m.tellBits == math.MaxUint64 {
-		return p.tellBit
-	}
-	free := ^(m.tellBits | m.staleBits)
-	if free == 0 {
-		m.sweepStaleBits()
-		free = ^m.tellBits
-	}
-	p.tellBit = free & -free // the lowest free bit
-	m.tellBits |= p.tellBit
-	return p.tellBit
-}
-
-// dropTellBit frees p's tellBit as its connection closes: what it told us
-// is forgotten (a peer may lose its book when it restarts). The bit stays
-// on addresses, matching nobody's, until every bit has been used and
-// sweepStaleBits clears the freed ones in one pass over the book, not one
-// pass per disconnect. The caller holds the lock.
-func (m *PeerManager) dropTellBit(p *peerInfo) {
-	m.tellBits &^= p.tellBit
-	m.staleBits |= p.tellBit
-	p.tellBit = 0
-}
-
-// sweepStaleBits clears the freed tell bits from every address, so they
-// can be given again. The caller holds the lock.
-func (m *PeerManager) sweepStaleBits() {
-	for _, q := range m.peers {
-		for _, ai := range q.addrs {
-			ai.toldBy &^= m.staleBits
-		}
-	}
-	m.staleBits = 0
-}
-
-// toldShare returns how much of our book connected peer id has had from us
-// on this connection: the share of our order its walk has covered, 1 once
-// the lap is done (see Advertise); 0 for a peer that has not asked, and
-// always 0 with RandomAdvertise (a sample keeps no walk). Its answers to us
-// leave all of that out (see AddFrom).
-func (m *PeerManager) toldShare(id NodeID) float64 {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	p := m.peers[id]
-	if p == nil {
-		return 0
-	}
-	return p.adv.Share()
-}
-
-// RankOf returns where id stands in our own advertise order: the order in
-// which every node walks its book for us. A requester can tell from the
-// ranks of the entries a peer sent where that peer's walk stands.
-func (m *PeerManager) RankOf(id NodeID) uint64 { return walk.Rank(walk.Key(id), m.selfKey) }
-
-// KnownInRank counts the peers of the book whose rank in our own order is
-// in the circular range (after, after+span].
-func (m *PeerManager) KnownInRank(after, span uint64) int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.mergeRanks()
-	count := func(lo, hi uint64) int { // ranks in [lo, hi]
-		i, _ := slices.BinarySearch(m.ranks, lo)
-		j, found := slices.BinarySearch(m.ranks, hi)
-		if found {
-			j++
-		}
-		return j - i
-	}
-	lo := after + 1
-	hi := after + span
-	if span == 0 {
-		return 0
-	}
-	if hi >= lo {
-		return count(lo, hi)
-	}
-	return count(lo, math.MaxUint64) + count(0, hi)
-}
-
-// mergeRanks merges the fresh ranks into the sorted index: a sort of the
-// few fresh ones and one pass, not a sort of the book. The caller holds the
-// lock.
-func (m *PeerManager) mergeRanks() {
-	if len(m.freshRanks) == 0 {
-		return
-	}
-	slices.Sort(m.freshRanks)
-	n, f := len(m.ranks), len(m.freshRanks)
-	m.ranks = slices.Grow(m.ranks, f)[:n+f]
-	// Merge from the back, in place.
-	i, j := n-1, f-1
-	for k := n + f - 1; j >= 0; k-- {
-		if i >= 0 && m.ranks[i] > m.freshRanks[j] {
-			m.ranks[k] = m.ranks[i]
-			i--
-		} else {
-			m.ranks[k] = m.freshRanks[j]
-			j--
-		}
-	}
-	m.freshRanks = m.freshRanks[:0]
-}
-
-// dropRank removes one occurrence of r from the rank index. The caller
-// holds the lock.
-func (m *PeerManager) dropRank(r uint64) {
-	if i := slices.Index(m.freshRanks, r); i >= 0 {
-		m.freshRanks = slices.Delete(m.freshRanks, i, i+1)
-		return
-	}
-	if i, ok := slices.BinarySearch(m.ranks, r); ok {
-		m.ranks = slices.Delete(m.ranks, i, i+1)
-	}
+	defer m.unlock()
+	return m.b.Advertise(m.now(), to, limit)
 }
 
 // PeerRatio returns stored peers / MaxPeers, between 0 and 1.
 func (m *PeerManager) PeerRatio() float64 {
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	return float64(len(m.peers)) / float64(m.opts.MaxPeers)
+	defer m.unlock()
+	return m.b.PeerRatio()
 }
 
 // Len returns how many peers the book holds.
 func (m *PeerManager) Len() int {
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	return len(m.peers)
+	defer m.unlock()
+	return m.b.Len()
 }
 
 // Has reports whether the book holds id.
 func (m *PeerManager) Has(id NodeID) bool {
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	_, ok := m.peers[id]
-	return ok
+	defer m.unlock()
+	return m.b.Has(id)
 }
 
 // Addresses returns the stored addresses of id.
 func (m *PeerManager) Addresses(id NodeID) []NodeAddress {
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	p := m.peers[id]
-	if p == nil {
-		return nil
-	}
-	out := make([]NodeAddress, len(p.addrs))
-	for i, ai := range p.addrs {
-		out[i] = ai.addr
-	}
-	return out
+	defer m.unlock()
+	return m.b.Addresses(id)
 }
 
 // Known returns the IDs of every peer in the book, sorted.
 func (m *PeerManager) Known() []NodeID {
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	ids := make([]NodeID, 0, len(m.peers))
-	for id := range m.peers {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	return ids
+	defer m.unlock()
+	return m.b.Known()
 }
 
 // Connected returns the IDs of the ready (Up) peers, sorted.
 func (m *PeerManager) Connected() []NodeID {
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	var ids []NodeID
-	for id, p := range m.peers {
-		if p.state == stateReady {
-			ids = append(ids, id)
-		}
-	}
-	slices.Sort(ids)
-	return ids
+	defer m.unlock()
+	return m.b.Connected()
 }
 
 // Score returns the score of id, and whether it is known.
 func (m *PeerManager) Score(id NodeID) (int, bool) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	p := m.peers[id]
-	if p == nil {
-		return 0, false
-	}
-	return p.score, true
+	defer m.unlock()
+	return m.b.Score(id)
 }
 
 // IsConnected reports whether id is dialing, connected or ready.
 func (m *PeerManager) IsConnected(id NodeID) bool {
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	p := m.peers[id]
-	return p != nil && p.connected()
-}
-
-// brokeLately reports whether a peer of public group g broke the protocol
-// within MaxRetryTime. The caller holds the lock.
-func (m *PeerManager) brokeLately(g uint64) bool {
-	at, ok := m.fatalGroups[g]
-	if ok && m.opts.Now().Sub(at) >= m.opts.MaxRetryTime {
-		delete(m.fatalGroups, g)
-		ok = false
-	}
-	return ok
-}
-
-// crowdedInbound reports whether id dialled us from a public network
-// group another connected peer is in already, or one that broke the
-// protocol in the last MaxRetryTime: the Core does not ask such a peer
-// first.
-func (m *PeerManager) crowdedInbound(id NodeID) bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	p := m.peers[id]
-	if p == nil || !p.connected() || p.outbound {
-		return false
-	}
-	g := peerGroup(p)
-	if !addr.Diverse(g) {
-		return false
-	}
-	if m.brokeLately(g) {
-		return true
-	}
-	for _, q := range m.peers {
-		if q != p && q.connected() && peerGroup(q) == g {
-			return true
-		}
-	}
-	return false
+	defer m.unlock()
+	return m.b.IsConnected(id)
 }
 
 // TryDialNext returns an address to dial now and marks its peer dialing,
@@ -1038,8 +305,9 @@ func (m *PeerManager) crowdedInbound(id NodeID) bool {
 // eligible peers from a random place in the book and takes the best
 // scored. The caller must report the outcome with Dialed or DialFailed.
 func (m *PeerManager) TryDialNext() (NodeAddress, bool) {
-	a, ok, _ := m.tryDialNext()
-	return a, ok
+	m.mu.Lock()
+	defer m.unlock()
+	return m.b.TryDialNext(m.now())
 }
 
 // NextDialTime returns when an address now waiting out its back-off comes
@@ -1047,133 +315,87 @@ func (m *PeerManager) TryDialNext() (NodeAddress, bool) {
 // like the simulator, use it to schedule their next TryDialNext.
 func (m *PeerManager) NextDialTime() time.Time {
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	_, _, next := m.pickDial()
-	return next
+	defer m.unlock()
+	return m.b.NextDialTime(m.now())
 }
 
-func (m *PeerManager) tryDialNext() (NodeAddress, bool, time.Time) {
+// Dialed records that dialling a succeeded. It fails with errs.ErrTooManyPeers
+// if that would exceed MaxConnected (the caller should hang up), and
+// errs.ErrSelfAddress if the peer turned out to be us.
+func (m *PeerManager) Dialed(a NodeAddress) error {
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	p, ai, next := m.pickDial()
-	if p == nil {
-		return NodeAddress{}, false, next
-	}
-	if m.active-len(m.evictQueue) >= m.opts.MaxConnected {
-		// A persistent peer displaces an inbound one (see pickDial).
-		v := m.inboundVictim(addr.NoGroup)
-		v.evicting = true
-		m.evictQueue = append(m.evictQueue, v.id)
-	}
-	p.state = stateDialing
-	p.dialing = ai
-	m.active++
-	m.markOutbound(p, ai.addr)
-	m.unrank(p)
-	return ai.addr, true, time.Time{}
+	defer m.unlock()
+	return m.b.Dialed(m.now(), a)
 }
 
-// persistentLeaving reports whether a persistent peer is queued for
-// eviction. The caller holds the lock.
-func (m *PeerManager) persistentLeaving() bool {
-	return slices.ContainsFunc(m.evictQueue, func(id NodeID) bool { return m.peers[id].persistent })
+// DialFailed records a failed dial of a: its back-off doubles, and a
+// non-persistent address that failed MaxDialFailures times in a row is
+// dropped (with its peer, if that was the peer's last address).
+func (m *PeerManager) DialFailed(a NodeAddress) {
+	m.mu.Lock()
+	defer m.unlock()
+	m.b.DialFailed(m.now(), a)
 }
 
-// pickDial chooses a peer and address to dial. The caller holds the lock.
-func (m *PeerManager) pickDial() (*peerInfo, *addrInfo, time.Time) {
-	full := m.active-len(m.evictQueue) >= m.opts.MaxConnected
-	if full && len(m.persistent) == 0 {
-		return nil, nil, time.Time{}
-	}
-	now := m.opts.Now()
-	var next time.Time
-	due := func(p *peerInfo) *addrInfo {
-		if p.connected() || p.removed || p.score <= m.opts.EvictScore {
-			return nil
-		}
-		var best *addrInfo
-		for _, ai := range p.addrs {
-			if ai.retryAt.After(now) {
-				if next.IsZero() || ai.retryAt.Before(next) {
-					next = ai.retryAt
-				}
-				continue
-			}
-			if best == nil || ai.failures < best.failures {
-				best = ai
-			}
-		}
-		return best
-	}
-	// Persistent peers are dialled whatever MaxOutbound says, and when
-	// connections are full they displace an inbound peer.
-	for _, id := range m.persistent {
-		if p := m.peers[id]; p != nil {
-			if ai := due(p); ai != nil && (!full || m.inboundVictim(addr.NoGroup) != nil) {
-				return p, ai, time.Time{}
-			}
-		}
-	}
-	if full || m.outbound >= m.opts.MaxOutbound || m.persistentLeaving() {
-		// A persistent peer queued to go (the last resort when every
-		// other connection was persistent too) frees its slot for what
-		// needed it, not for an ordinary dial.
-		return nil, nil, next
-	}
-	m.settle()
-	n := len(m.order)
-	if n == 0 {
-		return nil, nil, next
-	}
-	const candidates = 4
-	var bestP *peerInfo
-	var bestA *addrInfo
-	found := 0
-	start := m.opts.Rand.IntN(n)
-	for k := 0; k < n && found < candidates; k++ {
-		p := m.order[(start+k)%n]
-		ai := due(p)
-		if ai == nil || m.groupFull(addr.Group(ai.addr)) {
-			continue
-		}
-		found++
-		if bestP == nil || p.score > bestP.score {
-			bestP, bestA = p, ai
-		}
-	}
-	if bestP == nil {
-		return nil, nil, next
-	}
-	return bestP, bestA, time.Time{}
+// Accepted records an inbound connection from id. When connections are at
+// MaxConnected it displaces the lowest-scored, youngest inbound peer,
+// which EvictNext then returns for the transport to disconnect; outbound
+// and persistent peers are never displaced. It fails with errs.ErrTooManyPeers
+// when there is no inbound peer to displace or id is already connected,
+// and errs.ErrSelfAddress for ourselves.
+//
+// announced are the addresses the peer gave for itself in the handshake
+// (CometBFT's NodeInfo.ListenAddr, for example). They are added to the book
+// as Add would, so a node learns where to reach the peers that dial it;
+// entries for another node ID, or that Add refuses, are ignored.
+func (m *PeerManager) Accepted(id NodeID, announced ...NodeAddress) error {
+	m.mu.Lock()
+	defer m.unlock()
+	return m.b.Accepted(m.now(), id, announced...)
 }
 
-// markOutbound records that we dial p at a; clearOutbound that p is no
-// longer a connection we dialled. The caller holds the lock.
-func (m *PeerManager) markOutbound(p *peerInfo, a NodeAddress) {
-	p.outbound = true
-	m.outbound++
-	p.outGroup = addr.NoGroup
-	if g := addr.Group(a); !p.persistent && addr.Diverse(g) {
-		p.outGroup = g
-		m.outGroups[g]++
-	}
+// Ready records that the connection to id finished its handshake and
+// publishes event.PeerStatusUp with the peer's capabilities.
+func (m *PeerManager) Ready(id NodeID, caps PeerCaps) {
+	m.mu.Lock()
+	defer m.unlock()
+	m.b.Ready(id, caps)
 }
 
-func (m *PeerManager) clearOutbound(p *peerInfo) {
-	if !p.outbound {
-		return
-	}
-	p.outbound = false
-	m.outbound--
-	if p.outGroup != addr.NoGroup {
-		decrement(m.outGroups, p.outGroup)
-	}
+// Disconnected records that the connection to id closed, publishing
+// event.PeerStatusDown if it had been Up. A peer with no dialable address is
+// then forgotten.
+func (m *PeerManager) Disconnected(id NodeID) {
+	m.mu.Lock()
+	defer m.unlock()
+	m.b.Disconnected(m.now(), id)
 }
 
-// groupFull reports whether we may not dial one more peer of group g.
-// The caller holds the lock.
-func (m *PeerManager) groupFull(g uint64) bool {
-	return m.opts.MaxOutboundPerGroup > 0 && addr.Diverse(g) && m.outGroups[g] >= m.opts.MaxOutboundPerGroup
+// Errored lowers the score of the peer named by a event.PeerError (more when it
+// is fatal). A connected peer that falls to EvictScore is queued for
+// EvictNext. After a fatal error (a broken protocol) a non-persistent
+// peer is not dialled again for MaxRetryTime, and no peer is sent its
+// address for as long: a flooder that dials us and breaks the protocol at
+// once is not spread further by us.
+func (m *PeerManager) Errored(pe PeerError) {
+	m.mu.Lock()
+	defer m.unlock()
+	m.b.Errored(m.now(), pe)
+}
+
+// Good raises the score of id, for a useful response.
+func (m *PeerManager) Good(id NodeID) {
+	m.mu.Lock()
+	defer m.unlock()
+	m.b.Good(id)
+}
+
+// EvictNext returns a connected peer whose score fell to EvictScore, for
+// the transport to disconnect.
+func (m *PeerManager) EvictNext() (NodeID, bool) {
+	m.mu.Lock()
+	defer m.unlock()
+	return m.b.EvictNext()
 }
 
 // DialNext blocks until TryDialNext has an address for it, or ctx ends.
@@ -1184,15 +406,20 @@ func (m *PeerManager) DialNext(ctx context.Context) (NodeAddress, error) {
 			m.dialWake = make(chan struct{})
 		}
 		wake := m.dialWake
-		m.mu.Unlock()
-		a, ok, next := m.tryDialNext()
+		now := m.now()
+		a, ok := m.b.TryDialNext(now)
+		var next time.Time
+		if !ok {
+			next = m.b.NextDialTime(now)
+		}
+		m.unlock()
 		if ok {
 			return a, nil
 		}
 		var timeout <-chan time.Time
 		var timer *time.Timer
 		if !next.IsZero() {
-			timer = time.NewTimer(max(next.Sub(m.opts.Now()), time.Millisecond))
+			timer = time.NewTimer(max(next.Sub(m.now()), time.Millisecond))
 			timeout = timer.C
 		}
 		select {
@@ -1217,426 +444,6 @@ func (m *PeerManager) wakeDialers() {
 	}
 }
 
-// Dialed records that dialling a succeeded. It fails with ErrTooManyPeers
-// if that would exceed MaxConnected (the caller should hang up), and
-// ErrSelfAddress if the peer turned out to be us.
-func (m *PeerManager) Dialed(a NodeAddress) error {
-	if a.NodeID == m.self {
-		return ErrSelfAddress
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	p := m.peers[a.NodeID]
-	if p == nil {
-		// Dialled outside TryDialNext: adopt it, if Add would.
-		if err := m.CheckAddress(a); err != nil {
-			return err
-		}
-		if len(m.peers) >= m.opts.MaxPeers {
-			if err := m.makeRoom(); err != nil {
-				return err
-			}
-		}
-		p = m.insert(a.NodeID, &addrInfo{addr: a})
-	}
-	switch p.state {
-	case stateDialing:
-	case stateIdle:
-		if m.active >= m.opts.MaxConnected {
-			return ErrTooManyPeers
-		}
-		m.active++
-		m.markOutbound(p, a)
-		m.unrank(p)
-	default:
-		// It dialled us while we dialled it, and its connection won:
-		// the transport closes ours without counting a failure.
-		return fmt.Errorf("%w: %s", ErrDuplicateConnection, a.NodeID)
-	}
-	p.state = stateConnected
-	p.connectedAt = m.opts.Now()
-	ai := p.dialing
-	if ai == nil || ai.addr != a {
-		ai = nil
-		for _, x := range p.addrs {
-			if x.addr == a {
-				ai = x
-			}
-		}
-	}
-	p.dialing = nil
-	if ai != nil {
-		ai.failures = 0
-		ai.retryAt = time.Time{}
-		ai.everWorked = true
-		p.proven = true
-		ai.lastSuccess = m.opts.Now()
-	}
-	m.setScore(p, p.score+scoreConnected)
-	m.sparePersistent() // as in accepted
-	return nil
-}
-
-// DialFailed records a failed dial of a: its back-off doubles, and a
-// non-persistent address that failed MaxDialFailures times in a row is
-// dropped (with its peer, if that was the peer's last address).
-func (m *PeerManager) DialFailed(a NodeAddress) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	p := m.peers[a.NodeID]
-	if p == nil || (p.connected() && p.state != stateDialing) {
-		// Unknown, or connected the other way: not the address's fault.
-		return
-	}
-	if p.state == stateDialing {
-		p.state = stateIdle
-		p.dialing = nil
-		m.active--
-		m.clearOutbound(p)
-		// As on Disconnected: an idle peer is not queued for eviction,
-		// and must be queued again if it reconnects and falls again.
-		p.evicting = false
-		m.evictQueue = slices.DeleteFunc(m.evictQueue, func(x NodeID) bool { return x == p.id })
-		m.rank(p)
-		m.keepPersistent() // the room this dial needed is not needed now
-	}
-	m.setScore(p, p.score-scoreDialFailed)
-	for i, ai := range p.addrs {
-		if ai.addr != a {
-			continue
-		}
-		ai.failures++
-		ai.retryAt = m.opts.Now().Add(m.backoff(ai.failures))
-		if !p.persistent && ai.failures >= m.opts.MaxDialFailures {
-			p.addrs = slices.Delete(p.addrs, i, i+1)
-			if len(p.addrs) == 0 && !p.connected() {
-				m.remove(p)
-			}
-		}
-		break
-	}
-	m.wakeDialers()
-}
-
-// backoff is the wait after the n-th consecutive failure: MinRetryTime
-// doubled n-1 times, capped at MaxRetryTime (without overflowing).
-func (m *PeerManager) backoff(n int) time.Duration {
-	d := m.opts.MinRetryTime
-	for i := 1; i < n && d < m.opts.MaxRetryTime; i++ {
-		d *= 2
-	}
-	return min(d, m.opts.MaxRetryTime)
-}
-
-// Accepted records an inbound connection from id. When connections are at
-// MaxConnected it displaces the lowest-scored, youngest inbound peer,
-// which EvictNext then returns for the transport to disconnect; outbound
-// and persistent peers are never displaced. It fails with ErrTooManyPeers
-// when there is no inbound peer to displace or id is already connected,
-// and ErrSelfAddress for ourselves.
-//
-// announced are the addresses the peer gave for itself in the handshake
-// (CometBFT's NodeInfo.ListenAddr, for example). They are added to the book
-// as Add would, so a node learns where to reach the peers that dial it;
-// entries for another node ID, or that Add refuses, are ignored.
-func (m *PeerManager) Accepted(id NodeID, announced ...NodeAddress) error {
-	g := addr.NoGroup
-	for _, a := range announced {
-		if a.NodeID == id {
-			g = addr.Group(a)
-			break
-		}
-	}
-	if err := m.accepted(id, g); err != nil {
-		return err
-	}
-	for _, a := range announced {
-		if a.NodeID == id {
-			_, _ = m.Add(a)
-		}
-	}
-	return nil
-}
-
-// accepted admits the connection; g is the group of the address id
-// announced, addr.NoGroup if none.
-func (m *PeerManager) accepted(id NodeID, g uint64) error {
-	if id == m.self {
-		return ErrSelfAddress
-	}
-	if err := id.Validate(); err != nil {
-		return err
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	p := m.peers[id]
-	if p != nil && p.state == stateDialing {
-		// We are dialling it as it dials us: its connection is here, so
-		// it wins, and our dial will end with ErrDuplicateConnection.
-		p.state = stateConnected
-		p.dialing = nil
-		m.clearOutbound(p)
-		p.connectedAt = m.opts.Now()
-		m.setScore(p, p.score+scoreConnected)
-		m.sparePersistent()
-		return nil
-	}
-	if p != nil && p.connected() {
-		return fmt.Errorf("%w: %s", ErrDuplicateConnection, id)
-	}
-	var victim *peerInfo
-	if m.active-len(m.evictQueue) >= m.opts.MaxConnected {
-		// Full: displace an inbound peer, as Bitcoin does, so that a
-		// newcomer that knows only this node can still join.
-		if g == addr.NoGroup && p != nil {
-			g = peerGroup(p)
-		}
-		if addr.Diverse(g) && m.brokeLately(g) {
-			// Its subnet lately broke the protocol: it displaces nobody.
-			return ErrTooManyPeers
-		}
-		victim = m.inboundVictim(g)
-		if victim == nil {
-			return ErrTooManyPeers
-		}
-	}
-	if p == nil {
-		if len(m.peers) >= m.opts.MaxPeers {
-			// A connected peer always has an entry: if nothing can make
-			// room, the book runs over MaxPeers (by at most MaxConnected)
-			// until the peer disconnects.
-			_ = m.makeRoom()
-		}
-		p = m.insert(id, nil)
-	}
-	if victim != nil {
-		// Only once the newcomer is sure to be admitted.
-		victim.evicting = true
-		m.evictQueue = append(m.evictQueue, victim.id)
-	}
-	m.unrank(p)
-	p.state = stateConnected
-	p.connectedAt = m.opts.Now()
-	m.active++
-	m.setScore(p, p.score+scoreConnected)
-	// A persistent peer queued to go when every other connection was
-	// persistent stays: this one goes in its place.
-	m.sparePersistent()
-	return nil
-}
-
-// lowestConnected returns the lowest-scored connected, non-persistent
-// peer not already queued for eviction, inbound or outbound. The caller
-// holds the lock.
-func (m *PeerManager) lowestConnected() *peerInfo {
-	var v *peerInfo
-	for _, p := range m.peers {
-		if !p.connected() || p.persistent || p.evicting || p.state == stateDialing {
-			continue
-		}
-		if v == nil || p.score < v.score || (p.score == v.score && p.id > v.id) {
-			v = p
-		}
-	}
-	return v
-}
-
-// inboundVictim returns the inbound, non-persistent connected peer to
-// displace for a new connection. It comes from the network group with
-// the most inbound connections, the newcomer counted in its group
-// (newcomer; addr.NoGroup for a dial), as in Bitcoin: sybils from one subnet
-// that keep dialling displace each other, not the honest peers spread
-// over many networks. Within the group, the lowest scored goes, the
-// youngest among equals (long-lived peers are the hardest for an attacker
-// to fake). The caller holds the lock.
-func (m *PeerManager) inboundVictim(newcomer uint64) *peerInfo {
-	type cand struct {
-		p *peerInfo
-		g uint64
-	}
-	var cands []cand
-	size := map[uint64]int{}
-	for _, p := range m.peers {
-		if !p.connected() || p.outbound || p.persistent || p.evicting {
-			continue
-		}
-		g := peerGroup(p)
-		size[g]++
-		cands = append(cands, cand{p, g})
-	}
-	size[newcomer]++
-	var v *peerInfo
-	var vsize int
-	for _, c := range cands {
-		p, n := c.p, size[c.g]
-		if v == nil || n > vsize || (n == vsize && (p.score < v.score || (p.score == v.score && (p.connectedAt.After(v.connectedAt) ||
-			(p.connectedAt.Equal(v.connectedAt) && p.id > v.id))))) {
-			v, vsize = p, n
-		}
-	}
-	return v
-}
-
-// Ready records that the connection to id finished its handshake and
-// publishes PeerStatusUp with the peer's capabilities.
-func (m *PeerManager) Ready(id NodeID, caps PeerCaps) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	p := m.peers[id]
-	if p == nil || p.state != stateConnected {
-		return
-	}
-	p.state = stateReady
-	p.caps = caps
-	m.broadcast(PeerUpdate{NodeID: id, Status: PeerStatusUp, Caps: caps})
-}
-
-// Disconnected records that the connection to id closed, publishing
-// PeerStatusDown if it had been Up. A peer with no dialable address is
-// then forgotten.
-func (m *PeerManager) Disconnected(id NodeID) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	p := m.peers[id]
-	if p == nil || p.state == stateIdle {
-		return
-	}
-	if p.state == stateReady {
-		m.broadcast(PeerUpdate{NodeID: id, Status: PeerStatusDown})
-	}
-	p.state = stateIdle
-	p.dialing = nil
-	p.adv = walk.Cursor{}
-	m.dropTellBit(p)
-	m.active--
-	// Do not redial at once a peer that just dropped us (or that we
-	// dropped): it may have displaced us, and redialling straight away
-	// would churn connections.
-	cool := m.opts.Now().Add(m.opts.MinRetryTime)
-	for _, ai := range p.addrs {
-		if ai.retryAt.Before(cool) {
-			ai.retryAt = cool
-		}
-	}
-	m.clearOutbound(p)
-	p.evicting = false
-	m.evictQueue = slices.DeleteFunc(m.evictQueue, func(x NodeID) bool { return x == id })
-	m.keepPersistent()
-	if len(p.addrs) == 0 && !p.persistent {
-		m.remove(p)
-	} else {
-		m.rank(p)
-	}
-	for len(m.peers) > m.opts.MaxPeers && m.makeRoom() == nil {
-		// Back under capacity after a connection that ran over it.
-	}
-	m.wakeDialers()
-}
-
-// Errored lowers the score of the peer named by a PeerError (more when it
-// is fatal). A connected peer that falls to EvictScore is queued for
-// EvictNext. After a fatal error (a broken protocol) a non-persistent
-// peer is not dialled again for MaxRetryTime, and no peer is sent its
-// address for as long: a flooder that dials us and breaks the protocol at
-// once is not spread further by us.
-func (m *PeerManager) Errored(pe PeerError) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	p := m.peers[pe.NodeID]
-	if p == nil {
-		return
-	}
-	step := scoreErrored
-	if pe.Fatal {
-		step = scoreErroredFatal
-		p.brokeAt = m.opts.Now()
-		if g := peerGroup(p); addr.Diverse(g) {
-			if len(m.fatalGroups) >= m.opts.MaxConnected {
-				clear(m.fatalGroups) // bounded: at worst we forget
-			}
-			m.fatalGroups[g] = m.opts.Now()
-		}
-		if !p.persistent {
-			// It broke the protocol: not dialled again for the longest
-			// back-off, whatever its score.
-			hold := m.opts.Now().Add(m.opts.MaxRetryTime)
-			for _, ai := range p.addrs {
-				if ai.retryAt.Before(hold) {
-					ai.retryAt = hold
-				}
-			}
-		}
-	}
-	m.setScore(p, p.score-step)
-	if p.connected() && !p.persistent && p.score <= m.opts.EvictScore && !p.evicting {
-		p.evicting = true
-		m.evictQueue = append(m.evictQueue, p.id)
-	}
-}
-
-// Good raises the score of id, for a useful response.
-func (m *PeerManager) Good(id NodeID) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if p := m.peers[id]; p != nil {
-		m.setScore(p, p.score+scoreGood)
-	}
-}
-
-// EvictNext returns a connected peer whose score fell to EvictScore, for
-// the transport to disconnect.
-func (m *PeerManager) EvictNext() (NodeID, bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if len(m.evictQueue) == 0 {
-		return "", false
-	}
-	id := m.evictQueue[0]
-	m.evictQueue = m.evictQueue[1:]
-	return id, true
-}
-
-// spareable returns a connected peer that may go in a persistent one's
-// place: an inbound one (see inboundVictim), else the lowest scored. The
-// caller holds the lock.
-func (m *PeerManager) spareable() *peerInfo {
-	if v := m.inboundVictim(addr.NoGroup); v != nil {
-		return v
-	}
-	return m.lowestConnected()
-}
-
-// keepPersistent takes persistent peers off the eviction queue once they
-// need not go: a connection closed, or a dial failed, since they were
-// queued to make room. The caller holds the lock.
-func (m *PeerManager) keepPersistent() {
-	for i := len(m.evictQueue) - 1; i >= 0 && m.active-len(m.evictQueue) < m.opts.MaxConnected; i-- {
-		if p := m.peers[m.evictQueue[i]]; p != nil && p.persistent {
-			p.evicting = false
-			m.evictQueue = slices.Delete(m.evictQueue, i, i+1)
-		}
-	}
-}
-
-// sparePersistent puts, in the eviction queue, another connected peer in
-// place of each persistent one queued when every other connection was
-// persistent, if there is one now. The caller holds the lock.
-func (m *PeerManager) sparePersistent() {
-	for i, id := range m.evictQueue {
-		p := m.peers[id]
-		if p == nil || !p.persistent {
-			continue
-		}
-		v := m.spareable()
-		if v == nil {
-			return
-		}
-		p.evicting = false
-		v.evicting = true
-		m.evictQueue[i] = v.id
-	}
-}
-
 // PeerUpdates is a subscription to a PeerManager's peer events. Events are
 // queued without bound, so a slow reader never blocks the manager and
 // never misses a Down.
@@ -1658,16 +465,7 @@ func (s *PeerUpdates) Updates() <-chan PeerUpdate { return s.out }
 func (m *PeerManager) Subscribe(ctx context.Context) *PeerUpdates {
 	s := &PeerUpdates{out: make(chan PeerUpdate), signal: make(chan struct{}, 1)}
 	m.mu.Lock()
-	ids := make([]NodeID, 0)
-	for id, p := range m.peers {
-		if p.state == stateReady {
-			ids = append(ids, id)
-		}
-	}
-	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
-	for _, id := range ids {
-		s.queue = append(s.queue, PeerUpdate{NodeID: id, Status: PeerStatusUp, Caps: m.peers[id].caps})
-	}
+	s.queue = m.b.ReadyUpdates()
 	if len(s.queue) > 0 {
 		// Before s is published: once it is in m.subs, a broadcast may
 		// fill the one-slot signal (and touch the queue) at any time.
@@ -1713,7 +511,7 @@ func (m *PeerManager) broadcast(u PeerUpdate) {
 	for s := range m.subs {
 		s.mu.Lock()
 		s.queue = append(s.queue, u)
-		if len(s.queue) > 2*(m.opts.MaxConnected+subQueueSlack) {
+		if len(s.queue) > 2*(m.b.Options().MaxConnected+subQueueSlack) {
 			s.queue = compactUpdates(s.queue)
 		}
 		s.mu.Unlock()
@@ -1761,41 +559,4 @@ func compactUpdates(q []PeerUpdate) []PeerUpdate {
 	}
 	clear(q[len(out):])
 	return out
-}
-
-// evictHeap orders idle, non-persistent peers by rank: lowest score first,
-// then the oldest.
-type evictHeap []*peerInfo
-
-func (h evictHeap) Len() int           { return len(h) }
-func (h evictHeap) Less(i, j int) bool { return evictsFirst(h[i], h[j]) }
-
-// evictsFirst orders entries for eviction: unproven before proven, then
-// the lowest score, then the oldest.
-func evictsFirst(a, b *peerInfo) bool {
-	if a.proven != b.proven {
-		return !a.proven
-	}
-	if a.score != b.score {
-		return a.score < b.score
-	}
-	return a.seq < b.seq
-}
-func (h evictHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].heapIndex = i
-	h[j].heapIndex = j
-}
-func (h *evictHeap) Push(x any) {
-	p := x.(*peerInfo)
-	p.heapIndex = len(*h)
-	*h = append(*h, p)
-}
-func (h *evictHeap) Pop() any {
-	old := *h
-	p := old[len(old)-1]
-	old[len(old)-1] = nil
-	p.heapIndex = -1
-	*h = old[:len(old)-1]
-	return p
 }

@@ -20,7 +20,9 @@ type Reactor struct {
 	ch      Channel
 	updates <-chan PeerUpdate
 
-	mu   sync.Mutex // guards core; held only for one Core call at a time
+	// core makes the decisions under its PeerManager's lock (pm.mu), one
+	// call at a time, timed by the PeerManager's clock.
+	pm   *PeerManager
 	core *Core
 
 	lifecycle sync.Mutex
@@ -51,6 +53,7 @@ func NewReactor(cfg Config, pm *PeerManager, updates <-chan PeerUpdate, ch Chann
 		log:      cfg.Logger.With("module", "pex"),
 		ch:       ch,
 		updates:  updates,
+		pm:       pm,
 		core:     core,
 		resolves: make(chan V1Answer, 16),
 		answers:  make(chan Envelope),
@@ -94,15 +97,15 @@ func (r *Reactor) Stop() {
 
 // NetworkSizeEstimate returns the running estimate of the network's size.
 func (r *Reactor) NetworkSizeEstimate() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	r.pm.mu.Lock()
+	defer r.pm.unlock()
 	return r.core.NetworkSizeEstimate()
 }
 
 // Stats returns the reactor's counters.
 func (r *Reactor) Stats() Stats {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	r.pm.mu.Lock()
+	defer r.pm.unlock()
 	return r.core.Stats()
 }
 
@@ -113,12 +116,12 @@ func (r *Reactor) run(ctx context.Context) {
 	updates := r.updates
 	r.step(ctx, func(c *Core, now time.Time) Actions { return c.Tick(now) })
 	for {
-		r.mu.Lock()
+		r.pm.mu.Lock()
 		wake := r.core.NextWake()
-		r.mu.Unlock()
+		r.pm.unlock()
 		var timerC <-chan time.Time
 		if !wake.IsZero() {
-			timer.Reset(max(time.Until(wake), 0))
+			timer.Reset(max(wake.Sub(r.pm.now()), 0))
 			timerC = timer.C
 		}
 		select {
@@ -147,9 +150,9 @@ func (r *Reactor) run(ctx context.Context) {
 // step runs one Core call under the lock, then carries out its actions
 // without it.
 func (r *Reactor) step(ctx context.Context, f func(*Core, time.Time) Actions) {
-	r.mu.Lock()
-	acts := f(r.core, time.Now())
-	r.mu.Unlock()
+	r.pm.mu.Lock()
+	acts := f(r.core, r.pm.now())
+	r.pm.unlock()
 	for _, pe := range acts.Errors {
 		r.log.Debug("pex: peer error", "peer", pe.NodeID, "err", pe.Err, "fatal", pe.Fatal)
 		if err := r.ch.ReportError(ctx, pe); err != nil {

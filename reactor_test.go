@@ -22,6 +22,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/pexnet/pex/internal/book"
 	"github.com/pexnet/pex/pb"
 )
 
@@ -517,7 +518,7 @@ func TestCoreIntervalWaitsForNewsToGather(t *testing.T) {
 		core := rxCore(t, Config{}, pm)
 		require.Len(t, core.PeerUpdate(rxAt(0), PeerUpdate{NodeID: nodeID(1), Status: PeerStatusUp, Caps: CapV2}).Send, 1)
 		answer := append(slices.Clone(book[:known]), rxRange(5000, 5000+fresh-1)...)
-		slices.SortFunc(answer, func(a, b NodeAddress) int { return cmp.Compare(pm.RankOf(a.NodeID), pm.RankOf(b.NodeID)) })
+		slices.SortFunc(answer, func(a, b NodeAddress) int { return cmp.Compare(pm.b.RankOf(a.NodeID), pm.b.RankOf(b.NodeID)) })
 		if !walks {
 			slices.Reverse(answer)
 		}
@@ -599,7 +600,7 @@ func TestCoreOneSubnetAnswersDoNotPace(t *testing.T) {
 		}
 		return subnet
 	}
-	perAnswer := pm.opts.MaxOutboundPerGroup
+	perAnswer := pm.b.Options().MaxOutboundPerGroup
 	var lens []int // the book's size before each answer
 	reqs, errs := rxDrive(t, core, rxUpAll(CapV2, 1), time.Minute, 20, func(NodeID, []byte) []byte {
 		lens = append(lens, pm.Len())
@@ -610,10 +611,10 @@ func TestCoreOneSubnetAnswersDoNotPace(t *testing.T) {
 	for i, g := range rxGaps(reqs) {
 		require.Equal(t, DefaultConfig().V2RequestInterval, g, "gap %d: as fast as one peer may be asked", i)
 	}
-	for i := 1; i < len(lens) && lens[i] < 100+bucketCap(pm.opts.MaxPeers); i++ {
+	for i := 1; i < len(lens) && lens[i] < 100+book.BucketCap(pm.b.Options().MaxPeers); i++ {
 		require.Equal(t, perAnswer, lens[i]-lens[i-1], "answer %d adds MaxOutboundPerGroup of the subnet", i)
 	}
-	require.Equal(t, 100+min(20*perAnswer, bucketCap(pm.opts.MaxPeers)), pm.Len(), "the subnet gets no more than its share of the book")
+	require.Equal(t, 100+min(20*perAnswer, book.BucketCap(pm.b.Options().MaxPeers)), pm.Len(), "the subnet gets no more than its share of the book")
 	require.Equal(t, pm.Len(), core.NetworkSizeEstimate(), "no estimate beyond the book")
 
 	// With MaxOutboundPerGroup -1 (a network in one public subnet) they
@@ -2195,7 +2196,7 @@ func rxInOrder(pm *PeerManager, from, n int) []NodeAddress {
 	for i := from; i < from+n; i++ {
 		ids = append(ids, rxAddr(i))
 	}
-	slices.SortFunc(ids, func(x, y NodeAddress) int { return cmp.Compare(pm.RankOf(x.NodeID), pm.RankOf(y.NodeID)) })
+	slices.SortFunc(ids, func(x, y NodeAddress) int { return cmp.Compare(pm.b.RankOf(x.NodeID), pm.b.RankOf(y.NodeID)) })
 	return ids
 }
 
@@ -2211,10 +2212,10 @@ func TestCoreJudgesANewPeerByWhereItsWalkBegins(t *testing.T) {
 	core := rxCore(t, Config{}, pm)
 	ids := rxInOrder(pm, 100, 1000)
 	rxFill(t, pm, ids[:300]...)
-	rank := func(i int) uint64 { return pm.RankOf(ids[i].NodeID) }
+	rank := func(i int) uint64 { return pm.b.RankOf(ids[i].NodeID) }
 	startIn := func(from, to int) int { // a peer whose walk begins in ids[from:to]
 		for i := 2000; ; i++ {
-			if s := pm.WalkStartOf(nodeID(i)); s > rank(from) && s < rank(to) {
+			if s := pm.b.WalkStartOf(nodeID(i)); s > rank(from) && s < rank(to) {
 				return i
 			}
 		}
@@ -2335,9 +2336,9 @@ func TestCoreCountsEachSourceOnceWhileConnected(t *testing.T) {
 // (PeerManager.WalkStartOf) begins outside the ranks that ids, in pm's
 // order, span: before all of them.
 func rxPeerStartingOutside(pm *PeerManager, ids []NodeAddress, id int) int {
-	lo, hi := pm.RankOf(ids[0].NodeID), pm.RankOf(ids[len(ids)-1].NodeID)
+	lo, hi := pm.b.RankOf(ids[0].NodeID), pm.b.RankOf(ids[len(ids)-1].NodeID)
 	for ; ; id++ {
-		if s := pm.WalkStartOf(nodeID(id)); s < lo || s > hi {
+		if s := pm.b.WalkStartOf(nodeID(id)); s < lo || s > hi {
 			return id
 		}
 	}
@@ -2375,7 +2376,7 @@ func rxWalkAfterNews(t *testing.T, lose bool, run, news func([]NodeAddress) []No
 	acts := core.Receive(now.Add(50*time.Millisecond), Envelope{From: nodeID(w), Message: rxV2RespAddrs(answer...)})
 	require.Empty(t, acts.Errors)
 	require.Equal(t, 300, pm.Len())
-	require.Equal(t, pm.RankOf(r[len(r)-1].NodeID), core.peers[nodeID(w)].w.At, "the run ends before the news")
+	require.Equal(t, pm.b.RankOf(r[len(r)-1].NodeID), core.peers[nodeID(w)].w.At, "the run ends before the news")
 	require.Equal(t, len(r), core.peers[nodeID(w)].w.Len)
 	require.InDelta(t, 800, core.NetworkSizeEstimate(), 150)
 	return core, nodeID(w), ids
@@ -2910,9 +2911,9 @@ func TestCoreAsksAPeerThatHadOurBookWhenSourcesStall(t *testing.T) {
 			}
 			switch tc.asks {
 			case 7:
-				require.Equal(t, 1.0, pm.toldShare(nodeID(y)), "y has had our whole book")
+				require.Equal(t, 1.0, pm.b.ToldShare(nodeID(y)), "y has had our whole book")
 			case 2:
-				require.InDelta(t, 1.0/3, pm.toldShare(nodeID(y)), 0.05, "y has had 200 of our 602")
+				require.InDelta(t, 1.0/3, pm.b.ToldShare(nodeID(y)), 0.05, "y has had 200 of our 602")
 			}
 			core.peers[nodeID(y)].servedAt = core.peers[nodeID(y)].servedAt.Add(-tc.ago)
 			if tc.peer != nil {

@@ -1,6 +1,8 @@
-package pex
+package book
 
-import "github.com/pexnet/pex/internal/addr"
+import (
+	"github.com/pexnet/pex/internal/addr"
+)
 
 // Eclipse resistance (SPEC section 6, "sybils from one subnet").
 //
@@ -51,8 +53,8 @@ import "github.com/pexnet/pex/internal/addr"
 // flood from one source never costs another source its room.
 //
 // A full source group or bucket takes no more entries: the address is
-// refused with ErrSourceGroupFull, and will be stored when another source
-// sends it. A full network group is refused with ErrNetworkGroupFull.
+// refused with errs.ErrSourceGroupFull, and will be stored when another source
+// sends it. A full network group is refused with errs.ErrNetworkGroupFull.
 // Room comes back as entries leave the book (failed dials drop them), and
 // an entry that has connected (proven) is never replaced by one that has
 // not, whatever its source.
@@ -116,3 +118,7 @@ type bucketKey [2]uint64
 func (k bucketKey) bucket(g, src uint64) uint64 {
 	return addr.Mix(k[0] ^ addr.Mix(g^addr.Mix(src^k[1])))
 }
+
+// BucketCap is how many entries one bucket holds in a book of maxPeers:
+// the most one source group places of one network group.
+func BucketCap(maxPeers int) int { return bucketCap(maxPeers) }

@@ -1,13 +1,14 @@
-package pex
+package book
 
 import (
 	"errors"
-	"github.com/pexnet/pex/internal/addr"
 	"math/rand/v2"
 	"net/netip"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pexnet/pex/internal/addr"
 
 	"github.com/stretchr/testify/require"
 )
@@ -49,7 +50,7 @@ func TestNetGroup(t *testing.T) {
 // 66.66.0.0/16 that the book holds (as a dialled or announced peer).
 func floodPM(t *testing.T, maxPeers int) (*PeerManager, []NodeID) {
 	t.Helper()
-	m := newPM(t, PeerManagerOptions{MaxPeers: maxPeers, Rand: rand.New(rand.NewPCG(7, 7))})
+	m := newPM(t, PeerManagerOptions{Options: Options{MaxPeers: maxPeers, Rand: rand.New(rand.NewPCG(7, 7))}})
 	var sybils []NodeID
 	for i := range 20 { // 20 node IDs of one /16; self-announced, they fit one bucket
 		id := nodeID(900_000 + i)
@@ -74,8 +75,6 @@ func sybilAddr(i int) NodeAddress {
 func isSybil(a NodeAddress) bool { return strings.HasPrefix(a.Hostname, "66.66.") }
 
 func countFrom(m *PeerManager, srcs []NodeID) int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
 	n := 0
 	for _, p := range m.peers {
 		for _, s := range srcs {
@@ -142,7 +141,7 @@ func TestSourceGroupFloodIsCapped(t *testing.T) {
 
 func TestSourceGroupFloodNeverReplacesProvenPeers(t *testing.T) {
 	clk := newFakeClock()
-	m := newPM(t, PeerManagerOptions{MaxPeers: 40, MaxConnected: 40, MaxOutbound: 40, Now: clk.Now})
+	m := newPM(t, PeerManagerOptions{Options: Options{MaxPeers: 40, MaxConnected: 40, MaxOutbound: 40}, Now: clk.Now})
 	addPeers(t, m, 0, 40)
 	for range 40 { // connect to all of them once: proven
 		a, ok := m.TryDialNext()
@@ -182,7 +181,7 @@ func TestSourceGroupShareIsUsedInFull(t *testing.T) {
 	// early: after a partition, the bridge node's one source for the
 	// other side lost those nodes for its whole side.)
 	const maxPeers = 2000
-	m := newPM(t, PeerManagerOptions{MaxPeers: maxPeers})
+	m := newPM(t, PeerManagerOptions{Options: Options{MaxPeers: maxPeers}})
 	src := peerAddr(0)
 	_, err := m.Add(src)
 	require.NoError(t, err)
@@ -205,7 +204,7 @@ func TestTwoSourcesThatKnowTheNetworkCanTellAllOfIt(t *testing.T) {
 	// not come back; with a share of 1/4, the node kept 512 of these
 	// 1,000, and had to find the rest elsewhere.
 	const maxPeers = 1000
-	m := newPM(t, PeerManagerOptions{MaxPeers: maxPeers})
+	m := newPM(t, PeerManagerOptions{Options: Options{MaxPeers: maxPeers}})
 	a, b := peerAddr(0), peerAddr(1)
 	for _, s := range []NodeAddress{a, b} {
 		_, err := m.Add(s)
@@ -231,7 +230,7 @@ func TestNetworkGroupCapHoldsAcrossSources(t *testing.T) {
 	const maxPeers = 1000
 	limit := groupCap(maxPeers)
 	require.Equal(t, 64, limit)
-	m := newPM(t, PeerManagerOptions{MaxPeers: maxPeers, Rand: rand.New(rand.NewPCG(7, 7))})
+	m := newPM(t, PeerManagerOptions{Options: Options{MaxPeers: maxPeers, Rand: rand.New(rand.NewPCG(7, 7))}})
 	var sources []NodeID
 	for i := range 100 {
 		a, err := NodeAddressFromIP(nodeID(i), netip.AddrFrom4([4]byte{byte(11 + i/200), byte(i), 0, 1}), 26656)
@@ -269,7 +268,7 @@ func TestInboundSybilsDisplaceEachOther(t *testing.T) {
 	// peers each of its own. A newcomer, honest or sybil, displaces a
 	// sybil: the subnet with the most inbound connections gives up one.
 	clk := newFakeClock()
-	m := newPM(t, PeerManagerOptions{MaxConnected: 10, MaxOutbound: 2, Now: clk.Now})
+	m := newPM(t, PeerManagerOptions{Options: Options{MaxConnected: 10, MaxOutbound: 2}, Now: clk.Now})
 	for i := range 4 {
 		require.NoError(t, m.Accepted(nodeID(i), peerAddr(i)))
 		clk.Advance(time.Second)
@@ -319,7 +318,7 @@ func TestOutboundSpreadsOverGroups(t *testing.T) {
 			require.NoError(t, err)
 		}
 	}
-	m := newPM(t, PeerManagerOptions{MaxConnected: 50, MaxOutbound: 10, Rand: rand.New(rand.NewPCG(3, 3))})
+	m := newPM(t, PeerManagerOptions{Options: Options{MaxConnected: 50, MaxOutbound: 10, Rand: rand.New(rand.NewPCG(3, 3))}})
 	addSybils(m)
 	addPeers(t, m, 0, 5)
 	sybils, honest := 0, 0
@@ -340,7 +339,7 @@ func TestOutboundSpreadsOverGroups(t *testing.T) {
 	checkInvariants(t, m)
 
 	// Without the limit, the sybils take what is left.
-	m = newPM(t, PeerManagerOptions{MaxConnected: 50, MaxOutbound: 10, MaxOutboundPerGroup: -1})
+	m = newPM(t, PeerManagerOptions{Options: Options{MaxConnected: 50, MaxOutbound: 10, MaxOutboundPerGroup: -1}})
 	addSybils(m)
 	dialled := 0
 	for {
@@ -357,13 +356,13 @@ func TestOutboundSpreadsOverGroups(t *testing.T) {
 
 func TestSubnetThatBrokeTheProtocolIsNotAskedFirst(t *testing.T) {
 	clk := newFakeClock()
-	m := newPM(t, PeerManagerOptions{Now: clk.Now, MaxRetryTime: 10 * time.Minute})
+	m := newPM(t, PeerManagerOptions{Options: Options{MaxRetryTime: 10 * time.Minute}, Now: clk.Now})
 	require.NoError(t, m.Accepted(sybilAddr(1).NodeID, sybilAddr(1)))
-	require.False(t, m.crowdedInbound(sybilAddr(1).NodeID), "the first of its subnet")
+	require.False(t, m.CrowdedInbound(sybilAddr(1).NodeID), "the first of its subnet")
 	require.NoError(t, m.Accepted(sybilAddr(2).NodeID, sybilAddr(2)))
-	require.True(t, m.crowdedInbound(sybilAddr(2).NodeID), "a second of the same subnet")
+	require.True(t, m.CrowdedInbound(sybilAddr(2).NodeID), "a second of the same subnet")
 	require.NoError(t, m.Accepted(nodeID(7), peerAddr(7)))
-	require.False(t, m.crowdedInbound(nodeID(7)), "another subnet")
+	require.False(t, m.CrowdedInbound(nodeID(7)), "another subnet")
 
 	// Both sybils go, one after a fatal error: the next of their subnet is
 	// not asked first either, until MaxRetryTime has passed.
@@ -371,9 +370,9 @@ func TestSubnetThatBrokeTheProtocolIsNotAskedFirst(t *testing.T) {
 	m.Disconnected(sybilAddr(1).NodeID)
 	m.Disconnected(sybilAddr(2).NodeID)
 	require.NoError(t, m.Accepted(sybilAddr(3).NodeID, sybilAddr(3)))
-	require.True(t, m.crowdedInbound(sybilAddr(3).NodeID))
+	require.True(t, m.CrowdedInbound(sybilAddr(3).NodeID))
 	clk.Advance(10 * time.Minute)
-	require.False(t, m.crowdedInbound(sybilAddr(3).NodeID))
+	require.False(t, m.CrowdedInbound(sybilAddr(3).NodeID))
 	checkInvariants(t, m)
 }
 
@@ -383,7 +382,7 @@ func TestSubnetThatBrokeTheProtocolDisplacesNobody(t *testing.T) {
 	// let in at an honest peer's expense, until MaxRetryTime has passed;
 	// an honest newcomer still gets in.
 	clk := newFakeClock()
-	m := newPM(t, PeerManagerOptions{MaxConnected: 4, MaxOutbound: 1, Now: clk.Now, MaxRetryTime: 10 * time.Minute})
+	m := newPM(t, PeerManagerOptions{Options: Options{MaxConnected: 4, MaxOutbound: 1, MaxRetryTime: 10 * time.Minute}, Now: clk.Now})
 	require.NoError(t, m.Accepted(sybilAddr(0).NodeID, sybilAddr(0)))
 	m.Errored(PeerError{NodeID: sybilAddr(0).NodeID, Err: ErrUnsolicitedResponse, Fatal: true})
 	m.Disconnected(sybilAddr(0).NodeID)

@@ -1,0 +1,215 @@
+package book
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"math/bits"
+	"slices"
+
+	"github.com/pexnet/pex/internal/addr"
+)
+
+// Check verifies every invariant of the book and returns the first that
+// does not hold. Tests and fuzzers call it after each step; it costs time
+// in proportion to the book, so nothing else does.
+//
+// The invariants:
+//   - the book holds at most MaxPeers entries but for connected and
+//     persistent ones, never
+//     our own ID, each entry under its own ID with at most
+//     MaxAddressesPerPeer addresses, all of that ID, and a score within
+//     [MinScore, MaxScore] (MaxScore for a persistent peer);
+//   - the connection counts (active, outbound, outbound per group) are the
+//     entries' states counted; a dialing entry has the address it dials;
+//     every entry queued for eviction is connected and marked so;
+//   - the eviction heap holds exactly the idle, non-persistent entries, in
+//     heap order;
+//   - the source-group, bucket and network-group loads are the placed
+//     entries counted, each within its cap, and no persistent entry is
+//     placed;
+//   - each tell bit belongs to one connected peer, and addresses carry
+//     only bits held or freed;
+//   - the order, once settled, is the book sorted by ID, and the rank index
+//     holds the entries' ranks.
+func (m *Book) Check() error {
+	if n, limit := len(m.peers), m.opts.MaxPeers+m.active+len(m.persistent); n > limit {
+		return fmt.Errorf("book holds %d entries, limit %d with %d connected and %d persistent", n, limit, m.active, len(m.persistent))
+	}
+	if _, ok := m.peers[m.self]; ok {
+		return errors.New("book holds our own ID")
+	}
+	active, outbound, ranked := 0, 0, 0
+	for id, p := range m.peers {
+		if err := m.checkEntry(p); err != nil {
+			return fmt.Errorf("entry %s: %w", id, err)
+		}
+		if id != p.id {
+			return fmt.Errorf("entry %s stored under %s", p.id, id)
+		}
+		if p.connected() {
+			active++
+		}
+		if p.outbound {
+			outbound++
+		}
+		if p.heapIndex >= 0 {
+			ranked++
+		}
+	}
+	switch {
+	case active != m.active:
+		return fmt.Errorf("active count %d, counted %d", m.active, active)
+	case outbound != m.outbound:
+		return fmt.Errorf("outbound count %d, counted %d", m.outbound, outbound)
+	case ranked != len(m.evict):
+		return fmt.Errorf("eviction heap holds %d, %d entries ranked", len(m.evict), ranked)
+	}
+	for i := 1; i < len(m.evict); i++ {
+		if m.evict.Less(i, (i-1)/2) {
+			return fmt.Errorf("eviction heap out of order at %d", i)
+		}
+	}
+	for _, id := range m.evictQueue {
+		if p := m.peers[id]; p == nil || !p.connected() || !p.evicting {
+			return fmt.Errorf("queued for eviction but not a connected entry marked so: %s", id)
+		}
+	}
+	if err := m.checkLoads(); err != nil {
+		return err
+	}
+	if err := m.checkTellBits(); err != nil {
+		return err
+	}
+	return m.checkOrder()
+}
+
+func (m *Book) checkEntry(p *peerInfo) error {
+	switch {
+	case p.removed:
+		return errors.New("removed but in the book")
+	case len(p.addrs) > m.opts.MaxAddressesPerPeer && !p.persistent:
+		return fmt.Errorf("%d addresses, limit %d", len(p.addrs), m.opts.MaxAddressesPerPeer)
+	case p.score < MinScore || p.score > MaxScore:
+		return fmt.Errorf("score %d", p.score)
+	case p.persistent && p.score != MaxScore:
+		return fmt.Errorf("persistent with score %d", p.score)
+	case p.state == stateDialing && p.dialing == nil:
+		return errors.New("dialing no address")
+	case p.outbound && !p.connected():
+		return errors.New("outbound but idle")
+	case (!p.persistent && !p.connected()) != (p.heapIndex >= 0):
+		return fmt.Errorf("in the eviction heap: %v, state %d, persistent %v", p.heapIndex >= 0, p.state, p.persistent)
+	case p.heapIndex >= 0 && (p.heapIndex >= len(m.evict) || m.evict[p.heapIndex] != p):
+		return errors.New("heap index points elsewhere")
+	case p.selfRank != m.RankOf(p.id):
+		return errors.New("rank is not its ID's")
+	}
+	for _, ai := range p.addrs {
+		if ai.addr.NodeID != p.id {
+			return fmt.Errorf("holds address %s of another ID", ai.addr)
+		}
+	}
+	return nil
+}
+
+func (m *Book) checkLoads() error {
+	sources, buckets, groups, out := map[uint64]int{}, map[uint64]int{}, map[uint64]int{}, map[uint64]int{}
+	for id, p := range m.peers {
+		if p.outbound && p.outGroup != addr.NoGroup {
+			out[p.outGroup]++
+		}
+		if !p.placed {
+			continue
+		}
+		if p.persistent {
+			return fmt.Errorf("persistent entry %s in a bucket", id)
+		}
+		sources[p.slot.source]++
+		buckets[p.slot.bucket]++
+		groups[p.slot.group]++
+	}
+	switch {
+	case !maps.Equal(sources, m.sourceLoad):
+		return fmt.Errorf("source loads %v, counted %v", m.sourceLoad, sources)
+	case !maps.Equal(buckets, m.bucketLoad):
+		return fmt.Errorf("bucket loads %v, counted %v", m.bucketLoad, buckets)
+	case !maps.Equal(groups, m.groupLoad):
+		return fmt.Errorf("group loads %v, counted %v", m.groupLoad, groups)
+	case !maps.Equal(out, m.outGroups):
+		return fmt.Errorf("outbound groups %v, counted %v", m.outGroups, out)
+	}
+	for g, n := range sources {
+		if n > m.sourceCap {
+			return fmt.Errorf("source group %x holds %d, cap %d", g, n, m.sourceCap)
+		}
+	}
+	for b, n := range buckets {
+		if n > m.bucketCap {
+			return fmt.Errorf("bucket %x holds %d, cap %d", b, n, m.bucketCap)
+		}
+	}
+	for g, n := range groups {
+		if n > m.groupCap {
+			return fmt.Errorf("group %x holds %d, cap %d", g, n, m.groupCap)
+		}
+	}
+	return nil
+}
+
+func (m *Book) checkTellBits() error {
+	var held uint64
+	for id, p := range m.peers {
+		if p.tellBit == 0 {
+			continue
+		}
+		switch {
+		case p.state < stateConnected:
+			return fmt.Errorf("%s holds a tell bit but is not connected", id)
+		case bits.OnesCount64(p.tellBit) != 1:
+			return fmt.Errorf("%s holds tell bits %x", id, p.tellBit)
+		case held&p.tellBit != 0:
+			return fmt.Errorf("tell bit of %s shared", id)
+		}
+		held |= p.tellBit
+	}
+	if held != m.tellBits {
+		return fmt.Errorf("tell bits in use %x, held %x", m.tellBits, held)
+	}
+	if held&m.staleBits != 0 {
+		return errors.New("a tell bit both held and freed")
+	}
+	for id, p := range m.peers {
+		for _, ai := range p.addrs {
+			if ai.toldBy&^(held|m.staleBits) != 0 {
+				return fmt.Errorf("address of %s carries a bit given to nobody and not freed", id)
+			}
+		}
+	}
+	return nil
+}
+
+func (m *Book) checkOrder() error {
+	m.settle()
+	if len(m.order) != len(m.peers) {
+		return fmt.Errorf("order holds %d, book %d", len(m.order), len(m.peers))
+	}
+	for i, p := range m.order {
+		if m.peers[p.id] != p {
+			return fmt.Errorf("order holds %s, not in the book", p.id)
+		}
+		if i > 0 && m.order[i-1].id >= p.id {
+			return fmt.Errorf("order not sorted at %d", i)
+		}
+	}
+	m.mergeRanks()
+	ranks := make([]uint64, 0, len(m.peers))
+	for _, p := range m.peers {
+		ranks = append(ranks, p.selfRank)
+	}
+	slices.Sort(ranks)
+	if !slices.Equal(ranks, m.ranks) {
+		return errors.New("rank index is not the entries' ranks")
+	}
+	return nil
+}

@@ -1,0 +1,772 @@
+package book
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"reflect"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pexnet/pex/internal/walk"
+)
+
+// fzReader hands out the fuzzer's bytes; once they run out it returns
+// zeros, and callers check empty to stop or fall back to defaults.
+type fzReader struct{ b []byte }
+
+func (r *fzReader) empty() bool { return len(r.b) == 0 }
+
+func (r *fzReader) u8() byte {
+	if len(r.b) == 0 {
+		return 0
+	}
+	v := r.b[0]
+	r.b = r.b[1:]
+	return v
+}
+
+func (r *fzReader) u16() uint16 { return uint16(r.u8())<<8 | uint16(r.u8()) }
+
+func (r *fzReader) u64() uint64 {
+	var v uint64
+	for range 8 {
+		v = v<<8 | uint64(r.u8())
+	}
+	return v
+}
+
+func (r *fzReader) bytes(n int) []byte {
+	n = min(n, len(r.b))
+	v := r.b[:n:n]
+	r.b = r.b[n:]
+	return v
+}
+
+// fzWatchdog crashes the process, with every goroutine's stack, when one
+// input runs for longer than any should: the fuzzer keeps the input of a
+// crashed worker, which is how a hang gets recorded. The returned func
+// disarms it.
+func fzWatchdog(data []byte) func() {
+	tm := time.AfterFunc(10*time.Second, func() {
+		buf := make([]byte, 1<<20)
+		buf = buf[:runtime.Stack(buf, true)]
+		fmt.Fprintf(os.Stderr, "fuzz input hangs: %x\n%s\n", data, buf)
+		os.Exit(3)
+	})
+	return func() { tm.Stop() }
+}
+
+// fzPMSentinels are the exported errors PeerManager methods may return.
+var fzPMSentinels = []error{
+	ErrInvalidAddress, ErrInvalidNodeID, ErrSelfAddress, ErrUnroutableAddress,
+	ErrAddressBookFull, ErrSourceGroupFull, ErrNetworkGroupFull, ErrTooManyPeers, ErrDuplicateConnection,
+}
+
+func fzCheckErr(t *testing.T, what string, err error, sentinels []error) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("%s: nil error", what)
+	}
+	if !strings.HasPrefix(err.Error(), "pex: ") {
+		t.Fatalf("%s: error %q lacks the pex: prefix", what, err)
+	}
+	for _, s := range sentinels {
+		if errors.Is(err, s) {
+			return
+		}
+	}
+	t.Fatalf("%s: error %q wraps no exported sentinel", what, err)
+}
+
+// ---------------------------------------------------------------------------
+// FuzzPeerManagerOps
+
+const fzPMIDs = 12 // nodeID(0..11), plus our own ID
+
+type fzPM struct {
+	t     *testing.T
+	m     *PeerManager
+	clock *fakeClock
+	ids   []NodeID
+	dials []NodeAddress                // returned by TryDialNext, not yet reported
+	sent  map[NodeID]map[NodeID]uint64 // per requester: peer -> seq of the incarnation sent
+	// owed: per connected requester, the peers (and incarnations) that
+	// were advertisable when its walk began and have stayed so without
+	// being sent yet. An answer shorter than its limit ends the lap, so
+	// nothing may be owed then.
+	owed     map[NodeID]map[NodeID]uint64
+	tracked  map[NodeID]bool // requester's connection seen by advertise
+	persist  map[NodeID]bool // made persistent, never to be removed
+	random   bool
+	private  NodeID
+	checkAdv bool // idle peers keep no walk state
+}
+
+type fzSnap struct {
+	proven, persistent, connected bool
+	seq                           uint64
+}
+
+func (h *fzPM) id(r *fzReader) NodeID {
+	k := int(r.u8())
+	if k >= 250 {
+		return NodeID([]string{"", "xyz", strings.ToUpper(string(nodeID(1))), string(nodeID(1))[:39], strings.Repeat("g", 40), string(nodeID(2)) + " "}[k-250])
+	}
+	return h.ids[k%len(h.ids)]
+}
+
+// connID is mostly a connected peer (ops on them are the interesting
+// ones), else any ID.
+func (h *fzPM) connID(r *fzReader) NodeID {
+	k := r.u8()
+	if k < 160 {
+		var conn []NodeID
+		for id, p := range h.m.peers {
+			if p.connected() {
+				conn = append(conn, id)
+			}
+		}
+		if len(conn) > 0 {
+			slices.Sort(conn)
+			return conn[int(k)%len(conn)]
+		}
+	}
+	return h.id(r)
+}
+
+func (h *fzPM) addr(r *fzReader) NodeAddress {
+	id := h.id(r)
+	k := r.u8()
+	hosts := []string{"11.0.0.1", "11.0.0.2", "11.0.0.3", "10.0.0.1", "2001:db8::1", "node.example.com", "127.0.0.1", "11.0.0.9"}
+	a := NodeAddress{Protocol: ProtocolMConn, NodeID: id, Hostname: hosts[k%8], Port: 26656 + uint16(k>>3&1)}
+	switch k >> 4 & 7 {
+	case 1:
+		a.Protocol = ProtocolTCP
+	case 2:
+		a = NodeAddress{Protocol: ProtocolMemory, NodeID: id}
+	case 3:
+		if k&0x80 != 0 {
+			a.Port = 0
+		} else {
+			a.Protocol = "bogus"
+		}
+	case 4:
+		a.Hostname = "Node.Example.com"
+	}
+	return a
+}
+
+func (h *fzPM) snapshot() map[NodeID]fzSnap {
+	s := make(map[NodeID]fzSnap, len(h.m.peers))
+	for id, p := range h.m.peers {
+		s[id] = fzSnap{proven: p.proven, persistent: p.persistent, connected: p.connected(), seq: p.seq}
+	}
+	return s
+}
+
+func (h *fzPM) checkErr(what string, err error) {
+	if err != nil {
+		fzCheckErr(h.t, what, err, fzPMSentinels)
+	}
+}
+
+// advertise calls Advertise and checks the answer, and, for a requester
+// that stays connected, that no peer is sent to it twice unless it was
+// removed and re-added since.
+func (h *fzPM) advertise(to NodeID, limit int) {
+	t := h.t
+	m := h.m
+	m.mu.Lock()
+	if req := m.peers[to]; req != nil && req.connected() && !h.tracked[to] && !h.random {
+		h.tracked[to] = true
+		if !req.adv.Active() { // a fresh walk (see fzCheckIdleAdv)
+			h.owed[to] = map[NodeID]uint64{}
+			for id, p := range m.peers {
+				if _, ok := m.advertisable(p, to, m.now()); ok {
+					h.owed[to][id] = p.seq
+				}
+			}
+		}
+	}
+	m.mu.Unlock()
+	out := m.Advertise(to, limit)
+	if len(out) > limit {
+		t.Fatalf("advertise: %d > limit %d", len(out), limit)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	req := m.peers[to]
+	connected := req != nil && req.state >= stateConnected // a dial has no walk yet
+	if !connected {
+		delete(h.sent, to)
+	}
+	seen := map[NodeID]bool{}
+	for _, a := range out {
+		if a.NodeID == m.self {
+			if !slices.Contains(m.opts.SelfAddresses, a) {
+				t.Fatalf("advertise: our own ID with a foreign address %s", a)
+			}
+			continue
+		}
+		if a.NodeID == to {
+			t.Fatalf("advertise: sent %s its own address", to)
+		}
+		if seen[a.NodeID] {
+			t.Fatalf("advertise: %s twice in one answer to %s", a.NodeID, to)
+		}
+		seen[a.NodeID] = true
+		p := m.peers[a.NodeID]
+		if p == nil {
+			t.Fatalf("advertise: %s is not in the book", a.NodeID)
+		}
+		if !slices.ContainsFunc(p.addrs, func(ai *addrInfo) bool { return ai.addr == a }) {
+			t.Fatalf("advertise: %s is not a stored address", a)
+		}
+		if p.private || a.NodeID == h.private {
+			t.Fatalf("advertise: private peer %s advertised", a.NodeID)
+		}
+		if p.src == to {
+			t.Fatalf("advertise: %s sent back to its source %s", a.NodeID, to)
+		}
+		if p.score <= m.opts.EvictScore {
+			t.Fatalf("advertise: %s advertised at score %d", a.NodeID, p.score)
+		}
+		if !connected || h.random {
+			continue
+		}
+		if h.sent[to] == nil {
+			h.sent[to] = map[NodeID]uint64{}
+		}
+		if seq, ok := h.sent[to][a.NodeID]; ok && seq == p.seq {
+			t.Fatalf("advertise: %s sent twice to connected %s (same incarnation, seq %d)", a.NodeID, to, seq)
+		}
+		h.sent[to][a.NodeID] = p.seq
+		delete(h.owed[to], a.NodeID)
+	}
+	if connected && len(out) < limit && len(h.owed[to]) > 0 {
+		t.Fatalf("advertise: short answer (%d of %d) to %s, yet never sent it %v (adv %+v)", len(out), limit, to, h.owed[to], req.adv)
+	}
+}
+
+// check verifies the manager's internals after an op. before is the
+// book before the op; target and mayDrop name a peer the op may have
+// removed although proven (its own failed dial or disconnect).
+func (h *fzPM) check(what string, before map[NodeID]fzSnap, target NodeID, mayDrop bool) {
+	t := h.t
+	t.Helper()
+	m := h.m
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	fail := func(format string, args ...any) {
+		t.Helper()
+		t.Fatalf("%s: "+format, append([]any{what}, args...)...)
+	}
+	if err := m.Check(); err != nil {
+		fail("%v", err)
+	}
+	if _, ok := m.peers[m.self]; ok {
+		fail("self in book")
+	}
+	// Tell bits: distinct, held only by peers whose connection is up, and
+	// no address carries the bit of a peer that left.
+	var tells uint64
+	for id, p := range m.peers {
+		if p.tellBit == 0 {
+			continue
+		}
+		if p.state < stateConnected || p.tellBit&(p.tellBit-1) != 0 || tells&p.tellBit != 0 {
+			fail("peer %s: tell bit %x, state %d, taken %x", id, p.tellBit, p.state, tells)
+		}
+		tells |= p.tellBit
+	}
+	if tells != m.tellBits || tells&m.staleBits != 0 {
+		fail("tell bits in use %x, held %x, freed %x", m.tellBits, tells, m.staleBits)
+	}
+	for _, p := range m.peers {
+		for _, ai := range p.addrs {
+			if ai.toldBy&^(tells|m.staleBits) != 0 {
+				fail("address %s told by %x, bits held %x, freed %x", ai.addr, ai.toldBy, tells, m.staleBits)
+			}
+		}
+	}
+	active, outbound, ranked, evicting := 0, 0, 0, 0
+	seqs := map[uint64]bool{}
+	for id, p := range m.peers {
+		if p.id != id || p.removed {
+			fail("entry %s: id %s removed %v", id, p.id, p.removed)
+		}
+		if err := id.Validate(); err != nil {
+			fail("invalid ID %q in book", id)
+		}
+		if seqs[p.seq] {
+			fail("seq %d twice", p.seq)
+		}
+		seqs[p.seq] = true
+		if p.key != walk.Key(id) || p.selfRank != walk.Rank(p.key, m.selfKey) {
+			fail("%s: stale key or rank", id)
+		}
+		// AddPersistent appends its address past MaxAddressesPerPeer
+		// (reported; an operator's call, not a peer's input).
+		if len(p.addrs) > m.opts.MaxAddressesPerPeer && !p.persistent {
+			fail("%s holds %d addresses, MaxAddressesPerPeer %d (persistent %v)", id, len(p.addrs), m.opts.MaxAddressesPerPeer, p.persistent)
+		}
+		for i, ai := range p.addrs {
+			if ai.addr.NodeID != id {
+				fail("%s holds an address of %s", id, ai.addr.NodeID)
+			}
+			if err := m.CheckAddress(ai.addr); err != nil {
+				fail("%s holds refused address %s: %v", id, ai.addr, err)
+			}
+			for _, aj := range p.addrs[:i] {
+				if aj.addr == ai.addr || aj == ai {
+					fail("%s holds %s twice", id, ai.addr)
+				}
+			}
+		}
+		if len(p.addrs) == 0 && !p.connected() && !p.persistent {
+			fail("%s idle with no address", id)
+		}
+		if p.score < MinScore || p.score > MaxScore || (p.persistent && p.score != MaxScore) {
+			fail("%s score %d persistent %v", id, p.score, p.persistent)
+		}
+		if p.connected() {
+			active++
+			if p.evicting {
+				evicting++
+			}
+		} else {
+			if p.outbound || p.dialing != nil || p.evicting {
+				fail("idle %s: outbound %v dialing %v evicting %v", id, p.outbound, p.dialing != nil, p.evicting)
+			}
+			if h.checkAdv && !reflect.DeepEqual(p.adv, walk.Cursor{}) {
+				fail("idle %s keeps walk state %+v", id, p.adv)
+			}
+		}
+		if p.outbound {
+			outbound++
+		}
+		if p.state == stateDialing {
+			if p.dialing == nil || !p.outbound || !slices.Contains(p.addrs, p.dialing) {
+				fail("dialing %s: dialing %v outbound %v", id, p.dialing, p.outbound)
+			}
+		} else if p.dialing != nil {
+			fail("%s in state %d has a dialing address", id, p.state)
+		}
+		want := !p.persistent && !p.connected()
+		if want != (p.heapIndex >= 0) {
+			fail("%s: persistent %v state %d heapIndex %d", id, p.persistent, p.state, p.heapIndex)
+		}
+		if p.heapIndex >= 0 {
+			ranked++
+			if p.heapIndex >= len(m.evict) || m.evict[p.heapIndex] != p {
+				fail("%s: heap index %d wrong", id, p.heapIndex)
+			}
+		}
+		if p.persistent != slices.Contains(m.persistent, id) {
+			fail("%s: persistent flag %v vs list", id, p.persistent)
+		}
+		if p.private != (id == h.private) {
+			fail("%s: private flag", id)
+		}
+	}
+	if active != m.active {
+		fail("active %d, counted %d", m.active, active)
+	}
+	if err := bucketsErr(m); err != nil {
+		fail("%v", err)
+	}
+	if outbound != m.outbound {
+		fail("outbound %d, counted %d", m.outbound, outbound)
+	}
+	if ranked != len(m.evict) {
+		fail("evict heap holds %d, %d peers ranked", len(m.evict), ranked)
+	}
+	for i := 1; i < len(m.evict); i++ {
+		if m.evict.Less(i, (i-1)/2) {
+			fail("heap order at %d", i)
+		}
+	}
+	if len(m.peers) > m.opts.MaxPeers+m.active+len(m.persistent) {
+		fail("book %d peers, MaxPeers %d, active %d, persistent %d", len(m.peers), m.opts.MaxPeers, m.active, len(m.persistent))
+	}
+	if m.active-evicting > m.opts.MaxConnected {
+		fail("active %d (evicting %d) over MaxConnected %d", m.active, evicting, m.opts.MaxConnected)
+	}
+	queued := map[NodeID]bool{}
+	for _, id := range m.evictQueue {
+		p := m.peers[id]
+		if p == nil || !p.connected() || !p.evicting || queued[id] {
+			fail("evictQueue entry %s: known %v", id, p != nil)
+		}
+		if p.persistent && fzCheckPersistentQueued && m.lowestConnected() != nil {
+			// Only when every other connection is persistent too may a
+			// persistent peer go to make room (see AddPersistent), after
+			// any operation.
+			fail("persistent %s queued for eviction", id)
+		}
+		if p.persistent && m.active-len(m.evictQueue) < m.opts.MaxConnected {
+			fail("persistent %s queued for eviction, with room for it", id)
+		}
+		queued[id] = true
+	}
+	for _, id := range m.persistent {
+		if m.peers[id] == nil {
+			fail("persistent %s not in the book", id)
+		}
+	}
+	if len(slices.Compact(slices.Sorted(slices.Values(m.persistent)))) != len(m.persistent) {
+		fail("persistent list has duplicates")
+	}
+	for id := range h.persist {
+		if p := m.peers[id]; p == nil || !p.persistent {
+			fail("persistent %s removed or demoted", id)
+		}
+	}
+	// order ∪ fresh hold every peer exactly once; order stays sorted.
+	listed := map[NodeID]bool{}
+	var prev NodeID
+	for _, p := range m.order {
+		if p.removed {
+			continue
+		}
+		if prev != "" && p.id <= prev {
+			fail("order unsorted at %s", p.id)
+		}
+		prev = p.id
+		if listed[p.id] || m.peers[p.id] != p {
+			fail("order entry %s duplicate or stale", p.id)
+		}
+		listed[p.id] = true
+	}
+	for _, p := range m.fresh {
+		if p.removed {
+			continue
+		}
+		if listed[p.id] || m.peers[p.id] != p {
+			fail("fresh entry %s duplicate or stale", p.id)
+		}
+		listed[p.id] = true
+	}
+	if len(listed) != len(m.peers) {
+		fail("order and fresh list %d of %d peers", len(listed), len(m.peers))
+	}
+	// What left the book: never a connected or persistent peer, and a
+	// proven one only by its own failures.
+	for id, s := range before {
+		p := m.peers[id]
+		if p != nil && p.seq == s.seq {
+			continue
+		}
+		if s.persistent {
+			fail("persistent %s dropped", id)
+		}
+		if s.connected && !(mayDrop && id == target) {
+			fail("connected %s dropped", id)
+		}
+		if s.proven && !(mayDrop && id == target) {
+			fail("proven %s dropped by %s", id, what)
+		}
+	}
+	// Walk state belongs to connected requesters only.
+	for to := range h.sent {
+		if p := m.peers[to]; p == nil || !p.connected() {
+			delete(h.sent, to)
+		}
+	}
+	for to := range h.tracked {
+		if p := m.peers[to]; p == nil || !p.connected() {
+			delete(h.tracked, to)
+			delete(h.owed, to)
+		}
+	}
+	for to, owed := range h.owed {
+		for id, seq := range owed {
+			if p := m.peers[id]; p == nil || p.seq != seq {
+				delete(owed, id)
+			} else if _, ok := m.advertisable(p, to, m.now()); !ok {
+				delete(owed, id)
+			}
+		}
+	}
+}
+
+func (h *fzPM) knownInRank(after, span uint64) {
+	got := h.m.KnownInRank(after, span)
+	want := 0
+	for _, p := range h.m.peers {
+		if span > 0 && p.selfRank-after-1 <= span-1 {
+			want++
+		}
+	}
+	n, atAfter := len(h.m.peers), 0
+	for _, p := range h.m.peers {
+		if p.selfRank == after {
+			atAfter++
+		}
+	}
+	if got != want {
+		h.t.Fatalf("KnownInRank(%d, %d) = %d, brute force %d", after, span, got, want)
+	}
+	// The range (after, after+MaxUint64] is every rank but after itself.
+	if all := h.m.KnownInRank(after, math.MaxUint64); all != n-atAfter {
+		h.t.Fatalf("KnownInRank(%d, MaxUint64) = %d, book %d (at after: %d)", after, all, n, atAfter)
+	}
+}
+
+func FuzzPeerManagerOps(f *testing.F) {
+	f.Add([]byte{0})
+	f.Add([]byte{0, 0, 1, 0, 2, 0, 3, 0, 4, 0, 5, 3, 0, 3, 1, 12, 3, 5})
+	f.Add([]byte{0x07, 7, 1, 0, 8, 1, 1, 7, 2, 1, 5, 12, 1, 8, 12, 1, 8, 9, 1, 12, 1, 8})
+	f.Add([]byte{0x02, 2, 3, 10, 0, 0, 3, 0, 0, 3, 1, 4, 0, 1, 14, 200, 3, 2, 0, 11, 1})
+	f.Add([]byte{0x10, 0, 1, 0, 2, 0, 3, 0, 4, 0, 5, 0, 6, 0, 7, 0, 8, 0, 9, 0, 10, 7, 11, 0, 7, 1, 0, 10, 1, 3, 10, 1, 3, 11, 1})
+	// Four inbound peers, a fifth displacing one, evictions, dials.
+	f.Add([]byte{0x00, 0, 7, 1, 0, 7, 2, 0, 7, 4, 0, 7, 5, 0, 7, 6, 0, 11, 0, 10, 5, 0x87, 11, 0, 3, 0, 3, 2, 9, 6, 250, 7, 250, 0})
+	// Advertise to a connected peer, add news, advertise again (walk and news).
+	f.Add([]byte{0x00, 0, 7, 1, 0, 0, 2, 0, 12, 0, 5, 0, 3, 0, 0, 4, 1, 12, 0, 1, 0, 5, 0, 12, 0, 5, 12, 0, 11, 0, 6, 2, 12, 0, 11})
+	f.Add([]byte{0x00, 9, 0, 1, 0, 0, 2, 0, 0, 3, 0, 0, 4, 0, 0, 5, 0, 0, 6, 0, 7, 7, 0, 12, 0, 2, 12, 0, 2, 0, 8, 0, 0, 9, 0, 12, 0, 2,
+		9, 0, 7, 7, 0, 12, 0, 11, 0, 10, 0, 0, 11, 0, 12, 0, 1, 12, 0, 1, 12, 0, 1, 12, 0, 1})
+	// An inbound peer errs until queued for eviction, then is made persistent.
+	f.Add([]byte{0x00, 0, 7, 1, 0, 10, 0, 0x87, 2, 1, 0, 11, 0})
+	fzRandomSeeds(f, 202)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		defer fzWatchdog(data)()
+		r := &fzReader{b: data}
+		cfg := r.u8()
+		clock := newFakeClock()
+		h := &fzPM{t: t, clock: clock, sent: map[NodeID]map[NodeID]uint64{}, owed: map[NodeID]map[NodeID]uint64{}, tracked: map[NodeID]bool{}, persist: map[NodeID]bool{}, random: cfg&8 != 0, checkAdv: fzCheckIdleAdv}
+		for i := range fzPMIDs {
+			h.ids = append(h.ids, nodeID(i))
+		}
+		h.ids = append(h.ids, selfID)
+		opts := PeerManagerOptions{Options: Options{SelfAddresses: []NodeAddress{selfAddr("11.0.0.9", 26656)}, MaxPeers: 8, MaxConnected: 4, MaxOutbound: 2, MaxDialFailures: 3, MaxAddressesPerPeer: 4, Rand: rand.New(rand.NewPCG(uint64(r.u8()), 2)), RandomAdvertise: cfg&8 != 0, Strict: cfg&16 != 0}, Now: clock.Now}
+		if cfg&1 != 0 {
+			opts.MaxAddressesPerPeer = 2
+		}
+		if cfg&2 != 0 {
+			opts.PersistentPeers = []NodeAddress{peerAddr(1)}
+			h.persist[nodeID(1)] = true
+		}
+		if cfg&4 != 0 {
+			h.private = nodeID(3)
+			opts.PrivatePeers = []NodeID{h.private}
+		}
+		m, err := NewPeerManager(selfID, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.m = m
+		h.check("new", nil, "", false)
+		for step := 0; !r.empty() && step < 300; step++ {
+			op := r.u8()
+			before := h.snapshot()
+			var target NodeID
+			mayDrop := false
+			var what string
+			switch op % 17 {
+			case 0:
+				a := h.addr(r)
+				what = "Add " + a.String()
+				_, err := m.Add(a)
+				h.checkErr(what, err)
+			case 1:
+				a, src := h.addr(r), h.id(r)
+				what = "AddFrom " + a.String()
+				_, err := m.AddFrom(a, src)
+				h.checkErr(what, err)
+			case 2:
+				a := h.addr(r)
+				what = "AddPersistent " + a.String()
+				if err := m.AddPersistent(a); err != nil {
+					h.checkErr(what, err)
+				} else {
+					h.persist[a.NodeID] = true
+				}
+			case 3:
+				what = "TryDialNext"
+				if a, ok := m.TryDialNext(); ok {
+					what += " " + a.String()
+					if m.CheckAddress(a) != nil {
+						t.Fatalf("TryDialNext returned refused %s", a)
+					}
+					switch k := r.u8() % 3; k {
+					case 0:
+						h.checkErr(what+": Dialed", m.Dialed(a))
+					case 1:
+						target, mayDrop = a.NodeID, true
+						m.DialFailed(a)
+					default:
+						h.dials = append(h.dials, a)
+					}
+				}
+			case 4:
+				if len(h.dials) == 0 {
+					continue
+				}
+				i := int(r.u8()) % len(h.dials)
+				a := h.dials[i]
+				h.dials = slices.Delete(h.dials, i, i+1)
+				if r.u8()&1 == 0 {
+					what = "Dialed (pending) " + a.String()
+					h.checkErr(what, m.Dialed(a))
+				} else {
+					what = "DialFailed (pending) " + a.String()
+					target, mayDrop = a.NodeID, true
+					m.DialFailed(a)
+				}
+			case 5:
+				a := h.addr(r)
+				what = "Dialed " + a.String()
+				if m.CheckAddress(a) != nil && a.NodeID != selfID {
+					// Dialed adopts an unknown address without checking it
+					// (reported): only addresses Add would take are used.
+					continue
+				}
+				h.checkErr(what, m.Dialed(a))
+			case 6:
+				a := h.addr(r)
+				what = "DialFailed " + a.String()
+				target, mayDrop = a.NodeID, true
+				m.DialFailed(a)
+			case 7:
+				id := h.id(r)
+				var ann []NodeAddress
+				for range r.u8() % 4 {
+					a := h.addr(r)
+					if r.u8()&1 == 0 {
+						a.NodeID = id
+					}
+					ann = append(ann, a)
+				}
+				what = fmt.Sprintf("Accepted %s %v", id, ann)
+				h.checkErr(what, m.Accepted(id, ann...))
+			case 8:
+				id := h.connID(r)
+				what = "Ready " + string(id)
+				m.Ready(id, PeerCaps(r.u8()&1))
+			case 9:
+				id := h.connID(r)
+				what = "Disconnected " + string(id)
+				target, mayDrop = id, true
+				m.Disconnected(id)
+			case 10:
+				id := h.connID(r)
+				k := r.u8()
+				what = "Errored " + string(id)
+				for range 1 + k%8 {
+					m.Errored(PeerError{NodeID: id, Err: ErrMostlyInvalid, Fatal: k&0x80 != 0})
+				}
+			case 11:
+				what = "EvictNext"
+				if id, ok := m.EvictNext(); ok {
+					what += " " + string(id)
+					if !m.IsConnected(id) {
+						t.Fatalf("EvictNext named %s, not connected", id)
+					}
+					if r.u8()&1 == 0 {
+						target, mayDrop = id, true
+						m.Disconnected(id)
+					}
+				}
+			case 12:
+				to := h.connID(r)
+				limit := 1 + int(r.u8())%12
+				what = fmt.Sprintf("Advertise %s %d", to, limit)
+				h.advertise(to, limit)
+			case 13:
+				what = "KnownInRank"
+				var after uint64
+				m.mu.Lock()
+				if k := r.u8(); k&1 == 0 && len(m.peers) > 0 {
+					// Exactly at a peer's rank, or just around it.
+					ps := slices.Collect(func(yield func(*peerInfo) bool) {
+						for _, p := range m.peers {
+							if !yield(p) {
+								return
+							}
+						}
+					})
+					slices.SortFunc(ps, func(a, b *peerInfo) int { return fzCmpU64(a.seq, b.seq) })
+					after = ps[int(k>>1)%len(ps)].selfRank + uint64(int64(int8(r.u8()))>>4)
+				} else {
+					after = r.u64()
+				}
+				m.mu.Unlock()
+				span := r.u64()
+				if k := r.u8(); k < 64 {
+					span = math.MaxUint64 - uint64(k)
+				} else if k < 128 {
+					span >>= k % 64
+				}
+				h.knownInRank(after, span)
+			case 14:
+				d := time.Duration(r.u8()) * 100 * time.Millisecond
+				if op&0x80 != 0 {
+					d *= 100
+				}
+				what = "Advance"
+				clock.Advance(d)
+			case 15:
+				id := h.connID(r)
+				what = "Good " + string(id)
+				m.Good(id)
+			case 16:
+				what = "Has/Addresses/Score/NextDialTime"
+				id := h.id(r)
+				addrs := m.Addresses(id)
+				if len(addrs) > 0 && !m.Has(id) {
+					t.Fatalf("Has/Addresses disagree for %s", id)
+				}
+				_, _ = m.Score(id)
+				_ = m.NextDialTime()
+				_ = m.Connected()
+				_ = m.PeerRatio()
+			}
+			h.check(fmt.Sprintf("step %d (%s)", step, what), before, target, mayDrop)
+		}
+	})
+}
+
+// fzCheckIdleAdv makes FuzzPeerManagerOps require that an idle peer keeps
+// no walk state (the walk is "forgotten on disconnect").
+const fzCheckPersistentQueued = true
+
+const fzCheckIdleAdv = true
+
+// advertisable returns the address of p worth sharing with to, if any
+// (Advertise's rule, for the harness).
+func (m *PeerManager) advertisable(p *peerInfo, to NodeID, now time.Time) (NodeAddress, bool) {
+	var toBit uint64
+	if r := m.peers[to]; r != nil {
+		toBit = r.tellBit
+	}
+	return m.advertisableTo(p, to, toBit, now)
+}
+
+// fzRandomSeeds adds pseudo-random op sequences of a few lengths: random
+// bytes decode to random operations, a better start than a handful of
+// hand-written seeds.
+func fzRandomSeeds(f *testing.F, seed uint64) {
+	rng := rand.New(rand.NewPCG(seed, seed))
+	for _, n := range []int{16, 64, 64, 200, 200, 400, 400, 800} {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(rng.Uint32())
+		}
+		f.Add(b)
+	}
+}
+func fzCmpU64(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
