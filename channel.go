@@ -6,53 +6,6 @@ import (
 	"github.com/pexnet/pex/internal/event"
 )
 
-// PexChannel is the ID of the channel PEX messages travel on, the same in
-// Tendermint and CometBFT.
-const PexChannel = 0x00
-
-// DefaultMaxMessageSize is the default receive capacity of the PEX
-// channel. A full V2 response of 100 long URLs fits well within it.
-const DefaultMaxMessageSize = 64 << 10
-
-// ChannelParams describes the PEX channel to a transport that multiplexes
-// several channels over one connection.
-type ChannelParams struct {
-	ID                  byte
-	Name                string
-	Priority            int
-	SendQueueCapacity   int
-	RecvBufferCapacity  int
-	RecvMessageCapacity int
-}
-
-// ChannelDescriptor returns the default parameters of the PEX channel.
-// Its RecvMessageCapacity is DefaultMaxMessageSize, the default of
-// Config.MaxMessageSize: a transport serving a reactor whose Config sets
-// another MaxMessageSize should use Config.ChannelDescriptor instead, so
-// that the transport and the reactor refuse messages at the same size.
-func ChannelDescriptor() ChannelParams {
-	return ChannelParams{
-		ID:                  PexChannel,
-		Name:                "pex",
-		Priority:            1,
-		SendQueueCapacity:   10,
-		RecvBufferCapacity:  128,
-		RecvMessageCapacity: DefaultMaxMessageSize,
-	}
-}
-
-// ChannelDescriptor returns the parameters of the PEX channel for a
-// reactor built with c: those of the package-level ChannelDescriptor, with
-// RecvMessageCapacity set to c.MaxMessageSize (DefaultMaxMessageSize when
-// it is not positive). NewReactor refuses a MaxMessageSize below 64 bytes.
-func (c Config) ChannelDescriptor() ChannelParams {
-	d := ChannelDescriptor()
-	if c.MaxMessageSize > 0 {
-		d.RecvMessageCapacity = c.MaxMessageSize
-	}
-	return d
-}
-
 // Envelope is one PEX message and the peer it comes from or goes to.
 // Message holds the encoded PexMessage: the reactor decodes what it
 // receives itself, so that it can refuse oversize or malformed input with

@@ -519,5 +519,3 @@ func sybilAddr(i int) NodeAddress {
 	}
 	return a
 }
-
-func isSybil(a NodeAddress) bool { return strings.HasPrefix(a.Hostname, "66.66.") }

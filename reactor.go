@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/pexnet/pex/internal/poller"
 )
 
 // Reactor is the PEX service: it asks connected peers for addresses,
@@ -23,13 +25,13 @@ type Reactor struct {
 	// core makes the decisions under its PeerManager's lock (pm.mu), one
 	// call at a time, timed by the PeerManager's clock.
 	pm   *PeerManager
-	core *Core
+	core *poller.Core
 
 	lifecycle sync.Mutex
 	started   bool
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
-	resolves  chan V1Answer
+	resolves  chan poller.V1Answer
 	// answers carries resolved V1 answers from resolveLoop to run, the
 	// only goroutine that calls the Channel.
 	answers chan Envelope
@@ -43,7 +45,10 @@ func NewReactor(cfg Config, pm *PeerManager, updates <-chan PeerUpdate, ch Chann
 	if ch == nil || updates == nil {
 		return nil, fmt.Errorf("%w: NewReactor needs a Channel and peer updates", ErrInvalidConfig)
 	}
-	core, err := NewCore(cfg, pm)
+	if pm == nil {
+		return nil, fmt.Errorf("%w: NewReactor needs a PeerManager", ErrInvalidConfig)
+	}
+	core, err := poller.New(cfg, pm.b)
 	if err != nil {
 		return nil, err
 	}
@@ -55,7 +60,7 @@ func NewReactor(cfg Config, pm *PeerManager, updates <-chan PeerUpdate, ch Chann
 		updates:  updates,
 		pm:       pm,
 		core:     core,
-		resolves: make(chan V1Answer, 16),
+		resolves: make(chan poller.V1Answer, 16),
 		answers:  make(chan Envelope),
 	}, nil
 }
@@ -114,7 +119,7 @@ func (r *Reactor) run(ctx context.Context) {
 	defer timer.Stop()
 	in := r.ch.Receive()
 	updates := r.updates
-	r.step(ctx, func(c *Core, now time.Time) Actions { return c.Tick(now) })
+	r.step(ctx, func(c *poller.Core, now time.Time) poller.Actions { return c.Tick(now) })
 	for {
 		r.pm.mu.Lock()
 		wake := r.core.NextWake()
@@ -132,15 +137,15 @@ func (r *Reactor) run(ctx context.Context) {
 				updates = nil // the subscription ended; keep serving
 				continue
 			}
-			r.step(ctx, func(c *Core, now time.Time) Actions { return c.PeerUpdate(now, u) })
+			r.step(ctx, func(c *poller.Core, now time.Time) poller.Actions { return c.PeerUpdate(now, u) })
 		case e, ok := <-in:
 			if !ok {
 				r.log.Info("pex: channel closed, stopping")
 				return
 			}
-			r.step(ctx, func(c *Core, now time.Time) Actions { return c.Receive(now, e) })
+			r.step(ctx, func(c *poller.Core, now time.Time) poller.Actions { return c.Receive(now, e) })
 		case <-timerC:
-			r.step(ctx, func(c *Core, now time.Time) Actions { return c.Tick(now) })
+			r.step(ctx, func(c *poller.Core, now time.Time) poller.Actions { return c.Tick(now) })
 		case e := <-r.answers:
 			r.send(ctx, e)
 		}
@@ -149,7 +154,7 @@ func (r *Reactor) run(ctx context.Context) {
 
 // step runs one Core call under the lock, then carries out its actions
 // without it.
-func (r *Reactor) step(ctx context.Context, f func(*Core, time.Time) Actions) {
+func (r *Reactor) step(ctx context.Context, f func(*poller.Core, time.Time) poller.Actions) {
 	r.pm.mu.Lock()
 	acts := f(r.core, r.pm.now())
 	r.pm.unlock()
@@ -198,7 +203,7 @@ func (r *Reactor) resolveLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case a := <-r.resolves:
-			msg := ResolveV1Answer(ctx, r.cfg.Resolver, r.cfg.ResolveTimeout, a.Addrs)
+			msg := resolveV1Answer(ctx, r.cfg.Resolver, r.cfg.ResolveTimeout, a.Addrs)
 			select {
 			case r.answers <- Envelope{To: a.To, Message: msg}:
 			case <-ctx.Done():
@@ -208,10 +213,10 @@ func (r *Reactor) resolveLoop(ctx context.Context) {
 	}
 }
 
-// ResolveV1Answer encodes a V1 response for addrs, resolving host names
+// resolveV1Answer encodes a V1 response for addrs, resolving host names
 // (all at once, within timeout) to every IP they have now. Memory
 // addresses and names that fail to resolve are left out; IPv6 is kept.
-func ResolveV1Answer(ctx context.Context, res Resolver, timeout time.Duration, addrs []NodeAddress) []byte {
+func resolveV1Answer(ctx context.Context, res Resolver, timeout time.Duration, addrs []NodeAddress) []byte {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	resolved := make([][]netip.AddrPort, len(addrs))
@@ -227,11 +232,11 @@ func ResolveV1Answer(ctx context.Context, res Resolver, timeout time.Duration, a
 		}()
 	}
 	wg.Wait()
-	var eps []V1Endpoint
+	var eps []poller.V1Endpoint
 	for i, list := range resolved {
 		for _, ap := range list {
-			eps = append(eps, V1Endpoint{ID: addrs[i].NodeID, Addr: ap})
+			eps = append(eps, poller.V1Endpoint{ID: addrs[i].NodeID, Addr: ap})
 		}
 	}
-	return EncodeV1Response(eps)
+	return poller.EncodeV1Response(eps)
 }

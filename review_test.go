@@ -134,7 +134,7 @@ func TestReviewConfigChannelDescriptor(t *testing.T) {
 	require.Equal(t, 1<<20, got.RecvMessageCapacity)
 	got.RecvMessageCapacity = def.RecvMessageCapacity
 	require.Equal(t, def, got, "only the receive capacity differs")
-	validated, err := cfg.validate()
+	validated, err := cfg.WithDefaults()
 	require.NoError(t, err)
 	require.Equal(t, validated.MaxMessageSize, cfg.ChannelDescriptor().RecvMessageCapacity)
 }

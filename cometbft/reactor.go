@@ -91,7 +91,10 @@ var _ p2p.Reactor = (*Reactor)(nil)
 // validated here, as pex.NewReactor would; the pex reactor itself is built
 // when the switch starts this one.
 func NewReactor(pm *pex.PeerManager, opts Options) (*Reactor, error) {
-	core, err := pex.NewCore(opts.Config, pm)
+	if pm == nil {
+		return nil, fmt.Errorf("%w: NewReactor needs a PeerManager", pex.ErrInvalidConfig)
+	}
+	cfg, err := opts.Config.WithDefaults()
 	if err != nil {
 		return nil, err
 	}
@@ -104,7 +107,6 @@ func NewReactor(pm *pex.PeerManager, opts Options) (*Reactor, error) {
 	if opts.Dialers < 0 {
 		return nil, fmt.Errorf("%w: Dialers must be positive", pex.ErrInvalidConfig)
 	}
-	cfg := core.Config()
 	r := &Reactor{
 		pm:      pm,
 		cfg:     cfg,

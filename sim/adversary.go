@@ -7,6 +7,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/pexnet/pex"
+	"github.com/pexnet/pex/internal/book"
 	"github.com/pexnet/pex/pb"
 )
 
@@ -104,10 +105,10 @@ func (s *simulation) setupAttack(r role) {
 		s.materialise(nd)
 		if r == flooder {
 			for _, h := range s.nodes[:s.honest] {
-				_, _ = nd.pm.Add(h.addr)
+				_, _ = nd.book.Add(h.addr)
 			}
 		} else {
-			_, _ = nd.pm.Add(s.nodes[0].addr)
+			_, _ = nd.book.Add(s.nodes[0].addr)
 		}
 		at := time.Duration(s.rng.Int64N(int64(startSpread)))
 		s.script(at, func() {
@@ -124,7 +125,7 @@ func (s *simulation) setupAttack(r role) {
 // than its inbound slots), whatever their groups, and dials again
 // attackRedial after losing a connection (sooner would only cost the run
 // time: a displaced sybil displaces another sybil).
-func (s *simulation) attackerOptions(o *pex.PeerManagerOptions) {
+func (s *simulation) attackerOptions(o *book.Options) {
 	o.MaxConnected = s.opts.Nodes
 	o.MaxOutbound = min(s.opts.Nodes, attackDials*s.opts.MaxConnected)
 	o.MaxOutboundPerGroup = -1
@@ -251,7 +252,7 @@ func (s *simulation) receiveAttack(a *node, from int32, msg []byte) {
 		added := 0
 		for _, e := range m.PexResponseV2.GetAddresses() {
 			if addr, err := pex.ParseNodeAddress(e.GetUrl()); err == nil {
-				if ok, _ := a.pm.AddFrom(addr, src); ok {
+				if ok, _ := a.book.AddFrom(addr, src); ok {
 					added++
 				}
 			}
@@ -268,7 +269,7 @@ func (s *simulation) attackFigures(r *Result) {
 	var share float64
 	var errs int
 	for _, n := range s.nodes[:s.honest] {
-		if l := n.pm.Len(); l > 0 {
+		if l := n.book.Len(); l > 0 {
 			share += float64(l-s.honestKnown(n)) / float64(l)
 		}
 		errs += n.core.Stats().PeerErrors
@@ -283,12 +284,12 @@ func (s *simulation) attackFigures(r *Result) {
 // honestKnown is how many honest nodes n's book holds, counted again
 // only when the book's size changed.
 func (s *simulation) honestKnown(n *node) int {
-	l := n.pm.Len()
+	l := n.book.Len()
 	if l == n.countedLen {
 		return n.honestKnown
 	}
 	k := 0
-	for _, id := range n.pm.Known() {
+	for _, id := range n.book.Known() {
 		if i, ok := s.byID[id]; ok && int(i) < s.honest {
 			k++
 		}

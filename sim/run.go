@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/pexnet/pex"
+	"github.com/pexnet/pex/internal/book"
+	"github.com/pexnet/pex/internal/poller"
 )
 
 // Thresholds are the coverage milestones reported, as shares of the
@@ -88,8 +90,8 @@ type node struct {
 	idx     int32
 	id      pex.NodeID
 	addr    pex.NodeAddress
-	pm      *pex.PeerManager
-	core    *pex.Core
+	book    *book.Book // its address book and connections
+	core    *poller.Core
 	online  bool
 	lazy    bool // join scenario: materialised on first contact
 	noDial  bool // an established node of join: its own mesh is not simulated
@@ -224,35 +226,34 @@ func (s *simulation) newNode(i int) *node {
 	return n
 }
 
-// materialise gives n its PeerManager and Core.
+// materialise gives n its address book and Core.
 func (s *simulation) materialise(n *node) {
-	o := pex.PeerManagerOptions{
+	o := book.Options{
 		SelfAddresses:   []pex.NodeAddress{n.addr},
 		MaxPeers:        max(2*s.opts.Nodes, 1000), // a book that is not "95% full" once it knows everyone
 		MaxConnected:    s.opts.MaxConnected,
 		MaxOutbound:     s.opts.MaxOutbound,
-		Now:             s.at,
 		Rand:            rand.New(rand.NewPCG(s.opts.Seed, uint64(n.idx)+1)),
 		RandomAdvertise: s.opts.Policy == PolicyBaseline,
 	}
 	if n.role != honest {
 		s.attackerOptions(&o)
 	}
-	pm, err := pex.NewPeerManager(n.id, o)
+	bk, err := book.New(n.id, o)
 	if err != nil {
 		panic(err) // options are built here; an error is a bug
 	}
-	core, err := pex.NewCore(s.cfg, pm)
+	core, err := poller.New(s.cfg, bk)
 	if err != nil {
 		panic(err)
 	}
-	n.pm, n.core = pm, core
+	n.book, n.core = bk, core
 	n.lazy = false
 }
 
 // start brings n online now.
 func (s *simulation) start(n *node) {
-	if n.pm == nil {
+	if n.book == nil {
 		s.materialise(n)
 	}
 	n.online = true
@@ -289,9 +290,9 @@ func (s *simulation) reachable(a, b *node) bool {
 }
 
 // touch carries out a node's actions and reschedules its wake-up.
-func (s *simulation) touch(n *node, acts pex.Actions) {
+func (s *simulation) touch(n *node, acts poller.Actions) {
 	for _, pe := range acts.Errors {
-		n.pm.Errored(pe)
+		n.book.Errored(s.at(), pe)
 		if pe.Fatal {
 			s.disconnect(n, s.byID[pe.NodeID])
 		}
@@ -325,7 +326,7 @@ func (s *simulation) touch(n *node, acts pex.Actions) {
 // closeEvicted closes the connections n's PeerManager names for eviction.
 func (s *simulation) closeEvicted(n *node) {
 	for {
-		id, ok := n.pm.EvictNext()
+		id, ok := n.book.EvictNext()
 		if !ok {
 			return
 		}
@@ -376,7 +377,7 @@ func (s *simulation) dial(n *node) {
 		return
 	}
 	for {
-		a, ok := n.pm.TryDialNext()
+		a, ok := n.book.TryDialNext(s.at())
 		if !ok {
 			break
 		}
@@ -389,7 +390,7 @@ func (s *simulation) dial(n *node) {
 		s.schedule(&event{at: s.now + 2*s.latency(n.idx, to), kind: evConnect, node: n.idx, peer: to, addr: a})
 	}
 	s.closeEvicted(n) // a dial to a persistent peer may have displaced an inbound one
-	next := n.pm.NextDialTime()
+	next := n.book.NextDialTime(s.at())
 	if next.IsZero() {
 		return
 	}
@@ -398,17 +399,17 @@ func (s *simulation) dial(n *node) {
 
 func (s *simulation) connect(n *node, to int32, a pex.NodeAddress) {
 	if !n.online {
-		n.pm.DialFailed(a)
+		n.book.DialFailed(s.at(), a)
 		return
 	}
 	if to < 0 {
-		n.pm.DialFailed(a)
+		n.book.DialFailed(s.at(), a)
 		s.dial(n)
 		return
 	}
 	peer := s.nodes[to]
 	if !s.reachable(n, peer) {
-		n.pm.DialFailed(a)
+		n.book.DialFailed(s.at(), a)
 		s.dial(n)
 		return
 	}
@@ -416,25 +417,25 @@ func (s *simulation) connect(n *node, to int32, a pex.NodeAddress) {
 		s.materialiseConverged(peer)
 	}
 	if _, ok := n.links[to]; ok {
-		n.pm.DialFailed(a)
+		n.book.DialFailed(s.at(), a)
 		return
 	}
-	if err := peer.pm.Accepted(n.id, n.addr); err != nil {
-		n.pm.DialFailed(a)
+	if err := peer.book.Accepted(s.at(), n.id, n.addr); err != nil {
+		n.book.DialFailed(s.at(), a)
 		s.dial(n)
 		return
 	}
-	if err := n.pm.Dialed(a); err != nil {
-		peer.pm.Disconnected(n.id)
-		n.pm.DialFailed(a)
+	if err := n.book.Dialed(s.at(), a); err != nil {
+		peer.book.Disconnected(s.at(), n.id)
+		n.book.DialFailed(s.at(), a)
 		return
 	}
 	n.links[to] = struct{}{}
 	peer.links[n.idx] = struct{}{}
-	n.pm.Ready(peer.id, pex.CapV2)
-	peer.pm.Ready(n.id, pex.CapV2)
+	n.book.Ready(peer.id, pex.CapV2)
+	peer.book.Ready(n.id, pex.CapV2)
 	// Displaced inbound peers of the target go first.
-	s.touch(peer, pex.Actions{})
+	s.touch(peer, poller.Actions{})
 	s.peerUpdate(n, peer, pex.PeerStatusUp)
 	s.peerUpdate(peer, n, pex.PeerStatusUp)
 }
@@ -446,8 +447,8 @@ func (s *simulation) disconnect(n *node, to int32) {
 	peer := s.nodes[to]
 	delete(n.links, to)
 	delete(peer.links, n.idx)
-	n.pm.Disconnected(peer.id)
-	peer.pm.Disconnected(n.id)
+	n.book.Disconnected(s.at(), peer.id)
+	peer.book.Disconnected(s.at(), n.id)
 	s.peerUpdate(n, peer, pex.PeerStatusDown)
 	s.peerUpdate(peer, n, pex.PeerStatusDown)
 }
@@ -459,7 +460,7 @@ func (s *simulation) peerUpdate(n, peer *node, status pex.PeerStatus) {
 		if status == pex.PeerStatusUp {
 			s.linkUp(n, peer.idx)
 		}
-		s.touch(n, pex.Actions{})
+		s.touch(n, poller.Actions{})
 		return
 	}
 	caps := pex.CapV2
@@ -562,13 +563,13 @@ func (s *simulation) observe(n *node) {
 }
 
 func (s *simulation) coverage(n *node) float64 {
-	if n.pm == nil {
+	if n.book == nil {
 		return 0
 	}
 	if s.attackers > 0 {
 		return float64(s.honestKnown(n)) / float64(s.netSize-1)
 	}
-	return float64(n.pm.Len()) / float64(s.netSize-1)
+	return float64(n.book.Len()) / float64(s.netSize-1)
 }
 
 func (s *simulation) sample() {

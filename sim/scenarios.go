@@ -35,7 +35,7 @@ func (s *simulation) setup() error {
 		joiner := s.newNode(n)
 		s.materialise(joiner)
 		boot := s.nodes[s.rng.IntN(n)]
-		if _, err := joiner.pm.Add(boot.addr); err != nil {
+		if _, err := joiner.book.Add(boot.addr); err != nil {
 			return err
 		}
 		s.measured = []*node{joiner}
@@ -51,7 +51,7 @@ func (s *simulation) setup() error {
 			s.script(at, func() {
 				// It knows one node that is already up.
 				boot := s.nodes[s.rng.IntN(i)]
-				_, _ = nd.pm.Add(boot.addr)
+				_, _ = nd.book.Add(boot.addr)
 				s.start(nd)
 			})
 		}
@@ -97,7 +97,7 @@ func (s *simulation) coldStart(from, to, group int) {
 		nd.group = group
 		s.materialise(nd)
 		if i != from {
-			_, _ = nd.pm.Add(s.nodes[from].addr)
+			_, _ = nd.book.Add(s.nodes[from].addr)
 		}
 		at := time.Duration(s.rng.Int64N(int64(startSpread)))
 		s.script(at, func() { s.start(nd) })
@@ -114,7 +114,7 @@ func (s *simulation) heal() {
 	s.split = false
 	s.healAt = s.now
 	a, b := s.nodes[0], s.nodes[s.opts.Nodes/partitionSides]
-	if err := a.pm.AddPersistent(b.addr); err != nil {
+	if err := a.book.AddPersistent(b.addr); err != nil {
 		panic(err) // a valid address the simulation built
 	}
 	s.dial(a)
@@ -146,7 +146,7 @@ func (s *simulation) halvesConverged() bool {
 		if n.group == 1 {
 			size = s.opts.Nodes - half
 		}
-		if n.pm.Len() < size-1 {
+		if n.book.Len() < size-1 {
 			return false
 		}
 	}
@@ -160,7 +160,7 @@ func (s *simulation) materialiseConverged(n *node) {
 	n.noDial = true
 	for i := range s.opts.Nodes {
 		if int32(i) != n.idx {
-			_, _ = n.pm.Add(s.nodes[i].addr)
+			_, _ = n.book.Add(s.nodes[i].addr)
 		}
 	}
 	s.start(n)

@@ -112,7 +112,7 @@ func TestPartitionHealsAndRemerges(t *testing.T) {
 	for _, n := range s.nodes {
 		for _, m := range s.nodes {
 			if n.group != m.group && m.idx != 0 && m.idx != int32(o.Nodes/partitionSides) {
-				require.False(t, n.pm.Has(m.id), "node %d knew %d across the partition", n.idx, m.idx)
+				require.False(t, n.book.Has(m.id), "node %d knew %d across the partition", n.idx, m.idx)
 			}
 		}
 	}
@@ -161,7 +161,7 @@ func checkAttackBounds(t *testing.T, s *simulation, r *Result) {
 				linked++
 			}
 		}
-		attackers := n.pm.Len() - s.honestKnown(n)
+		attackers := n.book.Len() - s.honestKnown(n)
 		require.LessOrEqual(t, attackers, 64+linked, "node %d", n.idx) // 2 buckets of 32
 	}
 	require.Positive(t, r.AttackerShareInBooks, "the attack got somewhere: the bound is tested")

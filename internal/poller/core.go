@@ -1,15 +1,18 @@
-package pex
+package poller
 
 import (
 	"cmp"
 	"container/list"
 	"errors"
 	"fmt"
-	"github.com/pexnet/pex/internal/addr"
 	"math"
 	"net/netip"
 	"slices"
 	"time"
+
+	"github.com/pexnet/pex/internal/addr"
+	"github.com/pexnet/pex/internal/errs"
+	"github.com/pexnet/pex/internal/event"
 
 	"google.golang.org/protobuf/proto"
 
@@ -26,13 +29,12 @@ import (
 // concurrent use; its PeerManager is.
 type Core struct {
 	cfg Config
-	pm  *PeerManager
-	bk  *book.Book // pm's book: the Core runs under pm's lock
+	bk  *book.Book // the address book, called under whatever serialises calls to the Core
 
-	peers map[NodeID]*corePeer
+	peers map[addr.NodeID]*corePeer
 	// early holds request buckets of peers whose requests arrived before
 	// their Up; swept when they are no longer connected.
-	early map[NodeID]*bucket
+	early map[addr.NodeID]*bucket
 	// rotation holds the connected peers not waiting on a request, in the
 	// order they will be asked: asked at the front, re-appended at the
 	// back when they answer (or time out).
@@ -62,7 +64,7 @@ type Core struct {
 // entryOf is one entry of a response, parsed, and its network group when
 // the answer's groups are counted (see oneGroup).
 type entryOf struct {
-	a    NodeAddress
+	a    addr.NodeAddress
 	err  error
 	g    uint64
 	w    bool      // its node ID is in the walk handleResponse reads
@@ -70,8 +72,8 @@ type entryOf struct {
 }
 
 type corePeer struct {
-	id      NodeID
-	caps    PeerCaps
+	id      addr.NodeID
+	caps    event.PeerCaps
 	shownV2 bool // sent us a V2 message
 	elem    *list.Element
 	pending bool
@@ -150,26 +152,26 @@ func (b *bucket) take(now time.Time, cfg *Config) bool {
 // Actions is what a Core asks its caller to do.
 type Actions struct {
 	// Send are encoded messages to send, in order.
-	Send []Envelope
+	Send []event.Envelope
 	// Resolve are V1 answers whose host names must be resolved before
 	// they can be encoded; see ResolveV1Answer.
 	Resolve []V1Answer
 	// Errors are peer errors to report to the transport.
-	Errors []PeerError
+	Errors []event.PeerError
 	// Restart asks for the self-remediation signal.
 	Restart bool
 	// NoPeers is set when a request was due and nobody could be asked.
-	NoPeers *NoPeersAvailableError
+	NoPeers *errs.NoPeersAvailableError
 }
 
-func (a *Actions) peerError(id NodeID, err error, fatal bool) {
-	a.Errors = append(a.Errors, PeerError{NodeID: id, Err: err, Fatal: fatal})
+func (a *Actions) peerError(id addr.NodeID, err error, fatal bool) {
+	a.Errors = append(a.Errors, event.PeerError{NodeID: id, Err: err, Fatal: fatal})
 }
 
 // V1Answer is a V1 response waiting on name resolution.
 type V1Answer struct {
-	To    NodeID
-	Addrs []NodeAddress
+	To    addr.NodeID
+	Addrs []addr.NodeAddress
 }
 
 // Stats are a Core's running counters.
@@ -189,31 +191,32 @@ type Stats struct {
 	Interval time.Duration
 	// NoPeers is set while nobody is connected and the Core is backing off
 	// (see NoPeersAvailableError).
-	NoPeers *NoPeersAvailableError
+	NoPeers *errs.NoPeersAvailableError
 	// NetworkSize is the running estimate of how many nodes the network
 	// has (see Core.NetworkSizeEstimate).
 	NetworkSize int
 }
 
-// NewCore returns a Core for the node whose address book is pm.
-func NewCore(cfg Config, pm *PeerManager) (*Core, error) {
-	if pm == nil {
-		return nil, fmt.Errorf("%w: nil PeerManager", ErrInvalidConfig)
+// New returns a Core for the node whose address book is bk. The Core
+// calls bk from its own methods: whoever serialises calls to bk must
+// serialise calls to the Core with them.
+func New(cfg Config, bk *book.Book) (*Core, error) {
+	if bk == nil {
+		return nil, fmt.Errorf("%w: nil address book", errs.ErrInvalidConfig)
 	}
-	c, err := cfg.validate()
+	c, err := cfg.WithDefaults()
 	if err != nil {
 		return nil, err
 	}
 	return &Core{
 		cfg:      c,
-		pm:       pm,
-		bk:       pm.b,
-		peers:    make(map[NodeID]*corePeer),
-		early:    make(map[NodeID]*bucket),
+		bk:       bk,
+		peers:    make(map[addr.NodeID]*corePeer),
+		early:    make(map[addr.NodeID]*bucket),
 		rotation: list.New(),
 		interval: c.MinInterval,
 		newShare: 1,
-		reader:   walk.Reader{Self: pm.b.SelfKey(), Known: pm.b.KnownInRank},
+		reader:   walk.Reader{Self: bk.SelfKey(), Known: bk.KnownInRank},
 	}, nil
 }
 
@@ -226,7 +229,7 @@ func (c *Core) Stats() Stats {
 	s.Interval = c.interval
 	if len(c.peers) == 0 && c.noPeersWait > 0 {
 		s.Interval = c.noPeersWait
-		s.NoPeers = &NoPeersAvailableError{Backoff: c.noPeersWait}
+		s.NoPeers = &errs.NoPeersAvailableError{Backoff: c.noPeersWait}
 	}
 	s.NetworkSize = c.NetworkSizeEstimate()
 	return s
@@ -291,10 +294,10 @@ func (c *Core) walkedSize() int {
 const walkSizeZ = 2
 
 // PeerUpdate takes a peer going up or down.
-func (c *Core) PeerUpdate(now time.Time, u PeerUpdate) Actions {
+func (c *Core) PeerUpdate(now time.Time, u event.PeerUpdate) Actions {
 	c.start(now)
 	switch u.Status {
-	case PeerStatusUp:
+	case event.PeerStatusUp:
 		p := c.peers[u.NodeID]
 		if p == nil {
 			p = &corePeer{id: u.NodeID, yield: 1, w: walk.NewReading(), storable: 1, newsRate: -1, bucket: bucket{tokens: float64(c.cfg.RequestBurst), at: now}}
@@ -340,7 +343,7 @@ func (c *Core) PeerUpdate(now time.Time, u PeerUpdate) Actions {
 			c.nextRequest = now
 			c.noPeersWait = 0
 		}
-	case PeerStatusDown:
+	case event.PeerStatusDown:
 		delete(c.early, u.NodeID)
 		if p := c.peers[u.NodeID]; p != nil {
 			if p.elem != nil {
@@ -437,7 +440,7 @@ func (c *Core) Tick(now time.Time) Actions {
 		p.elem = c.rotation.PushBack(p)
 		c.stats.Timeouts++
 		c.stats.PeerErrors++
-		acts.peerError(p.id, ErrResponseTimeout, false)
+		acts.peerError(p.id, errs.ErrResponseTimeout, false)
 	}
 	if c.cfg.NoPeersRestartWindow > 0 && !c.noPeersSince.IsZero() && !now.Before(c.restartDue()) {
 		acts.Restart = true
@@ -449,7 +452,7 @@ func (c *Core) Tick(now time.Time) Actions {
 	if len(c.peers) == 0 {
 		c.noPeersWait = min(max(2*c.noPeersWait, time.Second), c.cfg.NoPeersMaxBackoff)
 		c.nextRequest = now.Add(c.noPeersWait)
-		acts.NoPeers = &NoPeersAvailableError{Backoff: c.noPeersWait}
+		acts.NoPeers = &errs.NoPeersAvailableError{Backoff: c.noPeersWait}
 		return acts
 	}
 	// PolicyTendermint asks the first peer in rotation whose own spacing
@@ -901,7 +904,7 @@ const (
 const walkHoldsMissing = 0.8
 
 func (c *Core) speaksV2(p *corePeer) bool {
-	return c.cfg.NetworkV2 || p.shownV2 || p.caps&CapV2 != 0
+	return c.cfg.NetworkV2 || p.shownV2 || p.caps&event.CapV2 != 0
 }
 
 func (c *Core) spacing(p *corePeer) time.Duration {
@@ -935,7 +938,7 @@ func (c *Core) request(now time.Time, p *corePeer, acts *Actions) {
 	if c.speaksV2(p) {
 		msg = v2Request
 	}
-	acts.Send = append(acts.Send, Envelope{To: p.id, Message: msg})
+	acts.Send = append(acts.Send, event.Envelope{To: p.id, Message: msg})
 	c.stats.RequestsSent++
 	c.stats.BytesSent += len(msg)
 	c.lastRequest = now
@@ -943,17 +946,17 @@ func (c *Core) request(now time.Time, p *corePeer, acts *Actions) {
 }
 
 // Receive handles one message from a peer.
-func (c *Core) Receive(now time.Time, e Envelope) Actions {
+func (c *Core) Receive(now time.Time, e event.Envelope) Actions {
 	c.start(now)
 	var acts Actions
 	c.stats.BytesReceived += len(e.Message)
 	if len(e.Message) > c.cfg.MaxMessageSize {
-		acts.peerError(e.From, fmt.Errorf("%w: %d bytes, limit %d", ErrMessageTooLarge, len(e.Message), c.cfg.MaxMessageSize), true)
+		acts.peerError(e.From, fmt.Errorf("%w: %d bytes, limit %d", errs.ErrMessageTooLarge, len(e.Message), c.cfg.MaxMessageSize), true)
 		return c.counted(acts)
 	}
 	var msg pb.PexMessage
 	if err := proto.Unmarshal(e.Message, &msg); err != nil {
-		acts.peerError(e.From, fmt.Errorf("%w: %w", ErrMalformedMessage, err), true)
+		acts.peerError(e.From, fmt.Errorf("%w: %w", errs.ErrMalformedMessage, err), true)
 		return c.counted(acts)
 	}
 	p := c.peers[e.From]
@@ -967,31 +970,31 @@ func (c *Core) Receive(now time.Time, e Envelope) Actions {
 		c.serve(now, p, e.From, true, &acts)
 	case *pb.PexMessage_PexResponse:
 		entries := m.PexResponse.GetAddresses()
-		c.handleResponse(now, p, e.From, len(entries), func(i int) (NodeAddress, error) {
+		c.handleResponse(now, p, e.From, len(entries), func(i int) (addr.NodeAddress, error) {
 			a := entries[i]
 			ip, err := netip.ParseAddr(a.GetIp())
 			if err != nil {
-				return NodeAddress{}, fmt.Errorf("%w: bad IP %q", ErrInvalidAddress, addr.Clip(a.GetIp()))
+				return addr.NodeAddress{}, fmt.Errorf("%w: bad IP %q", errs.ErrInvalidAddress, addr.Clip(a.GetIp()))
 			}
 			if a.GetPort() > math.MaxUint16 {
-				return NodeAddress{}, fmt.Errorf("%w: port %d", ErrInvalidAddress, a.GetPort())
+				return addr.NodeAddress{}, fmt.Errorf("%w: port %d", errs.ErrInvalidAddress, a.GetPort())
 			}
-			id, err := ParseNodeID(a.GetId())
+			id, err := addr.ParseNodeID(a.GetId())
 			if err != nil {
-				return NodeAddress{}, fmt.Errorf("%w: %w", ErrInvalidAddress, err)
+				return addr.NodeAddress{}, fmt.Errorf("%w: %w", errs.ErrInvalidAddress, err)
 			}
-			return NodeAddressFromIP(id, ip, uint16(a.GetPort()))
+			return addr.NodeAddressFromIP(id, ip, uint16(a.GetPort()))
 		}, &acts)
 	case *pb.PexMessage_PexResponseV2:
 		if p != nil {
 			p.shownV2 = true
 		}
 		entries := m.PexResponseV2.GetAddresses()
-		c.handleResponse(now, p, e.From, len(entries), func(i int) (NodeAddress, error) {
-			return ParseNodeAddress(entries[i].GetUrl())
+		c.handleResponse(now, p, e.From, len(entries), func(i int) (addr.NodeAddress, error) {
+			return addr.ParseNodeAddress(entries[i].GetUrl())
 		}, &acts)
 	default:
-		acts.peerError(e.From, ErrUnknownMessage, true)
+		acts.peerError(e.From, errs.ErrUnknownMessage, true)
 	}
 	return c.counted(acts)
 }
@@ -1006,7 +1009,7 @@ func (c *Core) counted(acts Actions) Actions {
 
 // serve answers a request in its own version, if the peer's request
 // bucket allows it.
-func (c *Core) serve(now time.Time, p *corePeer, from NodeID, v2 bool, acts *Actions) {
+func (c *Core) serve(now time.Time, p *corePeer, from addr.NodeID, v2 bool, acts *Actions) {
 	var b *bucket
 	switch {
 	case p != nil:
@@ -1028,7 +1031,7 @@ func (c *Core) serve(now time.Time, p *corePeer, from NodeID, v2 bool, acts *Act
 		}
 	}
 	if !b.take(now, &c.cfg) {
-		acts.peerError(from, fmt.Errorf("%w: more than one request per %s", ErrRequestTooSoon, c.cfg.MinReceiveInterval), true)
+		acts.peerError(from, fmt.Errorf("%w: more than one request per %s", errs.ErrRequestTooSoon, c.cfg.MinReceiveInterval), true)
 		return
 	}
 	c.stats.RequestsServed++
@@ -1047,27 +1050,27 @@ func (c *Core) serve(now time.Time, p *corePeer, from NodeID, v2 bool, acts *Act
 		for i, a := range addrs {
 			resp.Addresses[i] = &pb.PexAddressV2{Url: addr.V2URL(a, c.cfg.V2Scheme)}
 		}
-		acts.Send = append(acts.Send, Envelope{To: from, Message: mustMarshal(&pb.PexMessage{Sum: &pb.PexMessage_PexResponseV2{PexResponseV2: resp}})})
+		acts.Send = append(acts.Send, event.Envelope{To: from, Message: mustMarshal(&pb.PexMessage{Sum: &pb.PexMessage_PexResponseV2{PexResponseV2: resp}})})
 		return
 	}
 	for _, a := range addrs {
-		if _, isIP := a.IP(); !isIP && a.Protocol != ProtocolMemory {
+		if _, isIP := a.IP(); !isIP && a.Protocol != addr.ProtocolMemory {
 			acts.Resolve = append(acts.Resolve, V1Answer{To: from, Addrs: addrs})
 			return
 		}
 	}
-	acts.Send = append(acts.Send, Envelope{To: from, Message: EncodeV1Response(endpointsOf(addrs))})
+	acts.Send = append(acts.Send, event.Envelope{To: from, Message: EncodeV1Response(endpointsOf(addrs))})
 }
 
 // V1Endpoint is one entry of a V1 response.
 type V1Endpoint struct {
-	ID   NodeID
+	ID   addr.NodeID
 	Addr netip.AddrPort
 }
 
 // endpointsOf converts IP addresses to V1 entries, leaving out memory
 // addresses and names (callers resolve names first).
-func endpointsOf(addrs []NodeAddress) []V1Endpoint {
+func endpointsOf(addrs []addr.NodeAddress) []V1Endpoint {
 	out := make([]V1Endpoint, 0, len(addrs))
 	for _, a := range addrs {
 		if ip, ok := a.IP(); ok {
@@ -1089,9 +1092,9 @@ func EncodeV1Response(eps []V1Endpoint) []byte {
 
 // handleResponse checks a response, stores its valid entries and adapts
 // the interval and the size estimate.
-func (c *Core) handleResponse(now time.Time, p *corePeer, from NodeID, n int, entry func(int) (NodeAddress, error), acts *Actions) {
+func (c *Core) handleResponse(now time.Time, p *corePeer, from addr.NodeID, n int, entry func(int) (addr.NodeAddress, error), acts *Actions) {
 	if p == nil || (!p.pending && !p.late) {
-		acts.peerError(from, ErrUnsolicitedResponse, true)
+		acts.peerError(from, errs.ErrUnsolicitedResponse, true)
 		return
 	}
 	if p.pending {
@@ -1103,13 +1106,13 @@ func (c *Core) handleResponse(now time.Time, p *corePeer, from NodeID, n int, en
 	p.late = false
 	c.stats.Responses++
 	if n > MaxAddresses {
-		acts.peerError(from, fmt.Errorf("%w: %d, limit %d", ErrTooManyAddresses, n, MaxAddresses), true)
+		acts.peerError(from, fmt.Errorf("%w: %d, limit %d", errs.ErrTooManyAddresses, n, MaxAddresses), true)
 		return
 	}
 	known := c.bk.Len()
 	var added, dup, refused, self, invalid int
 	var firstErr error
-	ids := make([]NodeID, 0, n)
+	ids := make([]addr.NodeID, 0, n)
 	// The entries' network groups, only where a one-subnet answer can be
 	// told (see oneGroup): AddFrom works them out again, so a small or
 	// single-subnet network does not pay twice.
@@ -1163,16 +1166,16 @@ func (c *Core) handleResponse(now time.Time, p *corePeer, from NodeID, n int, en
 			}
 		}
 		switch {
-		case errors.Is(err, ErrSelfAddress):
+		case errors.Is(err, errs.ErrSelfAddress):
 			// A peer that knows us may well share our address: that is
 			// honest, so it is dropped, not punished, unless most of the
 			// response is like it.
 			self++
-		case errors.Is(err, ErrAddressBookFull), errors.Is(err, ErrNetworkGroupFull):
+		case errors.Is(err, errs.ErrAddressBookFull), errors.Is(err, errs.ErrNetworkGroupFull):
 			// No room we would give it: no news, and nothing missing.
 			dup++
 			e.kind = walk.Known
-		case errors.Is(err, ErrSourceGroupFull):
+		case errors.Is(err, errs.ErrSourceGroupFull):
 			// News we may not store from this source (groups.go): not the
 			// peer's fault, no yield from it either, but the network still
 			// holds more than we know, so the interval stays short.
@@ -1191,12 +1194,12 @@ func (c *Core) handleResponse(now time.Time, p *corePeer, from NodeID, n int, en
 	mostlyBad := n >= 4 && 2*unusable > n
 	switch {
 	case mostlyBad:
-		err := fmt.Errorf("%w: %d of %d entries unusable", ErrMostlyInvalid, unusable, n)
+		err := fmt.Errorf("%w: %d of %d entries unusable", errs.ErrMostlyInvalid, unusable, n)
 		if firstErr != nil {
 			err = errors.Join(err, firstErr)
 		}
 		if self > 0 {
-			err = errors.Join(err, ErrSelfAddress)
+			err = errors.Join(err, errs.ErrSelfAddress)
 		}
 		acts.peerError(from, err, true)
 	case invalid > 0:

@@ -1,4 +1,4 @@
-package pex
+package poller
 
 // Adversarial fuzz targets for the Core and the PeerManager. Each decodes a
 // sequence of operations from the fuzzer's bytes and checks, after every
@@ -26,6 +26,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/pexnet/pex/internal/book"
 	"github.com/pexnet/pex/pb"
 )
 
@@ -425,10 +426,7 @@ func (h *fzCore) checkGlobal(what string) {
 	if h.pm.Has(h.self) {
 		t.Fatalf("%s: we are in our own book", what)
 	}
-	h.pm.mu.Lock()
-	err := h.pm.b.Check()
-	h.pm.mu.Unlock()
-	if err != nil {
+	if err := h.pm.Check(); err != nil {
 		t.Fatalf("%s: %v", what, err)
 	}
 	// Every peer the Core knows is either waiting on a request or in the
@@ -667,14 +665,7 @@ func FuzzCoreReceive(f *testing.F) {
 			cfg.NoPeersRestartWindow = 30 * time.Second
 		}
 		h := &fzCore{t: t, now: rxBase, self: nodeID(0), dropFatal: cfgByte&0x80 != 0, lastReq: map[NodeID]time.Time{}}
-		opts := PeerManagerOptions{
-			SelfAddresses:   []NodeAddress{rxSelfAddr},
-			Rand:            rand.New(rand.NewPCG(1, 2)),
-			MaxPeers:        300,
-			Strict:          cfgByte&0x20 != 0,
-			RandomAdvertise: cfgByte&0x40 != 0,
-			Now:             func() time.Time { return h.now },
-		}
+		opts := PeerManagerOptions{Options: book.Options{SelfAddresses: []NodeAddress{rxSelfAddr}, Rand: rand.New(rand.NewPCG(1, 2)), MaxPeers: 300, Strict: cfgByte&0x20 != 0, RandomAdvertise: cfgByte&0x40 != 0}, Now: func() time.Time { return h.now }}
 		if cfgByte&0x10 != 0 {
 			opts.MaxPeers = 40
 		}
@@ -682,7 +673,7 @@ func FuzzCoreReceive(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c, err := NewCore(cfg, pm)
+		c, err := New(cfg, pm.Book)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -751,7 +742,7 @@ func FuzzCoreReceive(f *testing.F) {
 						slices.SortStableFunc(resp.Addresses, func(a, b *pb.PexAddressV2) int {
 							x, _ := ParseNodeAddress(a.GetUrl())
 							y, _ := ParseNodeAddress(b.GetUrl())
-							return fzCmpU64(pm.b.RankOf(x.NodeID), pm.b.RankOf(y.NodeID))
+							return fzCmpU64(pm.RankOf(x.NodeID), pm.RankOf(y.NodeID))
 						})
 					}
 					msg = fzEncodeV2(resp)
@@ -767,7 +758,7 @@ func FuzzCoreReceive(f *testing.F) {
 					}
 					if flags&2 != 0 {
 						slices.SortStableFunc(resp.Addresses, func(a, b *pb.PexAddress) int {
-							return fzCmpU64(pm.b.RankOf(NodeID(strings.ToLower(a.GetId()))), pm.b.RankOf(NodeID(strings.ToLower(b.GetId()))))
+							return fzCmpU64(pm.RankOf(NodeID(strings.ToLower(a.GetId()))), pm.RankOf(NodeID(strings.ToLower(b.GetId()))))
 						})
 					}
 					msg = fzEncodeV1(resp)
@@ -814,7 +805,7 @@ func FuzzCoreReceive(f *testing.F) {
 				to := fzPeer(r.u8())
 				limit := int(r.u8()) % 130
 				what = "advertise"
-				h.checkAnswer("advertise", to, pm.Advertise(to, limit), limit)
+				h.checkAnswer("advertise", to, pm.Advertise(pm.now(), to, limit), limit)
 			}
 			h.checkGlobal(fmt.Sprintf("step %d (%s)", step, what))
 		}

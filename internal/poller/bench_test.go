@@ -1,4 +1,4 @@
-package pex
+package poller
 
 import (
 	"fmt"
@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/pexnet/pex/internal/book"
 	"github.com/pexnet/pex/pb"
 )
 
@@ -51,9 +52,9 @@ func BenchmarkHandleFullV2Response(b *testing.B) {
 	now := time.Unix(1_700_000_000, 0)
 	var core *Core
 	fresh := func() {
-		pm, err := NewPeerManager(nodeID(0), PeerManagerOptions{MaxPeers: 100_000, Rand: rand.New(rand.NewPCG(1, 2))})
+		pm, err := NewPeerManager(nodeID(0), PeerManagerOptions{Options: book.Options{MaxPeers: 100_000, Rand: rand.New(rand.NewPCG(1, 2))}})
 		require.NoError(b, err)
-		core, err = NewCore(Config{}, pm)
+		core, err = New(Config{}, pm.Book)
 		require.NoError(b, err)
 		core.PeerUpdate(now, PeerUpdate{NodeID: from, Status: PeerStatusUp, Caps: CapV2})
 	}
@@ -81,7 +82,7 @@ func BenchmarkHandleFullV2Response(b *testing.B) {
 // PolicyAdaptive: an answer adds addresses, then the next Tick asks how
 // much of each peer's next stretch is known. Book of 10,000.
 func BenchmarkKnownInRankAfterAdds(b *testing.B) {
-	pm, err := NewPeerManager(nodeID(0), PeerManagerOptions{MaxPeers: 1 << 20, Rand: rand.New(rand.NewPCG(1, 2))})
+	pm, err := NewPeerManager(nodeID(0), PeerManagerOptions{Options: book.Options{MaxPeers: 1 << 20, Rand: rand.New(rand.NewPCG(1, 2))}})
 	require.NoError(b, err)
 	k := 0
 	add := func(n int) {
@@ -98,7 +99,7 @@ func BenchmarkKnownInRankAfterAdds(b *testing.B) {
 		add(10) // a response's worth of news, more or less
 		b.StartTimer()
 		for q := range 10 { // one Tick, ten peers
-			pm.b.KnownInRank(uint64(q)<<58, 1<<58)
+			pm.KnownInRank(uint64(q)<<58, 1<<58)
 		}
 	}
 }
