@@ -14,6 +14,7 @@ import (
 	"github.com/pexnet/pex/internal/addr"
 	"github.com/pexnet/pex/internal/errs"
 	"github.com/pexnet/pex/internal/event"
+	"github.com/pexnet/pex/internal/lifecycle"
 	"github.com/pexnet/pex/internal/walk"
 )
 
@@ -202,16 +203,14 @@ type Book struct {
 	// selfEndpoints are the host:port pairs of our own addresses.
 	selfEndpoints map[endpoint]bool
 
-	peers    map[addr.NodeID]*peerInfo
-	order    []*peerInfo // sorted by ID; may hold removed entries
-	fresh    []*peerInfo // added since order was last sorted
-	stale    int         // removed entries still in order
-	evict    evictHeap   // idle, non-persistent peers, lowest rank first
-	seq      uint64
-	active   int // peers dialing or connected
-	outbound int // of which we dialled
+	peers map[addr.NodeID]*peerInfo
+	order []*peerInfo // sorted by ID; may hold removed entries
+	fresh []*peerInfo // added since order was last sorted
+	stale int         // removed entries still in order
+	evict evictHeap   // idle, non-persistent peers, lowest rank first
+	seq   uint64
+	slots *lifecycle.Slots // connection counts, eviction queue, protocol breakers
 
-	evictQueue []addr.NodeID
 	persistent []addr.NodeID          // in the order they were made persistent
 	selfKey    uint64                 // walk.Key(self)
 	ranks      []uint64               // selfRank of the peers, sorted
@@ -227,9 +226,7 @@ type Book struct {
 	bucketLoad map[uint64]int // gossiped entries per bucket
 	groupCap   int            // entries per network group
 	groupLoad  map[uint64]int // gossiped entries per network group
-	outGroups  map[uint64]int // outbound connections per network group
 	// fatalGroups: when a peer of a public group last broke the protocol
-	fatalGroups map[uint64]time.Time
 
 	strictLogged bool
 
@@ -256,14 +253,19 @@ func New(self addr.NodeID, opts Options) (*Book, error) {
 		selfEndpoints: make(map[endpoint]bool),
 		peers:         make(map[addr.NodeID]*peerInfo),
 		bucketKey:     bucketKey{o.Rand.Uint64(), o.Rand.Uint64()},
-		sourceCap:     sourceCap(o.MaxPeers),
-		sourceLoad:    make(map[uint64]int),
-		bucketCap:     bucketCap(o.MaxPeers),
-		bucketLoad:    make(map[uint64]int),
-		groupCap:      groupCap(o.MaxPeers),
-		groupLoad:     make(map[uint64]int),
-		outGroups:     make(map[uint64]int),
-		fatalGroups:   make(map[uint64]time.Time),
+		slots: lifecycle.NewSlots(lifecycle.Limits{
+			MaxConnected:        o.MaxConnected,
+			MaxOutbound:         o.MaxOutbound,
+			MaxOutboundPerGroup: o.MaxOutboundPerGroup,
+			MinRetryTime:        o.MinRetryTime,
+			MaxRetryTime:        o.MaxRetryTime,
+		}),
+		sourceCap:  sourceCap(o.MaxPeers),
+		sourceLoad: make(map[uint64]int),
+		bucketCap:  bucketCap(o.MaxPeers),
+		bucketLoad: make(map[uint64]int),
+		groupCap:   groupCap(o.MaxPeers),
+		groupLoad:  make(map[uint64]int),
 	}
 	for _, a := range o.SelfAddresses {
 		if err := a.Validate(); err != nil {
@@ -341,14 +343,14 @@ func (m *Book) AddPersistent(a addr.NodeAddress) error {
 		// room for another connection, an inbound peer goes instead; with
 		// none to spare it has to go after all.
 		p.evicting = false
-		m.evictQueue = slices.DeleteFunc(m.evictQueue, func(x addr.NodeID) bool { return x == p.id })
-		if m.active-len(m.evictQueue) > m.opts.MaxConnected {
+		m.slots.Unqueue(p.id)
+		if m.slots.Over() {
 			v := m.spareable()
 			if v == nil {
 				v = p // every other connection is persistent too
 			}
 			v.evicting = true
-			m.evictQueue = append(m.evictQueue, v.id)
+			m.slots.Queue(v.id)
 		}
 	}
 	m.sparePersistent()
@@ -960,17 +962,6 @@ func (m *Book) IsConnected(id addr.NodeID) bool {
 	return p != nil && p.connected()
 }
 
-// brokeLately reports whether a peer of public group g broke the protocol
-// within MaxRetryTime. The caller holds the lock.
-func (m *Book) brokeLately(now time.Time, g uint64) bool {
-	at, ok := m.fatalGroups[g]
-	if ok && now.Sub(at) >= m.opts.MaxRetryTime {
-		delete(m.fatalGroups, g)
-		ok = false
-	}
-	return ok
-}
-
 // CrowdedInbound reports whether id dialled us from a public network
 // group another connected peer is in already, or one that broke the
 // protocol in the last MaxRetryTime: the Core does not ask such a peer
@@ -984,7 +975,7 @@ func (m *Book) CrowdedInbound(now time.Time, id addr.NodeID) bool {
 	if !addr.Diverse(g) {
 		return false
 	}
-	if m.brokeLately(now, g) {
+	if m.slots.BrokeLately(g, now) {
 		return true
 	}
 	for _, q := range m.peers {
@@ -1020,15 +1011,15 @@ func (m *Book) tryDialNext(now time.Time) (addr.NodeAddress, bool, time.Time) {
 	if p == nil {
 		return addr.NodeAddress{}, false, next
 	}
-	if m.active-len(m.evictQueue) >= m.opts.MaxConnected {
+	if m.slots.Full() {
 		// A persistent peer displaces an inbound one (see pickDial).
 		v := m.inboundVictim(addr.NoGroup)
 		v.evicting = true
-		m.evictQueue = append(m.evictQueue, v.id)
+		m.slots.Queue(v.id)
 	}
 	p.state = stateDialing
 	p.dialing = ai
-	m.active++
+	m.slots.Open()
 	m.markOutbound(p, ai.addr)
 	m.unrank(p)
 	return ai.addr, true, time.Time{}
@@ -1037,12 +1028,12 @@ func (m *Book) tryDialNext(now time.Time) (addr.NodeAddress, bool, time.Time) {
 // persistentLeaving reports whether a persistent peer is queued for
 // eviction. The caller holds the lock.
 func (m *Book) persistentLeaving() bool {
-	return slices.ContainsFunc(m.evictQueue, func(id addr.NodeID) bool { return m.peers[id].persistent })
+	return slices.ContainsFunc(m.slots.Queued(), func(id addr.NodeID) bool { return m.peers[id].persistent })
 }
 
 // pickDial chooses a peer and address to dial. The caller holds the lock.
 func (m *Book) pickDial(now time.Time) (*peerInfo, *addrInfo, time.Time) {
-	full := m.active-len(m.evictQueue) >= m.opts.MaxConnected
+	full := m.slots.Full()
 	if full && len(m.persistent) == 0 {
 		return nil, nil, time.Time{}
 	}
@@ -1074,7 +1065,7 @@ func (m *Book) pickDial(now time.Time) (*peerInfo, *addrInfo, time.Time) {
 			}
 		}
 	}
-	if full || m.outbound >= m.opts.MaxOutbound || m.persistentLeaving() {
+	if full || m.slots.OutboundFull() || m.persistentLeaving() {
 		// A persistent peer queued to go (the last resort when every
 		// other connection was persistent too) frees its slot for what
 		// needed it, not for an ordinary dial.
@@ -1085,55 +1076,34 @@ func (m *Book) pickDial(now time.Time) (*peerInfo, *addrInfo, time.Time) {
 	if n == 0 {
 		return nil, nil, next
 	}
-	const candidates = 4
-	var bestP *peerInfo
-	var bestA *addrInfo
-	found := 0
-	start := m.opts.Rand.IntN(n)
-	for k := 0; k < n && found < candidates; k++ {
-		p := m.order[(start+k)%n]
+	i := lifecycle.Pick(n, m.opts.Rand.IntN(n), func(i int) (int, bool) {
+		p := m.order[i]
 		ai := due(p)
-		if ai == nil || m.groupFull(addr.Group(ai.addr)) {
-			continue
+		if ai == nil || m.slots.GroupFull(addr.Group(ai.addr)) {
+			return 0, false
 		}
-		found++
-		if bestP == nil || p.score > bestP.score {
-			bestP, bestA = p, ai
-		}
-	}
-	if bestP == nil {
+		return p.score, true
+	})
+	if i < 0 {
 		return nil, nil, next
 	}
-	return bestP, bestA, time.Time{}
+	p := m.order[i]
+	return p, due(p), time.Time{}
 }
 
-// markOutbound records that we dial p at a; clearOutbound that p is no
-// longer a connection we dialled. The caller holds the lock.
+// markOutbound counts p as dialled by us, at address a.
 func (m *Book) markOutbound(p *peerInfo, a addr.NodeAddress) {
 	p.outbound = true
-	m.outbound++
-	p.outGroup = addr.NoGroup
-	if g := addr.Group(a); !p.persistent && addr.Diverse(g) {
-		p.outGroup = g
-		m.outGroups[g]++
-	}
+	p.outGroup = m.slots.Dialled(addr.Group(a), p.persistent)
 }
 
+// clearOutbound takes back what markOutbound counted.
 func (m *Book) clearOutbound(p *peerInfo) {
 	if !p.outbound {
 		return
 	}
 	p.outbound = false
-	m.outbound--
-	if p.outGroup != addr.NoGroup {
-		decrement(m.outGroups, p.outGroup)
-	}
-}
-
-// groupFull reports whether we may not dial one more peer of group g.
-// The caller holds the lock.
-func (m *Book) groupFull(g uint64) bool {
-	return m.opts.MaxOutboundPerGroup > 0 && addr.Diverse(g) && m.outGroups[g] >= m.opts.MaxOutboundPerGroup
+	m.slots.Undialled(p.outGroup)
 }
 
 // Dialed records that dialling a succeeded. It fails with errs.ErrTooManyPeers
@@ -1159,10 +1129,10 @@ func (m *Book) Dialed(now time.Time, a addr.NodeAddress) error {
 	switch p.state {
 	case stateDialing:
 	case stateIdle:
-		if m.active >= m.opts.MaxConnected {
+		if m.slots.AtCapacity() {
 			return errs.ErrTooManyPeers
 		}
-		m.active++
+		m.slots.Open()
 		m.markOutbound(p, a)
 		m.unrank(p)
 	default:
@@ -1206,12 +1176,12 @@ func (m *Book) DialFailed(now time.Time, a addr.NodeAddress) {
 	if p.state == stateDialing {
 		p.state = stateIdle
 		p.dialing = nil
-		m.active--
+		m.slots.Close()
 		m.clearOutbound(p)
 		// As on Disconnected: an idle peer is not queued for eviction,
 		// and must be queued again if it reconnects and falls again.
 		p.evicting = false
-		m.evictQueue = slices.DeleteFunc(m.evictQueue, func(x addr.NodeID) bool { return x == p.id })
+		m.slots.Unqueue(p.id)
 		m.rank(p)
 		m.keepPersistent() // the room this dial needed is not needed now
 	}
@@ -1221,7 +1191,7 @@ func (m *Book) DialFailed(now time.Time, a addr.NodeAddress) {
 			continue
 		}
 		ai.failures++
-		ai.retryAt = now.Add(m.backoff(ai.failures))
+		ai.retryAt = now.Add(m.slots.Backoff(ai.failures))
 		if !p.persistent && ai.failures >= m.opts.MaxDialFailures {
 			p.addrs = slices.Delete(p.addrs, i, i+1)
 			if len(p.addrs) == 0 && !p.connected() {
@@ -1231,16 +1201,6 @@ func (m *Book) DialFailed(now time.Time, a addr.NodeAddress) {
 		break
 	}
 	m.wake = true
-}
-
-// backoff is the wait after the n-th consecutive failure: MinRetryTime
-// doubled n-1 times, capped at MaxRetryTime (without overflowing).
-func (m *Book) backoff(n int) time.Duration {
-	d := m.opts.MinRetryTime
-	for i := 1; i < n && d < m.opts.MaxRetryTime; i++ {
-		d *= 2
-	}
-	return min(d, m.opts.MaxRetryTime)
 }
 
 // Accepted records an inbound connection from id. When connections are at
@@ -1298,13 +1258,13 @@ func (m *Book) accepted(now time.Time, id addr.NodeID, g uint64) error {
 		return fmt.Errorf("%w: %s", errs.ErrDuplicateConnection, id)
 	}
 	var victim *peerInfo
-	if m.active-len(m.evictQueue) >= m.opts.MaxConnected {
+	if m.slots.Full() {
 		// Full: displace an inbound peer, as Bitcoin does, so that a
 		// newcomer that knows only this node can still join.
 		if g == addr.NoGroup && p != nil {
 			g = peerGroup(p)
 		}
-		if addr.Diverse(g) && m.brokeLately(now, g) {
+		if addr.Diverse(g) && m.slots.BrokeLately(g, now) {
 			// Its subnet lately broke the protocol: it displaces nobody.
 			return errs.ErrTooManyPeers
 		}
@@ -1325,12 +1285,12 @@ func (m *Book) accepted(now time.Time, id addr.NodeID, g uint64) error {
 	if victim != nil {
 		// Only once the newcomer is sure to be admitted.
 		victim.evicting = true
-		m.evictQueue = append(m.evictQueue, victim.id)
+		m.slots.Queue(victim.id)
 	}
 	m.unrank(p)
 	p.state = stateConnected
 	p.connectedAt = now
-	m.active++
+	m.slots.Open()
 	m.setScore(p, p.score+scoreConnected)
 	// A persistent peer queued to go when every other connection was
 	// persistent stays: this one goes in its place.
@@ -1355,39 +1315,22 @@ func (m *Book) lowestConnected() *peerInfo {
 }
 
 // inboundVictim returns the inbound, non-persistent connected peer to
-// displace for a new connection. It comes from the network group with
-// the most inbound connections, the newcomer counted in its group
-// (newcomer; addr.NoGroup for a dial), as in Bitcoin: sybils from one subnet
-// that keep dialling displace each other, not the honest peers spread
-// over many networks. Within the group, the lowest scored goes, the
-// youngest among equals (long-lived peers are the hardest for an attacker
-// to fake). The caller holds the lock.
+// displace for a newcomer of group newcomer (addr.NoGroup for a dial), by
+// lifecycle.Victim's rule; nil if there is none.
 func (m *Book) inboundVictim(newcomer uint64) *peerInfo {
-	type cand struct {
-		p *peerInfo
-		g uint64
-	}
-	var cands []cand
-	size := map[uint64]int{}
+	var cands []lifecycle.Inbound
+	var peers []*peerInfo
 	for _, p := range m.peers {
 		if !p.connected() || p.outbound || p.persistent || p.evicting {
 			continue
 		}
-		g := peerGroup(p)
-		size[g]++
-		cands = append(cands, cand{p, g})
+		cands = append(cands, lifecycle.Inbound{ID: p.id, Group: peerGroup(p), Score: p.score, ConnectedAt: p.connectedAt})
+		peers = append(peers, p)
 	}
-	size[newcomer]++
-	var v *peerInfo
-	var vsize int
-	for _, c := range cands {
-		p, n := c.p, size[c.g]
-		if v == nil || n > vsize || (n == vsize && (p.score < v.score || (p.score == v.score && (p.connectedAt.After(v.connectedAt) ||
-			(p.connectedAt.Equal(v.connectedAt) && p.id > v.id))))) {
-			v, vsize = p, n
-		}
+	if v := lifecycle.Victim(cands, newcomer); v >= 0 {
+		return peers[v]
 	}
-	return v
+	return nil
 }
 
 // Ready records that the connection to id finished its handshake and
@@ -1417,7 +1360,7 @@ func (m *Book) Disconnected(now time.Time, id addr.NodeID) {
 	p.dialing = nil
 	p.adv = walk.Cursor{}
 	m.dropTellBit(p)
-	m.active--
+	m.slots.Close()
 	// Do not redial at once a peer that just dropped us (or that we
 	// dropped): it may have displaced us, and redialling straight away
 	// would churn connections.
@@ -1429,7 +1372,7 @@ func (m *Book) Disconnected(now time.Time, id addr.NodeID) {
 	}
 	m.clearOutbound(p)
 	p.evicting = false
-	m.evictQueue = slices.DeleteFunc(m.evictQueue, func(x addr.NodeID) bool { return x == id })
+	m.slots.Unqueue(id)
 	m.keepPersistent()
 	if len(p.addrs) == 0 && !p.persistent {
 		m.remove(p)
@@ -1457,12 +1400,7 @@ func (m *Book) Errored(now time.Time, pe event.PeerError) {
 	if pe.Fatal {
 		step = scoreErroredFatal
 		p.brokeAt = now
-		if g := peerGroup(p); addr.Diverse(g) {
-			if len(m.fatalGroups) >= m.opts.MaxConnected {
-				clear(m.fatalGroups) // bounded: at worst we forget
-			}
-			m.fatalGroups[g] = now
-		}
+		m.slots.Broke(peerGroup(p), now)
 		if !p.persistent {
 			// It broke the protocol: not dialled again for the longest
 			// back-off, whatever its score.
@@ -1477,7 +1415,7 @@ func (m *Book) Errored(now time.Time, pe event.PeerError) {
 	m.setScore(p, p.score-step)
 	if p.connected() && !p.persistent && p.score <= m.opts.EvictScore && !p.evicting {
 		p.evicting = true
-		m.evictQueue = append(m.evictQueue, p.id)
+		m.slots.Queue(p.id)
 	}
 }
 
@@ -1491,12 +1429,7 @@ func (m *Book) Good(id addr.NodeID) {
 // EvictNext returns a connected peer whose score fell to EvictScore, for
 // the transport to disconnect.
 func (m *Book) EvictNext() (addr.NodeID, bool) {
-	if len(m.evictQueue) == 0 {
-		return "", false
-	}
-	id := m.evictQueue[0]
-	m.evictQueue = m.evictQueue[1:]
-	return id, true
+	return m.slots.Next()
 }
 
 // spareable returns a connected peer that may go in a persistent one's
@@ -1513,10 +1446,10 @@ func (m *Book) spareable() *peerInfo {
 // need not go: a connection closed, or a dial failed, since they were
 // queued to make room. The caller holds the lock.
 func (m *Book) keepPersistent() {
-	for i := len(m.evictQueue) - 1; i >= 0 && m.active-len(m.evictQueue) < m.opts.MaxConnected; i-- {
-		if p := m.peers[m.evictQueue[i]]; p != nil && p.persistent {
+	for i := len(m.slots.Queued()) - 1; i >= 0 && !m.slots.Full(); i-- {
+		if p := m.peers[m.slots.Queued()[i]]; p != nil && p.persistent {
 			p.evicting = false
-			m.evictQueue = slices.Delete(m.evictQueue, i, i+1)
+			m.slots.Drop(i)
 		}
 	}
 }
@@ -1525,7 +1458,7 @@ func (m *Book) keepPersistent() {
 // place of each persistent one queued when every other connection was
 // persistent, if there is one now. The caller holds the lock.
 func (m *Book) sparePersistent() {
-	for i, id := range m.evictQueue {
+	for i, id := range m.slots.Queued() {
 		p := m.peers[id]
 		if p == nil || !p.persistent {
 			continue
@@ -1536,7 +1469,7 @@ func (m *Book) sparePersistent() {
 		}
 		p.evicting = false
 		v.evicting = true
-		m.evictQueue[i] = v.id
+		m.slots.Replace(i, v.id)
 	}
 }
 

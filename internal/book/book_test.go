@@ -5,7 +5,6 @@ import (
 	"cmp"
 	"fmt"
 	"log/slog"
-	"maps"
 	"math/rand/v2"
 	"net/netip"
 	"runtime"
@@ -15,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pexnet/pex/internal/addr"
 	"github.com/pexnet/pex/internal/walk"
 
 	"github.com/stretchr/testify/require"
@@ -1537,50 +1535,7 @@ func publicIP(i int) netip.Addr {
 // group loads counted right, none over its cap, no persistent peer in a
 // bucket, outbound connections per group counted right. The caller holds
 // the lock.
-func bucketsErr(m *PeerManager) error {
-	sources, load, groups, out := map[uint64]int{}, map[uint64]int{}, map[uint64]int{}, map[uint64]int{}
-	for id, p := range m.peers {
-		if p.outbound && p.outGroup != addr.NoGroup {
-			out[p.outGroup]++
-		}
-		if p.placed {
-			if p.persistent {
-				return fmt.Errorf("persistent peer %s in a bucket", id)
-			}
-			sources[p.slot.source]++
-			load[p.slot.bucket]++
-			groups[p.slot.group]++
-		}
-	}
-	if !maps.Equal(sources, m.sourceLoad) {
-		return fmt.Errorf("source loads %v, counted %v", m.sourceLoad, sources)
-	}
-	if !maps.Equal(load, m.bucketLoad) {
-		return fmt.Errorf("bucket loads %v, counted %v", m.bucketLoad, load)
-	}
-	if !maps.Equal(groups, m.groupLoad) {
-		return fmt.Errorf("group loads %v, counted %v", m.groupLoad, groups)
-	}
-	if !maps.Equal(out, m.outGroups) {
-		return fmt.Errorf("outbound groups %v, counted %v", m.outGroups, out)
-	}
-	for src, n := range sources {
-		if n > m.sourceCap {
-			return fmt.Errorf("source group %x holds %d, cap %d", src, n, m.sourceCap)
-		}
-	}
-	for b, n := range load {
-		if n > m.bucketCap {
-			return fmt.Errorf("bucket %d holds %d, cap %d", b, n, m.bucketCap)
-		}
-	}
-	for g, n := range groups {
-		if n > m.groupCap {
-			return fmt.Errorf("group %x holds %d, cap %d", g, n, m.groupCap)
-		}
-	}
-	return nil
-}
+func bucketsErr(m *PeerManager) error { return m.checkLoads() }
 
 func TestAdvertiseDoesNotSendBackWhatThePeerToldUs(t *testing.T) {
 	m := newPM(t, PeerManagerOptions{Options: Options{MaxConnected: 100, MaxOutbound: 100}})

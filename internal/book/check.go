@@ -33,8 +33,8 @@ import (
 //   - the order, once settled, is the book sorted by ID, and the rank index
 //     holds the entries' ranks.
 func (m *Book) Check() error {
-	if n, limit := len(m.peers), m.opts.MaxPeers+m.active+len(m.persistent); n > limit {
-		return fmt.Errorf("book holds %d entries, limit %d with %d connected and %d persistent", n, limit, m.active, len(m.persistent))
+	if n, limit := len(m.peers), m.opts.MaxPeers+m.slots.Active()+len(m.persistent); n > limit {
+		return fmt.Errorf("book holds %d entries, limit %d with %d connected and %d persistent", n, limit, m.slots.Active(), len(m.persistent))
 	}
 	if _, ok := m.peers[m.self]; ok {
 		return errors.New("book holds our own ID")
@@ -58,10 +58,10 @@ func (m *Book) Check() error {
 		}
 	}
 	switch {
-	case active != m.active:
-		return fmt.Errorf("active count %d, counted %d", m.active, active)
-	case outbound != m.outbound:
-		return fmt.Errorf("outbound count %d, counted %d", m.outbound, outbound)
+	case active != m.slots.Active():
+		return fmt.Errorf("active count %d, counted %d", m.slots.Active(), active)
+	case outbound != m.slots.Outbound():
+		return fmt.Errorf("outbound count %d, counted %d", m.slots.Outbound(), outbound)
 	case ranked != len(m.evict):
 		return fmt.Errorf("eviction heap holds %d, %d entries ranked", len(m.evict), ranked)
 	}
@@ -70,7 +70,7 @@ func (m *Book) Check() error {
 			return fmt.Errorf("eviction heap out of order at %d", i)
 		}
 	}
-	for _, id := range m.evictQueue {
+	for _, id := range m.slots.Queued() {
 		if p := m.peers[id]; p == nil || !p.connected() || !p.evicting {
 			return fmt.Errorf("queued for eviction but not a connected entry marked so: %s", id)
 		}
@@ -136,8 +136,8 @@ func (m *Book) checkLoads() error {
 		return fmt.Errorf("bucket loads %v, counted %v", m.bucketLoad, buckets)
 	case !maps.Equal(groups, m.groupLoad):
 		return fmt.Errorf("group loads %v, counted %v", m.groupLoad, groups)
-	case !maps.Equal(out, m.outGroups):
-		return fmt.Errorf("outbound groups %v, counted %v", m.outGroups, out)
+	case !maps.Equal(out, m.slots.OutGroups()):
+		return fmt.Errorf("outbound groups %v, counted %v", m.slots.OutGroups(), out)
 	}
 	for g, n := range sources {
 		if n > m.sourceCap {

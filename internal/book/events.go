@@ -54,4 +54,4 @@ func (m *Book) SelfKey() uint64 { return m.selfKey }
 var _ walk.Entry = (*peerInfo)(nil)
 
 // Active is how many peers are dialing or connected.
-func (m *Book) Active() int { return m.active }
+func (m *Book) Active() int { return m.slots.Active() }

@@ -375,14 +375,14 @@ func (h *fzPM) check(what string, before map[NodeID]fzSnap, target NodeID, mayDr
 			fail("%s: private flag", id)
 		}
 	}
-	if active != m.active {
-		fail("active %d, counted %d", m.active, active)
+	if active != m.slots.Active() {
+		fail("active %d, counted %d", m.slots.Active(), active)
 	}
 	if err := bucketsErr(m); err != nil {
 		fail("%v", err)
 	}
-	if outbound != m.outbound {
-		fail("outbound %d, counted %d", m.outbound, outbound)
+	if outbound != m.slots.Outbound() {
+		fail("outbound %d, counted %d", m.slots.Outbound(), outbound)
 	}
 	if ranked != len(m.evict) {
 		fail("evict heap holds %d, %d peers ranked", len(m.evict), ranked)
@@ -392,14 +392,14 @@ func (h *fzPM) check(what string, before map[NodeID]fzSnap, target NodeID, mayDr
 			fail("heap order at %d", i)
 		}
 	}
-	if len(m.peers) > m.opts.MaxPeers+m.active+len(m.persistent) {
-		fail("book %d peers, MaxPeers %d, active %d, persistent %d", len(m.peers), m.opts.MaxPeers, m.active, len(m.persistent))
+	if len(m.peers) > m.opts.MaxPeers+m.slots.Active()+len(m.persistent) {
+		fail("book %d peers, MaxPeers %d, active %d, persistent %d", len(m.peers), m.opts.MaxPeers, m.slots.Active(), len(m.persistent))
 	}
-	if m.active-evicting > m.opts.MaxConnected {
-		fail("active %d (evicting %d) over MaxConnected %d", m.active, evicting, m.opts.MaxConnected)
+	if m.slots.Active()-evicting > m.opts.MaxConnected {
+		fail("active %d (evicting %d) over MaxConnected %d", m.slots.Active(), evicting, m.opts.MaxConnected)
 	}
 	queued := map[NodeID]bool{}
-	for _, id := range m.evictQueue {
+	for _, id := range m.slots.Queued() {
 		p := m.peers[id]
 		if p == nil || !p.connected() || !p.evicting || queued[id] {
 			fail("evictQueue entry %s: known %v", id, p != nil)
@@ -410,7 +410,7 @@ func (h *fzPM) check(what string, before map[NodeID]fzSnap, target NodeID, mayDr
 			// any operation.
 			fail("persistent %s queued for eviction", id)
 		}
-		if p.persistent && m.active-len(m.evictQueue) < m.opts.MaxConnected {
+		if p.persistent && m.slots.Active()-len(m.slots.Queued()) < m.opts.MaxConnected {
 			fail("persistent %s queued for eviction, with room for it", id)
 		}
 		queued[id] = true
