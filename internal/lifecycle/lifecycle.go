@@ -122,7 +122,7 @@ func (s *Slots) Next() (addr.NodeID, bool) {
 
 // Queued returns the eviction queue, in order. Replace swaps its i-th
 // entry for id; Drop removes its i-th entry.
-func (s *Slots) Queued() []addr.NodeID { return s.queue }
+func (s *Slots) Queued() []addr.NodeID         { return s.queue }
 func (s *Slots) Replace(i int, id addr.NodeID) { s.queue[i] = id }
 func (s *Slots) Drop(i int)                    { s.queue = slices.Delete(s.queue, i, i+1) }
 
