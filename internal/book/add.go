@@ -1,0 +1,244 @@
+package book
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/pexnet/pex/internal/addr"
+	"github.com/pexnet/pex/internal/errs"
+)
+
+// AddPersistent adds a (or marks its peer) persistent: kept whatever the
+// book's capacity, dialled first and regardless of MaxOutbound, retried
+// forever, at the top score. An operator uses it to add a peer at run time,
+// for example to join two parts of a network.
+func (m *Book) AddPersistent(a addr.NodeAddress) error {
+	if _, err := m.Add(a); err != nil && !errors.Is(err, errs.ErrAddressBookFull) && !errors.Is(err, errs.ErrSourceGroupFull) && !errors.Is(err, errs.ErrNetworkGroupFull) {
+		return err
+	}
+	p := m.peers[a.NodeID]
+	if p == nil {
+		// The book is full of peers that may not be dropped: a persistent
+		// peer is kept over capacity.
+		p = m.insert(a.NodeID, &addrInfo{addr: a})
+	}
+	if !slices.ContainsFunc(p.addrs, func(ai *addrInfo) bool { return ai.addr == a }) {
+		// The operator's address replaces the one failing most, never the
+		// one being dialled; with no other to replace it is kept over
+		// MaxAddressesPerPeer.
+		var worst *addrInfo
+		for _, ai := range p.addrs {
+			if ai != p.dialing && (worst == nil || ai.failures > worst.failures) {
+				worst = ai
+			}
+		}
+		if len(p.addrs) < m.opts.MaxAddressesPerPeer || worst == nil {
+			p.addrs = append(p.addrs, &addrInfo{addr: a})
+		} else {
+			*worst = addrInfo{addr: a}
+		}
+	}
+	if !p.persistent {
+		p.persistent = true
+		m.persistent = append(m.persistent, p.id)
+		m.unplace(p) // configured, not gossip: outside the buckets
+	}
+	p.score = MaxScore
+	if p.evicting {
+		// It was queued for eviction: no longer. If its going was making
+		// room for another connection, an inbound peer goes instead; with
+		// none to spare it has to go after all.
+		p.evicting = false
+		m.slots.Unqueue(p.id)
+		if m.slots.Over() {
+			v := m.spareable()
+			if v == nil {
+				v = p // every other connection is persistent too
+			}
+			v.evicting = true
+			m.slots.Queue(v.id)
+		}
+	}
+	m.sparePersistent()
+	m.unrank(p)
+	m.wake = true
+	return nil
+}
+
+// CheckAddress tells whether Add would accept a's form: valid, not ours,
+// routable in strict mode. It does not look at the book.
+func (m *Book) CheckAddress(a addr.NodeAddress) error {
+	if err := a.Validate(); err != nil {
+		return err
+	}
+	if a.NodeID == m.self || (a.Hostname != "" && m.selfEndpoints[endpointKey(a)]) {
+		return fmt.Errorf("%w: %s", errs.ErrSelfAddress, a)
+	}
+	if m.opts.Strict && !addr.IsRoutable(a) {
+		return fmt.Errorf("%w: %s", errs.ErrUnroutableAddress, a)
+	}
+	return nil
+}
+
+// Add stores an address and reports whether it was new to the book. It
+// refuses invalid addresses, our own (errs.ErrSelfAddress), unroutable ones in
+// strict mode, and, when the book is full and every stored peer outranks
+// an unknown one, the address (errs.ErrAddressBookFull). When full, the
+// lowest-ranked idle, non-persistent peer makes room: never a connected or
+// persistent one, and never one that has connected for one that has not.
+// A new peer's entry counts against its network group, its source group
+// and its bucket (see groups.go), with its own network group as its
+// source; errs.ErrNetworkGroupFull or errs.ErrSourceGroupFull refuses it when one is
+// full.
+func (m *Book) Add(a addr.NodeAddress) (bool, error) {
+	return m.AddFrom(a, "")
+}
+
+// AddFrom is Add for an address that peer src told us about. The book
+// remembers the first source of each peer, and Advertise never sends an
+// address back to the peer it came from; nor, while src stays connected,
+// an address src told us of (the one we keep, or a new one it adds): src
+// knows it. A better address of the same peer is still sent to src. The
+// entry counts against the network group of src (the address we reached
+// src at, or the one it announced) and against its bucket, named by that
+// group and the address's, so that one source group can hold at most
+// half of the book, and one bucket 1/32 of it (groups.go).
+func (m *Book) AddFrom(a addr.NodeAddress, src addr.NodeID) (bool, error) {
+	if err := m.CheckAddress(a); err != nil {
+		if errors.Is(err, errs.ErrUnroutableAddress) {
+			m.logStrictOnce(a)
+		}
+		return false, err
+	}
+	if p, ok := m.peers[a.NodeID]; ok {
+		for _, ai := range p.addrs {
+			if ai.addr == a {
+				ai.toldBy |= m.tellBitOf(src)
+				return false, nil
+			}
+		}
+		if !p.placed && !p.persistent {
+			// An inbound peer's first address: placed like a new entry.
+			sl := m.slotOf(a, src)
+			if err := m.admit(sl); err != nil {
+				return false, err
+			}
+			m.place(p, sl)
+		}
+		if len(p.addrs) >= m.opts.MaxAddressesPerPeer {
+			if p.persistent {
+				// Configured addresses are not gossip's to replace.
+				return false, nil
+			}
+			// Replace the worst address, if it has been failing.
+			worst := slices.MaxFunc(p.addrs, func(x, y *addrInfo) int { return cmp.Compare(x.failures, y.failures) })
+			if worst.failures == 0 || worst == p.dialing {
+				return false, nil
+			}
+			*worst = addrInfo{addr: a, toldBy: m.tellBitOf(src)}
+		} else {
+			p.addrs = append(p.addrs, &addrInfo{addr: a, toldBy: m.tellBitOf(src)})
+		}
+		m.wake = true
+		return true, nil
+	}
+	sl := m.slotOf(a, src)
+	if err := m.admit(sl); err != nil {
+		return false, err
+	}
+	if len(m.peers) >= m.opts.MaxPeers {
+		if err := m.makeRoom(); err != nil {
+			return false, err
+		}
+	}
+	p := m.insert(a.NodeID, &addrInfo{addr: a, toldBy: m.tellBitOf(src)})
+	p.src = src
+	m.place(p, sl)
+	m.wake = true
+	return true, nil
+}
+
+// slot is where a gossiped entry counts: its source group, its bucket
+// (address group and source group) and its network group.
+type slot struct{ source, bucket, group uint64 }
+
+// slotOf returns the slot for address a learnt from src. The caller holds
+// the lock.
+func (m *Book) slotOf(a addr.NodeAddress, src addr.NodeID) slot {
+	sg := addr.GroupUnknown
+	if src == "" {
+		sg = addr.Group(a)
+	} else if p := m.peers[src]; p != nil {
+		sg = peerGroup(p)
+	}
+	g := addr.Group(a)
+	return slot{sg, m.bucketKey.bucket(g, sg), g}
+}
+
+// peerGroup is the network group of the address we last reached p at,
+// else of the first we learnt; addr.GroupUnknown if we hold none.
+func peerGroup(p *peerInfo) uint64 {
+	if len(p.addrs) == 0 {
+		return addr.GroupUnknown
+	}
+	best := p.addrs[0]
+	for _, ai := range p.addrs[1:] {
+		if ai.lastSuccess.After(best.lastSuccess) {
+			best = ai
+		}
+	}
+	return addr.Group(best.addr)
+}
+
+// admit tells whether slot sl has room for one more entry: its network
+// group first (a group at its cap is no news, whoever sends it), then
+// its bucket and its source group. The caller holds the lock.
+func (m *Book) admit(sl slot) error {
+	if n := m.groupLoad[sl.group]; n >= m.groupCap {
+		return fmt.Errorf("%w (%d entries)", errs.ErrNetworkGroupFull, n)
+	}
+	if n := m.bucketLoad[sl.bucket]; n >= m.bucketCap {
+		return fmt.Errorf("%w (%d entries of its group from it)", errs.ErrSourceGroupFull, n)
+	}
+	if n := m.sourceLoad[sl.source]; n >= m.sourceCap {
+		return fmt.Errorf("%w (%d entries from it)", errs.ErrSourceGroupFull, n)
+	}
+	return nil
+}
+
+// place counts p in slot sl; unplace takes it out. The caller holds the
+// lock.
+func (m *Book) place(p *peerInfo, sl slot) {
+	p.slot, p.placed = sl, true
+	m.sourceLoad[sl.source]++
+	m.bucketLoad[sl.bucket]++
+	m.groupLoad[sl.group]++
+}
+
+func (m *Book) unplace(p *peerInfo) {
+	if !p.placed {
+		return
+	}
+	p.placed = false
+	decrement(m.sourceLoad, p.slot.source)
+	decrement(m.bucketLoad, p.slot.bucket)
+	decrement(m.groupLoad, p.slot.group)
+}
+
+// decrement counts one entry less under k, forgetting k at zero.
+func decrement(load map[uint64]int, k uint64) {
+	if load[k]--; load[k] <= 0 {
+		delete(load, k)
+	}
+}
+
+func (m *Book) logStrictOnce(a addr.NodeAddress) {
+	first := !m.strictLogged
+	m.strictLogged = true
+	if first {
+		m.opts.Logger.Warn("pex: strict mode refused an unroutable address; set Strict=false on private networks (logged once)",
+			"addr", a.String())
+	}
+}

@@ -1,0 +1,524 @@
+package book
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/pexnet/pex/internal/addr"
+	"github.com/pexnet/pex/internal/errs"
+	"github.com/pexnet/pex/internal/event"
+	"github.com/pexnet/pex/internal/lifecycle"
+	"github.com/pexnet/pex/internal/walk"
+)
+
+// CrowdedInbound reports whether id dialled us from a public network
+// group another connected peer is in already, or one that broke the
+// protocol in the last MaxRetryTime: the Core does not ask such a peer
+// first.
+func (m *Book) CrowdedInbound(now time.Time, id addr.NodeID) bool {
+	p := m.peers[id]
+	if p == nil || !p.connected() || p.outbound {
+		return false
+	}
+	g := peerGroup(p)
+	if !addr.Diverse(g) {
+		return false
+	}
+	if m.slots.BrokeLately(g, now) {
+		return true
+	}
+	for _, q := range m.peers {
+		if q != p && q.connected() && peerGroup(q) == g {
+			return true
+		}
+	}
+	return false
+}
+
+// TryDialNext returns an address to dial now and marks its peer dialing,
+// or false when connections are at MaxConnected or no address is due. A
+// persistent peer due for a dial while connections are full displaces an
+// inbound peer, which EvictNext then names for the transport to close.
+// Persistent peers come first; among the others it looks at a few
+// eligible peers from a random place in the book and takes the best
+// scored. The caller must report the outcome with Dialed or DialFailed.
+func (m *Book) TryDialNext(now time.Time) (addr.NodeAddress, bool) {
+	a, ok, _ := m.tryDialNext(now)
+	return a, ok
+}
+
+// NextDialTime returns when an address now waiting out its back-off comes
+// due (zero if none is waiting or one is due now). Event-driven callers,
+// like the simulator, use it to schedule their next TryDialNext.
+func (m *Book) NextDialTime(now time.Time) time.Time {
+	_, _, next := m.pickDial(now)
+	return next
+}
+
+func (m *Book) tryDialNext(now time.Time) (addr.NodeAddress, bool, time.Time) {
+	p, ai, next := m.pickDial(now)
+	if p == nil {
+		return addr.NodeAddress{}, false, next
+	}
+	if m.slots.Full() {
+		// A persistent peer displaces an inbound one (see pickDial).
+		v := m.inboundVictim(addr.NoGroup)
+		v.evicting = true
+		m.slots.Queue(v.id)
+	}
+	p.state = stateDialing
+	p.dialing = ai
+	m.slots.Open()
+	m.markOutbound(p, ai.addr)
+	m.unrank(p)
+	return ai.addr, true, time.Time{}
+}
+
+// persistentLeaving reports whether a persistent peer is queued for
+// eviction. The caller holds the lock.
+func (m *Book) persistentLeaving() bool {
+	return slices.ContainsFunc(m.slots.Queued(), func(id addr.NodeID) bool { return m.peers[id].persistent })
+}
+
+// pickDial chooses a peer and address to dial. The caller holds the lock.
+func (m *Book) pickDial(now time.Time) (*peerInfo, *addrInfo, time.Time) {
+	full := m.slots.Full()
+	if full && len(m.persistent) == 0 {
+		return nil, nil, time.Time{}
+	}
+	var next time.Time
+	due := func(p *peerInfo) *addrInfo {
+		if p.connected() || p.removed || p.score <= m.opts.EvictScore {
+			return nil
+		}
+		var best *addrInfo
+		for _, ai := range p.addrs {
+			if ai.retryAt.After(now) {
+				if next.IsZero() || ai.retryAt.Before(next) {
+					next = ai.retryAt
+				}
+				continue
+			}
+			if best == nil || ai.failures < best.failures {
+				best = ai
+			}
+		}
+		return best
+	}
+	// Persistent peers are dialled whatever MaxOutbound says, and when
+	// connections are full they displace an inbound peer.
+	for _, id := range m.persistent {
+		if p := m.peers[id]; p != nil {
+			if ai := due(p); ai != nil && (!full || m.inboundVictim(addr.NoGroup) != nil) {
+				return p, ai, time.Time{}
+			}
+		}
+	}
+	if full || m.slots.OutboundFull() || m.persistentLeaving() {
+		// A persistent peer queued to go (the last resort when every
+		// other connection was persistent too) frees its slot for what
+		// needed it, not for an ordinary dial.
+		return nil, nil, next
+	}
+	m.settle()
+	n := len(m.order)
+	if n == 0 {
+		return nil, nil, next
+	}
+	i := lifecycle.Pick(n, m.opts.Rand.IntN(n), func(i int) (int, bool) {
+		p := m.order[i]
+		ai := due(p)
+		if ai == nil || m.slots.GroupFull(addr.Group(ai.addr)) {
+			return 0, false
+		}
+		return p.score, true
+	})
+	if i < 0 {
+		return nil, nil, next
+	}
+	p := m.order[i]
+	return p, due(p), time.Time{}
+}
+
+// markOutbound counts p as dialled by us, at address a.
+func (m *Book) markOutbound(p *peerInfo, a addr.NodeAddress) {
+	p.outbound = true
+	p.outGroup = m.slots.Dialled(addr.Group(a), p.persistent)
+}
+
+// clearOutbound takes back what markOutbound counted.
+func (m *Book) clearOutbound(p *peerInfo) {
+	if !p.outbound {
+		return
+	}
+	p.outbound = false
+	m.slots.Undialled(p.outGroup)
+}
+
+// Dialed records that dialling a succeeded. It fails with errs.ErrTooManyPeers
+// if that would exceed MaxConnected (the caller should hang up), and
+// errs.ErrSelfAddress if the peer turned out to be us.
+func (m *Book) Dialed(now time.Time, a addr.NodeAddress) error {
+	if a.NodeID == m.self {
+		return errs.ErrSelfAddress
+	}
+	p := m.peers[a.NodeID]
+	if p == nil {
+		// Dialled outside TryDialNext: adopt it, if Add would.
+		if err := m.CheckAddress(a); err != nil {
+			return err
+		}
+		if len(m.peers) >= m.opts.MaxPeers {
+			if err := m.makeRoom(); err != nil {
+				return err
+			}
+		}
+		p = m.insert(a.NodeID, &addrInfo{addr: a})
+	}
+	switch p.state {
+	case stateDialing:
+	case stateIdle:
+		if m.slots.AtCapacity() {
+			return errs.ErrTooManyPeers
+		}
+		m.slots.Open()
+		m.markOutbound(p, a)
+		m.unrank(p)
+	default:
+		// It dialled us while we dialled it, and its connection won:
+		// the transport closes ours without counting a failure.
+		return fmt.Errorf("%w: %s", errs.ErrDuplicateConnection, a.NodeID)
+	}
+	p.state = stateConnected
+	p.connectedAt = now
+	ai := p.dialing
+	if ai == nil || ai.addr != a {
+		ai = nil
+		for _, x := range p.addrs {
+			if x.addr == a {
+				ai = x
+			}
+		}
+	}
+	p.dialing = nil
+	if ai != nil {
+		ai.failures = 0
+		ai.retryAt = time.Time{}
+		ai.everWorked = true
+		p.proven = true
+		ai.lastSuccess = now
+	}
+	m.setScore(p, p.score+scoreConnected)
+	m.sparePersistent() // as in accepted
+	return nil
+}
+
+// DialFailed records a failed dial of a: its back-off doubles, and a
+// non-persistent address that failed MaxDialFailures times in a row is
+// dropped (with its peer, if that was the peer's last address).
+func (m *Book) DialFailed(now time.Time, a addr.NodeAddress) {
+	p := m.peers[a.NodeID]
+	if p == nil || (p.connected() && p.state != stateDialing) {
+		// Unknown, or connected the other way: not the address's fault.
+		return
+	}
+	if p.state == stateDialing {
+		p.state = stateIdle
+		p.dialing = nil
+		m.slots.Close()
+		m.clearOutbound(p)
+		// As on Disconnected: an idle peer is not queued for eviction,
+		// and must be queued again if it reconnects and falls again.
+		p.evicting = false
+		m.slots.Unqueue(p.id)
+		m.rank(p)
+		m.keepPersistent() // the room this dial needed is not needed now
+	}
+	m.setScore(p, p.score-scoreDialFailed)
+	for i, ai := range p.addrs {
+		if ai.addr != a {
+			continue
+		}
+		ai.failures++
+		ai.retryAt = now.Add(m.slots.Backoff(ai.failures))
+		if !p.persistent && ai.failures >= m.opts.MaxDialFailures {
+			p.addrs = slices.Delete(p.addrs, i, i+1)
+			if len(p.addrs) == 0 && !p.connected() {
+				m.remove(p)
+			}
+		}
+		break
+	}
+	m.wake = true
+}
+
+// Accepted records an inbound connection from id. When connections are at
+// MaxConnected it displaces the lowest-scored, youngest inbound peer,
+// which EvictNext then returns for the transport to disconnect; outbound
+// and persistent peers are never displaced. It fails with errs.ErrTooManyPeers
+// when there is no inbound peer to displace or id is already connected,
+// and errs.ErrSelfAddress for ourselves.
+//
+// announced are the addresses the peer gave for itself in the handshake
+// (CometBFT's NodeInfo.ListenAddr, for example). They are added to the book
+// as Add would, so a node learns where to reach the peers that dial it;
+// entries for another node ID, or that Add refuses, are ignored.
+func (m *Book) Accepted(now time.Time, id addr.NodeID, announced ...addr.NodeAddress) error {
+	g := addr.NoGroup
+	for _, a := range announced {
+		if a.NodeID == id {
+			g = addr.Group(a)
+			break
+		}
+	}
+	if err := m.accepted(now, id, g); err != nil {
+		return err
+	}
+	for _, a := range announced {
+		if a.NodeID == id {
+			_, _ = m.Add(a)
+		}
+	}
+	return nil
+}
+
+// accepted admits the connection; g is the group of the address id
+// announced, addr.NoGroup if none.
+func (m *Book) accepted(now time.Time, id addr.NodeID, g uint64) error {
+	if id == m.self {
+		return errs.ErrSelfAddress
+	}
+	if err := id.Validate(); err != nil {
+		return err
+	}
+	p := m.peers[id]
+	if p != nil && p.state == stateDialing {
+		// We are dialling it as it dials us: its connection is here, so
+		// it wins, and our dial will end with errs.ErrDuplicateConnection.
+		p.state = stateConnected
+		p.dialing = nil
+		m.clearOutbound(p)
+		p.connectedAt = now
+		m.setScore(p, p.score+scoreConnected)
+		m.sparePersistent()
+		return nil
+	}
+	if p != nil && p.connected() {
+		return fmt.Errorf("%w: %s", errs.ErrDuplicateConnection, id)
+	}
+	var victim *peerInfo
+	if m.slots.Full() {
+		// Full: displace an inbound peer, as Bitcoin does, so that a
+		// newcomer that knows only this node can still join.
+		if g == addr.NoGroup && p != nil {
+			g = peerGroup(p)
+		}
+		if addr.Diverse(g) && m.slots.BrokeLately(g, now) {
+			// Its subnet lately broke the protocol: it displaces nobody.
+			return errs.ErrTooManyPeers
+		}
+		victim = m.inboundVictim(g)
+		if victim == nil {
+			return errs.ErrTooManyPeers
+		}
+	}
+	if p == nil {
+		if len(m.peers) >= m.opts.MaxPeers {
+			// A connected peer always has an entry: if nothing can make
+			// room, the book runs over MaxPeers (by at most MaxConnected)
+			// until the peer disconnects.
+			_ = m.makeRoom()
+		}
+		p = m.insert(id, nil)
+	}
+	if victim != nil {
+		// Only once the newcomer is sure to be admitted.
+		victim.evicting = true
+		m.slots.Queue(victim.id)
+	}
+	m.unrank(p)
+	p.state = stateConnected
+	p.connectedAt = now
+	m.slots.Open()
+	m.setScore(p, p.score+scoreConnected)
+	// A persistent peer queued to go when every other connection was
+	// persistent stays: this one goes in its place.
+	m.sparePersistent()
+	return nil
+}
+
+// lowestConnected returns the lowest-scored connected, non-persistent
+// peer not already queued for eviction, inbound or outbound. The caller
+// holds the lock.
+func (m *Book) lowestConnected() *peerInfo {
+	var v *peerInfo
+	for _, p := range m.peers {
+		if !p.connected() || p.persistent || p.evicting || p.state == stateDialing {
+			continue
+		}
+		if v == nil || p.score < v.score || (p.score == v.score && p.id > v.id) {
+			v = p
+		}
+	}
+	return v
+}
+
+// inboundVictim returns the inbound, non-persistent connected peer to
+// displace for a newcomer of group newcomer (addr.NoGroup for a dial), by
+// lifecycle.Victim's rule; nil if there is none.
+func (m *Book) inboundVictim(newcomer uint64) *peerInfo {
+	var cands []lifecycle.Inbound
+	var peers []*peerInfo
+	for _, p := range m.peers {
+		if !p.connected() || p.outbound || p.persistent || p.evicting {
+			continue
+		}
+		cands = append(cands, lifecycle.Inbound{ID: p.id, Group: peerGroup(p), Score: p.score, ConnectedAt: p.connectedAt})
+		peers = append(peers, p)
+	}
+	if v := lifecycle.Victim(cands, newcomer); v >= 0 {
+		return peers[v]
+	}
+	return nil
+}
+
+// Ready records that the connection to id finished its handshake and
+// publishes event.PeerStatusUp with the peer's capabilities.
+func (m *Book) Ready(id addr.NodeID, caps event.PeerCaps) {
+	p := m.peers[id]
+	if p == nil || p.state != stateConnected {
+		return
+	}
+	p.state = stateReady
+	p.caps = caps
+	m.updates = append(m.updates, event.PeerUpdate{NodeID: id, Status: event.PeerStatusUp, Caps: caps})
+}
+
+// Disconnected records that the connection to id closed, publishing
+// event.PeerStatusDown if it had been Up. A peer with no dialable address is
+// then forgotten.
+func (m *Book) Disconnected(now time.Time, id addr.NodeID) {
+	p := m.peers[id]
+	if p == nil || p.state == stateIdle {
+		return
+	}
+	if p.state == stateReady {
+		m.updates = append(m.updates, event.PeerUpdate{NodeID: id, Status: event.PeerStatusDown})
+	}
+	p.state = stateIdle
+	p.dialing = nil
+	p.adv = walk.Cursor{}
+	m.dropTellBit(p)
+	m.slots.Close()
+	// Do not redial at once a peer that just dropped us (or that we
+	// dropped): it may have displaced us, and redialling straight away
+	// would churn connections.
+	cool := now.Add(m.opts.MinRetryTime)
+	for _, ai := range p.addrs {
+		if ai.retryAt.Before(cool) {
+			ai.retryAt = cool
+		}
+	}
+	m.clearOutbound(p)
+	p.evicting = false
+	m.slots.Unqueue(id)
+	m.keepPersistent()
+	if len(p.addrs) == 0 && !p.persistent {
+		m.remove(p)
+	} else {
+		m.rank(p)
+	}
+	for len(m.peers) > m.opts.MaxPeers && m.makeRoom() == nil {
+		// Back under capacity after a connection that ran over it.
+	}
+	m.wake = true
+}
+
+// Errored lowers the score of the peer named by a event.PeerError (more when it
+// is fatal). A connected peer that falls to EvictScore is queued for
+// EvictNext. After a fatal error (a broken protocol) a non-persistent
+// peer is not dialled again for MaxRetryTime, and no peer is sent its
+// address for as long: a flooder that dials us and breaks the protocol at
+// once is not spread further by us.
+func (m *Book) Errored(now time.Time, pe event.PeerError) {
+	p := m.peers[pe.NodeID]
+	if p == nil {
+		return
+	}
+	step := scoreErrored
+	if pe.Fatal {
+		step = scoreErroredFatal
+		p.brokeAt = now
+		m.slots.Broke(peerGroup(p), now)
+		if !p.persistent {
+			// It broke the protocol: not dialled again for the longest
+			// back-off, whatever its score.
+			hold := now.Add(m.opts.MaxRetryTime)
+			for _, ai := range p.addrs {
+				if ai.retryAt.Before(hold) {
+					ai.retryAt = hold
+				}
+			}
+		}
+	}
+	m.setScore(p, p.score-step)
+	if p.connected() && !p.persistent && p.score <= m.opts.EvictScore && !p.evicting {
+		p.evicting = true
+		m.slots.Queue(p.id)
+	}
+}
+
+// Good raises the score of id, for a useful response.
+func (m *Book) Good(id addr.NodeID) {
+	if p := m.peers[id]; p != nil {
+		m.setScore(p, p.score+scoreGood)
+	}
+}
+
+// EvictNext returns a connected peer whose score fell to EvictScore, for
+// the transport to disconnect.
+func (m *Book) EvictNext() (addr.NodeID, bool) {
+	return m.slots.Next()
+}
+
+// spareable returns a connected peer that may go in a persistent one's
+// place: an inbound one (see inboundVictim), else the lowest scored. The
+// caller holds the lock.
+func (m *Book) spareable() *peerInfo {
+	if v := m.inboundVictim(addr.NoGroup); v != nil {
+		return v
+	}
+	return m.lowestConnected()
+}
+
+// keepPersistent takes persistent peers off the eviction queue once they
+// need not go: a connection closed, or a dial failed, since they were
+// queued to make room. The caller holds the lock.
+func (m *Book) keepPersistent() {
+	for i := len(m.slots.Queued()) - 1; i >= 0 && !m.slots.Full(); i-- {
+		if p := m.peers[m.slots.Queued()[i]]; p != nil && p.persistent {
+			p.evicting = false
+			m.slots.Drop(i)
+		}
+	}
+}
+
+// sparePersistent puts, in the eviction queue, another connected peer in
+// place of each persistent one queued when every other connection was
+// persistent, if there is one now. The caller holds the lock.
+func (m *Book) sparePersistent() {
+	for i, id := range m.slots.Queued() {
+		p := m.peers[id]
+		if p == nil || !p.persistent {
+			continue
+		}
+		v := m.spareable()
+		if v == nil {
+			return
+		}
+		p.evicting = false
+		v.evicting = true
+		m.slots.Replace(i, v.id)
+	}
+}

@@ -1,0 +1,84 @@
+package book
+
+import (
+	"slices"
+
+	"github.com/pexnet/pex/internal/addr"
+)
+
+// SelfID returns our own node ID.
+func (m *Book) SelfID() addr.NodeID { return m.self }
+
+// SelfAddresses returns our own advertised addresses.
+func (m *Book) SelfAddresses() []addr.NodeAddress {
+	return slices.Clone(m.opts.SelfAddresses)
+}
+
+// MaxPeers returns the capacity of the book.
+func (m *Book) MaxPeers() int { return m.opts.MaxPeers }
+
+// PeerRatio returns stored peers / MaxPeers, between 0 and 1.
+func (m *Book) PeerRatio() float64 {
+	return float64(len(m.peers)) / float64(m.opts.MaxPeers)
+}
+
+// Len returns how many peers the book holds.
+func (m *Book) Len() int {
+	return len(m.peers)
+}
+
+// Has reports whether the book holds id.
+func (m *Book) Has(id addr.NodeID) bool {
+	_, ok := m.peers[id]
+	return ok
+}
+
+// Addresses returns the stored addresses of id.
+func (m *Book) Addresses(id addr.NodeID) []addr.NodeAddress {
+	p := m.peers[id]
+	if p == nil {
+		return nil
+	}
+	out := make([]addr.NodeAddress, len(p.addrs))
+	for i, ai := range p.addrs {
+		out[i] = ai.addr
+	}
+	return out
+}
+
+// Known returns the IDs of every peer in the book, sorted.
+func (m *Book) Known() []addr.NodeID {
+	ids := make([]addr.NodeID, 0, len(m.peers))
+	for id := range m.peers {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// Connected returns the IDs of the ready (Up) peers, sorted.
+func (m *Book) Connected() []addr.NodeID {
+	var ids []addr.NodeID
+	for id, p := range m.peers {
+		if p.state == stateReady {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// Score returns the score of id, and whether it is known.
+func (m *Book) Score(id addr.NodeID) (int, bool) {
+	p := m.peers[id]
+	if p == nil {
+		return 0, false
+	}
+	return p.score, true
+}
+
+// IsConnected reports whether id is dialing, connected or ready.
+func (m *Book) IsConnected(id addr.NodeID) bool {
+	p := m.peers[id]
+	return p != nil && p.connected()
+}
