@@ -29,7 +29,7 @@ type PeerManagerOptions struct {
 	// 50, as CometBFT).
 	MaxOutbound int
 	// MaxOutboundPerGroup bounds the connections we dial into one network
-	// group (a public IPv4 /16 or IPv6 /32, see groups.go), so that a
+	// group (a public IPv4 /16 or IPv6 /32), so that a
 	// subnet of sybils cannot take every outbound slot, however much of
 	// the book it holds. Default max(1, MaxOutbound/5): 2 of 10. -1 lifts
 	// it, for a network whose nodes all sit in one public subnet.
@@ -185,14 +185,14 @@ func (m *PeerManager) CheckAddress(a NodeAddress) error {
 }
 
 // Add stores an address and reports whether it was new to the book. It
-// refuses invalid addresses, our own (errs.ErrSelfAddress), unroutable ones in
+// refuses invalid addresses, our own (ErrSelfAddress), unroutable ones in
 // strict mode, and, when the book is full and every stored peer outranks
-// an unknown one, the address (errs.ErrAddressPeerManagerFull). When full, the
+// an unknown one, the address (ErrAddressBookFull). When full, the
 // lowest-ranked idle, non-persistent peer makes room: never a connected or
 // persistent one, and never one that has connected for one that has not.
 // A new peer's entry counts against its network group, its source group
-// and its bucket (see groups.go), with its own network group as its
-// source; errs.ErrNetworkGroupFull or errs.ErrSourceGroupFull refuses it when one is
+// and its bucket (DESIGN.md, "The caps"), with its own network group as its
+// source; ErrNetworkGroupFull or ErrSourceGroupFull refuses it when one is
 // full.
 func (m *PeerManager) Add(a NodeAddress) (bool, error) {
 	m.mu.Lock()
@@ -208,7 +208,7 @@ func (m *PeerManager) Add(a NodeAddress) (bool, error) {
 // entry counts against the network group of src (the address we reached
 // src at, or the one it announced) and against its bucket, named by that
 // group and the address's, so that one source group can hold at most
-// half of the book, and one bucket 1/32 of it (groups.go).
+// half of the book, and one bucket 1/32 of it.
 func (m *PeerManager) AddFrom(a NodeAddress, src NodeID) (bool, error) {
 	m.mu.Lock()
 	defer m.unlock()
@@ -221,16 +221,16 @@ func (m *PeerManager) AddFrom(a NodeAddress, src NodeID) (bool, error) {
 //
 // The book is walked in an order specific to the requester (entries ranked
 // by a mix of their ID's hash and the requester's, the same on every node)
-// once round, from a place fixed for the pair (walkStart); entries added
-// behind the walk since the last answer (the news) have the room first in
-// each answer (after the walk's run, which leads so the requester can read
+// once round, from a place fixed for the pair; entries added behind the
+// walk since the last answer (the news) have the room first in each
+// answer (after the walk's run, which leads so the requester can read
 // it), in laps drawn for the requester (once the walk is done, the newest
-// first: see nextNews), so a connected peer is not sent the same address
-// twice. The walk is forgotten on disconnect, and begins again at the same
-// place. Because every node walks the same order for a requester, the
-// requester can tell where each peer's walk stands (RankOf) and where a
-// peer's first answer lies (WalkStartOf), and ask the peer whose next run
-// it knows least of. An address a connected requester told
+// first), so a connected peer is not sent the same address twice. The
+// walk is forgotten on disconnect, and begins again at the same place.
+// Because every node walks the same order for a requester, the requester
+// can tell where each peer's walk stands and where a peer's first answer
+// lies, and ask the peer whose next run it knows least of (DESIGN.md, "The
+// walk"). An address a connected requester told
 // us of (AddFrom) is left out of its walk and its news: it knows it. What
 // each of up to 64 connected peers told us is a bit per address, forgotten
 // when the peer disconnects (a peer may lose its book when it restarts;
@@ -319,9 +319,9 @@ func (m *PeerManager) NextDialTime() time.Time {
 	return m.b.NextDialTime(m.now())
 }
 
-// Dialed records that dialling a succeeded. It fails with errs.ErrTooManyPeers
+// Dialed records that dialling a succeeded. It fails with ErrTooManyPeers
 // if that would exceed MaxConnected (the caller should hang up), and
-// errs.ErrSelfAddress if the peer turned out to be us.
+// ErrSelfAddress if the peer turned out to be us.
 func (m *PeerManager) Dialed(a NodeAddress) error {
 	m.mu.Lock()
 	defer m.unlock()
@@ -340,9 +340,9 @@ func (m *PeerManager) DialFailed(a NodeAddress) {
 // Accepted records an inbound connection from id. When connections are at
 // MaxConnected it displaces the lowest-scored, youngest inbound peer,
 // which EvictNext then returns for the transport to disconnect; outbound
-// and persistent peers are never displaced. It fails with errs.ErrTooManyPeers
+// and persistent peers are never displaced. It fails with ErrTooManyPeers
 // when there is no inbound peer to displace or id is already connected,
-// and errs.ErrSelfAddress for ourselves.
+// and ErrSelfAddress for ourselves.
 //
 // announced are the addresses the peer gave for itself in the handshake
 // (CometBFT's NodeInfo.ListenAddr, for example). They are added to the book
@@ -355,7 +355,7 @@ func (m *PeerManager) Accepted(id NodeID, announced ...NodeAddress) error {
 }
 
 // Ready records that the connection to id finished its handshake and
-// publishes event.PeerStatusUp with the peer's capabilities.
+// publishes PeerStatusUp with the peer's capabilities.
 func (m *PeerManager) Ready(id NodeID, caps PeerCaps) {
 	m.mu.Lock()
 	defer m.unlock()
@@ -363,7 +363,7 @@ func (m *PeerManager) Ready(id NodeID, caps PeerCaps) {
 }
 
 // Disconnected records that the connection to id closed, publishing
-// event.PeerStatusDown if it had been Up. A peer with no dialable address is
+// PeerStatusDown if it had been Up. A peer with no dialable address is
 // then forgotten.
 func (m *PeerManager) Disconnected(id NodeID) {
 	m.mu.Lock()
@@ -371,7 +371,7 @@ func (m *PeerManager) Disconnected(id NodeID) {
 	m.b.Disconnected(m.now(), id)
 }
 
-// Errored lowers the score of the peer named by a event.PeerError (more when it
+// Errored lowers the score of the peer named by a PeerError (more when it
 // is fatal). A connected peer that falls to EvictScore is queued for
 // EvictNext. After a fatal error (a broken protocol) a non-persistent
 // peer is not dialled again for MaxRetryTime, and no peer is sent its

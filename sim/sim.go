@@ -1,8 +1,10 @@
 // Package sim simulates a PEX network on virtual time. Every simulated
-// node is a real pex.PeerManager plus a real pex.Core (the Reactor's
-// decision logic), connected through a simulated transport with latency,
-// optional loss and connection limits; a discrete-event loop drives them.
-// Runs are deterministic for a given seed.
+// node is a real address book (internal/book) and the Reactor's real
+// decision core (internal/poller), connected through a simulated
+// transport with latency, optional loss and connection limits; a
+// discrete-event loop drives them. Runs are deterministic for a given
+// seed, and golden runs of every scenario are checked in
+// (testdata/golden, TestGolden).
 package sim
 
 import (

@@ -199,21 +199,22 @@ type peerInfo struct {
 	heapIndex int    // position in the evictable heap, -1 if not there
 	seq       uint64 // insertion order, for ties in eviction
 	removed   bool   // gone from the book; still in order until compaction
-	evicting  bool   // queued in evictQueue
+	evicting  bool   // queued for eviction (lifecycle.Slots.Queue)
 }
 
 func (p *peerInfo) connected() bool { return p.state != stateIdle }
 
-// Book is an in-memory address book plus the lifecycle of the
-// connections made from it. It decides whom to dial (TryDialNext,
-// DialNext) with per-address exponential back-off, tracks dialing,
-// connected, ready and disconnected peers, caps connections, keeps scores,
-// and publishes PeerUpdates to subscribers. Transports report what
-// happens (Dialed, DialFailed, Accepted, Ready, Disconnected, Errored); the
-// Reactor feeds it addresses (Add) and asks it what to share (Advertise).
+// Book is an in-memory address book plus the state of the connections
+// made from it. It decides whom to dial (TryDialNext) with per-address
+// exponential back-off, tracks dialing, connected, ready and disconnected
+// peers, caps connections, keeps scores, and queues peer updates for its
+// caller to publish (TakeUpdates). Transports report what happens
+// (Dialed, DialFailed, Accepted, Ready, Disconnected, Errored); the
+// decision core feeds it addresses (AddFrom) and asks it what to share
+// (Advertise).
 //
-// All methods are safe for concurrent use; none blocks on I/O, and the
-// lock is held only for the bookkeeping itself.
+// A Book is not safe for concurrent use and reads no clock: its caller
+// serialises calls and passes the time to those that need it.
 type Book struct {
 	self addr.NodeID
 	opts Options
@@ -253,7 +254,7 @@ type Book struct {
 	wake    bool
 }
 
-// NewBook returns an empty address book for the node self, holding
+// New returns an empty address book for the node self, holding
 // the persistent peers of opts.
 func New(self addr.NodeID, opts Options) (*Book, error) {
 	if err := self.Validate(); err != nil {
