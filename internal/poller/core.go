@@ -262,18 +262,9 @@ func (c *Core) sizeFrom(walked int) int {
 // walkedSize is the book size the walking peers show, never below our own;
 // 0 when no peer walks. Their runs are pooled: g gaps between entries over
 // a stretch r of our order (as a share of it) give g/r nodes, give or take
-// a share 1/sqrt(g), and the estimate is walkSizeZ such errors below that.
-// A single run of 100 entries is off by a tenth, and a dense one passes
-// for a network larger than ours: in the tail of a cold start we then
-// asked new peer after new peer for what we did not miss (their first
-// runs, 100 entries each, brought nothing), and with newsFloor a node of
-// a partition, before it healed, asked its side 185 times for the tenth
-// more nodes one dense run had shown (taken one standard error low; two
-// hide it). With the median of the peers' own estimates instead, the
-// worst node of the simulator's cold start (seeds 1-5) needed 33-42
-// requests to know 99%, against 33-37 with this alone (30-33 with
-// newsFloor too), and the worst node after a partition healed 65-66
-// against 43-49 (35-38).
+// a share 1/sqrt(g), and the estimate is walkSizeZ such errors below that
+// (see tuning.go): a single dense run must not pass for a network larger
+// than ours.
 func (c *Core) walkedSize() int {
 	var gaps, span float64
 	for _, p := range c.peers {
@@ -288,10 +279,6 @@ func (c *Core) walkedSize() int {
 	est := gaps / span * (1 - walkSizeZ/math.Sqrt(gaps))
 	return max(int(est), c.bk.Len())
 }
-
-// walkSizeZ is how many standard errors below the pooled walk estimate the
-// network size is taken (see walkedSize).
-const walkSizeZ = 2
 
 // PeerUpdate takes a peer going up or down.
 func (c *Core) PeerUpdate(now time.Time, u event.PeerUpdate) Actions {
@@ -311,10 +298,9 @@ func (c *Core) PeerUpdate(now time.Time, u event.PeerUpdate) Actions {
 		p.caps = u.Caps
 		// A new peer may know what nobody else told us: it is asked
 		// first, and soon. Not one that dialled us from a subnet we are
-		// already connected to: anyone may dial us as often as they like,
-		// and in the simulator's flood scenario a third of honest
-		// requests went to flooders of one subnet asked first on
-		// connecting.
+		// already connected to: anyone may dial us as often as they
+		// like, and flooders of one subnet would be asked first on
+		// every connection.
 		crowded := c.bk.CrowdedInbound(now, u.NodeID)
 		p.crowded = crowded
 		chosen := c.cfg.Policy == PolicyAdaptive && !crowded
@@ -450,7 +436,7 @@ func (c *Core) Tick(now time.Time) Actions {
 		return acts
 	}
 	if len(c.peers) == 0 {
-		c.noPeersWait = min(max(2*c.noPeersWait, time.Second), c.cfg.NoPeersMaxBackoff)
+		c.noPeersWait = min(max(2*c.noPeersWait, noPeersFirstWait), c.cfg.NoPeersMaxBackoff)
 		c.nextRequest = now.Add(c.noPeersWait)
 		acts.NoPeers = &errs.NoPeersAvailableError{Backoff: c.noPeersWait}
 		return acts
@@ -458,8 +444,8 @@ func (c *Core) Tick(now time.Time) Actions {
 	// PolicyTendermint asks the first peer in rotation whose own spacing
 	// allows it. PolicyAdaptive asks, among those, the one expected to
 	// bring the most news (ties to the earlier in rotation), and waits for
-	// a clearly better one that is due within V2RequestInterval. If nobody
-	// is due, wake when the first one is.
+	// one worth betterBy more that is due within V2RequestInterval. If
+	// nobody is due, wake when the first one is.
 	adaptive := c.cfg.Policy == PolicyAdaptive
 	var pick, best *corePeer
 	pickY, bestY := -1.0, -1.0
@@ -499,7 +485,7 @@ func (c *Core) Tick(now time.Time) Actions {
 		}
 	}
 	if adaptive {
-		if best != nil && best != pick && bestY > pickY+0.25 && bestDue.Sub(now) <= c.cfg.V2RequestInterval {
+		if best != nil && best != pick && bestY > pickY+betterBy && bestDue.Sub(now) <= c.cfg.V2RequestInterval {
 			c.nextRequest = bestDue
 			return acts
 		}
@@ -522,21 +508,12 @@ func (c *Core) Tick(now time.Time) Actions {
 // for peers that have shown us their walk and are not in the middle of a
 // fruitful one: their lap is done, or their last run brought nothing. It
 // halves with each answer of the peer in a row, after the first, that
-// brought nothing. expectedYield judges such a peer by its last answer; but
-// what we still miss at the end of a cold start is the few nodes the
-// network learns last, and every peer picks them up in time, to send them
-// as news when next asked. Without the floor, the slowest node of the
-// simulator's cold start held its answered peers at nothing while all 23 of
-// them held the 13 addresses it missed, and asked new peers instead (first
-// runs of 100 entries with 0-3 new in them). In the cold start (seeds 1-5)
-// the floor took the worst node from 33-37 requests to know 99% to 30-33,
-// and the bytes each node received from 2.17-2.39 to 1.97-2.14 times the
-// minimum. A peer in the middle of a fruitful walk is left to
-// expectedYield, which reads its runs: with the floor for it too, a node
-// joining a 10,000-node network needed 108 requests, not 103. The floor is
-// for picking whom to ask, not for the pace (see peerMayTell): a peer that
-// stays empty costs one request per interval, which slows as answers stay
-// empty.
+// brought nothing. What a node misses at the end is what the network
+// learns last, and every peer picks that up in time, to send it as news
+// when next asked. A peer in the middle of a fruitful walk is left to
+// expectedYield, which reads its runs. The floor is for picking whom to
+// ask, not for the pace (see peerMayTell): a peer that stays empty costs
+// one request per interval, which slows as answers stay empty.
 func newsFloor(now time.Time, p *corePeer, miss float64) float64 {
 	if !p.answered || !p.w.Seen || (p.w.Walking && !p.w.LapDone && p.yield > 0) {
 		return 0
@@ -558,181 +535,19 @@ func newsFloor(now time.Time, p *corePeer, miss float64) float64 {
 	return f
 }
 
-// newsRateSlack bounds newsFloor while it ramps, against the pace of a done
-// peer's news (see corePeer.newsRate). In the simulator's cold start of
-// 1,000 nodes a node that knew 956 of 999 kept asking its second source,
-// itself stuck, whose last answers held one entry each: the floor, 8 times
-// the share the size estimate said it missed, outweighed the run of a new
-// peer's walk, and the node needed 36 requests to know 99% (seed 38); with
-// this bound and toldBonus, 30 (26 since toldBonus counts from the first
-// empty answer). Once newsFloorRamp has passed since we asked the peer, the
-// floor is whole again: a pace measured before then says little of a
-// network that may have changed since (a partition healed, say). The bound
-// has a cost there: after a partition healed, the average node knew 99% of
-// the network at 391-469 s (seeds 1-6) with this bound and toldBonus
-// (391-483 s when toldBonus counted past stallAnswers only), against
-// 326-482 s with neither; toldBonus alone (before its guards) gave 389 and
-// 346 s on seeds 1 and 2 (377 and 337 s with neither), this bound alone 466
-// and 440 s. Lifting the bound once an answer brought 50 new addresses or
-// more (the network had changed) made no difference: the cost is in the
-// state each half is in when the link comes (fewer of its nodes still
-// polling fast, as its tail ended sooner), and it is gone once both halves
-// have settled (healed at 10 minutes, seeds 1-3: 919-985 s against
-// 956-1,003 s).
-const newsRateSlack = 4
-
-// newsFloorGain and newsFloorRamp shape newsFloor: a done peer's next
-// answer is news from the whole network, so the share of it that is new
-// to us can be several times the share we miss. When walks were misread
-// (news taken for more of the run), a gain of 8 or 4 gave much the same.
-// Read exactly, with the floor halving for empty answers, 8 beat 4 in the
-// simulator's cold start (seeds 1-4): worst node 25 requests to know 99%
-// against 26-27, bytes 1.54-1.59 times the minimum against 1.57-1.62; 2
-// was worse on both, and 16 let the worst node need 31-33.
-const (
-	newsFloorGain = 8
-	newsFloorRamp = 30 * time.Second
-)
-
 // missingAtMost is the share of the network we may still miss: against
 // the larger of the walking peers' book size (walked, from walkedSize)
 // and the mark-recapture estimate. The latter reads high when answers are
 // walks (they leave out what the peer knows we know), which is what the
-// floor wants: in the tail of a cold start the walks showed a network no
-// larger than our book (986), and mark-recapture one of 1,074, while we
-// missed 13 nodes of 999. But it reads far too high once peers ask each
-// other (see mutualBonus): their answers leave out all we told them, and
-// a node that knew 980 of 999 read 5,205, so that the floor kept it
-// asking a source that knew no more than it did. So it counts for at most
-// estimateTrust times the larger of our book and walked: in the
-// simulator's cold start of 1,000 nodes the worst node of seed 22 then
-// needed 25 requests to know 99%, not 38, and under the 10% flood (seeds
-// 1 and 2) 35 and 33, not 42 and 39.
+// floor wants; but it reads far too high once peers ask each other (see
+// mutualBonus), as their answers leave out all we told them. So it counts
+// for at most estimateTrust times the larger of our book and walked.
 func (c *Core) missingAtMost(walked int) float64 {
 	known := c.bk.Len()
 	est := min(c.estimate.value(), int(estimateTrust*float64(max(walked, known))))
 	n := max(walked, est, known, 1)
 	return 1 - float64(known)/float64(n)
 }
-
-// estimateTrust bounds the mark-recapture estimate in missingAtMost. The
-// stall rule needs it above 1/(1-stallMiss), 4/3: below, the share we
-// miss could never exceed stallMiss while the walks show our book's size.
-const estimateTrust = 1.5
-
-// doubtFor is how long a peer that dialled us from a crowded subnet waits
-// to be asked, unless it asks us first: far longer than a round trip, in
-// which an honest peer's first request comes.
-const doubtFor = time.Second
-
-// joinAhead is how far walking peers' books must be ahead of ours (their
-// size, see walkedSize, over ours) for an unasked peer to be judged by
-// where its walk begins (see expectedYield).
-const joinAhead = 1.5
-
-// unaskedYield is the least news expected from a peer not asked yet while
-// no peer walks, so that nothing tells how much of the network we miss,
-// or while fewer than minSources peers are sources.
-const unaskedYield = 0.5
-
-// stallMiss is the share of the network that the size estimate must say
-// we miss, while answers bring nothing, for a peer that has not answered
-// to be worth that share (see expectedYield): well above what the
-// estimate reads high at the end of the simulator's cold start (once
-// 1,074 for a network of 999, 7.5% high), well below the half of the
-// network the stalled nodes missed.
-const stallMiss = 0.25
-
-// minSources is how many connected peers must be sources (see
-// corePeer.source) before a peer that has not answered yet is judged by
-// the walks alone (see expectedYield).
-const minSources = 2
-
-// stallAnswers: once more than stallAnswers answers in a row have been
-// counted as bringing nothing (Core.idle, see adapt), a peer that has not
-// answered is worth what the size estimate says we miss, if over stallMiss
-// (see expectedYield). In the simulator's cold start of 1,000 nodes, with
-// mutualBonus and before estimateTrust bounded the estimate, waiting for 4
-// such answers left the worst node of seed 12 needing 34 requests to know
-// 99%, and of the cold start of 2,000 54 (its sources knew no more than it
-// did, and nothing tells that but the size estimate); waiting for 3, 29 and
-// 44. Waiting for 2 did as well in the cold start (seed 12: 28), but after
-// a partition healed the average node knew 99% at 463 s, not 388 s (seed
-// 1): the estimate reads high in a half that knows itself, and its nodes
-// asked peer after peer of their own half.
-const stallAnswers = 2
-
-// toldBonus and toldLately: a peer that has not answered, has had our book
-// from us (toldShare of it) and has had a request answered by us within
-// toldLately, if, as for mutualBonus, it has had mutualAsks requests
-// answered, did not dial us from a crowded subnet and has not been asked by
-// us on this connection, is worth what the size estimate says we miss (if
-// over stallMiss) times that share as soon as an answer has brought nothing
-// (Core.idle of 1 or more), and past stallAnswers, when every new peer is
-// worth what we miss, up to toldBonus more (1.05 times). Its answer leaves
-// out all we told it (see PeerManager.AddFrom), so it holds only what we
-// miss, while a new peer's first run repeats what we know. In the
-// simulator's cold start of 1,000 nodes (seed 21), a node whose two sources
-// had stalled at 889 of 999 asked a new peer, which was first in the
-// rotation, and walked it at 10-14 new entries per answer, while a peer
-// that had walked our book in 15 requests waited (the node needed 33
-// requests to know 99%; with the bonus past stallAnswers alone, 26). That
-// left 3 seeds of 100 at 31 (seed 7: a node that knew 986 of 999 asked a
-// source, itself stuck, whose answers held an entry or none, while three
-// peers that had walked our whole book waited); with such a peer asked at
-// the first empty answer, none needed more than 30 (seed 24: 30), for 0.28
-// requests more for the average node (18.63 against 18.35, seeds 1-100)
-// and bytes 1.392 times the minimum against 1.381. A peer that asked us
-// lately is still learning (a saturated one asks every few minutes); one
-// that asked long ago likely knows just what we do: after a partition
-// healed, the nodes of one side asked such peers of their own side, one per
-// saturated interval, before the new ones from the other side. A peer that
-// samples (CometBFT, Tendermint) leaves nothing out, so the preference
-// gains nothing there.
-const (
-	toldBonus  = 0.05
-	toldLately = 10 * time.Second
-)
-
-// mutualAsks and mutualBonus: while fewer than minSources peers are
-// sources, a peer that has not answered yet but has had mutualAsks requests
-// or more answered by us is worth mutualBonus more (1.05 times): of the new
-// peers that may become a source, one that asks us is preferred. A pex peer
-// leaves out of its answers what we sent it (see PeerManager.AddFrom), as
-// we leave out what it sent us: between two peers that ask each other, an
-// address goes once, whichever learns it first, while between peers that
-// ask one way only, each sends the other what it learnt elsewhere, known or
-// not. Nodes draw most of what they learn from their first two sources. In
-// the simulator's cold start of 1,000 nodes (seeds 1-16, when the bonus
-// came in), 6% of the requests (until a node knew 99%) went to peers that
-// had asked us, and bytes received were 1.52-1.63 times the minimum; with
-// the bonus (and estimateTrust), 26%, and 1.34-1.40 times (for the first
-// source alone it gave nothing: 1.54-1.62 on six seeds, before
-// estimateTrust). It is for:
-//   - a peer that asked twice or more: one request is what a node that
-//     has just started sends its first peer, and some nodes took such a
-//     newcomer (a book of 2) for their second source and leaned on one
-//     peer (with one, and the bonus for any new peer: worst node 41 and 33
-//     requests to know 99% on seeds 1 and 8, against 27 and 25);
-//   - a peer that did not dial us from a crowded subnet: sybils ask as fast
-//     as they may, and in the simulator's sybil run (10% attackers, one
-//     subnet) honest nodes asked them first, one after another (with the
-//     bonus for any new peer: worst node 46 requests, against 29);
-//   - a peer we have not asked on this connection: one that never answers
-//     would otherwise keep it through every timeout;
-//   - while we lack a second source: with the bonus for any new peer while
-//     answers brought news, the worst node of the cold start of 2,000
-//     needed 56 requests to know 99%, not 44, under the simulator's 10%
-//     flood (seed 2) 45, not 39, and after a partition healed the average
-//     node of seed 6 knew 99% at 502 s, not 399 s.
-//
-// The count is of requests on this connection as far as the Core can
-// tell: one that arrives after the peer's Down, while we dial it again,
-// counts for the next connection.
-const (
-	mutualAsks  = 2
-	mutualBonus = 0.05
-)
 
 // drawsOnUs reports whether p draws on us, for mutualBonus and toldBonus:
 // it has had mutualAsks requests or more answered by us, did not dial us
@@ -821,8 +636,7 @@ func (c *Core) firstAnswerYield(p *corePeer, walked int) float64 {
 		// (a cold start) ours is no guide to a peer's run: we know
 		// most where we walked others' books, which hold what a new
 		// peer's partial book does not, and the share of the whole
-		// network we miss is the better estimate (in the simulator's
-		// cold start this choice cost 1.5 rounds and 0.3x bytes per node).
+		// network we miss is the better estimate.
 		span := min(float64(MaxAddresses)/float64(n)*(1<<64), math.MaxUint64/2)
 		known := c.bk.KnownInRank(c.bk.WalkStartOf(p.id), uint64(span))
 		return max(0, 1-float64(known)/MaxAddresses)
@@ -859,8 +673,9 @@ func (c *Core) answeredYield(now time.Time, p *corePeer) float64 {
 	}
 	known := c.bk.KnownInRank(p.w.At, p.w.Span)
 	// The model can be wrong (books overlap unevenly); what the peer just
-	// did is evidence too, so half its last yield is a floor.
-	y := max(p.yield/2, p.storable*(1-p.w.Overlap*float64(known)/float64(p.w.Len)))
+	// did is evidence too, so a share lastYieldFloor of its last yield is
+	// a floor.
+	y := max(p.yield*lastYieldFloor, p.storable*(1-p.w.Overlap*float64(known)/float64(p.w.Len)))
 	// What we still miss is more likely in the part of its book a walk
 	// has not shown us yet: if it holds a missing node with probability
 	// q and has walked a share f of its lap without it, the node is in
@@ -892,16 +707,6 @@ func (c *Core) aheadYield(p *corePeer) float64 {
 	}
 	return p.storable * best
 }
-
-// lookAhead and gapShare: see aheadYield.
-const (
-	lookAhead = 16
-	gapShare  = 0.25
-)
-
-// walkHoldsMissing is q above: how likely a walking peer is taken to hold
-// a node we miss.
-const walkHoldsMissing = 0.8
 
 func (c *Core) speaksV2(p *corePeer) bool {
 	return c.cfg.NetworkV2 || p.shownV2 || p.caps&event.CapV2 != 0
@@ -1191,7 +996,7 @@ func (c *Core) handleResponse(now time.Time, p *corePeer, from addr.NodeID, n in
 	c.stats.AddressesNew += added
 	c.stats.InvalidEntries += invalid
 	unusable := invalid + self
-	mostlyBad := n >= 4 && 2*unusable > n
+	mostlyBad := n >= minMostlyBad && 2*unusable > n
 	switch {
 	case mostlyBad:
 		err := fmt.Errorf("%w: %d of %d entries unusable", errs.ErrMostlyInvalid, unusable, n)
@@ -1242,11 +1047,11 @@ func (c *Core) handleResponse(now time.Time, p *corePeer, from addr.NodeID, n in
 		}
 	}
 	c.kinds = kinds[:0]
-	c.reader.Observe(&p.w, p.id, ids, kinds, n >= MaxAddresses*9/10, added, dup)
+	c.reader.Observe(&p.w, p.id, ids, kinds, n >= fullAnswer, added, dup)
 	p.newsRate = -1
 	if p.w.Seen && p.w.LapDone && wasDone && !p.answeredSent.IsZero() {
 		// All news, gathered since the request it last answered.
-		p.newsRate = float64(added+dup+refused) / max(p.sentAt.Sub(p.answeredSent).Seconds(), 1e-3)
+		p.newsRate = float64(added+dup+refused) / max(p.sentAt.Sub(p.answeredSent).Seconds(), minNewsSpan)
 	}
 	p.answeredSent = p.sentAt
 	c.estimate.observe(added+dup+refused, dup, known)
@@ -1259,10 +1064,6 @@ func (c *Core) handleResponse(now time.Time, p *corePeer, from addr.NodeID, n in
 	c.adapt(now, added, refused, added+dup+refused, holds)
 	c.nextRequest = c.lastRequest.Add(c.interval)
 }
-
-// minGroupVote is the fewest entries an answer needs to be judged a
-// one-subnet answer.
-const minGroupVote = 10
 
 // oneGroup reports whether more than half of at least 10 entries' groups
 // gs are one public IP group (groups.go), and which. Not used with
@@ -1288,13 +1089,13 @@ func oneGroup(gs []uint64) (uint64, bool) {
 // addresses in responses, out of what the answer could hold (holds:
 // MaxAddresses for a pex peer, the entries sent for a peer that samples):
 // MinInterval while answers are full of new addresses, growing as the
-// smoothed share falls (MinInterval/share, at most 100 MinInterval),
-// then doubling with each further answer that brings nothing new, up to
-// SaturatedInterval; MaxInterval once the book is 95% full.
+// smoothed share falls (MinInterval/share, at most maxSlowdown
+// MinInterval), then doubling with each further answer that brings nothing
+// new, up to SaturatedInterval; MaxInterval once the book is bookFull.
 // Answers to a peer we keep polling carry only what is new to us (see
 // PeerManager.Advertise), so polling a saturated network stays cheap.
 func (c *Core) adapt(now time.Time, added, refused, total, holds int) {
-	if c.bk.PeerRatio() >= 0.95 {
+	if c.bk.PeerRatio() >= bookFull {
 		c.interval = c.cfg.MaxInterval
 		return
 	}
@@ -1310,23 +1111,16 @@ func (c *Core) adapt(now time.Time, added, refused, total, holds int) {
 	// news gather. A first run cut short by a small book is counted so
 	// too; while our book is clearly short of the network, missing below
 	// keeps the wait short. A peer that samples sends a sample of its book
-	// whatever its size. When this was added, with the second-source
-	// rule (expectedYield), which it needs (without it, under the
-	// simulator's 30% flood three honest nodes stopped at three fifths of
-	// the network), and before the walk was read exactly, the cold start
-	// of 1,000 nodes (seeds 1-16) took the average node 19.6-21.0 requests
-	// to know 99%, not 20.3-21.7, and the worst 28-31, not 29-31 (30 or
-	// fewer on 15 seeds, not 12); bytes fell from 1.76-1.90 to 1.63-1.76
-	// times the minimum, and with growth the worst node needed 203-211
-	// requests, not 397-432. The average node took 0.85 s longer to know
-	// 99% (-0.2 to +2.0 s).
+	// whatever its size. This needs the second-source rule (see
+	// expectedYield): without it, a node whose only source is stuck would
+	// take the lack of news for saturation.
 	share := 0.0
 	if holds > 0 {
 		share = float64(added) / float64(holds)
 	}
 	// Smooth over responses, so that one peer with nothing new does not
 	// stall discovery while others still have plenty.
-	c.newShare = 0.5*c.newShare + 0.5*share
+	c.newShare = (1-shareWeight)*c.newShare + shareWeight*share
 	// Our peers' books tell how big the network is: while ours is clearly
 	// smaller, answers with nothing new only mean the peers' walks are in
 	// a part we know, so keep asking rather than take it for saturation;
@@ -1341,20 +1135,20 @@ func (c *Core) adapt(now time.Time, added, refused, total, holds int) {
 	// polling for long.
 	c.refusedPending += float64(refused)
 	if added == 0 {
-		c.refusedPending *= 0.98
+		c.refusedPending *= refusedFade
 	}
 	walked := c.walkedSize()
 	missing := max(1-float64(c.bk.Len())/float64(max(c.sizeFrom(walked), 1)),
-		min(c.refusedPending/float64(max(c.bk.Len(), 1)), 0.5))
+		min(c.refusedPending/float64(max(c.bk.Len(), 1)), maxRefusedShare))
 	switch {
 	case added > 0:
 		c.idle = 0
 	case missing < missingShare || !c.peerMayTell(now, walked):
 		c.idle++
 	}
-	d := float64(c.cfg.MinInterval) / math.Max(math.Max(c.newShare, missing), 0.01)
+	d := float64(c.cfg.MinInterval) / math.Max(math.Max(c.newShare, missing), minShare)
 	if c.idle > idleAnswers {
-		d = float64(100*c.cfg.MinInterval) * math.Pow(2, float64(min(c.idle-idleAnswers, 30)))
+		d = float64(maxSlowdown*c.cfg.MinInterval) * math.Pow(2, float64(min(c.idle-idleAnswers, 30)))
 		d = math.Min(d, float64(c.cfg.SaturatedInterval))
 	}
 	c.interval = time.Duration(math.Min(d, float64(c.cfg.MaxInterval)))
@@ -1371,14 +1165,6 @@ func (c *Core) peerMayTell(now time.Time, walked int) bool {
 	return false
 }
 
-// idleAnswers is how many answers in a row with nothing new are taken as
-// a saturated network, after which the interval doubles with each more.
-const idleAnswers = 3
-
-// missingShare: a book this much smaller than the network size estimate
-// is not saturated, whatever the answers say.
-const missingShare = 0.02
-
 // sizeEstimator keeps Schnabel's mark-recapture sums over recent responses:
 // each response is a sample of C addresses of which R were already among
 // the M we knew, and N ~ sum(C*M) / sum(R). Older samples decay so the
@@ -1386,8 +1172,6 @@ const missingShare = 0.02
 type sizeEstimator struct {
 	sumCM, sumR float64
 }
-
-const estimatorDecay = 0.95
 
 func (s *sizeEstimator) observe(sample, recaptured, known int) {
 	if sample == 0 {
