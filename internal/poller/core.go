@@ -316,11 +316,41 @@ func (c *Core) restartDue() time.Time {
 func (c *Core) Tick(now time.Time) Actions {
 	c.start(now)
 	var acts Actions
+	c.sweepEarly()
+	c.expireRequests(now, &acts)
+	if c.cfg.NoPeersRestartWindow > 0 && !c.noPeersSince.IsZero() && !now.Before(c.restartDue()) {
+		acts.Restart = true
+		c.restartedAt = now
+	}
+	if now.Before(c.nextRequest) {
+		return acts
+	}
+	if len(c.peers) == 0 {
+		c.backOff(now, &acts)
+		return acts
+	}
+	if c.cfg.Policy == PolicyAdaptive {
+		c.askBest(now, &acts)
+	} else {
+		c.askInTurn(now, &acts)
+	}
+	return acts
+}
+
+// sweepEarly drops the request buckets of peers that asked before their
+// Up and are no longer connected.
+func (c *Core) sweepEarly() {
 	for id := range c.early {
 		if !c.bk.IsConnected(id) {
 			delete(c.early, id) // gone before it was ever up
 		}
 	}
+}
+
+// expireRequests puts the peers whose request went unanswered for
+// ResponseTimeout back into rotation, each with a missed response
+// reported (non-fatal).
+func (c *Core) expireRequests(now time.Time, acts *Actions) {
 	var expired []*corePeer
 	for _, p := range c.peers {
 		if p.pending && !now.Before(p.sentAt.Add(c.cfg.ResponseTimeout)) {
@@ -339,51 +369,62 @@ func (c *Core) Tick(now time.Time) Actions {
 		c.stats.PeerErrors++
 		acts.peerError(p.id, errs.ErrResponseTimeout, false)
 	}
-	if c.cfg.NoPeersRestartWindow > 0 && !c.noPeersSince.IsZero() && !now.Before(c.restartDue()) {
-		acts.Restart = true
-		c.restartedAt = now
+}
+
+// backOff is a due request with nobody to ask: wait noPeersFirstWait,
+// doubling each time up to NoPeersMaxBackoff, and report it.
+func (c *Core) backOff(now time.Time, acts *Actions) {
+	c.noPeersWait = min(max(2*c.noPeersWait, noPeersFirstWait), c.cfg.NoPeersMaxBackoff)
+	c.nextRequest = now.Add(c.noPeersWait)
+	acts.NoPeers = &errs.NoPeersAvailableError{Backoff: c.noPeersWait}
+}
+
+// askableAt is when p may next be asked: its spacing after the last
+// request, and not while it is doubted (see doubtFor).
+func (c *Core) askableAt(p *corePeer) time.Time {
+	ok := p.lastSent.Add(c.spacing(p))
+	if p.doubtedUntil.After(ok) {
+		ok = p.doubtedUntil
 	}
-	if now.Before(c.nextRequest) {
-		return acts
+	return ok
+}
+
+// askInTurn is PolicyTendermint's choice: the first peer in rotation
+// whose own spacing allows it is asked. If nobody is due, Tick wakes when
+// the first one is.
+func (c *Core) askInTurn(now time.Time, acts *Actions) {
+	var due time.Time
+	for e := c.rotation.Front(); e != nil; e = e.Next() {
+		p := e.Value.(*corePeer)
+		ok := c.askableAt(p)
+		if !now.Before(ok) {
+			c.request(now, p, acts)
+			return
+		}
+		if due.IsZero() || ok.Before(due) {
+			due = ok
+		}
 	}
-	if len(c.peers) == 0 {
-		c.noPeersWait = min(max(2*c.noPeersWait, noPeersFirstWait), c.cfg.NoPeersMaxBackoff)
-		c.nextRequest = now.Add(c.noPeersWait)
-		acts.NoPeers = &errs.NoPeersAvailableError{Backoff: c.noPeersWait}
-		return acts
+	if !due.IsZero() {
+		c.nextRequest = due
 	}
-	// PolicyTendermint asks the first peer in rotation whose own spacing
-	// allows it. PolicyAdaptive asks, among those, the one expected to
-	// bring the most news (ties to the earlier in rotation), and waits for
-	// one worth betterBy more that is due within V2RequestInterval. If
-	// nobody is due, wake when the first one is.
-	adaptive := c.cfg.Policy == PolicyAdaptive
+}
+
+// askBest is PolicyAdaptive's choice: among the peers in rotation whose
+// spacing allows it, the one expected to bring the most news (ties to the
+// earlier in rotation) is asked, unless one worth betterBy more is due
+// within V2RequestInterval: then Tick waits for it. If nobody is due, Tick
+// wakes when the first one is.
+func (c *Core) askBest(now time.Time, acts *Actions) {
 	var pick, best *corePeer
 	pickY, bestY := -1.0, -1.0
 	var due, bestDue time.Time
-	var walked int // the walking peers' book size, for expectedYield
-	var miss float64
-	if adaptive {
-		walked = c.walkedSize()
-		miss = c.missingAtMost(walked)
-	}
+	walked := c.walkedSize() // the walking peers' book size, for expectedYield
+	miss := c.missingAtMost(walked)
 	for e := c.rotation.Front(); e != nil; e = e.Next() {
 		p := e.Value.(*corePeer)
-		ok := p.lastSent.Add(c.spacing(p))
-		if p.doubtedUntil.After(ok) {
-			ok = p.doubtedUntil
-		}
+		ok := c.askableAt(p)
 		eligible := !now.Before(ok)
-		if !adaptive {
-			if eligible {
-				c.request(now, p, &acts)
-				return acts
-			}
-			if due.IsZero() || ok.Before(due) {
-				due = ok
-			}
-			continue
-		}
 		y := max(c.expectedYield(now, p, walked), newsFloor(now, p, miss))
 		if eligible && y > pickY {
 			pick, pickY = p, y
@@ -395,20 +436,17 @@ func (c *Core) Tick(now time.Time) Actions {
 			due = ok
 		}
 	}
-	if adaptive {
-		if best != nil && best != pick && bestY > pickY+betterBy && bestDue.Sub(now) <= c.cfg.V2RequestInterval {
-			c.nextRequest = bestDue
-			return acts
-		}
-		if pick != nil {
-			c.request(now, pick, &acts)
-			return acts
-		}
+	if best != nil && best != pick && bestY > pickY+betterBy && bestDue.Sub(now) <= c.cfg.V2RequestInterval {
+		c.nextRequest = bestDue
+		return
+	}
+	if pick != nil {
+		c.request(now, pick, acts)
+		return
 	}
 	if !due.IsZero() {
 		c.nextRequest = due
 	}
-	return acts
 }
 
 func (c *Core) speaksV2(p *corePeer) bool {
