@@ -92,9 +92,45 @@ func (c *Core) counted(acts Actions) Actions {
 // handleResponse checks a response, stores its valid entries and adapts
 // the interval and the size estimate.
 func (c *Core) handleResponse(now time.Time, p *corePeer, from addr.NodeID, n int, entry func(int) (addr.NodeAddress, error), acts *Actions) {
+	if !c.acceptResponse(p, from, n, acts) {
+		return
+	}
+	known := c.bk.Len()
+	entries, ids, groups := c.parseEntries(from, n, entry)
+	defer func() { clear(entries); c.entries = entries[:0] }()
+	if groups != nil {
+		defer func() { c.groups = groups[:0] }()
+	}
+	t, isSybil := c.storeEntries(from, entries, groups)
+	mostlyBad := c.judgeAnswer(from, n, t, acts)
+	if isSybil {
+		// A one-subnet answer tells nothing of how much we miss, so it
+		// moves neither the pace nor the size estimate, and the peer is
+		// asked last.
+		p.yield, p.answered = 0, true
+		return
+	}
+	c.readAnswer(p, n, entries, ids, t, mostlyBad)
+	c.paceAfter(now, p, t, known)
+}
+
+// tally counts what came of an answer's entries.
+type tally struct {
+	added    int   // new to the book
+	dup      int   // known, or no news we take from this answer
+	refused  int   // news the caps refused from this source (groups.go)
+	self     int   // our own address
+	invalid  int   // did not parse or was refused as invalid
+	firstErr error // the first invalid entry's error
+}
+
+// acceptResponse checks that p asked for the response and that it is not
+// too long, and takes p out of pending. A false return means the
+// response is not used: the peer error is in acts.
+func (c *Core) acceptResponse(p *corePeer, from addr.NodeID, n int, acts *Actions) bool {
 	if p == nil || (!p.pending && !p.late) {
 		acts.peerError(from, errs.ErrUnsolicitedResponse, true)
-		return
+		return false
 	}
 	if p.pending {
 		p.pending = false
@@ -106,21 +142,22 @@ func (c *Core) handleResponse(now time.Time, p *corePeer, from addr.NodeID, n in
 	c.stats.Responses++
 	if n > MaxAddresses {
 		acts.peerError(from, fmt.Errorf("%w: %d, limit %d", errs.ErrTooManyAddresses, n, MaxAddresses), true)
-		return
+		return false
 	}
-	known := c.bk.Len()
-	var added, dup, refused, self, invalid int
-	var firstErr error
-	ids := make([]addr.NodeID, 0, n)
-	// The entries' network groups, only where a one-subnet answer can be
-	// told (see oneGroup): AddFrom works them out again, so a small or
-	// single-subnet network does not pay twice.
-	entries := slices.Grow(c.entries[:0], n)[:n]
-	defer func() { clear(entries); c.entries = entries[:0] }()
-	var groups []uint64
+	return true
+}
+
+// parseEntries parses the n entries of a response from from into the
+// Core's scratch. ids are the node IDs of the entries in the walk it
+// shows (valid, neither the sender's nor ours), in order. groups are
+// those entries' network groups, only where a one-subnet answer can be
+// told (see oneGroup), and nil otherwise: AddFrom works them out again,
+// so a small or single-subnet network does not pay twice.
+func (c *Core) parseEntries(from addr.NodeID, n int, entry func(int) (addr.NodeAddress, error)) (entries []entryOf, ids []addr.NodeID, groups []uint64) {
+	ids = make([]addr.NodeID, 0, n)
+	entries = slices.Grow(c.entries[:0], n)[:n]
 	if n >= minGroupVote && c.bk.Options().MaxOutboundPerGroup != -1 {
 		groups = slices.Grow(c.groups[:0], n) // never nil: nil means not counted
-		defer func() { c.groups = groups[:0] }()
 	}
 	for i := range entries {
 		a, err := entry(i)
@@ -134,10 +171,17 @@ func (c *Core) handleResponse(now time.Time, p *corePeer, from addr.NodeID, n in
 			}
 		}
 	}
-	// Most of it from one subnet: a sybil pushing its own, not a sample of
-	// the network. At most as many of that subnet as we would dial at
-	// once are kept from it: an honest peer's answer is a sample of the
-	// whole network, and holds few of any one subnet.
+	return entries, ids, groups
+}
+
+// storeEntries offers the valid entries to the book as learnt from from,
+// and counts what came of each. isSybil reports an answer mostly from one
+// subnet: a sybil pushing its own, not a sample of the network. At most
+// as many of that subnet as we would dial at once are kept from it: an
+// honest peer's answer is a sample of the whole network, and holds few of
+// any one subnet.
+func (c *Core) storeEntries(from addr.NodeID, entries []entryOf, groups []uint64) (tally, bool) {
+	var t tally
 	sybilGroup, isSybil := oneGroup(groups)
 	keep := c.bk.Options().MaxOutboundPerGroup
 	for i := range entries {
@@ -145,7 +189,7 @@ func (c *Core) handleResponse(now time.Time, p *corePeer, from addr.NodeID, n in
 		a, err := e.a, e.err
 		if err == nil && isSybil && e.g == sybilGroup {
 			if keep == 0 {
-				dup++ // not news we take from it
+				t.dup++ // not news we take from it
 				continue
 			}
 			keep--
@@ -155,10 +199,10 @@ func (c *Core) handleResponse(now time.Time, p *corePeer, from addr.NodeID, n in
 			isNew, err = c.bk.AddFrom(a, from)
 			if err == nil {
 				if isNew {
-					added++
+					t.added++
 					e.kind = walk.New
 				} else {
-					dup++
+					t.dup++
 					e.kind = walk.Known
 				}
 				continue
@@ -169,51 +213,61 @@ func (c *Core) handleResponse(now time.Time, p *corePeer, from addr.NodeID, n in
 			// A peer that knows us may well share our address: that is
 			// honest, so it is dropped, not punished, unless most of the
 			// response is like it.
-			self++
+			t.self++
 		case errors.Is(err, errs.ErrAddressBookFull), errors.Is(err, errs.ErrNetworkGroupFull):
 			// No room we would give it: no news, and nothing missing.
-			dup++
+			t.dup++
 			e.kind = walk.Known
 		case errors.Is(err, errs.ErrSourceGroupFull):
 			// News we may not store from this source (groups.go): not the
 			// peer's fault, no yield from it either, but the network still
 			// holds more than we know, so the interval stays short.
-			refused++
+			t.refused++
 		default:
-			invalid++
-			if firstErr == nil {
-				firstErr = err
+			t.invalid++
+			if t.firstErr == nil {
+				t.firstErr = err
 			}
 		}
 	}
-	c.stats.AddressesReceived += added + dup + refused
-	c.stats.AddressesNew += added
-	c.stats.InvalidEntries += invalid
-	unusable := invalid + self
+	return t, isSybil
+}
+
+// judgeAnswer counts the answer in the stats, reports its invalid entries
+// to the transport, fatally if it is mostly unusable (at least
+// minMostlyBad entries, over half of them invalid or ours), and marks
+// its sender good if it brought news. It returns whether the answer was
+// mostly unusable.
+func (c *Core) judgeAnswer(from addr.NodeID, n int, t tally, acts *Actions) bool {
+	c.stats.AddressesReceived += t.added + t.dup + t.refused
+	c.stats.AddressesNew += t.added
+	c.stats.InvalidEntries += t.invalid
+	unusable := t.invalid + t.self
 	mostlyBad := n >= minMostlyBad && 2*unusable > n
 	switch {
 	case mostlyBad:
 		err := fmt.Errorf("%w: %d of %d entries unusable", errs.ErrMostlyInvalid, unusable, n)
-		if firstErr != nil {
-			err = errors.Join(err, firstErr)
+		if t.firstErr != nil {
+			err = errors.Join(err, t.firstErr)
 		}
-		if self > 0 {
+		if t.self > 0 {
 			err = errors.Join(err, errs.ErrSelfAddress)
 		}
 		acts.peerError(from, err, true)
-	case invalid > 0:
-		acts.peerError(from, fmt.Errorf("%w (%d of %d entries invalid)", firstErr, invalid, n), false)
+	case t.invalid > 0:
+		acts.peerError(from, fmt.Errorf("%w (%d of %d entries invalid)", t.firstErr, t.invalid, n), false)
 	}
-	if added > 0 {
+	if t.added > 0 {
 		c.bk.Good(from)
 	}
-	if isSybil {
-		// A one-subnet answer tells nothing of how much we miss, so it
-		// moves neither the pace nor the size estimate, and the peer is
-		// asked last.
-		p.yield, p.answered = 0, true
-		return
-	}
+	return mostlyBad
+}
+
+// readAnswer updates what we know of p from its answer of n entries: its
+// yield, whether it is a source, and where its walk through our order
+// stands (ids and entries as parseEntries returned them).
+func (c *Core) readAnswer(p *corePeer, n int, entries []entryOf, ids []addr.NodeID, t tally, mostlyBad bool) {
+	added, dup, refused := t.added, t.dup, t.refused
 	if added+refused > 0 {
 		p.storable = float64(added) / float64(added+refused)
 	}
@@ -248,6 +302,12 @@ func (c *Core) handleResponse(now time.Time, p *corePeer, from addr.NodeID, n in
 		p.newsRate = float64(added+dup+refused) / max(p.sentAt.Sub(p.answeredSent).Seconds(), minNewsSpan)
 	}
 	p.answeredSent = p.sentAt
+}
+
+// paceAfter feeds p's answer to the size estimate (known is the book's
+// size before it) and sets the wait before the next request.
+func (c *Core) paceAfter(now time.Time, p *corePeer, t tally, known int) {
+	added, dup, refused := t.added, t.dup, t.refused
 	c.estimate.observe(added+dup+refused, dup, known)
 	// What the answer could hold (see adapt): a full answer from a pex
 	// peer (it walks our order), the entries sent from one that samples.
