@@ -70,16 +70,26 @@ const (
 	// does not come back to it, so another source must send it; a node
 	// learns most of the network from its first few sources, so the share
 	// must be large.
+	// Guards: TestSourceGroupShareIsUsedInFull,
+	// TestTwoSourcesThatKnowTheNetworkCanTellAllOfIt (at 12); at 4,
+	// every golden run.
 	sourceBuckets = 16
 
 	// bucketShare: a bucket holds 1/bucketShare of MaxPeers.
 	// Why: a sybil subnet that advertises its own addresses, the common
 	// attack, gets no more than a small share of the book from any one
 	// source.
+	// Guards: (at 24) sybil-200-seed1, sybil-150-seed2-attackers30,
+	// flood-200-seed2-attackers30; TestSourceGroupFloodIsCapped,
+	// TestNetworkGroupCapHoldsAcrossSources.
 	bucketShare = 32
 
 	// minBucketCap is the least a bucket holds, whatever MaxPeers.
 	// Why: a small book keeps room for each source.
+	// Guards: the simulator's books are large enough that lowering it
+	// moves nothing; at 64, sybil-200-seed1,
+	// sybil-150-seed2-attackers30, flood-200-seed2-attackers30 and
+	// TestSourceGroupFloodIsCapped.
 	minBucketCap = 8
 
 	// groupBuckets: a network group holds at most this many buckets'
@@ -87,6 +97,9 @@ const (
 	// Why: what a sybil subnet plants in honest books travels on through
 	// honest nodes, each a source group of its own, so per-source caps
 	// alone would let its addresses fill every book in the end.
+	// Guards: TestNetworkGroupCapHoldsAcrossSources (at 3); at 1,
+	// sybil-200-seed1, sybil-150-seed2-attackers30,
+	// flood-200-seed2-attackers30.
 	groupBuckets = 2
 )
 
