@@ -9,43 +9,21 @@ import (
 // An attacker usually controls many addresses in few networks. So every
 // address the book learns from gossip is counted against two network
 // groups: the group of the peer that told us (its source) and the group
-// of the address. A source group holds at most sourceBuckets*bucketCap
-// entries, 1/2 of MaxPeers (512 of a 1,000-peer book), whatever it sends
-// and however many node IDs it uses to send it; and addresses of a single
-// group from it at most bucketCap (a bucket: the entries of one address
-// group from one source group), 1/32 of MaxPeers (32 of 1,000). The 1/2 is
-// what lets a node learn the network from the few peers that know it best:
-// what a source sends past its share is refused, and as its walk
-// (PeerManager.Advertise) does not come back to it, another source must
-// send it. With 1/8, the simulator's join of a 10,000-node network stalled
-// at 85%. With 1/4 (504 of the simulator's 2,000-entry books), each node
-// of the 1,000-node cold start refused 47 addresses on average (46,652,
-// sent by 414 different peers), which cost 14% more rounds (26.0 against
-// 22.7 for the average node to know 99%) and 27% more bytes (3.10x against
-// 2.44x the minimum); after a partition healed, 58% more rounds (52.5
-// against 33.2); the attackers' share of honest books in the sybil and
-// flood scenarios is no higher with 1/2. The 1/32 is what holds a sybil
-// subnet that advertises its own addresses, the common attack, to 3% of
-// the book from any one source, and the group cap below what it plants
-// through honest relays.
+// of the address.
 //
-// The 1/2 is counted per source group, not spread over a few buckets
-// picked by a hash: hashed buckets fill unevenly, and a source sending a
-// little less than its share lost a few percent of it to full buckets
-// while others stayed part empty. After a partition, the bridge node's
-// only source for the other side lost 22 of its 500 nodes that way, and
-// as no other source held them, no node of its side ever learnt them
-// (the simulator's partition never reached 99%).
-//
-// What a sybil subnet plants in honest books travels on through honest
-// nodes, each a source group of its own, so per-source caps alone let its
-// addresses fill every book in the end (in a 200-node run of the
-// simulator's sybil scenario, 10% attackers put their addresses at 62% of
-// honest books).
-// So, whatever the sources, the book holds at most groupBuckets*bucketCap
-// gossiped entries of one network group: 1/16 of MaxPeers (64 of 1,000).
-// A network of honest nodes crowded into one /16 is unusual; those past
-// the cap still connect to us and stay known through their connections.
+//   - A bucket is the entries of one address group from one source group.
+//     It holds bucketCap entries, 1/bucketShare of MaxPeers (32 of 1,000).
+//   - A source group holds at most sourceBuckets*bucketCap entries, 1/2 of
+//     MaxPeers (512 of 1,000), whatever it sends and however many node IDs
+//     it sends it with. This is counted per source group, not over a few
+//     buckets picked by a hash: hashed buckets fill unevenly, and a source
+//     would lose part of its share to full buckets while others stay part
+//     empty.
+//   - A network group holds at most groupBuckets*bucketCap gossiped
+//     entries from all sources together, 1/16 of MaxPeers (64 of 1,000).
+//     A network of honest nodes crowded into one /16 is unusual; those
+//     past the cap still connect to us and stay known through their
+//     connections.
 //
 // Buckets are named by a keyed hash of their two groups; the key is
 // secret (drawn from PeerManagerOptions.Rand), so a source cannot aim at
@@ -86,10 +64,43 @@ import (
 // outside the buckets, and so are inbound peers until they announce an
 // address.
 const (
-	sourceBuckets = 16 // a source group holds at most this many buckets' worth
-	bucketShare   = 32 // a bucket holds 1/bucketShare of MaxPeers
-	minBucketCap  = 8  // so that small books keep room per source
-	groupBuckets  = 2  // a network group holds at most this many buckets' worth
+	// sourceBuckets: a source group holds at most this many buckets'
+	// worth, half the book.
+	// Why: what a source sends past its share is refused, and its walk
+	// does not come back to it, so another source must send it; a node
+	// learns most of the network from its first few sources, so the share
+	// must be large.
+	// Guards: TestSourceGroupShareIsUsedInFull,
+	// TestTwoSourcesThatKnowTheNetworkCanTellAllOfIt (at 12); at 4,
+	// every golden run.
+	sourceBuckets = 16
+
+	// bucketShare: a bucket holds 1/bucketShare of MaxPeers.
+	// Why: a sybil subnet that advertises its own addresses, the common
+	// attack, gets no more than a small share of the book from any one
+	// source.
+	// Guards: (at 24) sybil-200-seed1, sybil-150-seed2-attackers30,
+	// flood-200-seed2-attackers30; TestSourceGroupFloodIsCapped,
+	// TestNetworkGroupCapHoldsAcrossSources.
+	bucketShare = 32
+
+	// minBucketCap is the least a bucket holds, whatever MaxPeers.
+	// Why: a small book keeps room for each source.
+	// Guards: the simulator's books are large enough that lowering it
+	// moves nothing; at 64, sybil-200-seed1,
+	// sybil-150-seed2-attackers30, flood-200-seed2-attackers30 and
+	// TestSourceGroupFloodIsCapped.
+	minBucketCap = 8
+
+	// groupBuckets: a network group holds at most this many buckets'
+	// worth, from all sources together.
+	// Why: what a sybil subnet plants in honest books travels on through
+	// honest nodes, each a source group of its own, so per-source caps
+	// alone would let its addresses fill every book in the end.
+	// Guards: TestNetworkGroupCapHoldsAcrossSources (at 3); at 1,
+	// sybil-200-seed1, sybil-150-seed2-attackers30,
+	// flood-200-seed2-attackers30.
+	groupBuckets = 2
 )
 
 // bucketCap is how many entries one bucket holds in a book of maxPeers.

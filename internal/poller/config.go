@@ -28,29 +28,12 @@ const (
 type Policy uint8
 
 const (
-	// PolicyAdaptive is pex's own. Peer choice: the peer whose next answer is
-	// expected to bring the most new addresses, from where its walk through
-	// our order stands , or from its news rate once
-	// its walk is done, or from its last answer if it samples; a peer that has
-	// not answered yet is worth at least one half while fewer than two
-	// connected peers have answered with part of the network (valid addresses,
-	// not of one subnet), and at least the share the size estimate says we
-	// miss, when over a quarter, while answers keep bringing nothing (3 in a
-	// row or more); if it has had our book from us and had a request answered
-	// by us within 10 s, that share (if over a quarter) times the share of our
-	// book it has had once an answer brought nothing, and after three, when
-	// any new peer is worth that share, up to 5% more than they (its answers
-	// leave out what we told it; on the same terms as below); while fewer than
-	// two are sources, one that has had two requests or more answered by us
-	// (not from a crowded subnet), and has not been asked on this connection,
-	// is worth 5% more; ties go in rotation order. Interval: MinInterval
-	// divided by the share of new addresses (from a pex peer out of a full
-	// answer, MaxAddresses; from a peer that samples out of the entries it
-	// sent), smoothed over answers (each answer weighs half), or by the share
-	// of the network the book is short of, if larger, so from MinInterval up
-	// to 100 MinInterval; after 3 answers in a row with nothing new, it
-	// doubles from 100 MinInterval with each further such answer; never above
-	// MaxInterval, and MaxInterval outright once the address book is 95% full.
+	// PolicyAdaptive is pex's own. It asks the peer whose next answer is
+	// expected to bring the most new addresses, read from where its walk
+	// through our order stands, and waits MinInterval divided by the
+	// smoothed share of news, slowing as answers bring nothing, up to
+	// MaxInterval. DESIGN.md ("The poller: whom to ask", "The interval")
+	// states the rules; internal/poller/tuning.go holds the constants.
 	PolicyAdaptive Policy = iota
 	// PolicyTendermint reproduces published Tendermint v0.35 for
 	// comparisons: strict rotation, and after each response the wait

@@ -1972,10 +1972,9 @@ func TestCoreSaturatesWhenNoPeerMayTell(t *testing.T) {
 	// Our only peer's walk showed a book of about 2,000 in our order, so
 	// our book of 1,000 is far short of the network size estimate. But its
 	// lap is done and its answers bring nothing: polling it fast cannot
-	// help, so the interval saturates as for a book that lacks nothing.
-	// (After the simulator's partition healed, a node with such peers
-	// polled every few seconds for 20 minutes, 400 requests, until the
-	// other side's nodes reached its peers.)
+	// help, so the interval saturates as for a book that lacks nothing:
+	// what we miss has not reached our peers yet, and polling them fast
+	// would not bring it sooner.
 	pm := rxPM(t, PeerManagerOptions{Options: book.Options{MaxPeers: 10_000}})
 	core := rxCore(t, Config{}, pm)
 	ids := rxInOrder(pm, 100, 2000)

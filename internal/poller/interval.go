@@ -1,0 +1,86 @@
+package poller
+
+import (
+	"math"
+	"time"
+)
+
+// adapt chooses the wait before the next request from the share of new
+// addresses in responses, out of what the answer could hold (holds:
+// MaxAddresses for a pex peer, the entries sent for a peer that samples):
+// MinInterval while answers are full of new addresses, growing as the
+// smoothed share falls (MinInterval/share, at most maxSlowdown
+// MinInterval), then doubling with each further answer that brings nothing
+// new, up to SaturatedInterval; MaxInterval once the book is bookFull.
+// Answers to a peer we keep polling carry only what is new to us (see
+// PeerManager.Advertise), so polling a saturated network stays cheap.
+func (c *Core) adapt(now time.Time, added, refused, total, holds int) {
+	if c.bk.PeerRatio() >= bookFull {
+		c.interval = c.cfg.MaxInterval
+		return
+	}
+	if c.cfg.Policy == PolicyTendermint {
+		ratio := float64(total+1) / float64(added+1)
+		d := float64(c.cfg.MinInterval)/float64(max(len(c.peers), 1))*ratio*ratio + float64(c.cfg.MinInterval)
+		c.interval = time.Duration(math.Min(d, float64(c.cfg.MaxInterval)))
+		return
+	}
+	// A pex peer (one that has walked) is counted out of a full answer:
+	// once its walk is done it sends its news, often a few entries and all
+	// new, and asking again at once brings fewer still, so its share lets
+	// news gather. A first run cut short by a small book is counted so
+	// too; while our book is clearly short of the network, missing below
+	// keeps the wait short. A peer that samples sends a sample of its book
+	// whatever its size. This needs the second-source rule (see
+	// expectedYield): without it, a node whose only source is stuck would
+	// take the lack of news for saturation.
+	share := 0.0
+	if holds > 0 {
+		share = float64(added) / float64(holds)
+	}
+	// Smooth over responses, so that one peer with nothing new does not
+	// stall discovery while others still have plenty.
+	c.newShare = (1-shareWeight)*c.newShare + shareWeight*share
+	// Our peers' books tell how big the network is: while ours is clearly
+	// smaller, answers with nothing new only mean the peers' walks are in
+	// a part we know, so keep asking rather than take it for saturation;
+	// unless no peer is expected to bring anything (their walks are done
+	// or empty, see peerMayTell): then what we miss has not reached our
+	// peers yet, and polling them fast would not bring it sooner.
+	// Addresses refused for their source's share (groups.go) exist, and
+	// the peer that sent them will not send them again: they count as
+	// missing too, so we keep asking the others, whose walks bring them.
+	// The count fades with each answer that brings nothing new, so a
+	// source that keeps sending what cannot be stored does not keep us
+	// polling for long.
+	c.refusedPending += float64(refused)
+	if added == 0 {
+		c.refusedPending *= refusedFade
+	}
+	walked := c.walkedSize()
+	missing := max(1-float64(c.bk.Len())/float64(max(c.sizeFrom(walked), 1)),
+		min(c.refusedPending/float64(max(c.bk.Len(), 1)), maxRefusedShare))
+	switch {
+	case added > 0:
+		c.idle = 0
+	case missing < missingShare || !c.peerMayTell(now, walked):
+		c.idle++
+	}
+	d := float64(c.cfg.MinInterval) / math.Max(math.Max(c.newShare, missing), minShare)
+	if c.idle > idleAnswers {
+		d = float64(maxSlowdown*c.cfg.MinInterval) * math.Pow(2, float64(min(c.idle-idleAnswers, 30)))
+		d = math.Min(d, float64(c.cfg.SaturatedInterval))
+	}
+	c.interval = time.Duration(math.Min(d, float64(c.cfg.MaxInterval)))
+}
+
+// peerMayTell reports whether some peer is expected to bring news (see
+// expectedYield); walked is c.walkedSize().
+func (c *Core) peerMayTell(now time.Time, walked int) bool {
+	for _, p := range c.peers {
+		if c.expectedYield(now, p, walked) > 0 {
+			return true
+		}
+	}
+	return false
+}
