@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/pexnet/pex/internal/testkit"
 	"github.com/pexnet/pex/pb"
 )
 
@@ -38,7 +39,7 @@ type sendLog struct {
 type sentMsg struct {
 	at   time.Time
 	to   NodeID
-	kind string // see rxKindOf
+	kind string // see testkit.KindOf
 }
 
 func (l *sendLog) Send(ctx context.Context, e Envelope) error {
@@ -48,7 +49,7 @@ func (l *sendLog) Send(ctx context.Context, e Envelope) error {
 	kind := "undecodable"
 	var msg pb.PexMessage
 	if proto.Unmarshal(e.Message, &msg) == nil {
-		kind = rxKindOf(&msg)
+		kind = testkit.KindOf(&msg)
 	}
 	l.mu.Lock()
 	l.sent = append(l.sent, sentMsg{at: time.Now(), to: e.To, kind: kind})

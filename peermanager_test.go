@@ -5,57 +5,27 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
 
+	"github.com/pexnet/pex/internal/testkit"
 	"github.com/stretchr/testify/require"
 )
 
-// selfID is the node ID of the manager under test; nodeID(i) never
-// produces it for the i used here.
-var selfID = NodeID(strings.Repeat("f", 40))
+var (
+	selfID   = testkit.SelfID
+	selfAddr = testkit.SelfAddr
+)
 
 // peerAddr returns a routable mconn address for nodeID(i), with an IP
 // unique to i.
-func peerAddr(i int) NodeAddress { return peerAddrPort(i, 26656) }
+func peerAddr(i int) NodeAddress { return testkit.PeerAddr(i, 26656) }
 
-func peerAddrPort(i int, port uint16) NodeAddress {
-	ip := publicIP(i)
-	a, err := NodeAddressFromIP(nodeID(i), ip, port)
-	if err != nil {
-		panic(err)
-	}
-	return a
-}
+func peerAddrPort(i int, port uint16) NodeAddress { return testkit.PeerAddr(i, port) }
 
-func selfAddr(host string, port uint16) NodeAddress {
-	return NodeAddress{Protocol: ProtocolMConn, NodeID: selfID, Hostname: host, Port: port}
-}
-
-// fakeClock is a PeerManagerOptions.Now that only moves when told to.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
+func newFakeClock() *testkit.Clock { return testkit.NewClock() }
 
 func newPM(t testing.TB, opts PeerManagerOptions) *PeerManager {
 	t.Helper()
@@ -74,13 +44,6 @@ func addPeers(t testing.TB, m *PeerManager, from, to int) {
 		require.NoError(t, err)
 		require.True(t, ok)
 	}
-}
-
-// publicIP returns a routable IPv4 address unique to i, each i below
-// 16,384 in a /16 of its own, so that the source-group buckets
-// (groups.go) do not squeeze the peers of one test together.
-func publicIP(i int) netip.Addr {
-	return netip.AddrFrom4([4]byte{byte(11 + i>>8&63), byte(i), byte(i >> 14), 1})
 }
 
 // checkInvariants verifies the book's invariants (its Check).

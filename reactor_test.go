@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/pexnet/pex/internal/testkit"
 	"github.com/pexnet/pex/pb"
 )
 
@@ -65,108 +66,6 @@ func rxRange(from, to int) []NodeAddress {
 		out = append(out, rxAddr(i))
 	}
 	return out
-}
-
-var (
-	rxV1Req = []byte{0x0a, 0x00}
-	rxV2Req = []byte{0x1a, 0x00}
-)
-
-func rxV2Resp(urls ...string) []byte {
-	resp := &pb.PexResponseV2{}
-	for _, u := range urls {
-		resp.Addresses = append(resp.Addresses, &pb.PexAddressV2{Url: u})
-	}
-	return mustMarshal(&pb.PexMessage{Sum: &pb.PexMessage_PexResponseV2{PexResponseV2: resp}})
-}
-
-func rxV2RespAddrs(addrs ...NodeAddress) []byte {
-	urls := make([]string, len(addrs))
-	for i, a := range addrs {
-		urls[i] = a.String()
-	}
-	return rxV2Resp(urls...)
-}
-
-func rxV1Resp(entries ...*pb.PexAddress) []byte {
-	return mustMarshal(&pb.PexMessage{Sum: &pb.PexMessage_PexResponse{PexResponse: &pb.PexResponse{Addresses: entries}}})
-}
-
-func rxV1Entry(id NodeID, ip string, port uint32) *pb.PexAddress {
-	return &pb.PexAddress{Id: string(id), Ip: ip, Port: port}
-}
-
-func rxV1RespAddrs(addrs ...NodeAddress) []byte {
-	var entries []*pb.PexAddress
-	for _, a := range addrs {
-		entries = append(entries, rxV1Entry(a.NodeID, a.Hostname, uint32(a.Port)))
-	}
-	return rxV1Resp(entries...)
-}
-
-func rxDecode(t testing.TB, b []byte) *pb.PexMessage {
-	t.Helper()
-	var m pb.PexMessage
-	require.NoError(t, proto.Unmarshal(b, &m))
-	return &m
-}
-
-// rxKind names the kind of an encoded PexMessage.
-func rxKind(t testing.TB, b []byte) string {
-	t.Helper()
-	return rxKindOf(rxDecode(t, b))
-}
-
-// rxV2URLs returns the URLs of an encoded V2 response, as String writes
-// them (the wire leaves mconn:// out: see TestCoreServeV2URLsWithoutScheme).
-func rxV2URLs(t testing.TB, b []byte) []string {
-	t.Helper()
-	var out []string
-	for _, u := range rxV2RawURLs(t, b) {
-		a, err := ParseNodeAddress(u)
-		require.NoError(t, err, "sent %q", u)
-		out = append(out, a.String())
-	}
-	return out
-}
-
-// rxV2RawURLs returns the URLs of an encoded V2 response as sent.
-func rxV2RawURLs(t testing.TB, b []byte) []string {
-	t.Helper()
-	m := rxDecode(t, b).GetPexResponseV2()
-	require.NotNil(t, m, "not a V2 response")
-	var out []string
-	for _, a := range m.GetAddresses() {
-		out = append(out, a.GetUrl())
-	}
-	return out
-}
-
-// rxV1Entries returns the entries of an encoded V1 response as
-// "id@ip:port" strings, IPv6 bracketed.
-func rxV1Entries(t testing.TB, b []byte) []string {
-	t.Helper()
-	m := rxDecode(t, b).GetPexResponse()
-	require.NotNil(t, m, "not a V1 response")
-	var out []string
-	for _, a := range m.GetAddresses() {
-		ip, err := netip.ParseAddr(a.GetIp())
-		require.NoError(t, err)
-		out = append(out, fmt.Sprintf("%s@%s", a.GetId(), netip.AddrPortFrom(ip, uint16(a.GetPort()))))
-	}
-	return out
-}
-
-func rxV1Str(id NodeID, ipPort string) string { return string(id) + "@" + ipPort }
-
-// rxRequirePeerError checks one PeerError against its documented form.
-func rxRequirePeerError(t testing.TB, pe PeerError, from NodeID, sentinel error, fatal bool) {
-	t.Helper()
-	require.Equal(t, from, pe.NodeID)
-	require.ErrorIs(t, pe.Err, sentinel)
-	require.ErrorIs(t, pe, sentinel, "PeerError must unwrap to its cause")
-	require.True(t, strings.HasPrefix(pe.Err.Error(), "pex: "), "error %q lacks the pex: prefix", pe.Err)
-	require.Equal(t, fatal, pe.Fatal, "fatal flag of %v", pe.Err)
 }
 
 func TestConfigValidation(t *testing.T) {
@@ -276,7 +175,7 @@ func (f *rxChannel) Send(ctx context.Context, e Envelope) error {
 	var m pb.PexMessage
 	kind := "undecodable"
 	if proto.Unmarshal(e.Message, &m) == nil {
-		kind = rxKindOf(&m)
+		kind = testkit.KindOf(&m)
 	}
 	f.mu.Lock()
 	f.sent = append(f.sent, rxSent{at: time.Now(), to: e.To, kind: kind, msg: e.Message})
@@ -293,21 +192,6 @@ func (f *rxChannel) Send(ctx context.Context, e Envelope) error {
 		}
 	}
 	return nil
-}
-
-// rxKindOf names the kind of a PexMessage: v1req, v2req, v1resp, v2resp.
-func rxKindOf(m *pb.PexMessage) string {
-	switch m.Sum.(type) {
-	case *pb.PexMessage_PexRequest:
-		return "v1req"
-	case *pb.PexMessage_PexRequestV2:
-		return "v2req"
-	case *pb.PexMessage_PexResponse:
-		return "v1resp"
-	case *pb.PexMessage_PexResponseV2:
-		return "v2resp"
-	}
-	return "unknown"
 }
 
 func (f *rxChannel) Receive() <-chan Envelope { return f.in }
@@ -412,7 +296,7 @@ func TestReactorPollsPeersInRotation(t *testing.T) {
 			require.Equal(t, []string{fmt.Sprintf("%d:v2req", want)}, h.kinds(sent), "round %d at %s", round, h.since())
 			require.Equal(t, time.Duration(round)*200*time.Millisecond, sent[0].at.Sub(h.t0))
 			// The peer answers at once with an address we did not know.
-			h.ch.deliver(want, rxV2RespAddrs(rxAddr(next)))
+			h.ch.deliver(want, testkit.V2RespAddrs(rxAddr(next)))
 			next++
 			synctest.Wait()
 			require.Empty(t, h.ch.take())
@@ -444,7 +328,7 @@ func TestReactorTimeoutAndDown(t *testing.T) {
 		require.Equal(t, []string{"1:v2req"}, h.kinds(h.ch.take()))
 		errs := h.ch.peerErrors()
 		require.Len(t, errs, 1)
-		rxRequirePeerError(t, errs[0], nodeID(1), ErrResponseTimeout, false)
+		testkit.RequirePeerError(t, errs[0], nodeID(1), ErrResponseTimeout, false)
 		// It goes down while pending: no timeout, no request, and its late
 		// response is unsolicited.
 		h.sleep(time.Second)
@@ -452,11 +336,11 @@ func TestReactorTimeoutAndDown(t *testing.T) {
 		h.sleep(time.Minute)
 		require.Empty(t, h.ch.take())
 		require.Len(t, h.ch.peerErrors(), 1)
-		h.ch.deliver(1, rxV2RespAddrs(rxAddr(100)))
+		h.ch.deliver(1, testkit.V2RespAddrs(rxAddr(100)))
 		synctest.Wait()
 		errs = h.ch.peerErrors()
 		require.Len(t, errs, 2)
-		rxRequirePeerError(t, errs[1], nodeID(1), ErrUnsolicitedResponse, true)
+		testkit.RequirePeerError(t, errs[1], nodeID(1), ErrUnsolicitedResponse, true)
 		require.False(t, h.pm.Has(nodeID(100)))
 	})
 }
@@ -481,7 +365,7 @@ func TestReactorPerPeerSpacing(t *testing.T) {
 				fresh := rxFresh(MaxAddresses)
 				h.ch.set(func(f *rxChannel) {
 					f.respond = func(e Envelope) []byte {
-						if k := rxKind(t, e.Message); k == "v1req" || k == "v2req" {
+						if k := testkit.Kind(t, e.Message); k == "v1req" || k == "v2req" {
 							return fresh(e.To, e.Message)
 						}
 						return nil
@@ -508,16 +392,16 @@ func TestReactorUpgradesPeerThatSpeaksV2(t *testing.T) {
 		h.up(1, 0)
 		synctest.Wait()
 		require.Equal(t, []string{"1:v1req"}, h.kinds(h.ch.take()))
-		h.ch.deliver(1, rxV1RespAddrs(rxRange(300, 399)...))
+		h.ch.deliver(1, testkit.V1RespAddrs(rxRange(300, 399)...))
 		h.sleep(time.Second)
 		require.Empty(t, h.ch.take())
-		h.ch.deliver(1, rxV2Req)
+		h.ch.deliver(1, testkit.V2Req)
 		synctest.Wait()
 		require.Equal(t, []string{"1:v2resp"}, h.kinds(h.ch.take()), "answered in its own version")
 		h.sleep(10 * time.Second)
 		sent := h.ch.take()
 		require.Equal(t, []string{"1:v2req"}, h.kinds(sent), "asked in V2 from now on")
-		h.ch.deliver(1, rxV2RespAddrs(rxRange(101, 200)...))
+		h.ch.deliver(1, testkit.V2RespAddrs(rxRange(101, 200)...))
 		h.sleep(250 * time.Millisecond)
 		require.Equal(t, []string{"1:v2req"}, h.kinds(h.ch.take()), "at V2 spacing")
 	})
@@ -549,10 +433,10 @@ func TestResolveV1AnswerEncodesEveryIP(t *testing.T) {
 	}}
 	msg := resolveV1Answer(t.Context(), res, time.Second, []NodeAddress{host, rxAddr(6), {Protocol: ProtocolMemory, NodeID: nodeID(7)}})
 	require.ElementsMatch(t, []string{
-		rxV1Str(nodeID(5), "203.0.113.5:26656"),
-		rxV1Str(nodeID(5), "[2001:db8::5]:26656"),
-		rxV1Str(nodeID(6), "10.0.6.1:26656"),
-	}, rxV1Entries(t, msg))
+		testkit.V1Str(nodeID(5), "203.0.113.5:26656"),
+		testkit.V1Str(nodeID(5), "[2001:db8::5]:26656"),
+		testkit.V1Str(nodeID(6), "10.0.6.1:26656"),
+	}, testkit.V1Entries(t, msg))
 }
 
 func TestReactorResolvesHostNamesForV1(t *testing.T) {
@@ -569,16 +453,16 @@ func TestReactorResolvesHostNamesForV1(t *testing.T) {
 		h.up(1, 0)
 		synctest.Wait()
 		require.Equal(t, []string{"1:v1req"}, h.kinds(h.ch.take()))
-		h.ch.deliver(1, rxV1Req)
+		h.ch.deliver(1, testkit.V1Req)
 		synctest.Wait()
 		sent := h.ch.take()
 		require.Equal(t, []string{"1:v1resp"}, h.kinds(sent))
 		require.ElementsMatch(t, []string{
-			rxV1Str(nodeID(0), "192.0.2.1:26656"),
-			rxV1Str(nodeID(5), "203.0.113.5:26656"),
-			rxV1Str(nodeID(5), "[2001:db8::5]:26656"),
-			rxV1Str(nodeID(6), "10.0.6.1:26656"),
-		}, rxV1Entries(t, sent[0].msg))
+			testkit.V1Str(nodeID(0), "192.0.2.1:26656"),
+			testkit.V1Str(nodeID(5), "203.0.113.5:26656"),
+			testkit.V1Str(nodeID(5), "[2001:db8::5]:26656"),
+			testkit.V1Str(nodeID(6), "10.0.6.1:26656"),
+		}, testkit.V1Entries(t, sent[0].msg))
 	})
 }
 
@@ -596,7 +480,7 @@ func TestReactorResolveTimeout(t *testing.T) {
 				h.up(1, 0)
 				synctest.Wait()
 				h.ch.take()
-				h.ch.deliver(1, rxV1Req)
+				h.ch.deliver(1, testkit.V1Req)
 				synctest.Wait()
 				start := time.Now()
 				require.Equal(t, int32(1), res.waiting.Load())
@@ -607,9 +491,9 @@ func TestReactorResolveTimeout(t *testing.T) {
 				require.Equal(t, []string{"1:v1resp"}, h.kinds(sent))
 				require.Equal(t, want, sent[0].at.Sub(start))
 				require.ElementsMatch(t, []string{
-					rxV1Str(nodeID(0), "192.0.2.1:26656"),
-					rxV1Str(nodeID(6), "10.0.6.1:26656"),
-				}, rxV1Entries(t, sent[0].msg), "the name that did not resolve in time is left out")
+					testkit.V1Str(nodeID(0), "192.0.2.1:26656"),
+					testkit.V1Str(nodeID(6), "10.0.6.1:26656"),
+				}, testkit.V1Entries(t, sent[0].msg), "the name that did not resolve in time is left out")
 				require.True(t, res.returned.Load())
 			})
 		})
@@ -635,9 +519,9 @@ func TestReactorChannelCallsNotConcurrent(t *testing.T) {
 		h.up(1, 0)
 		h.up(2, CapV2)
 		synctest.Wait()
-		h.ch.deliver(1, rxV1Req) // its answer is held at the gate
+		h.ch.deliver(1, testkit.V1Req) // its answer is held at the gate
 		synctest.Wait()
-		h.ch.deliver(2, rxV2Req)
+		h.ch.deliver(2, testkit.V2Req)
 		h.ch.deliver(2, []byte{0xff}) // a peer error to report
 		h.sleep(time.Second)
 		close(gate)
@@ -685,7 +569,7 @@ func TestReactorRestartSignalNeverBlocks(t *testing.T) {
 		// The reactor still serves.
 		h.up(1, CapV2)
 		synctest.Wait()
-		h.ch.deliver(1, rxV2Req)
+		h.ch.deliver(1, testkit.V2Req)
 		synctest.Wait()
 		require.ElementsMatch(t, []string{"1:v2req", "1:v2resp"}, h.kinds(h.ch.take()))
 	})
@@ -729,18 +613,18 @@ func TestReactorReportsBadInput(t *testing.T) {
 		h.ch.deliver(1, make([]byte, DefaultMaxMessageSize+1))
 		h.ch.deliver(1, []byte{0xff, 0xff})
 		h.ch.deliver(1, []byte{0x2a, 0x00})
-		h.ch.deliver(2, rxV2RespAddrs(rxAddr(100)))
+		h.ch.deliver(2, testkit.V2RespAddrs(rxAddr(100)))
 		synctest.Wait()
 		errs := h.ch.peerErrors()
 		require.Len(t, errs, 4)
-		rxRequirePeerError(t, errs[0], nodeID(1), ErrMessageTooLarge, true)
-		rxRequirePeerError(t, errs[1], nodeID(1), ErrMalformedMessage, true)
-		rxRequirePeerError(t, errs[2], nodeID(1), ErrUnknownMessage, true)
-		rxRequirePeerError(t, errs[3], nodeID(2), ErrUnsolicitedResponse, true)
+		testkit.RequirePeerError(t, errs[0], nodeID(1), ErrMessageTooLarge, true)
+		testkit.RequirePeerError(t, errs[1], nodeID(1), ErrMalformedMessage, true)
+		testkit.RequirePeerError(t, errs[2], nodeID(1), ErrUnknownMessage, true)
+		testkit.RequirePeerError(t, errs[3], nodeID(2), ErrUnsolicitedResponse, true)
 		require.Equal(t, before, h.pm.Known())
 		require.Empty(t, h.ch.take())
 		// Still serving.
-		h.ch.deliver(1, rxV2Req)
+		h.ch.deliver(1, testkit.V2Req)
 		synctest.Wait()
 		require.Equal(t, []string{"1:v2resp"}, h.kinds(h.ch.take()))
 	})
@@ -786,7 +670,7 @@ func TestReactorStopWaitsForGoroutines(t *testing.T) {
 		rxFill(t, h.pm, NodeAddress{Protocol: ProtocolMConn, NodeID: nodeID(5), Hostname: "slow.example.com", Port: 26656})
 		h.up(1, 0)
 		synctest.Wait()
-		h.ch.deliver(1, rxV1Req)
+		h.ch.deliver(1, testkit.V1Req)
 		h.sleep(time.Minute)
 		require.Equal(t, int32(1), res.waiting.Load())
 		require.False(t, res.returned.Load())
@@ -836,7 +720,7 @@ func TestReactorSendErrorLoggedAndLoopContinues(t *testing.T) {
 		require.Equal(t, []string{"1:v2req"}, h.kinds(h.ch.take()), "attempted")
 		require.Contains(t, logs.String(), "send failed")
 		// The loop goes on: it serves, and asks again after the timeout.
-		h.ch.deliver(1, rxV2Req)
+		h.ch.deliver(1, testkit.V2Req)
 		synctest.Wait()
 		require.Equal(t, []string{"1:v2resp"}, h.kinds(h.ch.take()))
 		h.sleep(10 * time.Second)
@@ -857,7 +741,7 @@ func TestReactorSubscriptionEndKeepsServing(t *testing.T) {
 		close(updates)
 		synctest.Wait()
 		ch.take()
-		ch.deliver(1, rxV2Req)
+		ch.deliver(1, testkit.V2Req)
 		synctest.Wait()
 		sent := ch.take()
 		require.Len(t, sent, 1)
@@ -893,9 +777,9 @@ func rxFresh(n int) func(NodeID, []byte) []byte {
 	return func(_ NodeID, req []byte) []byte {
 		addrs := rxRange(next, next+n-1)
 		next += n
-		if bytes.Equal(req, rxV1Req) {
-			return rxV1RespAddrs(addrs...)
+		if bytes.Equal(req, testkit.V1Req) {
+			return testkit.V1RespAddrs(addrs...)
 		}
-		return rxV2RespAddrs(addrs...)
+		return testkit.V2RespAddrs(addrs...)
 	}
 }

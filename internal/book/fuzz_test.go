@@ -1,87 +1,23 @@
 package book
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
 	"reflect"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/pexnet/pex/internal/testkit"
 	"github.com/pexnet/pex/internal/walk"
 )
-
-// fzReader hands out the fuzzer's bytes; once they run out it returns
-// zeros, and callers check empty to stop or fall back to defaults.
-type fzReader struct{ b []byte }
-
-func (r *fzReader) empty() bool { return len(r.b) == 0 }
-
-func (r *fzReader) u8() byte {
-	if len(r.b) == 0 {
-		return 0
-	}
-	v := r.b[0]
-	r.b = r.b[1:]
-	return v
-}
-
-func (r *fzReader) u16() uint16 { return uint16(r.u8())<<8 | uint16(r.u8()) }
-
-func (r *fzReader) u64() uint64 {
-	var v uint64
-	for range 8 {
-		v = v<<8 | uint64(r.u8())
-	}
-	return v
-}
-
-func (r *fzReader) bytes(n int) []byte {
-	n = min(n, len(r.b))
-	v := r.b[:n:n]
-	r.b = r.b[n:]
-	return v
-}
-
-// fzWatchdog crashes the process, with every goroutine's stack, when one
-// input runs for longer than any should: the fuzzer keeps the input of a
-// crashed worker, which is how a hang gets recorded. The returned func
-// disarms it.
-func fzWatchdog(data []byte) func() {
-	tm := time.AfterFunc(10*time.Second, func() {
-		buf := make([]byte, 1<<20)
-		buf = buf[:runtime.Stack(buf, true)]
-		fmt.Fprintf(os.Stderr, "fuzz input hangs: %x\n%s\n", data, buf)
-		os.Exit(3)
-	})
-	return func() { tm.Stop() }
-}
 
 // fzPMSentinels are the exported errors PeerManager methods may return.
 var fzPMSentinels = []error{
 	ErrInvalidAddress, ErrInvalidNodeID, ErrSelfAddress, ErrUnroutableAddress,
 	ErrAddressBookFull, ErrSourceGroupFull, ErrNetworkGroupFull, ErrTooManyPeers, ErrDuplicateConnection,
-}
-
-func fzCheckErr(t *testing.T, what string, err error, sentinels []error) {
-	t.Helper()
-	if err == nil {
-		t.Fatalf("%s: nil error", what)
-	}
-	if !strings.HasPrefix(err.Error(), "pex: ") {
-		t.Fatalf("%s: error %q lacks the pex: prefix", what, err)
-	}
-	for _, s := range sentinels {
-		if errors.Is(err, s) {
-			return
-		}
-	}
-	t.Fatalf("%s: error %q wraps no exported sentinel", what, err)
 }
 
 // ---------------------------------------------------------------------------
@@ -92,7 +28,7 @@ const fzPMIDs = 12 // nodeID(0..11), plus our own ID
 type fzPM struct {
 	t     *testing.T
 	m     *PeerManager
-	clock *fakeClock
+	clock *testkit.Clock
 	ids   []NodeID
 	dials []NodeAddress                // returned by TryDialNext, not yet reported
 	sent  map[NodeID]map[NodeID]uint64 // per requester: peer -> seq of the incarnation sent
@@ -113,8 +49,8 @@ type fzSnap struct {
 	seq                           uint64
 }
 
-func (h *fzPM) id(r *fzReader) NodeID {
-	k := int(r.u8())
+func (h *fzPM) id(r *testkit.Reader) NodeID {
+	k := int(r.U8())
 	if k >= 250 {
 		return NodeID([]string{"", "xyz", strings.ToUpper(string(nodeID(1))), string(nodeID(1))[:39], strings.Repeat("g", 40), string(nodeID(2)) + " "}[k-250])
 	}
@@ -123,8 +59,8 @@ func (h *fzPM) id(r *fzReader) NodeID {
 
 // connID is mostly a connected peer (ops on them are the interesting
 // ones), else any ID.
-func (h *fzPM) connID(r *fzReader) NodeID {
-	k := r.u8()
+func (h *fzPM) connID(r *testkit.Reader) NodeID {
+	k := r.U8()
 	if k < 160 {
 		var conn []NodeID
 		for id, p := range h.m.peers {
@@ -140,9 +76,9 @@ func (h *fzPM) connID(r *fzReader) NodeID {
 	return h.id(r)
 }
 
-func (h *fzPM) addr(r *fzReader) NodeAddress {
+func (h *fzPM) addr(r *testkit.Reader) NodeAddress {
 	id := h.id(r)
-	k := r.u8()
+	k := r.U8()
 	hosts := []string{"11.0.0.1", "11.0.0.2", "11.0.0.3", "10.0.0.1", "2001:db8::1", "node.example.com", "127.0.0.1", "11.0.0.9"}
 	a := NodeAddress{Protocol: ProtocolMConn, NodeID: id, Hostname: hosts[k%8], Port: 26656 + uint16(k>>3&1)}
 	switch k >> 4 & 7 {
@@ -172,7 +108,7 @@ func (h *fzPM) snapshot() map[NodeID]fzSnap {
 
 func (h *fzPM) checkErr(what string, err error) {
 	if err != nil {
-		fzCheckErr(h.t, what, err, fzPMSentinels)
+		testkit.CheckErr(h.t, what, err, fzPMSentinels)
 	}
 }
 
@@ -533,18 +469,18 @@ func FuzzPeerManagerOps(f *testing.F) {
 		9, 0, 7, 7, 0, 12, 0, 11, 0, 10, 0, 0, 11, 0, 12, 0, 1, 12, 0, 1, 12, 0, 1, 12, 0, 1})
 	// An inbound peer errs until queued for eviction, then is made persistent.
 	f.Add([]byte{0x00, 0, 7, 1, 0, 10, 0, 0x87, 2, 1, 0, 11, 0})
-	fzRandomSeeds(f, 202)
+	testkit.RandomSeeds(f, 202)
 	f.Fuzz(func(t *testing.T, data []byte) {
-		defer fzWatchdog(data)()
-		r := &fzReader{b: data}
-		cfg := r.u8()
+		defer testkit.Watchdog(data)()
+		r := testkit.NewReader(data)
+		cfg := r.U8()
 		clock := newFakeClock()
 		h := &fzPM{t: t, clock: clock, sent: map[NodeID]map[NodeID]uint64{}, owed: map[NodeID]map[NodeID]uint64{}, tracked: map[NodeID]bool{}, persist: map[NodeID]bool{}, random: cfg&8 != 0, checkAdv: fzCheckIdleAdv}
 		for i := range fzPMIDs {
 			h.ids = append(h.ids, nodeID(i))
 		}
 		h.ids = append(h.ids, selfID)
-		opts := PeerManagerOptions{Options: Options{SelfAddresses: []NodeAddress{selfAddr("11.0.0.9", 26656)}, MaxPeers: 8, MaxConnected: 4, MaxOutbound: 2, MaxDialFailures: 3, MaxAddressesPerPeer: 4, Rand: rand.New(rand.NewPCG(uint64(r.u8()), 2)), RandomAdvertise: cfg&8 != 0, Strict: cfg&16 != 0}, Now: clock.Now}
+		opts := PeerManagerOptions{Options: Options{SelfAddresses: []NodeAddress{selfAddr("11.0.0.9", 26656)}, MaxPeers: 8, MaxConnected: 4, MaxOutbound: 2, MaxDialFailures: 3, MaxAddressesPerPeer: 4, Rand: rand.New(rand.NewPCG(uint64(r.U8()), 2)), RandomAdvertise: cfg&8 != 0, Strict: cfg&16 != 0}, Now: clock.Now}
 		if cfg&1 != 0 {
 			opts.MaxAddressesPerPeer = 2
 		}
@@ -562,8 +498,8 @@ func FuzzPeerManagerOps(f *testing.F) {
 		}
 		h.m = m
 		h.check("new", nil, "", false)
-		for step := 0; !r.empty() && step < 300; step++ {
-			op := r.u8()
+		for step := 0; !r.Empty() && step < 300; step++ {
+			op := r.U8()
 			before := h.snapshot()
 			var target NodeID
 			mayDrop := false
@@ -594,7 +530,7 @@ func FuzzPeerManagerOps(f *testing.F) {
 					if m.CheckAddress(a) != nil {
 						t.Fatalf("TryDialNext returned refused %s", a)
 					}
-					switch k := r.u8() % 3; k {
+					switch k := r.U8() % 3; k {
 					case 0:
 						h.checkErr(what+": Dialed", m.Dialed(a))
 					case 1:
@@ -608,10 +544,10 @@ func FuzzPeerManagerOps(f *testing.F) {
 				if len(h.dials) == 0 {
 					continue
 				}
-				i := int(r.u8()) % len(h.dials)
+				i := int(r.U8()) % len(h.dials)
 				a := h.dials[i]
 				h.dials = slices.Delete(h.dials, i, i+1)
-				if r.u8()&1 == 0 {
+				if r.U8()&1 == 0 {
 					what = "Dialed (pending) " + a.String()
 					h.checkErr(what, m.Dialed(a))
 				} else {
@@ -636,9 +572,9 @@ func FuzzPeerManagerOps(f *testing.F) {
 			case 7:
 				id := h.id(r)
 				var ann []NodeAddress
-				for range r.u8() % 4 {
+				for range r.U8() % 4 {
 					a := h.addr(r)
-					if r.u8()&1 == 0 {
+					if r.U8()&1 == 0 {
 						a.NodeID = id
 					}
 					ann = append(ann, a)
@@ -648,7 +584,7 @@ func FuzzPeerManagerOps(f *testing.F) {
 			case 8:
 				id := h.connID(r)
 				what = "Ready " + string(id)
-				m.Ready(id, PeerCaps(r.u8()&1))
+				m.Ready(id, PeerCaps(r.U8()&1))
 			case 9:
 				id := h.connID(r)
 				what = "Disconnected " + string(id)
@@ -656,7 +592,7 @@ func FuzzPeerManagerOps(f *testing.F) {
 				m.Disconnected(id)
 			case 10:
 				id := h.connID(r)
-				k := r.u8()
+				k := r.U8()
 				what = "Errored " + string(id)
 				for range 1 + k%8 {
 					m.Errored(PeerError{NodeID: id, Err: ErrMostlyInvalid, Fatal: k&0x80 != 0})
@@ -668,21 +604,21 @@ func FuzzPeerManagerOps(f *testing.F) {
 					if !m.IsConnected(id) {
 						t.Fatalf("EvictNext named %s, not connected", id)
 					}
-					if r.u8()&1 == 0 {
+					if r.U8()&1 == 0 {
 						target, mayDrop = id, true
 						m.Disconnected(id)
 					}
 				}
 			case 12:
 				to := h.connID(r)
-				limit := 1 + int(r.u8())%12
+				limit := 1 + int(r.U8())%12
 				what = fmt.Sprintf("Advertise %s %d", to, limit)
 				h.advertise(to, limit)
 			case 13:
 				what = "KnownInRank"
 				var after uint64
 				m.mu.Lock()
-				if k := r.u8(); k&1 == 0 && len(m.peers) > 0 {
+				if k := r.U8(); k&1 == 0 && len(m.peers) > 0 {
 					// Exactly at a peer's rank, or just around it.
 					ps := slices.Collect(func(yield func(*peerInfo) bool) {
 						for _, p := range m.peers {
@@ -691,21 +627,21 @@ func FuzzPeerManagerOps(f *testing.F) {
 							}
 						}
 					})
-					slices.SortFunc(ps, func(a, b *peerInfo) int { return fzCmpU64(a.seq, b.seq) })
-					after = ps[int(k>>1)%len(ps)].selfRank + uint64(int64(int8(r.u8()))>>4)
+					slices.SortFunc(ps, func(a, b *peerInfo) int { return testkit.CmpU64(a.seq, b.seq) })
+					after = ps[int(k>>1)%len(ps)].selfRank + uint64(int64(int8(r.U8()))>>4)
 				} else {
-					after = r.u64()
+					after = r.U64()
 				}
 				m.mu.Unlock()
-				span := r.u64()
-				if k := r.u8(); k < 64 {
+				span := r.U64()
+				if k := r.U8(); k < 64 {
 					span = math.MaxUint64 - uint64(k)
 				} else if k < 128 {
 					span >>= k % 64
 				}
 				h.knownInRank(after, span)
 			case 14:
-				d := time.Duration(r.u8()) * 100 * time.Millisecond
+				d := time.Duration(r.U8()) * 100 * time.Millisecond
 				if op&0x80 != 0 {
 					d *= 100
 				}
@@ -746,27 +682,4 @@ func (m *PeerManager) advertisable(p *peerInfo, to NodeID, now time.Time) (NodeA
 		toBit = r.tellBit
 	}
 	return m.advertisableTo(p, to, toBit, now)
-}
-
-// fzRandomSeeds adds pseudo-random op sequences of a few lengths: random
-// bytes decode to random operations, a better start than a handful of
-// hand-written seeds.
-func fzRandomSeeds(f *testing.F, seed uint64) {
-	rng := rand.New(rand.NewPCG(seed, seed))
-	for _, n := range []int{16, 64, 64, 200, 200, 400, 400, 800} {
-		b := make([]byte, n)
-		for i := range b {
-			b[i] = byte(rng.Uint32())
-		}
-		f.Add(b)
-	}
-}
-func fzCmpU64(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }

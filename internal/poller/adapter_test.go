@@ -110,6 +110,3 @@ func sybilAddr(i int) NodeAddress {
 	}
 	return a
 }
-func publicIP(i int) netip.Addr {
-	return netip.AddrFrom4([4]byte{byte(11 + i>>8&63), byte(i), byte(i >> 14), 1})
-}

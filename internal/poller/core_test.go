@@ -14,10 +14,9 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/pexnet/pex/internal/book"
-	"github.com/pexnet/pex/pb"
+	"github.com/pexnet/pex/internal/testkit"
 )
 
 // Behaviour tests of the Reactor (SPEC sections 5 and 6), at two levels:
@@ -80,108 +79,6 @@ func rxRange(from, to int) []NodeAddress {
 	return out
 }
 
-var (
-	rxV1Req = []byte{0x0a, 0x00}
-	rxV2Req = []byte{0x1a, 0x00}
-)
-
-func rxV2Resp(urls ...string) []byte {
-	resp := &pb.PexResponseV2{}
-	for _, u := range urls {
-		resp.Addresses = append(resp.Addresses, &pb.PexAddressV2{Url: u})
-	}
-	return mustMarshal(&pb.PexMessage{Sum: &pb.PexMessage_PexResponseV2{PexResponseV2: resp}})
-}
-
-func rxV2RespAddrs(addrs ...NodeAddress) []byte {
-	urls := make([]string, len(addrs))
-	for i, a := range addrs {
-		urls[i] = a.String()
-	}
-	return rxV2Resp(urls...)
-}
-
-func rxV1Resp(entries ...*pb.PexAddress) []byte {
-	return mustMarshal(&pb.PexMessage{Sum: &pb.PexMessage_PexResponse{PexResponse: &pb.PexResponse{Addresses: entries}}})
-}
-
-func rxV1Entry(id NodeID, ip string, port uint32) *pb.PexAddress {
-	return &pb.PexAddress{Id: string(id), Ip: ip, Port: port}
-}
-
-func rxV1RespAddrs(addrs ...NodeAddress) []byte {
-	var entries []*pb.PexAddress
-	for _, a := range addrs {
-		entries = append(entries, rxV1Entry(a.NodeID, a.Hostname, uint32(a.Port)))
-	}
-	return rxV1Resp(entries...)
-}
-
-func rxDecode(t testing.TB, b []byte) *pb.PexMessage {
-	t.Helper()
-	var m pb.PexMessage
-	require.NoError(t, proto.Unmarshal(b, &m))
-	return &m
-}
-
-// rxKind names the kind of an encoded PexMessage.
-func rxKind(t testing.TB, b []byte) string {
-	t.Helper()
-	return rxKindOf(rxDecode(t, b))
-}
-
-// rxV2URLs returns the URLs of an encoded V2 response, as String writes
-// them (the wire leaves mconn:// out: see TestCoreServeV2URLsWithoutScheme).
-func rxV2URLs(t testing.TB, b []byte) []string {
-	t.Helper()
-	var out []string
-	for _, u := range rxV2RawURLs(t, b) {
-		a, err := ParseNodeAddress(u)
-		require.NoError(t, err, "sent %q", u)
-		out = append(out, a.String())
-	}
-	return out
-}
-
-// rxV2RawURLs returns the URLs of an encoded V2 response as sent.
-func rxV2RawURLs(t testing.TB, b []byte) []string {
-	t.Helper()
-	m := rxDecode(t, b).GetPexResponseV2()
-	require.NotNil(t, m, "not a V2 response")
-	var out []string
-	for _, a := range m.GetAddresses() {
-		out = append(out, a.GetUrl())
-	}
-	return out
-}
-
-// rxV1Entries returns the entries of an encoded V1 response as
-// "id@ip:port" strings, IPv6 bracketed.
-func rxV1Entries(t testing.TB, b []byte) []string {
-	t.Helper()
-	m := rxDecode(t, b).GetPexResponse()
-	require.NotNil(t, m, "not a V1 response")
-	var out []string
-	for _, a := range m.GetAddresses() {
-		ip, err := netip.ParseAddr(a.GetIp())
-		require.NoError(t, err)
-		out = append(out, fmt.Sprintf("%s@%s", a.GetId(), netip.AddrPortFrom(ip, uint16(a.GetPort()))))
-	}
-	return out
-}
-
-func rxV1Str(id NodeID, ipPort string) string { return string(id) + "@" + ipPort }
-
-// rxRequirePeerError checks one PeerError against its documented form.
-func rxRequirePeerError(t testing.TB, pe PeerError, from NodeID, sentinel error, fatal bool) {
-	t.Helper()
-	require.Equal(t, from, pe.NodeID)
-	require.ErrorIs(t, pe.Err, sentinel)
-	require.ErrorIs(t, pe, sentinel, "PeerError must unwrap to its cause")
-	require.True(t, strings.HasPrefix(pe.Err.Error(), "pex: "), "error %q lacks the pex: prefix", pe.Err)
-	require.Equal(t, fatal, pe.Fatal, "fatal flag of %v", pe.Err)
-}
-
 // ---------------------------------------------------------------------------
 // Core transcripts
 
@@ -237,12 +134,12 @@ func rxRun(t *testing.T, c *Core, steps []rxStep) {
 		acts := s.ev(c, rxAt(s.at))
 		var got []rxOut
 		for _, e := range acts.Send {
-			got = append(got, rxOut{to: rxIndex(t, e.To), kind: rxKind(t, e.Message)})
+			got = append(got, rxOut{to: rxIndex(t, e.To), kind: testkit.Kind(t, e.Message)})
 		}
 		require.Equal(t, s.send, got, "step %d at %s: sends", i, s.at)
 		require.Len(t, acts.Errors, len(s.errs), "step %d at %s: errors %v", i, s.at, acts.Errors)
 		for j, want := range s.errs {
-			rxRequirePeerError(t, acts.Errors[j], nodeID(want.from), want.is, want.fatal)
+			testkit.RequirePeerError(t, acts.Errors[j], nodeID(want.from), want.is, want.fatal)
 		}
 		if s.wake != 0 {
 			require.Equal(t, rxAt(s.wake), c.NextWake(), "step %d at %s: next wake", i, s.at)
@@ -325,10 +222,10 @@ func rxFresh(n int) func(NodeID, []byte) []byte {
 	return func(_ NodeID, req []byte) []byte {
 		addrs := rxRange(next, next+n-1)
 		next += n
-		if bytes.Equal(req, rxV1Req) {
-			return rxV1RespAddrs(addrs...)
+		if bytes.Equal(req, testkit.V1Req) {
+			return testkit.V1RespAddrs(addrs...)
 		}
-		return rxV2RespAddrs(addrs...)
+		return testkit.V2RespAddrs(addrs...)
 	}
 }
 
@@ -353,16 +250,16 @@ func TestCorePollingRotation(t *testing.T) {
 		{at: 0, ev: rxUp(a, CapV2), send: []rxOut{{a, "v2req"}}},
 		{at: 0, ev: rxUp(b, CapV2)},
 		{at: 0, ev: rxUp(c, CapV2)},
-		{at: 100 * ms, ev: rxRecv(a, rxV2RespAddrs(rxAddr(100)))},
+		{at: 100 * ms, ev: rxRecv(a, testkit.V2RespAddrs(rxAddr(100)))},
 		{at: 150 * ms, ev: rxTick()},
 		{at: 200 * ms, ev: rxTick(), send: []rxOut{{b, "v2req"}}},
-		{at: 250 * ms, ev: rxRecv(b, rxV2RespAddrs(rxAddr(101)))},
+		{at: 250 * ms, ev: rxRecv(b, testkit.V2RespAddrs(rxAddr(101)))},
 		{at: 400 * ms, ev: rxTick(), send: []rxOut{{c, "v2req"}}},
-		{at: 450 * ms, ev: rxRecv(c, rxV2RespAddrs(rxAddr(102)))},
+		{at: 450 * ms, ev: rxRecv(c, testkit.V2RespAddrs(rxAddr(102)))},
 		{at: 600 * ms, ev: rxTick(), send: []rxOut{{a, "v2req"}}},
-		{at: 650 * ms, ev: rxRecv(a, rxV2RespAddrs(rxAddr(103)))},
+		{at: 650 * ms, ev: rxRecv(a, testkit.V2RespAddrs(rxAddr(103)))},
 		{at: 800 * ms, ev: rxTick(), send: []rxOut{{b, "v2req"}}},
-		{at: 850 * ms, ev: rxRecv(b, rxV2RespAddrs(rxAddr(104)))},
+		{at: 850 * ms, ev: rxRecv(b, testkit.V2RespAddrs(rxAddr(104)))},
 		{at: 1000 * ms, ev: rxTick(), send: []rxOut{{c, "v2req"}}},
 	})
 	require.Equal(t, 6, core.Stats().RequestsSent)
@@ -377,7 +274,7 @@ func TestCorePendingPeerNotAskedAgainUntilItAnswers(t *testing.T) {
 		steps = append(steps, rxStep{at: s, ev: rxTick()})
 	}
 	steps = append(steps,
-		rxStep{at: 9500 * time.Millisecond, ev: rxRecv(a, rxV2RespAddrs(rxAddr(100)))},
+		rxStep{at: 9500 * time.Millisecond, ev: rxRecv(a, testkit.V2RespAddrs(rxAddr(100)))},
 		rxStep{at: 9500 * time.Millisecond, ev: rxTick(), send: []rxOut{{a, "v2req"}}},
 	)
 	rxRun(t, core, steps)
@@ -395,7 +292,7 @@ func TestCoreResponseTimeoutRequeuesPeer(t *testing.T) {
 		// it is back in rotation, not forgotten.
 		{at: 10 * time.Second, ev: rxTick(), send: []rxOut{{a, "v2req"}}, errs: []rxErr{{a, ErrResponseTimeout, false}}, wake: 20 * time.Second},
 		// The answer to the new request is welcome.
-		{at: 11 * time.Second, ev: rxRecv(a, rxV2RespAddrs(rxAddr(100)))},
+		{at: 11 * time.Second, ev: rxRecv(a, testkit.V2RespAddrs(rxAddr(100)))},
 		{at: 11 * time.Second, ev: rxTick(), send: []rxOut{{a, "v2req"}}},
 	})
 	st := core.Stats()
@@ -439,9 +336,9 @@ func TestCoreDownPeerStateDeleted(t *testing.T) {
 		{at: 0, ev: rxUp(b, CapV2)},
 		{at: 50 * time.Millisecond, ev: rxDown(a)},
 		// A response from a peer that went down is unsolicited.
-		{at: 100 * time.Millisecond, ev: rxRecv(a, rxV2RespAddrs(rxAddr(100))), errs: []rxErr{{a, ErrUnsolicitedResponse, true}}},
+		{at: 100 * time.Millisecond, ev: rxRecv(a, testkit.V2RespAddrs(rxAddr(100))), errs: []rxErr{{a, ErrUnsolicitedResponse, true}}},
 		{at: 200 * time.Millisecond, ev: rxTick(), send: []rxOut{{b, "v2req"}}},
-		{at: 250 * time.Millisecond, ev: rxRecv(b, rxV2RespAddrs(rxRange(101, 200)...))},
+		{at: 250 * time.Millisecond, ev: rxRecv(b, testkit.V2RespAddrs(rxRange(101, 200)...))},
 		{at: 450 * time.Millisecond, ev: rxTick(), send: []rxOut{{b, "v2req"}}},
 		// The timeout of a's request never fires.
 		{at: 15 * time.Second, ev: rxTick(), errs: []rxErr{{b, ErrResponseTimeout, false}}, send: []rxOut{{b, "v2req"}}},
@@ -509,7 +406,7 @@ func TestCoreIntervalWaitsForNewsToGather(t *testing.T) {
 		if !walks {
 			slices.Reverse(answer)
 		}
-		require.Empty(t, core.Receive(rxAt(100*time.Millisecond), Envelope{From: nodeID(1), Message: rxV2RespAddrs(answer...)}).Errors)
+		require.Empty(t, core.Receive(rxAt(100*time.Millisecond), Envelope{From: nodeID(1), Message: testkit.V2RespAddrs(answer...)}).Errors)
 		require.Equal(t, 1000+fresh, pm.Len())
 		require.Equal(t, walks, core.peers[nodeID(1)].w.Seen)
 		return core.Stats().Interval
@@ -530,7 +427,7 @@ func TestCoreIntervalGrowsWhenResponsesAreKnown(t *testing.T) {
 		if core.Stats().Responses > 0 {
 			intervals = append(intervals, core.Stats().Interval)
 		}
-		return rxV2RespAddrs(known...)
+		return testkit.V2RespAddrs(known...)
 	})
 	require.Empty(t, errs)
 	require.Len(t, reqs, 20)
@@ -560,13 +457,13 @@ func TestCoreIntervalRecoversWhenResponsesAreNewAgain(t *testing.T) {
 	core := rxCore(t, Config{}, pm)
 	rxRun(t, core, []rxStep{
 		{at: 0, ev: rxUp(1, CapV2), send: []rxOut{{1, "v2req"}}},
-		{at: 0, ev: rxRecv(1, rxV2RespAddrs(known...))},
+		{at: 0, ev: rxRecv(1, testkit.V2RespAddrs(known...))},
 	})
 	slow := core.Stats().Interval
 	require.Greater(t, slow, 200*time.Millisecond)
 	rxRun(t, core, []rxStep{
 		{at: slow, ev: rxTick(), send: []rxOut{{1, "v2req"}}},
-		{at: slow, ev: rxRecv(1, rxV2RespAddrs(rxRange(300, 399)...))},
+		{at: slow, ev: rxRecv(1, testkit.V2RespAddrs(rxRange(300, 399)...))},
 	})
 	require.Less(t, core.Stats().Interval, slow)
 }
@@ -591,7 +488,7 @@ func TestCoreOneSubnetAnswersDoNotPace(t *testing.T) {
 	var lens []int // the book's size before each answer
 	reqs, errs := rxDrive(t, core, rxUpAll(CapV2, 1), time.Minute, 20, func(NodeID, []byte) []byte {
 		lens = append(lens, pm.Len())
-		return rxV2RespAddrs(answer(len(lens))...)
+		return testkit.V2RespAddrs(answer(len(lens))...)
 	})
 	require.Empty(t, errs)
 	require.Len(t, reqs, 20)
@@ -610,7 +507,7 @@ func TestCoreOneSubnetAnswersDoNotPace(t *testing.T) {
 	rxFill(t, pm, rxRange(100, 199)...)
 	core = rxCore(t, Config{}, pm)
 	reqs, errs = rxDrive(t, core, rxUpAll(CapV2, 1), time.Hour, 10, func(NodeID, []byte) []byte {
-		return rxV2RespAddrs(answer(0)...)
+		return testkit.V2RespAddrs(answer(0)...)
 	})
 	require.Empty(t, errs)
 	gaps := rxGaps(reqs)
@@ -687,7 +584,7 @@ func TestCoreDoubtsCrowdedInboundUntilItAsks(t *testing.T) {
 	rxRun(t, core, []rxStep{
 		{at: 0, ev: rxUp(1, CapV2), send: []rxOut{{1, "v2req"}}},
 		{at: 10 * time.Millisecond, ev: rxUp(2, CapV2)},
-		{at: 20 * time.Millisecond, ev: rxRecv(2, rxV2RespAddrs(rxRange(100, 110)...)), errs: []rxErr{{2, ErrUnsolicitedResponse, true}}},
+		{at: 20 * time.Millisecond, ev: rxRecv(2, testkit.V2RespAddrs(rxRange(100, 110)...)), errs: []rxErr{{2, ErrUnsolicitedResponse, true}}},
 	})
 	pm.Errored(PeerError{NodeID: nodeID(2), Err: ErrUnsolicitedResponse, Fatal: true})
 	pm.Disconnected(nodeID(2))
@@ -699,7 +596,7 @@ func TestCoreDoubtsCrowdedInboundUntilItAsks(t *testing.T) {
 		{at: up, ev: rxUp(3, CapV2)},
 		{at: up, ev: rxUp(4, CapV2)},
 		{at: 400 * time.Millisecond, ev: rxTick(), wake: up + doubtFor},
-		{at: 500 * time.Millisecond, ev: rxRecv(3, rxV2Req), send: []rxOut{{3, "v2resp"}}},
+		{at: 500 * time.Millisecond, ev: rxRecv(3, testkit.V2Req), send: []rxOut{{3, "v2resp"}}},
 		{at: 500 * time.Millisecond, ev: rxTick(), wake: 700 * time.Millisecond},
 		{at: 700 * time.Millisecond, ev: rxTick(), send: []rxOut{{3, "v2req"}}},
 		{at: up + doubtFor - time.Millisecond, ev: rxTick()},
@@ -714,7 +611,7 @@ func TestCoreIntervalMaxWhenBookNearlyFull(t *testing.T) {
 		{at: 0, ev: rxUp(1, CapV2), send: []rxOut{{1, "v2req"}}},
 		{at: 0, ev: rxUp(2, CapV2)},
 		// All new, but the book is now 19/20 = 95% full.
-		{at: 100 * time.Millisecond, ev: rxRecv(1, rxV2RespAddrs(rxRange(100, 118)...)), wake: 10 * time.Minute},
+		{at: 100 * time.Millisecond, ev: rxRecv(1, testkit.V2RespAddrs(rxRange(100, 118)...)), wake: 10 * time.Minute},
 	})
 	require.InDelta(t, 0.95, pm.PeerRatio(), 1e-9)
 	require.Equal(t, 10*time.Minute, core.Stats().Interval)
@@ -777,7 +674,7 @@ func TestCoreNoPeersBackoffRestartsAfterPeersLeave(t *testing.T) {
 		{at: 0, ev: rxTick()},
 		{at: time.Second, ev: rxTick()},
 		{at: 2 * time.Second, ev: rxUp(1, CapV2), send: []rxOut{{1, "v2req"}}},
-		{at: 2 * time.Second, ev: rxRecv(1, rxV2RespAddrs(rxRange(100, 199)...))},
+		{at: 2 * time.Second, ev: rxRecv(1, testkit.V2RespAddrs(rxRange(100, 199)...))},
 		{at: 2*time.Second + 100*time.Millisecond, ev: rxDown(1)},
 	})
 	acts := core.Tick(rxAt(2*time.Second + 200*time.Millisecond))
@@ -795,7 +692,7 @@ func TestCoreV1PeerSpacing(t *testing.T) {
 	require.Empty(t, errs)
 	var at []time.Duration
 	for _, r := range reqs {
-		require.Equal(t, rxV1Req, r.msg, "V1 peers get V1 requests only")
+		require.Equal(t, testkit.V1Req, r.msg, "V1 peers get V1 requests only")
 		at = append(at, r.at)
 	}
 	require.Equal(t, []time.Duration{0, 11 * time.Second, 22 * time.Second, 33 * time.Second, 44 * time.Second, 55 * time.Second}, at)
@@ -834,7 +731,7 @@ func TestCoreV2PeerSpacing(t *testing.T) {
 			require.Empty(t, errs)
 			require.Len(t, reqs, tc.n)
 			for _, r := range reqs {
-				require.Equal(t, rxV2Req, r.msg)
+				require.Equal(t, testkit.V2Req, r.msg)
 			}
 			for _, g := range rxGaps(reqs) {
 				require.Equal(t, tc.gap, g)
@@ -850,7 +747,7 @@ func TestCoreV1PeerUpgradedByV2Message(t *testing.T) {
 		msg  []byte
 		send []rxOut
 	}{
-		{"v2 request", rxV2Req, []rxOut{{a, "v2resp"}}},
+		{"v2 request", testkit.V2Req, []rxOut{{a, "v2resp"}}},
 		{"empty v2 response", []byte{0x22, 0x00}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -861,7 +758,7 @@ func TestCoreV1PeerUpgradedByV2Message(t *testing.T) {
 			if tc.send != nil {
 				// It answers V1 in V1, then asks in V2.
 				steps = append(steps,
-					rxStep{at: 100 * time.Millisecond, ev: rxRecv(a, rxV1RespAddrs(rxAddr(100)))},
+					rxStep{at: 100 * time.Millisecond, ev: rxRecv(a, testkit.V1RespAddrs(rxAddr(100)))},
 					rxStep{at: time.Second, ev: rxRecv(a, tc.msg), send: tc.send},
 				)
 			} else {
@@ -870,7 +767,7 @@ func TestCoreV1PeerUpgradedByV2Message(t *testing.T) {
 			steps = append(steps,
 				// Now it is asked in V2, at V2 spacing.
 				rxStep{at: time.Second, ev: rxTick(), send: []rxOut{{a, "v2req"}}},
-				rxStep{at: time.Second, ev: rxRecv(a, rxV2RespAddrs(rxRange(101, 200)...))},
+				rxStep{at: time.Second, ev: rxRecv(a, testkit.V2RespAddrs(rxRange(101, 200)...))},
 				rxStep{at: 1500 * time.Millisecond, ev: rxTick(), send: []rxOut{{a, "v2req"}}},
 			)
 			rxRun(t, core, steps)
@@ -898,10 +795,10 @@ func TestCoreServeInRequestVersion(t *testing.T) {
 		req  []byte
 		kind string
 	}{
-		{"v1 from v1 peer", 0, rxV1Req, "v1resp"},
-		{"v1 from v2 peer", CapV2, rxV1Req, "v1resp"},
-		{"v2 from v2 peer", CapV2, rxV2Req, "v2resp"},
-		{"v2 from v1 peer", 0, rxV2Req, "v2resp"},
+		{"v1 from v1 peer", 0, testkit.V1Req, "v1resp"},
+		{"v1 from v2 peer", CapV2, testkit.V1Req, "v1resp"},
+		{"v2 from v2 peer", CapV2, testkit.V2Req, "v2resp"},
+		{"v2 from v1 peer", 0, testkit.V2Req, "v2resp"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			pm := rxPM(t, PeerManagerOptions{})
@@ -910,7 +807,7 @@ func TestCoreServeInRequestVersion(t *testing.T) {
 			acts := rxServe(t, core, 1, tc.caps, tc.req)
 			require.Len(t, acts.Send, 1)
 			require.Equal(t, nodeID(1), acts.Send[0].To)
-			require.Equal(t, tc.kind, rxKind(t, acts.Send[0].Message))
+			require.Equal(t, tc.kind, testkit.Kind(t, acts.Send[0].Message))
 			require.Equal(t, 1, core.Stats().RequestsServed)
 		})
 	}
@@ -922,8 +819,8 @@ func TestCoreServeAtMostMaxAddresses(t *testing.T) {
 	require.Equal(t, 300, pm.Len())
 	core := rxCore(t, Config{}, pm)
 
-	acts := rxServe(t, core, 1, CapV2, rxV2Req)
-	urls := rxV2URLs(t, acts.Send[0].Message)
+	acts := rxServe(t, core, 1, CapV2, testkit.V2Req)
+	urls := testkit.V2URLs(t, acts.Send[0].Message)
 	require.Len(t, urls, MaxAddresses)
 	require.Contains(t, urls, rxSelfAddr.String())
 	seen := map[string]bool{}
@@ -935,34 +832,34 @@ func TestCoreServeAtMostMaxAddresses(t *testing.T) {
 		require.NotEqual(t, nodeID(1), a.NodeID)
 	}
 
-	acts = core.Receive(rxAt(2*time.Second), Envelope{From: nodeID(1), Message: rxV1Req})
+	acts = core.Receive(rxAt(2*time.Second), Envelope{From: nodeID(1), Message: testkit.V1Req})
 	require.Empty(t, acts.Errors)
 	require.Empty(t, acts.Resolve)
-	entries := rxV1Entries(t, acts.Send[0].Message)
+	entries := testkit.V1Entries(t, acts.Send[0].Message)
 	require.Len(t, entries, MaxAddresses)
-	require.Contains(t, entries, rxV1Str(nodeID(0), "192.0.2.1:26656"))
+	require.Contains(t, entries, testkit.V1Str(nodeID(0), "192.0.2.1:26656"))
 }
 
 func TestCoreServeSelfIncludedRequesterExcluded(t *testing.T) {
-	for _, req := range [][]byte{rxV1Req, rxV2Req} {
+	for _, req := range [][]byte{testkit.V1Req, testkit.V2Req} {
 		pm := rxPM(t, PeerManagerOptions{})
 		rxFill(t, pm, rxRange(1, 5)...) // includes the requester, node 1
 		core := rxCore(t, Config{}, pm)
 		acts := rxServe(t, core, 1, CapV2, req)
 		require.Len(t, acts.Send, 1)
 		var ids []NodeID
-		if bytes.Equal(req, rxV2Req) {
-			for _, u := range rxV2URLs(t, acts.Send[0].Message) {
+		if bytes.Equal(req, testkit.V2Req) {
+			for _, u := range testkit.V2URLs(t, acts.Send[0].Message) {
 				a, err := ParseNodeAddress(u)
 				require.NoError(t, err)
 				ids = append(ids, a.NodeID)
 			}
 		} else {
-			for _, a := range rxDecode(t, acts.Send[0].Message).GetPexResponse().GetAddresses() {
+			for _, a := range testkit.Decode(t, acts.Send[0].Message).GetPexResponse().GetAddresses() {
 				ids = append(ids, NodeID(a.GetId()))
 			}
 		}
-		require.ElementsMatch(t, []NodeID{nodeID(0), nodeID(2), nodeID(3), nodeID(4), nodeID(5)}, ids, "kind %s", rxKind(t, req))
+		require.ElementsMatch(t, []NodeID{nodeID(0), nodeID(2), nodeID(3), nodeID(4), nodeID(5)}, ids, "kind %s", testkit.Kind(t, req))
 	}
 }
 
@@ -975,21 +872,21 @@ func TestCoreServeV1LeavesOutMemoryKeepsIPv6(t *testing.T) {
 	rxFill(t, pm, mem, v6, rxAddr(4), tcp)
 	core := rxCore(t, Config{}, pm)
 
-	acts := rxServe(t, core, 1, 0, rxV1Req)
+	acts := rxServe(t, core, 1, 0, testkit.V1Req)
 	require.Empty(t, acts.Resolve)
 	require.Len(t, acts.Send, 1)
 	require.ElementsMatch(t, []string{
-		rxV1Str(nodeID(0), "192.0.2.1:26656"),
-		rxV1Str(nodeID(3), "[2001:db8::3]:26656"),
-		rxV1Str(nodeID(4), "10.0.4.1:26656"),
-		rxV1Str(nodeID(5), "198.51.100.5:26657"),
-	}, rxV1Entries(t, acts.Send[0].Message))
+		testkit.V1Str(nodeID(0), "192.0.2.1:26656"),
+		testkit.V1Str(nodeID(3), "[2001:db8::3]:26656"),
+		testkit.V1Str(nodeID(4), "10.0.4.1:26656"),
+		testkit.V1Str(nodeID(5), "198.51.100.5:26657"),
+	}, testkit.V1Entries(t, acts.Send[0].Message))
 
 	// V2 carries every form.
-	acts = core.Receive(rxAt(2*time.Second), Envelope{From: nodeID(1), Message: rxV2Req})
+	acts = core.Receive(rxAt(2*time.Second), Envelope{From: nodeID(1), Message: testkit.V2Req})
 	require.ElementsMatch(t, []string{
 		rxSelfAddr.String(), selfMem.String(), mem.String(), v6.String(), rxAddr(4).String(), tcp.String(),
-	}, rxV2URLs(t, acts.Send[0].Message))
+	}, testkit.V2URLs(t, acts.Send[0].Message))
 }
 
 // V2 answers leave mconn:// out of mconn addresses, which both pex and
@@ -1009,13 +906,13 @@ func TestCoreServeV2URLsWithoutScheme(t *testing.T) {
 	answer := func(cfg Config) []byte {
 		pm := rxPM(t, PeerManagerOptions{Options: book.Options{SelfAddresses: []NodeAddress{rxSelfAddr}}})
 		rxFill(t, pm, known[1:]...)
-		acts := rxServe(t, rxCore(t, cfg, pm), 1, 0, rxV2Req)
+		acts := rxServe(t, rxCore(t, cfg, pm), 1, 0, testkit.V2Req)
 		require.Len(t, acts.Send, 1)
 		return acts.Send[0].Message
 	}
 
 	short := answer(Config{})
-	sent := rxV2RawURLs(t, short)
+	sent := testkit.V2RawURLs(t, short)
 	require.Len(t, sent, len(known))
 	mconns := 0
 	for _, u := range sent {
@@ -1044,7 +941,7 @@ func TestCoreServeV2URLsWithoutScheme(t *testing.T) {
 	for _, a := range known {
 		want = append(want, a.String())
 	}
-	require.ElementsMatch(t, want, rxV2RawURLs(t, long))
+	require.ElementsMatch(t, want, testkit.V2RawURLs(t, long))
 	require.Equal(t, len(long)-8*mconns, len(short), "8 bytes less per mconn entry")
 }
 
@@ -1053,16 +950,16 @@ func TestCoreServeV1HostnameAsksForResolution(t *testing.T) {
 	host := NodeAddress{Protocol: ProtocolMConn, NodeID: nodeID(5), Hostname: "seed.example.com", Port: 26656}
 	rxFill(t, pm, host, rxAddr(6))
 	core := rxCore(t, Config{}, pm)
-	acts := rxServe(t, core, 1, 0, rxV1Req)
+	acts := rxServe(t, core, 1, 0, testkit.V1Req)
 	require.Empty(t, acts.Send, "a V1 answer with a host name waits on resolution")
 	require.Len(t, acts.Resolve, 1)
 	require.Equal(t, nodeID(1), acts.Resolve[0].To)
 	require.ElementsMatch(t, []NodeAddress{rxSelfAddr, host, rxAddr(6)}, acts.Resolve[0].Addrs)
 
 	// A V2 answer needs no resolution.
-	acts = core.Receive(rxAt(2*time.Second), Envelope{From: nodeID(1), Message: rxV2Req})
+	acts = core.Receive(rxAt(2*time.Second), Envelope{From: nodeID(1), Message: testkit.V2Req})
 	require.Empty(t, acts.Resolve)
-	require.Contains(t, rxV2URLs(t, acts.Send[0].Message), host.String())
+	require.Contains(t, testkit.V2URLs(t, acts.Send[0].Message), host.String())
 
 }
 
@@ -1073,19 +970,19 @@ func TestCoreServeV1HostnameAsksForResolution(t *testing.T) {
 func TestCoreRequestBeforeUp(t *testing.T) {
 	pm := rxPM(t, PeerManagerOptions{})
 	core := rxCore(t, Config{}, pm)
-	acts := core.Receive(rxAt(0), Envelope{From: nodeID(9), Message: rxV2Req})
+	acts := core.Receive(rxAt(0), Envelope{From: nodeID(9), Message: testkit.V2Req})
 	require.Empty(t, acts.Send)
 	require.Empty(t, acts.Errors)
 
 	require.NoError(t, pm.Accepted(nodeID(9)))
-	acts = core.Receive(rxAt(0), Envelope{From: nodeID(9), Message: rxV1Req})
+	acts = core.Receive(rxAt(0), Envelope{From: nodeID(9), Message: testkit.V1Req})
 	require.Empty(t, acts.Errors)
 	require.Len(t, acts.Send, 1)
-	require.Equal(t, "v1resp", rxKind(t, acts.Send[0].Message))
+	require.Equal(t, "v1resp", testkit.Kind(t, acts.Send[0].Message))
 	require.Empty(t, core.peers, "no state before Up")
 
 	pm.Disconnected(nodeID(9))
-	acts = core.Receive(rxAt(0), Envelope{From: nodeID(9), Message: rxV2Req})
+	acts = core.Receive(rxAt(0), Envelope{From: nodeID(9), Message: testkit.V2Req})
 	require.Empty(t, acts.Send)
 	require.Empty(t, core.peers)
 }
@@ -1094,7 +991,7 @@ func TestCoreRequestBeforeUp(t *testing.T) {
 // Core: request rate limiting
 
 func TestCoreRequestBurstTolerated(t *testing.T) {
-	for _, req := range [][]byte{rxV1Req, rxV2Req} {
+	for _, req := range [][]byte{testkit.V1Req, testkit.V2Req} {
 		core := rxCore(t, Config{}, nil)
 		core.PeerUpdate(rxAt(0), PeerUpdate{NodeID: nodeID(1), Status: PeerStatusUp, Caps: CapV2})
 		// An honest node that reconnects asks four times back to back.
@@ -1107,7 +1004,7 @@ func TestCoreRequestBurstTolerated(t *testing.T) {
 		acts := core.Receive(rxAt(time.Second), Envelope{From: nodeID(1), Message: req})
 		require.Empty(t, acts.Send, "a flood gets no answer")
 		require.Len(t, acts.Errors, 1)
-		rxRequirePeerError(t, acts.Errors[0], nodeID(1), ErrRequestTooSoon, true)
+		testkit.RequirePeerError(t, acts.Errors[0], nodeID(1), ErrRequestTooSoon, true)
 		require.Equal(t, 4, core.Stats().RequestsServed)
 	}
 }
@@ -1119,11 +1016,11 @@ func TestCoreSustainedRequestFloodRefused(t *testing.T) {
 	const every = 150 * time.Millisecond
 	answered, refused, firstErr := 0, 0, -1
 	for i := range 100 {
-		acts := core.Receive(rxAt(time.Duration(i)*every), Envelope{From: nodeID(1), Message: rxV2Req})
+		acts := core.Receive(rxAt(time.Duration(i)*every), Envelope{From: nodeID(1), Message: testkit.V2Req})
 		if len(acts.Errors) > 0 {
 			require.Empty(t, acts.Send, "request %d: refused and answered", i)
 			require.Len(t, acts.Errors, 1)
-			rxRequirePeerError(t, acts.Errors[0], nodeID(1), ErrRequestTooSoon, true)
+			testkit.RequirePeerError(t, acts.Errors[0], nodeID(1), ErrRequestTooSoon, true)
 			if firstErr < 0 {
 				firstErr = i
 			}
@@ -1158,12 +1055,12 @@ func TestCoreRequestsAtAllowedRateAlwaysAnswered(t *testing.T) {
 			now := time.Second
 			// Start with a full burst (a reconnect), then keep to the rate.
 			for range 4 {
-				acts := core.Receive(rxAt(now), Envelope{From: nodeID(1), Message: rxV2Req})
+				acts := core.Receive(rxAt(now), Envelope{From: nodeID(1), Message: testkit.V2Req})
 				require.Empty(t, acts.Errors)
 			}
 			for i := range 200 {
 				now += tc.every
-				acts := core.Receive(rxAt(now), Envelope{From: nodeID(1), Message: rxV2Req})
+				acts := core.Receive(rxAt(now), Envelope{From: nodeID(1), Message: testkit.V2Req})
 				require.Empty(t, acts.Errors, "request %d at %s", i, now)
 				require.Len(t, acts.Send, 1)
 			}
@@ -1197,56 +1094,56 @@ func TestCoreBadInput(t *testing.T) {
 		noErr bool
 		added []int // node IDs the book gains
 	}{
-		{name: "oversize refused before decode", cfg: Config{MaxMessageSize: 1024}, msg: rxV2Resp(big...), is: []error{ErrMessageTooLarge}, fatal: true},
+		{name: "oversize refused before decode", cfg: Config{MaxMessageSize: 1024}, msg: testkit.V2Resp(big...), is: []error{ErrMessageTooLarge}, fatal: true},
 		{name: "undecodable", msg: []byte{0xff, 0xff, 0xff, 0xff}, is: []error{ErrMalformedMessage}, fatal: true},
-		{name: "truncated", msg: rxV2RespAddrs(rxAddr(100))[:10], is: []error{ErrMalformedMessage}, fatal: true},
+		{name: "truncated", msg: testkit.V2RespAddrs(rxAddr(100))[:10], is: []error{ErrMalformedMessage}, fatal: true},
 		{name: "empty message", msg: []byte{}, is: []error{ErrUnknownMessage}, fatal: true},
 		{name: "unknown oneof field 5", msg: []byte{0x2a, 0x00}, is: []error{ErrUnknownMessage}, fatal: true},
-		{name: "unsolicited from peer not asked", from: b, msg: rxV2RespAddrs(rxAddr(100)), is: []error{ErrUnsolicitedResponse}, fatal: true},
-		{name: "unsolicited from unknown peer", from: 9, msg: rxV2RespAddrs(rxAddr(100)), is: []error{ErrUnsolicitedResponse}, fatal: true},
-		{name: "unsolicited v1", from: b, msg: rxV1RespAddrs(rxAddr(100)), is: []error{ErrUnsolicitedResponse}, fatal: true},
-		{name: "101 addresses", msg: rxV2RespAddrs(tooMany...), is: []error{ErrTooManyAddresses}, fatal: true},
-		{name: "101 v1 addresses", msg: rxV1RespAddrs(tooMany...), is: []error{ErrTooManyAddresses}, fatal: true},
+		{name: "unsolicited from peer not asked", from: b, msg: testkit.V2RespAddrs(rxAddr(100)), is: []error{ErrUnsolicitedResponse}, fatal: true},
+		{name: "unsolicited from unknown peer", from: 9, msg: testkit.V2RespAddrs(rxAddr(100)), is: []error{ErrUnsolicitedResponse}, fatal: true},
+		{name: "unsolicited v1", from: b, msg: testkit.V1RespAddrs(rxAddr(100)), is: []error{ErrUnsolicitedResponse}, fatal: true},
+		{name: "101 addresses", msg: testkit.V2RespAddrs(tooMany...), is: []error{ErrTooManyAddresses}, fatal: true},
+		{name: "101 v1 addresses", msg: testkit.V1RespAddrs(tooMany...), is: []error{ErrTooManyAddresses}, fatal: true},
 		{
 			name: "mostly invalid", fatal: true, is: []error{ErrMostlyInvalid, ErrInvalidAddress}, added: []int{10, 11, 12},
-			msg: rxV2Resp(v(10), "junk", v(11), "mconn://zz@1.2.3.4:1", "", "::::", v(12), "x://y", "memory:", "tcp://"),
+			msg: testkit.V2Resp(v(10), "junk", v(11), "mconn://zz@1.2.3.4:1", "", "::::", v(12), "x://y", "memory:", "tcp://"),
 		},
 		{
 			name: "a few invalid", is: []error{ErrInvalidAddress}, added: []int{10, 11, 12, 13, 14, 15, 16, 17},
-			msg: rxV2Resp(v(10), v(11), "junk", v(12), v(13), v(14), v(15), "also junk", v(16), v(17)),
+			msg: testkit.V2Resp(v(10), v(11), "junk", v(12), v(13), v(14), v(15), "also junk", v(16), v(17)),
 		},
-		{name: "malformed URL", is: []error{ErrInvalidAddress}, added: []int{10, 11, 12}, msg: rxV2Resp(v(10), "http://%zz", v(11), v(12))},
-		{name: "bad node ID", is: []error{ErrInvalidAddress, ErrInvalidNodeID}, added: []int{10, 11, 12}, msg: rxV2Resp(v(10), "mconn://"+strings.Repeat("g", 40)+"@1.2.3.4:26656", v(11), v(12))},
-		{name: "port 0", is: []error{ErrInvalidAddress}, added: []int{10, 11, 12}, msg: rxV2Resp(v(10), "mconn://"+id(20)+"@1.2.3.4:0", v(11), v(12))},
-		{name: "port too large", is: []error{ErrInvalidAddress}, added: []int{10, 11, 12}, msg: rxV2Resp(v(10), "mconn://"+id(20)+"@1.2.3.4:65536", v(11), v(12))},
-		{name: "IPv6 without brackets", is: []error{ErrInvalidAddress}, added: []int{10, 11, 12}, msg: rxV2Resp(v(10), "mconn://"+id(20)+"@2001:db8::1:26656", v(11), v(12))},
+		{name: "malformed URL", is: []error{ErrInvalidAddress}, added: []int{10, 11, 12}, msg: testkit.V2Resp(v(10), "http://%zz", v(11), v(12))},
+		{name: "bad node ID", is: []error{ErrInvalidAddress, ErrInvalidNodeID}, added: []int{10, 11, 12}, msg: testkit.V2Resp(v(10), "mconn://"+strings.Repeat("g", 40)+"@1.2.3.4:26656", v(11), v(12))},
+		{name: "port 0", is: []error{ErrInvalidAddress}, added: []int{10, 11, 12}, msg: testkit.V2Resp(v(10), "mconn://"+id(20)+"@1.2.3.4:0", v(11), v(12))},
+		{name: "port too large", is: []error{ErrInvalidAddress}, added: []int{10, 11, 12}, msg: testkit.V2Resp(v(10), "mconn://"+id(20)+"@1.2.3.4:65536", v(11), v(12))},
+		{name: "IPv6 without brackets", is: []error{ErrInvalidAddress}, added: []int{10, 11, 12}, msg: testkit.V2Resp(v(10), "mconn://"+id(20)+"@2001:db8::1:26656", v(11), v(12))},
 		{
 			name: "v1 bad entries", is: []error{ErrInvalidAddress}, added: []int{10, 11, 12, 13, 14, 15},
-			msg: rxV1Resp(
-				rxV1Entry(nodeID(10), "10.0.10.1", 26656), rxV1Entry(nodeID(11), "10.0.11.1", 26656), rxV1Entry(nodeID(12), "10.0.12.1", 26656),
-				rxV1Entry(nodeID(20), "", 26656), rxV1Entry(nodeID(21), "10.0.0.21", 0),
-				rxV1Entry(nodeID(13), "10.0.13.1", 26656), rxV1Entry(nodeID(14), "2001:db8::14", 26656), rxV1Entry(nodeID(15), "10.0.15.1", 26656),
+			msg: testkit.V1Resp(
+				testkit.V1Entry(nodeID(10), "10.0.10.1", 26656), testkit.V1Entry(nodeID(11), "10.0.11.1", 26656), testkit.V1Entry(nodeID(12), "10.0.12.1", 26656),
+				testkit.V1Entry(nodeID(20), "", 26656), testkit.V1Entry(nodeID(21), "10.0.0.21", 0),
+				testkit.V1Entry(nodeID(13), "10.0.13.1", 26656), testkit.V1Entry(nodeID(14), "2001:db8::14", 26656), testkit.V1Entry(nodeID(15), "10.0.15.1", 26656),
 			),
 		},
 		{
 			name: "v1 bad port and ID", is: []error{ErrInvalidAddress}, added: []int{10, 11, 12, 13, 14},
-			msg: rxV1Resp(
-				rxV1Entry(nodeID(10), "10.0.10.1", 26656), rxV1Entry(nodeID(11), "10.0.11.1", 26656), rxV1Entry(nodeID(12), "10.0.12.1", 26656),
-				rxV1Entry(nodeID(20), "10.0.0.20", 70000), rxV1Entry("xyz", "10.0.0.21", 26656),
-				rxV1Entry(nodeID(13), "10.0.13.1", 26656), rxV1Entry(nodeID(14), "10.0.14.1", 26656),
+			msg: testkit.V1Resp(
+				testkit.V1Entry(nodeID(10), "10.0.10.1", 26656), testkit.V1Entry(nodeID(11), "10.0.11.1", 26656), testkit.V1Entry(nodeID(12), "10.0.12.1", 26656),
+				testkit.V1Entry(nodeID(20), "10.0.0.20", 70000), testkit.V1Entry("xyz", "10.0.0.21", 26656),
+				testkit.V1Entry(nodeID(13), "10.0.13.1", 26656), testkit.V1Entry(nodeID(14), "10.0.14.1", 26656),
 			),
 		},
 		{
 			name: "our own address among others", noErr: true, added: []int{10, 11, 12, 13},
-			msg: rxV2Resp(v(10), rxSelfAddr.String(), v(11), v(12), v(13)),
+			msg: testkit.V2Resp(v(10), rxSelfAddr.String(), v(11), v(12), v(13)),
 		},
 		{
 			name: "our own endpoint under another ID", noErr: true, added: []int{10, 11, 12},
-			msg: rxV2Resp(v(10), "mconn://"+id(20)+"@192.0.2.1:26656", v(11), v(12)),
+			msg: testkit.V2Resp(v(10), "mconn://"+id(20)+"@192.0.2.1:26656", v(11), v(12)),
 		},
 		{
 			name: "our own address in every form", fatal: true, is: []error{ErrMostlyInvalid, ErrSelfAddress}, added: []int{10},
-			msg: rxV2Resp("memory:"+string(self), "tcp://"+string(self)+"@203.0.113.9:1", rxSelfAddr.String(), "mconn://"+id(20)+"@192.0.2.1:26656", v(10)),
+			msg: testkit.V2Resp("memory:"+string(self), "tcp://"+string(self)+"@203.0.113.9:1", rxSelfAddr.String(), "mconn://"+id(20)+"@192.0.2.1:26656", v(10)),
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1270,7 +1167,7 @@ func TestCoreBadInput(t *testing.T) {
 			} else {
 				require.Len(t, acts.Errors, 1, "%v", acts.Errors)
 				for _, s := range tc.is {
-					rxRequirePeerError(t, acts.Errors[0], nodeID(from), s, tc.fatal)
+					testkit.RequirePeerError(t, acts.Errors[0], nodeID(from), s, tc.fatal)
 				}
 			}
 			want := append([]NodeID(nil), before...)
@@ -1291,15 +1188,15 @@ func TestCoreResponseStatsAndBook(t *testing.T) {
 	pm := rxPM(t, PeerManagerOptions{})
 	rxFill(t, pm, rxAddr(10), rxAddr(11))
 	core := rxCore(t, Config{}, pm)
-	resp := rxV2Resp(rxAddr(10).String(), rxAddr(11).String(), rxAddr(12).String(), rxAddr(13).String(), rxAddr(14).String(), "junk")
+	resp := testkit.V2Resp(rxAddr(10).String(), rxAddr(11).String(), rxAddr(12).String(), rxAddr(13).String(), rxAddr(14).String(), "junk")
 	rxRun(t, core, []rxStep{
 		{at: 0, ev: rxUp(1, CapV2), send: []rxOut{{1, "v2req"}}},
 		{at: 0, ev: rxUp(2, 0)},
 		{at: 10 * time.Millisecond, ev: rxRecv(1, resp), errs: []rxErr{{1, ErrInvalidAddress, false}}},
-		{at: 20 * time.Millisecond, ev: rxRecv(2, rxV1Req), send: []rxOut{{2, "v1resp"}}},
+		{at: 20 * time.Millisecond, ev: rxRecv(2, testkit.V1Req), send: []rxOut{{2, "v1resp"}}},
 		{at: 300 * time.Millisecond, ev: rxTick()}, // 3 new, of the 100 an answer holds: slower
 		{at: 400 * time.Millisecond, ev: rxTick(), send: []rxOut{{2, "v1req"}}},
-		{at: 500 * time.Millisecond, ev: rxRecv(2, rxV1RespAddrs(rxAddr(15), rxAddr(12)))},
+		{at: 500 * time.Millisecond, ev: rxRecv(2, testkit.V1RespAddrs(rxAddr(15), rxAddr(12)))},
 	})
 	for i := 10; i <= 15; i++ {
 		require.True(t, pm.Has(nodeID(i)), "node %d", i)
@@ -1313,9 +1210,9 @@ func TestCoreResponseStatsAndBook(t *testing.T) {
 	require.Equal(t, 1, st.InvalidEntries)
 	require.Equal(t, 1, st.PeerErrors)
 	require.Equal(t, 0, st.Timeouts)
-	require.Equal(t, len(resp)+len(rxV1Req)+len(rxV1RespAddrs(rxAddr(15), rxAddr(12))), st.BytesReceived)
-	served := rxV1RespAddrs(rxSelfAddr, rxAddr(10), rxAddr(11), rxAddr(12), rxAddr(13), rxAddr(14))
-	require.Equal(t, len(rxV2Req)+len(rxV1Req)+len(served), st.BytesSent)
+	require.Equal(t, len(resp)+len(testkit.V1Req)+len(testkit.V1RespAddrs(rxAddr(15), rxAddr(12))), st.BytesReceived)
+	served := testkit.V1RespAddrs(rxSelfAddr, rxAddr(10), rxAddr(11), rxAddr(12), rxAddr(13), rxAddr(14))
+	require.Equal(t, len(testkit.V2Req)+len(testkit.V1Req)+len(served), st.BytesSent)
 	require.GreaterOrEqual(t, st.NetworkSize, pm.Len())
 }
 
@@ -1339,7 +1236,7 @@ func TestCoreNetworkSizeEstimate(t *testing.T) {
 		for _, i := range rng.Perm(n)[:MaxAddresses] {
 			addrs = append(addrs, rxAddr(1+i))
 		}
-		return rxV2RespAddrs(addrs...)
+		return testkit.V2RespAddrs(addrs...)
 	})
 	require.Empty(t, errs)
 	require.Positive(t, early, "checked the estimate before the book knew 80%%")
@@ -1394,13 +1291,13 @@ func TestCoreLateResponseIsUsedNotPunished(t *testing.T) {
 		{at: 0, ev: rxUp(b, CapV2)},
 		{at: 200 * time.Millisecond, ev: rxTick(), send: []rxOut{{b, "v2req"}}},
 		// A full answer, so b is not taken for a peer whose lap is done.
-		{at: 300 * time.Millisecond, ev: rxRecv(b, rxV2RespAddrs(rxRange(200, 299)...))},
+		{at: 300 * time.Millisecond, ev: rxRecv(b, testkit.V2RespAddrs(rxRange(200, 299)...))},
 		// a misses its deadline and goes behind b; b is asked next.
 		{at: 10 * time.Second, ev: rxTick(), errs: []rxErr{{a, ErrResponseTimeout, false}}, send: []rxOut{{b, "v2req"}}},
 		// a's answer then arrives: late, not unsolicited.
-		{at: 10*time.Second + 500*time.Millisecond, ev: rxRecv(a, rxV2RespAddrs(rxAddr(100)))},
+		{at: 10*time.Second + 500*time.Millisecond, ev: rxRecv(a, testkit.V2RespAddrs(rxAddr(100)))},
 		// A second one is unsolicited.
-		{at: 10*time.Second + 600*time.Millisecond, ev: rxRecv(a, rxV2RespAddrs(rxAddr(102))), errs: []rxErr{{a, ErrUnsolicitedResponse, true}}},
+		{at: 10*time.Second + 600*time.Millisecond, ev: rxRecv(a, testkit.V2RespAddrs(rxAddr(102))), errs: []rxErr{{a, ErrUnsolicitedResponse, true}}},
 	})
 	require.True(t, core.bk.Has(nodeID(100)), "the late answer is used")
 	require.False(t, core.bk.Has(nodeID(102)))
@@ -1444,12 +1341,12 @@ func TestCoreAdaptiveChoice(t *testing.T) {
 	sent := func(acts Actions) NodeID { return rxSentTo(t, acts) }
 	// a comes up and is asked; it answers with news.
 	require.Equal(t, nodeID(a), sent(core.PeerUpdate(at(0), PeerUpdate{NodeID: nodeID(a), Status: PeerStatusUp, Caps: CapV2})))
-	core.Receive(at(50*time.Millisecond), Envelope{From: nodeID(a), Message: rxV2RespAddrs(rxRange(100, 110)...)})
+	core.Receive(at(50*time.Millisecond), Envelope{From: nodeID(a), Message: testkit.V2RespAddrs(rxRange(100, 110)...)})
 	// b comes up: a new peer is asked next, before a is asked again.
 	core.PeerUpdate(at(60*time.Millisecond), PeerUpdate{NodeID: nodeID(b), Status: PeerStatusUp, Caps: CapV2})
 	require.Equal(t, nodeID(b), sent(core.Tick(at(300*time.Millisecond))))
 	// b has nothing to tell; c comes up and answers with news.
-	core.Receive(at(350*time.Millisecond), Envelope{From: nodeID(b), Message: rxV2RespAddrs()})
+	core.Receive(at(350*time.Millisecond), Envelope{From: nodeID(b), Message: testkit.V2RespAddrs()})
 	core.PeerUpdate(at(360*time.Millisecond), PeerUpdate{NodeID: nodeID(c), Status: PeerStatusUp, Caps: CapV2})
 	// From then on the exhausted b waits while a and c still bring news
 	// (a, whose last answer was all news, outranks the unasked c at first).
@@ -1462,7 +1359,7 @@ func TestCoreAdaptiveChoice(t *testing.T) {
 		if to == nodeID(a) && asked[to] > 3 {
 			news = nil // a runs dry
 		}
-		core.Receive(at(time.Second+time.Duration(i)*time.Second+50*time.Millisecond), Envelope{From: to, Message: rxV2RespAddrs(news...)})
+		core.Receive(at(time.Second+time.Duration(i)*time.Second+50*time.Millisecond), Envelope{From: to, Message: testkit.V2RespAddrs(news...)})
 	}
 	require.Positive(t, asked[nodeID(a)])
 	require.Positive(t, asked[nodeID(c)], "the new peer gets its turn once a runs dry")
@@ -1521,7 +1418,7 @@ func TestCoreJudgesANewPeerByWhereItsWalkBegins(t *testing.T) {
 	now := time.Unix(1_700_000_000, 0)
 	at := func(d time.Duration) time.Time { return now.Add(d) }
 	require.Equal(t, nodeID(w), rxSentTo(t, core.PeerUpdate(at(0), PeerUpdate{NodeID: nodeID(w), Status: PeerStatusUp, Caps: CapV2})))
-	core.Receive(at(100*time.Millisecond), Envelope{From: nodeID(w), Message: rxV2RespAddrs(ids[:100]...)})
+	core.Receive(at(100*time.Millisecond), Envelope{From: nodeID(w), Message: testkit.V2RespAddrs(ids[:100]...)})
 	core.PeerUpdate(at(200*time.Millisecond), PeerUpdate{NodeID: nodeID(a), Status: PeerStatusUp, Caps: CapV2})
 	core.PeerUpdate(at(200*time.Millisecond), PeerUpdate{NodeID: nodeID(b), Status: PeerStatusUp, Caps: CapV2})
 	require.Equal(t, nodeID(a), rxSentTo(t, core.Tick(at(time.Second))))
@@ -1542,7 +1439,7 @@ func rxThinSource(t *testing.T) (*PeerManager, *Core, []NodeAddress, time.Time) 
 	}
 	now := time.Unix(1_700_000_000, 0)
 	require.Equal(t, nodeID(1), rxSentTo(t, core.PeerUpdate(now, PeerUpdate{NodeID: nodeID(1), Status: PeerStatusUp, Caps: CapV2})))
-	core.Receive(now.Add(50*time.Millisecond), Envelope{From: nodeID(1), Message: rxV2RespAddrs(ids[:100]...)})
+	core.Receive(now.Add(50*time.Millisecond), Envelope{From: nodeID(1), Message: testkit.V2RespAddrs(ids[:100]...)})
 	require.Equal(t, 955, pm.Len())
 	return pm, core, ids, now
 }
@@ -1577,7 +1474,7 @@ func TestCoreSeeksASecondSource(t *testing.T) {
 				answer = append(answer, sybilAddr(i))
 			}
 		}
-		core.Receive(now.Add(core.cfg.MinInterval+50*time.Millisecond), Envelope{From: nodeID(s), Message: rxV2RespAddrs(answer...)})
+		core.Receive(now.Add(core.cfg.MinInterval+50*time.Millisecond), Envelope{From: nodeID(s), Message: testkit.V2RespAddrs(answer...)})
 		asked := rxAskedOnUp(t, core, now.Add(time.Second), tp)
 		if sybil {
 			require.Equal(t, nodeID(tp), asked, "a sybil is no source: t is asked")
@@ -1598,7 +1495,7 @@ func TestCoreCountsEachSourceOnceWhileConnected(t *testing.T) {
 		_, core, ids, now := rxThinSource(t)
 		now = now.Add(time.Second)
 		require.Equal(t, nodeID(d), rxSentTo(t, core.Tick(now)))
-		core.Receive(now.Add(50*time.Millisecond), Envelope{From: nodeID(d), Message: rxV2RespAddrs(ids[100:200]...)})
+		core.Receive(now.Add(50*time.Millisecond), Envelope{From: nodeID(d), Message: testkit.V2RespAddrs(ids[100:200]...)})
 		require.Equal(t, nodeID(tp), rxAskedOnUp(t, core, now.Add(time.Second), tp))
 	})
 	for _, tc := range []struct {
@@ -1613,14 +1510,14 @@ func TestCoreCountsEachSourceOnceWhileConnected(t *testing.T) {
 			_, core, ids, now := rxThinSource(t)
 			now = now.Add(100 * time.Millisecond)
 			require.Equal(t, nodeID(s), rxAskedOnUp(t, core, now, s))
-			core.Receive(now.Add(core.cfg.MinInterval+50*time.Millisecond), Envelope{From: nodeID(s), Message: rxV2RespAddrs(tc.ans(ids)...)})
+			core.Receive(now.Add(core.cfg.MinInterval+50*time.Millisecond), Envelope{From: nodeID(s), Message: testkit.V2RespAddrs(tc.ans(ids)...)})
 			now = now.Add(time.Second)
 			if tc.down {
 				acts := core.PeerUpdate(now, PeerUpdate{NodeID: nodeID(s), Status: PeerStatusDown})
 				if len(acts.Send) > 0 {
 					// d was due: it answers, thinly again, and is free.
 					require.Equal(t, nodeID(d), rxSentTo(t, acts))
-					core.Receive(now.Add(50*time.Millisecond), Envelope{From: nodeID(d), Message: rxV2RespAddrs(ids[100:200]...)})
+					core.Receive(now.Add(50*time.Millisecond), Envelope{From: nodeID(d), Message: testkit.V2RespAddrs(ids[100:200]...)})
 				}
 			}
 			require.Equal(t, nodeID(tp), rxAskedOnUp(t, core, now.Add(time.Second), tp))
@@ -1658,7 +1555,7 @@ func rxWalkAfterNews(t *testing.T, lose bool, run, news func([]NodeAddress) []No
 	w := rxPeerStartingOutside(pm, ids, 2000)
 	now := time.Unix(1_700_000_000, 0)
 	require.Equal(t, nodeID(w), rxSentTo(t, core.PeerUpdate(now, PeerUpdate{NodeID: nodeID(w), Status: PeerStatusUp, Caps: CapV2})))
-	core.Receive(now.Add(50*time.Millisecond), Envelope{From: nodeID(w), Message: rxV2RespAddrs(ids[:100]...)})
+	core.Receive(now.Add(50*time.Millisecond), Envelope{From: nodeID(w), Message: testkit.V2RespAddrs(ids[:100]...)})
 	now = core.NextWake()
 	require.Equal(t, nodeID(w), rxSentTo(t, core.Tick(now)))
 	if lose {
@@ -1669,7 +1566,7 @@ func rxWalkAfterNews(t *testing.T, lose bool, run, news func([]NodeAddress) []No
 	}
 	r := run(ids)
 	answer := append(slices.Clone(r), news(ids)...)
-	acts := core.Receive(now.Add(50*time.Millisecond), Envelope{From: nodeID(w), Message: rxV2RespAddrs(answer...)})
+	acts := core.Receive(now.Add(50*time.Millisecond), Envelope{From: nodeID(w), Message: testkit.V2RespAddrs(answer...)})
 	require.Empty(t, acts.Errors)
 	require.Equal(t, 300, pm.Len())
 	require.Equal(t, pm.RankOf(r[len(r)-1].NodeID), core.peers[nodeID(w)].w.At, "the run ends before the news")
@@ -1689,7 +1586,7 @@ func TestCoreReadsTheNewsAfterARunAsNews(t *testing.T) {
 	at, n := core.peers[w].w.At, core.peers[w].w.Len
 	now := core.NextWake()
 	require.Equal(t, w, rxSentTo(t, core.Tick(now)))
-	core.Receive(now.Add(50*time.Millisecond), Envelope{From: w, Message: rxV2RespAddrs(ids[20:30]...)})
+	core.Receive(now.Add(50*time.Millisecond), Envelope{From: w, Message: testkit.V2RespAddrs(ids[20:30]...)})
 	require.Equal(t, at, core.peers[w].w.At, "news alone")
 	require.Equal(t, n, core.peers[w].w.Len)
 }
@@ -1732,11 +1629,11 @@ func rxSourcesOfOurBook(t *testing.T) (pm *PeerManager, core *Core, a, b int, ru
 	}
 	now = time.Unix(1_700_000_000, 0)
 	require.Equal(t, nodeID(a), rxSentTo(t, core.PeerUpdate(now, PeerUpdate{NodeID: nodeID(a), Status: PeerStatusUp, Caps: CapV2})))
-	core.Receive(now.Add(50*time.Millisecond), Envelope{From: nodeID(a), Message: rxV2RespAddrs(run(nodeID(a))...)})
+	core.Receive(now.Add(50*time.Millisecond), Envelope{From: nodeID(a), Message: testkit.V2RespAddrs(run(nodeID(a))...)})
 	now = now.Add(100 * time.Millisecond)
 	rxAskedSoon(t, core, now, b)
 	now = now.Add(core.cfg.MinInterval + 50*time.Millisecond)
-	core.Receive(now, Envelope{From: nodeID(b), Message: rxV2RespAddrs(run(nodeID(b))...)})
+	core.Receive(now, Envelope{From: nodeID(b), Message: testkit.V2RespAddrs(run(nodeID(b))...)})
 	require.Equal(t, 2, core.idle)
 	return pm, core, a, b, run, now
 }
@@ -1755,7 +1652,7 @@ func TestCoreLooksPastSourcesThatKnowNoMore(t *testing.T) {
 		now = core.NextWake()
 		to := rxSentTo(t, core.Tick(now))
 		asked[to]++
-		core.Receive(now.Add(50*time.Millisecond), Envelope{From: to, Message: rxV2RespAddrs(run(to)...)})
+		core.Receive(now.Add(50*time.Millisecond), Envelope{From: to, Message: testkit.V2RespAddrs(run(to)...)})
 	}
 	require.Equal(t, 600, pm.Len())
 	require.Equal(t, 600, core.NetworkSizeEstimate(), "the walks show books of our size")
@@ -1774,7 +1671,7 @@ func TestCoreLooksPastSourcesAfterThreeEmptyAnswers(t *testing.T) {
 	now = now.Add(time.Second)
 	to := rxAskedOnUp(t, core, now, n)
 	require.Contains(t, []NodeID{nodeID(a), nodeID(b)}, to, "two empty answers")
-	core.Receive(now.Add(core.cfg.MinInterval+50*time.Millisecond), Envelope{From: to, Message: rxV2RespAddrs(run(to)...)})
+	core.Receive(now.Add(core.cfg.MinInterval+50*time.Millisecond), Envelope{From: to, Message: testkit.V2RespAddrs(run(to)...)})
 	require.Equal(t, 3, core.idle)
 	require.Equal(t, nodeID(n), rxSentTo(t, core.Tick(core.NextWake())), "three empty answers")
 }
@@ -1831,14 +1728,14 @@ func TestCoreAsksANewPeerThatAskedUsFirst(t *testing.T) {
 				const s = 4
 				require.Equal(t, nodeID(s), rxAskedOnUp(t, core, now, s))
 				now = now.Add(core.cfg.MinInterval + 50*time.Millisecond)
-				core.Receive(now, Envelope{From: nodeID(s), Message: rxV2RespAddrs(ids[500:600]...)})
+				core.Receive(now, Envelope{From: nodeID(s), Message: testkit.V2RespAddrs(ids[500:600]...)})
 				require.Equal(t, 2, core.sources)
 			}
 			require.NoError(t, pm.Accepted(nodeID(y), rxAddr(y)))
 			ask := func(i int) {
-				acts := core.Receive(now.Add(time.Duration(i)*time.Millisecond), Envelope{From: nodeID(y), Message: rxV2Req})
+				acts := core.Receive(now.Add(time.Duration(i)*time.Millisecond), Envelope{From: nodeID(y), Message: testkit.V2Req})
 				require.Empty(t, acts.Errors)
-				require.Equal(t, "v2resp", rxKind(t, acts.Send[0].Message))
+				require.Equal(t, "v2resp", testkit.Kind(t, acts.Send[0].Message))
 			}
 			if tc.beforeUp {
 				for i := range tc.asks {
@@ -1879,8 +1776,8 @@ func TestCoreCountsOnlyAnsweredRequestsForTheMutualBonus(t *testing.T) {
 	for _, id := range []int{y, x} {
 		require.Empty(t, core.PeerUpdate(now, PeerUpdate{NodeID: nodeID(id), Status: PeerStatusUp, Caps: CapV2}).Send)
 	}
-	require.Empty(t, core.Receive(now.Add(time.Millisecond), Envelope{From: nodeID(y), Message: rxV2Req}).Errors)
-	acts := core.Receive(now.Add(2*time.Millisecond), Envelope{From: nodeID(y), Message: rxV2Req})
+	require.Empty(t, core.Receive(now.Add(time.Millisecond), Envelope{From: nodeID(y), Message: testkit.V2Req}).Errors)
+	acts := core.Receive(now.Add(2*time.Millisecond), Envelope{From: nodeID(y), Message: testkit.V2Req})
 	require.Len(t, acts.Errors, 1)
 	require.ErrorIs(t, acts.Errors[0].Err, ErrRequestTooSoon)
 	require.Equal(t, nodeID(x), rxSentTo(t, core.Tick(core.NextWake())))
@@ -1899,7 +1796,7 @@ func TestCoreGivesTheMutualBonusOncePerConnection(t *testing.T) {
 		require.Empty(t, core.PeerUpdate(now, PeerUpdate{NodeID: nodeID(id), Status: PeerStatusUp, Caps: CapV2}).Send)
 	}
 	for i := range 2 {
-		require.Empty(t, core.Receive(now.Add(time.Duration(i+1)*time.Millisecond), Envelope{From: nodeID(y), Message: rxV2Req}).Errors)
+		require.Empty(t, core.Receive(now.Add(time.Duration(i+1)*time.Millisecond), Envelope{From: nodeID(y), Message: testkit.V2Req}).Errors)
 	}
 	require.Equal(t, nodeID(y), rxSentTo(t, core.Tick(core.NextWake())))
 	acts := core.Tick(now.Add(core.cfg.ResponseTimeout + time.Second))
@@ -1931,7 +1828,7 @@ func TestCoreGivesNoMutualBonusToCrowdedInbound(t *testing.T) {
 		now = now.Add(100 * time.Millisecond)
 		require.Empty(t, core.PeerUpdate(now, PeerUpdate{NodeID: nodeID(3), Status: PeerStatusUp, Caps: CapV2}).Send)
 		for i := range 2 {
-			acts := core.Receive(now.Add(time.Duration(10*(i+1))*time.Millisecond), Envelope{From: nodeID(3), Message: rxV2Req})
+			acts := core.Receive(now.Add(time.Duration(10*(i+1))*time.Millisecond), Envelope{From: nodeID(3), Message: testkit.V2Req})
 			require.Empty(t, acts.Errors)
 		}
 		other, err := NodeAddressFromIP(nodeID(4), netip.AddrFrom4([4]byte{77, 77, 0, 4}), 26656)
@@ -1958,12 +1855,12 @@ func TestCoreAsksTheWalkNearestAGap(t *testing.T) {
 	const a, b = 1, 2
 	at, sent := rxUpTwo(t, core) // a asked at 0, b at 1 s
 	// b answers first, so it is ahead of a in the rotation.
-	core.Receive(at(1100*time.Millisecond), Envelope{From: nodeID(b), Message: rxV2RespAddrs(ids[800:900]...)})
-	core.Receive(at(1200*time.Millisecond), Envelope{From: nodeID(a), Message: rxV2RespAddrs(ids[200:300]...)})
+	core.Receive(at(1100*time.Millisecond), Envelope{From: nodeID(b), Message: testkit.V2RespAddrs(ids[800:900]...)})
+	core.Receive(at(1200*time.Millisecond), Envelope{From: nodeID(a), Message: testkit.V2RespAddrs(ids[200:300]...)})
 	for i := range 3 {
 		d := time.Duration(i+1) * time.Minute
 		require.Equal(t, nodeID(a), sent(core.Tick(at(d))), "answer %d: the walk nearer the gap is asked", i)
-		core.Receive(at(d+100*time.Millisecond), Envelope{From: nodeID(a), Message: rxV2RespAddrs(ids[300+100*i : 400+100*i]...)})
+		core.Receive(at(d+100*time.Millisecond), Envelope{From: nodeID(a), Message: testkit.V2RespAddrs(ids[300+100*i : 400+100*i]...)})
 	}
 	require.Equal(t, 1000, pm.Len())
 }
@@ -1984,13 +1881,13 @@ func TestCoreSaturatesWhenNoPeerMayTell(t *testing.T) {
 	acts := core.PeerUpdate(now, PeerUpdate{NodeID: nodeID(a), Status: PeerStatusUp, Caps: CapV2})
 	require.Len(t, acts.Send, 1)
 	// The last run of its lap: 50 entries we know, dense in our order.
-	core.Receive(now.Add(50*time.Millisecond), Envelope{From: nodeID(a), Message: rxV2RespAddrs(ids[:50]...)})
+	core.Receive(now.Add(50*time.Millisecond), Envelope{From: nodeID(a), Message: testkit.V2RespAddrs(ids[:50]...)})
 	require.Greater(t, core.NetworkSizeEstimate(), 1500, "its walk shows a book well beyond ours")
 	for range 12 {
 		now = core.NextWake()
 		acts := core.Tick(now)
 		require.Len(t, acts.Send, 1)
-		core.Receive(now.Add(50*time.Millisecond), Envelope{From: nodeID(a), Message: rxV2RespAddrs()})
+		core.Receive(now.Add(50*time.Millisecond), Envelope{From: nodeID(a), Message: testkit.V2RespAddrs()})
 	}
 	require.Equal(t, 1000, pm.Len())
 	require.Greater(t, core.NetworkSizeEstimate(), 1500, "the estimate still says we miss a third or more")
@@ -2012,7 +1909,7 @@ func TestCoreSizeEstimatePoolsWalks(t *testing.T) {
 	now := time.Unix(1_700_000_000, 0)
 	for i := range 4 {
 		who := rxSentTo(t, core.PeerUpdate(now, PeerUpdate{NodeID: nodeID(i + 1), Status: PeerStatusUp, Caps: CapV2}))
-		core.Receive(now.Add(50*time.Millisecond), Envelope{From: who, Message: rxV2RespAddrs(ids[200*i : 200*i+100]...)})
+		core.Receive(now.Add(50*time.Millisecond), Envelope{From: who, Message: testkit.V2RespAddrs(ids[200*i : 200*i+100]...)})
 		if i == 0 {
 			require.Equal(t, 1000, core.NetworkSizeEstimate(), "one run of 100")
 		}
@@ -2046,7 +1943,7 @@ func TestCoreAsksADonePeerForWhatTheNetworkLearntLast(t *testing.T) {
 	const d, s, e = 1, 2, 3
 	now := time.Unix(1_700_000_000, 0)
 	require.Equal(t, nodeID(d), rxSentTo(t, core.PeerUpdate(now, PeerUpdate{NodeID: nodeID(d), Status: PeerStatusUp, Caps: CapV2})))
-	core.Receive(now.Add(50*time.Millisecond), Envelope{From: nodeID(d), Message: rxV2RespAddrs(ids[:100]...)})
+	core.Receive(now.Add(50*time.Millisecond), Envelope{From: nodeID(d), Message: testkit.V2RespAddrs(ids[:100]...)})
 	require.Equal(t, 910, pm.Len())
 	// A second source (see minSources), e, sends a sample of what we know.
 	now = now.Add(100 * time.Millisecond)
@@ -2057,14 +1954,14 @@ func TestCoreAsksADonePeerForWhatTheNetworkLearntLast(t *testing.T) {
 			known = append(known, ids[i])
 		}
 	}
-	core.Receive(now.Add(core.cfg.MinInterval+50*time.Millisecond), Envelope{From: nodeID(e), Message: rxV2RespAddrs(known...)})
+	core.Receive(now.Add(core.cfg.MinInterval+50*time.Millisecond), Envelope{From: nodeID(e), Message: testkit.V2RespAddrs(known...)})
 	require.Equal(t, 910, pm.Len())
 	now = core.NextWake()
 	require.Equal(t, nodeID(d), rxSentTo(t, core.Tick(now)))
-	core.Receive(now.Add(50*time.Millisecond), Envelope{From: nodeID(d), Message: rxV2RespAddrs(ids[100:105]...)})
+	core.Receive(now.Add(50*time.Millisecond), Envelope{From: nodeID(d), Message: testkit.V2RespAddrs(ids[100:105]...)})
 	now = now.Add(time.Minute)
 	require.Equal(t, nodeID(d), rxSentTo(t, core.PeerUpdate(now, PeerUpdate{NodeID: nodeID(s), Status: PeerStatusUp, Caps: CapV2})), "the peer that has had time to learn what we miss")
-	core.Receive(now.Add(50*time.Millisecond), Envelope{From: nodeID(d), Message: rxV2RespAddrs(missing[10:40]...)})
+	core.Receive(now.Add(50*time.Millisecond), Envelope{From: nodeID(d), Message: testkit.V2RespAddrs(missing[10:40]...)})
 	require.Equal(t, 940, pm.Len())
 }
 
@@ -2092,8 +1989,8 @@ func TestCoreWeighsAShortAnswerByItsSize(t *testing.T) {
 	pm, core, ids, sample := rxHalfKnownSample(t)
 	const a, b = 1, 2
 	at, sent := rxUpTwo(t, core) // a asked at 0, b at 1 s
-	core.Receive(at(1100*time.Millisecond), Envelope{From: nodeID(a), Message: rxV2RespAddrs(ids[200:210]...)})
-	core.Receive(at(1200*time.Millisecond), Envelope{From: nodeID(b), Message: rxV2RespAddrs(sample...)})
+	core.Receive(at(1100*time.Millisecond), Envelope{From: nodeID(a), Message: testkit.V2RespAddrs(ids[200:210]...)})
+	core.Receive(at(1200*time.Millisecond), Envelope{From: nodeID(b), Message: testkit.V2RespAddrs(sample...)})
 	require.Equal(t, 110, pm.Len())
 	require.Equal(t, nodeID(b), sent(core.Tick(at(5*time.Second))))
 }
@@ -2107,11 +2004,11 @@ func rxDonePeerAndSampler(t *testing.T, news int) (*Core, func(time.Duration) ti
 	pm, core, ids, sample := rxHalfKnownSample(t)
 	at := func(d time.Duration) time.Time { return rxBase.Add(d) }
 	require.Equal(t, nodeID(1), rxSentTo(t, core.PeerUpdate(at(0), PeerUpdate{NodeID: nodeID(1), Status: PeerStatusUp, Caps: CapV2})))
-	core.Receive(at(100*time.Millisecond), Envelope{From: nodeID(1), Message: rxV2RespAddrs(ids[200:210]...)})
+	core.Receive(at(100*time.Millisecond), Envelope{From: nodeID(1), Message: testkit.V2RespAddrs(ids[200:210]...)})
 	require.Equal(t, nodeID(1), rxSentTo(t, core.Tick(at(20*time.Second))))
-	core.Receive(at(20*time.Second+100*time.Millisecond), Envelope{From: nodeID(1), Message: rxV2RespAddrs(ids[210 : 210+news]...)})
+	core.Receive(at(20*time.Second+100*time.Millisecond), Envelope{From: nodeID(1), Message: testkit.V2RespAddrs(ids[210 : 210+news]...)})
 	rxAskedSoon(t, core, at(20*time.Second+200*time.Millisecond), 2)
-	core.Receive(at(20*time.Second+300*time.Millisecond), Envelope{From: nodeID(2), Message: rxV2RespAddrs(sample...)})
+	core.Receive(at(20*time.Second+300*time.Millisecond), Envelope{From: nodeID(2), Message: testkit.V2RespAddrs(sample...)})
 	require.Equal(t, 110+news, pm.Len())
 	return core, at
 }
@@ -2144,11 +2041,11 @@ func TestCoreDoesNotTakeASamplersShortAnswerForNews(t *testing.T) {
 		return s
 	}
 	require.Equal(t, nodeID(1), rxSentTo(t, core.PeerUpdate(at(0), PeerUpdate{NodeID: nodeID(1), Status: PeerStatusUp, Caps: CapV2})))
-	core.Receive(at(100*time.Millisecond), Envelope{From: nodeID(1), Message: rxV2RespAddrs(short(100)...)})
+	core.Receive(at(100*time.Millisecond), Envelope{From: nodeID(1), Message: testkit.V2RespAddrs(short(100)...)})
 	require.Equal(t, nodeID(1), rxSentTo(t, core.Tick(at(20*time.Second))))
-	core.Receive(at(20*time.Second+100*time.Millisecond), Envelope{From: nodeID(1), Message: rxV2RespAddrs(short(140)...)})
+	core.Receive(at(20*time.Second+100*time.Millisecond), Envelope{From: nodeID(1), Message: testkit.V2RespAddrs(short(140)...)})
 	rxAskedSoon(t, core, at(20*time.Second+200*time.Millisecond), 2)
-	core.Receive(at(20*time.Second+300*time.Millisecond), Envelope{From: nodeID(2), Message: rxV2RespAddrs(sample...)})
+	core.Receive(at(20*time.Second+300*time.Millisecond), Envelope{From: nodeID(2), Message: testkit.V2RespAddrs(sample...)})
 	require.Equal(t, 180, pm.Len())
 	require.Equal(t, nodeID(2), rxSentTo(t, core.Tick(at(20*time.Second+5*time.Minute))))
 }
@@ -2200,7 +2097,7 @@ func TestCoreAsksAPeerThatHadOurBookWhenSourcesStall(t *testing.T) {
 				require.Empty(t, acts.Send, "no request is due yet")
 			}
 			for i := range tc.asks {
-				acts := core.Receive(now.Add(time.Duration(i+1)*core.cfg.MinReceiveInterval), Envelope{From: nodeID(y), Message: rxV2Req})
+				acts := core.Receive(now.Add(time.Duration(i+1)*core.cfg.MinReceiveInterval), Envelope{From: nodeID(y), Message: testkit.V2Req})
 				require.Empty(t, acts.Errors)
 				require.Len(t, acts.Send, 1)
 			}
@@ -2237,7 +2134,7 @@ func TestCoreAsksAPeerThatHadOurBookWhenSourcesStall(t *testing.T) {
 			if tc.then == stop {
 				return
 			}
-			core.Receive(now.Add(50*time.Millisecond), Envelope{From: to, Message: rxV2RespAddrs(run(to)...)})
+			core.Receive(now.Add(50*time.Millisecond), Envelope{From: to, Message: testkit.V2RespAddrs(run(to)...)})
 			require.Equal(t, tc.idle+1, core.idle)
 			require.Equal(t, nodeID(tc.then), rxSentTo(t, core.Tick(core.NextWake())), "%d empty answers", core.idle)
 		})
@@ -2264,17 +2161,4 @@ func TestCoreExpectsNoMoreNewsThanADonePeerGathers(t *testing.T) {
 			require.Equal(t, tc.want, rxSentTo(t, core.Tick(at(20*time.Second+tc.after))), "%s after", tc.after)
 		})
 	}
-}
-func rxKindOf(m *pb.PexMessage) string {
-	switch m.Sum.(type) {
-	case *pb.PexMessage_PexRequest:
-		return "v1req"
-	case *pb.PexMessage_PexRequestV2:
-		return "v2req"
-	case *pb.PexMessage_PexResponse:
-		return "v1resp"
-	case *pb.PexMessage_PexResponseV2:
-		return "v2resp"
-	}
-	return "unknown"
 }

@@ -16,8 +16,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/netip"
-	"os"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -27,57 +25,12 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/pexnet/pex/internal/book"
+	"github.com/pexnet/pex/internal/testkit"
 	"github.com/pexnet/pex/pb"
 )
 
 // ---------------------------------------------------------------------------
 // Input decoding
-
-// fzReader hands out the fuzzer's bytes; once they run out it returns
-// zeros, and callers check empty to stop or fall back to defaults.
-type fzReader struct{ b []byte }
-
-func (r *fzReader) empty() bool { return len(r.b) == 0 }
-
-func (r *fzReader) u8() byte {
-	if len(r.b) == 0 {
-		return 0
-	}
-	v := r.b[0]
-	r.b = r.b[1:]
-	return v
-}
-
-func (r *fzReader) u16() uint16 { return uint16(r.u8())<<8 | uint16(r.u8()) }
-
-func (r *fzReader) u64() uint64 {
-	var v uint64
-	for range 8 {
-		v = v<<8 | uint64(r.u8())
-	}
-	return v
-}
-
-func (r *fzReader) bytes(n int) []byte {
-	n = min(n, len(r.b))
-	v := r.b[:n:n]
-	r.b = r.b[n:]
-	return v
-}
-
-// fzWatchdog crashes the process, with every goroutine's stack, when one
-// input runs for longer than any should: the fuzzer keeps the input of a
-// crashed worker, which is how a hang gets recorded. The returned func
-// disarms it.
-func fzWatchdog(data []byte) func() {
-	tm := time.AfterFunc(10*time.Second, func() {
-		buf := make([]byte, 1<<20)
-		buf = buf[:runtime.Stack(buf, true)]
-		fmt.Fprintf(os.Stderr, "fuzz input hangs: %x\n%s\n", data, buf)
-		os.Exit(3)
-	})
-	return func() { tm.Stop() }
-}
 
 // fzSentinels are the exported errors a PeerError may wrap.
 var fzSentinels = []error{
@@ -94,26 +47,10 @@ var fzPMSentinels = []error{
 	ErrAddressBookFull, ErrSourceGroupFull, ErrNetworkGroupFull, ErrTooManyPeers, ErrDuplicateConnection,
 }
 
-func fzCheckErr(t *testing.T, what string, err error, sentinels []error) {
-	t.Helper()
-	if err == nil {
-		t.Fatalf("%s: nil error", what)
-	}
-	if !strings.HasPrefix(err.Error(), "pex: ") {
-		t.Fatalf("%s: error %q lacks the pex: prefix", what, err)
-	}
-	for _, s := range sentinels {
-		if errors.Is(err, s) {
-			return
-		}
-	}
-	t.Fatalf("%s: error %q wraps no exported sentinel", what, err)
-}
-
 // fzPub is a public IPv4 address for node i (routable, so strict mode
 // keeps it).
 func fzPub(i int) NodeAddress {
-	a, err := NodeAddressFromIP(nodeID(i), publicIP(i), 26656)
+	a, err := NodeAddressFromIP(nodeID(i), testkit.PublicIP(i), 26656)
 	if err != nil {
 		panic(err)
 	}
@@ -122,49 +59,49 @@ func fzPub(i int) NodeAddress {
 
 // fzIDStr is a node ID as a peer might send it: mostly valid and from a
 // small pool (so entries repeat), sometimes ours, the sender's, or junk.
-func fzIDStr(r *fzReader, from, self NodeID) string {
-	switch k := r.u8(); k % 16 {
+func fzIDStr(r *testkit.Reader, from, self NodeID) string {
+	switch k := r.U8(); k % 16 {
 	case 0:
 		return string(self)
 	case 1:
 		return string(from)
 	case 2:
-		return strings.ToUpper(string(nodeID(1 + int(r.u8()%64))))
+		return strings.ToUpper(string(nodeID(1 + int(r.U8()%64))))
 	case 3:
-		return string(r.bytes(int(r.u8() % 48)))
+		return string(r.Bytes(int(r.U8() % 48)))
 	case 4:
-		return string(nodeID(1 + int(r.u8())))[:39]
+		return string(nodeID(1 + int(r.U8())))[:39]
 	case 5:
 		return ""
 	case 6:
 		return strings.Repeat("g", 40)
 	case 7:
-		return string(nodeID(1+int(r.u8()%64))) + "0"
+		return string(nodeID(1+int(r.U8()%64))) + "0"
 	default:
-		return string(nodeID(1 + int(r.u8()%64)))
+		return string(nodeID(1 + int(r.U8()%64)))
 	}
 }
 
-func fzHostStr(r *fzReader) string {
-	switch k := r.u8(); k % 16 {
+func fzHostStr(r *testkit.Reader) string {
+	switch k := r.U8(); k % 16 {
 	case 1:
-		return fmt.Sprintf("10.0.%d.%d", r.u8(), r.u8())
+		return fmt.Sprintf("10.0.%d.%d", r.U8(), r.U8())
 	case 2:
 		return rxSelfAddr.Hostname // our own endpoint
 	case 3:
 		return "::1"
 	case 4:
-		return fmt.Sprintf("2001:db8::%x", r.u16())
+		return fmt.Sprintf("2001:db8::%x", r.U16())
 	case 5:
 		return "fe80::1%eth0"
 	case 6:
 		return "::ffff:11.1.2.3"
 	case 7:
-		return fmt.Sprintf("seed-%d.Example.com", r.u8())
+		return fmt.Sprintf("seed-%d.Example.com", r.U8())
 	case 8:
 		return "localhost"
 	case 9:
-		return string(r.bytes(int(r.u8()) + int(r.u8())))
+		return string(r.Bytes(int(r.U8()) + int(r.U8())))
 	case 10:
 		return ""
 	case 11:
@@ -176,12 +113,12 @@ func fzHostStr(r *fzReader) string {
 	case 14:
 		return strings.Repeat("a", 64) + ".com"
 	default:
-		return fmt.Sprintf("11.%d.%d.%d", r.u8(), r.u8(), r.u8())
+		return fmt.Sprintf("11.%d.%d.%d", r.U8(), r.U8(), r.U8())
 	}
 }
 
-func fzPort(r *fzReader) uint32 {
-	switch k := r.u8(); k % 8 {
+func fzPort(r *testkit.Reader) uint32 {
+	switch k := r.U8(); k % 8 {
 	case 0:
 		return 0
 	case 1:
@@ -191,16 +128,16 @@ func fzPort(r *fzReader) uint32 {
 	case 3:
 		return math.MaxUint32
 	case 4:
-		return uint32(r.u16())
+		return uint32(r.U16())
 	default:
 		return 26656
 	}
 }
 
-func fzURL(r *fzReader, from, self NodeID) string {
-	k := r.u8()
+func fzURL(r *testkit.Reader, from, self NodeID) string {
+	k := r.U8()
 	if k%16 == 15 {
-		return string(r.bytes(3 * int(r.u8()))) // raw, up to 765 bytes
+		return string(r.Bytes(3 * int(r.U8()))) // raw, up to 765 bytes
 	}
 	scheme := []string{"", "mconn://", "tcp://", "MConn://", "http://", "memory:", "memory://", "mconn:/"}[k%8]
 	id := fzIDStr(r, from, self)
@@ -268,7 +205,7 @@ func (h *fzCore) handle(what string, acts Actions) {
 		if pe.Err == nil {
 			t.Fatalf("%s: PeerError with nil Err", what)
 		}
-		fzCheckErr(t, what+": PeerError", pe.Err, fzSentinels)
+		testkit.CheckErr(t, what+": PeerError", pe.Err, fzSentinels)
 		if !strings.HasPrefix(pe.Error(), "pex: peer ") {
 			t.Fatalf("%s: PeerError text %q", what, pe.Error())
 		}
@@ -468,7 +405,7 @@ func (h *fzCore) checkGlobal(what string) {
 func (h *fzCore) up(id NodeID, caps PeerCaps, full bool) {
 	if !h.pm.IsConnected(id) {
 		if err := h.pm.Accepted(id); err != nil {
-			fzCheckErr(h.t, "Accepted", err, fzPMSentinels)
+			testkit.CheckErr(h.t, "Accepted", err, fzPMSentinels)
 			return
 		}
 	}
@@ -645,12 +582,12 @@ func FuzzCoreReceive(f *testing.F) {
 		}
 		f.Add(seed)
 	}
-	fzRandomSeeds(f, 101)
+	testkit.RandomSeeds(f, 101)
 	f.Fuzz(func(t *testing.T, data []byte) {
-		defer fzWatchdog(data)()
-		r := &fzReader{b: data}
-		cfgByte := r.u8()
-		preload := int(r.u8() % 40)
+		defer testkit.Watchdog(data)()
+		r := testkit.NewReader(data)
+		cfgByte := r.U8()
+		preload := int(r.U8() % 40)
 		cfg := Config{}
 		if cfgByte&1 != 0 {
 			cfg.Policy = PolicyTendermint
@@ -659,7 +596,7 @@ func FuzzCoreReceive(f *testing.F) {
 			cfg.NetworkV2 = true
 		}
 		if cfgByte&4 != 0 {
-			cfg.MaxMessageSize = 64 + 64*int(r.u8()%32)
+			cfg.MaxMessageSize = 64 + 64*int(r.U8()%32)
 		}
 		if cfgByte&8 != 0 {
 			cfg.NoPeersRestartWindow = 30 * time.Second
@@ -698,31 +635,31 @@ func FuzzCoreReceive(f *testing.F) {
 		durations := []time.Duration{0, time.Millisecond, 50 * time.Millisecond, 200 * time.Millisecond,
 			250 * time.Millisecond, time.Second, 5 * time.Second, 10 * time.Second, 11 * time.Second,
 			time.Minute, 10 * time.Minute, 3 * time.Hour}
-		for step := 0; !r.empty() && step < 200; step++ {
-			op := r.u8()
+		for step := 0; !r.Empty() && step < 200; step++ {
+			op := r.U8()
 			var what string
 			switch op % 10 {
 			case 0: // raw bytes
-				from := fzPeer(r.u8())
-				n := int(r.u8())
+				from := fzPeer(r.U8())
+				n := int(r.U8())
 				if n > 200 {
 					n = (n - 200) * 2000 // oversize messages
 				}
-				msg := r.bytes(n)
+				msg := r.Bytes(n)
 				if n > len(msg) {
 					msg = append(slices.Clone(msg), make([]byte, n-len(msg))...)
 				}
 				what = "raw"
 				h.receive(from, msg)
 			case 1, 2: // a well-formed response
-				from := fzPeer(r.u8())
-				flags := r.u8()
-				n := int(r.u8()) % 151
+				from := fzPeer(r.U8())
+				flags := r.U8()
+				n := int(r.U8()) % 151
 				var msg []byte
 				bulk := -1
 				if flags&4 != 0 {
 					// All valid and fresh-ish: a big honest answer mid-sequence.
-					bulk = 100 + 8*int(r.u8())
+					bulk = 100 + 8*int(r.U8())
 				}
 				if flags&1 == 0 {
 					resp := &pb.PexResponseV2{}
@@ -731,7 +668,7 @@ func FuzzCoreReceive(f *testing.F) {
 							resp.Addresses = append(resp.Addresses, &pb.PexAddressV2{Url: fzPub(bulk + i).String()})
 							continue
 						}
-						if r.empty() {
+						if r.Empty() {
 							resp.Addresses = append(resp.Addresses, &pb.PexAddressV2{Url: fzPub(100 + i).String()})
 							continue
 						}
@@ -742,14 +679,14 @@ func FuzzCoreReceive(f *testing.F) {
 						slices.SortStableFunc(resp.Addresses, func(a, b *pb.PexAddressV2) int {
 							x, _ := ParseNodeAddress(a.GetUrl())
 							y, _ := ParseNodeAddress(b.GetUrl())
-							return fzCmpU64(pm.RankOf(x.NodeID), pm.RankOf(y.NodeID))
+							return testkit.CmpU64(pm.RankOf(x.NodeID), pm.RankOf(y.NodeID))
 						})
 					}
 					msg = fzEncodeV2(resp)
 				} else {
 					resp := &pb.PexResponse{}
 					for i := range n {
-						if bulk >= 0 || r.empty() {
+						if bulk >= 0 || r.Empty() {
 							a := fzPub(max(bulk, 100) + i)
 							resp.Addresses = append(resp.Addresses, &pb.PexAddress{Id: string(a.NodeID), Ip: a.Hostname, Port: uint32(a.Port)})
 							continue
@@ -758,7 +695,7 @@ func FuzzCoreReceive(f *testing.F) {
 					}
 					if flags&2 != 0 {
 						slices.SortStableFunc(resp.Addresses, func(a, b *pb.PexAddress) int {
-							return fzCmpU64(pm.RankOf(NodeID(strings.ToLower(a.GetId()))), pm.RankOf(NodeID(strings.ToLower(b.GetId()))))
+							return testkit.CmpU64(pm.RankOf(NodeID(strings.ToLower(a.GetId()))), pm.RankOf(NodeID(strings.ToLower(b.GetId()))))
 						})
 					}
 					msg = fzEncodeV1(resp)
@@ -766,7 +703,7 @@ func FuzzCoreReceive(f *testing.F) {
 				what = "response"
 				h.receive(from, msg)
 			case 3: // peer up
-				k := r.u8()
+				k := r.U8()
 				caps := PeerCaps(0)
 				if k&0x10 != 0 {
 					caps = CapV2
@@ -775,55 +712,41 @@ func FuzzCoreReceive(f *testing.F) {
 				h.up(fzPeer(k), caps, k&0x20 == 0)
 			case 4: // peer down
 				what = "down"
-				h.down(fzPeer(r.u8()))
+				h.down(fzPeer(r.U8()))
 			case 5, 6: // tick
-				k := r.u8()
+				k := r.U8()
 				d := durations[int(k)%len(durations)]
 				if k >= 240 {
-					d = time.Duration(r.u16()) * time.Millisecond
+					d = time.Duration(r.U16()) * time.Millisecond
 				}
 				what = "tick"
 				h.tick(d)
 			case 7: // add an address
-				from := fzPeer(r.u8())
+				from := fzPeer(r.U8())
 				a, err := ParseNodeAddress(fzURL(r, from, h.self))
 				what = "add"
 				if err == nil {
 					if _, err := pm.Add(a); err != nil {
-						fzCheckErr(t, "Add", err, fzPMSentinels)
+						testkit.CheckErr(t, "Add", err, fzPMSentinels)
 					}
 				}
 			case 8: // a request
-				k := r.u8()
-				msg := rxV1Req
+				k := r.U8()
+				msg := testkit.V1Req
 				if k&0x10 != 0 {
-					msg = rxV2Req
+					msg = testkit.V2Req
 				}
 				what = "request"
 				h.receive(fzPeer(k), msg)
 			case 9: // Advertise directly
-				to := fzPeer(r.u8())
-				limit := int(r.u8()) % 130
+				to := fzPeer(r.U8())
+				limit := int(r.U8()) % 130
 				what = "advertise"
 				h.checkAnswer("advertise", to, pm.Advertise(pm.now(), to, limit), limit)
 			}
 			h.checkGlobal(fmt.Sprintf("step %d (%s)", step, what))
 		}
 	})
-}
-
-// fzRandomSeeds adds pseudo-random op sequences of a few lengths: random
-// bytes decode to random operations, a better start than a handful of
-// hand-written seeds.
-func fzRandomSeeds(f *testing.F, seed uint64) {
-	rng := rand.New(rand.NewPCG(seed, seed))
-	for _, n := range []int{16, 64, 64, 200, 200, 400, 400, 800} {
-		b := make([]byte, n)
-		for i := range b {
-			b[i] = byte(rng.Uint32())
-		}
-		f.Add(b)
-	}
 }
 
 // fzEncodeV2 and fzEncodeV1 encode responses by hand: proto.Marshal
@@ -856,14 +779,4 @@ func fzEncodeV1(resp *pb.PexResponse) []byte {
 	}
 	out := protowire.AppendTag(nil, 2, protowire.BytesType)
 	return protowire.AppendBytes(out, body)
-}
-
-func fzCmpU64(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
