@@ -42,27 +42,66 @@
 // # Writing a transport
 //
 // A transport implements [Channel] and reports to the PeerManager what
-// happens to connections, in this order:
+// happens to connections. The program in examples/tcpnode does all of
+// this over TCP, as a template to copy (its README says what to keep).
+// The calls, in order:
 //
 //  1. Ask whom to dial: [PeerManager.DialNext] blocks until an address is
-//     due; [PeerManager.TryDialNext] does not block.
-//  2. Report the outcome of the dial. Call [PeerManager.Dialed] once the
-//     handshake has proved the node ID, or [PeerManager.DialFailed] if it
-//     did not. If Dialed returns an error, hang up. With
-//     [ErrDuplicateConnection] the peer's own connection to us won.
-//  3. For a peer that dials us, call [PeerManager.Accepted] with the
-//     listen address it announced in its handshake, so that the book
-//     learns where to reach it. If Accepted fails, close the connection.
-//  4. When the handshake is done, call [PeerManager.Ready] with the peer's
-//     capabilities: [CapV2] for a pex or Tendermint v0.35 node. This
-//     publishes Up.
-//  5. When the connection closes, call [PeerManager.Disconnected]. This
-//     publishes Down.
-//  6. Pass each [PeerError] the Reactor reports through
-//     [Channel.ReportError] to [PeerManager.Errored], and disconnect the
-//     peer when [PeerError.Fatal] is set.
-//  7. After Accepted, a dial or Errored, close the peers that
-//     [PeerManager.EvictNext] names.
+//     due, and marks its peer dialing. [PeerManager.TryDialNext] does not
+//     block. DialNext fails only when its ctx ends: stop dialling then.
+//  2. Dial, and run your handshake. It must prove the peer's key, and you
+//     must check that the NodeID of that key ([NodeIDFromPublicKey]) is
+//     the NodeID of the address you dialled. pex does not check this: it
+//     trusts the IDs the transport gives it.
+//  3. Report the dial: [PeerManager.Dialed] once the handshake has proved
+//     the ID, or [PeerManager.DialFailed] if the dial, the handshake or
+//     the ID check failed (the address backs off). Call Dialed only after
+//     the handshake: it counts the connection and scores the address.
+//  4. For a peer that dials us, run the same handshake, then call
+//     [PeerManager.Accepted] with the peer's proved ID and the listen
+//     address it announced, so that the book learns where to reach it.
+//  5. Call [PeerManager.Ready] with the peer's capabilities ([CapV2] for a
+//     pex or Tendermint v0.35 node). This publishes Up, and the Reactor
+//     may send to the peer at once. Ready does nothing unless Dialed or
+//     Accepted succeeded.
+//  6. Read the connection, and deliver each message in an [Envelope] on
+//     the channel [Channel.Receive] returns.
+//  7. When a connection that Dialed or Accepted counted closes, however it
+//     closes, call [PeerManager.Disconnected]. This publishes Down.
+//
+// If Dialed or Accepted returns an error, close the connection and call
+// neither DialFailed nor Disconnected: the PeerManager did not count it.
+// The errors:
+//
+//   - [ErrDuplicateConnection]: the peer is already connected by another
+//     connection. For Dialed, the peer dialled us while we dialled it, and
+//     its connection won. It says nothing against the address. When two
+//     nodes dial each other at once, each side may keep a different one,
+//     and then both connections close; the nodes dial again later.
+//   - [ErrTooManyPeers]: connections are at MaxConnected. Accepted found
+//     no inbound peer to displace (or the peer's subnet lately broke the
+//     protocol). Dialed returns it only for a peer that is not dialing,
+//     such as one whose address did not come from DialNext or TryDialNext.
+//   - [ErrSelfAddress]: the peer is this node.
+//   - [ErrInvalidNodeID] (Accepted): the ID is not a valid NodeID.
+//   - For an address not from DialNext or TryDialNext, Dialed also refuses
+//     what [PeerManager.Add] would refuse ([ErrInvalidAddress],
+//     [ErrUnroutableAddress], [ErrAddressBookFull]).
+//
+// DialFailed, Ready, Disconnected, Errored and EvictNext return no error.
+//
+// Pass each [PeerError] the Reactor reports through [Channel.ReportError]
+// to [PeerManager.Errored], and close the connection when
+// [PeerError.Fatal] is set. Report protocol errors the transport finds
+// itself (an oversize frame, say) the same way.
+//
+// [PeerManager.EvictNext] names connected peers to close: an inbound peer
+// displaced by a newcomer, or a peer whose score fell to EvictScore.
+// Nothing notifies you when it has one. Drain it (call it until it
+// returns false) after each call that can queue an eviction: Accepted,
+// Dialed, DialNext or TryDialNext (a persistent peer's dial displaces an
+// inbound peer when connections are full) and Errored. Close each
+// connection it names; its Disconnected follows as for any other close.
 //
 // Receive must return the same Go channel on every call. Deliver each
 // message's raw bytes in [Envelope.Message] with From set: the Reactor
@@ -70,6 +109,23 @@
 // from one goroutine, and they should not block for long. Size the PEX
 // channel ([PexChannel]) with [Config.ChannelDescriptor], so that the
 // transport and the Reactor refuse messages at the same size.
+//
+// The Reactor answers a request only from a peer that the PeerManager
+// counts connected: after Dialed or Accepted succeeded and before
+// Disconnected, even before the Reactor has seen the peer's Up. A request
+// from any other peer is dropped, without an answer and without a
+// PeerError. So call Dialed or Accepted before you deliver a peer's first
+// message.
+//
+// After [Reactor.Stop], the Reactor no longer reads the Receive channel
+// and no longer calls Send or ReportError. Messages still in the channel
+// are never handled, and a transport that goes on sending to it blocks
+// once its buffer is full: deliver with a select on your own shutdown
+// signal (or drop the message), and close your connections. Close the
+// Receive channel, if at all, only once nothing sends to it: a running
+// Reactor stops when it sees it closed. The PeerManager outlives the
+// Reactor: go on calling Disconnected as connections close. Stop does
+// not end a [PeerManager.Subscribe] subscription; cancel its context.
 //
 // # Testing with the in-memory network
 //
