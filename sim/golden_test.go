@@ -28,14 +28,14 @@ var goldenRuns = []Options{
 	{Scenario: ScenarioJoin, Nodes: 2000, Seed: 1},
 	{Scenario: ScenarioJoin, Nodes: 2000, Seed: 2},
 	{Scenario: ScenarioGrowth, Nodes: 150, Seed: 1},
-	{Scenario: ScenarioChurn, Nodes: 200, Seed: 1},
-	{Scenario: ScenarioChurn, Nodes: 200, Seed: 2},
+	{Scenario: ScenarioChurn, Nodes: 150, Seed: 1},
+	{Scenario: ScenarioChurn, Nodes: 150, Seed: 2},
 	{Scenario: ScenarioPartition, Nodes: 200, Seed: 1},
 	{Scenario: ScenarioPartition, Nodes: 200, Seed: 2},
-	{Scenario: ScenarioSybil, Nodes: 200, Seed: 1, Limit: 2 * time.Minute},
-	{Scenario: ScenarioSybil, Nodes: 150, Seed: 2, Attackers: 0.3, Limit: 2 * time.Minute},
-	{Scenario: ScenarioFlood, Nodes: 200, Seed: 1, Limit: 2 * time.Minute},
-	{Scenario: ScenarioFlood, Nodes: 200, Seed: 2, Attackers: 0.3, Limit: 2 * time.Minute},
+	{Scenario: ScenarioSybil, Nodes: 150, Seed: 1, Limit: 2 * time.Minute},
+	{Scenario: ScenarioSybil, Nodes: 120, Seed: 2, Attackers: 0.3, Limit: 2 * time.Minute},
+	{Scenario: ScenarioFlood, Nodes: 150, Seed: 1, Limit: 2 * time.Minute},
+	{Scenario: ScenarioFlood, Nodes: 150, Seed: 2, Attackers: 0.3, Limit: 2 * time.Minute},
 }
 
 func goldenName(o Options) string {

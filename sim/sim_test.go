@@ -29,8 +29,11 @@ func small(t *testing.T, o Options) *Result {
 	return r
 }
 
+// The golden runs pin every scenario across processes; this checks, within
+// one process, the whole Result (the coverage curve too) on the plain path
+// and on the attackers' path.
 func TestSameSeedSameRun(t *testing.T) {
-	for _, scenario := range Scenarios {
+	for _, scenario := range []string{ScenarioCold, ScenarioSybil} {
 		t.Run(scenario, func(t *testing.T) {
 			a := small(t, Options{Scenario: scenario, Seed: 7})
 			b := small(t, Options{Scenario: scenario, Seed: 7})
