@@ -124,8 +124,8 @@ func EncodeResponse(addrs []NodeAddress, v2 bool) ([]byte, error) {
 // MaxAddresses entries wraps ErrTooManyAddresses, with Kind set and no
 // addresses (a reactor refuses it whole). Entries that do not parse are
 // counted in Invalid, not an error. DecodeMessage does not bound the size
-// of b: a reactor refuses more than Config.MaxMessageSize bytes
-// (ErrMessageTooLarge) before it decodes. It never panics.
+// of b, as a reactor does before it decodes (Config.MaxMessageSize). It
+// never panics.
 func DecodeMessage(b []byte) (Message, error) {
 	var m pb.PexMessage
 	if err := proto.Unmarshal(b, &m); err != nil {
