@@ -62,7 +62,7 @@ type Message struct {
 }
 
 // EncodeRequest returns a request for addresses: V2 if v2, else V1. The
-// bytes are those of SPEC section 2: 0a00 (V1) and 1a00 (V2).
+// bytes are 0a00 (V1) and 1a00 (V2), as CometBFT and Tendermint write them.
 func EncodeRequest(v2 bool) []byte {
 	m := &pb.PexMessage{Sum: &pb.PexMessage_PexRequest{PexRequest: &pb.PexRequest{}}}
 	if v2 {

@@ -61,8 +61,8 @@ func parse(args []string, stderr io.Writer) (flags, error) {
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: pexsim [flags]\n\n"+
 			"Simulates a PEX network on virtual time and prints how fast its nodes\n"+
-			"discover it and what that costs, with a legend and a verdict against\n"+
-			"the targets of SPEC section 8.\n\nflags:\n")
+			"discover it and what that costs, with a legend and a one-line verdict\n"+
+			"against pex's targets for the scenario.\n\nflags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
