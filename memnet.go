@@ -50,7 +50,8 @@ type MemoryNode struct {
 
 var _ Channel = (*MemoryNode)(nil)
 
-// AddNode joins a node with address book pm to the network.
+// AddNode joins a node with address book pm to the network. A node with
+// pm's ID in the network already is an error wrapping ErrInvalidConfig.
 func (n *MemoryNetwork) AddNode(pm *PeerManager, opts MemoryNodeOptions) (*MemoryNode, error) {
 	setDefault(&opts.QueueSize, 1024)
 	n.mu.Lock()
@@ -80,8 +81,9 @@ func (m *MemoryNode) PeerManager() *PeerManager { return m.pm }
 // Receive implements Channel.
 func (m *MemoryNode) Receive() <-chan Envelope { return m.in }
 
-// Send implements Channel: it queues e at the peer e.To, which must be
-// connected.
+// Send implements Channel: it queues e at the peer e.To. It fails with
+// ErrNotConnected when e.To is not connected (or m is closed), and with
+// ErrQueueFull, dropping e, when e.To's inbound queue is full.
 func (m *MemoryNode) Send(_ context.Context, e Envelope) error {
 	m.net.mu.Lock()
 	defer m.net.mu.Unlock()
@@ -100,7 +102,7 @@ func (m *MemoryNode) Send(_ context.Context, e Envelope) error {
 
 // ReportError implements Channel: the peer's score drops in the node's
 // PeerManager, and the connection closes if the error is fatal or the
-// score reached the eviction threshold.
+// score reached the eviction threshold. It returns nil.
 func (m *MemoryNode) ReportError(_ context.Context, pe PeerError) error {
 	m.net.mu.Lock()
 	m.errs = append(m.errs, pe)
@@ -133,7 +135,11 @@ func (m *MemoryNode) PeerErrors() []PeerError {
 
 // Dial connects to the node a names (by its node ID) and reports the
 // outcome to both PeerManagers, which publish Up on success. A dial that
-// fails is reported with DialFailed.
+// fails is reported with DialFailed. It fails with ErrStopped when m is
+// closed, ErrNotConnected when the network has no node a.NodeID (or it is
+// m), ErrDuplicateConnection when the two are connected already, and
+// ErrTooManyPeers when either side is full; otherwise with what the peer's
+// PeerManager.Accepted or m's PeerManager.Dialed returns.
 func (m *MemoryNode) Dial(a NodeAddress) error {
 	n := m.net
 	n.mu.Lock()

@@ -119,7 +119,10 @@ type PeerManager struct {
 }
 
 // NewPeerManager returns an empty address book for the node self, holding
-// the persistent peers of opts.
+// the persistent peers of opts. Options that fail validation are an error
+// wrapping ErrInvalidConfig; so are an invalid self ID (ErrInvalidNodeID
+// too) and a self or persistent address that does not validate
+// (ErrInvalidAddress too).
 func NewPeerManager(self NodeID, opts PeerManagerOptions) (*PeerManager, error) {
 	b, err := book.New(self, opts.book())
 	if err != nil {
@@ -155,7 +158,10 @@ func (m *PeerManager) SelfID() NodeID {
 // AddPersistent adds a (or marks its peer) persistent: kept whatever the
 // book's capacity, dialled first and regardless of MaxOutbound, retried
 // forever, at the top score. An operator uses it to add a peer at run time,
-// for example to join two parts of a network.
+// for example to join two parts of a network. It refuses what CheckAddress
+// refuses: an invalid address (ErrInvalidAddress), our own
+// (ErrSelfAddress), an unroutable one in strict mode
+// (ErrUnroutableAddress); a full book or network group does not refuse it.
 func (m *PeerManager) AddPersistent(a NodeAddress) error {
 	m.mu.Lock()
 	defer m.unlock()
@@ -176,8 +182,9 @@ func (m *PeerManager) MaxPeers() int {
 	return m.b.MaxPeers()
 }
 
-// CheckAddress tells whether Add would accept a's form: valid, not ours,
-// routable in strict mode. It does not look at the book.
+// CheckAddress tells whether Add would accept a's form: valid
+// (ErrInvalidAddress), not ours (ErrSelfAddress), routable in strict mode
+// (ErrUnroutableAddress). It does not look at the book.
 func (m *PeerManager) CheckAddress(a NodeAddress) error {
 	m.mu.Lock()
 	defer m.unlock()
@@ -185,8 +192,8 @@ func (m *PeerManager) CheckAddress(a NodeAddress) error {
 }
 
 // Add stores an address and reports whether it was new to the book. It
-// refuses invalid addresses, our own (ErrSelfAddress), unroutable ones in
-// strict mode, and, when the book is full and every stored peer outranks
+// refuses invalid addresses (ErrInvalidAddress), our own (ErrSelfAddress),
+// unroutable ones in strict mode (ErrUnroutableAddress), and, when the book is full and every stored peer outranks
 // an unknown one, the address (ErrAddressBookFull). When full, the
 // lowest-ranked idle, non-persistent peer makes room: never a connected or
 // persistent one, and never one that has connected for one that has not.
@@ -208,7 +215,10 @@ func (m *PeerManager) Add(a NodeAddress) (bool, error) {
 // entry counts against the network group of src (the address we reached
 // src at, or the one it announced) and against its bucket, named by that
 // group and the address's, so that one source group can hold at most
-// half of the book, and one bucket 1/32 of it.
+// half of the book, and one bucket 1/32 of it. It refuses what Add
+// refuses: ErrInvalidAddress, ErrSelfAddress, ErrUnroutableAddress,
+// ErrAddressBookFull, ErrNetworkGroupFull, and ErrSourceGroupFull when
+// src's share (or its share of a's group) is full.
 func (m *PeerManager) AddFrom(a NodeAddress, src NodeID) (bool, error) {
 	m.mu.Lock()
 	defer m.unlock()
@@ -319,9 +329,17 @@ func (m *PeerManager) NextDialTime() time.Time {
 	return m.b.NextDialTime(m.now())
 }
 
-// Dialed records that dialling a succeeded. It fails with ErrTooManyPeers
-// if that would exceed MaxConnected (the caller should hang up), and
-// ErrSelfAddress if the peer turned out to be us.
+// Dialed records that dialling a succeeded. On an error the caller hangs
+// up:
+//   - ErrTooManyPeers: the connection would exceed MaxConnected;
+//   - ErrDuplicateConnection: the peer is connected already, most often
+//     because its own connection to us won a simultaneous dial (Accepted
+//     came first); it counts nothing against the address;
+//   - ErrSelfAddress: the peer turned out to be us.
+//
+// An address dialled outside TryDialNext and DialNext is adopted into the
+// book, and refused as Add would refuse it: ErrInvalidAddress,
+// ErrUnroutableAddress in strict mode, ErrAddressBookFull.
 func (m *PeerManager) Dialed(a NodeAddress) error {
 	m.mu.Lock()
 	defer m.unlock()
@@ -340,9 +358,16 @@ func (m *PeerManager) DialFailed(a NodeAddress) {
 // Accepted records an inbound connection from id. When connections are at
 // MaxConnected it displaces the lowest-scored, youngest inbound peer,
 // which EvictNext then returns for the transport to disconnect; outbound
-// and persistent peers are never displaced. It fails with ErrTooManyPeers
-// when there is no inbound peer to displace or id is already connected,
-// and ErrSelfAddress for ourselves.
+// and persistent peers are never displaced. On an error the caller closes
+// the connection:
+//   - ErrTooManyPeers: connections are full and there is no inbound peer
+//     to displace (or the newcomer's subnet lately broke the protocol);
+//   - ErrDuplicateConnection: id is connected already;
+//   - ErrSelfAddress: id is ours;
+//   - ErrInvalidNodeID: id is not a valid node ID.
+//
+// If we are dialling id as it dials us, its connection wins: Accepted
+// succeeds, and our dial's Dialed fails.
 //
 // announced are the addresses the peer gave for itself in the handshake
 // (CometBFT's NodeInfo.ListenAddr, for example). They are added to the book

@@ -40,7 +40,8 @@ type Reactor struct {
 // NewReactor returns a Reactor that serves and fills pm over ch, learning
 // of peers going up and down from updates (typically
 // pm.Subscribe(ctx).Updates(), or a transport's own events). cfg is
-// validated and its defaults filled in.
+// validated and its defaults filled in. A nil pm, ch or updates, or a cfg
+// that fails validation, is an error wrapping ErrInvalidConfig.
 func NewReactor(cfg Config, pm *PeerManager, updates <-chan PeerUpdate, ch Channel) (*Reactor, error) {
 	if ch == nil || updates == nil {
 		return nil, fmt.Errorf("%w: NewReactor needs a Channel and peer updates", ErrInvalidConfig)
@@ -66,7 +67,8 @@ func NewReactor(cfg Config, pm *PeerManager, updates <-chan PeerUpdate, ch Chann
 }
 
 // Start starts the reactor's goroutines. They run until ctx ends or Stop
-// is called. A reactor starts once.
+// is called. A reactor starts once: Start again, or after Stop, returns
+// ErrAlreadyStarted.
 func (r *Reactor) Start(ctx context.Context) error {
 	r.lifecycle.Lock()
 	defer r.lifecycle.Unlock()

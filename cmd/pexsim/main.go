@@ -12,6 +12,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -57,6 +58,13 @@ func parse(args []string, stderr io.Writer) (flags, error) {
 	fs.StringVar(&f.plot, "plot", "", "write the coverage curve to this .png or .svg file")
 	fs.StringVar(&f.csv, "csv", "", "write the coverage curve to this CSV file")
 	fs.BoolVar(&f.quiet, "quiet", false, "no progress lines")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: pexsim [flags]\n\n"+
+			"Simulates a PEX network on virtual time and prints how fast its nodes\n"+
+			"discover it and what that costs, with a legend and a one-line verdict\n"+
+			"against pex's targets for the scenario.\n\nflags:\n")
+		fs.PrintDefaults()
+	}
 	if err := fs.Parse(args); err != nil {
 		return f, err
 	}
@@ -68,6 +76,9 @@ func parse(args []string, stderr io.Writer) (flags, error) {
 
 func run(args []string, stdout, stderr io.Writer) error {
 	f, err := parse(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil // -h or -help: the usage is printed, and that is success
+	}
 	if err != nil {
 		return err
 	}

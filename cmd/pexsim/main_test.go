@@ -10,6 +10,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+
+	"github.com/pexnet/pex/sim"
 )
 
 func TestMain(m *testing.M) {
@@ -47,6 +49,11 @@ func TestTablePlotAndCSV(t *testing.T) {
 	require.NoError(t, run([]string{"-nodes", "40", "-compare", "-plot", png, "-csv", csv}, &out, &errs))
 	require.Contains(t, out.String(), "worst node knows 99%: rounds")
 	require.Contains(t, out.String(), "pex/baseline")
+	// The legend and the verdict follow the table.
+	for _, term := range []string{"legend:", "  round ", "  sim seconds ", "  99th-percentile node ", "  against the minimum "} {
+		require.Contains(t, out.String(), term)
+	}
+	require.Regexp(t, `\nverdict: every node knew 99% of the network after at most [0-9.]+ requests \(target 30 at 1000 nodes\); the average node after [0-9.]+; bytes [0-9.]+x the minimum \(target 1\.5x\)\n`, out.String())
 	require.Contains(t, errs.String(), "average node knows", "progress goes to stderr")
 	info, err := os.Stat(png)
 	require.NoError(t, err)
@@ -60,6 +67,37 @@ func TestTablePlotAndCSV(t *testing.T) {
 	data, err = os.ReadFile(svg)
 	require.NoError(t, err)
 	require.Contains(t, string(data), "<svg")
+}
+
+func TestHelpIsNotAnError(t *testing.T) {
+	for _, h := range []string{"-h", "-help", "--help"} {
+		var out, errs bytes.Buffer
+		require.NoError(t, run([]string{h}, &out, &errs), "%s exits 0", h)
+		require.Contains(t, errs.String(), "usage: pexsim [flags]")
+		require.Contains(t, errs.String(), "-scenario")
+		require.Empty(t, out.String(), "%s runs nothing", h)
+	}
+}
+
+func TestVerdictFitsTheScenario(t *testing.T) {
+	for _, tc := range []struct{ scenario, want string }{
+		{"join", "verdict: the newcomer knew 99% of the network after "},
+		{"churn", "(no target for churn)"},
+		{"sybil", "verdict: attackers held "},
+	} {
+		var out, errs bytes.Buffer
+		require.NoError(t, run([]string{"-scenario", tc.scenario, "-nodes", "40", "-limit", "1m", "-quiet"}, &out, &errs))
+		require.Contains(t, out.String(), tc.want, tc.scenario)
+		require.Contains(t, out.String(), "legend:", tc.scenario)
+	}
+}
+
+func TestTailIsExplained(t *testing.T) {
+	r := &sim.Result{Scenario: "cold"}
+	r.Avg[3].SimSeconds, r.Worst[3].SimSeconds, r.Worst[2].SimSeconds = 11, 266.5, 33.6
+	require.Contains(t, tail(r), "the worst node's 266.5s to 100% (average 11.0s; every node had 99% by 33.6s) is not a stall")
+	r.Worst[3].SimSeconds = 20
+	require.Empty(t, tail(r), "a short tail needs no word")
 }
 
 func TestBadFlags(t *testing.T) {

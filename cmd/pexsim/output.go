@@ -122,6 +122,8 @@ func printTable(w io.Writer, ours, base *sim.Result) {
 		fmt.Fprintf(w, "  eclipsed honest nodes           %d at the end, %d at most (at %.0fs)\n", c.EclipsedNodes, c.EclipsedNodesMax, c.EclipsedMaxSimSeconds)
 		fmt.Fprintf(w, "  peer errors per honest node     %.1f\n", c.PeerErrorsPerNode)
 	}
+	printLegend(w, ours)
+	printVerdict(w, ours)
 }
 
 func writeCSV(path string, ours, base *sim.Result) error {
