@@ -42,6 +42,7 @@ type NodeAddress = addr.NodeAddress
 func ParseNodeAddress(s string) (NodeAddress, error) { return addr.ParseNodeAddress(s) }
 
 // NodeAddressFromIP builds the mconn address of a V1 (id, ip, port) entry.
+// An invalid ID, IP or port is an error wrapping ErrInvalidAddress.
 func NodeAddressFromIP(id NodeID, ip netip.Addr, port uint16) (NodeAddress, error) {
 	return addr.NodeAddressFromIP(id, ip, port)
 }

@@ -32,12 +32,12 @@ var (
 	// (connected or persistent), so a new one cannot be stored.
 	ErrAddressBookFull = errors.New("pex: address book full")
 	// ErrSourceGroupFull: the book's share for the network groups of an
-	// address and its source is full ; the
+	// address and its source is full; the
 	// address may still be stored when another source sends it.
 	ErrSourceGroupFull = errors.New("pex: address book share of source group full")
 	// ErrNetworkGroupFull: the book holds as many addresses of the
 	// address's network group as one group may have, from all sources
-	// together .
+	// together.
 	ErrNetworkGroupFull = errors.New("pex: address book share of network group full")
 
 	// ErrMessageTooLarge: a message over the channel's receive capacity;
