@@ -7,6 +7,7 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"net/netip"
 	"regexp"
 	"slices"
 	"strings"
@@ -164,6 +165,10 @@ func addRefusals(fn string, add func(pm *PeerManager, a NodeAddress) error) []er
 
 func errorCases() []errorCase {
 	cases := []errorCase{
+		{"NodeAddressFromIP", []string{"ErrInvalidAddress"}, func(t *testing.T) error {
+			_, err := NodeAddressFromIP(docPeerA, netip.MustParseAddr("198.51.100.1"), 0)
+			return err
+		}},
 		{"NewPeerManager", []string{"ErrInvalidConfig"}, func(t *testing.T) error {
 			_, err := NewPeerManager(docSelf, PeerManagerOptions{MaxOutbound: 60})
 			return err
