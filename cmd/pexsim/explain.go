@@ -8,7 +8,7 @@ import (
 	"github.com/pexnet/pex/sim"
 )
 
-// SPEC section 8's targets, for the verdict.
+// The discovery and attack targets pex is held to (README, DESIGN.md), for the verdict.
 const (
 	coldNodes       = 1000 // the cold start's targets are set for this size
 	coldRounds      = 30   // every node knows 99% within this many requests
@@ -45,7 +45,7 @@ func printLegend(w io.Writer, r *sim.Result) {
 	}
 }
 
-// verdict is one line that weighs r against SPEC section 8's targets,
+// verdict is one line that weighs r against those targets,
 // where the scenario has one, or states the plain facts where it has not.
 func verdict(r *sim.Result) string {
 	worst, avg := r.Worst[percentile99Idx], r.Avg[percentile99Idx]

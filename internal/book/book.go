@@ -4,7 +4,7 @@
 // and no clock: every call that depends on time takes it, and the caller
 // (the root package's PeerManager, or the simulator) serialises calls.
 //
-// What it defends against (SPEC section 6; DESIGN.md states the model):
+// What it defends against (DESIGN.md states the model):
 // an attacker that pushes addresses of its own subnet through many node
 // IDs, floods, and dials us again and again. Gossiped entries count
 // against the network group of their source, a bucket (source group and

@@ -4,7 +4,7 @@ import (
 	"github.com/pexnet/pex/internal/addr"
 )
 
-// Eclipse resistance (SPEC section 6, "sybils from one subnet").
+// Eclipse resistance (DESIGN.md, "The caps").
 //
 // An attacker usually controls many addresses in few networks. So every
 // address the book learns from gossip is counted against two network
