@@ -223,19 +223,20 @@ type Book struct {
 
 	peers map[addr.NodeID]*peerInfo
 	order []*peerInfo // sorted by ID; may hold removed entries
+	items []walk.Item // order's keys and sequence numbers, for serving walks
 	fresh []*peerInfo // added since order was last sorted
 	stale int         // removed entries still in order
 	evict evictHeap   // idle, non-persistent peers, lowest rank first
 	seq   uint64
 	slots *lifecycle.Slots // connection counts, eviction queue, protocol breakers
 
-	persistent []addr.NodeID          // in the order they were made persistent
-	selfKey    uint64                 // walk.Key(self)
-	ranks      []uint64               // selfRank of the peers, sorted
-	freshRanks []uint64               // selfRank of peers added since, merged on use
-	server     walk.Server[*peerInfo] // Advertise's scratch
-	tellBits   uint64                 // tellBit of the connected peers that have one
-	staleBits  uint64                 // freed tell bits, maybe still on addresses (see dropTellBit)
+	persistent []addr.NodeID // in the order they were made persistent
+	selfKey    uint64        // walk.Key(self)
+	ranks      []uint64      // selfRank of the peers, sorted
+	freshRanks []uint64      // selfRank of peers added since, merged on use
+	server     walk.Server   // Advertise's scratch
+	tellBits   uint64        // tellBit of the connected peers that have one
+	staleBits  uint64        // freed tell bits, maybe still on addresses (see dropTellBit)
 
 	bucketKey  bucketKey      // secret key naming buckets (groups.go)
 	sourceCap  int            // gossiped entries per source group
@@ -415,6 +416,10 @@ func (m *Book) settle() {
 		}
 	}
 	m.order = merged
+	m.items = m.items[:0]
+	for _, p := range merged {
+		m.items = append(m.items, walk.Item{Key: p.key, Seq: p.seq})
+	}
 	clear(m.fresh)
 	m.fresh = m.fresh[:0]
 	m.stale = 0

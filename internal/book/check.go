@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/pexnet/pex/internal/addr"
+	"github.com/pexnet/pex/internal/walk"
 )
 
 // Check verifies every invariant of the book and returns the first that
@@ -191,7 +192,7 @@ func (m *Book) checkTellBits() error {
 
 func (m *Book) checkOrder() error {
 	m.settle()
-	if len(m.order) != len(m.peers) {
+	if len(m.order) != len(m.peers) || len(m.items) != len(m.order) {
 		return fmt.Errorf("order holds %d, book %d", len(m.order), len(m.peers))
 	}
 	for i, p := range m.order {
@@ -200,6 +201,9 @@ func (m *Book) checkOrder() error {
 		}
 		if i > 0 && m.order[i-1].id >= p.id {
 			return fmt.Errorf("order not sorted at %d", i)
+		}
+		if m.items[i] != (walk.Item{Key: p.key, Seq: p.seq}) {
+			return fmt.Errorf("walk item %d is not its entry's", i)
 		}
 	}
 	m.mergeRanks()

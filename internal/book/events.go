@@ -4,7 +4,6 @@ import (
 	"slices"
 
 	"github.com/pexnet/pex/internal/event"
-	"github.com/pexnet/pex/internal/walk"
 )
 
 // TakeUpdates returns the peer updates since the last call, in order, for
@@ -50,8 +49,6 @@ func (m *Book) Options() Options { return m.opts }
 
 // SelfKey is our own key in the walk's order (walk.Key of our ID).
 func (m *Book) SelfKey() uint64 { return m.selfKey }
-
-var _ walk.Entry = (*peerInfo)(nil)
 
 // Active is how many peers are dialing or connected.
 func (m *Book) Active() int { return m.slots.Active() }

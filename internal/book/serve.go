@@ -62,12 +62,12 @@ func (m *Book) Advertise(now time.Time, to addr.NodeID, limit int) []addr.NodeAd
 	if requester != nil {
 		c, toBit = requester.adv, requester.tellBit
 	}
-	ok := func(p *peerInfo) bool {
-		_, ok := m.advertisableTo(p, to, toBit, now)
+	ok := func(i int) bool {
+		_, ok := m.advertisableTo(m.order[i], to, toBit, now)
 		return ok
 	}
-	m.server.Next(&c, m.order, m.selfKey, walk.Key(to), m.seq, want, ok, m.opts.Rand.Uint64, func(p *peerInfo) {
-		a, _ := m.advertisableTo(p, to, toBit, now)
+	m.server.Next(&c, m.items, m.selfKey, walk.Key(to), m.seq, want, ok, m.opts.Rand.Uint64, func(i int) {
+		a, _ := m.advertisableTo(m.order[i], to, toBit, now)
 		out = append(out, a)
 	})
 	if requester != nil {

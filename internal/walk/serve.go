@@ -7,11 +7,12 @@ import (
 	"github.com/pexnet/pex/internal/addr"
 )
 
-// Entry is what a book entry shows the walk: its Key (see Key) and its
+// Item is what a book entry shows the walk: its Key (see Key) and its
 // insertion sequence number, which grows with every entry the book takes.
-type Entry interface {
-	WalkKey() uint64
-	Seq() uint64
+// A book keeps its entries' items in one slice, in any order, and the
+// walk names entries by their index in it.
+type Item struct {
+	Key, Seq uint64
 }
 
 // Cursor is what a server has sent one connected requester: a walk over
@@ -70,27 +71,29 @@ const (
 
 // Server serves walks from one book. It holds scratch space only, so a
 // book keeps one and uses it under its lock.
-type Server[E Entry] struct {
-	walk, news []ranked[E]
-	laps       [MaxNewsLaps][]ranked[E]
+type Server struct {
+	walk, news []ranked
+	laps       [MaxNewsLaps][]ranked
 }
 
-// ranked is a candidate entry and its distance after the cursor.
-type ranked[E Entry] struct {
+// ranked is a candidate entry (its index) and its distance after the
+// cursor.
+type ranked struct {
 	d uint64
-	e E
+	i int
 }
 
 // Next advances c by one answer of at most want entries to the requester
-// whose key is to, from a server whose key is self, over the book order
+// whose key is to, from a server whose key is self, over the book's items
 // (in any order), whose newest entry has sequence number top. ok says
-// whether an entry may be sent to this requester; rnd draws the order of
-// a new lap of news. It emits the walk's run, in increasing rank, then the
+// whether the entry of an index may be sent to this requester; rnd draws
+// the order of a new lap of news. It emits the walk's run, in increasing
+// rank, then the
 // news: the news gets the room first and the walk takes what is left, so
 // the walk only moves when all news is out and an entry it walked can
 // never turn up again as news. The run goes first in the answer, so the
 // requester can read where the walk stands.
-func (s *Server[E]) Next(c *Cursor, order []E, self, to, top uint64, want int, ok func(E) bool, rnd func() uint64, emit func(E)) {
+func (s *Server) Next(c *Cursor, items []Item, self, to, top uint64, want int, ok func(int) bool, rnd func() uint64, emit func(int)) {
 	if !c.active {
 		st := Start(self, to)
 		*c = Cursor{active: true, cursor: st, origin: st, newsTop: top + 1}
@@ -99,18 +102,18 @@ func (s *Server[E]) Next(c *Cursor, order []E, self, to, top uint64, want int, o
 	// news (entries added since the last answer that the walk has already
 	// passed); after it, the news alone. Either way nothing is sent twice.
 	lapLeft := c.origin - c.cursor - 1 // distances still ahead in the lap
-	passed := func(e E) bool { return c.lapDone || Rank(e.WalkKey(), to)-c.cursor-1 > lapLeft }
-	nr := s.nextNews(c, order, top, want, passed, ok, rnd)
+	passed := func(it Item) bool { return c.lapDone || Rank(it.Key, to)-c.cursor-1 > lapLeft }
+	nr := s.nextNews(c, items, top, want, passed, ok, rnd)
 	walkRoom := want - len(nr)
 	w := s.walk[:0]
 	if walkRoom > 0 && !c.lapDone {
-		for _, e := range order {
-			d := Rank(e.WalkKey(), to) - c.cursor - 1
+		for i, it := range items {
+			d := Rank(it.Key, to) - c.cursor - 1
 			if d > lapLeft || (len(w) == walkRoom && d >= w[0].d) {
 				continue
 			}
-			if ok(e) {
-				w = pushBounded(w, ranked[E]{d, e}, walkRoom)
+			if ok(i) {
+				w = pushBounded(w, ranked{d, i}, walkRoom)
 			}
 		}
 		slices.SortFunc(w, byDistance)
@@ -122,10 +125,10 @@ func (s *Server[E]) Next(c *Cursor, order []E, self, to, top uint64, want int, o
 		}
 	}
 	for _, r := range w {
-		emit(r.e)
+		emit(r.i)
 	}
 	for _, r := range nr {
-		emit(r.e)
+		emit(r.i)
 	}
 	clear(w)
 	clear(nr)
@@ -148,7 +151,7 @@ func (s *Server[E]) Next(c *Cursor, order []E, self, to, top uint64, want int, o
 // what the network learnt last, and our oldest news it has mostly had from
 // others since it last asked. A lap that has had no room in LapPatience
 // answers in a row goes first in the next.
-func (s *Server[E]) nextNews(c *Cursor, order []E, top uint64, want int, passed, ok func(E) bool, rnd func() uint64) []ranked[E] {
+func (s *Server) nextNews(c *Cursor, items []Item, top uint64, want int, passed func(Item) bool, ok func(int) bool, rnd func() uint64) []ranked {
 	news := s.news[:0]
 	for len(news) < want {
 		if c.newsTop <= top && (len(c.laps) == 0 || c.lapDone && len(c.laps) < MaxNewsLaps) {
@@ -161,25 +164,25 @@ func (s *Server[E]) nextNews(c *Cursor, order []E, top uint64, want int, passed,
 		// One pass over the book: the next entries of each lap, one more
 		// than an answer takes, to tell when a lap is done.
 		next := s.laps[:len(c.laps)]
-		for _, e := range order {
-			seq := e.Seq()
-			if seq < c.laps[0].from || seq >= c.newsTop || !passed(e) {
+		for i, it := range items {
+			seq := it.Seq
+			if seq < c.laps[0].from || seq >= c.newsTop || !passed(it) {
 				continue
 			}
-			i := len(c.laps) - 1
-			for seq < c.laps[i].from {
-				i--
+			li := len(c.laps) - 1
+			for seq < c.laps[li].from {
+				li--
 			}
-			l, h := &c.laps[i], next[i]
+			l, h := &c.laps[li], next[li]
 			if seq >= l.to {
 				continue // in a lap that is done
 			}
-			k := addr.Mix(e.WalkKey() ^ l.salt)
+			k := addr.Mix(it.Key ^ l.salt)
 			if (l.begun && k <= l.at) || (len(h) > want && k >= h[0].d) {
 				continue
 			}
-			if ok(e) {
-				next[i] = pushBounded(h, ranked[E]{k, e}, want+1)
+			if ok(i) {
+				next[li] = pushBounded(h, ranked{k, i}, want+1)
 			}
 		}
 		var taken [MaxNewsLaps]int
@@ -221,10 +224,10 @@ func (s *Server[E]) nextNews(c *Cursor, order []E, top uint64, want int, passed,
 	return news
 }
 
-func byDistance[E Entry](a, b ranked[E]) int { return cmp.Compare(a.d, b.d) }
+func byDistance(a, b ranked) int { return cmp.Compare(a.d, b.d) }
 
 // pushBounded adds r to h, a max-heap on d holding at most k entries.
-func pushBounded[E Entry](h []ranked[E], r ranked[E], k int) []ranked[E] {
+func pushBounded(h []ranked, r ranked, k int) []ranked {
 	if len(h) < k {
 		h = append(h, r)
 		for i := len(h) - 1; i > 0; {

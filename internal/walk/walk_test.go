@@ -16,32 +16,27 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-type ent struct {
-	id  addr.NodeID
-	seq uint64
-}
-
-func (e *ent) WalkKey() uint64 { return Key(e.id) }
-func (e *ent) Seq() uint64     { return e.seq }
 
 func nodeID(i int) addr.NodeID { return addr.NodeID(fmt.Sprintf("%040x", i+1)) }
 
 // book is a serving book: entries in insertion order.
 type book struct {
-	entries []*ent
-	server  Server[*ent]
-	rnd     *rand.Rand
+	ids    []addr.NodeID
+	items  []Item
+	server Server
+	rnd    *rand.Rand
 }
 
 func (b *book) add(id addr.NodeID) {
-	b.entries = append(b.entries, &ent{id: id, seq: uint64(len(b.entries) + 1)})
+	b.ids = append(b.ids, id)
+	b.items = append(b.items, Item{Key: Key(id), Seq: uint64(len(b.items) + 1)})
 }
 
 func (b *book) serve(c *Cursor, self, to addr.NodeID, want int) []addr.NodeID {
 	var out []addr.NodeID
-	ok := func(e *ent) bool { return e.id != to }
-	b.server.Next(c, b.entries, Key(self), Key(to), uint64(len(b.entries)), want, ok, b.rnd.Uint64, func(e *ent) {
-		out = append(out, e.id)
+	ok := func(i int) bool { return b.ids[i] != to }
+	b.server.Next(c, b.items, Key(self), Key(to), uint64(len(b.items)), want, ok, b.rnd.Uint64, func(i int) {
+		out = append(out, b.ids[i])
 	})
 	return out
 }
@@ -112,9 +107,9 @@ func TestServeOnAReadOnB(t *testing.T) {
 	first := srv.serve(&c, a, b, want)
 	require.Len(t, first, want)
 	start := rd.StartOf(a)
-	for _, e := range srv.entries {
-		if e.id != b && e.id != first[0] {
-			require.Greater(t, rd.RankOf(e.id)-start-1, rd.RankOf(first[0])-start-1, "the walk opens with the first entry after its start")
+	for _, id := range srv.ids {
+		if id != b && id != first[0] {
+			require.Greater(t, rd.RankOf(id)-start-1, rd.RankOf(first[0])-start-1, "the walk opens with the first entry after its start")
 		}
 	}
 	read(rd, &x, kb, b, a, first, want)
@@ -163,7 +158,7 @@ func TestServeOnAReadOnB(t *testing.T) {
 	}
 	require.True(t, c.LapDone())
 	require.Equal(t, 1.0, c.Share())
-	require.Len(t, seen, len(srv.entries)-1, "every entry but the requester's own, once")
+	require.Len(t, seen, len(srv.ids)-1, "every entry but the requester's own, once")
 	for id, n := range seen {
 		require.Equal(t, 1, n, "%s sent once", id)
 	}
