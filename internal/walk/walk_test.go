@@ -16,7 +16,6 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-
 func nodeID(i int) addr.NodeID { return addr.NodeID(fmt.Sprintf("%040x", i+1)) }
 
 // book is a serving book: entries in insertion order.
