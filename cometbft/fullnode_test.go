@@ -119,6 +119,10 @@ func (fn *fullNode) build(t *testing.T, stockPeriod time.Duration) {
 		require.NoError(t, fn.px.Attach(n))
 		require.Same(t, fn.px.Reactor(), n.Switch().Reactor(cometbft.ReactorName))
 	} else {
+		// Attach refuses a node built without FullNode.Option.
+		px, err := cometbft.ForNode(fn.cfg, fn.key, logger, cometbft.NodeOptions{})
+		require.NoError(t, err)
+		require.ErrorIs(t, px.Attach(n), pex.ErrInvalidConfig)
 		// CometBFT's default of 30 s would make the test last minutes.
 		n.PEXReactor().SetEnsurePeersPeriod(stockPeriod)
 	}
