@@ -4,7 +4,17 @@
 // network with pex instead of CometBFT's PEX reactor, and still talks to
 // the CometBFT nodes around it.
 //
-// # Wiring
+// # A full node
+//
+// ForNode builds pex for a CometBFT v0.38 full node from its config, node
+// key and logger; FullNode.Option goes to node.NewNode, and
+// FullNode.Attach is called before the node starts:
+//
+//	px, _ := cometbft.ForNode(cfg, nodeKey, logger, cometbft.NodeOptions{})
+//	n, _ := node.NewNode(cfg, ..., logger, px.Option())
+//	_ = px.Attach(n)
+//
+// # Wiring a bare switch
 //
 //	pm, _ := pex.NewPeerManager(self.NodeID, pex.PeerManagerOptions{
 //		SelfAddresses: []pex.NodeAddress{self},
