@@ -1,6 +1,9 @@
 package cometbft_test
 
 import (
+	"errors"
+	"io/fs"
+
 	"github.com/cometbft/cometbft/abci/example/kvstore"
 	"github.com/cometbft/cometbft/config"
 	cmtlog "github.com/cometbft/cometbft/libs/log"
@@ -23,6 +26,10 @@ func ExampleForNode() {
 		}
 		px, err := cometbft.ForNode(cfg, nodeKey, logger, cometbft.NodeOptions{}) // pex
 		if err != nil {
+			return err
+		}
+		// pex, once: keep what CometBFT's address book knew.
+		if _, err := cometbft.ImportAddrBookFile(px.PeerManager(), cfg.P2P.AddrBookFile()); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
 		n, err := node.NewNode(cfg,
