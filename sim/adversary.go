@@ -156,8 +156,9 @@ func (s *simulation) setupAttack(r role) {
 // announces the claimed address in its handshakes (addr, which honest
 // books take for where it is), and goes on listening and dialling from
 // its real host (real: the source a transport observes, under the new
-// ID; nobody listens at the claimed address). Its earlier identities are
-// gone: a dial to one fails. Its answers name the attackers' current
+// ID; nobody listens at the claimed address), with a fresh book that
+// holds what it knew, so it dials everyone again at once. Its earlier
+// identities are gone: a dial to one fails. Its answers name the attackers' current
 // identities at their real hosts.
 func (s *simulation) cycle() {
 	s.cycles++
@@ -170,6 +171,16 @@ func (s *simulation) cycle() {
 		s.byID[id] = a.idx
 		a.addr = pex.NodeAddress{Protocol: pex.ProtocolMConn, NodeID: id, Hostname: claimHost(c), Port: 26656}
 		a.real.NodeID = id
+		// A new identity has no back-offs: a fresh book, holding what the
+		// last one knew.
+		old := a.book
+		s.materialise(a)
+		for _, known := range old.Known() {
+			for _, addr := range old.Addresses(known) {
+				_, _ = a.book.Add(addr)
+			}
+		}
+		a.quiet = nil
 		a.online = true
 		s.dial(a)
 	}
@@ -344,6 +355,7 @@ func (s *simulation) receiveAttack(a *node, from int32, msg []byte) {
 // are now, and from the series sampled on the way.
 func (s *simulation) attackFigures(r *Result) {
 	r.Attackers = s.attackers
+	r.Groups, r.CycleIdentities, r.Spoof, r.Junk = s.opts.Groups, s.opts.CycleIdentities, s.opts.Spoof, s.opts.Junk.on(true)
 	var errs int
 	for _, n := range s.nodes[:s.honest] {
 		errs += n.core.Stats().PeerErrors

@@ -65,6 +65,10 @@ type Result struct {
 	// Adversarial scenarios (sybil, flood): the figures cover the honest
 	// nodes, and these describe the attack at the end of the run.
 	Attackers int
+	// The attack's options: Options.Groups, CycleIdentities, Spoof and
+	// whether answers carried junk.
+	Groups                       int
+	CycleIdentities, Spoof, Junk bool
 	// AttackerShareInBooks is the mean share of attacker addresses in
 	// honest nodes' books.
 	AttackerShareInBooks float64
