@@ -12,7 +12,8 @@ import (
 )
 
 // Adversarial scenarios. The attackers are the last nodes of the network,
-// every one of them in 66.0.0.0/16, a /16 no honest node uses. Honest
+// spread over Options.Groups /16s of 66.0.0.0/8, which no honest node
+// uses (one, 66.0.0.0/16, by default). Honest
 // nodes run the library as in the other scenarios; attackers run a
 // PeerManager (to dial whoever they learn of, with no connection limit
 // of their own) but answer and ask as the scenario says, not through a
@@ -44,6 +45,19 @@ const (
 	attackDials = 2
 	// defaultAttackers is the attackers' share when Options leaves it 0.
 	defaultAttackers = 0.1
+	// cycleEvery is how often an attacker cycling its identities comes
+	// back as a new one: 20 identities in the 10 minutes of the attack.
+	cycleEvery = 30 * time.Second
+	// claimGroups is how many /16s (64.0.0.0/16 to 65.255.0.0/16, where
+	// no honest node of fewer than about 13,000 lives) the listen
+	// addresses claimed by cycling attackers are drawn from, one /16 per
+	// identity in turn.
+	claimGroups = 512
+	// seriesEvery is the step of the attack's sampled series.
+	seriesEvery = 30 * time.Second
+	// seriesAfter: the largest attacker share is taken over the samples
+	// from this time on (the book fills in the first seconds).
+	seriesAfter = time.Minute
 )
 
 type role uint8
@@ -71,21 +85,32 @@ func attackers(n int, share float64) int {
 	return max(1, int(float64(n)*share+0.5))
 }
 
-// attackHost is the IP of the k-th attacker address in 66.0.0.0/16 (real
-// attackers first, then addresses nobody listens on).
-func attackHost(k int) string {
-	return fmt.Sprintf("66.0.%d.%d", k/256%256, k%256)
+// attackHost is the IP of the k-th attacker address (real attackers
+// first, then addresses nobody listens on): in 66.g.0.0/16 with g = k mod
+// Groups, the k/Groups-th address there. With one group, 66.0.0.0/16 in
+// order.
+func (s *simulation) attackHost(k int) string {
+	g, j := k%s.opts.Groups, k/s.opts.Groups
+	return fmt.Sprintf("66.%d.%d.%d", g, j/256%256, j%256)
 }
 
-// attackSpace is how many addresses the attackers' /16 holds.
+// attackSpace is how many addresses each of the attackers' /16s holds.
 const attackSpace = 1 << 16
 
-// attackAddr is the k-th attacker address.
+// attackAddr is the k-th attacker address: for a real attacker where it
+// listens, under its current node ID.
 func (s *simulation) attackAddr(k int) pex.NodeAddress {
 	if k < s.attackers {
-		return s.nodes[s.honest+k].addr
+		return s.nodes[s.honest+k].real
 	}
-	return pex.NodeAddress{Protocol: pex.ProtocolMConn, NodeID: simNodeID(1<<24 + k), Hostname: attackHost(k), Port: 26656}
+	return pex.NodeAddress{Protocol: pex.ProtocolMConn, NodeID: simNodeID(1<<24 + k), Hostname: s.attackHost(k), Port: 26656}
+}
+
+// claimHost is the listen address claimed by the c-th identity of
+// cycling attackers: a /16 of claimGroups in turn.
+func claimHost(c int) string {
+	g, j := c%claimGroups, c/claimGroups
+	return fmt.Sprintf("%d.%d.%d.%d", 64+g/256, g%256, j/256%256, j%256)
 }
 
 // setupAttack creates the honest network (a cold start from node 0) and
@@ -101,7 +126,10 @@ func (s *simulation) setupAttack(r role) {
 	for k := range s.attackers {
 		nd := s.newNode(s.honest + k)
 		nd.role = r
-		nd.addr.Hostname = attackHost(k)
+		delete(s.listen, endpointOf(nd.addr))
+		nd.addr.Hostname = s.attackHost(k)
+		nd.real = nd.addr
+		s.listen[endpointOf(nd.addr)] = nd.idx
 		s.materialise(nd)
 		if r == flooder {
 			for _, h := range s.nodes[:s.honest] {
@@ -117,6 +145,46 @@ func (s *simulation) setupAttack(r role) {
 			s.dial(nd)
 		})
 	}
+	if s.opts.CycleIdentities {
+		s.script(cycleEvery, s.cycle)
+	}
+}
+
+// cycle gives every attacker a new identity, as one that reconnects from
+// its one real host with a fresh node ID and a listen address it claims
+// in another /16 each time: it drops its connections, takes the new ID,
+// announces the claimed address in its handshakes (addr, which honest
+// books take for where it is), and goes on listening and dialling from
+// its real host (real: the source a transport observes, under the new
+// ID; nobody listens at the claimed address), with a fresh book that
+// holds what it knew, so it dials everyone again at once. Its earlier
+// identities are gone: a dial to one fails. Its answers name the attackers' current
+// identities at their real hosts.
+func (s *simulation) cycle() {
+	s.cycles++
+	s.answers = nil
+	for k, a := range s.nodes[s.honest:] {
+		s.stop(a)
+		c := s.cycles*s.attackers + k
+		id := simNodeID(2<<24 + c)
+		a.id = id
+		s.byID[id] = a.idx
+		a.addr = pex.NodeAddress{Protocol: pex.ProtocolMConn, NodeID: id, Hostname: claimHost(c), Port: 26656}
+		a.real.NodeID = id
+		// A new identity has no back-offs: a fresh book, holding what the
+		// last one knew.
+		old := a.book
+		s.materialise(a)
+		for _, known := range old.Known() {
+			for _, addr := range old.Addresses(known) {
+				_, _ = a.book.Add(addr)
+			}
+		}
+		a.quiet = nil
+		a.online = true
+		s.dial(a)
+	}
+	s.script(s.now+cycleEvery, s.cycle)
 }
 
 // attackerOptions are an attacker's PeerManager options: it accepts
@@ -194,10 +262,15 @@ func mustMarshal(m proto.Message) []byte {
 	return b
 }
 
-// sybilResponse is sybilAnswer addresses of the attackers' subnet:
-// sybilReal real attackers, the rest addresses of the /16 nobody listens
-// on, all drawn at random. The sybils draw from sybilAnswers answers
-// built once, to spare the run the encoding.
+// sybilResponse is sybilAnswer addresses of the attackers' /16s: sybilReal
+// real attackers (all of them if fewer), and the rest addresses of the
+// /16s nobody listens on (Options.Junk, by default). With Options.Spoof,
+// half of that rest (all of it without junk) is spoofs: honest node IDs,
+// drawn at random, at real attackers' addresses, where the dialler finds
+// an attacker's node ID instead. Without junk or spoofs, an answer is
+// only real attackers, as many as there are up to sybilAnswer. All are
+// drawn at random. The sybils draw from sybilAnswers answers built once
+// (again after each identity cycle), to spare the run the encoding.
 func (s *simulation) sybilResponse() []byte {
 	i := s.rng.IntN(sybilAnswers)
 	if s.answers == nil {
@@ -207,12 +280,28 @@ func (s *simulation) sybilResponse() []byte {
 		return s.answers[i]
 	}
 	resp := &pb.PexResponseV2{}
+	junk := s.opts.Junk.on(true)
 	real := min(sybilReal, s.attackers)
+	if !junk && !s.opts.Spoof {
+		real = min(sybilAnswer, s.attackers)
+	}
 	for _, k := range s.rng.Perm(s.attackers)[:real] {
 		resp.Addresses = append(resp.Addresses, &pb.PexAddressV2{Url: s.attackAddr(k).String()})
 	}
-	for len(resp.Addresses) < sybilAnswer {
-		k := s.attackers + s.rng.IntN(attackSpace-s.attackers)
+	if s.opts.Spoof {
+		spoofs := sybilAnswer - len(resp.Addresses)
+		if junk {
+			spoofs /= 2
+		}
+		for range spoofs {
+			a := s.nodes[s.rng.IntN(s.honest)].addr
+			host := s.attackAddr(s.rng.IntN(s.attackers))
+			a.Hostname, a.Port = host.Hostname, host.Port
+			resp.Addresses = append(resp.Addresses, &pb.PexAddressV2{Url: a.String()})
+		}
+	}
+	for junk && len(resp.Addresses) < sybilAnswer {
+		k := s.attackers + s.rng.IntN(s.opts.Groups*attackSpace-s.attackers)
 		resp.Addresses = append(resp.Addresses, &pb.PexAddressV2{Url: s.attackAddr(k).String()})
 	}
 	s.answers[i] = mustMarshal(&pb.PexMessage{Sum: &pb.PexMessage_PexResponseV2{PexResponseV2: resp}})
@@ -263,22 +352,56 @@ func (s *simulation) receiveAttack(a *node, from int32, msg []byte) {
 }
 
 // attackFigures fills r's attack figures from the honest nodes as they
-// are now.
+// are now, and from the series sampled on the way.
 func (s *simulation) attackFigures(r *Result) {
 	r.Attackers = s.attackers
-	var share float64
+	r.Groups, r.CycleIdentities, r.Spoof, r.Junk = s.opts.Groups, s.opts.CycleIdentities, s.opts.Spoof, s.opts.Junk.on(true)
 	var errs int
+	for _, n := range s.nodes[:s.honest] {
+		errs += n.core.Stats().PeerErrors
+	}
+	end := s.attackSample()
+	r.AttackerShareInBooks = end.AttackerShareInBooks
+	r.OutboundEclipsedNodes, r.EclipsedNodes = end.Eclipsed, end.FullyEclipsed
+	r.EclipsedNodesMax = s.eclipsedMax
+	r.EclipsedMaxSimSeconds = s.eclipsedMaxAt.Seconds()
+	r.PeerErrorsPerNode = float64(errs) / float64(s.honest)
+	r.Series = s.series
+	r.MaxEclipsedNodes, r.MaxFullyEclipsedNodes = end.Eclipsed, end.FullyEclipsed
+	late := false
+	for _, x := range s.series {
+		r.MaxEclipsedNodes = max(r.MaxEclipsedNodes, x.Eclipsed)
+		r.MaxFullyEclipsedNodes = max(r.MaxFullyEclipsedNodes, x.FullyEclipsed)
+		if x.SimSeconds >= seriesAfter.Seconds() {
+			late = true
+			r.MaxAttackerShareInBooks = max(r.MaxAttackerShareInBooks, x.AttackerShareInBooks)
+		}
+	}
+	if !late {
+		// a run shorter than a minute: its end stands for the series
+		r.MaxAttackerShareInBooks = end.AttackerShareInBooks
+	}
+	if s.honestDials > 0 {
+		r.SpoofDialShare = float64(s.spoofDials) / float64(s.honestDials)
+	}
+	r.HonestWorstKnown = s.honestWorstKnown()
+	r.CensoredNodes = s.censored()
+}
+
+// attackSample is the attack as it is now.
+func (s *simulation) attackSample() AttackSample {
+	var share float64
 	for _, n := range s.nodes[:s.honest] {
 		if l := n.book.Len(); l > 0 {
 			share += float64(l-s.honestKnown(n)) / float64(l)
 		}
-		errs += n.core.Stats().PeerErrors
 	}
-	r.AttackerShareInBooks = share / float64(s.honest)
-	r.EclipsedNodes = s.eclipsed()
-	r.EclipsedNodesMax = s.eclipsedMax
-	r.EclipsedMaxSimSeconds = s.eclipsedMaxAt.Seconds()
-	r.PeerErrorsPerNode = float64(errs) / float64(s.honest)
+	return AttackSample{
+		SimSeconds:           s.now.Seconds(),
+		AttackerShareInBooks: share / float64(s.honest),
+		Eclipsed:             s.eclipsed(true),
+		FullyEclipsed:        s.eclipsed(false),
+	}
 }
 
 // honestKnown is how many honest nodes n's book holds, counted again
@@ -298,15 +421,83 @@ func (s *simulation) honestKnown(n *node) int {
 	return k
 }
 
-// eclipsed is how many honest nodes have connections, all to attackers.
-func (s *simulation) eclipsed() int {
+// holdsTrue reports whether n's book holds honest node m's own address;
+// spoofs whether it holds another under m's ID.
+func (s *simulation) holdsTrue(n, m *node) (truth, spoofs bool) {
+	for _, a := range n.book.Addresses(m.id) {
+		if endpointOf(a) == endpointOf(m.real) {
+			truth = true
+		} else {
+			spoofs = true
+		}
+	}
+	return truth, spoofs
+}
+
+// honestWorstKnown is the least share of the other honest nodes whose
+// true address an honest node's book holds.
+func (s *simulation) honestWorstKnown() float64 {
+	worst := 1.0
+	for _, n := range s.nodes[:s.honest] {
+		k := 0
+		for _, m := range s.nodes[:s.honest] {
+			if m == n {
+				continue
+			}
+			if truth, _ := s.holdsTrue(n, m); truth {
+				k++
+			}
+		}
+		worst = min(worst, float64(k)/float64(s.honest-1))
+	}
+	return worst
+}
+
+// censored is how many honest nodes m some honest node n stopped
+// dialling or advertising because of spoofs, at the end: n's entry for m
+// holds spoofs and not m's true address (n dials only spoofs, and
+// advertises a spoof in m's place), or n dialled a spoof of m and now
+// holds no true address of m (the failures dropped it) or scores m at or
+// below its EvictScore (it neither dials nor advertises m any more).
+func (s *simulation) censored() int {
+	c := 0
+	for _, m := range s.nodes[:s.honest] {
+		for _, n := range s.nodes[:s.honest] {
+			if n == m {
+				continue
+			}
+			truth, spoofs := s.holdsTrue(n, m)
+			if !truth && spoofs {
+				c++
+				break
+			}
+			if !n.spoofDialled[m.idx] {
+				continue
+			}
+			score, ok := n.book.Score(m.id)
+			if !truth || (ok && score <= n.book.Options().EvictScore) {
+				c++
+				break
+			}
+		}
+	}
+	return c
+}
+
+// eclipsed is how many honest nodes have connections, all to attackers;
+// with outbound, outbound connections, all to attackers.
+func (s *simulation) eclipsed(outbound bool) int {
 	e := 0
 	for _, n := range s.nodes[:s.honest] {
-		if len(n.links) == 0 {
+		links := n.links
+		if outbound {
+			links = n.out
+		}
+		if len(links) == 0 {
 			continue
 		}
 		all := true
-		for to := range n.links {
+		for to := range links {
 			if int(to) < s.honest {
 				all = false
 				break

@@ -65,19 +65,59 @@ type Result struct {
 	// Adversarial scenarios (sybil, flood): the figures cover the honest
 	// nodes, and these describe the attack at the end of the run.
 	Attackers int
+	// The attack's options: Options.Groups, CycleIdentities, Spoof and
+	// whether answers carried junk.
+	Groups                       int
+	CycleIdentities, Spoof, Junk bool
 	// AttackerShareInBooks is the mean share of attacker addresses in
 	// honest nodes' books.
 	AttackerShareInBooks float64
-	// EclipsedNodes is how many honest nodes had connections, all of
-	// them to attackers; EclipsedNodesMax the most at any sample, first
-	// seen at EclipsedMaxSimSeconds.
-	EclipsedNodes, EclipsedNodesMax int
-	EclipsedMaxSimSeconds           float64
+	// MaxAttackerShareInBooks is the largest AttackerShareInBooks of the
+	// Series samples from the first minute on.
+	MaxAttackerShareInBooks float64
+	// OutboundEclipsedNodes is how many honest nodes had outbound
+	// connections, all of them to attackers, at the end;
+	// MaxEclipsedNodes the most at any sample of Series (or the end).
+	OutboundEclipsedNodes, MaxEclipsedNodes int
+	// EclipsedNodes is how many honest nodes had connections, every one
+	// of them (inbound too) to attackers, at the end (fully eclipsed);
+	// MaxFullyEclipsedNodes the most at any sample of Series (or the end).
+	EclipsedNodes, MaxFullyEclipsedNodes int
+	// EclipsedNodesMax is the most fully eclipsed honest nodes at any
+	// sample of the coverage curve (every Options.Sample, the first
+	// seconds too, when a node has one or two connections), first seen
+	// at EclipsedMaxSimSeconds.
+	EclipsedNodesMax      int
+	EclipsedMaxSimSeconds float64
+	// HonestWorstKnown is the least share of the other honest nodes any
+	// honest node knows at the end, an honest node being known when the
+	// book holds its true address (not only spoofs of it).
+	HonestWorstKnown float64
+	// SpoofDialShare is the share of honest nodes' dials that went to a
+	// spoofed address: an honest node ID at an address not its own.
+	SpoofDialShare float64
+	// CensoredNodes is how many honest nodes some honest node stopped
+	// dialling or advertising because of spoofs, at the end (see
+	// censored in adversary.go).
+	CensoredNodes int
+	// Series is the attack sampled every 30 virtual seconds.
+	Series []AttackSample
 	// PeerErrorsPerNode is the peer errors an honest node reported.
 	PeerErrorsPerNode float64
 	// Reference is the same honest nodes with the same seed and no
 	// attackers: a cold start, the rate the attack should not slow.
 	Reference *Result
+}
+
+// AttackSample is the attack at one moment of a run.
+type AttackSample struct {
+	SimSeconds float64
+	// AttackerShareInBooks is the mean share of attacker entries in
+	// honest books.
+	AttackerShareInBooks float64
+	// Eclipsed: honest nodes whose outbound connections are all to
+	// attackers (and at least one); FullyEclipsed: whose connections are.
+	Eclipsed, FullyEclipsed int
 }
 
 // observe records milestones after n received something.
@@ -124,8 +164,12 @@ func (s *simulation) sample() {
 	}
 	avg := sum / float64(len(s.measured))
 	if s.attackers > 0 {
-		if e := s.eclipsed(); e > s.eclipsedMax {
+		if e := s.eclipsed(false); e > s.eclipsedMax {
 			s.eclipsedMax, s.eclipsedMaxAt = e, s.now
+		}
+		if s.now >= s.nextAttackSample {
+			s.series = append(s.series, s.attackSample())
+			s.nextAttackSample += seriesEvery
 		}
 	}
 	s.curve = append(s.curve, CurvePoint{SimSeconds: s.now.Seconds(), Avg: avg, Min: lo})

@@ -14,15 +14,20 @@ import (
 )
 
 type node struct {
-	idx     int32
-	id      pex.NodeID
-	addr    pex.NodeAddress
-	book    *book.Book // its address book and connections
-	core    *poller.Core
-	online  bool
-	lazy    bool // join scenario: materialised on first contact
-	noDial  bool // an established node of join: its own mesh is not simulated
-	links   map[int32]struct{}
+	idx    int32
+	id     pex.NodeID
+	addr   pex.NodeAddress
+	book   *book.Book // its address book and connections
+	core   *poller.Core
+	online bool
+	lazy   bool // join scenario: materialised on first contact
+	noDial bool // an established node of join: its own mesh is not simulated
+	links  map[int32]struct{}
+	out    map[int32]struct{} // the links it dialled
+	// real is where it listens: addr, but for an attacker cycling its
+	// identities (addr is then the listen address it claims, real the
+	// host its connections come from, under its current ID)
+	real    pex.NodeAddress
 	group   int // partition side
 	started time.Duration
 
@@ -33,6 +38,8 @@ type node struct {
 	floods int              // flooder: connections flooded so far
 	quiet  map[int32]bool   // sybil: the peer's last answer brought nothing
 	conns  map[int32]uint32 // sybil: connections made to each peer so far
+	// honest nodes it dialled at an attacker's address (honest nodes)
+	spoofDialled map[int32]bool
 	// honest nodes in the book, counted at book size countedLen
 	honestKnown, countedLen int
 
@@ -53,6 +60,8 @@ type simulation struct {
 	seq   uint64
 	nodes []*node
 	byID  map[pex.NodeID]int32
+	// listen is who listens on each host and port
+	listen map[endpoint]int32
 	// measured nodes and the network size they should learn
 	measured []*node
 	netSize  int
@@ -68,6 +77,11 @@ type simulation struct {
 	eclipsedMax       int
 	eclipsedMaxAt     time.Duration
 	answers           [][]byte // sybil answers, built on first use
+	cycles            int      // identity cycles so far (CycleIdentities)
+	// dials by honest nodes, and those to spoofed addresses
+	honestDials, spoofDials int
+	series                  []AttackSample
+	nextAttackSample        time.Duration
 	// next coverage sample and progress report
 	nextSample, nextProgress time.Duration
 }
@@ -103,10 +117,11 @@ func (s *simulation) reference() Options {
 
 func newSimulation(opts Options) (*simulation, error) {
 	s := &simulation{
-		opts: opts,
-		rng:  rand.New(rand.NewPCG(opts.Seed, 0x9e3779b97f4a7c15)),
-		byID: make(map[pex.NodeID]int32),
-		cfg:  pex.Config{NetworkV2: true},
+		opts:   opts,
+		rng:    rand.New(rand.NewPCG(opts.Seed, 0x9e3779b97f4a7c15)),
+		byID:   make(map[pex.NodeID]int32),
+		listen: make(map[endpoint]int32),
+		cfg:    pex.Config{NetworkV2: true},
 		// progress reports start after a first interval
 		nextProgress: opts.Every,
 	}
@@ -147,10 +162,36 @@ func (s *simulation) newNode(i int) *node {
 		Hostname: simHost(i),
 		Port:     26656,
 	}
-	n := &node{idx: int32(i), id: id, addr: addr, links: make(map[int32]struct{})}
+	n := &node{idx: int32(i), id: id, addr: addr, real: addr, links: make(map[int32]struct{}), out: make(map[int32]struct{})}
 	s.byID[id] = int32(i)
+	s.listen[endpointOf(addr)] = int32(i)
 	s.nodes = append(s.nodes, n)
 	return n
+}
+
+// endpoint is a host and port something may listen on.
+type endpoint struct {
+	host string
+	port uint16
+}
+
+func endpointOf(a pex.NodeAddress) endpoint { return endpoint{a.Hostname, a.Port} }
+
+// current is the node whose node ID id is now, if any: an attacker that
+// cycles its identities is no longer its earlier ones.
+func (s *simulation) current(id pex.NodeID) (int32, bool) {
+	i, ok := s.byID[id]
+	if !ok || s.nodes[i].id != id {
+		return 0, false
+	}
+	return i, true
+}
+
+// spoofed reports whether a names an honest node at an address that is
+// not its own.
+func (s *simulation) spoofed(a pex.NodeAddress) bool {
+	i, ok := s.current(a.NodeID)
+	return ok && int(i) < s.honest && endpointOf(a) != endpointOf(s.nodes[i].real)
 }
 
 // materialise gives n its address book and Core.
@@ -220,14 +261,14 @@ func (s *simulation) reachable(a, b *node) bool {
 func (s *simulation) touch(n *node, acts poller.Actions) {
 	for _, pe := range acts.Errors {
 		n.book.Errored(s.at(), pe)
-		if pe.Fatal {
-			s.disconnect(n, s.byID[pe.NodeID])
+		if to, ok := s.current(pe.NodeID); ok && pe.Fatal {
+			s.disconnect(n, to)
 		}
 	}
 	s.closeEvicted(n)
 	var broken []int32 // links that lost a message
 	for _, e := range acts.Send {
-		to, ok := s.byID[e.To]
+		to, ok := s.current(e.To)
 		if !ok {
 			continue
 		}
@@ -257,7 +298,9 @@ func (s *simulation) closeEvicted(n *node) {
 		if !ok {
 			return
 		}
-		s.disconnect(n, s.byID[id])
+		if to, ok := s.current(id); ok {
+			s.disconnect(n, to)
+		}
 	}
 }
 
@@ -308,7 +351,17 @@ func (s *simulation) dial(n *node) {
 		if !ok {
 			break
 		}
-		to, ok := s.byID[a.NodeID]
+		if n.role == honest {
+			s.honestDials++
+			if s.spoofed(a) {
+				s.spoofDials++
+				if n.spoofDialled == nil {
+					n.spoofDialled = make(map[int32]bool)
+				}
+				n.spoofDialled[s.byID[a.NodeID]] = true
+			}
+		}
+		to, ok := s.listen[endpointOf(a)]
 		if !ok {
 			// an address nobody listens on: the dial times out
 			s.schedule(&event{at: s.now + 2*s.opts.Latency, kind: evConnect, node: n.idx, peer: -1, addr: a})
@@ -335,6 +388,13 @@ func (s *simulation) connect(n *node, to int32, a pex.NodeAddress) {
 		return
 	}
 	peer := s.nodes[to]
+	if to == n.idx || peer.id != a.NodeID {
+		// Someone else listens there (a spoofed address, an identity an
+		// attacker has left): the handshake shows another node ID.
+		n.book.DialFailed(s.at(), a)
+		s.dial(n)
+		return
+	}
 	if !s.reachable(n, peer) {
 		n.book.DialFailed(s.at(), a)
 		s.dial(n)
@@ -358,6 +418,7 @@ func (s *simulation) connect(n *node, to int32, a pex.NodeAddress) {
 		return
 	}
 	n.links[to] = struct{}{}
+	n.out[to] = struct{}{}
 	peer.links[n.idx] = struct{}{}
 	n.book.Ready(peer.id, pex.CapV2)
 	peer.book.Ready(n.id, pex.CapV2)
@@ -374,6 +435,8 @@ func (s *simulation) disconnect(n *node, to int32) {
 	peer := s.nodes[to]
 	delete(n.links, to)
 	delete(peer.links, n.idx)
+	delete(n.out, to)
+	delete(peer.out, n.idx)
 	n.book.Disconnected(s.at(), peer.id)
 	peer.book.Disconnected(s.at(), n.id)
 	s.peerUpdate(n, peer, pex.PeerStatusDown)

@@ -68,6 +68,21 @@ type Options struct {
 	// Attackers is the share of the nodes that attack in the sybil and
 	// flood scenarios. Default 0.1.
 	Attackers float64
+	// Groups is how many /16s the attackers (and the addresses nobody
+	// listens on that they announce) spread over, 1 to 256: attacker k
+	// lives in 66.(k mod Groups).0.0/16. Default 1, 66.0.0.0/16.
+	Groups int
+	// CycleIdentities makes every attacker, each cycleEvery, drop its
+	// connections and come back from its one real host with a fresh node
+	// ID, claiming in its handshakes a listen address in a /16 of its own
+	// (see cycle in adversary.go).
+	CycleIdentities bool
+	// Spoof makes sybil answers carry addresses of attacker hosts under
+	// honest node IDs (see sybilResponse).
+	Spoof bool
+	// Junk is whether sybil answers carry addresses nobody listens on;
+	// the zero value is today's mix (half of each answer).
+	Junk Switch
 	// Heal is when the partition scenario's halves are joined at the
 	// latest; earlier once each node knows its whole half. Default 2 min.
 	Heal time.Duration
@@ -114,6 +129,9 @@ func (o *Options) defaults() error {
 	if o.Attackers == 0 && adversarial(o.Scenario) {
 		o.Attackers = defaultAttackers
 	}
+	if o.Groups == 0 {
+		o.Groups = 1
+	}
 	switch {
 	case o.Nodes < 3:
 		return fmt.Errorf("sim: need at least 3 nodes")
@@ -127,11 +145,36 @@ func (o *Options) defaults() error {
 		return fmt.Errorf("sim: heal must not be negative")
 	case o.Attackers < 0 || o.Attackers >= 1:
 		return fmt.Errorf("sim: attackers must be a share in [0, 1)")
+	case o.Groups < 1 || o.Groups > maxGroups:
+		return fmt.Errorf("sim: groups must be in [1, %d]", maxGroups)
+	case o.Junk < Default || o.Junk > Off:
+		return fmt.Errorf("sim: junk must be Default, On or Off")
 	case adversarial(o.Scenario) && o.Nodes-attackers(o.Nodes, o.Attackers) < 3:
 		return fmt.Errorf("sim: need at least 3 honest nodes")
 	}
 	return nil
 }
+
+// Switch is an option that is on or off, with a default of its own for
+// its zero value.
+type Switch int8
+
+const (
+	Default Switch = iota // the option's default
+	On
+	Off
+)
+
+// on reports whether sw is on, def being its default.
+func (sw Switch) on(def bool) bool {
+	if sw == Default {
+		return def
+	}
+	return sw == On
+}
+
+// maxGroups is the most /16s attackers may spread over: 66.0.0.0/8.
+const maxGroups = 256
 
 // Progress is a snapshot while a run goes on.
 type Progress struct {

@@ -1,8 +1,11 @@
 package sim
 
 import (
+	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/pexnet/pex"
 
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -211,4 +214,165 @@ func TestOptionsValidated(t *testing.T) {
 func TestLossyLinksStillConverge(t *testing.T) {
 	r := small(t, Options{Nodes: 60, Loss: 0.1})
 	require.Positive(t, r.Worst[2].Rounds)
+}
+
+// attackSim runs o (an attack on 100 nodes for 2 minutes by default) and
+// returns the simulation, to look into books, and its Result.
+func attackSim(t *testing.T, o Options) (*simulation, *Result) {
+	t.Helper()
+	if o.Nodes == 0 {
+		o.Nodes = 100
+	}
+	if o.Limit == 0 {
+		o.Limit = 2 * time.Minute
+	}
+	if o.Scenario == "" {
+		o.Scenario = ScenarioSybil
+	}
+	require.NoError(t, o.defaults())
+	s, err := newSimulation(o)
+	require.NoError(t, err)
+	s.loop()
+	return s, s.result()
+}
+
+// group16 is the /16 of an IPv4 address, as "a.b".
+func group16(t *testing.T, host string) [2]byte {
+	t.Helper()
+	ip, err := netip.ParseAddr(host)
+	require.NoError(t, err)
+	b := ip.As4()
+	return [2]byte{b[0], b[1]}
+}
+
+// attackerHosts is the /16s of attacker addresses (an attacker's ID or an
+// address in 66.0.0.0/8) in honest books.
+func attackerGroups(t *testing.T, s *simulation) map[[2]byte]int {
+	t.Helper()
+	groups := make(map[[2]byte]int)
+	for _, n := range s.nodes[:s.honest] {
+		for _, id := range n.book.Known() {
+			if i, ok := s.byID[id]; ok && int(i) < s.honest {
+				continue
+			}
+			for _, a := range n.book.Addresses(id) {
+				groups[group16(t, a.Hostname)]++
+			}
+		}
+	}
+	return groups
+}
+
+func TestAttackersSpreadOverGroups(t *testing.T) {
+	for _, groups := range []int{1, 8} {
+		s, r := attackSim(t, Options{Groups: groups})
+		got := attackerGroups(t, s)
+		require.Len(t, got, groups, "attacker addresses span %d /16s", groups)
+		for g := range got {
+			require.Equal(t, byte(66), g[0])
+			require.Less(t, int(g[1]), groups)
+		}
+		hosts := make(map[[2]byte]bool)
+		for _, a := range s.nodes[s.honest:] {
+			hosts[group16(t, a.real.Hostname)] = true
+		}
+		require.Len(t, hosts, groups, "the attackers themselves live in %d /16s", groups)
+		require.Equal(t, groups, r.Groups)
+		require.NotEmpty(t, r.Series)
+	}
+}
+
+func TestCyclingAttackersComeBackAsOthers(t *testing.T) {
+	s, r := attackSim(t, Options{CycleIdentities: true, Groups: 8})
+	require.Equal(t, 4, s.cycles, "a new identity every 30 s")
+	ids := make(map[pex.NodeID]bool)
+	claimed := make(map[[2]byte]bool)
+	for _, n := range s.nodes[:s.honest] {
+		for _, id := range n.book.Known() {
+			if i, ok := s.byID[id]; ok && int(i) >= s.honest {
+				ids[id] = true
+				for _, a := range n.book.Addresses(id) {
+					claimed[group16(t, a.Hostname)] = true
+				}
+			}
+		}
+	}
+	require.Greater(t, len(ids), r.Attackers, "more attacker IDs than attackers in honest books")
+	require.Greater(t, len(claimed), 2*r.Attackers, "the identities claim /16s of their own")
+	for _, a := range s.nodes[s.honest:] {
+		require.Equal(t, a.id, a.addr.NodeID)
+		require.Equal(t, a.id, a.real.NodeID)
+		require.NotEqual(t, group16(t, a.addr.Hostname), group16(t, a.real.Hostname),
+			"what it announces is not where it connects from")
+		require.Equal(t, byte(66), group16(t, a.real.Hostname)[0], "one real host, in the attackers' /16s")
+		to, ok := s.listen[endpointOf(a.real)]
+		require.True(t, ok)
+		require.Equal(t, a.idx, to, "it listens on its real host")
+		_, ok = s.listen[endpointOf(a.addr)]
+		require.False(t, ok, "nobody listens at the claimed address")
+	}
+}
+
+func TestSpoofsAppearInHonestBooks(t *testing.T) {
+	s, r := attackSim(t, Options{Spoof: true, Groups: 8})
+	spoofs := 0
+	for _, n := range s.nodes[:s.honest] {
+		for _, m := range s.nodes[:s.honest] {
+			for _, a := range n.book.Addresses(m.id) {
+				if endpointOf(a) != endpointOf(m.real) {
+					spoofs++
+					require.True(t, s.spoofed(a))
+					to, ok := s.listen[endpointOf(a)]
+					require.True(t, ok, "an attacker listens there")
+					require.GreaterOrEqual(t, int(to), s.honest)
+				}
+			}
+		}
+	}
+	require.Positive(t, spoofs, "honest IDs at attacker addresses in honest books")
+	require.Positive(t, r.SpoofDialShare, "honest nodes dial spoofs")
+	require.LessOrEqual(t, r.SpoofDialShare, 1.0)
+	require.Positive(t, r.CensoredNodes)
+	require.Less(t, r.HonestWorstKnown, 1.0)
+
+	_, plain := attackSim(t, Options{})
+	require.Zero(t, plain.SpoofDialShare)
+	require.Zero(t, plain.CensoredNodes)
+	require.Equal(t, 1.0, plain.HonestWorstKnown)
+}
+
+func TestJunkIsASwitch(t *testing.T) {
+	junk := func(o Options) int {
+		s, _ := attackSim(t, o)
+		k := 0
+		for _, n := range s.nodes[:s.honest] {
+			for _, id := range n.book.Known() {
+				for _, a := range n.book.Addresses(id) {
+					if _, ok := s.listen[endpointOf(a)]; !ok {
+						k++
+					}
+				}
+			}
+		}
+		return k
+	}
+	// Spread over 8 /16s, as in one the cap of its group keeps today's
+	// book from taking any in so small a run.
+	require.Positive(t, junk(Options{Groups: 8}), "junk by default, as before")
+	require.Positive(t, junk(Options{Groups: 8, Junk: On}))
+	require.Zero(t, junk(Options{Groups: 8, Junk: Off}), "no address nobody listens on")
+}
+
+func TestAttackSeries(t *testing.T) {
+	_, r := attackSim(t, Options{Groups: 32, Nodes: 120})
+	require.Len(t, r.Series, 5, "samples at 0, 30, 60, 90 and 120 s")
+	for i, x := range r.Series {
+		require.InDelta(t, 30*float64(i), x.SimSeconds, 1e-9)
+		require.LessOrEqual(t, x.Eclipsed, r.MaxEclipsedNodes)
+		require.LessOrEqual(t, x.FullyEclipsed, r.MaxFullyEclipsedNodes)
+		if x.SimSeconds >= 60 {
+			require.LessOrEqual(t, x.AttackerShareInBooks, r.MaxAttackerShareInBooks)
+		}
+	}
+	require.Greater(t, r.MaxAttackerShareInBooks, 0.5, "32 /16s take today's book")
 }

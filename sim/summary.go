@@ -40,10 +40,34 @@ func (r *Result) Summary(runtime bool) map[string]any {
 	if r.Reference != nil {
 		out["attackers"] = r.Attackers
 		out["attacker_share_in_books"] = r.AttackerShareInBooks
+		// eclipsed_nodes and eclipsed_nodes_max keep their meaning: every
+		// connection to attackers (see Result); max_eclipsed_nodes is the
+		// target's figure, outbound connections all to attackers.
 		out["eclipsed_nodes"] = r.EclipsedNodes
 		out["eclipsed_nodes_max"] = r.EclipsedNodesMax
 		out["eclipsed_nodes_max_sim_seconds"] = r.EclipsedMaxSimSeconds
 		out["peer_errors_per_node"] = r.PeerErrorsPerNode
+		out["attack_groups"] = r.Groups
+		out["cycle_identities"] = r.CycleIdentities
+		out["spoof"] = r.Spoof
+		out["junk"] = r.Junk
+		out["max_attacker_share_in_books"] = r.MaxAttackerShareInBooks
+		out["outbound_eclipsed_nodes"] = r.OutboundEclipsedNodes
+		out["max_eclipsed_nodes"] = r.MaxEclipsedNodes
+		out["max_fully_eclipsed_nodes"] = r.MaxFullyEclipsedNodes
+		out["honest_worst_known"] = r.HonestWorstKnown
+		out["spoof_dial_share"] = r.SpoofDialShare
+		out["censored_nodes"] = r.CensoredNodes
+		series := make([]map[string]any, len(r.Series))
+		for i, x := range r.Series {
+			series[i] = map[string]any{
+				"sim_seconds":             x.SimSeconds,
+				"attacker_share_in_books": x.AttackerShareInBooks,
+				"eclipsed_nodes":          x.Eclipsed,
+				"fully_eclipsed_nodes":    x.FullyEclipsed,
+			}
+		}
+		out["attack_series"] = series
 		out["without_attack"] = r.Reference.Summary(runtime)
 	}
 	return out

@@ -37,6 +37,7 @@ type flags struct {
 	plot    string
 	csv     string
 	quiet   bool
+	junk    bool
 }
 
 func parse(args []string, stderr io.Writer) (flags, error) {
@@ -51,6 +52,10 @@ func parse(args []string, stderr io.Writer) (flags, error) {
 	fs.IntVar(&f.opts.MaxConnected, "max-connected", 50, "connections per node")
 	fs.IntVar(&f.opts.MaxOutbound, "max-outbound", 10, "outbound connections per node")
 	fs.Float64Var(&f.opts.Attackers, "attackers", 0.1, "share of the nodes that attack (sybil and flood scenarios)")
+	fs.IntVar(&f.opts.Groups, "groups", 1, "attack: the /16s the attackers spread over (1 to 256)")
+	fs.BoolVar(&f.opts.CycleIdentities, "cycle", false, "attack: every 30 s each attacker reconnects with a fresh node ID, claiming a listen address in another /16 from its one real host")
+	fs.BoolVar(&f.opts.Spoof, "spoof", false, "attack: sybil answers announce attacker addresses for honest node IDs")
+	fs.BoolVar(&f.junk, "junk", true, "attack: sybil answers carry addresses nobody listens on (-junk=false for none)")
 	fs.DurationVar(&f.opts.Heal, "heal", 2*time.Minute, "partition: when the halves are joined at the latest (earlier once each knows its half)")
 	fs.DurationVar(&f.opts.Limit, "limit", 2*time.Hour, "most virtual time to simulate")
 	fs.BoolVar(&f.compare, "compare", false, "also run the Tendermint v0.35 baseline and print ratios")
@@ -70,6 +75,10 @@ func parse(args []string, stderr io.Writer) (flags, error) {
 	}
 	if fs.NArg() > 0 {
 		return f, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	f.opts.Junk = sim.Off
+	if f.junk {
+		f.opts.Junk = sim.On
 	}
 	return f, nil
 }

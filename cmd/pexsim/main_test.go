@@ -114,8 +114,15 @@ func TestAttackScenariosReportTheAttack(t *testing.T) {
 		var got map[string]any
 		require.NoError(t, json.Unmarshal(out.Bytes(), &got))
 		require.Equal(t, float64(12), got["attackers"], scenario)
-		require.Contains(t, got, "attacker_share_in_books")
-		require.Contains(t, got, "eclipsed_nodes")
+		for _, k := range []string{"attacker_share_in_books", "eclipsed_nodes", "eclipsed_nodes_max",
+			"max_attacker_share_in_books", "max_eclipsed_nodes", "outbound_eclipsed_nodes", "max_fully_eclipsed_nodes",
+			"honest_worst_known", "spoof_dial_share", "censored_nodes", "attack_series",
+			"attack_groups", "cycle_identities", "spoof", "junk"} {
+			require.Contains(t, got, k, scenario)
+		}
+		series, ok := got["attack_series"].([]any)
+		require.True(t, ok, scenario)
+		require.NotEmpty(t, series, "%s: sampled from 0 s on", scenario)
 		ref, ok := got["without_attack"].(map[string]any)
 		require.True(t, ok, "%s: the reference run", scenario)
 		require.Equal(t, float64(28), ref["nodes"])
@@ -125,4 +132,19 @@ func TestAttackScenariosReportTheAttack(t *testing.T) {
 		require.Contains(t, out.String(), "pex/no attack")
 		require.Contains(t, out.String(), "attacker share in honest books")
 	}
+}
+
+func TestAttackFlags(t *testing.T) {
+	var out, errs bytes.Buffer
+	require.NoError(t, run([]string{"-scenario", "sybil", "-nodes", "60", "-limit", "1m", "-json",
+		"-groups", "4", "-cycle", "-spoof", "-junk=false"}, &out, &errs))
+	var got map[string]any
+	require.NoError(t, json.Unmarshal(out.Bytes(), &got))
+	require.Equal(t, float64(4), got["attack_groups"])
+	require.Equal(t, true, got["cycle_identities"])
+	require.Equal(t, true, got["spoof"])
+	require.Equal(t, false, got["junk"])
+	require.Error(t, run([]string{"-scenario", "sybil", "-groups", "257"}, &out, &errs))
+	_, ok := got["without_attack"].(map[string]any)["max_eclipsed_nodes"]
+	require.False(t, ok, "the attack's keys are for attacked runs only")
 }

@@ -115,15 +115,37 @@ func printTable(w io.Writer, ours, base *sim.Result) {
 		if c.Reference == nil {
 			continue
 		}
-		fmt.Fprintf(w, "\n%s under attack by %d of %d nodes (66.0.0.0/16):\n", names[i], c.Attackers, c.Nodes)
+		fmt.Fprintf(w, "\n%s under attack by %d of %d nodes (%s):\n", names[i], c.Attackers, c.Nodes, attackKind(c))
 		end := c.Curve[len(c.Curve)-1]
 		fmt.Fprintf(w, "  honest network known at the end %.2f%% by the average node, %.2f%% by the worst\n", 100*end.Avg, 100*end.Min)
 		fmt.Fprintf(w, "  attacker share in honest books  %.1f%%\n", 100*c.AttackerShareInBooks)
-		fmt.Fprintf(w, "  eclipsed honest nodes           %d at the end, %d at most (at %.0fs)\n", c.EclipsedNodes, c.EclipsedNodesMax, c.EclipsedMaxSimSeconds)
+		fmt.Fprintf(w, "  ... at most, after the first min %.1f%% (30 s samples)\n", 100*c.MaxAttackerShareInBooks)
+		fmt.Fprintf(w, "  honest nodes, outbound only to attackers  %d at the end, %d at most (30 s samples)\n", c.OutboundEclipsedNodes, c.MaxEclipsedNodes)
+		fmt.Fprintf(w, "  honest nodes, all links to attackers      %d at the end, %d at most (30 s samples), %d at most at any second (at %.0fs)\n", c.EclipsedNodes, c.MaxFullyEclipsedNodes, c.EclipsedNodesMax, c.EclipsedMaxSimSeconds)
+		fmt.Fprintf(w, "  honest network the worst node holds true addresses of  %.2f%%\n", 100*c.HonestWorstKnown)
+		fmt.Fprintf(w, "  honest dials to spoofed addresses  %.1f%%; honest nodes censored by spoofs %d\n", 100*c.SpoofDialShare, c.CensoredNodes)
 		fmt.Fprintf(w, "  peer errors per honest node     %.1f\n", c.PeerErrorsPerNode)
 	}
 	printLegend(w, ours)
 	printVerdict(w, ours)
+}
+
+// attackKind describes the attack's options.
+func attackKind(r *sim.Result) string {
+	where := "66.0.0.0/16"
+	if r.Groups > 1 {
+		where = fmt.Sprintf("%d /16s of 66.0.0.0/8", r.Groups)
+	}
+	if r.CycleIdentities {
+		where += ", cycling identities"
+	}
+	if r.Spoof {
+		where += ", spoofing IDs"
+	}
+	if !r.Junk {
+		where += ", no junk"
+	}
+	return where
 }
 
 func writeCSV(path string, ours, base *sim.Result) error {
