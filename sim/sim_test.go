@@ -221,10 +221,10 @@ func TestLossyLinksStillConverge(t *testing.T) {
 func attackSim(t *testing.T, o Options) (*simulation, *Result) {
 	t.Helper()
 	if o.Nodes == 0 {
-		o.Nodes = 60
+		o.Nodes = 80
 	}
 	if o.Attackers == 0 {
-		o.Attackers = 0.2 // 12 of 60: enough to spread over 8 /16s
+		o.Attackers = 0.2 // 16 of 80: enough to spread over 8 /16s
 	}
 	if o.Limit == 0 {
 		o.Limit = time.Minute
@@ -267,7 +267,7 @@ func attackerGroups(t *testing.T, s *simulation) map[[2]byte]int {
 }
 
 func TestAttackersSpreadOverGroups(t *testing.T) {
-	for _, groups := range []int{1, 8} {
+	for _, groups := range []int{8} { // one group is every golden sybil run
 		s, r := attackSim(t, Options{Groups: groups})
 		got := attackerGroups(t, s)
 		require.Len(t, got, groups, "attacker addresses span %d /16s", groups)
