@@ -286,8 +286,8 @@ func TestAttackersSpreadOverGroups(t *testing.T) {
 }
 
 func TestCyclingAttackersComeBackAsOthers(t *testing.T) {
-	s, r := attackSim(t, Options{CycleIdentities: true, Groups: 8, Limit: 2 * time.Minute})
-	require.Equal(t, 4, s.cycles, "a new identity every 30 s")
+	s, r := attackSim(t, Options{CycleIdentities: true, Groups: 8})
+	require.Equal(t, 2, s.cycles, "a new identity every 30 s (at 30 and 60 s of a one-minute run)")
 	ids := make(map[pex.NodeID]bool)
 	claimed := make(map[[2]byte]bool)
 	for _, n := range s.nodes[:s.honest] {
@@ -301,7 +301,7 @@ func TestCyclingAttackersComeBackAsOthers(t *testing.T) {
 		}
 	}
 	require.Greater(t, len(ids), r.Attackers, "more attacker IDs than attackers in honest books")
-	require.Greater(t, len(claimed), 2*r.Attackers, "the identities claim /16s of their own")
+	require.Greater(t, len(claimed), r.Attackers, "the identities claim /16s of their own, more than one per attacker")
 	for _, a := range s.nodes[s.honest:] {
 		require.Equal(t, a.id, a.addr.NodeID)
 		require.Equal(t, a.id, a.real.NodeID)
