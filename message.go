@@ -2,12 +2,12 @@ package pex
 
 import (
 	"fmt"
-	"math"
-	"net/netip"
+	"slices"
 
 	"google.golang.org/protobuf/proto"
 
 	"github.com/pexnet/pex/internal/addr"
+	"github.com/pexnet/pex/internal/poller"
 	"github.com/pexnet/pex/pb"
 )
 
@@ -64,11 +64,7 @@ type Message struct {
 // EncodeRequest returns a request for addresses: V2 if v2, else V1. The
 // bytes are 0a00 (V1) and 1a00 (V2), as CometBFT and Tendermint write them.
 func EncodeRequest(v2 bool) []byte {
-	m := &pb.PexMessage{Sum: &pb.PexMessage_PexRequest{PexRequest: &pb.PexRequest{}}}
-	if v2 {
-		m.Sum = &pb.PexMessage_PexRequestV2{PexRequestV2: &pb.PexRequestV2{}}
-	}
-	return marshalMessage(m)
+	return slices.Clone(poller.Request(v2))
 }
 
 // EncodeResponse returns a response carrying addrs, in order: V2 if v2,
@@ -143,7 +139,7 @@ func DecodeMessage(b []byte) (Message, error) {
 			return out, err
 		}
 		for _, e := range entries {
-			if a, err := v1Entry(e); err == nil {
+			if a, err := poller.ParseV1Entry(e); err == nil {
 				out.Addresses = append(out.Addresses, a)
 			} else {
 				out.Invalid++
@@ -174,22 +170,6 @@ func checkEntries(n int) error {
 		return fmt.Errorf("%w: %d, limit %d", ErrTooManyAddresses, n, MaxAddresses)
 	}
 	return nil
-}
-
-// v1Entry parses one V1 entry as the reactor does.
-func v1Entry(e *pb.PexAddress) (NodeAddress, error) {
-	ip, err := netip.ParseAddr(e.GetIp())
-	if err != nil {
-		return NodeAddress{}, fmt.Errorf("%w: bad IP", ErrInvalidAddress)
-	}
-	if e.GetPort() > math.MaxUint16 {
-		return NodeAddress{}, fmt.Errorf("%w: port %d", ErrInvalidAddress, e.GetPort())
-	}
-	id, err := ParseNodeID(e.GetId())
-	if err != nil {
-		return NodeAddress{}, fmt.Errorf("%w: %w", ErrInvalidAddress, err)
-	}
-	return NodeAddressFromIP(id, ip, uint16(e.GetPort()))
 }
 
 // marshalMessage encodes m deterministically; the messages built here

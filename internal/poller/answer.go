@@ -3,8 +3,6 @@ package poller
 import (
 	"errors"
 	"fmt"
-	"math"
-	"net/netip"
 	"slices"
 	"time"
 
@@ -53,19 +51,7 @@ func (c *Core) Receive(now time.Time, e event.Envelope) Actions {
 	case *pb.PexMessage_PexResponse:
 		entries := m.PexResponse.GetAddresses()
 		c.handleResponse(now, p, e.From, len(entries), func(i int) (addr.NodeAddress, error) {
-			a := entries[i]
-			ip, err := netip.ParseAddr(a.GetIp())
-			if err != nil {
-				return addr.NodeAddress{}, fmt.Errorf("%w: bad IP %q", errs.ErrInvalidAddress, addr.Clip(a.GetIp()))
-			}
-			if a.GetPort() > math.MaxUint16 {
-				return addr.NodeAddress{}, fmt.Errorf("%w: port %d", errs.ErrInvalidAddress, a.GetPort())
-			}
-			id, err := addr.ParseNodeID(a.GetId())
-			if err != nil {
-				return addr.NodeAddress{}, fmt.Errorf("%w: %w", errs.ErrInvalidAddress, err)
-			}
-			return addr.NodeAddressFromIP(id, ip, uint16(a.GetPort()))
+			return ParseV1Entry(entries[i])
 		}, &acts)
 	case *pb.PexMessage_PexResponseV2:
 		if p != nil {

@@ -1,11 +1,14 @@
 package poller
 
 import (
+	"fmt"
+	"math"
 	"net/netip"
 
 	"google.golang.org/protobuf/proto"
 
 	"github.com/pexnet/pex/internal/addr"
+	"github.com/pexnet/pex/internal/errs"
 	"github.com/pexnet/pex/pb"
 )
 
@@ -13,6 +16,32 @@ var (
 	v1Request = mustMarshal(&pb.PexMessage{Sum: &pb.PexMessage_PexRequest{PexRequest: &pb.PexRequest{}}})
 	v2Request = mustMarshal(&pb.PexMessage{Sum: &pb.PexMessage_PexRequestV2{PexRequestV2: &pb.PexRequestV2{}}})
 )
+
+// Request returns the encoded request: V2 if v2, else V1. The caller must
+// not change the bytes.
+func Request(v2 bool) []byte {
+	if v2 {
+		return v2Request
+	}
+	return v1Request
+}
+
+// ParseV1Entry parses one entry of a V1 response: its IP, port and node ID
+// must each be valid (errors wrap ErrInvalidAddress).
+func ParseV1Entry(e *pb.PexAddress) (addr.NodeAddress, error) {
+	ip, err := netip.ParseAddr(e.GetIp())
+	if err != nil {
+		return addr.NodeAddress{}, fmt.Errorf("%w: bad IP %q", errs.ErrInvalidAddress, addr.Clip(e.GetIp()))
+	}
+	if e.GetPort() > math.MaxUint16 {
+		return addr.NodeAddress{}, fmt.Errorf("%w: port %d", errs.ErrInvalidAddress, e.GetPort())
+	}
+	id, err := addr.ParseNodeID(e.GetId())
+	if err != nil {
+		return addr.NodeAddress{}, fmt.Errorf("%w: %w", errs.ErrInvalidAddress, err)
+	}
+	return addr.NodeAddressFromIP(id, ip, uint16(e.GetPort()))
+}
 
 func mustMarshal(m proto.Message) []byte {
 	b, err := proto.Marshal(m)
