@@ -236,8 +236,10 @@ func resolveV1Answer(ctx context.Context, res Resolver, timeout time.Duration, a
 	wg.Wait()
 	var eps []poller.V1Endpoint
 	for i, list := range resolved {
-		for _, ap := range list {
-			eps = append(eps, poller.V1Endpoint{ID: addrs[i].NodeID, Addr: ap})
+		// One entry per node ID: a name that resolves to many IPs must
+		// not fill the answer (an answer is not an amplifier).
+		if len(list) > 0 {
+			eps = append(eps, poller.V1Endpoint{ID: addrs[i].NodeID, Addr: list[0]})
 		}
 	}
 	return poller.EncodeV1Response(eps)

@@ -424,17 +424,19 @@ func (r *rxResolver) LookupNetIP(ctx context.Context, _ string, host string) ([]
 	return nil, ctx.Err()
 }
 
-// The Reactor's resolution step encodes every IP of a name, and leaves out
-// memory addresses.
-func TestResolveV1AnswerEncodesEveryIP(t *testing.T) {
+// The Reactor's resolution step encodes one entry per node ID (the first
+// IP a name resolves to, even when it resolves to a hundred: an answer is
+// not an amplifier), and leaves out memory addresses.
+func TestResolveV1AnswerOneEntryPerNodeID(t *testing.T) {
 	host := NodeAddress{Protocol: ProtocolMConn, NodeID: nodeID(5), Hostname: "seed.example.com", Port: 26656}
-	res := &rxResolver{hosts: map[string][]netip.Addr{
-		"seed.example.com": {netip.MustParseAddr("203.0.113.5"), netip.MustParseAddr("2001:db8::5")},
-	}}
+	many := []netip.Addr{netip.MustParseAddr("203.0.113.5"), netip.MustParseAddr("2001:db8::5")}
+	for i := range 98 {
+		many = append(many, netip.AddrFrom4([4]byte{198, 51, 100, byte(i + 1)}))
+	}
+	res := &rxResolver{hosts: map[string][]netip.Addr{"seed.example.com": many}}
 	msg := resolveV1Answer(t.Context(), res, time.Second, []NodeAddress{host, rxAddr(6), {Protocol: ProtocolMemory, NodeID: nodeID(7)}})
 	require.ElementsMatch(t, []string{
 		testkit.V1Str(nodeID(5), "203.0.113.5:26656"),
-		testkit.V1Str(nodeID(5), "[2001:db8::5]:26656"),
 		testkit.V1Str(nodeID(6), "10.0.6.1:26656"),
 	}, testkit.V1Entries(t, msg))
 }
@@ -460,7 +462,6 @@ func TestReactorResolvesHostNamesForV1(t *testing.T) {
 		require.ElementsMatch(t, []string{
 			testkit.V1Str(nodeID(0), "192.0.2.1:26656"),
 			testkit.V1Str(nodeID(5), "203.0.113.5:26656"),
-			testkit.V1Str(nodeID(5), "[2001:db8::5]:26656"),
 			testkit.V1Str(nodeID(6), "10.0.6.1:26656"),
 		}, testkit.V1Entries(t, sent[0].msg))
 	})
