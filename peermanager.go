@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"math/rand/v2"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -373,10 +374,25 @@ func (m *PeerManager) DialFailed(a NodeAddress) {
 // (CometBFT's NodeInfo.ListenAddr, for example). They are added to the book
 // as Add would, so a node learns where to reach the peers that dial it;
 // entries for another node ID, or that Add refuses, are ignored.
+//
+// A transport that sees the connection's remote address calls
+// AcceptedFrom instead: without it, the announced address stands for
+// where the peer is, and the peer chooses that.
 func (m *PeerManager) Accepted(id NodeID, announced ...NodeAddress) error {
+	return m.AcceptedFrom(id, netip.AddrPort{}, announced...)
+}
+
+// AcceptedFrom is Accepted for a connection whose remote address the
+// transport observed (a TCP connection's RemoteAddr). What the peer tells
+// us counts against that address's network group, never against an
+// address the peer announces about itself: a peer can claim any listen
+// address, but not forge where its connection comes from (SPEC 6a). The
+// same group decides whom a newcomer displaces when connections are full.
+// An invalid remote means the transport cannot tell (see Accepted).
+func (m *PeerManager) AcceptedFrom(id NodeID, remote netip.AddrPort, announced ...NodeAddress) error {
 	m.mu.Lock()
 	defer m.unlock()
-	return m.b.Accepted(m.now(), id, announced...)
+	return m.b.AcceptedFrom(m.now(), id, remote, announced...)
 }
 
 // Ready records that the connection to id finished its handshake and

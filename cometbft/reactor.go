@@ -273,7 +273,9 @@ func (r *Reactor) AddPeer(p p2p.Peer) {
 			err = r.pm.Dialed(dialed)
 		}
 	} else {
-		err = r.pm.Accepted(id, r.announced(id, p)...)
+		// Its gossip counts against the group of the connection's
+		// remote IP, never of the listen address NodeInfo claims.
+		err = r.pm.AcceptedFrom(id, remoteOf(p), r.announced(id, p)...)
 	}
 	if err != nil {
 		r.log.Debug("pex/cometbft: connection refused", "peer", id, "outbound", p.IsOutbound(), "err", err)
@@ -511,6 +513,20 @@ func (r *Reactor) announced(id pex.NodeID, p p2p.Peer) []pex.NodeAddress {
 		return nil
 	}
 	return []pex.NodeAddress{a}
+}
+
+// remoteOf is the observed remote address of p's connection (invalid if
+// the switch cannot tell).
+func remoteOf(p p2p.Peer) netip.AddrPort {
+	na := p.SocketAddr()
+	if na == nil {
+		return netip.AddrPort{}
+	}
+	ip, ok := netip.AddrFromSlice(na.IP)
+	if !ok {
+		return netip.AddrPort{}
+	}
+	return netip.AddrPortFrom(ip.Unmap(), na.Port)
 }
 
 // capsOf reports CapV2 for a peer that lists the capability channel.

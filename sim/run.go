@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
+	"net/netip"
 	"slices"
 	"time"
 
@@ -407,7 +408,7 @@ func (s *simulation) connect(n *node, to int32, a pex.NodeAddress) {
 		n.book.DialFailed(s.at(), a)
 		return
 	}
-	if err := peer.book.Accepted(s.at(), n.id, n.addr); err != nil {
+	if err := peer.book.AcceptedFrom(s.at(), n.id, remote(n), n.addr); err != nil {
 		n.book.DialFailed(s.at(), a)
 		s.dial(n)
 		return
@@ -426,6 +427,16 @@ func (s *simulation) connect(n *node, to int32, a pex.NodeAddress) {
 	s.touch(peer, poller.Actions{})
 	s.peerUpdate(n, peer, pex.PeerStatusUp)
 	s.peerUpdate(peer, n, pex.PeerStatusUp)
+}
+
+// remote is the address n's connections come from, as the peer's
+// transport sees it: where n really is, whatever it claims.
+func remote(n *node) netip.AddrPort {
+	ip, err := netip.ParseAddr(n.real.Hostname)
+	if err != nil {
+		return netip.AddrPort{}
+	}
+	return netip.AddrPortFrom(ip, n.real.Port)
 }
 
 func (s *simulation) disconnect(n *node, to int32) {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strconv"
 	"sync"
 	"time"
@@ -176,15 +177,20 @@ func (n *node) connect(nc net.Conn, dialled *pex.NodeAddress) (pex.NodeID, error
 		// ErrTooManyPeers, ErrSelfAddress: hang up.
 		err = n.pm.Dialed(*dialled)
 	} else {
-		// Tell the book where the peer listens. A real transport might
-		// take the host from nc.RemoteAddr() and only the port from the
-		// peer. An address Accepted cannot use is ignored.
+		// Tell the book where the peer listens, and where its
+		// connection comes from: its gossip counts against the group
+		// of the remote IP we saw, not of the address it claims. An
+		// address AcceptedFrom cannot use is ignored.
 		var announced []pex.NodeAddress
 		if a, err := pex.ParseNodeAddress(fmt.Sprintf("tcp://%s@%s", id, listen)); err == nil {
 			announced = append(announced, a)
 		}
+		var remote netip.AddrPort
+		if ta, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
+			remote = ta.AddrPort()
+		}
 		// ErrDuplicateConnection, ErrTooManyPeers, ErrSelfAddress: close.
-		err = n.pm.Accepted(id, announced...)
+		err = n.pm.AcceptedFrom(id, remote, announced...)
 	}
 	if err != nil {
 		return "", err

@@ -35,6 +35,16 @@ func Group(a NodeAddress) uint64 {
 	return groupDNS | FNV1a(FNVBasis, host)&^groupKindMask
 }
 
+// RemoteGroup returns the network group of a connection's observed remote
+// address, as Group does for an address announced with that IP and port;
+// addr.NoGroup if ap is not valid.
+func RemoteGroup(ap netip.AddrPort) uint64 {
+	if !ap.IsValid() {
+		return NoGroup
+	}
+	return ipGroup(ap.Addr().WithZone(""), ap.Port())
+}
+
 // Diverse reports whether outbound connections into group g are
 // bounded (PeerManagerOptions.MaxOutboundPerGroup): public IP groups only,
 // since a DNS domain or a private network may well hold every node.

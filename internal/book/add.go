@@ -171,10 +171,21 @@ func (m *Book) slotOf(a addr.NodeAddress, src addr.NodeID) slot {
 	if src == "" {
 		sg = addr.Group(a)
 	} else if p := m.peers[src]; p != nil {
-		sg = peerGroup(p)
+		sg = p.group()
 	}
 	g := addr.Group(a)
 	return slot{sg, m.bucketKey.bucket(g, sg), g}
+}
+
+// group is the network group p counts in as a source and as a
+// connection: while connected, the group of the connection's observed
+// remote address, never one the peer announced about itself when the
+// transport saw the remote; else peerGroup.
+func (p *peerInfo) group() uint64 {
+	if p.connected() && p.connGroup != addr.NoGroup {
+		return p.connGroup
+	}
+	return peerGroup(p)
 }
 
 // peerGroup is the network group of the address we last reached p at,

@@ -181,6 +181,11 @@ type peerInfo struct {
 	dialing     *addrInfo // while stateDialing
 	outbound    bool      // we dialled it (dialing or connected)
 	outGroup    uint64    // while outbound: its group in outGroups, or addr.NoGroup
+	// connGroup is, while connected, the network group of the
+	// connection's observed remote address (the address we dialled, or
+	// the remote IP the transport saw); addr.NoGroup when the transport
+	// could not tell.
+	connGroup uint64
 	connectedAt time.Time
 	key         uint64      // walk.Key(id)
 	selfRank    uint64      // rank in our own order (see Advertise)

@@ -2,6 +2,7 @@ package book
 
 import (
 	"fmt"
+	"net/netip"
 	"slices"
 	"time"
 
@@ -21,7 +22,7 @@ func (m *Book) CrowdedInbound(now time.Time, id addr.NodeID) bool {
 	if p == nil || !p.connected() || p.outbound {
 		return false
 	}
-	g := peerGroup(p)
+	g := p.group()
 	if !addr.Diverse(g) {
 		return false
 	}
@@ -29,7 +30,7 @@ func (m *Book) CrowdedInbound(now time.Time, id addr.NodeID) bool {
 		return true
 	}
 	for _, q := range m.peers {
-		if q != p && q.connected() && peerGroup(q) == g {
+		if q != p && q.connected() && q.group() == g {
 			return true
 		}
 	}
@@ -144,7 +145,8 @@ func (m *Book) pickDial(now time.Time) (*peerInfo, *addrInfo, time.Time) {
 // markOutbound counts p as dialled by us, at address a.
 func (m *Book) markOutbound(p *peerInfo, a addr.NodeAddress) {
 	p.outbound = true
-	p.outGroup = m.slots.Dialled(addr.Group(a), p.persistent)
+	p.connGroup = addr.Group(a)
+	p.outGroup = m.slots.Dialled(p.connGroup, p.persistent)
 }
 
 // clearOutbound takes back what markOutbound counted.
@@ -265,9 +267,19 @@ func (m *Book) DialFailed(now time.Time, a addr.NodeAddress) {
 // as Add would, so a node learns where to reach the peers that dial it;
 // entries for another node ID, or that Add refuses, are ignored.
 func (m *Book) Accepted(now time.Time, id addr.NodeID, announced ...addr.NodeAddress) error {
-	g := addr.NoGroup
+	return m.AcceptedFrom(now, id, netip.AddrPort{}, announced...)
+}
+
+// AcceptedFrom is Accepted for a connection whose remote address the
+// transport observed: the peer's gossip counts against that address's
+// network group (SPEC 6a: where gossip came from is what we saw), and so
+// does the connection, when a newcomer displaces an inbound peer. With an
+// invalid remote (a transport that cannot tell, like the in-memory
+// network) the group of the address the peer announced stands in.
+func (m *Book) AcceptedFrom(now time.Time, id addr.NodeID, remote netip.AddrPort, announced ...addr.NodeAddress) error {
+	g := addr.RemoteGroup(remote)
 	for _, a := range announced {
-		if a.NodeID == id {
+		if g == addr.NoGroup && a.NodeID == id {
 			g = addr.Group(a)
 			break
 		}
@@ -277,14 +289,18 @@ func (m *Book) Accepted(now time.Time, id addr.NodeID, announced ...addr.NodeAdd
 	}
 	for _, a := range announced {
 		if a.NodeID == id {
-			_, _ = m.Add(a)
+			// The peer is the source of its claim, so the entry counts
+			// against the group its connection came from: a host that
+			// comes back under new IDs claiming new subnets places no
+			// more than that group's share.
+			_, _ = m.AddFrom(a, id)
 		}
 	}
 	return nil
 }
 
-// accepted admits the connection; g is the group of the address id
-// announced, addr.NoGroup if none.
+// accepted admits the connection; g is the group of its observed remote
+// address (or of the one id announced), addr.NoGroup if none.
 func (m *Book) accepted(now time.Time, id addr.NodeID, g uint64) error {
 	if id == m.self {
 		return errs.ErrSelfAddress
@@ -299,6 +315,7 @@ func (m *Book) accepted(now time.Time, id addr.NodeID, g uint64) error {
 		p.state = stateConnected
 		p.dialing = nil
 		m.clearOutbound(p)
+		p.connGroup = g
 		p.connectedAt = now
 		m.setScore(p, p.score+scoreConnected)
 		m.sparePersistent()
@@ -312,7 +329,7 @@ func (m *Book) accepted(now time.Time, id addr.NodeID, g uint64) error {
 		// Full: displace an inbound peer, as Bitcoin does, so that a
 		// newcomer that knows only this node can still join.
 		if g == addr.NoGroup && p != nil {
-			g = peerGroup(p)
+			g = p.group()
 		}
 		if addr.Diverse(g) && m.slots.BrokeLately(g, now) {
 			// Its subnet lately broke the protocol: it displaces nobody.
@@ -339,6 +356,7 @@ func (m *Book) accepted(now time.Time, id addr.NodeID, g uint64) error {
 	}
 	m.unrank(p)
 	p.state = stateConnected
+	p.connGroup = g
 	p.connectedAt = now
 	m.slots.Open()
 	m.setScore(p, p.score+scoreConnected)
@@ -374,7 +392,7 @@ func (m *Book) inboundVictim(newcomer uint64) *peerInfo {
 		if !p.connected() || p.outbound || p.persistent || p.evicting {
 			continue
 		}
-		cands = append(cands, lifecycle.Inbound{ID: p.id, Group: peerGroup(p), Score: p.score, ConnectedAt: p.connectedAt})
+		cands = append(cands, lifecycle.Inbound{ID: p.id, Group: p.group(), Score: p.score, ConnectedAt: p.connectedAt})
 		peers = append(peers, p)
 	}
 	if v := lifecycle.Victim(cands, newcomer); v >= 0 {
@@ -450,7 +468,7 @@ func (m *Book) Errored(now time.Time, pe event.PeerError) {
 	if pe.Fatal {
 		step = scoreErroredFatal
 		p.brokeAt = now
-		m.slots.Broke(peerGroup(p), now)
+		m.slots.Broke(p.group(), now)
 		if !p.persistent {
 			// It broke the protocol: not dialled again for the longest
 			// back-off, whatever its score.
