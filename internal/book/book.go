@@ -171,21 +171,21 @@ type addrInfo struct {
 }
 
 type peerInfo struct {
-	id          addr.NodeID
-	addrs       []*addrInfo
-	persistent  bool
-	private     bool
-	score       int
-	state       connState
-	caps        event.PeerCaps
-	dialing     *addrInfo // while stateDialing
-	outbound    bool      // we dialled it (dialing or connected)
-	outGroup    uint64    // while outbound: its group in outGroups, or addr.NoGroup
+	id         addr.NodeID
+	addrs      []*addrInfo
+	persistent bool
+	private    bool
+	score      int
+	state      connState
+	caps       event.PeerCaps
+	dialing    *addrInfo // while stateDialing
+	outbound   bool      // we dialled it (dialing or connected)
+	outGroup   uint64    // while outbound: its group in outGroups, or addr.NoGroup
 	// connGroup is, while connected, the network group of the
 	// connection's observed remote address (the address we dialled, or
 	// the remote IP the transport saw); addr.NoGroup when the transport
 	// could not tell.
-	connGroup uint64
+	connGroup   uint64
 	connectedAt time.Time
 	key         uint64      // walk.Key(id)
 	selfRank    uint64      // rank in our own order (see Advertise)
