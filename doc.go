@@ -54,12 +54,20 @@
 //     the NodeID of the address you dialled. pex does not check this: it
 //     trusts the IDs the transport gives it.
 //  3. Report the dial: [PeerManager.Dialed] once the handshake has proved
-//     the ID, or [PeerManager.DialFailed] if the dial, the handshake or
-//     the ID check failed (the address backs off). Call Dialed only after
-//     the handshake: it counts the connection and scores the address.
+//     the ID; [PeerManager.DialMismatch] if it proved another ID (the
+//     address is dropped and charged to whoever told us of it);
+//     [PeerManager.DialRefused] if it proved the ID and the node then
+//     refused the connection (full, or connected to us already: the
+//     address is live); [PeerManager.DialFailed] if nobody proved an ID
+//     there (the address backs off; one we never reached goes after two
+//     failures). Call Dialed only after the handshake: it counts the
+//     connection and scores the address.
 //  4. For a peer that dials us, run the same handshake, then call
-//     [PeerManager.Accepted] with the peer's proved ID and the listen
-//     address it announced, so that the book learns where to reach it.
+//     [PeerManager.AcceptedFrom] with the peer's proved ID, the
+//     connection's remote address as you observed it, and the listen
+//     address the peer announced, so that the book learns where to reach
+//     it. What the peer tells us counts against the network group of the
+//     observed address, never of the one it announces.
 //  5. Call [PeerManager.Ready] with the peer's capabilities ([CapV2] for a
 //     pex or Tendermint v0.35 node). This publishes Up, and the Reactor
 //     may send to the peer at once. Ready does nothing unless Dialed or

@@ -32,6 +32,11 @@ var (
 	// address's network group as one group may have, from all sources
 	// together (see PeerManager.AddFrom).
 	ErrNetworkGroupFull = errs.ErrNetworkGroupFull
+	// ErrDistrustedSource: the addresses the source's network group told
+	// us of failed far more often than they proved live (dials nobody
+	// answered, or that reached another node ID), so the book takes
+	// nothing new from it (see PeerManager.AddFrom).
+	ErrDistrustedSource = errs.ErrDistrustedSource
 
 	// ErrMessageTooLarge: a message over the channel's receive capacity;
 	// it was refused before decoding.

@@ -26,6 +26,7 @@ var sentinels = map[string]error{
 	"ErrAddressBookFull":     ErrAddressBookFull,
 	"ErrSourceGroupFull":     ErrSourceGroupFull,
 	"ErrNetworkGroupFull":    ErrNetworkGroupFull,
+	"ErrDistrustedSource":    ErrDistrustedSource,
 	"ErrMessageTooLarge":     ErrMessageTooLarge,
 	"ErrMalformedMessage":    ErrMalformedMessage,
 	"ErrUnknownMessage":      ErrUnknownMessage,
@@ -357,6 +358,19 @@ func errorCases() []errorCase {
 		_, err := pm.AddFrom(a, "")
 		return err
 	})...)
+	cases = append(cases, errorCase{"PeerManager.AddFrom", []string{"ErrDistrustedSource"}, func(t *testing.T) error {
+		// A source whose addresses nobody answers at, over and over.
+		pm := docPM(t, PeerManagerOptions{})
+		src := docPubAddr(t, 50, 0)
+		require.NoError(t, pm.AcceptedFrom(src.NodeID, netip.MustParseAddrPort("20.50.0.1:40000")))
+		for i := 0; ; i++ {
+			a := docPubAddr(t, 1+i%40, 100+i)
+			if _, err := pm.AddFrom(a, src.NodeID); err != nil || i > 100 {
+				return err
+			}
+			pm.DialFailed(a)
+		}
+	}})
 	return cases
 }
 

@@ -213,13 +213,19 @@ func (m *PeerManager) Add(a NodeAddress) (bool, error) {
 // address back to the peer it came from; nor, while src stays connected,
 // an address src told us of (the one we keep, or a new one it adds): src
 // knows it. A better address of the same peer is still sent to src. The
-// entry counts against the network group of src (the address we reached
-// src at, or the one it announced) and against its bucket, named by that
-// group and the address's, so that one source group can hold at most
-// half of the book, and one bucket 1/32 of it. It refuses what Add
-// refuses: ErrInvalidAddress, ErrSelfAddress, ErrUnroutableAddress,
+// entry counts against the network group of src (while src is connected,
+// the group of the connection's observed remote address: see
+// AcceptedFrom) and against its bucket, named by that group and the
+// address's, so that one source group can hold at most half of the book,
+// and one bucket 1/32 of it. The first dial of the address is charged to
+// that group: a live node credits it, a dial nobody answers or that
+// reaches another ID counts against it. It refuses what Add refuses:
+// ErrInvalidAddress, ErrSelfAddress, ErrUnroutableAddress,
 // ErrAddressBookFull, ErrNetworkGroupFull, and ErrSourceGroupFull when
-// src's share (or its share of a's group) is full.
+// src's share (or its share of a's group) is full; and
+// ErrDistrustedSource when src's group told us of addresses that failed
+// far more often than they proved live. A node ID we have reached at an
+// address takes no other address from gossip while that one works.
 func (m *PeerManager) AddFrom(a NodeAddress, src NodeID) (bool, error) {
 	m.mu.Lock()
 	defer m.unlock()
@@ -354,6 +360,30 @@ func (m *PeerManager) DialFailed(a NodeAddress) {
 	m.mu.Lock()
 	defer m.unlock()
 	m.b.DialFailed(m.now(), a)
+}
+
+// DialMismatch records that dialling a reached a node with another ID
+// (the handshake proved a different key): the address is dropped
+// whatever its history and charged to the peer that told us of it, and
+// a's node ID keeps its other addresses and its score. Call it instead of
+// DialFailed when the transport can tell.
+func (m *PeerManager) DialMismatch(a NodeAddress) {
+	m.mu.Lock()
+	defer m.unlock()
+	m.b.DialMismatch(m.now(), a)
+}
+
+// DialRefused records that the node at a proved its ID in the handshake
+// and then refused the connection (its slots were full, or it is already
+// connected to us): the address is live and is kept, and retried on the
+// back-off. Call it instead of DialFailed when the transport can tell;
+// DialFailed means nobody proved the ID there, and a gossiped address we
+// never reached is dropped after two such failures and charged to the
+// peer that told us of it.
+func (m *PeerManager) DialRefused(a NodeAddress) {
+	m.mu.Lock()
+	defer m.unlock()
+	m.b.DialRefused(m.now(), a)
 }
 
 // Accepted records an inbound connection from id. When connections are at

@@ -2,10 +2,12 @@ package cometbft
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 
 	"github.com/cometbft/cometbft/p2p"
@@ -469,8 +471,25 @@ func (r *Reactor) dial(ctx context.Context, a pex.NodeAddress) {
 		// AddPeer did not take it: the dial failed, or the switch was
 		// stopping.
 		r.log.Debug("pex/cometbft: dial failed", "addr", a, "err", err)
-		r.pm.DialFailed(a)
+		var rej p2p.ErrRejected
+		switch {
+		case idMismatch(err):
+			r.pm.DialMismatch(a)
+		case errors.As(err, &rej) && !rej.IsAuthFailure():
+			// The handshake proved the ID; the node refused us.
+			r.pm.DialRefused(a)
+		default:
+			r.pm.DialFailed(a)
+		}
 	}
+}
+
+// idMismatch reports whether a dial failed because the node there proved
+// another ID than the one dialled. CometBFT's transport reports it as an
+// authentication failure whose text says "mismatch"; it exposes no kind.
+func idMismatch(err error) bool {
+	var rej p2p.ErrRejected
+	return errors.As(err, &rej) && rej.IsAuthFailure() && strings.Contains(err.Error(), "mismatch")
 }
 
 // netAddress turns a into the switch's form, resolving a host name (with

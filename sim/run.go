@@ -392,7 +392,7 @@ func (s *simulation) connect(n *node, to int32, a pex.NodeAddress) {
 	if to == n.idx || peer.id != a.NodeID {
 		// Someone else listens there (a spoofed address, an identity an
 		// attacker has left): the handshake shows another node ID.
-		n.book.DialFailed(s.at(), a)
+		n.book.DialMismatch(s.at(), a)
 		s.dial(n)
 		return
 	}
@@ -404,18 +404,19 @@ func (s *simulation) connect(n *node, to int32, a pex.NodeAddress) {
 	if peer.lazy {
 		s.materialiseConverged(peer)
 	}
+	// From here the handshake has proved the ID: a refusal is not junk.
 	if _, ok := n.links[to]; ok {
-		n.book.DialFailed(s.at(), a)
+		n.book.DialRefused(s.at(), a)
 		return
 	}
 	if err := peer.book.AcceptedFrom(s.at(), n.id, remote(n), n.addr); err != nil {
-		n.book.DialFailed(s.at(), a)
+		n.book.DialRefused(s.at(), a)
 		s.dial(n)
 		return
 	}
 	if err := n.book.Dialed(s.at(), a); err != nil {
 		peer.book.Disconnected(s.at(), n.id)
-		n.book.DialFailed(s.at(), a)
+		n.book.DialRefused(s.at(), a)
 		return
 	}
 	n.links[to] = struct{}{}

@@ -2,6 +2,7 @@ package book
 
 import (
 	"fmt"
+	"net/netip"
 	"sync"
 	"testing"
 	"time"
@@ -99,6 +100,11 @@ func (m *PeerManager) TryDialNext() (NodeAddress, bool) { return m.Book.TryDialN
 func (m *PeerManager) NextDialTime() time.Time          { return m.Book.NextDialTime(m.now()) }
 func (m *PeerManager) Dialed(a NodeAddress) error       { return m.Book.Dialed(m.now(), a) }
 func (m *PeerManager) DialFailed(a NodeAddress)         { m.Book.DialFailed(m.now(), a) }
+func (m *PeerManager) DialMismatch(a NodeAddress)       { m.Book.DialMismatch(m.now(), a) }
+func (m *PeerManager) DialRefused(a NodeAddress)        { m.Book.DialRefused(m.now(), a) }
+func (m *PeerManager) AcceptedFrom(id NodeID, remote netip.AddrPort, announced ...NodeAddress) error {
+	return m.Book.AcceptedFrom(m.now(), id, remote, announced...)
+}
 func (m *PeerManager) Accepted(id NodeID, announced ...NodeAddress) error {
 	return m.Book.Accepted(m.now(), id, announced...)
 }

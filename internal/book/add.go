@@ -2,6 +2,7 @@ package book
 
 import (
 	"cmp"
+	"container/heap"
 	"errors"
 	"fmt"
 	"slices"
@@ -22,7 +23,7 @@ func (m *Book) AddPersistent(a addr.NodeAddress) error {
 	if p == nil {
 		// The book is full of peers that may not be dropped: a persistent
 		// peer is kept over capacity.
-		p = m.insert(a.NodeID, &addrInfo{addr: a})
+		p = m.insert(a.NodeID, &addrInfo{addr: a, srcGroup: addr.NoGroup})
 	}
 	if !slices.ContainsFunc(p.addrs, func(ai *addrInfo) bool { return ai.addr == a }) {
 		// The operator's address replaces the one failing most, never the
@@ -35,9 +36,9 @@ func (m *Book) AddPersistent(a addr.NodeAddress) error {
 			}
 		}
 		if len(p.addrs) < m.opts.MaxAddressesPerPeer || worst == nil {
-			p.addrs = append(p.addrs, &addrInfo{addr: a})
+			p.addrs = append(p.addrs, &addrInfo{addr: a, srcGroup: addr.NoGroup})
 		} else {
-			*worst = addrInfo{addr: a}
+			*worst = addrInfo{addr: a, srcGroup: addr.NoGroup}
 		}
 	}
 	if !p.persistent {
@@ -112,12 +113,26 @@ func (m *Book) AddFrom(a addr.NodeAddress, src addr.NodeID) (bool, error) {
 		}
 		return false, err
 	}
+	sg := m.sourceGroup(src)
 	if p, ok := m.peers[a.NodeID]; ok {
 		for _, ai := range p.addrs {
 			if ai.addr == a {
 				ai.toldBy |= m.tellBitOf(src)
+				if sg != ai.srcGroup && src != "" {
+					ai.vouched = true
+				}
 				return false, nil
 			}
+		}
+		if m.distrusted(sg) {
+			return false, errDistrusted
+		}
+		if !p.persistent && slices.ContainsFunc(p.addrs, func(ai *addrInfo) bool { return ai.everWorked }) {
+			// An address we reached proved the ID: nobody's gossip adds
+			// another beside it (a spoof would be dialled when it fails
+			// once, and advertised onward). A node that moved is learnt
+			// anew once its old address has failed MaxDialFailures dials.
+			return false, nil
 		}
 		if !p.placed && !p.persistent {
 			// An inbound peer's first address: placed like a new entry.
@@ -137,12 +152,18 @@ func (m *Book) AddFrom(a addr.NodeAddress, src addr.NodeID) (bool, error) {
 			if worst.failures == 0 || worst == p.dialing {
 				return false, nil
 			}
-			*worst = addrInfo{addr: a, toldBy: m.tellBitOf(src)}
+			*worst = addrInfo{addr: a, toldBy: m.tellBitOf(src), srcGroup: sg}
 		} else {
-			p.addrs = append(p.addrs, &addrInfo{addr: a, toldBy: m.tellBitOf(src)})
+			p.addrs = append(p.addrs, &addrInfo{addr: a, toldBy: m.tellBitOf(src), srcGroup: sg})
+		}
+		if p.heapIndex >= 0 {
+			heap.Fix(&m.evict, p.heapIndex) // a new address: not failing
 		}
 		m.wake = true
 		return true, nil
+	}
+	if m.distrusted(sg) {
+		return false, errDistrusted
 	}
 	sl := m.slotOf(a, src)
 	if err := m.admit(sl); err != nil {
@@ -153,11 +174,27 @@ func (m *Book) AddFrom(a addr.NodeAddress, src addr.NodeID) (bool, error) {
 			return false, err
 		}
 	}
-	p := m.insert(a.NodeID, &addrInfo{addr: a, toldBy: m.tellBitOf(src)})
+	p := m.insert(a.NodeID, &addrInfo{addr: a, toldBy: m.tellBitOf(src), srcGroup: sg})
 	p.src = src
 	m.place(p, sl)
 	m.wake = true
 	return true, nil
+}
+
+// errDistrusted refuses what a distrusted source group tells (trust.go).
+var errDistrusted = errs.ErrDistrustedSource
+
+// sourceGroup is the network group src counts in as a source (see
+// peerInfo.group): addr.NoGroup for no source (the operator) and for a
+// source we do not know.
+func (m *Book) sourceGroup(src addr.NodeID) uint64 {
+	if src == "" {
+		return addr.NoGroup
+	}
+	if p := m.peers[src]; p != nil {
+		return p.group()
+	}
+	return addr.GroupUnknown
 }
 
 // slot is where a gossiped entry counts: its source group, its bucket

@@ -168,6 +168,12 @@ type addrInfo struct {
 	// this address: Advertise does not send it back to them (they know
 	// it), but does send a better address of the same peer.
 	toldBy uint64
+	// srcGroup is the network group of the connection that first told
+	// us of this address (addr.NoGroup for the operator's), charged with
+	// what its first dial shows (trust.go); vouched: a source of another
+	// group told us of it too.
+	srcGroup uint64
+	vouched  bool
 }
 
 type peerInfo struct {
@@ -208,6 +214,11 @@ type peerInfo struct {
 }
 
 func (p *peerInfo) connected() bool { return p.state != stateIdle }
+
+// failing reports whether every address of p failed its last dial.
+func (p *peerInfo) failing() bool {
+	return len(p.addrs) > 0 && !slices.ContainsFunc(p.addrs, func(ai *addrInfo) bool { return ai.failures == 0 })
+}
 
 // Book is an in-memory address book plus the state of the connections
 // made from it. It decides whom to dial (TryDialNext) with per-address
@@ -252,6 +263,8 @@ type Book struct {
 	groupLoad  map[uint64]int // gossiped entries per network group
 	// fatalGroups: when a peer of a public group last broke the protocol
 
+	trust map[uint64]*sourceTrust // what each source group's addresses proved (trust.go)
+
 	strictLogged bool
 
 	// updates are the peer updates not yet taken (TakeUpdates); wake is
@@ -290,6 +303,7 @@ func New(self addr.NodeID, opts Options) (*Book, error) {
 		bucketLoad: make(map[uint64]int),
 		groupCap:   groupCap(o.MaxPeers),
 		groupLoad:  make(map[uint64]int),
+		trust:      make(map[uint64]*sourceTrust),
 	}
 	for _, a := range o.SelfAddresses {
 		if err := a.Validate(); err != nil {
@@ -438,10 +452,14 @@ func (h evictHeap) Len() int           { return len(h) }
 func (h evictHeap) Less(i, j int) bool { return evictsFirst(h[i], h[j]) }
 
 // evictsFirst orders entries for eviction: unproven before proven, then
+// failing (every address failed its last dial) before the others, then
 // the lowest score, then the oldest.
 func evictsFirst(a, b *peerInfo) bool {
 	if a.proven != b.proven {
 		return !a.proven
+	}
+	if fa, fb := a.failing(), b.failing(); fa != fb {
+		return fa
 	}
 	if a.score != b.score {
 		return a.score < b.score

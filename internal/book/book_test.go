@@ -900,7 +900,7 @@ func TestPeerScores(t *testing.T) {
 	require.Equal(t, -3, score(nodeID(0)), "Accepted +1")
 	m.Disconnected(nodeID(0))
 	m.DialFailed(peerAddr(0))
-	require.Equal(t, -4, score(nodeID(0)), "DialFailed -1")
+	require.Equal(t, -3, score(nodeID(0)), "DialFailed counts against the address, not the node")
 
 	// Clamped at both ends.
 	for range 100 {

@@ -31,6 +31,9 @@ import (
 //     placed;
 //   - each tell bit belongs to one connected peer, and addresses carry
 //     only bits held or freed;
+//   - a dialing entry is outbound;
+//   - the trust table holds at most MaxPeers source groups, and no idle
+//     entry we never reached stands on distrusted sources alone;
 //   - the order, once settled, is the book sorted by ID, and the rank index
 //     holds the entries' ranks.
 func (m *Book) Check() error {
@@ -82,7 +85,24 @@ func (m *Book) Check() error {
 	if err := m.checkTellBits(); err != nil {
 		return err
 	}
+	if err := m.checkTrust(); err != nil {
+		return err
+	}
 	return m.checkOrder()
+}
+
+// checkTrust: the trust table is bounded, and no idle entry we never
+// reached stands on the word of distrusted source groups alone (purge).
+func (m *Book) checkTrust() error {
+	if len(m.trust) > m.opts.MaxPeers {
+		return fmt.Errorf("trust table holds %d groups, limit %d", len(m.trust), m.opts.MaxPeers)
+	}
+	for id, p := range m.peers {
+		if m.baseless(p) {
+			return fmt.Errorf("entry %s stands on distrusted sources alone", id)
+		}
+	}
+	return nil
 }
 
 func (m *Book) checkEntry(p *peerInfo) error {
@@ -99,6 +119,8 @@ func (m *Book) checkEntry(p *peerInfo) error {
 		return errors.New("dialing no address")
 	case p.outbound && !p.connected():
 		return errors.New("outbound but idle")
+	case p.state == stateDialing && !p.outbound:
+		return errors.New("dialing but not outbound")
 	case (!p.persistent && !p.connected()) != (p.heapIndex >= 0):
 		return fmt.Errorf("in the eviction heap: %v, state %d, persistent %v", p.heapIndex >= 0, p.state, p.persistent)
 	case p.heapIndex >= 0 && (p.heapIndex >= len(m.evict) || m.evict[p.heapIndex] != p):

@@ -1,6 +1,7 @@
 package book
 
 import (
+	"container/heap"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -176,7 +177,7 @@ func (m *Book) Dialed(now time.Time, a addr.NodeAddress) error {
 				return err
 			}
 		}
-		p = m.insert(a.NodeID, &addrInfo{addr: a})
+		p = m.insert(a.NodeID, &addrInfo{addr: a, srcGroup: addr.NoGroup})
 	}
 	switch p.state {
 	case stateDialing:
@@ -205,6 +206,9 @@ func (m *Book) Dialed(now time.Time, a addr.NodeAddress) error {
 	}
 	p.dialing = nil
 	if ai != nil {
+		if !ai.everWorked {
+			m.proved(ai)
+		}
 		ai.failures = 0
 		ai.retryAt = time.Time{}
 		ai.everWorked = true
@@ -216,10 +220,47 @@ func (m *Book) Dialed(now time.Time, a addr.NodeAddress) error {
 	return nil
 }
 
-// DialFailed records a failed dial of a: its back-off doubles, and a
-// non-persistent address that failed MaxDialFailures times in a row is
-// dropped (with its peer, if that was the peer's last address).
+// DialFailed records a failed dial of a. The failure counts against the
+// address, not its node ID (someone may have announced a bad address for
+// an honest node): its back-off doubles, and a non-persistent address
+// that failed MaxDialFailures times in a row is dropped (with its peer,
+// if that was the peer's last address). A gossiped address we have never
+// reached is charged to the source that told us of it at its first
+// failure (trust.go), and dropped at its junkTries-th. DialFailed means nobody proved the ID there
+// (no answer, no handshake); a node that proved it and then refused the
+// connection is DialRefused.
 func (m *Book) DialFailed(now time.Time, a addr.NodeAddress) {
+	m.dialFailed(now, a, false)
+}
+
+// DialRefused records that the node at a proved its ID and then refused
+// the connection (its slots were full, or it was already connected to
+// us): the address is live, which credits its source, and it is retried
+// on the same back-off as a failure, so a full node is not dialled again
+// at once.
+func (m *Book) DialRefused(now time.Time, a addr.NodeAddress) {
+	if p := m.peers[a.NodeID]; p != nil {
+		for _, ai := range p.addrs {
+			if ai.addr == a && !ai.everWorked {
+				m.proved(ai)
+				ai.everWorked = true
+				p.proven = true
+			}
+		}
+	}
+	m.dialFailed(now, a, false)
+}
+
+// DialMismatch records that dialling a reached a node with another ID
+// (the handshake proved a different key): a is dropped whatever its
+// history, and charged to the source that told us of it. Its node ID
+// keeps its other addresses, and its score: the address lied, not the
+// node.
+func (m *Book) DialMismatch(now time.Time, a addr.NodeAddress) {
+	m.dialFailed(now, a, true)
+}
+
+func (m *Book) dialFailed(now time.Time, a addr.NodeAddress, mismatch bool) {
 	p := m.peers[a.NodeID]
 	if p == nil || (p.connected() && p.state != stateDialing) {
 		// Unknown, or connected the other way: not the address's fault.
@@ -237,20 +278,29 @@ func (m *Book) DialFailed(now time.Time, a addr.NodeAddress) {
 		m.rank(p)
 		m.keepPersistent() // the room this dial needed is not needed now
 	}
-	m.setScore(p, p.score-scoreDialFailed)
 	for i, ai := range p.addrs {
 		if ai.addr != a {
 			continue
 		}
 		ai.failures++
 		ai.retryAt = now.Add(m.slots.Backoff(ai.failures))
-		if !p.persistent && ai.failures >= m.opts.MaxDialFailures {
+		gossip := !ai.everWorked && ai.srcGroup != addr.NoGroup
+		if mismatch || (gossip && ai.failures == 1) {
+			m.strike(ai)
+		}
+		junk := mismatch || (gossip && ai.failures >= junkTries)
+		if !p.persistent && (junk || ai.failures >= m.opts.MaxDialFailures) && !p.removed {
 			p.addrs = slices.Delete(p.addrs, i, i+1)
 			if len(p.addrs) == 0 && !p.connected() {
 				m.remove(p)
 			}
 		}
 		break
+	}
+	if !p.removed && m.baseless(p) {
+		m.remove(p)
+	} else if p.heapIndex >= 0 {
+		heap.Fix(&m.evict, p.heapIndex) // it may be failing now
 	}
 	m.wake = true
 }
@@ -442,7 +492,7 @@ func (m *Book) Disconnected(now time.Time, id addr.NodeID) {
 	p.evicting = false
 	m.slots.Unqueue(id)
 	m.keepPersistent()
-	if len(p.addrs) == 0 && !p.persistent {
+	if (len(p.addrs) == 0 && !p.persistent) || m.baseless(p) {
 		m.remove(p)
 	} else {
 		m.rank(p)

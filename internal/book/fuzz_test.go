@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"net/netip"
 	"reflect"
 	"slices"
 	"strings"
@@ -566,9 +567,18 @@ func FuzzPeerManagerOps(f *testing.F) {
 				h.checkErr(what, m.Dialed(a))
 			case 6:
 				a := h.addr(r)
-				what = "DialFailed " + a.String()
 				target, mayDrop = a.NodeID, true
-				m.DialFailed(a)
+				switch r.U8() % 3 {
+				case 0:
+					what = "DialFailed " + a.String()
+					m.DialFailed(a)
+				case 1:
+					what = "DialMismatch " + a.String()
+					m.DialMismatch(a)
+				default:
+					what = "DialRefused " + a.String()
+					m.DialRefused(a)
+				}
 			case 7:
 				id := h.id(r)
 				var ann []NodeAddress
@@ -579,8 +589,14 @@ func FuzzPeerManagerOps(f *testing.F) {
 					}
 					ann = append(ann, a)
 				}
-				what = fmt.Sprintf("Accepted %s %v", id, ann)
-				h.checkErr(what, m.Accepted(id, ann...))
+				// A remote from a few /16s, or none (the announced
+				// address stands in).
+				var remote netip.AddrPort
+				if k := r.U8() % 4; k > 0 {
+					remote = netip.AddrPortFrom(netip.AddrFrom4([4]byte{203, k, 0, 1}), 40000)
+				}
+				what = fmt.Sprintf("AcceptedFrom %s %v %v", id, remote, ann)
+				h.checkErr(what, m.AcceptedFrom(id, remote, ann...))
 			case 8:
 				id := h.connID(r)
 				what = "Ready " + string(id)

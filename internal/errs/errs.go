@@ -39,6 +39,10 @@ var (
 	// address's network group as one group may have, from all sources
 	// together.
 	ErrNetworkGroupFull = errors.New("pex: address book share of network group full")
+	// ErrDistrustedSource: the addresses the source's network group told
+	// us of failed far more often than they proved live, so the book
+	// takes nothing new from it.
+	ErrDistrustedSource = errors.New("pex: source's addresses keep failing")
 
 	// ErrMessageTooLarge: a message over the channel's receive capacity;
 	// it was refused before decoding.

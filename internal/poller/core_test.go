@@ -604,22 +604,26 @@ func TestCoreDoubtsCrowdedInboundUntilItAsks(t *testing.T) {
 	})
 }
 
-func TestCoreIntervalMaxWhenBookNearlyFull(t *testing.T) {
+// A nearly full book waits MaxInterval once an answer brings nothing new,
+// not while answers still do: junk that filled the book must not freeze
+// discovery (SPEC 6a).
+func TestCoreIntervalMaxWhenBookNearlyFullAndQuiet(t *testing.T) {
 	pm := rxPM(t, PeerManagerOptions{Options: book.Options{MaxPeers: 20}})
 	core := rxCore(t, Config{}, pm)
 	rxRun(t, core, []rxStep{
 		{at: 0, ev: rxUp(1, CapV2), send: []rxOut{{1, "v2req"}}},
 		{at: 0, ev: rxUp(2, CapV2)},
-		// All new, but the book is now 19/20 = 95% full.
-		{at: 100 * time.Millisecond, ev: rxRecv(1, testkit.V2RespAddrs(rxRange(100, 118)...)), wake: 10 * time.Minute},
+		// All new: the book is now 19/20 = 95% full, and polling goes on.
+		{at: 100 * time.Millisecond, ev: rxRecv(1, testkit.V2RespAddrs(rxRange(100, 118)...)), wake: 200 * time.Millisecond},
 	})
 	require.InDelta(t, 0.95, pm.PeerRatio(), 1e-9)
-	require.Equal(t, 10*time.Minute, core.Stats().Interval)
+	require.Less(t, core.Stats().Interval, time.Second)
 	rxRun(t, core, []rxStep{
-		{at: 200 * time.Millisecond, ev: rxTick()},
-		{at: 10*time.Minute - time.Millisecond, ev: rxTick()},
-		{at: 10 * time.Minute, ev: rxTick(), send: []rxOut{{2, "v2req"}}},
+		{at: 200 * time.Millisecond, ev: rxTick(), send: []rxOut{{2, "v2req"}}},
+		// Nothing new: now the book's fullness stops polling.
+		{at: 300 * time.Millisecond, ev: rxRecv(2, testkit.V2RespAddrs(rxRange(100, 101)...))},
 	})
+	require.Equal(t, 10*time.Minute, core.Stats().Interval)
 }
 
 func TestCoreNoPeersBackoff(t *testing.T) {

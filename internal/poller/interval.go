@@ -15,7 +15,9 @@ import (
 // Answers to a peer we keep polling carry only what is new to us (see
 // PeerManager.Advertise), so polling a saturated network stays cheap.
 func (c *Core) adapt(now time.Time, added, refused, total, holds int) {
-	if c.bk.PeerRatio() >= bookFull {
+	if c.bk.PeerRatio() >= bookFull && added == 0 {
+		// A full book stops polling only once answers stop bringing
+		// news: junk that filled it must not freeze discovery.
 		c.interval = c.cfg.MaxInterval
 		return
 	}

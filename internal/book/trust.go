@@ -1,0 +1,132 @@
+package book
+
+import (
+	"cmp"
+	"slices"
+
+	"github.com/pexnet/pex/internal/addr"
+)
+
+// Accountability of sources (DESIGN.md, "The attacker").
+//
+// Every gossiped address remembers the network group of the connection
+// that told us of it (addrInfo.srcGroup). When we dial an address for the
+// first time, the outcome is charged to that group: a live node is a
+// life, an address nobody answers at (junk: its first failure) or one
+// that turns out to be another node ID (a spoof, an identity its owner
+// dropped) is a strike.
+// A source group whose strikes pass strikeRatio times its lives by more
+// than strikeSlack is distrusted: it places nothing new, and what it alone told us and we
+// never reached leaves the book at once (purge). Honest sources tell of
+// live nodes, so their lives outgrow the strikes a churning network
+// brings; an attacker's answers past its own few real nodes are junk,
+// which its strikes find out within a few dials.
+const (
+	// strikeSlack is how many more strikes than lives a source group
+	// may have before it is distrusted.
+	// Why: an honest source whose peers went offline since it told us
+	// of them is not an attacker; a few dead addresses are normal.
+	// Guards: churn-150-seed1, churn-150-seed2 (honest sources must not
+	// be distrusted); TestJunkSourceIsPurged.
+	strikeSlack = 4
+
+	// strikeRatio: a source group is distrusted once its addresses
+	// failed more than strikeRatio times as often as they proved live.
+	// Why: honest sources tell of nodes that are offline or cut off
+	// for a while (a partition fails half of what the other side told
+	// us); an attacker past its own few real nodes tells only junk.
+	// Guards: partition-200-seed1, partition-200-seed2;
+	// TestJunkSourceIsPurged.
+	strikeRatio = 3
+
+	// junkTries is how many dials in a row a gossiped address we never
+	// reached gets before it is dropped.
+	// Why: one failure may be a node restarting or cut off; a second,
+	// after the back-off, is what junk looks like.
+	// Guards: the churn and partition golden runs.
+	junkTries = 2
+)
+
+// sourceTrust is what a source group's addresses proved when dialled.
+type sourceTrust struct{ lives, strikes int }
+
+// distrusted reports whether source group g lost our trust.
+func (m *Book) distrusted(g uint64) bool {
+	t, ok := m.trust[g]
+	return ok && t.strikes > strikeRatio*t.lives+strikeSlack
+}
+
+// trustOf returns g's record, making one; the table is bounded by
+// MaxPeers groups (past it, a record with no strikes is forgotten, else
+// any: an attacker cannot grow it without bound).
+func (m *Book) trustOf(g uint64) *sourceTrust {
+	if t := m.trust[g]; t != nil {
+		return t
+	}
+	if len(m.trust) >= m.opts.MaxPeers {
+		var victim uint64
+		found := false
+		for k, t := range m.trust {
+			victim, found = k, true
+			if t.strikes == 0 {
+				break
+			}
+		}
+		if found {
+			delete(m.trust, victim)
+		}
+	}
+	t := &sourceTrust{}
+	m.trust[g] = t
+	return t
+}
+
+// proved charges the first successful dial of ai to its source group.
+func (m *Book) proved(ai *addrInfo) {
+	if ai.srcGroup != addr.NoGroup {
+		m.trustOf(ai.srcGroup).lives++
+	}
+}
+
+// strike charges an address that turned out junk or another node ID to
+// its source group, and purges the group's unproven entries once it is
+// distrusted.
+func (m *Book) strike(ai *addrInfo) {
+	g := ai.srcGroup
+	if g == addr.NoGroup {
+		return
+	}
+	was := m.distrusted(g)
+	m.trustOf(g).strikes++
+	if !was && m.distrusted(g) {
+		m.purge()
+	}
+}
+
+// baseless reports whether p is an idle entry we never reached that
+// stands on the word of distrusted source groups alone.
+func (m *Book) baseless(p *peerInfo) bool {
+	if p.persistent || p.connected() || p.proven || len(p.addrs) == 0 {
+		return false
+	}
+	return !slices.ContainsFunc(p.addrs, func(ai *addrInfo) bool {
+		return ai.everWorked || ai.vouched || !m.distrusted(ai.srcGroup)
+	})
+}
+
+// purge removes the baseless entries, once a source group is distrusted.
+func (m *Book) purge() {
+	var gone []*peerInfo
+	for _, p := range m.peers {
+		if m.baseless(p) {
+			gone = append(gone, p)
+		}
+	}
+	slices.SortFunc(gone, func(a, b *peerInfo) int { return cmp.Compare(a.seq, b.seq) })
+	for _, p := range gone {
+		m.remove(p)
+	}
+	if len(gone) > 0 {
+		m.wake = true
+	}
+}

@@ -1,0 +1,125 @@
+package book
+
+import (
+	"net/netip"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/pexnet/pex/internal/addr"
+	"github.com/pexnet/pex/internal/errs"
+	"github.com/pexnet/pex/internal/testkit"
+)
+
+// remoteIP is the observed remote address of a connection from 203.0.113.x.
+func remoteIP(x byte) netip.AddrPort {
+	return netip.AddrPortFrom(netip.AddrFrom4([4]byte{203, 0, 113, x}), 40000)
+}
+
+// A host that comes back under new node IDs, each claiming a listen
+// address in a new /16, places all its claims in the one group its
+// connections come from, and its gossip counts there too.
+func TestIdentityCyclingFromOneRemotePlacesOneGroupsShare(t *testing.T) {
+	m := newPM(t, PeerManagerOptions{Options: Options{MaxPeers: 1000, MaxConnected: 400}})
+	for i := range 300 {
+		id := nodeID(1000 + i)
+		claim := testkit.PeerAddr(1000+i, 26656) // a /16 of its own
+		claim.NodeID = id
+		require.NoError(t, m.AcceptedFrom(id, remoteIP(7), claim))
+		m.Disconnected(id)
+	}
+	g := addr.RemoteGroup(remoteIP(7))
+	require.LessOrEqual(t, m.sourceLoad[g], m.sourceCap)
+	require.Len(t, m.sourceLoad, 1, "every claim counts in the remote's group")
+	require.LessOrEqual(t, m.Len(), m.sourceCap)
+	checkInvariants(t, m)
+}
+
+// An address we reached proves its node ID: gossip cannot add a spoof
+// beside it, and a dial failure of it does not lower the node's score.
+func TestSpoofNeverJoinsAVerifiedAddress(t *testing.T) {
+	m := newPM(t, PeerManagerOptions{})
+	real := peerAddr(1)
+	_, err := m.Add(real)
+	require.NoError(t, err)
+	a, ok := m.TryDialNext()
+	require.True(t, ok)
+	require.NoError(t, m.Dialed(a))
+	m.Disconnected(real.NodeID)
+
+	require.NoError(t, m.AcceptedFrom(nodeID(2), remoteIP(9)))
+	spoof := peerAddrPort(3, 9999)
+	spoof.NodeID = real.NodeID
+	added, err := m.AddFrom(spoof, nodeID(2))
+	require.NoError(t, err)
+	require.False(t, added)
+	require.Equal(t, []NodeAddress{real}, m.Addresses(real.NodeID))
+
+	before, _ := m.Score(real.NodeID)
+	m.DialFailed(real)
+	after, _ := m.Score(real.NodeID)
+	require.Equal(t, before, after)
+	checkInvariants(t, m)
+}
+
+// A dial that reaches another node ID drops that address at once and
+// charges its source; the node ID keeps its other addresses.
+func TestMismatchDropsTheAddressOnly(t *testing.T) {
+	m := newPM(t, PeerManagerOptions{})
+	require.NoError(t, m.AcceptedFrom(nodeID(2), remoteIP(9)))
+	id := nodeID(1)
+	good, spoof := peerAddr(1), peerAddrPort(3, 9999)
+	spoof.NodeID = id
+	for _, a := range []NodeAddress{good, spoof} {
+		_, err := m.AddFrom(a, nodeID(2))
+		require.NoError(t, err)
+	}
+	m.DialMismatch(spoof)
+	require.Equal(t, []NodeAddress{good}, m.Addresses(id))
+	require.Equal(t, 1, m.trust[addr.RemoteGroup(remoteIP(9))].strikes)
+	checkInvariants(t, m)
+}
+
+// A source group whose addresses keep failing, and never prove live, is
+// distrusted: what it alone told us leaves the book, it places nothing
+// new, and an entry another group vouched for stays.
+func TestJunkSourceIsPurged(t *testing.T) {
+	m := newPM(t, PeerManagerOptions{Options: Options{MaxPeers: 1000}})
+	require.NoError(t, m.AcceptedFrom(nodeID(900), remoteIP(9)))
+	require.NoError(t, m.AcceptedFrom(nodeID(901), remoteIP(10)))
+	for i := range 50 {
+		_, err := m.AddFrom(peerAddr(i), nodeID(900))
+		require.NoError(t, err)
+	}
+	// Another group tells of entry 49 too.
+	_, err := m.AddFrom(peerAddr(49), nodeID(901))
+	require.NoError(t, err)
+	for i := range strikeSlack + 1 {
+		m.DialFailed(peerAddr(i))
+		checkInvariants(t, m)
+	}
+	require.True(t, m.distrusted(addr.RemoteGroup(remoteIP(9))))
+	require.Equal(t, []NodeID{nodeID(49), nodeID(900), nodeID(901)}, m.Known())
+	_, err = m.AddFrom(peerAddr(100), nodeID(900))
+	require.ErrorIs(t, err, errs.ErrDistrustedSource)
+	checkInvariants(t, m)
+}
+
+// A node that proves its ID and then refuses the connection is live: its
+// source is credited, and the address is kept for another try.
+func TestDialRefusedIsLive(t *testing.T) {
+	m := newPM(t, PeerManagerOptions{})
+	require.NoError(t, m.AcceptedFrom(nodeID(2), remoteIP(9)))
+	_, err := m.AddFrom(peerAddr(1), nodeID(2))
+	require.NoError(t, err)
+	a, ok := m.TryDialNext()
+	for ok && a != peerAddr(1) {
+		a, ok = m.TryDialNext()
+	}
+	require.True(t, ok)
+	m.DialRefused(a)
+	m.DialRefused(a)
+	require.Equal(t, []NodeAddress{peerAddr(1)}, m.Addresses(nodeID(1)))
+	require.Equal(t, 1, m.trust[addr.RemoteGroup(remoteIP(9))].lives)
+	checkInvariants(t, m)
+}
