@@ -398,11 +398,33 @@ func (m *Book) Ready(id addr.NodeID, caps event.PeerCaps) {
 // Disconnected records that the connection to id closed, publishing
 // event.PeerStatusDown if it had been Up. A peer with no dialable address is
 // then forgotten.
+//
+// The peer is not dialled again for MinRetryTime or, if it hung up, for
+// lifecycle.HangUpBackoff of its hang-ups in a row. A hang-up is a
+// connection that ended within lifecycle.ShortConnection of being made,
+// after the peer answered us (Answered), and that we had not queued for
+// eviction: a peer that closes soon after answering (a CometBFT seed
+// does) is redialled on a growing back-off, not as soon as a slot is
+// free. One that closes before answering may have displaced us for a
+// newcomer, as a full node does: we may still need what it knows, so it
+// waits only MinRetryTime.
 func (m *Book) Disconnected(now time.Time, id addr.NodeID) {
 	p := m.peers[id]
 	if p == nil || p.state == stateIdle {
 		return
 	}
+	wait := m.opts.MinRetryTime
+	switch {
+	case p.evicting || p.state == stateDialing:
+		// We asked for it (EvictNext), or it never connected: not the
+		// peer's hang-up.
+	case now.Sub(p.connectedAt) >= lifecycle.ShortConnection:
+		p.hangUps = 0
+	case p.answered:
+		p.hangUps = min(p.hangUps+1, lifecycle.MaxHangUps)
+		wait = max(wait, m.slots.HangUpBackoff(p.hangUps))
+	}
+	p.answered = false
 	if p.state == stateReady {
 		m.updates = append(m.updates, event.PeerUpdate{NodeID: id, Status: event.PeerStatusDown})
 	}
@@ -414,7 +436,7 @@ func (m *Book) Disconnected(now time.Time, id addr.NodeID) {
 	// Do not redial at once a peer that just dropped us (or that we
 	// dropped): it may have displaced us, and redialling straight away
 	// would churn connections.
-	cool := now.Add(m.opts.MinRetryTime)
+	cool := now.Add(wait)
 	for _, ai := range p.addrs {
 		if ai.retryAt.Before(cool) {
 			ai.retryAt = cool
@@ -466,6 +488,14 @@ func (m *Book) Errored(now time.Time, pe event.PeerError) {
 	if p.connected() && !p.persistent && p.score <= m.opts.EvictScore && !p.evicting {
 		p.evicting = true
 		m.slots.Queue(p.id)
+	}
+}
+
+// Answered records that the connected peer id answered a request of ours
+// (see Disconnected).
+func (m *Book) Answered(id addr.NodeID) {
+	if p := m.peers[id]; p != nil && p.connected() && p.state != stateDialing {
+		p.answered = true
 	}
 }
 
