@@ -195,9 +195,12 @@ type peerInfo struct {
 	// lifecycle.ShortConnection of being made, after the peer answered
 	// us and not at our asking (see Disconnected); at most
 	// lifecycle.MaxHangUps. answered: the peer answered a request of ours
-	// on the present connection.
-	hangUps  int
-	answered bool
+	// on the present connection. closedShort: when the last connection
+	// closed within lifecycle.ShortConnection, before an answer and not at
+	// our asking, until the next connection (see Answered).
+	hangUps     int
+	answered    bool
+	closedShort time.Time
 
 	// tellBit is this connected peer's bit in addresses' toldBy masks,
 	// once it has told us of an address we keep (0 if it has not, or no

@@ -23,7 +23,8 @@ import (
 //     MaxAddressesPerPeer addresses, all of that ID, and a score within
 //     [MinScore, MaxScore] (MaxScore for a persistent peer), and at most
 //     lifecycle.MaxHangUps hang-ups, none for an entry never connected,
-//     and an answer only on a connection;
+//     an answer only on a connection, and an answer awaited from a
+//     closed connection only while not connected again;
 //   - the connection counts (active, outbound, outbound per group) are the
 //     entries' states counted; a dialing entry has the address it dials;
 //     every entry queued for eviction is connected and marked so;
@@ -114,6 +115,8 @@ func (m *Book) checkEntry(p *peerInfo) error {
 		return errors.New("hung up but never connected")
 	case p.answered && p.state < stateConnected:
 		return errors.New("answered but not connected")
+	case !p.closedShort.IsZero() && p.state >= stateConnected:
+		return errors.New("connected, and waiting for the answer of its last connection")
 	}
 	for _, ai := range p.addrs {
 		if ai.addr.NodeID != p.id {

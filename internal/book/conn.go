@@ -192,6 +192,7 @@ func (m *Book) Dialed(now time.Time, a addr.NodeAddress) error {
 	}
 	p.state = stateConnected
 	p.connectedAt = now
+	p.closedShort = time.Time{}
 	ai := p.dialing
 	if ai == nil || ai.addr != a {
 		ai = nil
@@ -300,6 +301,7 @@ func (m *Book) accepted(now time.Time, id addr.NodeID, g uint64) error {
 		p.dialing = nil
 		m.clearOutbound(p)
 		p.connectedAt = now
+		p.closedShort = time.Time{}
 		m.setScore(p, p.score+scoreConnected)
 		m.sparePersistent()
 		return nil
@@ -340,6 +342,7 @@ func (m *Book) accepted(now time.Time, id addr.NodeID, g uint64) error {
 	m.unrank(p)
 	p.state = stateConnected
 	p.connectedAt = now
+	p.closedShort = time.Time{}
 	m.slots.Open()
 	m.setScore(p, p.score+scoreConnected)
 	// A persistent peer queued to go when every other connection was
@@ -413,7 +416,7 @@ func (m *Book) Disconnected(now time.Time, id addr.NodeID) {
 	if p == nil || p.state == stateIdle {
 		return
 	}
-	wait := m.opts.MinRetryTime
+	hungUp := false
 	switch {
 	case p.evicting || p.state == stateDialing:
 		// We asked for it (EvictNext), or it never connected: not the
@@ -421,8 +424,10 @@ func (m *Book) Disconnected(now time.Time, id addr.NodeID) {
 	case now.Sub(p.connectedAt) >= lifecycle.ShortConnection:
 		p.hangUps = 0
 	case p.answered:
-		p.hangUps = min(p.hangUps+1, lifecycle.MaxHangUps)
-		wait = max(wait, m.slots.HangUpBackoff(p.hangUps))
+		hungUp = true
+	default:
+		// Its answer may yet be read (Answered).
+		p.closedShort = now
 	}
 	p.answered = false
 	if p.state == stateReady {
@@ -436,11 +441,9 @@ func (m *Book) Disconnected(now time.Time, id addr.NodeID) {
 	// Do not redial at once a peer that just dropped us (or that we
 	// dropped): it may have displaced us, and redialling straight away
 	// would churn connections.
-	cool := now.Add(wait)
-	for _, ai := range p.addrs {
-		if ai.retryAt.Before(cool) {
-			ai.retryAt = cool
-		}
+	p.holdOff(now.Add(m.opts.MinRetryTime))
+	if hungUp {
+		m.hangUp(p, now)
 	}
 	m.clearOutbound(p)
 	p.evicting = false
@@ -491,11 +494,34 @@ func (m *Book) Errored(now time.Time, pe event.PeerError) {
 	}
 }
 
-// Answered records that the connected peer id answered a request of ours
-// (see Disconnected).
+// Answered records that the peer id answered a request of ours (see
+// Disconnected). The answer of a peer that answers and hangs up at once
+// may be read after the transport reported the close: then the hang-up
+// counts from the close.
 func (m *Book) Answered(id addr.NodeID) {
-	if p := m.peers[id]; p != nil && p.connected() && p.state != stateDialing {
+	p := m.peers[id]
+	switch {
+	case p == nil:
+	case p.state >= stateConnected:
 		p.answered = true
+	case p.state == stateIdle && !p.closedShort.IsZero():
+		m.hangUp(p, p.closedShort)
+	}
+}
+
+// hangUp counts a hang-up of p at closed and holds off its next dial.
+func (m *Book) hangUp(p *peerInfo, closed time.Time) {
+	p.closedShort = time.Time{}
+	p.hangUps = min(p.hangUps+1, lifecycle.MaxHangUps)
+	p.holdOff(closed.Add(m.slots.HangUpBackoff(p.hangUps)))
+}
+
+// holdOff puts off every dial of p until at least t.
+func (p *peerInfo) holdOff(t time.Time) {
+	for _, ai := range p.addrs {
+		if ai.retryAt.Before(t) {
+			ai.retryAt = t
+		}
 	}
 }
 

@@ -163,3 +163,45 @@ func TestPersistentPeerHangUpBackoff(t *testing.T) {
 	require.Equal(t, []time.Duration{10 * s, 20 * s, 40 * s, 60 * s, 60 * s, 60 * s}, waits)
 	require.True(t, m.Has(a.NodeID))
 }
+
+// TestHangUpAnswerReadAfterClose: the answer of a peer that answers and
+// hangs up at once may be read after the transport reported the close; it
+// still counts, from the close. Once the peer is connected again, a late
+// answer of the old connection counts nothing.
+func TestHangUpAnswerReadAfterClose(t *testing.T) {
+	clock := newFakeClock()
+	m := newPM(t, PeerManagerOptions{Options: Options{MinRetryTime: time.Second}, Now: clock.Now})
+	addPeers(t, m, 0, 1)
+	got, ok := m.TryDialNext()
+	require.True(t, ok)
+	require.NoError(t, m.Dialed(got))
+	clock.Advance(300 * time.Millisecond)
+	closed := clock.Now()
+	m.Disconnected(got.NodeID)
+	require.Equal(t, closed.Add(time.Second), m.NextDialTime(), "no answer yet")
+	checkInvariants(t, m)
+	clock.Advance(50 * time.Millisecond)
+	m.Answered(got.NodeID)
+	require.Equal(t, closed.Add(lifecycle.HangUpWait), m.NextDialTime())
+	m.Answered(got.NodeID)
+	require.Equal(t, closed.Add(lifecycle.HangUpWait), m.NextDialTime(), "one answer, one hang-up")
+	checkInvariants(t, m)
+
+	// Connected again, it closes before answering; it reconnects before
+	// the late answer is read, which then counts nothing.
+	clock.Advance(lifecycle.HangUpWait)
+	got, ok = m.TryDialNext()
+	require.True(t, ok)
+	require.NoError(t, m.Dialed(got))
+	m.Disconnected(got.NodeID)
+	clock.Advance(time.Second)
+	got, ok = m.TryDialNext()
+	require.True(t, ok)
+	require.NoError(t, m.Dialed(got))
+	m.Answered(got.NodeID) // this connection's answer
+	clock.Advance(lifecycle.ShortConnection)
+	m.Disconnected(got.NodeID)
+	require.Equal(t, clock.Now().Add(time.Second), m.NextDialTime(), "a connection of use")
+	require.Zero(t, m.peers[got.NodeID].hangUps)
+	checkInvariants(t, m)
+}
