@@ -28,8 +28,7 @@ const seedWindow = time.Minute
 //
 // It waits out that minute on the wall clock, polling (require.Eventually,
 // require.Never): the nodes talk over real sockets, which testing/synctest
-// cannot fake. It runs in parallel with TestFullNodes and
-// TestV1SpacingTowardCometBFT.
+// cannot fake. It runs in parallel with TestV1SpacingTowardCometBFT.
 func TestSeedModeHangUps(t *testing.T) {
 	const n = 4
 	checkLeaks := parallelNodeTest(t)
