@@ -139,6 +139,19 @@ func (r *Reactor) run(ctx context.Context) {
 				updates = nil // the subscription ended; keep serving
 				continue
 			}
+			if u.Status == PeerStatusDown {
+				// What a peer sent before its connection closed is queued
+				// before the close is reported: read it first, or the
+				// answer of a peer that answers and hangs up (a CometBFT
+				// seed) would be lost, and taken for unsolicited.
+				for range len(in) {
+					e, ok := <-in
+					if !ok {
+						break
+					}
+					r.step(ctx, func(c *poller.Core, now time.Time) poller.Actions { return c.Receive(now, e) })
+				}
+			}
 			r.step(ctx, func(c *poller.Core, now time.Time) poller.Actions { return c.PeerUpdate(now, u) })
 		case e, ok := <-in:
 			if !ok {

@@ -345,6 +345,30 @@ func TestReactorTimeoutAndDown(t *testing.T) {
 	})
 }
 
+// TestReactorReadsAnswerBeforeDown: a peer that answers and hangs up at
+// once (a CometBFT seed) has its answer queued before its Down; the
+// reactor reads the answer first, so it is used, not taken for
+// unsolicited. Eight peers, as the reactor's select would otherwise pick
+// either at random.
+func TestReactorReadsAnswerBeforeDown(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := rxStart(t, Config{}, PeerManagerOptions{})
+		for i := 1; i <= 8; i++ {
+			_, err := h.pm.Add(rxAddr(i))
+			require.NoError(t, err)
+			h.up(i, CapV2)
+			synctest.Wait()
+			require.Equal(t, []string{fmt.Sprintf("%d:v2req", i)}, h.kinds(h.ch.take()))
+			h.ch.deliver(i, testkit.V2RespAddrs(rxAddr(100+i)))
+			h.down(i)
+			synctest.Wait()
+			require.True(t, h.pm.Has(nodeID(100+i)), "peer %d's answer was lost", i)
+			h.sleep(11 * time.Second) // past V2RequestInterval and a timeout
+		}
+		require.Empty(t, h.ch.peerErrors())
+	})
+}
+
 func TestReactorPerPeerSpacing(t *testing.T) {
 	for _, tc := range []struct {
 		name string

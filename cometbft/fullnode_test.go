@@ -121,12 +121,109 @@ func (fn *fullNode) build(t *testing.T, stockPeriod time.Duration) {
 		require.NoError(t, fn.px.Attach(n))
 		require.Same(t, fn.px.Reactor(), n.Switch().Reactor(cometbft.ReactorName))
 	} else {
-		// Attach refuses a node built without FullNode.Option.
 		px, err := cometbft.ForNode(fn.cfg, fn.key, logger, cometbft.NodeOptions{})
-		require.NoError(t, err)
-		require.ErrorIs(t, px.Attach(n), pex.ErrInvalidConfig)
-		// CometBFT's default of 30 s would make the test last minutes.
-		n.PEXReactor().SetEnsurePeersPeriod(stockPeriod)
+		if fn.cfg.P2P.SeedMode {
+			// pex has no seed mode: ForNode refuses the config.
+			require.ErrorIs(t, err, pex.ErrInvalidConfig)
+		} else {
+			// Attach refuses a node built without FullNode.Option.
+			require.NoError(t, err)
+			require.ErrorIs(t, px.Attach(n), pex.ErrInvalidConfig)
+		}
+		if stockPeriod > 0 {
+			// CometBFT's default of 30 s would make the test last minutes.
+			n.PEXReactor().SetEnsurePeersPeriod(stockPeriod)
+		}
+	}
+}
+
+// startNodes starts the nodes and returns what stops them all (Stop,
+// Wait, and the ABCI connections), which also runs at cleanup.
+func startNodes(t *testing.T, nodes []*fullNode) (stopAll func()) {
+	t.Helper()
+	var stopOnce sync.Once
+	stopAll = func() {
+		stopOnce.Do(func() {
+			var wg sync.WaitGroup
+			for _, fn := range nodes {
+				if fn.node == nil || !fn.node.IsRunning() {
+					continue
+				}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					require.NoError(t, fn.node.Stop())
+					fn.node.Wait()
+					// Node.OnStop leaves the ABCI connections running
+					// (and a goroutine watching them): stop them.
+					require.NoError(t, fn.node.ProxyApp().Stop())
+				}()
+			}
+			wg.Wait()
+		})
+	}
+	t.Cleanup(stopAll)
+	for _, fn := range nodes {
+		require.NoError(t, fn.node.Start())
+	}
+	return stopAll
+}
+
+// parallelTests are the tests under way that run in parallel: the
+// seed-mode test and the slowest network test, so that the seed-mode
+// test's minute on the wall clock overlaps it. The last of them to stop
+// its nodes looks for the goroutines any of them leaked.
+var parallelTests struct {
+	sync.Mutex
+	running int
+	before  goleak.Option // the goroutines running when the first began
+}
+
+// parallelNodeTest runs t in parallel with the other tests that call it
+// and returns the check to call once t's nodes have stopped. None of them
+// waits for another (go test runs GOMAXPROCS parallel tests at once): the
+// last one running checks that every goroutine started since the first
+// began has ended, unless another starts meanwhile, which checks in turn.
+func parallelNodeTest(t *testing.T) (checkLeaks func()) {
+	t.Parallel()
+	p := &parallelTests
+	p.Lock()
+	if p.running == 0 {
+		p.before = goleak.IgnoreCurrent()
+	}
+	p.running++
+	p.Unlock()
+	var once sync.Once
+	leave := func() (last bool, before goleak.Option) {
+		once.Do(func() {
+			p.Lock()
+			p.running--
+			last, before = p.running == 0, p.before
+			p.Unlock()
+		})
+		return last, before
+	}
+	t.Cleanup(func() { leave() }) // registered first, so it runs after the nodes stop
+	return func() {
+		last, before := leave()
+		if !last {
+			return
+		}
+		// goleak.Find retries for about 2 s; CometBFT's own dials may
+		// take longer to give up, so poll on a deadline.
+		var leak error
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+			if leak = goleak.Find(append(cometBFTLeaks, before)...); leak == nil {
+				break
+			}
+			p.Lock()
+			again := p.running > 0
+			p.Unlock()
+			if again {
+				return // a test started meanwhile; the last to stop checks
+			}
+		}
+		require.NoError(t, leak, "goroutines still running after the nodes stopped")
 	}
 }
 
@@ -156,39 +253,24 @@ func (fn *fullNode) knowsAll(nodes []*fullNode) bool {
 // and every node must stop cleanly, leaving no goroutine behind.
 func TestFullNodes(t *testing.T) {
 	const n, validators = 6, 4
+	// Not in parallel: on a loaded 2-core machine, beside the seed-mode
+	// test, its blocks once missed their 30 s.
 	before := goleak.IgnoreCurrent()
+	checkLeaks := func() {
+		var leak error
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+			if leak = goleak.Find(append(cometBFTLeaks, before)...); leak == nil {
+				break
+			}
+		}
+		require.NoError(t, leak, "goroutines still running after the nodes stopped")
+	}
 	nodes := newFullNodes(t, n, validators, func(i int) bool { return i%2 == 1 })
 	for _, fn := range nodes {
 		fn.build(t, time.Second)
 	}
-
-	var stopOnce sync.Once
-	stopAll := func() {
-		stopOnce.Do(func() {
-			var wg sync.WaitGroup
-			for _, fn := range nodes {
-				if fn.node == nil || !fn.node.IsRunning() {
-					continue
-				}
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					require.NoError(t, fn.node.Stop())
-					fn.node.Wait()
-					// Node.OnStop leaves the ABCI connections running
-					// (and a goroutine watching them): stop them.
-					require.NoError(t, fn.node.ProxyApp().Stop())
-				}()
-			}
-			wg.Wait()
-		})
-	}
-	t.Cleanup(stopAll)
-
 	start := time.Now()
-	for _, fn := range nodes {
-		require.NoError(t, fn.node.Start())
-	}
+	stopAll := startNodes(t, nodes)
 
 	learnt := make([]time.Duration, n)
 	require.Eventually(t, func() bool {
@@ -248,15 +330,7 @@ func TestFullNodes(t *testing.T) {
 	}
 
 	stopAll()
-	// goleak.Find retries for about 2 s; CometBFT's own dials may take
-	// longer to give up, so poll on a deadline.
-	var leak error
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
-		if leak = goleak.Find(append(cometBFTLeaks, before)...); leak == nil {
-			break
-		}
-	}
-	require.NoError(t, leak, "goroutines still running after the nodes stopped")
+	checkLeaks()
 
 	for _, fn := range nodes {
 		file := fn.cfg.P2P.AddrBookFile()

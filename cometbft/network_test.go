@@ -39,6 +39,24 @@ func startNetwork(t *testing.T, kinds []testnet.Kind, topo testnet.Topology, opt
 	return nw
 }
 
+// startParallelNetwork is startNetwork for a test that runs in parallel
+// with the full-node tests (parallelNodeTest), which look for leaks once
+// all of them have stopped, rather than by counting goroutines.
+func startParallelNetwork(t *testing.T, kinds []testnet.Kind, topo testnet.Topology, opts testnet.Options) *testnet.Network {
+	t.Helper()
+	checkLeaks := parallelNodeTest(t)
+	opts.Dir = t.TempDir()
+	nw, err := testnet.New(kinds, opts)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		nw.Stop()
+		checkLeaks()
+	})
+	require.NoError(t, nw.Bootstrap(topo))
+	require.NoError(t, nw.Start())
+	return nw
+}
+
 // requireWellBehaved fails if any CometBFT book banned a node, any node
 // stopped a peer for a PEX violation, or a pex node reported a peer error.
 func requireWellBehaved(t *testing.T, nw *testnet.Network) {
@@ -90,10 +108,11 @@ func TestMixedNetwork(t *testing.T) {
 // if it could poll a CometBFT node at CometBFT's default 30 s period, which
 // bans a peer asking more than once per 10 s. pex asks once per 11 s
 // (Config.V1RequestInterval): CometBFT lets the first two requests pass
-// and checks from the third on, so the test runs until it has had three.
+// and checks from the third on, so the test runs until it has had three
+// (22 s, in parallel with the full-node tests).
 func TestV1SpacingTowardCometBFT(t *testing.T) {
 	eager := pex.Config{MinInterval: 200 * time.Millisecond, SaturatedInterval: 200 * time.Millisecond, MaxInterval: 200 * time.Millisecond}
-	nw := startNetwork(t, []testnet.Kind{testnet.CometBFT, testnet.Pex}, testnet.Chain,
+	nw := startParallelNetwork(t, []testnet.Kind{testnet.CometBFT, testnet.Pex}, testnet.Chain,
 		testnet.Options{Period: 30 * time.Second, Pex: eager, Seed: 2})
 	comet, px := nw.Nodes[0], nw.Nodes[1]
 	require.Eventually(t, func() bool { return comet.Meter.Counts().Requests >= 3 }, 40*time.Second, 50*time.Millisecond)

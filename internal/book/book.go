@@ -202,6 +202,17 @@ type peerInfo struct {
 	slot        slot        // source group, bucket and network group (groups.go), if placed
 	placed      bool        // counted in sourceLoad, bucketLoad and groupLoad
 
+	// hangUps counts the connections in a row that ended within
+	// lifecycle.ShortConnection of being made, after the peer answered
+	// us and not at our asking (see Disconnected); at most
+	// lifecycle.MaxHangUps. answered: the peer answered a request of ours
+	// on the present connection. closedShort: when the last connection
+	// closed within lifecycle.ShortConnection, before an answer and not at
+	// our asking, until the next connection (see Answered).
+	hangUps     int
+	answered    bool
+	closedShort time.Time
+
 	// tellBit is this connected peer's bit in addresses' toldBy masks,
 	// once it has told us of an address we keep (0 if it has not, or no
 	// bit was free).

@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/pexnet/pex/internal/addr"
+	"github.com/pexnet/pex/internal/lifecycle"
 	"github.com/pexnet/pex/internal/walk"
 )
 
@@ -20,7 +21,10 @@ import (
 //     persistent ones, never
 //     our own ID, each entry under its own ID with at most
 //     MaxAddressesPerPeer addresses, all of that ID, and a score within
-//     [MinScore, MaxScore] (MaxScore for a persistent peer);
+//     [MinScore, MaxScore] (MaxScore for a persistent peer), and at most
+//     lifecycle.MaxHangUps hang-ups, none for an entry never connected,
+//     an answer only on a connection, and an answer awaited from a
+//     closed connection only while not connected again;
 //   - the connection counts (active, outbound, outbound per group) are the
 //     entries' states counted; a dialing entry has the address it dials;
 //     every entry queued for eviction is connected and marked so;
@@ -127,6 +131,14 @@ func (m *Book) checkEntry(p *peerInfo) error {
 		return errors.New("heap index points elsewhere")
 	case p.selfRank != m.RankOf(p.id):
 		return errors.New("rank is not its ID's")
+	case p.hangUps < 0 || p.hangUps > lifecycle.MaxHangUps:
+		return fmt.Errorf("%d hang-ups, limit %d", p.hangUps, lifecycle.MaxHangUps)
+	case p.hangUps > 0 && p.connectedAt.IsZero():
+		return errors.New("hung up but never connected")
+	case p.answered && p.state < stateConnected:
+		return errors.New("answered but not connected")
+	case !p.closedShort.IsZero() && p.state >= stateConnected:
+		return errors.New("connected, and waiting for the answer of its last connection")
 	}
 	for _, ai := range p.addrs {
 		if ai.addr.NodeID != p.id {

@@ -195,6 +195,7 @@ func (m *Book) Dialed(now time.Time, a addr.NodeAddress) error {
 	}
 	p.state = stateConnected
 	p.connectedAt = now
+	p.closedShort = time.Time{}
 	ai := p.dialing
 	if ai == nil || ai.addr != a {
 		ai = nil
@@ -367,6 +368,7 @@ func (m *Book) accepted(now time.Time, id addr.NodeID, g uint64) error {
 		m.clearOutbound(p)
 		p.connGroup = g
 		p.connectedAt = now
+		p.closedShort = time.Time{}
 		m.setScore(p, p.score+scoreConnected)
 		m.sparePersistent()
 		return nil
@@ -408,6 +410,7 @@ func (m *Book) accepted(now time.Time, id addr.NodeID, g uint64) error {
 	p.state = stateConnected
 	p.connGroup = g
 	p.connectedAt = now
+	p.closedShort = time.Time{}
 	m.slots.Open()
 	m.setScore(p, p.score+scoreConnected)
 	// A persistent peer queued to go when every other connection was
@@ -466,11 +469,35 @@ func (m *Book) Ready(id addr.NodeID, caps event.PeerCaps) {
 // Disconnected records that the connection to id closed, publishing
 // event.PeerStatusDown if it had been Up. A peer with no dialable address is
 // then forgotten.
+//
+// The peer is not dialled again for MinRetryTime or, if it hung up, for
+// lifecycle.HangUpBackoff of its hang-ups in a row. A hang-up is a
+// connection that ended within lifecycle.ShortConnection of being made,
+// after the peer answered us (Answered), and that we had not queued for
+// eviction: a peer that closes soon after answering (a CometBFT seed
+// does) is redialled on a growing back-off, not as soon as a slot is
+// free. One that closes before answering may have displaced us for a
+// newcomer, as a full node does: we may still need what it knows, so it
+// waits only MinRetryTime.
 func (m *Book) Disconnected(now time.Time, id addr.NodeID) {
 	p := m.peers[id]
 	if p == nil || p.state == stateIdle {
 		return
 	}
+	hungUp := false
+	switch {
+	case p.evicting || p.state == stateDialing:
+		// We asked for it (EvictNext), or it never connected: not the
+		// peer's hang-up.
+	case now.Sub(p.connectedAt) >= lifecycle.ShortConnection:
+		p.hangUps = 0
+	case p.answered:
+		hungUp = true
+	default:
+		// Its answer may yet be read (Answered).
+		p.closedShort = now
+	}
+	p.answered = false
 	if p.state == stateReady {
 		m.updates = append(m.updates, event.PeerUpdate{NodeID: id, Status: event.PeerStatusDown})
 	}
@@ -482,11 +509,9 @@ func (m *Book) Disconnected(now time.Time, id addr.NodeID) {
 	// Do not redial at once a peer that just dropped us (or that we
 	// dropped): it may have displaced us, and redialling straight away
 	// would churn connections.
-	cool := now.Add(m.opts.MinRetryTime)
-	for _, ai := range p.addrs {
-		if ai.retryAt.Before(cool) {
-			ai.retryAt = cool
-		}
+	p.holdOff(now.Add(m.opts.MinRetryTime))
+	if hungUp {
+		m.hangUp(p, now)
 	}
 	m.clearOutbound(p)
 	p.evicting = false
@@ -534,6 +559,37 @@ func (m *Book) Errored(now time.Time, pe event.PeerError) {
 	if p.connected() && !p.persistent && p.score <= m.opts.EvictScore && !p.evicting {
 		p.evicting = true
 		m.slots.Queue(p.id)
+	}
+}
+
+// Answered records that the peer id answered a request of ours (see
+// Disconnected). The answer of a peer that answers and hangs up at once
+// may be read after the transport reported the close: then the hang-up
+// counts from the close.
+func (m *Book) Answered(id addr.NodeID) {
+	p := m.peers[id]
+	switch {
+	case p == nil:
+	case p.state >= stateConnected:
+		p.answered = true
+	case p.state == stateIdle && !p.closedShort.IsZero():
+		m.hangUp(p, p.closedShort)
+	}
+}
+
+// hangUp counts a hang-up of p at closed and holds off its next dial.
+func (m *Book) hangUp(p *peerInfo, closed time.Time) {
+	p.closedShort = time.Time{}
+	p.hangUps = min(p.hangUps+1, lifecycle.MaxHangUps)
+	p.holdOff(closed.Add(m.slots.HangUpBackoff(p.hangUps)))
+}
+
+// holdOff puts off every dial of p until at least t.
+func (p *peerInfo) holdOff(t time.Time) {
+	for _, ai := range p.addrs {
+		if ai.retryAt.Before(t) {
+			ai.retryAt = t
+		}
 	}
 }
 

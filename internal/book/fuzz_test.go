@@ -667,6 +667,10 @@ func FuzzPeerManagerOps(f *testing.F) {
 				id := h.connID(r)
 				what = "Good " + string(id)
 				m.Good(id)
+				if op&0x80 != 0 {
+					what = "Good and Answered " + string(id)
+					m.Answered(id)
+				}
 			case 16:
 				what = "Has/Addresses/Score/NextDialTime"
 				id := h.id(r)

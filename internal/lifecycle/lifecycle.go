@@ -1,8 +1,9 @@
 // Package lifecycle holds the rules of a node's connections: how many it
 // keeps and dials (slots), how long it waits before dialling an address
-// again (back-off), which known address it dials next, which inbound peer
-// a newcomer displaces when every slot is taken, and which subnets lately
-// broke the protocol. The address book keeps each peer's state and asks
+// again (back-off, after a failed dial or a peer's hang-up), which known
+// address it dials next, which inbound peer a newcomer displaces when
+// every slot is taken, and which subnets lately broke the protocol. The
+// address book keeps each peer's state and asks
 // these rules; they keep only the counts.
 //
 // Invariants (checked by the book's Check): Active is the peers dialing
@@ -154,7 +155,45 @@ func (s *Slots) BrokeLately(g uint64, now time.Time) bool {
 // address: MinRetryTime doubled n-1 times, capped at MaxRetryTime (without
 // overflowing).
 func (s *Slots) Backoff(n int) time.Duration {
-	d := s.l.MinRetryTime
+	return s.doubled(s.l.MinRetryTime, n)
+}
+
+// Hang-ups. A connection that ends within ShortConnection of being made,
+// after the peer answered us and not at our asking, is the peer's
+// hang-up: a CometBFT seed disconnects a peer once it has answered, so
+// redialling it as soon as a slot is free only costs both sides. Each
+// hang-up in a row doubles the wait before the next dial of the peer, from
+// HangUpWait up to MaxRetryTime; a connection that lasts ShortConnection
+// or longer starts the count again. A peer that closes before answering
+// is not counted: it may have displaced us for a newcomer, as a full node
+// does, and still knows what we need (counted, it took the golden cold
+// runs' slowest node from 5 s to 12 s to learn 99% of the network).
+//
+// HangUpWait is 10 s so that a peer hanging up at once is dialled at most
+// 3 times in the minute after the first (at 0, 10 and 30 s, then 70 s):
+// TestSeedModeHangUps (cometbft/) guards it against a stock CometBFT seed,
+// TestHangUpBackoff (internal/book) the schedule. ShortConnection is a
+// minute: far above the second a seed takes to answer and close, and
+// below the life of a connection that was of use; TestHangUpBackoff
+// guards where it falls.
+const (
+	HangUpWait      = 10 * time.Second
+	ShortConnection = time.Minute
+	// MaxHangUps bounds the count: past it the wait is MaxRetryTime for
+	// any MaxRetryTime up to 3.8 days (10 s doubled 15 times).
+	MaxHangUps = 16
+)
+
+// HangUpBackoff is the wait before dialling again a peer after its n-th
+// hang-up in a row: HangUpWait (or MinRetryTime, if longer) doubled n-1
+// times, capped at MaxRetryTime.
+func (s *Slots) HangUpBackoff(n int) time.Duration {
+	return s.doubled(max(HangUpWait, s.l.MinRetryTime), n)
+}
+
+// doubled is d doubled n-1 times, capped at MaxRetryTime (without
+// overflowing).
+func (s *Slots) doubled(d time.Duration, n int) time.Duration {
 	for i := 1; i < n && d < s.l.MaxRetryTime; i++ {
 		d *= 2
 	}

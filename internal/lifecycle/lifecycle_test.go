@@ -114,3 +114,17 @@ func TestVictimComesFromTheBiggestGroup(t *testing.T) {
 	same := []Inbound{{ID: "x", Group: a, ConnectedAt: t0}, {ID: "y", Group: a, ConnectedAt: t0}}
 	require.Equal(t, 1, Victim(same, addr.NoGroup))
 }
+
+func TestHangUpBackoffDoublesFromHangUpWait(t *testing.T) {
+	s := NewSlots(Limits{MinRetryTime: time.Second, MaxRetryTime: time.Minute})
+	var got []time.Duration
+	for n := 1; n <= 4; n++ {
+		got = append(got, s.HangUpBackoff(n))
+	}
+	require.Equal(t, []time.Duration{HangUpWait, 2 * HangUpWait, 4 * HangUpWait, time.Minute}, got)
+	require.Equal(t, time.Minute, s.HangUpBackoff(MaxHangUps))
+	long := NewSlots(Limits{MinRetryTime: time.Minute, MaxRetryTime: time.Hour})
+	require.Equal(t, time.Minute, long.HangUpBackoff(1), "never shorter than MinRetryTime")
+	short := NewSlots(Limits{MinRetryTime: time.Second, MaxRetryTime: 5 * time.Second})
+	require.Equal(t, 5*time.Second, short.HangUpBackoff(1), "never longer than MaxRetryTime")
+}

@@ -81,6 +81,7 @@ func (c *Core) handleResponse(now time.Time, p *corePeer, from addr.NodeID, n in
 	if !c.acceptResponse(p, from, n, acts) {
 		return
 	}
+	c.bk.Answered(from) // a peer that closes soon after answering is redialled later
 	known := c.bk.Len()
 	entries, ids, groups := c.parseEntries(from, n, entry)
 	defer func() { clear(entries); c.entries = entries[:0] }()

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	gogoproto "github.com/cosmos/gogoproto/proto"
 
@@ -80,12 +81,21 @@ type Removal struct {
 }
 
 // Watch is a reactor without channels that records the peers the switch
-// removes with a reason (StopPeerForError; a graceful stop has none).
+// adds (who, which way, when) and those it removes with a reason
+// (StopPeerForError; a graceful stop has none).
 type Watch struct {
 	p2p.BaseReactor
 	mu       sync.Mutex
 	removals []Removal
-	added    int
+	added    []Connection
+}
+
+// Connection is a peer the switch added: when (on the wall clock), and
+// whether this node dialled it.
+type Connection struct {
+	Peer     p2p.ID
+	Outbound bool
+	At       time.Time
 }
 
 // NewWatch returns a Watch to add to a switch.
@@ -95,10 +105,11 @@ func NewWatch() *Watch {
 	return w
 }
 
-// AddPeer counts connections.
-func (w *Watch) AddPeer(p2p.Peer) {
+// AddPeer records the connection.
+func (w *Watch) AddPeer(p p2p.Peer) {
+	c := Connection{Peer: p.ID(), Outbound: p.IsOutbound(), At: time.Now()}
 	w.mu.Lock()
-	w.added++
+	w.added = append(w.added, c)
 	w.mu.Unlock()
 }
 
@@ -123,7 +134,14 @@ func (w *Watch) Removals() []Removal {
 func (w *Watch) Connections() int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.added
+	return len(w.added)
+}
+
+// Added returns the connections recorded so far, in order.
+func (w *Watch) Added() []Connection {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]Connection(nil), w.added...)
 }
 
 // misbehaviourText are fragments of the reasons a node gives for stopping
