@@ -163,7 +163,11 @@ func (n *node) connect(nc net.Conn, dialled *pex.NodeAddress) (pex.NodeID, error
 		err = fmt.Errorf("%w: dialled %s, reached %s", errWrongNode, dialled.NodeID, id)
 	}
 	if err != nil {
-		if dialled != nil {
+		switch {
+		case dialled == nil:
+		case errors.Is(err, errWrongNode):
+			n.pm.DialMismatch(*dialled) // someone else is there: the address goes
+		default:
 			n.pm.DialFailed(*dialled) // the address backs off
 		}
 		return "", err

@@ -55,12 +55,14 @@ import (
 // its own), so sybils that keep dialling displace each other rather than
 // honest peers.
 //
-// A source is grouped by the address we last reached it at, else the
-// first we hold for it (for an inbound peer, the one it announced: a
-// transport should announce the connection's remote IP). A source we hold
-// no address for is in one group with every other such source. An address
-// added with no source (Add: the operator's, or one announced in a
-// handshake through Accepted) is its own source. Persistent peers are
+// A connected source is grouped by its connection's observed remote
+// address (peerInfo.group: the address we dialled, or the remote passed to
+// AcceptedFrom; without one, the address it announced); one that is not
+// connected by the address we last reached it at, else the first we hold
+// for it. A source we hold no address for is in one group with every
+// other such source. An address added with no source (Add: the
+// operator's) is its own source; an address a peer announces for itself
+// in its handshake has that peer as its source. Persistent peers are
 // outside the buckets, and so are inbound peers until they announce an
 // address.
 const (
