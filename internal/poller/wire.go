@@ -1,14 +1,11 @@
 package poller
 
 import (
-	"fmt"
-	"math"
 	"net/netip"
 
 	"google.golang.org/protobuf/proto"
 
 	"github.com/pexnet/pex/internal/addr"
-	"github.com/pexnet/pex/internal/errs"
 	"github.com/pexnet/pex/pb"
 )
 
@@ -24,23 +21,6 @@ func Request(v2 bool) []byte {
 		return v2Request
 	}
 	return v1Request
-}
-
-// ParseV1Entry parses one entry of a V1 response: its IP, port and node ID
-// must each be valid (errors wrap ErrInvalidAddress).
-func ParseV1Entry(e *pb.PexAddress) (addr.NodeAddress, error) {
-	ip, err := netip.ParseAddr(e.GetIp())
-	if err != nil {
-		return addr.NodeAddress{}, fmt.Errorf("%w: bad IP %q", errs.ErrInvalidAddress, addr.Clip(e.GetIp()))
-	}
-	if e.GetPort() > math.MaxUint16 {
-		return addr.NodeAddress{}, fmt.Errorf("%w: port %d", errs.ErrInvalidAddress, e.GetPort())
-	}
-	id, err := addr.ParseNodeID(e.GetId())
-	if err != nil {
-		return addr.NodeAddress{}, fmt.Errorf("%w: %w", errs.ErrInvalidAddress, err)
-	}
-	return addr.NodeAddressFromIP(id, ip, uint16(e.GetPort()))
 }
 
 func mustMarshal(m proto.Message) []byte {
