@@ -365,6 +365,27 @@ func (a NodeAddress) String() string {
 	return b.String()
 }
 
+// AppendV2URL appends V2URL(a, scheme) to b.
+func AppendV2URL(b []byte, a NodeAddress, scheme bool) []byte {
+	if a.Protocol == ProtocolMemory {
+		return append(append(b, ProtocolMemory+":"...), a.NodeID...)
+	}
+	protocol := a.Protocol
+	if protocol == "" {
+		protocol = ProtocolMConn
+	}
+	if scheme || protocol != ProtocolMConn {
+		b = append(append(b, protocol...), "://"...)
+	}
+	b = append(append(b, a.NodeID...), '@')
+	if strings.IndexByte(a.Hostname, ':') >= 0 {
+		b = append(append(append(b, '['), a.Hostname...), ']')
+	} else {
+		b = append(b, a.Hostname...)
+	}
+	return strconv.AppendUint(append(b, ':'), uint64(a.Port), 10)
+}
+
 // V2URL returns a as a V2 answer carries it: as String writes it, but an
 // mconn address without its scheme (see Config.V2Scheme) unless scheme.
 func V2URL(a NodeAddress, scheme bool) string {

@@ -53,6 +53,7 @@ type Core struct {
 	groups   []uint64    // handleResponse's scratch
 	kinds    []walk.Kind // handleResponse's scratch
 	wire     []WireEntry // Receive's scratch
+	answer   []byte      // serve's scratch
 }
 
 type corePeer struct {

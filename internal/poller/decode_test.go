@@ -3,6 +3,7 @@ package poller
 import (
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"net/netip"
 	"testing"
 
@@ -174,4 +175,60 @@ func FuzzDecodeAgrees(f *testing.F) {
 		f.Add(b)
 	}
 	f.Fuzz(requireDecodeAgrees)
+}
+
+// The hand encoders write what proto.Marshal writes from the generated
+// types, byte for byte.
+func TestEncodeAsGenerated(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(5, 6))
+	hosts := []string{"192.0.2.7", "0.0.0.1", "255.255.255.255", "2001:db8::1", "::ffff:1.2.3.4", "example.com", "a-b.example.org"}
+	for trial := range 300 {
+		var addrs []NodeAddress
+		for range rnd.IntN(MaxAddresses + 20) {
+			id := nodeID(rnd.IntN(1 << 20))
+			switch rnd.IntN(8) {
+			case 0:
+				addrs = append(addrs, NodeAddress{Protocol: ProtocolMemory, NodeID: id})
+			case 1:
+				addrs = append(addrs, NodeAddress{Protocol: ProtocolTCP, NodeID: id, Hostname: hosts[rnd.IntN(len(hosts))], Port: uint16(1 + rnd.IntN(65535))})
+			default:
+				h := hosts[rnd.IntN(4)]
+				if trial%5 == 0 {
+					h = hosts[rnd.IntN(len(hosts))]
+				}
+				addrs = append(addrs, NodeAddress{Protocol: ProtocolMConn, NodeID: id, Hostname: h, Port: uint16(rnd.IntN(65536))})
+			}
+		}
+		for _, scheme := range []bool{false, true} {
+			resp := &pb.PexResponseV2{Addresses: make([]*pb.PexAddressV2, len(addrs))}
+			for i, a := range addrs {
+				resp.Addresses[i] = &pb.PexAddressV2{Url: addr.V2URL(a, scheme)}
+			}
+			want := mustMarshal(&pb.PexMessage{Sum: &pb.PexMessage_PexResponseV2{PexResponseV2: resp}})
+			got, _ := encodeV2Answer(addrs, scheme, nil)
+			require.Equal(t, want, got, "trial %d", trial)
+		}
+		// V1: the IP addresses, none if a name is among them.
+		var eps []V1Endpoint
+		dns := false
+		for _, a := range addrs {
+			if ip, ok := a.IP(); ok {
+				eps = append(eps, V1Endpoint{ID: a.NodeID, Addr: netip.AddrPortFrom(ip, a.Port)})
+			} else if a.Protocol != ProtocolMemory {
+				dns = true
+			}
+		}
+		eps = eps[:min(len(eps), MaxAddresses)]
+		resp := &pb.PexResponse{Addresses: make([]*pb.PexAddress, len(eps))}
+		for i, ep := range eps {
+			resp.Addresses[i] = &pb.PexAddress{Id: string(ep.ID), Ip: ep.Addr.Addr().String(), Port: uint32(ep.Addr.Port())}
+		}
+		want := mustMarshal(&pb.PexMessage{Sum: &pb.PexMessage_PexResponse{PexResponse: resp}})
+		require.Equal(t, want, EncodeV1Response(eps))
+		got, ok, _ := encodeV1Answer(addrs, nil)
+		require.Equal(t, !dns, ok)
+		if ok {
+			require.Equal(t, want, got)
+		}
+	}
 }
