@@ -344,6 +344,49 @@ func benchServePex(b *testing.B) {
 	b.ReportMetric(float64(n.bk.Len()), "book")
 }
 
+// benchServePexNews is benchServePex with news: an address is added
+// (outside the timer) before each request, as in a live network, so the
+// book sorts it in (settle) and the walk sends it as news where it has
+// passed. The book stays at 100,000 (the oldest unproven entry makes
+// room).
+func benchServePexNews(b *testing.B) {
+	servePexNewsOnce.Do(func() {
+		servePexNews = fillPex(b, hotServeBook)
+		for j := range hotRequesters {
+			servePexNews.connect(b, hotRequesterID(j), hotRequesterIP(j))
+		}
+	})
+	n := servePexNews
+	req := pex.EncodeRequest(false)
+	b.ReportAllocs()
+	for b.Loop() {
+		j := servePexNewsTurn % hotRequesters
+		servePexNewsTurn++
+		b.StopTimer()
+		if servePexNewsAnswers[j] == lapAnswers {
+			n.disconnect(hotRequesterID(j))
+			n.connect(b, hotRequesterID(j), hotRequesterIP(j))
+			servePexNewsAnswers[j] = 0
+		}
+		_, err := n.bk.Add(hotAddress(b, hotServeBook+servePexNewsTurn))
+		require.NoError(b, err)
+		b.StartTimer()
+		servePexNewsAnswers[j]++
+		n.now = n.now.Add(time.Minute / hotRequesters)
+		acts := n.receive(pex.NodeID(hotRequesterID(j)), req)
+		if len(acts.Send) != 1 || len(acts.Errors) != 0 {
+			b.Fatalf("no answer: %+v", acts)
+		}
+	}
+}
+
+var (
+	servePexNewsOnce    sync.Once
+	servePexNews        *pexNode
+	servePexNewsAnswers [hotRequesters]int
+	servePexNewsTurn    int
+)
+
 // benchServeCmt is CometBFT's GetSelection per op (up to 250 addresses:
 // 23% of the book), as its PEX reactor answers a request.
 func benchServeCmt(b *testing.B) {
@@ -361,6 +404,7 @@ func benchServeCmt(b *testing.B) {
 // addresses (CometBFT's holds at most 16,384 of them: its new buckets).
 func BenchmarkServe(b *testing.B) {
 	b.Run("pex", benchServePex)
+	b.Run("pex-news", benchServePexNews)
 	b.Run("cometbft", benchServeCmt)
 }
 
