@@ -473,6 +473,7 @@ func TestHotPathRatios(t *testing.T) {
 	}
 	hp, hc := testing.Benchmark(benchHandlePex), testing.Benchmark(benchHandleCmt)
 	sp, sc := testing.Benchmark(benchServePex), testing.Benchmark(benchServeCmt)
+	sn := testing.Benchmark(benchServePexNews)
 	mp := pexBytesPerAddr(t, hotServeBook)
 	mc, held := cmtBytesPerAddr(hotServeBook)
 	t.Logf("handle a full response: pex %v, %.2f allocs/addr; cometbft %v, %.2f allocs/addr; ratio %.3f",
@@ -483,6 +484,8 @@ func TestHotPathRatios(t *testing.T) {
 		time.Duration(sp.NsPerOp()), hotServeBook, sp.AllocsPerOp(),
 		time.Duration(sc.NsPerOp()), servingCmt().book.Size(), sc.AllocsPerOp(),
 		float64(sp.NsPerOp())/float64(sc.NsPerOp()))
+	t.Logf("serve one request with an address added before it: pex %v, %d allocs; ratio to GetSelection %.3f",
+		time.Duration(sn.NsPerOp()), sn.AllocsPerOp(), float64(sn.NsPerOp())/float64(sc.NsPerOp()))
 	t.Logf("memory: pex %.0f B/addr (%d held); cometbft %.0f B/addr (%d held)", mp, hotServeBook, mc, held)
 }
 
