@@ -123,37 +123,20 @@ func EncodeResponse(addrs []NodeAddress, v2 bool) ([]byte, error) {
 // of b, as a reactor does before it decodes (Config.MaxMessageSize). It
 // never panics.
 func DecodeMessage(b []byte) (Message, error) {
-	var m pb.PexMessage
-	if err := proto.Unmarshal(b, &m); err != nil {
+	d, err := poller.Decode(b, nil)
+	if err != nil {
 		return Message{}, fmt.Errorf("%w: %w", ErrMalformedMessage, err)
 	}
-	switch s := m.Sum.(type) {
-	case *pb.PexMessage_PexRequest:
-		return Message{Kind: RequestV1}, nil
-	case *pb.PexMessage_PexRequestV2:
-		return Message{Kind: RequestV2}, nil
-	case *pb.PexMessage_PexResponse:
-		entries := s.PexResponse.GetAddresses()
-		out := Message{Kind: ResponseV1}
-		if err := checkEntries(len(entries)); err != nil {
-			return out, err
-		}
-		for _, e := range entries {
-			if a, err := poller.ParseV1Entry(e); err == nil {
-				out.Addresses = append(out.Addresses, a)
-			} else {
-				out.Invalid++
-			}
-		}
+	out := Message{Kind: messageKinds[d.Kind]}
+	switch d.Kind {
+	case poller.KindRequestV1, poller.KindRequestV2:
 		return out, nil
-	case *pb.PexMessage_PexResponseV2:
-		entries := s.PexResponseV2.GetAddresses()
-		out := Message{Kind: ResponseV2}
-		if err := checkEntries(len(entries)); err != nil {
+	case poller.KindResponseV1, poller.KindResponseV2:
+		if err := checkEntries(d.N); err != nil {
 			return out, err
 		}
-		for _, e := range entries {
-			if a, err := ParseNodeAddress(e.GetUrl()); err == nil {
+		for i := range d.Entries {
+			if a, err := d.Entries[i].Parse(d.Kind); err == nil {
 				out.Addresses = append(out.Addresses, a)
 			} else {
 				out.Invalid++
@@ -162,6 +145,14 @@ func DecodeMessage(b []byte) (Message, error) {
 		return out, nil
 	}
 	return Message{}, ErrUnknownMessage
+}
+
+// messageKinds names the kinds of the wire.
+var messageKinds = [...]MessageKind{
+	poller.KindRequestV1:  RequestV1,
+	poller.KindResponseV1: ResponseV1,
+	poller.KindRequestV2:  RequestV2,
+	poller.KindResponseV2: ResponseV2,
 }
 
 // checkEntries refuses a response of more than MaxAddresses entries.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	gogoproto "github.com/cosmos/gogoproto/proto"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/pexnet/pex"
@@ -61,7 +62,7 @@ func (m *wireMessage) Merge(src gogoproto.Message) {
 // random, so the first 100 are as good a sample as any.
 func trimV1Response(msg []byte) []byte {
 	// A V1 response is field 2 of PexMessage, length-delimited: tag 0x12.
-	if len(msg) == 0 || msg[0] != 0x12 {
+	if len(msg) == 0 || msg[0] != 0x12 || v1Entries(msg) <= pex.MaxAddresses {
 		return msg
 	}
 	var m pb.PexMessage
@@ -78,4 +79,45 @@ func trimV1Response(msg []byte) []byte {
 		return msg
 	}
 	return out
+}
+
+// v1Entries counts the entries of every V1 response field of msg, without
+// decoding them (an honest answer is let through untouched and unparsed);
+// malformed bytes count as none (the reactor reports them).
+func v1Entries(msg []byte) int {
+	n := 0
+	for len(msg) > 0 {
+		num, typ, k := protowire.ConsumeTag(msg)
+		if k < 0 {
+			return 0
+		}
+		msg = msg[k:]
+		if num != 2 || typ != protowire.BytesType {
+			if k = protowire.ConsumeFieldValue(num, typ, msg); k < 0 {
+				return 0
+			}
+			msg = msg[k:]
+			continue
+		}
+		resp, k := protowire.ConsumeBytes(msg)
+		if k < 0 {
+			return 0
+		}
+		msg = msg[k:]
+		for len(resp) > 0 {
+			num, typ, k := protowire.ConsumeTag(resp)
+			if k < 0 {
+				return 0
+			}
+			resp = resp[k:]
+			if k = protowire.ConsumeFieldValue(num, typ, resp); k < 0 {
+				return 0
+			}
+			resp = resp[k:]
+			if num == 1 && typ == protowire.BytesType {
+				n++
+			}
+		}
+	}
+	return n
 }

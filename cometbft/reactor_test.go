@@ -68,6 +68,13 @@ func TestTrimV1Response(t *testing.T) {
 	for _, msg := range [][]byte{small, v2, v1Request, v2Request, {0x12, 0xff}, nil} {
 		require.Equal(t, msg, trimV1Response(msg))
 	}
+	// An honest answer is let through without being decoded.
+	require.Equal(t, 0.0, testing.AllocsPerRun(10, func() { trimV1Response(small) }))
+	// A response in two fields is one response (protobuf merges them):
+	// cut as one.
+	split := append(v1Response(60), v1Response(60)...)
+	require.NoError(t, proto.Unmarshal(trimV1Response(split), &m))
+	require.Len(t, m.GetPexResponse().GetAddresses(), pex.MaxAddresses)
 }
 
 func mustMarshal(t *testing.T, m proto.Message) []byte {

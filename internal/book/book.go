@@ -248,14 +248,16 @@ type Book struct {
 	// selfEndpoints are the host:port pairs of our own addresses.
 	selfEndpoints map[endpoint]bool
 
-	peers map[addr.NodeID]*peerInfo
-	order []*peerInfo // sorted by ID; may hold removed entries
-	items []walk.Item // order's keys and sequence numbers, for serving walks
-	fresh []*peerInfo // added since order was last sorted
-	stale int         // removed entries still in order
-	evict evictHeap   // idle, non-persistent peers, lowest rank first
-	seq   uint64
-	slots *lifecycle.Slots // connection counts, eviction queue, protocol breakers
+	peers  map[addr.NodeID]*peerInfo
+	order  []*peerInfo // sorted by ID; may hold removed entries
+	items  []walk.Item // order's keys and sequence numbers, for serving walks
+	fresh  []*peerInfo // added since order was last sorted
+	stale  int         // removed entries still in order
+	gone   []*peerInfo // removed since order was last settled (some may be in fresh, not order)
+	goneAt []int       // compact's scratch
+	evict  evictHeap   // idle, non-persistent peers, lowest rank first
+	seq    uint64
+	slots  *lifecycle.Slots // connection counts, eviction queue, protocol breakers
 
 	persistent []addr.NodeID // in the order they were made persistent
 	selfKey    uint64        // walk.Key(self)
@@ -387,6 +389,7 @@ func (m *Book) remove(p *peerInfo) {
 	delete(m.peers, p.id)
 	p.removed = true
 	m.stale++
+	m.gone = append(m.gone, p)
 	m.dropRank(p.selfRank)
 	if m.stale > 64 && m.stale > len(m.peers) {
 		m.settle() // keep order compact when nobody asks for addresses
@@ -416,8 +419,12 @@ func (m *Book) setScore(p *peerInfo, s int) {
 	}
 }
 
-// settle sorts new entries into order and compacts removed ones. The
-// caller holds the lock.
+// settle sorts new entries into order and compacts removed ones, in
+// place: the few new entries are sorted and each finds its place by
+// binary search, and every entry of order moves once, in runs (copy), so
+// an answer after a few additions costs a move of memory, not a merge
+// comparing every entry's ID nor a new slice. Removed entries are found
+// in one pass, when there are any. The caller holds the lock.
 func (m *Book) settle() {
 	if len(m.fresh) == 0 && m.stale == 0 {
 		return
@@ -428,31 +435,56 @@ func (m *Book) settle() {
 			fresh = append(fresh, p)
 		}
 	}
-	byID := func(a, b *peerInfo) int { return cmp.Compare(a.id, b.id) }
-	slices.SortFunc(fresh, byID)
-	merged := make([]*peerInfo, 0, len(m.peers))
-	i, j := 0, 0
-	for i < len(m.order) || j < len(fresh) {
-		var next *peerInfo
-		if j >= len(fresh) || (i < len(m.order) && m.order[i].id < fresh[j].id) {
-			next = m.order[i]
-			i++
-		} else {
-			next = fresh[j]
-			j++
-		}
-		if !next.removed {
-			merged = append(merged, next)
-		}
+	slices.SortFunc(fresh, func(a, b *peerInfo) int { return cmp.Compare(a.id, b.id) })
+	if len(m.gone) > 0 {
+		m.compact()
 	}
-	m.order = merged
-	m.items = m.items[:0]
-	for _, p := range merged {
-		m.items = append(m.items, walk.Item{Key: p.key, Seq: p.seq})
+	// Merge from the back: order[:hi] has not moved yet.
+	n, f := len(m.order), len(fresh)
+	m.order = slices.Grow(m.order, f)[:n+f]
+	m.items = slices.Grow(m.items, f)[:n+f]
+	hi := n
+	for j := f - 1; j >= 0; j-- {
+		p := fresh[j]
+		pos, _ := slices.BinarySearchFunc(m.order[:hi], p.id, func(q *peerInfo, id addr.NodeID) int { return cmp.Compare(q.id, id) })
+		copy(m.order[pos+j+1:hi+j+1], m.order[pos:hi])
+		copy(m.items[pos+j+1:hi+j+1], m.items[pos:hi])
+		m.order[pos+j], m.items[pos+j] = p, walk.Item{Key: p.key, Seq: p.seq}
+		hi = pos
 	}
 	clear(m.fresh)
 	m.fresh = m.fresh[:0]
 	m.stale = 0
+}
+
+// compact takes the removed entries out of order and items: each is found
+// by binary search (those removed before they were sorted in are not
+// there), and the entries between them move down once, in runs. The
+// caller holds the lock.
+func (m *Book) compact() {
+	at := m.goneAt[:0]
+	for _, g := range m.gone {
+		if i, ok := slices.BinarySearchFunc(m.order, g.id, func(q *peerInfo, id addr.NodeID) int { return cmp.Compare(q.id, id) }); ok && m.order[i] == g {
+			at = append(at, i)
+		}
+	}
+	slices.Sort(at)
+	at = slices.Compact(at)
+	if len(at) > 0 {
+		k := at[0]
+		for x, i := range at {
+			end := len(m.order)
+			if x+1 < len(at) {
+				end = at[x+1]
+			}
+			k += copy(m.order[k:], m.order[i+1:end])
+			copy(m.items[k-(end-i-1):], m.items[i+1:end])
+		}
+		clear(m.order[k:])
+		m.order, m.items = m.order[:k], m.items[:k]
+	}
+	clear(m.gone)
+	m.gone, m.goneAt = m.gone[:0], at[:0]
 }
 
 // evictHeap orders idle, non-persistent peers by rank: lowest score first,

@@ -6,13 +6,10 @@ import (
 	"slices"
 	"time"
 
-	"google.golang.org/protobuf/proto"
-
 	"github.com/pexnet/pex/internal/addr"
 	"github.com/pexnet/pex/internal/errs"
 	"github.com/pexnet/pex/internal/event"
 	"github.com/pexnet/pex/internal/walk"
-	"github.com/pexnet/pex/pb"
 )
 
 // entryOf is one entry of a response, parsed, and its network group when
@@ -34,32 +31,28 @@ func (c *Core) Receive(now time.Time, e event.Envelope) Actions {
 		acts.peerError(e.From, fmt.Errorf("%w: %d bytes, limit %d", errs.ErrMessageTooLarge, len(e.Message), c.cfg.MaxMessageSize), true)
 		return c.counted(acts)
 	}
-	var msg pb.PexMessage
-	if err := proto.Unmarshal(e.Message, &msg); err != nil {
-		acts.peerError(e.From, fmt.Errorf("%w: %w", errs.ErrMalformedMessage, err), true)
+	msg, err := Decode(e.Message, c.wire)
+	if err != nil {
+		acts.peerError(e.From, malformed(err), true)
 		return c.counted(acts)
 	}
+	c.wire = msg.Entries[:0]
+	defer clear(msg.Entries) // they point into e.Message
 	p := c.peers[e.From]
-	switch m := msg.Sum.(type) {
-	case *pb.PexMessage_PexRequest:
+	switch msg.Kind {
+	case KindRequestV1:
 		c.serve(now, p, e.From, false, &acts)
-	case *pb.PexMessage_PexRequestV2:
+	case KindRequestV2:
 		if p != nil {
 			p.shownV2 = true
 		}
 		c.serve(now, p, e.From, true, &acts)
-	case *pb.PexMessage_PexResponse:
-		entries := m.PexResponse.GetAddresses()
-		c.handleResponse(now, p, e.From, len(entries), func(i int) (addr.NodeAddress, error) {
-			return ParseV1Entry(entries[i])
-		}, &acts)
-	case *pb.PexMessage_PexResponseV2:
-		if p != nil {
+	case KindResponseV1, KindResponseV2:
+		if msg.Kind == KindResponseV2 && p != nil {
 			p.shownV2 = true
 		}
-		entries := m.PexResponseV2.GetAddresses()
-		c.handleResponse(now, p, e.From, len(entries), func(i int) (addr.NodeAddress, error) {
-			return addr.ParseNodeAddress(entries[i].GetUrl())
+		c.handleResponse(now, p, e.From, msg.N, func(i int) (addr.NodeAddress, error) {
+			return msg.Entries[i].Parse(msg.Kind)
 		}, &acts)
 	default:
 		acts.peerError(e.From, errs.ErrUnknownMessage, true)

@@ -52,6 +52,8 @@ type Core struct {
 	entries  []entryOf   // handleResponse's scratch
 	groups   []uint64    // handleResponse's scratch
 	kinds    []walk.Kind // handleResponse's scratch
+	wire     []WireEntry // Receive's scratch
+	answer   []byte      // serve's scratch
 }
 
 type corePeer struct {

@@ -8,7 +8,6 @@ import (
 	"github.com/pexnet/pex/internal/addr"
 	"github.com/pexnet/pex/internal/errs"
 	"github.com/pexnet/pex/internal/event"
-	"github.com/pexnet/pex/pb"
 )
 
 // bucket is a token bucket for a peer's requests: RequestBurst tokens, one
@@ -76,19 +75,15 @@ func (c *Core) serve(now time.Time, p *corePeer, from addr.NodeID, v2 bool, acts
 		c.askSoon(now)
 	}
 	addrs := c.bk.Advertise(now, from, MaxAddresses)
+	var msg []byte
 	if v2 {
-		resp := &pb.PexResponseV2{Addresses: make([]*pb.PexAddressV2, len(addrs))}
-		for i, a := range addrs {
-			resp.Addresses[i] = &pb.PexAddressV2{Url: addr.V2URL(a, c.cfg.V2Scheme)}
-		}
-		acts.Send = append(acts.Send, event.Envelope{To: from, Message: mustMarshal(&pb.PexMessage{Sum: &pb.PexMessage_PexResponseV2{PexResponseV2: resp}})})
-		return
-	}
-	for _, a := range addrs {
-		if _, isIP := a.IP(); !isIP && a.Protocol != addr.ProtocolMemory {
+		msg, c.answer = encodeV2Answer(addrs, c.cfg.V2Scheme, c.answer)
+	} else {
+		var ok bool
+		if msg, ok, c.answer = encodeV1Answer(addrs, c.answer); !ok {
 			acts.Resolve = append(acts.Resolve, V1Answer{To: from, Addrs: addrs})
 			return
 		}
 	}
-	acts.Send = append(acts.Send, event.Envelope{To: from, Message: EncodeV1Response(endpointsOf(addrs))})
+	acts.Send = append(acts.Send, event.Envelope{To: from, Message: msg})
 }

@@ -73,6 +73,7 @@ const (
 // book keeps one and uses it under its lock.
 type Server struct {
 	walk, news []ranked
+	cand       []ranked // nextRun's candidates
 	laps       [MaxNewsLaps][]ranked
 }
 
@@ -107,16 +108,7 @@ func (s *Server) Next(c *Cursor, items []Item, self, to, top uint64, want int, o
 	walkRoom := want - len(nr)
 	w := s.walk[:0]
 	if walkRoom > 0 && !c.lapDone {
-		for i, it := range items {
-			d := Rank(it.Key, to) - c.cursor - 1
-			if d > lapLeft || (len(w) == walkRoom && d >= w[0].d) {
-				continue
-			}
-			if ok(i) {
-				w = pushBounded(w, ranked{d, i}, walkRoom)
-			}
-		}
-		slices.SortFunc(w, byDistance)
+		w = s.nextRun(c, items, to, lapLeft, walkRoom, ok, w)
 		if len(w) < walkRoom {
 			c.lapDone = true // the walk reached where it began
 		}
@@ -134,6 +126,62 @@ func (s *Server) Next(c *Cursor, items []Item, self, to, top uint64, want int, o
 	clear(nr)
 	s.walk, s.news = w[:0], nr[:0]
 }
+
+// nextRun returns the room entries that ok allows nearest after c's
+// cursor in the lap (distance at most lapLeft), in increasing distance:
+// fewer when the lap holds fewer.
+//
+// It ranks first and asks ok after. ok reads the book's entry itself,
+// far from items in memory, so it is asked of the nearest candidates in
+// order, about room of them, not of every entry that is among the nearest
+// so far in a pass (in a random order, about room*ln(len(items)/room) of
+// them). Only when ok refuses too many of the candidates does a second
+// pass go on beyond them, asking as it goes. Either way the run is the
+// one a single pass asking ok of every entry would choose.
+func (s *Server) nextRun(c *Cursor, items []Item, to, lapLeft uint64, room int, ok func(int) bool, w []ranked) []ranked {
+	k := room * runCandidates
+	cand := s.cand[:0]
+	for i, it := range items {
+		d := Rank(it.Key, to) - c.cursor - 1
+		if d > lapLeft || (len(cand) == k && d >= cand[0].d) {
+			continue
+		}
+		cand = pushBounded(cand, ranked{d, i}, k)
+	}
+	slices.SortFunc(cand, byDistance)
+	for _, r := range cand {
+		if ok(r.i) {
+			if w = append(w, r); len(w) == room {
+				break
+			}
+		}
+	}
+	if len(w) < room && len(cand) == k {
+		// The lap goes on past the candidates: the nearest entries
+		// beyond them that ok allows make up the run. w, in decreasing
+		// distance, is a max-heap.
+		bound := cand[k-1].d
+		slices.Reverse(w)
+		for i, it := range items {
+			d := Rank(it.Key, to) - c.cursor - 1
+			if d > lapLeft || d <= bound || (len(w) == room && d >= w[0].d) {
+				continue
+			}
+			if ok(i) {
+				w = pushBounded(w, ranked{d, i}, room)
+			}
+		}
+		slices.SortFunc(w, byDistance)
+	}
+	clear(cand)
+	s.cand = cand[:0]
+	return w
+}
+
+// runCandidates is how many candidates per entry of room nextRun ranks
+// before it asks ok: enough that a second pass is rare (it needs ok to
+// refuse more than half the nearest), few enough to keep the pass cheap.
+const runCandidates = 2
 
 // nextNews returns up to want entries of news for the requester of c:
 // entries inserted since its walk began that the walk has passed, and

@@ -188,3 +188,49 @@ func TestASampleIsNotAWalk(t *testing.T) {
 	require.False(t, x.Seen)
 	require.False(t, x.Walking)
 }
+
+// referenceRun is the run a single pass asking ok of every entry chooses.
+func referenceRun(c *Cursor, items []Item, to, lapLeft uint64, room int, ok func(int) bool) []ranked {
+	var w []ranked
+	for i, it := range items {
+		d := Rank(it.Key, to) - c.cursor - 1
+		if d > lapLeft || (len(w) == room && d >= w[0].d) {
+			continue
+		}
+		if ok(i) {
+			w = pushBounded(w, ranked{d, i}, room)
+		}
+	}
+	slices.SortFunc(w, byDistance)
+	return w
+}
+
+// nextRun chooses the run a single pass would, whatever share of the
+// entries ok refuses, and asks ok of few entries when it refuses few.
+func TestNextRunIsTheSinglePassRun(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(3, 4))
+	var s Server
+	for trial := range 400 {
+		items := make([]Item, 1+rnd.IntN(3000))
+		for i := range items {
+			items[i] = Item{Key: rnd.Uint64(), Seq: uint64(i)}
+		}
+		refused := []float64{0, 0.1, 0.5, 0.7, 0.95, 1}[trial%6]
+		allowed := make([]bool, len(items))
+		for i := range allowed {
+			allowed[i] = rnd.Float64() >= refused
+		}
+		asked := 0
+		ok := func(i int) bool { asked++; return allowed[i] }
+		c := &Cursor{active: true, cursor: rnd.Uint64()}
+		c.origin = c.cursor + rnd.Uint64()
+		lapLeft := c.origin - c.cursor - 1
+		to, room := rnd.Uint64(), 1+rnd.IntN(120)
+		want := referenceRun(c, items, to, lapLeft, room, func(i int) bool { return allowed[i] })
+		got := s.nextRun(c, items, to, lapLeft, room, ok, nil)
+		require.Equal(t, want, got, "trial %d", trial)
+		if refused == 0 {
+			require.LessOrEqual(t, asked, room, "trial %d", trial)
+		}
+	}
+}
