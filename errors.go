@@ -33,9 +33,9 @@ var (
 	// together (see PeerManager.AddFrom).
 	ErrNetworkGroupFull = errs.ErrNetworkGroupFull
 	// ErrDistrustedSource: the addresses the source's network group told
-	// us of failed far more often than they proved live (dials nobody
-	// answered, or that reached another node ID), so the book takes
-	// nothing new from it (see PeerManager.AddFrom).
+	// us of proved other node IDs far more often than they proved live
+	// (PeerManager.DialMismatch), so the book takes nothing new from it
+	// (see PeerManager.AddFrom).
 	ErrDistrustedSource = errs.ErrDistrustedSource
 
 	// ErrMessageTooLarge: a message over the channel's receive capacity;

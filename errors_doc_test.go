@@ -359,7 +359,7 @@ func errorCases() []errorCase {
 		return err
 	})...)
 	cases = append(cases, errorCase{"PeerManager.AddFrom", []string{"ErrDistrustedSource"}, func(t *testing.T) error {
-		// A source whose addresses nobody answers at, over and over.
+		// A source whose addresses keep proving other node IDs.
 		pm := docPM(t, PeerManagerOptions{})
 		src := docPubAddr(t, 50, 0)
 		require.NoError(t, pm.AcceptedFrom(src.NodeID, netip.MustParseAddrPort("20.50.0.1:40000")))
@@ -368,7 +368,7 @@ func errorCases() []errorCase {
 			if _, err := pm.AddFrom(a, src.NodeID); err != nil || i > 100 {
 				return err
 			}
-			pm.DialFailed(a)
+			pm.DialMismatch(a)
 		}
 	}})
 	return cases

@@ -218,13 +218,13 @@ func (m *PeerManager) Add(a NodeAddress) (bool, error) {
 // AcceptedFrom) and against its bucket, named by that group and the
 // address's, so that one source group can hold at most half of the book,
 // and one bucket 1/32 of it. The first dial of the address is charged to
-// that group: a live node credits it, a dial nobody answers or that
-// reaches another ID counts against it. It refuses what Add refuses:
+// that group: a live node credits it, a dial that reaches another ID
+// counts against it. It refuses what Add refuses:
 // ErrInvalidAddress, ErrSelfAddress, ErrUnroutableAddress,
 // ErrAddressBookFull, ErrNetworkGroupFull, and ErrSourceGroupFull when
 // src's share (or its share of a's group) is full; and
 // ErrDistrustedSource when src's group told us of addresses that failed
-// far more often than they proved live. A node ID we have reached at an
+// far more often than they proved live (DialMismatch). A node ID we have reached at an
 // address takes no other address from gossip while that one works.
 func (m *PeerManager) AddFrom(a NodeAddress, src NodeID) (bool, error) {
 	m.mu.Lock()
@@ -377,9 +377,8 @@ func (m *PeerManager) DialMismatch(a NodeAddress) {
 // and then refused the connection (its slots were full, or it is already
 // connected to us): the address is live and is kept, and retried on the
 // back-off. Call it instead of DialFailed when the transport can tell;
-// DialFailed means nobody proved the ID there, and a gossiped address we
-// never reached is dropped after two such failures and charged to the
-// peer that told us of it.
+// DialFailed means nobody proved an ID there, and a gossiped address we
+// never reached is dropped after two such failures.
 func (m *PeerManager) DialRefused(a NodeAddress) {
 	m.mu.Lock()
 	defer m.unlock()

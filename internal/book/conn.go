@@ -225,11 +225,11 @@ func (m *Book) Dialed(now time.Time, a addr.NodeAddress) error {
 // address, not its node ID (someone may have announced a bad address for
 // an honest node): its back-off doubles, and a non-persistent address
 // that failed MaxDialFailures times in a row is dropped (with its peer,
-// if that was the peer's last address). A gossiped address we have never
-// reached is charged to the source that told us of it at its first
-// failure (trust.go), and dropped at its junkTries-th. DialFailed means nobody proved the ID there
-// (no answer, no handshake); a node that proved it and then refused the
-// connection is DialRefused.
+// if that was the peer's last address); a gossiped address we have never
+// reached is dropped at its junkTries-th. DialFailed means nobody proved
+// an ID there (no answer, no handshake); a node that proved its ID and
+// then refused the connection is DialRefused, one that proved another ID
+// is DialMismatch.
 func (m *Book) DialFailed(now time.Time, a addr.NodeAddress) {
 	m.dialFailed(now, a, false)
 }
@@ -285,10 +285,10 @@ func (m *Book) dialFailed(now time.Time, a addr.NodeAddress, mismatch bool) {
 		}
 		ai.failures++
 		ai.retryAt = now.Add(m.slots.Backoff(ai.failures))
-		gossip := !ai.everWorked && ai.srcGroup != addr.NoGroup
-		if mismatch || (gossip && ai.failures == 1) {
+		if mismatch {
 			m.strike(ai)
 		}
+		gossip := !ai.everWorked && ai.srcGroup != addr.NoGroup
 		junk := mismatch || (gossip && ai.failures >= junkTries)
 		if !p.persistent && (junk || ai.failures >= m.opts.MaxDialFailures) && !p.removed {
 			p.addrs = slices.Delete(p.addrs, i, i+1)

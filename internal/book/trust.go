@@ -7,43 +7,44 @@ import (
 	"github.com/pexnet/pex/internal/addr"
 )
 
-// Accountability of sources (DESIGN.md, "The attacker").
+// Accountability of sources (DESIGN.md, "The attacker we defend
+// against").
 //
 // Every gossiped address remembers the network group of the connection
-// that told us of it (addrInfo.srcGroup). When we dial an address for the
-// first time, the outcome is charged to that group: a live node is a
-// life, an address nobody answers at (junk: its first failure) or one
-// that turns out to be another node ID (a spoof, an identity its owner
-// dropped) is a strike.
-// A source group whose strikes pass strikeRatio times its lives by more
-// than strikeSlack is distrusted: it places nothing new, and what it alone told us and we
-// never reached leaves the book at once (purge). Honest sources tell of
-// live nodes, so their lives outgrow the strikes a churning network
-// brings; an attacker's answers past its own few real nodes are junk,
-// which its strikes find out within a few dials.
+// that told us of it (addrInfo.srcGroup). When we first dial an address,
+// the outcome is charged to that group: a live node is a life; an address
+// where the handshake proves another node ID (a spoof, or an identity its
+// owner dropped) is a strike. A source group whose strikes pass
+// strikeRatio times its lives by more than strikeSlack is distrusted: it
+// places nothing new, and what it alone told us and we never reached
+// leaves the book at once (purge).
+//
+// Only a proved lie is a strike, not an address nobody answers at: honest
+// nodes pass on what their books hold, junk included, and in a book an
+// attacker has flooded most dials go to junk, so charging the relays
+// would distrust honest sources (in the 32-group sybil runs it doubled
+// the honest nodes whose outbound connections were all to attackers).
+// Junk leaves by its own failures (junkTries).
 const (
 	// strikeSlack is how many more strikes than lives a source group
 	// may have before it is distrusted.
-	// Why: an honest source whose peers went offline since it told us
-	// of them is not an attacker; a few dead addresses are normal.
-	// Guards: churn-150-seed1, churn-150-seed2 (honest sources must not
-	// be distrusted); TestJunkSourceIsPurged.
+	// Why: an honest node may relay a spoof it holds; a few are normal.
+	// Guards: TestSpoofingSourceIsPurged; the spoofing attack rows.
 	strikeSlack = 4
 
 	// strikeRatio: a source group is distrusted once its addresses
-	// failed more than strikeRatio times as often as they proved live.
-	// Why: honest sources tell of nodes that are offline or cut off
-	// for a while (a partition fails half of what the other side told
-	// us); an attacker past its own few real nodes tells only junk.
-	// Guards: partition-200-seed1, partition-200-seed2;
-	// TestJunkSourceIsPurged.
+	// proved lies more than strikeRatio times as often as they proved
+	// live.
+	// Why: an honest relay of spoofs tells far more live addresses
+	// than spoofs; an attacker's spoofs are most of what it tells.
+	// Guards: TestSpoofingSourceIsPurged; the spoofing attack rows.
 	strikeRatio = 3
 
 	// junkTries is how many dials in a row a gossiped address we never
 	// reached gets before it is dropped.
 	// Why: one failure may be a node restarting or cut off; a second,
 	// after the back-off, is what junk looks like.
-	// Guards: the churn and partition golden runs.
+	// Guards: churn-150-seed1, churn-150-seed2 (their message counts).
 	junkTries = 2
 )
 
@@ -88,8 +89,8 @@ func (m *Book) proved(ai *addrInfo) {
 	}
 }
 
-// strike charges an address that turned out junk or another node ID to
-// its source group, and purges the group's unproven entries once it is
+// strike charges an address that proved another node ID to its source
+// group, and purges the group's unproven entries once it is
 // distrusted.
 func (m *Book) strike(ai *addrInfo) {
 	g := ai.srcGroup

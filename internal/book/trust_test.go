@@ -80,10 +80,11 @@ func TestMismatchDropsTheAddressOnly(t *testing.T) {
 	checkInvariants(t, m)
 }
 
-// A source group whose addresses keep failing, and never prove live, is
-// distrusted: what it alone told us leaves the book, it places nothing
-// new, and an entry another group vouched for stays.
-func TestJunkSourceIsPurged(t *testing.T) {
+// A source group whose addresses keep proving other node IDs, and never
+// prove live, is distrusted: what it alone told us leaves the book, it
+// places nothing new, and an entry another group vouched for stays. A
+// dial nobody answers is not held against the source.
+func TestSpoofingSourceIsPurged(t *testing.T) {
 	m := newPM(t, PeerManagerOptions{Options: Options{MaxPeers: 1000}})
 	require.NoError(t, m.AcceptedFrom(nodeID(900), remoteIP(9)))
 	require.NoError(t, m.AcceptedFrom(nodeID(901), remoteIP(10)))
@@ -94,11 +95,17 @@ func TestJunkSourceIsPurged(t *testing.T) {
 	// Another group tells of entry 49 too.
 	_, err := m.AddFrom(peerAddr(49), nodeID(901))
 	require.NoError(t, err)
-	for i := range strikeSlack + 1 {
+	for i := range 10 {
 		m.DialFailed(peerAddr(i))
+	}
+	require.False(t, m.distrusted(addr.RemoteGroup(remoteIP(9))), "junk is not a lie")
+	for i := 10; i < 10+strikeSlack+1; i++ {
+		m.DialMismatch(peerAddr(i))
 		checkInvariants(t, m)
 	}
 	require.True(t, m.distrusted(addr.RemoteGroup(remoteIP(9))))
+	// 10-14 proved lies and went; the rest it alone told us of, 0-9
+	// (which failed once each) too, were purged; 49 was vouched for.
 	require.Equal(t, []NodeID{nodeID(49), nodeID(900), nodeID(901)}, m.Known())
 	_, err = m.AddFrom(peerAddr(100), nodeID(900))
 	require.ErrorIs(t, err, errs.ErrDistrustedSource)

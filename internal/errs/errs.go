@@ -40,9 +40,9 @@ var (
 	// together.
 	ErrNetworkGroupFull = errors.New("pex: address book share of network group full")
 	// ErrDistrustedSource: the addresses the source's network group told
-	// us of failed far more often than they proved live, so the book
-	// takes nothing new from it.
-	ErrDistrustedSource = errors.New("pex: source's addresses keep failing")
+	// us of proved other node IDs far more often than they proved live,
+	// so the book takes nothing new from it.
+	ErrDistrustedSource = errors.New("pex: source's addresses keep proving other node IDs")
 
 	// ErrMessageTooLarge: a message over the channel's receive capacity;
 	// it was refused before decoding.
