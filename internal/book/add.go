@@ -170,7 +170,11 @@ func (m *Book) AddFrom(a addr.NodeAddress, src addr.NodeID) (bool, error) {
 		return false, err
 	}
 	if len(m.peers) >= m.opts.MaxPeers {
-		if err := m.makeRoom(); err != nil {
+		room := m.makeRoom // the operator's address outranks what we hold
+		if src != "" {
+			room = m.makeRoomForGossip
+		}
+		if err := room(); err != nil {
 			return false, err
 		}
 	}

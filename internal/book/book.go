@@ -382,6 +382,20 @@ func (m *Book) makeRoom() error {
 	return nil
 }
 
+// makeRoomForGossip is makeRoom for what a peer tells or brings: it
+// drops only an entry that has failed (the eviction order puts them
+// first among the unproven). What we know and have no reason to doubt is
+// not pushed out by news: else a flood, junk included, or a host that
+// keeps connecting under new IDs, evicts the honest network we learnt
+// first. The caller holds the lock.
+func (m *Book) makeRoomForGossip() error {
+	if len(m.evict) == 0 || m.evict[0].proven || !m.evict[0].failing() {
+		return errs.ErrAddressBookFull
+	}
+	m.remove(m.evict[0])
+	return nil
+}
+
 // remove deletes an idle peer from the book. The caller holds the lock.
 func (m *Book) remove(p *peerInfo) {
 	m.unrank(p)

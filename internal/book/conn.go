@@ -394,10 +394,10 @@ func (m *Book) accepted(now time.Time, id addr.NodeID, g uint64) error {
 	}
 	if p == nil {
 		if len(m.peers) >= m.opts.MaxPeers {
-			// A connected peer always has an entry: if nothing can make
-			// room, the book runs over MaxPeers (by at most MaxConnected)
-			// until the peer disconnects.
-			_ = m.makeRoom()
+			// A connected peer always has an entry: if no entry that
+			// failed can make room, the book runs over MaxPeers (by at
+			// most MaxConnected) until the peer disconnects.
+			_ = m.makeRoomForGossip()
 		}
 		p = m.insert(id, nil)
 	}
@@ -522,8 +522,15 @@ func (m *Book) Disconnected(now time.Time, id addr.NodeID) {
 	} else {
 		m.rank(p)
 	}
+	// Back under capacity after a connection that ran over it: failed
+	// entries go first, then the peer itself if we never reached it
+	// (it came in over capacity), then the lowest ranked.
+	for len(m.peers) > m.opts.MaxPeers && m.makeRoomForGossip() == nil {
+	}
+	if len(m.peers) > m.opts.MaxPeers && !p.removed && !p.proven && !p.persistent {
+		m.remove(p)
+	}
 	for len(m.peers) > m.opts.MaxPeers && m.makeRoom() == nil {
-		// Back under capacity after a connection that ran over it.
 	}
 	m.wake = true
 }

@@ -46,8 +46,8 @@ type fzPM struct {
 }
 
 type fzSnap struct {
-	proven, persistent, connected bool
-	seq                           uint64
+	proven, persistent, connected, failing bool
+	seq                                    uint64
 }
 
 func (h *fzPM) id(r *testkit.Reader) NodeID {
@@ -102,7 +102,7 @@ func (h *fzPM) addr(r *testkit.Reader) NodeAddress {
 func (h *fzPM) snapshot() map[NodeID]fzSnap {
 	s := make(map[NodeID]fzSnap, len(h.m.peers))
 	for id, p := range h.m.peers {
-		s[id] = fzSnap{proven: p.proven, persistent: p.persistent, connected: p.connected(), seq: p.seq}
+		s[id] = fzSnap{proven: p.proven, persistent: p.persistent, connected: p.connected(), failing: p.failing(), seq: p.seq}
 	}
 	return s
 }
@@ -409,6 +409,9 @@ func (h *fzPM) check(what string, before map[NodeID]fzSnap, target NodeID, mayDr
 		if s.proven && !(mayDrop && id == target) {
 			fail("proven %s dropped by %s", id, what)
 		}
+		if !s.failing && strings.HasPrefix(what, "AddFrom ") {
+			fail("gossip (%s) displaced %s, which had not failed", what, id)
+		}
 	}
 	// Walk state belongs to connected requesters only.
 	for to := range h.sent {
@@ -514,6 +517,9 @@ func FuzzPeerManagerOps(f *testing.F) {
 			case 1:
 				a, src := h.addr(r), h.id(r)
 				what = "AddFrom " + a.String()
+				if src == "" {
+					what = "AddFrom (no source) " + a.String() // the operator's: may displace
+				}
 				_, err := m.AddFrom(a, src)
 				h.checkErr(what, err)
 			case 2:

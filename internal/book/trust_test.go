@@ -1,6 +1,7 @@
 package book
 
 import (
+	"fmt"
 	"net/netip"
 	"testing"
 
@@ -129,4 +130,60 @@ func TestDialRefusedIsLive(t *testing.T) {
 	require.Equal(t, []NodeAddress{peerAddr(1)}, m.Addresses(nodeID(1)))
 	require.Equal(t, 1, m.trust[addr.RemoteGroup(remoteIP(9))].lives)
 	checkInvariants(t, m)
+}
+
+// A flood from 2, 4 and 32 source groups into a full book of honest
+// entries leaves every one of them, verified or not: gossip displaces
+// only entries that have failed. Room comes back as entries fail.
+func TestFloodIntoAFullBookLeavesTheHonestEntries(t *testing.T) {
+	for _, groups := range []int{2, 4, 32} {
+		t.Run(fmt.Sprint(groups), func(t *testing.T) {
+			const size = 200
+			m := newPM(t, PeerManagerOptions{Options: Options{MaxPeers: size, MaxConnected: 100, MaxOutbound: 20}})
+			// Four honest sources fill the book; the first 20 entries
+			// are verified (we dialled them).
+			for s := range 4 {
+				require.NoError(t, m.AcceptedFrom(nodeID(10000+s), remoteIP(byte(s+1))))
+			}
+			for i := len(m.peers); len(m.peers) < size; i++ {
+				_, err := m.AddFrom(peerAddr(i), nodeID(10000+i%4))
+				require.NoError(t, err)
+			}
+			for i := range 20 {
+				require.NoError(t, m.Dialed(peerAddr(i)))
+			}
+			honest := m.Known()
+			// The flood: attackers in groups /16s, 1,000 addresses each.
+			for g := range groups {
+				id := nodeID(20000 + g)
+				remote := netip.AddrPortFrom(netip.AddrFrom4([4]byte{66, byte(g), 0, 1}), 40000)
+				require.NoError(t, m.AcceptedFrom(id, remote))
+				for k := range 1000 {
+					junk := testkit.PeerAddr(30000+g*1000+k, 26656)
+					_, _ = m.AddFrom(junk, id)
+				}
+			}
+			checkInvariants(t, m)
+			for _, id := range honest {
+				require.True(t, m.Has(id), "honest %s displaced", id)
+			}
+			// The attackers' connections ran the book over capacity;
+			// when they close, their entries (never reached) go.
+			for g := range groups {
+				m.Disconnected(nodeID(20000 + g))
+			}
+			require.LessOrEqual(t, m.Len(), size+4) // the honest sources stay connected
+			// An honest entry that fails twice leaves, and its room
+			// goes to whoever tells next.
+			for i := 50; m.Len() >= size; i++ {
+				m.DialFailed(peerAddr(i))
+				m.DialFailed(peerAddr(i))
+				require.False(t, m.Has(nodeID(i)))
+			}
+			added, err := m.AddFrom(testkit.PeerAddr(99999, 26656), nodeID(10000))
+			require.NoError(t, err)
+			require.True(t, added)
+			checkInvariants(t, m)
+		})
+	}
 }
