@@ -44,8 +44,9 @@ type node struct {
 	// honest nodes in the book, counted at book size countedLen
 	honestKnown, countedLen int
 
-	reached [4]bool
-	ms      [4]Milestone
+	measured bool // among simulation.measured
+	reached  [4]bool
+	ms       [4]Milestone
 	// counters frozen when the node first knew everyone
 	done     bool
 	requests int
@@ -69,10 +70,15 @@ type simulation struct {
 	split    bool // partition in force
 	healAt   time.Duration
 	messages int
-	curve    []CurvePoint
-	peakHeap uint64
-	cfg      pex.Config
-	finished bool
+	// measured nodes that know the whole network; when the last of them
+	// got there, and the requests the network had sent by then
+	doneCount    int
+	fullAt       time.Duration
+	fullRequests int
+	curve        []CurvePoint
+	peakHeap     uint64
+	cfg          pex.Config
+	finished     bool
 	// adversarial scenarios: nodes [0, honest) are honest, the rest attack
 	attackers, honest int
 	eclipsedMax       int
@@ -122,7 +128,7 @@ func newSimulation(opts Options) (*simulation, error) {
 		rng:    rand.New(rand.NewPCG(opts.Seed, 0x9e3779b97f4a7c15)),
 		byID:   make(map[pex.NodeID]int32),
 		listen: make(map[endpoint]int32),
-		cfg:    pex.Config{NetworkV2: true},
+		cfg:    pex.Config{NetworkV2: true, MinInterval: opts.MinInterval},
 		// progress reports start after a first interval
 		nextProgress: opts.Every,
 	}
@@ -130,7 +136,13 @@ func newSimulation(opts Options) (*simulation, error) {
 		s.cfg.Policy = pex.PolicyTendermint
 		s.cfg.V2Scheme = true // Tendermint writes mconn://
 	}
-	return s, s.setup()
+	if err := s.setup(); err != nil {
+		return nil, err
+	}
+	for _, n := range s.measured {
+		n.measured = true
+	}
+	return s, nil
 }
 
 func (s *simulation) at() time.Time { return epoch.Add(s.now) }
@@ -428,6 +440,10 @@ func (s *simulation) connect(n *node, to int32, a pex.NodeAddress) {
 	s.touch(peer, poller.Actions{})
 	s.peerUpdate(n, peer, pex.PeerStatusUp)
 	s.peerUpdate(peer, n, pex.PeerStatusUp)
+	// The acceptor's book took the dialer's listen address: a node can
+	// complete its book without a PEX message.
+	s.observe(peer)
+	s.observe(n)
 }
 
 // remote is the address n's connections come from, as the peer's

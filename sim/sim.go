@@ -83,6 +83,16 @@ type Options struct {
 	// Junk is whether sybil answers carry addresses nobody listens on;
 	// the zero value is today's mix (half of each answer).
 	Junk Switch
+	// Topology, when set, builds the cold scenario as cometbft/cmd/pexrace
+	// builds its networks of real switches: every node is started at
+	// once, in index order, and knows at start, from an entry in its
+	// address book (not a persistent peer), node 0 (TopologyStar) or
+	// node i-1 (TopologyChain). Empty: the cold scenario's own start,
+	// every node knowing node 0 and starting within a second.
+	Topology string
+	// MinInterval is every node's pex.Config.MinInterval; zero leaves
+	// pex's default.
+	MinInterval time.Duration
 	// Heal is when the partition scenario's halves are joined at the
 	// latest; earlier once each node knows its whole half. Default 2 min.
 	Heal time.Duration
@@ -141,6 +151,12 @@ func (o *Options) defaults() error {
 		return fmt.Errorf("sim: loss must be in [0, 1)")
 	case o.MaxOutbound > o.MaxConnected:
 		return fmt.Errorf("sim: MaxOutbound above MaxConnected")
+	case o.Topology != "" && o.Topology != TopologyStar && o.Topology != TopologyChain:
+		return fmt.Errorf("sim: unknown topology %q (have %s, %s)", o.Topology, TopologyStar, TopologyChain)
+	case o.Topology != "" && o.Scenario != ScenarioCold:
+		return fmt.Errorf("sim: a topology is for the cold scenario")
+	case o.MinInterval < 0:
+		return fmt.Errorf("sim: MinInterval must not be negative")
 	case o.Heal < 0:
 		return fmt.Errorf("sim: heal must not be negative")
 	case o.Attackers < 0 || o.Attackers >= 1:
@@ -154,6 +170,12 @@ func (o *Options) defaults() error {
 	}
 	return nil
 }
+
+// Topologies of Options.Topology.
+const (
+	TopologyStar  = "star"  // every node knows node 0
+	TopologyChain = "chain" // node i knows node i-1
+)
 
 // Switch is an option that is on or off, with a default of its own for
 // its zero value.

@@ -47,6 +47,8 @@ func parse(args []string, stderr io.Writer) (flags, error) {
 	fs.IntVar(&f.opts.Nodes, "nodes", 1000, "number of nodes")
 	fs.StringVar(&f.opts.Scenario, "scenario", sim.ScenarioCold, "scenario: "+strings.Join(sim.Scenarios, ", "))
 	fs.Uint64Var(&f.opts.Seed, "seed", 1, "random seed; a run is deterministic for a seed")
+	fs.StringVar(&f.opts.Topology, "topology", "", "cold scenario as pexrace builds it: star (all know node 0) or chain (node i knows node i-1), every node started at once")
+	fs.DurationVar(&f.opts.MinInterval, "min-interval", 0, "pex's MinInterval (pexrace sets it to its period below 30 s); 0: pex's default")
 	fs.DurationVar(&f.opts.Latency, "latency", 50*time.Millisecond, "mean one-way link latency")
 	fs.Float64Var(&f.opts.Loss, "loss", 0, "message loss probability (a lost message breaks its connection)")
 	fs.IntVar(&f.opts.MaxConnected, "max-connected", 50, "connections per node")
