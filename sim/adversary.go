@@ -308,7 +308,9 @@ func (s *simulation) sybilResponse() []byte {
 	return s.answers[i]
 }
 
-// send puts a message from an attacker on the wire.
+// send puts a message from an attacker on the wire at once: an attacker
+// runs its own sender, with no flush timer to hold its messages back or
+// bunch its requests.
 func (s *simulation) send(a *node, to int32, msg []byte) {
 	s.messages++
 	s.schedule(&event{at: s.now + s.latency(a.idx, to), kind: evDeliver, node: to, peer: a.idx, msg: msg})

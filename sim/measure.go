@@ -54,6 +54,12 @@ type Result struct {
 	// end; TrueSize the network's size as they see it (nodes - 1).
 	SizeEstimate float64
 	TrueSize     int
+	// FullDiscoverySeconds is the virtual time from the run's start until
+	// every measured node's book held every other node, as pexrace
+	// measures it on real switches; -1 if never. FullDiscoveryRequests is
+	// the PEX requests the whole network had sent by then.
+	FullDiscoverySeconds  float64
+	FullDiscoveryRequests int
 	// HealSimSeconds is when a partition healed (partition only).
 	HealSimSeconds float64
 	SimSeconds     float64
@@ -122,7 +128,7 @@ type AttackSample struct {
 
 // observe records milestones after n received something.
 func (s *simulation) observe(n *node) {
-	if n.done {
+	if n.done || n.role != honest || n.book == nil {
 		return
 	}
 	cov := s.coverage(n)
@@ -137,6 +143,17 @@ func (s *simulation) observe(n *node) {
 		n.done = true
 		st := n.core.Stats()
 		n.requests, n.addrs, n.bytes = st.RequestsSent, st.AddressesReceived, st.BytesReceived
+		if n.measured {
+			s.doneCount++
+			if s.doneCount == len(s.measured) {
+				s.fullAt = s.now
+				for _, m := range s.nodes {
+					if m.core != nil {
+						s.fullRequests += m.core.Stats().RequestsSent
+					}
+				}
+			}
+		}
 	}
 }
 
@@ -196,19 +213,23 @@ func (s *simulation) progress() Progress {
 
 func (s *simulation) result() *Result {
 	r := &Result{
-		Nodes:               s.opts.Nodes,
-		Scenario:            s.opts.Scenario,
-		Seed:                s.opts.Seed,
-		Policy:              s.opts.Policy.String(),
-		Measured:            len(s.measured),
-		MinAddressesPerNode: s.netSize - 1,
-		MinBytesPerNode:     (s.netSize - 1) * 60,
-		TrueSize:            s.netSize - 1,
-		SimSeconds:          s.now.Seconds(),
-		PeakHeapMB:          float64(s.peakHeap) / (1 << 20),
-		Messages:            s.messages,
-		Curve:               s.curve,
-		HealSimSeconds:      -1,
+		Nodes:                s.opts.Nodes,
+		Scenario:             s.opts.Scenario,
+		Seed:                 s.opts.Seed,
+		Policy:               s.opts.Policy.String(),
+		Measured:             len(s.measured),
+		MinAddressesPerNode:  s.netSize - 1,
+		MinBytesPerNode:      (s.netSize - 1) * 60,
+		TrueSize:             s.netSize - 1,
+		SimSeconds:           s.now.Seconds(),
+		PeakHeapMB:           float64(s.peakHeap) / (1 << 20),
+		Messages:             s.messages,
+		Curve:                s.curve,
+		HealSimSeconds:       -1,
+		FullDiscoverySeconds: -1,
+	}
+	if s.doneCount == len(s.measured) {
+		r.FullDiscoverySeconds, r.FullDiscoveryRequests = s.fullAt.Seconds(), s.fullRequests
 	}
 	if s.opts.Scenario == ScenarioPartition {
 		r.HealSimSeconds = s.healAt.Seconds()

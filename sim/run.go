@@ -25,6 +25,10 @@ type node struct {
 	noDial bool // an established node of join: its own mesh is not simulated
 	links  map[int32]struct{}
 	out    map[int32]struct{} // the links it dialled
+	// flushAt is, per link, when the messages n has written to it and
+	// not yet sent leave (see departure)
+	flushAt map[int32]time.Duration
+	dialing int // dials in flight, at most Options.Dialers
 	// real is where it listens: addr, but for an attacker cycling its
 	// identities (addr is then the listen address it claims, real the
 	// host its connections come from, under its current ID)
@@ -44,8 +48,9 @@ type node struct {
 	// honest nodes in the book, counted at book size countedLen
 	honestKnown, countedLen int
 
-	reached [4]bool
-	ms      [4]Milestone
+	measured bool // among simulation.measured
+	reached  [4]bool
+	ms       [4]Milestone
 	// counters frozen when the node first knew everyone
 	done     bool
 	requests int
@@ -69,10 +74,18 @@ type simulation struct {
 	split    bool // partition in force
 	healAt   time.Duration
 	messages int
-	curve    []CurvePoint
-	peakHeap uint64
-	cfg      pex.Config
-	finished bool
+	// handshakesFree is when the machine has computed the handshakes
+	// begun so far (Options.OneMachine)
+	handshakesFree time.Duration
+	// measured nodes that know the whole network; when the last of them
+	// got there, and the requests the network had sent by then
+	doneCount    int
+	fullAt       time.Duration
+	fullRequests int
+	curve        []CurvePoint
+	peakHeap     uint64
+	cfg          pex.Config
+	finished     bool
 	// adversarial scenarios: nodes [0, honest) are honest, the rest attack
 	attackers, honest int
 	eclipsedMax       int
@@ -122,7 +135,7 @@ func newSimulation(opts Options) (*simulation, error) {
 		rng:    rand.New(rand.NewPCG(opts.Seed, 0x9e3779b97f4a7c15)),
 		byID:   make(map[pex.NodeID]int32),
 		listen: make(map[endpoint]int32),
-		cfg:    pex.Config{NetworkV2: true},
+		cfg:    pex.Config{NetworkV2: true, MinInterval: opts.MinInterval},
 		// progress reports start after a first interval
 		nextProgress: opts.Every,
 	}
@@ -130,7 +143,13 @@ func newSimulation(opts Options) (*simulation, error) {
 		s.cfg.Policy = pex.PolicyTendermint
 		s.cfg.V2Scheme = true // Tendermint writes mconn://
 	}
-	return s, s.setup()
+	if err := s.setup(); err != nil {
+		return nil, err
+	}
+	for _, n := range s.measured {
+		n.measured = true
+	}
+	return s, nil
 }
 
 func (s *simulation) at() time.Time { return epoch.Add(s.now) }
@@ -163,7 +182,7 @@ func (s *simulation) newNode(i int) *node {
 		Hostname: simHost(i),
 		Port:     26656,
 	}
-	n := &node{idx: int32(i), id: id, addr: addr, real: addr, links: make(map[int32]struct{}), out: make(map[int32]struct{})}
+	n := &node{idx: int32(i), id: id, addr: addr, real: addr, links: make(map[int32]struct{}), out: make(map[int32]struct{}), flushAt: make(map[int32]time.Duration)}
 	s.byID[id] = int32(i)
 	s.listen[endpointOf(addr)] = int32(i)
 	s.nodes = append(s.nodes, n)
@@ -254,6 +273,38 @@ func (s *simulation) latency(a, b int32) time.Duration {
 	return time.Duration(float64(s.opts.Latency) * (0.5 + u))
 }
 
+// departure is when a message n writes now on its link to peer leaves n:
+// with the link's pending flush if there is one, else Options.Flush from
+// now, when CometBFT's flush timer, set by this first write, fires.
+func (s *simulation) departure(n *node, to int32) time.Duration {
+	if s.opts.Flush == 0 {
+		return s.now
+	}
+	if at, ok := n.flushAt[to]; ok && at > s.now {
+		return at
+	}
+	at := s.now + s.opts.Flush
+	n.flushAt[to] = at
+	return at
+}
+
+// connectAt is when a dial from a to b that starts now has both ends
+// connected: after the TCP connect's round trip, the secret connection's
+// two exchanges (ephemeral keys, signatures) and the NodeInfo exchange,
+// which leave the dialer with the acceptor's NodeInfo a second round trip
+// later (four one-way latencies in all), and after the handshakes'
+// computing, Options.Handshake. On one machine (Options.OneMachine) the
+// handshakes of all the nodes take their turns, in the order the dials
+// began.
+func (s *simulation) connectAt(a, b *node) time.Duration {
+	at := s.now + 4*s.latency(a.idx, b.idx)
+	if s.opts.OneMachine {
+		at = max(at, s.handshakesFree)
+		s.handshakesFree = at + s.opts.Handshake
+	}
+	return at + s.opts.Handshake
+}
+
 func (s *simulation) reachable(a, b *node) bool {
 	return b.online && !(s.split && a.group != b.group)
 }
@@ -281,7 +332,7 @@ func (s *simulation) touch(n *node, acts poller.Actions) {
 			broken = append(broken, to)
 			continue
 		}
-		s.schedule(&event{at: s.now + s.latency(n.idx, to), kind: evDeliver, node: to, peer: n.idx, msg: e.Message})
+		s.schedule(&event{at: s.departure(n, to) + s.latency(n.idx, to), kind: evDeliver, node: to, peer: n.idx, msg: e.Message})
 	}
 	for _, to := range broken {
 		s.disconnect(n, to)
@@ -347,7 +398,7 @@ func (s *simulation) dial(n *node) {
 	if !n.online || n.noDial {
 		return
 	}
-	for {
+	for n.dialing < s.opts.Dialers {
 		a, ok := n.book.TryDialNext(s.at())
 		if !ok {
 			break
@@ -362,13 +413,14 @@ func (s *simulation) dial(n *node) {
 				n.spoofDialled[s.byID[a.NodeID]] = true
 			}
 		}
+		n.dialing++
 		to, ok := s.listen[endpointOf(a)]
 		if !ok {
 			// an address nobody listens on: the dial times out
 			s.schedule(&event{at: s.now + 2*s.opts.Latency, kind: evConnect, node: n.idx, peer: -1, addr: a})
 			continue
 		}
-		s.schedule(&event{at: s.now + 2*s.latency(n.idx, to), kind: evConnect, node: n.idx, peer: to, addr: a})
+		s.schedule(&event{at: s.connectAt(n, s.nodes[to]), kind: evConnect, node: n.idx, peer: to, addr: a})
 	}
 	s.closeEvicted(n) // a dial to a persistent peer may have displaced an inbound one
 	next := n.book.NextDialTime(s.at())
@@ -379,6 +431,8 @@ func (s *simulation) dial(n *node) {
 }
 
 func (s *simulation) connect(n *node, to int32, a pex.NodeAddress) {
+	n.dialing--
+	defer s.dial(n) // a dialer is free
 	if !n.online {
 		n.book.DialFailed(s.at(), a)
 		return
@@ -428,6 +482,10 @@ func (s *simulation) connect(n *node, to int32, a pex.NodeAddress) {
 	s.touch(peer, poller.Actions{})
 	s.peerUpdate(n, peer, pex.PeerStatusUp)
 	s.peerUpdate(peer, n, pex.PeerStatusUp)
+	// The acceptor's book took the dialer's listen address: a node can
+	// complete its book without a PEX message.
+	s.observe(peer)
+	s.observe(n)
 }
 
 // remote is the address n's connections come from, as the peer's
@@ -449,6 +507,8 @@ func (s *simulation) disconnect(n *node, to int32) {
 	delete(peer.links, n.idx)
 	delete(n.out, to)
 	delete(peer.out, n.idx)
+	delete(n.flushAt, to)
+	delete(peer.flushAt, n.idx)
 	n.book.Disconnected(s.at(), peer.id)
 	peer.book.Disconnected(s.at(), n.id)
 	s.peerUpdate(n, peer, pex.PeerStatusDown)

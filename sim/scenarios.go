@@ -21,7 +21,11 @@ func (s *simulation) setup() error {
 	n := s.opts.Nodes
 	switch s.opts.Scenario {
 	case ScenarioCold:
-		s.coldStart(0, n, 0)
+		if s.opts.Topology != "" {
+			s.switchStart(n)
+		} else {
+			s.coldStart(0, n, 0)
+		}
 		s.measured = s.nodes
 		s.netSize = n
 	case ScenarioJoin:
@@ -101,6 +105,25 @@ func (s *simulation) coldStart(from, to, group int) {
 		}
 		at := time.Duration(s.rng.Int64N(int64(startSpread)))
 		s.script(at, func() { s.start(nd) })
+	}
+}
+
+// switchStart creates the n nodes of a pexrace network (Options.Topology):
+// node i knows node 0 (star) or node i-1 (chain) from its address book,
+// and all start at 0, in index order, as testnet.Network.Start starts the
+// switches one after another.
+func (s *simulation) switchStart(n int) {
+	for i := range n {
+		nd := s.newNode(i)
+		s.materialise(nd)
+		switch {
+		case i == 0:
+		case s.opts.Topology == TopologyChain:
+			_, _ = nd.book.Add(s.nodes[i-1].addr)
+		default:
+			_, _ = nd.book.Add(s.nodes[0].addr)
+		}
+		s.script(0, func() { s.start(nd) })
 	}
 }
 

@@ -379,3 +379,39 @@ func TestAttackSeries(t *testing.T) {
 	}
 	require.Positive(t, r.MaxAttackerShareInBooks, "the sybils' addresses are counted")
 }
+
+// pexrace's topologies: at start a chain node's book holds only the node
+// before it, a star node's only node 0; both runs end with every book
+// full, and the full-discovery figures say when and after how many
+// requests.
+func TestTopologies(t *testing.T) {
+	for _, topo := range []string{TopologyStar, TopologyChain} {
+		t.Run(topo, func(t *testing.T) {
+			o := Options{Nodes: 20, Topology: topo, MaxConnected: 40, MaxOutbound: 20, MinInterval: 250 * time.Millisecond}
+			require.NoError(t, o.defaults())
+			s, err := newSimulation(o)
+			require.NoError(t, err)
+			for i, n := range s.nodes {
+				want := 0
+				if i > 0 {
+					want = 1
+					prev := s.nodes[0]
+					if topo == TopologyChain {
+						prev = s.nodes[i-1]
+					}
+					require.True(t, n.book.Has(prev.id), "node %d", i)
+				}
+				require.Equal(t, want, n.book.Len(), "node %d", i)
+			}
+			s.loop()
+			r := s.result()
+			require.Greater(t, r.FullDiscoverySeconds, 0.0)
+			require.Equal(t, r.Worst[3].SimSeconds, r.FullDiscoverySeconds, "every node started at 0")
+			require.Positive(t, r.FullDiscoveryRequests)
+		})
+	}
+	_, err := Run(Options{Nodes: 20, Topology: "ring"})
+	require.Error(t, err)
+	_, err = Run(Options{Nodes: 20, Topology: TopologyChain, Scenario: ScenarioJoin})
+	require.Error(t, err)
+}

@@ -32,6 +32,8 @@ func (r *Result) Summary(runtime bool) map[string]any {
 		"true_size":                   r.TrueSize,
 		"heal_sim_seconds":            r.HealSimSeconds,
 		"sim_seconds":                 r.SimSeconds,
+		"full_discovery_sim_seconds":  r.FullDiscoverySeconds,
+		"full_discovery_requests":     r.FullDiscoveryRequests,
 	}
 	if runtime {
 		out["wall_seconds"] = r.WallSeconds

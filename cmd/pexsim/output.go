@@ -79,6 +79,9 @@ func printTable(w io.Writer, ours, base *sim.Result) {
 	if ours.HealSimSeconds >= 0 {
 		fmt.Fprintf(w, ", partition healed at %.1fs", ours.HealSimSeconds)
 	}
+	if ours.FullDiscoverySeconds >= 0 {
+		fmt.Fprintf(w, ", every book full at %.3fs after %d requests (pexrace's figures)", ours.FullDiscoverySeconds, ours.FullDiscoveryRequests)
+	}
 	fmt.Fprintln(w)
 	// Columns: ours, then the baseline (-compare) or, under attack, the
 	// same honest nodes without it; the ratio of the first two.

@@ -35,23 +35,12 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/pexnet/pex"
+	"github.com/pexnet/pex/cometbft/internal/race"
 	"github.com/pexnet/pex/cometbft/internal/testnet"
 )
 
 // result is one side of one configuration, as a child process reports it.
-type result struct {
-	Seed      uint64        `json:"seed"`
-	Side      string        `json:"side"`
-	Period    time.Duration `json:"period"`
-	Topology  string        `json:"topology"`
-	N         int           `json:"n"`
-	Converged bool          `json:"converged"`
-	Time      time.Duration `json:"time"`    // until every book held every node, or the timeout
-	Missing   int           `json:"missing"` // book entries still missing at the end
-	Requests  int64         `json:"requests"`
-	Bytes     int64         `json:"bytes"`
-}
+type result = race.Result
 
 func main() {
 	var (
@@ -225,54 +214,7 @@ func runChild(spec string, seed uint64, timeout, progress time.Duration) (result
 	default:
 		return result{}, fmt.Errorf("bad side %q", side)
 	}
-	kinds := make([]testnet.Kind, n)
-	for i := range kinds {
-		kinds[i] = kind
-	}
-	dir, err := os.MkdirTemp("", "pexrace")
-	if err != nil {
-		return result{}, err
-	}
-	defer os.RemoveAll(dir)
-	var cfg pex.Config // pex's defaults: what operators get
-	if period < 30*time.Second {
-		cfg.MinInterval = period // matched: pex polls no faster than CometBFT
-	}
-	nw, err := testnet.New(kinds, testnet.Options{Period: period, Pex: cfg, Seed: seed, Dir: dir})
-	if err != nil {
-		return result{}, err
-	}
-	defer nw.Stop()
-	if err := nw.Bootstrap(topo); err != nil {
-		return result{}, err
-	}
-	r := result{Seed: seed, Side: side, Period: period, Topology: string(topo), N: n}
-	start := time.Now()
-	if err := nw.Start(); err != nil {
-		return result{}, err
-	}
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	nextReport := start.Add(progress)
-	for {
-		r.Missing = nw.Missing()
-		r.Time = time.Since(start)
-		if r.Missing == 0 {
-			r.Converged = true
-			break
-		}
-		if r.Time > timeout {
-			break
-		}
-		if progress > 0 && time.Now().After(nextReport) {
-			fmt.Fprintf(os.Stderr, "pexrace:   %s: %s, %d of %d book entries missing\n", spec, r.Time.Round(time.Second), r.Missing, n*(n-1))
-			nextReport = nextReport.Add(progress)
-		}
-		<-tick.C
-	}
-	c := nw.Totals()
-	r.Requests, r.Bytes = c.Requests, c.Bytes
-	return r, nil
+	return race.Run(race.Config{Kind: kind, Period: period, Topology: topo, N: n, Seed: seed, Timeout: timeout, Progress: progress})
 }
 
 func printTable(w io.Writer, rows [][2]result, seed uint64, runs int) {

@@ -41,6 +41,8 @@ func (c Counts) Add(d Counts) Counts {
 type Meter struct {
 	p2p.Reactor
 	requests, requestsV2, responses, bytes atomic.Int64
+	// wall-clock Unix nanoseconds of the first request and response
+	firstRequest, firstResponse atomic.Int64
 }
 
 // Receive counts e and passes it on.
@@ -54,11 +56,14 @@ func (m *Meter) Receive(e p2p.Envelope) {
 		switch b[0] {
 		case 0x0a: // PexMessage field 1: a V1 request
 			m.requests.Add(1)
+			m.firstRequest.CompareAndSwap(0, time.Now().UnixNano())
 		case 0x1a: // field 3: a V2 request
 			m.requests.Add(1)
 			m.requestsV2.Add(1)
+			m.firstRequest.CompareAndSwap(0, time.Now().UnixNano())
 		case 0x12, 0x22: // fields 2 and 4: responses
 			m.responses.Add(1)
+			m.firstResponse.CompareAndSwap(0, time.Now().UnixNano())
 		}
 	}
 	m.Reactor.Receive(e)
@@ -72,6 +77,18 @@ func (m *Meter) Counts() Counts {
 		Responses:  m.responses.Load(),
 		Bytes:      m.bytes.Load(),
 	}
+}
+
+// First returns when the meter saw its first request and its first
+// response (zero for none yet), on the wall clock.
+func (m *Meter) First() (request, response time.Time) {
+	at := func(ns int64) time.Time {
+		if ns == 0 {
+			return time.Time{}
+		}
+		return time.Unix(0, ns)
+	}
+	return at(m.firstRequest.Load()), at(m.firstResponse.Load())
 }
 
 // Removal is a peer the switch removed, and why.
