@@ -344,10 +344,36 @@ func (m *Book) AcceptedFrom(now time.Time, id addr.NodeID, remote netip.AddrPort
 			// against the group its connection came from: a host that
 			// comes back under new IDs claiming new subnets places no
 			// more than that group's share.
-			_, _ = m.AddFrom(a, id)
+			_, _ = m.AddFrom(observedHost(a, remote), id)
 		}
 	}
 	return nil
+}
+
+// observedHost is the announced address a with the host we saw the
+// connection come from, when both are public IPs and differ: a peer may
+// claim any listen address, but where it connects from it cannot forge,
+// so what we store of it is a host we know is there (its port as
+// announced). A host that comes back under a new ID then leaves behind an
+// address where the handshake shows the new ID (DialMismatch), not junk
+// in someone else's subnet. Names, unroutable addresses (loopback tests,
+// private networks, where one host may dial from another of its IPs) and
+// transports that cannot tell are left as announced.
+func observedHost(a addr.NodeAddress, remote netip.AddrPort) addr.NodeAddress {
+	ip, ok := a.IP()
+	if !ok || !remote.IsValid() {
+		return a
+	}
+	seen := remote.Addr().Unmap()
+	if ip.Unmap() == seen || !addr.IsRoutableIP(ip) || !addr.IsRoutableIP(seen) {
+		return a
+	}
+	b, err := addr.NodeAddressFromIP(a.NodeID, seen, a.Port)
+	if err != nil {
+		return a
+	}
+	b.Protocol = a.Protocol
+	return b
 }
 
 // accepted admits the connection; g is the group of its observed remote

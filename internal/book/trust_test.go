@@ -187,3 +187,28 @@ func TestFloodIntoAFullBookLeavesTheHonestEntries(t *testing.T) {
 		})
 	}
 }
+
+// An inbound peer's announced public address is stored with the host its
+// connection came from: a host cycling identities leaves addresses where
+// the handshake shows its new ID, not junk in subnets it claimed.
+func TestAnnouncedAddressTakesTheObservedHost(t *testing.T) {
+	m := newPM(t, PeerManagerOptions{})
+	id := nodeID(7)
+	claim := testkit.PeerAddr(500, 26700)
+	claim.NodeID = id
+	seen := netip.AddrPortFrom(testkit.PublicIP(900), 40000)
+	require.NoError(t, m.AcceptedFrom(id, seen, claim))
+	got := m.Addresses(id)
+	require.Len(t, got, 1)
+	ip, ok := got[0].IP()
+	require.True(t, ok)
+	require.Equal(t, seen.Addr(), ip)
+	require.Equal(t, uint16(26700), got[0].Port)
+
+	// Unroutable hosts (one machine, several loopback IPs) stay as
+	// announced.
+	local := mustAddr(t, "mconn://"+string(nodeID(8))+"@127.0.0.2:26656")
+	require.NoError(t, m.AcceptedFrom(nodeID(8), netip.MustParseAddrPort("127.0.0.1:50000"), local))
+	require.Equal(t, []NodeAddress{local}, m.Addresses(nodeID(8)))
+	checkInvariants(t, m)
+}
