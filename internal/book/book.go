@@ -177,8 +177,14 @@ type addrInfo struct {
 }
 
 type peerInfo struct {
-	id         addr.NodeID
+	id addr.NodeID
+	// addrs are the peer's addresses. The one it enters the book with is
+	// stored inline (first, addrs backed by one), so that a new entry is
+	// one allocation; addresses added later are allocated apart, and
+	// first, once taken out of addrs, is not used again.
 	addrs      []*addrInfo
+	one        [1]*addrInfo
+	first      addrInfo
 	persistent bool
 	private    bool
 	score      int
@@ -353,14 +359,16 @@ func endpointKey(a addr.NodeAddress) endpoint { return endpoint{a.Hostname, a.Po
 // isPrivate reports whether id was configured private.
 func (m *Book) isPrivate(id addr.NodeID) bool { return slices.Contains(m.opts.PrivatePeers, id) }
 
-// insert adds a new peer; the caller holds the lock and made room.
+// insert adds a new peer, with ai (if not nil) as its first address,
+// copied into the entry; the caller holds the lock and made room.
 func (m *Book) insert(id addr.NodeID, ai *addrInfo) *peerInfo {
 	m.seq++
 	key := walk.Key(id)
 	p := &peerInfo{id: id, key: key, selfRank: walk.Rank(key, m.selfKey), heapIndex: -1, seq: m.seq, private: m.isPrivate(id)}
 	m.freshRanks = append(m.freshRanks, p.selfRank)
 	if ai != nil {
-		p.addrs = []*addrInfo{ai}
+		p.first, p.one[0] = *ai, &p.first
+		p.addrs = p.one[:1:1]
 	}
 	m.peers[id] = p
 	m.fresh = append(m.fresh, p)
