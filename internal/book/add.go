@@ -157,7 +157,7 @@ func (m *Book) AddFrom(a addr.NodeAddress, src addr.NodeID) (bool, error) {
 			p.addrs = append(p.addrs, &addrInfo{addr: a, toldBy: m.tellBitOf(src), srcGroup: sg})
 		}
 		if p.heapIndex >= 0 {
-			heap.Fix(&m.evict, p.heapIndex) // a new address: not failing
+			heap.Fix(&m.evict, int(p.heapIndex)) // a new address: not failing
 		}
 		m.wake = true
 		return true, nil
@@ -233,7 +233,7 @@ func peerGroup(p *peerInfo) uint64 {
 	}
 	best := p.addrs[0]
 	for _, ai := range p.addrs[1:] {
-		if ai.lastSuccess.After(best.lastSuccess) {
+		if ai.lastSuccess > best.lastSuccess {
 			best = ai
 		}
 	}

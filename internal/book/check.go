@@ -127,17 +127,17 @@ func (m *Book) checkEntry(p *peerInfo) error {
 		return errors.New("dialing but not outbound")
 	case (!p.persistent && !p.connected()) != (p.heapIndex >= 0):
 		return fmt.Errorf("in the eviction heap: %v, state %d, persistent %v", p.heapIndex >= 0, p.state, p.persistent)
-	case p.heapIndex >= 0 && (p.heapIndex >= len(m.evict) || m.evict[p.heapIndex] != p):
+	case p.heapIndex >= 0 && (int(p.heapIndex) >= len(m.evict) || m.evict[p.heapIndex] != p):
 		return errors.New("heap index points elsewhere")
 	case p.selfRank != m.RankOf(p.id):
 		return errors.New("rank is not its ID's")
 	case p.hangUps < 0 || p.hangUps > lifecycle.MaxHangUps:
 		return fmt.Errorf("%d hang-ups, limit %d", p.hangUps, lifecycle.MaxHangUps)
-	case p.hangUps > 0 && p.connectedAt.IsZero():
+	case p.hangUps > 0 && p.connectedAt == 0:
 		return errors.New("hung up but never connected")
 	case p.answered && p.state < stateConnected:
 		return errors.New("answered but not connected")
-	case !p.closedShort.IsZero() && p.state >= stateConnected:
+	case p.closedShort != 0 && p.state >= stateConnected:
 		return errors.New("connected, and waiting for the answer of its last connection")
 	}
 	for _, ai := range p.addrs {

@@ -5,7 +5,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/netip"
-	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -122,7 +121,7 @@ func (h *fzPM) advertise(to NodeID, limit int) {
 	m.mu.Lock()
 	if req := m.peers[to]; req != nil && req.connected() && !h.tracked[to] && !h.random {
 		h.tracked[to] = true
-		if !req.adv.Active() { // a fresh walk (see fzCheckIdleAdv)
+		if req.adv == nil || !req.adv.Active() { // a fresh walk (see fzCheckIdleAdv)
 			h.owed[to] = map[NodeID]uint64{}
 			for id, p := range m.peers {
 				if _, ok := m.advertisable(p, to, m.now()); ok {
@@ -171,7 +170,7 @@ func (h *fzPM) advertise(to NodeID, limit int) {
 		if p.src == to {
 			t.Fatalf("advertise: %s sent back to its source %s", a.NodeID, to)
 		}
-		if p.score <= m.opts.EvictScore {
+		if int(p.score) <= m.opts.EvictScore {
 			t.Fatalf("advertise: %s advertised at score %d", a.NodeID, p.score)
 		}
 		if !connected || h.random {
@@ -281,7 +280,7 @@ func (h *fzPM) check(what string, before map[NodeID]fzSnap, target NodeID, mayDr
 			if p.outbound || p.dialing != nil || p.evicting {
 				fail("idle %s: outbound %v dialing %v evicting %v", id, p.outbound, p.dialing != nil, p.evicting)
 			}
-			if h.checkAdv && !reflect.DeepEqual(p.adv, walk.Cursor{}) {
+			if h.checkAdv && p.adv != nil {
 				fail("idle %s keeps walk state %+v", id, p.adv)
 			}
 		}
@@ -301,7 +300,7 @@ func (h *fzPM) check(what string, before map[NodeID]fzSnap, target NodeID, mayDr
 		}
 		if p.heapIndex >= 0 {
 			ranked++
-			if p.heapIndex >= len(m.evict) || m.evict[p.heapIndex] != p {
+			if int(p.heapIndex) >= len(m.evict) || m.evict[p.heapIndex] != p {
 				fail("%s: heap index %d wrong", id, p.heapIndex)
 			}
 		}

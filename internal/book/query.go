@@ -74,7 +74,7 @@ func (m *Book) Score(id addr.NodeID) (int, bool) {
 	if p == nil {
 		return 0, false
 	}
-	return p.score, true
+	return int(p.score), true
 }
 
 // IsConnected reports whether id is dialing, connected or ready.

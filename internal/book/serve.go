@@ -60,7 +60,10 @@ func (m *Book) Advertise(now time.Time, to addr.NodeID, limit int) []addr.NodeAd
 	var c walk.Cursor
 	var toBit uint64
 	if requester != nil {
-		c, toBit = requester.adv, requester.tellBit
+		if requester.adv != nil {
+			c = *requester.adv
+		}
+		toBit = requester.tellBit
 	}
 	ok := func(i int) bool {
 		_, ok := m.advertisableTo(m.order[i], to, toBit, now)
@@ -71,7 +74,10 @@ func (m *Book) Advertise(now time.Time, to addr.NodeID, limit int) []addr.NodeAd
 		out = append(out, a)
 	})
 	if requester != nil {
-		requester.adv = c
+		if requester.adv == nil {
+			requester.adv = new(walk.Cursor)
+		}
+		*requester.adv = c
 	}
 	return out
 }
@@ -118,10 +124,10 @@ func (m *Book) sample(out []addr.NodeAddress, to addr.NodeID, limit int, now tim
 // to, whose tellBit is toBit (0 for none), if any: never one that to told
 // us of.
 func (m *Book) advertisableTo(p *peerInfo, to addr.NodeID, toBit uint64, now time.Time) (addr.NodeAddress, bool) {
-	if p.id == to || p.src == to || p.private || p.score <= m.opts.EvictScore || len(p.addrs) == 0 {
+	if p.id == to || p.src == to || p.private || int(p.score) <= m.opts.EvictScore || len(p.addrs) == 0 {
 		return addr.NodeAddress{}, false
 	}
-	if !p.brokeAt.IsZero() && now.Sub(p.brokeAt) < m.opts.MaxRetryTime {
+	if p.brokeAt != 0 && now.Sub(m.time(p.brokeAt)) < m.opts.MaxRetryTime {
 		// It broke the protocol with us lately: we do not dial it (see
 		// Errored), and do not send others to it either.
 		return addr.NodeAddress{}, false
@@ -191,6 +197,9 @@ func (m *Book) sweepStaleBits() {
 func (m *Book) ToldShare(id addr.NodeID) float64 {
 	p := m.peers[id]
 	if p == nil {
+		return 0
+	}
+	if p.adv == nil {
 		return 0
 	}
 	return p.adv.Share()
