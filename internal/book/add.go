@@ -23,9 +23,9 @@ func (m *Book) AddPersistent(a addr.NodeAddress) error {
 	if p == nil {
 		// The book is full of peers that may not be dropped: a persistent
 		// peer is kept over capacity.
-		p = m.insert(a.NodeID, &addrInfo{addr: a, srcGroup: addr.NoGroup})
+		p = m.insert(a.NodeID, &addrInfo{addr: store(a), srcGroup: addr.NoGroup})
 	}
-	if !slices.ContainsFunc(p.addrs, func(ai *addrInfo) bool { return ai.addr == a }) {
+	if !slices.ContainsFunc(p.addrs, func(ai *addrInfo) bool { return ai.addr.is(a) }) {
 		// The operator's address replaces the one failing most, never the
 		// one being dialled; with no other to replace it is kept over
 		// MaxAddressesPerPeer.
@@ -36,9 +36,9 @@ func (m *Book) AddPersistent(a addr.NodeAddress) error {
 			}
 		}
 		if len(p.addrs) < m.opts.MaxAddressesPerPeer || worst == nil {
-			p.addrs = append(p.addrs, &addrInfo{addr: a, srcGroup: addr.NoGroup})
+			p.addrs = append(p.addrs, &addrInfo{addr: store(a), srcGroup: addr.NoGroup})
 		} else {
-			*worst = addrInfo{addr: a, srcGroup: addr.NoGroup}
+			*worst = addrInfo{addr: store(a), srcGroup: addr.NoGroup}
 		}
 	}
 	if !p.persistent {
@@ -116,7 +116,7 @@ func (m *Book) AddFrom(a addr.NodeAddress, src addr.NodeID) (bool, error) {
 	sg := m.sourceGroup(src)
 	if p, ok := m.peers[a.NodeID]; ok {
 		for _, ai := range p.addrs {
-			if ai.addr == a {
+			if ai.addr.is(a) {
 				ai.toldBy |= m.tellBitOf(src)
 				if sg != ai.srcGroup && src != "" {
 					ai.vouched = true
@@ -152,9 +152,9 @@ func (m *Book) AddFrom(a addr.NodeAddress, src addr.NodeID) (bool, error) {
 			if worst.failures == 0 || worst == p.dialing {
 				return false, nil
 			}
-			*worst = addrInfo{addr: a, toldBy: m.tellBitOf(src), srcGroup: sg}
+			*worst = addrInfo{addr: store(a), toldBy: m.tellBitOf(src), srcGroup: sg}
 		} else {
-			p.addrs = append(p.addrs, &addrInfo{addr: a, toldBy: m.tellBitOf(src), srcGroup: sg})
+			p.addrs = append(p.addrs, &addrInfo{addr: store(a), toldBy: m.tellBitOf(src), srcGroup: sg})
 		}
 		if p.heapIndex >= 0 {
 			heap.Fix(&m.evict, int(p.heapIndex)) // a new address: not failing
@@ -174,7 +174,7 @@ func (m *Book) AddFrom(a addr.NodeAddress, src addr.NodeID) (bool, error) {
 			return false, err
 		}
 	}
-	p := m.insert(a.NodeID, &addrInfo{addr: a, toldBy: m.tellBitOf(src), srcGroup: sg})
+	p := m.insert(a.NodeID, &addrInfo{addr: store(a), toldBy: m.tellBitOf(src), srcGroup: sg})
 	p.src = src
 	m.place(p, sl)
 	m.wake = true
@@ -237,7 +237,7 @@ func peerGroup(p *peerInfo) uint64 {
 			best = ai
 		}
 	}
-	return addr.Group(best.addr)
+	return addr.Group(best.addr.of(p.id))
 }
 
 // admit tells whether slot sl has room for one more entry: its network

@@ -159,7 +159,7 @@ const (
 )
 
 type addrInfo struct {
-	addr        addr.NodeAddress
+	addr        storedAddr
 	retryAt     stamp // not dialled before this
 	lastSuccess stamp
 	// toldBy holds the tellBit of each connected peer that told us of
@@ -185,14 +185,12 @@ type peerInfo struct {
 	// stored inline (first, addrs backed by one), so that a new entry is
 	// one allocation; addresses added later are allocated apart, and
 	// first, once taken out of addrs, is not used again.
-	addrs    []*addrInfo
-	one      [1]*addrInfo
-	first    addrInfo
-	src      addr.NodeID // the peer that first told us of it, if any
-	dialing  *addrInfo   // while stateDialing
-	key      uint64      // walk.Key(id)
-	selfRank uint64      // rank in our own order (see Advertise)
-	seq      uint64      // insertion order, for ties in eviction
+	addrs   []*addrInfo
+	one     [1]*addrInfo
+	first   addrInfo
+	src     addr.NodeID // the peer that first told us of it, if any
+	dialing *addrInfo   // while stateDialing
+	seq     uint64      // insertion order, for ties in eviction
 	// adv is what we have advertised to this connected peer: nil until
 	// we first answer it on a connection, and again once it closes.
 	adv      *walk.Cursor
@@ -203,11 +201,6 @@ type peerInfo struct {
 	// could not tell.
 	connGroup uint64
 	slot      slot // source group, bucket and network group (groups.go), if placed
-
-	// tellBit is this connected peer's bit in addresses' toldBy masks,
-	// once it has told us of an address we keep (0 if it has not, or no
-	// bit was free).
-	tellBit uint64
 
 	connectedAt stamp
 	brokeAt     stamp // when it last broke the protocol (a fatal peer error), if ever
@@ -221,6 +214,10 @@ type peerInfo struct {
 	closedShort stamp
 	hangUps     int8
 	answered    bool
+	// tell numbers this connected peer's bit in addresses' toldBy masks
+	// (tellBit), once it has told us of an address we keep: 1 + the
+	// bit's index, 0 if it has not, or no bit was free.
+	tell uint8
 
 	heapIndex  int32 // position in the evictable heap, -1 if not there
 	score      int16 // MinScore to MaxScore
@@ -233,6 +230,14 @@ type peerInfo struct {
 	placed     bool // counted in sourceLoad, bucketLoad and groupLoad
 	removed    bool // gone from the book; still in order until compaction
 	evicting   bool // queued for eviction (lifecycle.Slots.Queue)
+}
+
+// tellBit is p's bit in addresses' toldBy masks (see tell), 0 if none.
+func (p *peerInfo) tellBit() uint64 {
+	if p.tell == 0 {
+		return 0
+	}
+	return 1 << (p.tell - 1)
 }
 
 func (p *peerInfo) connected() bool { return p.state != stateIdle }
@@ -373,9 +378,8 @@ func (m *Book) isPrivate(id addr.NodeID) bool { return slices.Contains(m.opts.Pr
 // copied into the entry; the caller holds the lock and made room.
 func (m *Book) insert(id addr.NodeID, ai *addrInfo) *peerInfo {
 	m.seq++
-	key := walk.Key(id)
-	p := &peerInfo{id: id, key: key, selfRank: walk.Rank(key, m.selfKey), heapIndex: -1, seq: m.seq, private: m.isPrivate(id)}
-	m.freshRanks = append(m.freshRanks, p.selfRank)
+	p := &peerInfo{id: id, heapIndex: -1, seq: m.seq, private: m.isPrivate(id)}
+	m.freshRanks = append(m.freshRanks, m.RankOf(id))
 	if ai != nil {
 		p.first, p.one[0] = *ai, &p.first
 		p.addrs = p.one[:1:1]
@@ -408,7 +412,7 @@ func (m *Book) remove(p *peerInfo) {
 	p.removed = true
 	m.stale++
 	m.gone = append(m.gone, p)
-	m.dropRank(p.selfRank)
+	m.dropRank(m.RankOf(p.id))
 	if m.stale > 64 && m.stale > len(m.peers) {
 		m.settle() // keep order compact when nobody asks for addresses
 	}
@@ -467,7 +471,7 @@ func (m *Book) settle() {
 		pos, _ := slices.BinarySearchFunc(m.order[:hi], p.id, func(q *peerInfo, id addr.NodeID) int { return cmp.Compare(q.id, id) })
 		copy(m.order[pos+j+1:hi+j+1], m.order[pos:hi])
 		copy(m.items[pos+j+1:hi+j+1], m.items[pos:hi])
-		m.order[pos+j], m.items[pos+j] = p, walk.Item{Key: p.key, Seq: p.seq}
+		m.order[pos+j], m.items[pos+j] = p, walk.Item{Key: walk.Key(p.id), Seq: p.seq}
 		hi = pos
 	}
 	clear(m.fresh)

@@ -71,9 +71,10 @@ func (m *Book) tryDialNext(now time.Time) (addr.NodeAddress, bool, time.Time) {
 	p.state = stateDialing
 	p.dialing = ai
 	m.slots.Open()
-	m.markOutbound(p, ai.addr)
+	a := ai.addr.of(p.id)
+	m.markOutbound(p, a)
 	m.unrank(p)
-	return ai.addr, true, time.Time{}
+	return a, true, time.Time{}
 }
 
 // persistentLeaving reports whether a persistent peer is queued for
@@ -131,7 +132,7 @@ func (m *Book) pickDial(now time.Time) (*peerInfo, *addrInfo, time.Time) {
 	i := lifecycle.Pick(n, m.opts.Rand.IntN(n), func(i int) (int, bool) {
 		p := m.order[i]
 		ai := due(p)
-		if ai == nil || m.slots.GroupFull(addr.Group(ai.addr)) {
+		if ai == nil || m.slots.GroupFull(addr.Group(ai.addr.of(p.id))) {
 			return 0, false
 		}
 		return int(p.score), true
@@ -177,7 +178,7 @@ func (m *Book) Dialed(now time.Time, a addr.NodeAddress) error {
 				return err
 			}
 		}
-		p = m.insert(a.NodeID, &addrInfo{addr: a, srcGroup: addr.NoGroup})
+		p = m.insert(a.NodeID, &addrInfo{addr: store(a), srcGroup: addr.NoGroup})
 	}
 	switch p.state {
 	case stateDialing:
@@ -197,10 +198,10 @@ func (m *Book) Dialed(now time.Time, a addr.NodeAddress) error {
 	p.connectedAt = m.stamp(now)
 	p.closedShort = 0
 	ai := p.dialing
-	if ai == nil || ai.addr != a {
+	if ai == nil || !ai.addr.is(a) {
 		ai = nil
 		for _, x := range p.addrs {
-			if x.addr == a {
+			if x.addr.is(a) {
 				ai = x
 			}
 		}
@@ -242,7 +243,7 @@ func (m *Book) DialFailed(now time.Time, a addr.NodeAddress) {
 func (m *Book) DialRefused(now time.Time, a addr.NodeAddress) {
 	if p := m.peers[a.NodeID]; p != nil {
 		for _, ai := range p.addrs {
-			if ai.addr == a && !ai.everWorked {
+			if ai.addr.is(a) && !ai.everWorked {
 				m.proved(ai)
 				ai.everWorked = true
 				p.proven = true
@@ -280,7 +281,7 @@ func (m *Book) dialFailed(now time.Time, a addr.NodeAddress, mismatch bool) {
 		m.keepPersistent() // the room this dial needed is not needed now
 	}
 	for i, ai := range p.addrs {
-		if ai.addr != a {
+		if !ai.addr.is(a) {
 			continue
 		}
 		ai.failures++

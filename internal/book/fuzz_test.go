@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/pexnet/pex/internal/testkit"
-	"github.com/pexnet/pex/internal/walk"
 )
 
 // fzPMSentinels are the exported errors PeerManager methods may return.
@@ -161,7 +160,7 @@ func (h *fzPM) advertise(to NodeID, limit int) {
 		if p == nil {
 			t.Fatalf("advertise: %s is not in the book", a.NodeID)
 		}
-		if !slices.ContainsFunc(p.addrs, func(ai *addrInfo) bool { return ai.addr == a }) {
+		if !slices.ContainsFunc(p.addrs, func(ai *addrInfo) bool { return ai.addr.is(a) }) {
 			t.Fatalf("advertise: %s is not a stored address", a)
 		}
 		if p.private || a.NodeID == h.private {
@@ -213,21 +212,21 @@ func (h *fzPM) check(what string, before map[NodeID]fzSnap, target NodeID, mayDr
 	// no address carries the bit of a peer that left.
 	var tells uint64
 	for id, p := range m.peers {
-		if p.tellBit == 0 {
+		if p.tellBit() == 0 {
 			continue
 		}
-		if p.state < stateConnected || p.tellBit&(p.tellBit-1) != 0 || tells&p.tellBit != 0 {
-			fail("peer %s: tell bit %x, state %d, taken %x", id, p.tellBit, p.state, tells)
+		if p.state < stateConnected || tells&p.tellBit() != 0 {
+			fail("peer %s: tell bit %x, state %d, taken %x", id, p.tellBit(), p.state, tells)
 		}
-		tells |= p.tellBit
+		tells |= p.tellBit()
 	}
 	if tells != m.tellBits || tells&m.staleBits != 0 {
 		fail("tell bits in use %x, held %x, freed %x", m.tellBits, tells, m.staleBits)
 	}
-	for _, p := range m.peers {
+	for id, p := range m.peers {
 		for _, ai := range p.addrs {
 			if ai.toldBy&^(tells|m.staleBits) != 0 {
-				fail("address %s told by %x, bits held %x, freed %x", ai.addr, ai.toldBy, tells, m.staleBits)
+				fail("address %s told by %x, bits held %x, freed %x", ai.addr.of(id), ai.toldBy, tells, m.staleBits)
 			}
 		}
 	}
@@ -244,24 +243,18 @@ func (h *fzPM) check(what string, before map[NodeID]fzSnap, target NodeID, mayDr
 			fail("seq %d twice", p.seq)
 		}
 		seqs[p.seq] = true
-		if p.key != walk.Key(id) || p.selfRank != walk.Rank(p.key, m.selfKey) {
-			fail("%s: stale key or rank", id)
-		}
 		// AddPersistent appends its address past MaxAddressesPerPeer
 		// (reported; an operator's call, not a peer's input).
 		if len(p.addrs) > m.opts.MaxAddressesPerPeer && !p.persistent {
 			fail("%s holds %d addresses, MaxAddressesPerPeer %d (persistent %v)", id, len(p.addrs), m.opts.MaxAddressesPerPeer, p.persistent)
 		}
 		for i, ai := range p.addrs {
-			if ai.addr.NodeID != id {
-				fail("%s holds an address of %s", id, ai.addr.NodeID)
-			}
-			if err := m.CheckAddress(ai.addr); err != nil {
-				fail("%s holds refused address %s: %v", id, ai.addr, err)
+			if err := m.CheckAddress(ai.addr.of(id)); err != nil {
+				fail("%s holds refused address %s: %v", id, ai.addr.of(id), err)
 			}
 			for _, aj := range p.addrs[:i] {
 				if aj.addr == ai.addr || aj == ai {
-					fail("%s holds %s twice", id, ai.addr)
+					fail("%s holds %s twice", id, ai.addr.of(id))
 				}
 			}
 		}
@@ -436,13 +429,13 @@ func (h *fzPM) knownInRank(after, span uint64) {
 	got := h.m.KnownInRank(after, span)
 	want := 0
 	for _, p := range h.m.peers {
-		if span > 0 && p.selfRank-after-1 <= span-1 {
+		if span > 0 && h.m.RankOf(p.id)-after-1 <= span-1 {
 			want++
 		}
 	}
 	n, atAfter := len(h.m.peers), 0
 	for _, p := range h.m.peers {
-		if p.selfRank == after {
+		if h.m.RankOf(p.id) == after {
 			atAfter++
 		}
 	}
@@ -643,7 +636,7 @@ func FuzzPeerManagerOps(f *testing.F) {
 						}
 					})
 					slices.SortFunc(ps, func(a, b *peerInfo) int { return testkit.CmpU64(a.seq, b.seq) })
-					after = ps[int(k>>1)%len(ps)].selfRank + uint64(int64(int8(r.U8()))>>4)
+					after = h.m.RankOf(ps[int(k>>1)%len(ps)].id) + uint64(int64(int8(r.U8()))>>4)
 				} else {
 					after = r.U64()
 				}
@@ -698,7 +691,7 @@ const fzCheckIdleAdv = true
 func (m *PeerManager) advertisable(p *peerInfo, to NodeID, now time.Time) (NodeAddress, bool) {
 	var toBit uint64
 	if r := m.peers[to]; r != nil {
-		toBit = r.tellBit
+		toBit = r.tellBit()
 	}
 	return m.advertisableTo(p, to, toBit, now)
 }

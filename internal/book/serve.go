@@ -2,6 +2,7 @@ package book
 
 import (
 	"math"
+	"math/bits"
 	"slices"
 	"time"
 
@@ -63,7 +64,7 @@ func (m *Book) Advertise(now time.Time, to addr.NodeID, limit int) []addr.NodeAd
 		if requester.adv != nil {
 			c = *requester.adv
 		}
-		toBit = requester.tellBit
+		toBit = requester.tellBit()
 	}
 	ok := func(i int) bool {
 		_, ok := m.advertisableTo(m.order[i], to, toBit, now)
@@ -87,7 +88,7 @@ func (m *Book) Advertise(now time.Time, to addr.NodeID, limit int) []addr.NodeAd
 func (m *Book) WalkStartOf(id addr.NodeID) uint64 { return walk.Start(walk.Key(id), m.selfKey) }
 
 // WalkKey and Seq make an entry a walk.Entry.
-func (p *peerInfo) WalkKey() uint64 { return p.key }
+func (p *peerInfo) WalkKey() uint64 { return walk.Key(p.id) }
 
 func (p *peerInfo) Seq() uint64 { return p.seq }
 
@@ -144,7 +145,7 @@ func (m *Book) advertisableTo(p *peerInfo, to addr.NodeID, toBit uint64, now tim
 		// Failing, or to told us of it.
 		return addr.NodeAddress{}, false
 	}
-	return best.addr, true
+	return best.addr.of(p.id), true
 }
 
 // tellBitOf returns src's tellBit, giving it one if its connection is up
@@ -154,17 +155,18 @@ func (m *Book) tellBitOf(src addr.NodeID) uint64 {
 	if src == "" || p == nil || p.state < stateConnected {
 		return 0 // a peer we are still dialling has told us nothing
 	}
-	if p.tellBit != 0 || m.tellBits == math.MaxUint64 {
-		return p.tellBit
+	if p.tell != 0 || m.tellBits == math.MaxUint64 {
+		return p.tellBit()
 	}
 	free := ^(m.tellBits | m.staleBits)
 	if free == 0 {
 		m.sweepStaleBits()
 		free = ^m.tellBits
 	}
-	p.tellBit = free & -free // the lowest free bit
-	m.tellBits |= p.tellBit
-	return p.tellBit
+	bit := free & -free // the lowest free bit
+	p.tell = uint8(bits.TrailingZeros64(bit)) + 1
+	m.tellBits |= bit
+	return bit
 }
 
 // dropTellBit frees p's tellBit as its connection closes: what it told us
@@ -173,9 +175,9 @@ func (m *Book) tellBitOf(src addr.NodeID) uint64 {
 // sweepStaleBits clears the freed ones in one pass over the book, not one
 // pass per disconnect. The caller holds the lock.
 func (m *Book) dropTellBit(p *peerInfo) {
-	m.tellBits &^= p.tellBit
-	m.staleBits |= p.tellBit
-	p.tellBit = 0
+	m.tellBits &^= p.tellBit()
+	m.staleBits |= p.tellBit()
+	p.tell = 0
 }
 
 // sweepStaleBits clears the freed tell bits from every address, so they
