@@ -113,11 +113,14 @@ func (m *Book) AddFrom(a addr.NodeAddress, src addr.NodeID) (bool, error) {
 		}
 		return false, err
 	}
-	sg := m.sourceGroup(src)
+	// The source's entry (nil for none: no entry has the empty ID), looked
+	// up once for its group, its slot and its tell bit.
+	sp := m.peers[src]
+	sg := sourceGroup(src, sp)
 	if p, ok := m.peers[a.NodeID]; ok {
 		for _, ai := range p.addrs {
 			if ai.addr.is(a) {
-				ai.toldBy |= m.tellBitOf(src)
+				ai.toldBy |= m.tellBitOf(sp)
 				if sg != ai.srcGroup && src != "" {
 					ai.vouched = true
 				}
@@ -136,7 +139,7 @@ func (m *Book) AddFrom(a addr.NodeAddress, src addr.NodeID) (bool, error) {
 		}
 		if !p.placed && !p.persistent {
 			// An inbound peer's first address: placed like a new entry.
-			sl := m.slotOf(a, src)
+			sl := m.slotOf(a, src, sp)
 			if err := m.admit(sl); err != nil {
 				return false, err
 			}
@@ -152,9 +155,9 @@ func (m *Book) AddFrom(a addr.NodeAddress, src addr.NodeID) (bool, error) {
 			if worst.failures == 0 || worst == p.dialing {
 				return false, nil
 			}
-			*worst = addrInfo{addr: store(a), toldBy: m.tellBitOf(src), srcGroup: sg}
+			*worst = addrInfo{addr: store(a), toldBy: m.tellBitOf(sp), srcGroup: sg}
 		} else {
-			p.addrs = append(p.addrs, &addrInfo{addr: store(a), toldBy: m.tellBitOf(src), srcGroup: sg})
+			p.addrs = append(p.addrs, &addrInfo{addr: store(a), toldBy: m.tellBitOf(sp), srcGroup: sg})
 		}
 		if p.heapIndex >= 0 {
 			heap.Fix(&m.evict, int(p.heapIndex)) // a new address: not failing
@@ -165,7 +168,7 @@ func (m *Book) AddFrom(a addr.NodeAddress, src addr.NodeID) (bool, error) {
 	if m.distrusted(sg) {
 		return false, errDistrusted
 	}
-	sl := m.slotOf(a, src)
+	sl := m.slotOf(a, src, sp)
 	if err := m.admit(sl); err != nil {
 		return false, err
 	}
@@ -174,7 +177,7 @@ func (m *Book) AddFrom(a addr.NodeAddress, src addr.NodeID) (bool, error) {
 			return false, err
 		}
 	}
-	p := m.insert(a.NodeID, &addrInfo{addr: store(a), toldBy: m.tellBitOf(src), srcGroup: sg})
+	p := m.insert(a.NodeID, &addrInfo{addr: store(a), toldBy: m.tellBitOf(sp), srcGroup: sg})
 	p.src = src
 	m.place(p, sl)
 	m.wake = true
@@ -184,15 +187,15 @@ func (m *Book) AddFrom(a addr.NodeAddress, src addr.NodeID) (bool, error) {
 // errDistrusted refuses what a distrusted source group tells (trust.go).
 var errDistrusted = errs.ErrDistrustedSource
 
-// sourceGroup is the network group src counts in as a source (see
-// peerInfo.group): addr.NoGroup for no source (the operator) and for a
-// source we do not know.
-func (m *Book) sourceGroup(src addr.NodeID) uint64 {
+// sourceGroup is the network group src, whose entry is sp (nil if none),
+// counts in as a source (see peerInfo.group): addr.NoGroup for no source
+// (the operator), addr.GroupUnknown for a source we do not know.
+func sourceGroup(src addr.NodeID, sp *peerInfo) uint64 {
 	if src == "" {
 		return addr.NoGroup
 	}
-	if p := m.peers[src]; p != nil {
-		return p.group()
+	if sp != nil {
+		return sp.group()
 	}
 	return addr.GroupUnknown
 }
@@ -201,16 +204,17 @@ func (m *Book) sourceGroup(src addr.NodeID) uint64 {
 // (address group and source group) and its network group.
 type slot struct{ source, bucket, group uint64 }
 
-// slotOf returns the slot for address a learnt from src. The caller holds
+// slotOf returns the slot for address a learnt from src, whose entry is
+// sp (nil if none): with no source, a counts as its own. The caller holds
 // the lock.
-func (m *Book) slotOf(a addr.NodeAddress, src addr.NodeID) slot {
+func (m *Book) slotOf(a addr.NodeAddress, src addr.NodeID, sp *peerInfo) slot {
+	g := addr.Group(a)
 	sg := addr.GroupUnknown
 	if src == "" {
-		sg = addr.Group(a)
-	} else if p := m.peers[src]; p != nil {
-		sg = p.group()
+		sg = g
+	} else if sp != nil {
+		sg = sp.group()
 	}
-	g := addr.Group(a)
 	return slot{sg, m.bucketKey.bucket(g, sg), g}
 }
 

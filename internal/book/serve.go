@@ -148,11 +148,11 @@ func (m *Book) advertisableTo(p *peerInfo, to addr.NodeID, toBit uint64, now tim
 	return best.addr.of(p.id), true
 }
 
-// tellBitOf returns src's tellBit, giving it one if its connection is up
-// and a bit is free; 0 if not. The caller holds the lock.
-func (m *Book) tellBitOf(src addr.NodeID) uint64 {
-	p := m.peers[src]
-	if src == "" || p == nil || p.state < stateConnected {
+// tellBitOf returns the tellBit of source p (nil for none), giving it one
+// if its connection is up and a bit is free; 0 if not. The caller holds
+// the lock.
+func (m *Book) tellBitOf(p *peerInfo) uint64 {
+	if p == nil || p.state < stateConnected {
 		return 0 // a peer we are still dialling has told us nothing
 	}
 	if p.tell != 0 || m.tellBits == math.MaxUint64 {
