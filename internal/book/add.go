@@ -23,9 +23,9 @@ func (m *Book) AddPersistent(a addr.NodeAddress) error {
 	if p == nil {
 		// The book is full of peers that may not be dropped: a persistent
 		// peer is kept over capacity.
-		p = m.insert(a.NodeID, &addrInfo{addr: a, srcGroup: addr.NoGroup})
+		p = m.insert(a.NodeID, &addrInfo{addr: store(a), srcGroup: addr.NoGroup})
 	}
-	if !slices.ContainsFunc(p.addrs, func(ai *addrInfo) bool { return ai.addr == a }) {
+	if !slices.ContainsFunc(p.addrs, func(ai *addrInfo) bool { return ai.addr.is(a) }) {
 		// The operator's address replaces the one failing most, never the
 		// one being dialled; with no other to replace it is kept over
 		// MaxAddressesPerPeer.
@@ -36,9 +36,9 @@ func (m *Book) AddPersistent(a addr.NodeAddress) error {
 			}
 		}
 		if len(p.addrs) < m.opts.MaxAddressesPerPeer || worst == nil {
-			p.addrs = append(p.addrs, &addrInfo{addr: a, srcGroup: addr.NoGroup})
+			p.addrs = append(p.addrs, &addrInfo{addr: store(a), srcGroup: addr.NoGroup})
 		} else {
-			*worst = addrInfo{addr: a, srcGroup: addr.NoGroup}
+			*worst = addrInfo{addr: store(a), srcGroup: addr.NoGroup}
 		}
 	}
 	if !p.persistent {
@@ -113,11 +113,14 @@ func (m *Book) AddFrom(a addr.NodeAddress, src addr.NodeID) (bool, error) {
 		}
 		return false, err
 	}
-	sg := m.sourceGroup(src)
+	// The source's entry (nil for none: no entry has the empty ID), looked
+	// up once for its group, its slot and its tell bit.
+	sp := m.peers[src]
+	sg := sourceGroup(src, sp)
 	if p, ok := m.peers[a.NodeID]; ok {
 		for _, ai := range p.addrs {
-			if ai.addr == a {
-				ai.toldBy |= m.tellBitOf(src)
+			if ai.addr.is(a) {
+				ai.toldBy |= m.tellBitOf(sp)
 				if sg != ai.srcGroup && src != "" {
 					ai.vouched = true
 				}
@@ -136,7 +139,7 @@ func (m *Book) AddFrom(a addr.NodeAddress, src addr.NodeID) (bool, error) {
 		}
 		if !p.placed && !p.persistent {
 			// An inbound peer's first address: placed like a new entry.
-			sl := m.slotOf(a, src)
+			sl := m.slotOf(a, src, sp)
 			if err := m.admit(sl); err != nil {
 				return false, err
 			}
@@ -152,12 +155,12 @@ func (m *Book) AddFrom(a addr.NodeAddress, src addr.NodeID) (bool, error) {
 			if worst.failures == 0 || worst == p.dialing {
 				return false, nil
 			}
-			*worst = addrInfo{addr: a, toldBy: m.tellBitOf(src), srcGroup: sg}
+			*worst = addrInfo{addr: store(a), toldBy: m.tellBitOf(sp), srcGroup: sg}
 		} else {
-			p.addrs = append(p.addrs, &addrInfo{addr: a, toldBy: m.tellBitOf(src), srcGroup: sg})
+			p.addrs = append(p.addrs, &addrInfo{addr: store(a), toldBy: m.tellBitOf(sp), srcGroup: sg})
 		}
 		if p.heapIndex >= 0 {
-			heap.Fix(&m.evict, p.heapIndex) // a new address: not failing
+			heap.Fix(&m.evict, int(p.heapIndex)) // a new address: not failing
 		}
 		m.wake = true
 		return true, nil
@@ -165,7 +168,7 @@ func (m *Book) AddFrom(a addr.NodeAddress, src addr.NodeID) (bool, error) {
 	if m.distrusted(sg) {
 		return false, errDistrusted
 	}
-	sl := m.slotOf(a, src)
+	sl := m.slotOf(a, src, sp)
 	if err := m.admit(sl); err != nil {
 		return false, err
 	}
@@ -178,7 +181,7 @@ func (m *Book) AddFrom(a addr.NodeAddress, src addr.NodeID) (bool, error) {
 			return false, err
 		}
 	}
-	p := m.insert(a.NodeID, &addrInfo{addr: a, toldBy: m.tellBitOf(src), srcGroup: sg})
+	p := m.insert(a.NodeID, &addrInfo{addr: store(a), toldBy: m.tellBitOf(sp), srcGroup: sg})
 	p.src = src
 	m.place(p, sl)
 	m.wake = true
@@ -188,15 +191,15 @@ func (m *Book) AddFrom(a addr.NodeAddress, src addr.NodeID) (bool, error) {
 // errDistrusted refuses what a distrusted source group tells (trust.go).
 var errDistrusted = errs.ErrDistrustedSource
 
-// sourceGroup is the network group src counts in as a source (see
-// peerInfo.group): addr.NoGroup for no source (the operator) and for a
-// source we do not know.
-func (m *Book) sourceGroup(src addr.NodeID) uint64 {
+// sourceGroup is the network group src, whose entry is sp (nil if none),
+// counts in as a source (see peerInfo.group): addr.NoGroup for no source
+// (the operator), addr.GroupUnknown for a source we do not know.
+func sourceGroup(src addr.NodeID, sp *peerInfo) uint64 {
 	if src == "" {
 		return addr.NoGroup
 	}
-	if p := m.peers[src]; p != nil {
-		return p.group()
+	if sp != nil {
+		return sp.group()
 	}
 	return addr.GroupUnknown
 }
@@ -205,16 +208,17 @@ func (m *Book) sourceGroup(src addr.NodeID) uint64 {
 // (address group and source group) and its network group.
 type slot struct{ source, bucket, group uint64 }
 
-// slotOf returns the slot for address a learnt from src. The caller holds
+// slotOf returns the slot for address a learnt from src, whose entry is
+// sp (nil if none): with no source, a counts as its own. The caller holds
 // the lock.
-func (m *Book) slotOf(a addr.NodeAddress, src addr.NodeID) slot {
+func (m *Book) slotOf(a addr.NodeAddress, src addr.NodeID, sp *peerInfo) slot {
+	g := addr.Group(a)
 	sg := addr.GroupUnknown
 	if src == "" {
-		sg = addr.Group(a)
-	} else if p := m.peers[src]; p != nil {
-		sg = p.group()
+		sg = g
+	} else if sp != nil {
+		sg = sp.group()
 	}
-	g := addr.Group(a)
 	return slot{sg, m.bucketKey.bucket(g, sg), g}
 }
 
@@ -237,11 +241,11 @@ func peerGroup(p *peerInfo) uint64 {
 	}
 	best := p.addrs[0]
 	for _, ai := range p.addrs[1:] {
-		if ai.lastSuccess.After(best.lastSuccess) {
+		if ai.lastSuccess > best.lastSuccess {
 			best = ai
 		}
 	}
-	return addr.Group(best.addr)
+	return addr.Group(best.addr.of(p.id))
 }
 
 // admit tells whether slot sl has room for one more entry: its network

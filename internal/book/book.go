@@ -159,11 +159,9 @@ const (
 )
 
 type addrInfo struct {
-	addr        addr.NodeAddress
-	failures    int       // consecutive failed dials
-	retryAt     time.Time // not dialled before this
-	everWorked  bool
-	lastSuccess time.Time
+	addr        storedAddr
+	retryAt     stamp // not dialled before this
+	lastSuccess stamp
 	// toldBy holds the tellBit of each connected peer that told us of
 	// this address: Advertise does not send it back to them (they know
 	// it), but does send a better address of the same peer.
@@ -172,36 +170,40 @@ type addrInfo struct {
 	// us of this address (addr.NoGroup for the operator's), charged with
 	// what its first dial shows (trust.go); vouched: a source of another
 	// group told us of it too.
-	srcGroup uint64
-	vouched  bool
+	srcGroup   uint64
+	failures   int32 // consecutive failed dials
+	everWorked bool
+	vouched    bool
 }
 
+// peerInfo is a peer's entry. Its fields are ordered, and sized, to pack
+// (the book holds up to MaxPeers of them): times are stamps, small
+// counts small integers.
 type peerInfo struct {
-	id         addr.NodeID
-	addrs      []*addrInfo
-	persistent bool
-	private    bool
-	score      int
-	state      connState
-	caps       event.PeerCaps
-	dialing    *addrInfo // while stateDialing
-	outbound   bool      // we dialled it (dialing or connected)
-	outGroup   uint64    // while outbound: its group in outGroups, or addr.NoGroup
+	id addr.NodeID
+	// addrs are the peer's addresses. The one it enters the book with is
+	// stored inline (first, addrs backed by one), so that a new entry is
+	// one allocation; addresses added later are allocated apart, and
+	// first, once taken out of addrs, is not used again.
+	addrs   []*addrInfo
+	one     [1]*addrInfo
+	first   addrInfo
+	src     addr.NodeID // the peer that first told us of it, if any
+	dialing *addrInfo   // while stateDialing
+	seq     uint64      // insertion order, for ties in eviction
+	// adv is what we have advertised to this connected peer: nil until
+	// we first answer it on a connection, and again once it closes.
+	adv      *walk.Cursor
+	outGroup uint64 // while outbound: its group in outGroups, or addr.NoGroup
 	// connGroup is, while connected, the network group of the
 	// connection's observed remote address (the address we dialled, or
 	// the remote IP the transport saw); addr.NoGroup when the transport
 	// could not tell.
-	connGroup   uint64
-	connectedAt time.Time
-	key         uint64      // walk.Key(id)
-	selfRank    uint64      // rank in our own order (see Advertise)
-	src         addr.NodeID // the peer that first told us of it, if any
-	proven      bool        // we have connected to it
-	brokeAt     time.Time   // when it last broke the protocol (a fatal peer error), if ever
-	adv         walk.Cursor // what we have advertised to this connected peer
-	slot        slot        // source group, bucket and network group (groups.go), if placed
-	placed      bool        // counted in sourceLoad, bucketLoad and groupLoad
+	connGroup uint64
+	slot      slot // source group, bucket and network group (groups.go), if placed
 
+	connectedAt stamp
+	brokeAt     stamp // when it last broke the protocol (a fatal peer error), if ever
 	// hangUps counts the connections in a row that ended within
 	// lifecycle.ShortConnection of being made, after the peer answered
 	// us and not at our asking (see Disconnected); at most
@@ -209,19 +211,33 @@ type peerInfo struct {
 	// on the present connection. closedShort: when the last connection
 	// closed within lifecycle.ShortConnection, before an answer and not at
 	// our asking, until the next connection (see Answered).
-	hangUps     int
+	closedShort stamp
+	hangUps     int8
 	answered    bool
-	closedShort time.Time
+	// tell numbers this connected peer's bit in addresses' toldBy masks
+	// (tellBit), once it has told us of an address we keep: 1 + the
+	// bit's index, 0 if it has not, or no bit was free.
+	tell uint8
 
-	// tellBit is this connected peer's bit in addresses' toldBy masks,
-	// once it has told us of an address we keep (0 if it has not, or no
-	// bit was free).
-	tellBit uint64
+	heapIndex  int32 // position in the evictable heap, -1 if not there
+	score      int16 // MinScore to MaxScore
+	state      connState
+	caps       event.PeerCaps
+	persistent bool
+	private    bool
+	outbound   bool // we dialled it (dialing or connected)
+	proven     bool // we have connected to it
+	placed     bool // counted in sourceLoad, bucketLoad and groupLoad
+	removed    bool // gone from the book; still in order until compaction
+	evicting   bool // queued for eviction (lifecycle.Slots.Queue)
+}
 
-	heapIndex int    // position in the evictable heap, -1 if not there
-	seq       uint64 // insertion order, for ties in eviction
-	removed   bool   // gone from the book; still in order until compaction
-	evicting  bool   // queued for eviction (lifecycle.Slots.Queue)
+// tellBit is p's bit in addresses' toldBy masks (see tell), 0 if none.
+func (p *peerInfo) tellBit() uint64 {
+	if p.tell == 0 {
+		return 0
+	}
+	return 1 << (p.tell - 1)
 }
 
 func (p *peerInfo) connected() bool { return p.state != stateIdle }
@@ -279,6 +295,11 @@ type Book struct {
 	trust map[uint64]*sourceTrust // what each source group's addresses proved (trust.go)
 
 	strictLogged bool
+
+	// epoch is the time stamps count from (stamp.go): the first the
+	// book was given, once hasEpoch.
+	epoch    time.Time
+	hasEpoch bool
 
 	// updates are the peer updates not yet taken (TakeUpdates); wake is
 	// set when a dial may have become possible (TakeWake).
@@ -353,14 +374,15 @@ func endpointKey(a addr.NodeAddress) endpoint { return endpoint{a.Hostname, a.Po
 // isPrivate reports whether id was configured private.
 func (m *Book) isPrivate(id addr.NodeID) bool { return slices.Contains(m.opts.PrivatePeers, id) }
 
-// insert adds a new peer; the caller holds the lock and made room.
+// insert adds a new peer, with ai (if not nil) as its first address,
+// copied into the entry; the caller holds the lock and made room.
 func (m *Book) insert(id addr.NodeID, ai *addrInfo) *peerInfo {
 	m.seq++
-	key := walk.Key(id)
-	p := &peerInfo{id: id, key: key, selfRank: walk.Rank(key, m.selfKey), heapIndex: -1, seq: m.seq, private: m.isPrivate(id)}
-	m.freshRanks = append(m.freshRanks, p.selfRank)
+	p := &peerInfo{id: id, heapIndex: -1, seq: m.seq, private: m.isPrivate(id)}
+	m.freshRanks = append(m.freshRanks, m.RankOf(id))
 	if ai != nil {
-		p.addrs = []*addrInfo{ai}
+		p.first, p.one[0] = *ai, &p.first
+		p.addrs = p.one[:1:1]
 	}
 	m.peers[id] = p
 	m.fresh = append(m.fresh, p)
@@ -404,7 +426,7 @@ func (m *Book) remove(p *peerInfo) {
 	p.removed = true
 	m.stale++
 	m.gone = append(m.gone, p)
-	m.dropRank(p.selfRank)
+	m.dropRank(m.RankOf(p.id))
 	if m.stale > 64 && m.stale > len(m.peers) {
 		m.settle() // keep order compact when nobody asks for addresses
 	}
@@ -419,7 +441,7 @@ func (m *Book) rank(p *peerInfo) {
 
 func (m *Book) unrank(p *peerInfo) {
 	if p.heapIndex >= 0 {
-		heap.Remove(&m.evict, p.heapIndex)
+		heap.Remove(&m.evict, int(p.heapIndex))
 	}
 }
 
@@ -427,9 +449,9 @@ func (m *Book) setScore(p *peerInfo, s int) {
 	if p.persistent {
 		return
 	}
-	p.score = min(max(s, MinScore), MaxScore-1)
+	p.score = int16(min(max(s, MinScore), MaxScore-1))
 	if p.heapIndex >= 0 {
-		heap.Fix(&m.evict, p.heapIndex)
+		heap.Fix(&m.evict, int(p.heapIndex))
 	}
 }
 
@@ -463,7 +485,7 @@ func (m *Book) settle() {
 		pos, _ := slices.BinarySearchFunc(m.order[:hi], p.id, func(q *peerInfo, id addr.NodeID) int { return cmp.Compare(q.id, id) })
 		copy(m.order[pos+j+1:hi+j+1], m.order[pos:hi])
 		copy(m.items[pos+j+1:hi+j+1], m.items[pos:hi])
-		m.order[pos+j], m.items[pos+j] = p, walk.Item{Key: p.key, Seq: p.seq}
+		m.order[pos+j], m.items[pos+j] = p, walk.Item{Key: walk.Key(p.id), Seq: p.seq}
 		hi = pos
 	}
 	clear(m.fresh)
@@ -525,12 +547,12 @@ func evictsFirst(a, b *peerInfo) bool {
 }
 func (h evictHeap) Swap(i, j int) {
 	h[i], h[j] = h[j], h[i]
-	h[i].heapIndex = i
-	h[j].heapIndex = j
+	h[i].heapIndex = int32(i)
+	h[j].heapIndex = int32(j)
 }
 func (h *evictHeap) Push(x any) {
 	p := x.(*peerInfo)
-	p.heapIndex = len(*h)
+	p.heapIndex = int32(len(*h))
 	*h = append(*h, p)
 }
 func (h *evictHeap) Pop() any {

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"math/bits"
 	"slices"
 
 	"github.com/pexnet/pex/internal/addr"
@@ -127,23 +126,16 @@ func (m *Book) checkEntry(p *peerInfo) error {
 		return errors.New("dialing but not outbound")
 	case (!p.persistent && !p.connected()) != (p.heapIndex >= 0):
 		return fmt.Errorf("in the eviction heap: %v, state %d, persistent %v", p.heapIndex >= 0, p.state, p.persistent)
-	case p.heapIndex >= 0 && (p.heapIndex >= len(m.evict) || m.evict[p.heapIndex] != p):
+	case p.heapIndex >= 0 && (int(p.heapIndex) >= len(m.evict) || m.evict[p.heapIndex] != p):
 		return errors.New("heap index points elsewhere")
-	case p.selfRank != m.RankOf(p.id):
-		return errors.New("rank is not its ID's")
 	case p.hangUps < 0 || p.hangUps > lifecycle.MaxHangUps:
 		return fmt.Errorf("%d hang-ups, limit %d", p.hangUps, lifecycle.MaxHangUps)
-	case p.hangUps > 0 && p.connectedAt.IsZero():
+	case p.hangUps > 0 && p.connectedAt == 0:
 		return errors.New("hung up but never connected")
 	case p.answered && p.state < stateConnected:
 		return errors.New("answered but not connected")
-	case !p.closedShort.IsZero() && p.state >= stateConnected:
+	case p.closedShort != 0 && p.state >= stateConnected:
 		return errors.New("connected, and waiting for the answer of its last connection")
-	}
-	for _, ai := range p.addrs {
-		if ai.addr.NodeID != p.id {
-			return fmt.Errorf("holds address %s of another ID", ai.addr)
-		}
 	}
 	return nil
 }
@@ -195,18 +187,18 @@ func (m *Book) checkLoads() error {
 func (m *Book) checkTellBits() error {
 	var held uint64
 	for id, p := range m.peers {
-		if p.tellBit == 0 {
+		if p.tellBit() == 0 {
 			continue
 		}
 		switch {
 		case p.state < stateConnected:
 			return fmt.Errorf("%s holds a tell bit but is not connected", id)
-		case bits.OnesCount64(p.tellBit) != 1:
-			return fmt.Errorf("%s holds tell bits %x", id, p.tellBit)
-		case held&p.tellBit != 0:
+		case p.tell > 64:
+			return fmt.Errorf("%s holds tell bit %d", id, p.tell)
+		case held&p.tellBit() != 0:
 			return fmt.Errorf("tell bit of %s shared", id)
 		}
-		held |= p.tellBit
+		held |= p.tellBit()
 	}
 	if held != m.tellBits {
 		return fmt.Errorf("tell bits in use %x, held %x", m.tellBits, held)
@@ -236,14 +228,14 @@ func (m *Book) checkOrder() error {
 		if i > 0 && m.order[i-1].id >= p.id {
 			return fmt.Errorf("order not sorted at %d", i)
 		}
-		if m.items[i] != (walk.Item{Key: p.key, Seq: p.seq}) {
+		if m.items[i] != (walk.Item{Key: walk.Key(p.id), Seq: p.seq}) {
 			return fmt.Errorf("walk item %d is not its entry's", i)
 		}
 	}
 	m.mergeRanks()
 	ranks := make([]uint64, 0, len(m.peers))
 	for _, p := range m.peers {
-		ranks = append(ranks, p.selfRank)
+		ranks = append(ranks, m.RankOf(p.id))
 	}
 	slices.Sort(ranks)
 	if !slices.Equal(ranks, m.ranks) {

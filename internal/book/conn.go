@@ -11,7 +11,6 @@ import (
 	"github.com/pexnet/pex/internal/errs"
 	"github.com/pexnet/pex/internal/event"
 	"github.com/pexnet/pex/internal/lifecycle"
-	"github.com/pexnet/pex/internal/walk"
 )
 
 // CrowdedInbound reports whether id dialled us from a public network
@@ -72,9 +71,10 @@ func (m *Book) tryDialNext(now time.Time) (addr.NodeAddress, bool, time.Time) {
 	p.state = stateDialing
 	p.dialing = ai
 	m.slots.Open()
-	m.markOutbound(p, ai.addr)
+	a := ai.addr.of(p.id)
+	m.markOutbound(p, a)
 	m.unrank(p)
-	return ai.addr, true, time.Time{}
+	return a, true, time.Time{}
 }
 
 // persistentLeaving reports whether a persistent peer is queued for
@@ -89,15 +89,16 @@ func (m *Book) pickDial(now time.Time) (*peerInfo, *addrInfo, time.Time) {
 	if full && len(m.persistent) == 0 {
 		return nil, nil, time.Time{}
 	}
-	var next time.Time
+	var next stamp
+	at := m.stamp(now)
 	due := func(p *peerInfo) *addrInfo {
-		if p.connected() || p.removed || p.score <= m.opts.EvictScore {
+		if p.connected() || p.removed || int(p.score) <= m.opts.EvictScore {
 			return nil
 		}
 		var best *addrInfo
 		for _, ai := range p.addrs {
-			if ai.retryAt.After(now) {
-				if next.IsZero() || ai.retryAt.Before(next) {
+			if ai.retryAt > at {
+				if next == 0 || ai.retryAt < next {
 					next = ai.retryAt
 				}
 				continue
@@ -121,23 +122,23 @@ func (m *Book) pickDial(now time.Time) (*peerInfo, *addrInfo, time.Time) {
 		// A persistent peer queued to go (the last resort when every
 		// other connection was persistent too) frees its slot for what
 		// needed it, not for an ordinary dial.
-		return nil, nil, next
+		return nil, nil, m.time(next)
 	}
 	m.settle()
 	n := len(m.order)
 	if n == 0 {
-		return nil, nil, next
+		return nil, nil, m.time(next)
 	}
 	i := lifecycle.Pick(n, m.opts.Rand.IntN(n), func(i int) (int, bool) {
 		p := m.order[i]
 		ai := due(p)
-		if ai == nil || m.slots.GroupFull(addr.Group(ai.addr)) {
+		if ai == nil || m.slots.GroupFull(addr.Group(ai.addr.of(p.id))) {
 			return 0, false
 		}
-		return p.score, true
+		return int(p.score), true
 	})
 	if i < 0 {
-		return nil, nil, next
+		return nil, nil, m.time(next)
 	}
 	p := m.order[i]
 	return p, due(p), time.Time{}
@@ -177,7 +178,7 @@ func (m *Book) Dialed(now time.Time, a addr.NodeAddress) error {
 				return err
 			}
 		}
-		p = m.insert(a.NodeID, &addrInfo{addr: a, srcGroup: addr.NoGroup})
+		p = m.insert(a.NodeID, &addrInfo{addr: store(a), srcGroup: addr.NoGroup})
 	}
 	switch p.state {
 	case stateDialing:
@@ -194,13 +195,13 @@ func (m *Book) Dialed(now time.Time, a addr.NodeAddress) error {
 		return fmt.Errorf("%w: %s", errs.ErrDuplicateConnection, a.NodeID)
 	}
 	p.state = stateConnected
-	p.connectedAt = now
-	p.closedShort = time.Time{}
+	p.connectedAt = m.stamp(now)
+	p.closedShort = 0
 	ai := p.dialing
-	if ai == nil || ai.addr != a {
+	if ai == nil || !ai.addr.is(a) {
 		ai = nil
 		for _, x := range p.addrs {
-			if x.addr == a {
+			if x.addr.is(a) {
 				ai = x
 			}
 		}
@@ -211,12 +212,12 @@ func (m *Book) Dialed(now time.Time, a addr.NodeAddress) error {
 			m.proved(ai)
 		}
 		ai.failures = 0
-		ai.retryAt = time.Time{}
+		ai.retryAt = 0
 		ai.everWorked = true
 		p.proven = true
-		ai.lastSuccess = now
+		ai.lastSuccess = m.stamp(now)
 	}
-	m.setScore(p, p.score+scoreConnected)
+	m.setScore(p, int(p.score)+scoreConnected)
 	m.sparePersistent() // as in accepted
 	return nil
 }
@@ -242,7 +243,7 @@ func (m *Book) DialFailed(now time.Time, a addr.NodeAddress) {
 func (m *Book) DialRefused(now time.Time, a addr.NodeAddress) {
 	if p := m.peers[a.NodeID]; p != nil {
 		for _, ai := range p.addrs {
-			if ai.addr == a && !ai.everWorked {
+			if ai.addr.is(a) && !ai.everWorked {
 				m.proved(ai)
 				ai.everWorked = true
 				p.proven = true
@@ -280,17 +281,17 @@ func (m *Book) dialFailed(now time.Time, a addr.NodeAddress, mismatch bool) {
 		m.keepPersistent() // the room this dial needed is not needed now
 	}
 	for i, ai := range p.addrs {
-		if ai.addr != a {
+		if !ai.addr.is(a) {
 			continue
 		}
 		ai.failures++
-		ai.retryAt = now.Add(m.slots.Backoff(ai.failures))
+		ai.retryAt = m.stamp(now.Add(m.slots.Backoff(int(ai.failures))))
 		if mismatch {
 			m.strike(ai)
 		}
 		gossip := !ai.everWorked && ai.srcGroup != addr.NoGroup
 		junk := mismatch || (gossip && ai.failures >= junkTries)
-		if !p.persistent && (junk || ai.failures >= m.opts.MaxDialFailures) && !p.removed {
+		if !p.persistent && (junk || int(ai.failures) >= m.opts.MaxDialFailures) && !p.removed {
 			p.addrs = slices.Delete(p.addrs, i, i+1)
 			if len(p.addrs) == 0 && !p.connected() {
 				m.remove(p)
@@ -301,7 +302,7 @@ func (m *Book) dialFailed(now time.Time, a addr.NodeAddress, mismatch bool) {
 	if !p.removed && m.baseless(p) {
 		m.remove(p)
 	} else if p.heapIndex >= 0 {
-		heap.Fix(&m.evict, p.heapIndex) // it may be failing now
+		heap.Fix(&m.evict, int(p.heapIndex)) // it may be failing now
 	}
 	m.wake = true
 }
@@ -393,9 +394,9 @@ func (m *Book) accepted(now time.Time, id addr.NodeID, g uint64) error {
 		p.dialing = nil
 		m.clearOutbound(p)
 		p.connGroup = g
-		p.connectedAt = now
-		p.closedShort = time.Time{}
-		m.setScore(p, p.score+scoreConnected)
+		p.connectedAt = m.stamp(now)
+		p.closedShort = 0
+		m.setScore(p, int(p.score)+scoreConnected)
 		m.sparePersistent()
 		return nil
 	}
@@ -435,10 +436,10 @@ func (m *Book) accepted(now time.Time, id addr.NodeID, g uint64) error {
 	m.unrank(p)
 	p.state = stateConnected
 	p.connGroup = g
-	p.connectedAt = now
-	p.closedShort = time.Time{}
+	p.connectedAt = m.stamp(now)
+	p.closedShort = 0
 	m.slots.Open()
-	m.setScore(p, p.score+scoreConnected)
+	m.setScore(p, int(p.score)+scoreConnected)
 	// A persistent peer queued to go when every other connection was
 	// persistent stays: this one goes in its place.
 	m.sparePersistent()
@@ -471,7 +472,7 @@ func (m *Book) inboundVictim(newcomer uint64) *peerInfo {
 		if !p.connected() || p.outbound || p.persistent || p.evicting {
 			continue
 		}
-		cands = append(cands, lifecycle.Inbound{ID: p.id, Group: p.group(), Score: p.score, ConnectedAt: p.connectedAt})
+		cands = append(cands, lifecycle.Inbound{ID: p.id, Group: p.group(), Score: int(p.score), ConnectedAt: m.time(p.connectedAt)})
 		peers = append(peers, p)
 	}
 	if v := lifecycle.Victim(cands, newcomer); v >= 0 {
@@ -515,13 +516,13 @@ func (m *Book) Disconnected(now time.Time, id addr.NodeID) {
 	case p.evicting || p.state == stateDialing:
 		// We asked for it (EvictNext), or it never connected: not the
 		// peer's hang-up.
-	case now.Sub(p.connectedAt) >= lifecycle.ShortConnection:
+	case now.Sub(m.time(p.connectedAt)) >= lifecycle.ShortConnection:
 		p.hangUps = 0
 	case p.answered:
 		hungUp = true
 	default:
 		// Its answer may yet be read (Answered).
-		p.closedShort = now
+		p.closedShort = m.stamp(now)
 	}
 	p.answered = false
 	if p.state == stateReady {
@@ -529,13 +530,13 @@ func (m *Book) Disconnected(now time.Time, id addr.NodeID) {
 	}
 	p.state = stateIdle
 	p.dialing = nil
-	p.adv = walk.Cursor{}
+	p.adv = nil
 	m.dropTellBit(p)
 	m.slots.Close()
 	// Do not redial at once a peer that just dropped us (or that we
 	// dropped): it may have displaced us, and redialling straight away
 	// would churn connections.
-	p.holdOff(now.Add(m.opts.MinRetryTime))
+	p.holdOff(m.stamp(now.Add(m.opts.MinRetryTime)))
 	if hungUp {
 		m.hangUp(p, now)
 	}
@@ -575,21 +576,21 @@ func (m *Book) Errored(now time.Time, pe event.PeerError) {
 	step := scoreErrored
 	if pe.Fatal {
 		step = scoreErroredFatal
-		p.brokeAt = now
+		p.brokeAt = m.stamp(now)
 		m.slots.Broke(p.group(), now)
 		if !p.persistent {
 			// It broke the protocol: not dialled again for the longest
 			// back-off, whatever its score.
-			hold := now.Add(m.opts.MaxRetryTime)
+			hold := m.stamp(now.Add(m.opts.MaxRetryTime))
 			for _, ai := range p.addrs {
-				if ai.retryAt.Before(hold) {
+				if ai.retryAt < hold {
 					ai.retryAt = hold
 				}
 			}
 		}
 	}
-	m.setScore(p, p.score-step)
-	if p.connected() && !p.persistent && p.score <= m.opts.EvictScore && !p.evicting {
+	m.setScore(p, int(p.score)-step)
+	if p.connected() && !p.persistent && int(p.score) <= m.opts.EvictScore && !p.evicting {
 		p.evicting = true
 		m.slots.Queue(p.id)
 	}
@@ -605,22 +606,22 @@ func (m *Book) Answered(id addr.NodeID) {
 	case p == nil:
 	case p.state >= stateConnected:
 		p.answered = true
-	case p.state == stateIdle && !p.closedShort.IsZero():
-		m.hangUp(p, p.closedShort)
+	case p.state == stateIdle && p.closedShort != 0:
+		m.hangUp(p, m.time(p.closedShort))
 	}
 }
 
 // hangUp counts a hang-up of p at closed and holds off its next dial.
 func (m *Book) hangUp(p *peerInfo, closed time.Time) {
-	p.closedShort = time.Time{}
+	p.closedShort = 0
 	p.hangUps = min(p.hangUps+1, lifecycle.MaxHangUps)
-	p.holdOff(closed.Add(m.slots.HangUpBackoff(p.hangUps)))
+	p.holdOff(m.stamp(closed.Add(m.slots.HangUpBackoff(int(p.hangUps)))))
 }
 
 // holdOff puts off every dial of p until at least t.
-func (p *peerInfo) holdOff(t time.Time) {
+func (p *peerInfo) holdOff(t stamp) {
 	for _, ai := range p.addrs {
-		if ai.retryAt.Before(t) {
+		if ai.retryAt < t {
 			ai.retryAt = t
 		}
 	}
@@ -629,7 +630,7 @@ func (p *peerInfo) holdOff(t time.Time) {
 // Good raises the score of id, for a useful response.
 func (m *Book) Good(id addr.NodeID) {
 	if p := m.peers[id]; p != nil {
-		m.setScore(p, p.score+scoreGood)
+		m.setScore(p, int(p.score)+scoreGood)
 	}
 }
 

@@ -5,14 +5,12 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/netip"
-	"reflect"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/pexnet/pex/internal/testkit"
-	"github.com/pexnet/pex/internal/walk"
 )
 
 // fzPMSentinels are the exported errors PeerManager methods may return.
@@ -122,7 +120,7 @@ func (h *fzPM) advertise(to NodeID, limit int) {
 	m.mu.Lock()
 	if req := m.peers[to]; req != nil && req.connected() && !h.tracked[to] && !h.random {
 		h.tracked[to] = true
-		if !req.adv.Active() { // a fresh walk (see fzCheckIdleAdv)
+		if req.adv == nil || !req.adv.Active() { // a fresh walk (see fzCheckIdleAdv)
 			h.owed[to] = map[NodeID]uint64{}
 			for id, p := range m.peers {
 				if _, ok := m.advertisable(p, to, m.now()); ok {
@@ -162,7 +160,7 @@ func (h *fzPM) advertise(to NodeID, limit int) {
 		if p == nil {
 			t.Fatalf("advertise: %s is not in the book", a.NodeID)
 		}
-		if !slices.ContainsFunc(p.addrs, func(ai *addrInfo) bool { return ai.addr == a }) {
+		if !slices.ContainsFunc(p.addrs, func(ai *addrInfo) bool { return ai.addr.is(a) }) {
 			t.Fatalf("advertise: %s is not a stored address", a)
 		}
 		if p.private || a.NodeID == h.private {
@@ -171,7 +169,7 @@ func (h *fzPM) advertise(to NodeID, limit int) {
 		if p.src == to {
 			t.Fatalf("advertise: %s sent back to its source %s", a.NodeID, to)
 		}
-		if p.score <= m.opts.EvictScore {
+		if int(p.score) <= m.opts.EvictScore {
 			t.Fatalf("advertise: %s advertised at score %d", a.NodeID, p.score)
 		}
 		if !connected || h.random {
@@ -214,21 +212,21 @@ func (h *fzPM) check(what string, before map[NodeID]fzSnap, target NodeID, mayDr
 	// no address carries the bit of a peer that left.
 	var tells uint64
 	for id, p := range m.peers {
-		if p.tellBit == 0 {
+		if p.tellBit() == 0 {
 			continue
 		}
-		if p.state < stateConnected || p.tellBit&(p.tellBit-1) != 0 || tells&p.tellBit != 0 {
-			fail("peer %s: tell bit %x, state %d, taken %x", id, p.tellBit, p.state, tells)
+		if p.state < stateConnected || tells&p.tellBit() != 0 {
+			fail("peer %s: tell bit %x, state %d, taken %x", id, p.tellBit(), p.state, tells)
 		}
-		tells |= p.tellBit
+		tells |= p.tellBit()
 	}
 	if tells != m.tellBits || tells&m.staleBits != 0 {
 		fail("tell bits in use %x, held %x, freed %x", m.tellBits, tells, m.staleBits)
 	}
-	for _, p := range m.peers {
+	for id, p := range m.peers {
 		for _, ai := range p.addrs {
 			if ai.toldBy&^(tells|m.staleBits) != 0 {
-				fail("address %s told by %x, bits held %x, freed %x", ai.addr, ai.toldBy, tells, m.staleBits)
+				fail("address %s told by %x, bits held %x, freed %x", ai.addr.of(id), ai.toldBy, tells, m.staleBits)
 			}
 		}
 	}
@@ -245,24 +243,18 @@ func (h *fzPM) check(what string, before map[NodeID]fzSnap, target NodeID, mayDr
 			fail("seq %d twice", p.seq)
 		}
 		seqs[p.seq] = true
-		if p.key != walk.Key(id) || p.selfRank != walk.Rank(p.key, m.selfKey) {
-			fail("%s: stale key or rank", id)
-		}
 		// AddPersistent appends its address past MaxAddressesPerPeer
 		// (reported; an operator's call, not a peer's input).
 		if len(p.addrs) > m.opts.MaxAddressesPerPeer && !p.persistent {
 			fail("%s holds %d addresses, MaxAddressesPerPeer %d (persistent %v)", id, len(p.addrs), m.opts.MaxAddressesPerPeer, p.persistent)
 		}
 		for i, ai := range p.addrs {
-			if ai.addr.NodeID != id {
-				fail("%s holds an address of %s", id, ai.addr.NodeID)
-			}
-			if err := m.CheckAddress(ai.addr); err != nil {
-				fail("%s holds refused address %s: %v", id, ai.addr, err)
+			if err := m.CheckAddress(ai.addr.of(id)); err != nil {
+				fail("%s holds refused address %s: %v", id, ai.addr.of(id), err)
 			}
 			for _, aj := range p.addrs[:i] {
 				if aj.addr == ai.addr || aj == ai {
-					fail("%s holds %s twice", id, ai.addr)
+					fail("%s holds %s twice", id, ai.addr.of(id))
 				}
 			}
 		}
@@ -281,7 +273,7 @@ func (h *fzPM) check(what string, before map[NodeID]fzSnap, target NodeID, mayDr
 			if p.outbound || p.dialing != nil || p.evicting {
 				fail("idle %s: outbound %v dialing %v evicting %v", id, p.outbound, p.dialing != nil, p.evicting)
 			}
-			if h.checkAdv && !reflect.DeepEqual(p.adv, walk.Cursor{}) {
+			if h.checkAdv && p.adv != nil {
 				fail("idle %s keeps walk state %+v", id, p.adv)
 			}
 		}
@@ -301,7 +293,7 @@ func (h *fzPM) check(what string, before map[NodeID]fzSnap, target NodeID, mayDr
 		}
 		if p.heapIndex >= 0 {
 			ranked++
-			if p.heapIndex >= len(m.evict) || m.evict[p.heapIndex] != p {
+			if int(p.heapIndex) >= len(m.evict) || m.evict[p.heapIndex] != p {
 				fail("%s: heap index %d wrong", id, p.heapIndex)
 			}
 		}
@@ -440,13 +432,13 @@ func (h *fzPM) knownInRank(after, span uint64) {
 	got := h.m.KnownInRank(after, span)
 	want := 0
 	for _, p := range h.m.peers {
-		if span > 0 && p.selfRank-after-1 <= span-1 {
+		if span > 0 && h.m.RankOf(p.id)-after-1 <= span-1 {
 			want++
 		}
 	}
 	n, atAfter := len(h.m.peers), 0
 	for _, p := range h.m.peers {
-		if p.selfRank == after {
+		if h.m.RankOf(p.id) == after {
 			atAfter++
 		}
 	}
@@ -650,7 +642,7 @@ func FuzzPeerManagerOps(f *testing.F) {
 						}
 					})
 					slices.SortFunc(ps, func(a, b *peerInfo) int { return testkit.CmpU64(a.seq, b.seq) })
-					after = ps[int(k>>1)%len(ps)].selfRank + uint64(int64(int8(r.U8()))>>4)
+					after = h.m.RankOf(ps[int(k>>1)%len(ps)].id) + uint64(int64(int8(r.U8()))>>4)
 				} else {
 					after = r.U64()
 				}
@@ -705,7 +697,7 @@ const fzCheckIdleAdv = true
 func (m *PeerManager) advertisable(p *peerInfo, to NodeID, now time.Time) (NodeAddress, bool) {
 	var toBit uint64
 	if r := m.peers[to]; r != nil {
-		toBit = r.tellBit
+		toBit = r.tellBit()
 	}
 	return m.advertisableTo(p, to, toBit, now)
 }

@@ -41,7 +41,7 @@ func (m *Book) Addresses(id addr.NodeID) []addr.NodeAddress {
 	}
 	out := make([]addr.NodeAddress, len(p.addrs))
 	for i, ai := range p.addrs {
-		out[i] = ai.addr
+		out[i] = ai.addr.of(p.id)
 	}
 	return out
 }
@@ -74,7 +74,7 @@ func (m *Book) Score(id addr.NodeID) (int, bool) {
 	if p == nil {
 		return 0, false
 	}
-	return p.score, true
+	return int(p.score), true
 }
 
 // IsConnected reports whether id is dialing, connected or ready.

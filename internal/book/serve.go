@@ -2,6 +2,7 @@ package book
 
 import (
 	"math"
+	"math/bits"
 	"slices"
 	"time"
 
@@ -60,7 +61,10 @@ func (m *Book) Advertise(now time.Time, to addr.NodeID, limit int) []addr.NodeAd
 	var c walk.Cursor
 	var toBit uint64
 	if requester != nil {
-		c, toBit = requester.adv, requester.tellBit
+		if requester.adv != nil {
+			c = *requester.adv
+		}
+		toBit = requester.tellBit()
 	}
 	ok := func(i int) bool {
 		_, ok := m.advertisableTo(m.order[i], to, toBit, now)
@@ -71,7 +75,10 @@ func (m *Book) Advertise(now time.Time, to addr.NodeID, limit int) []addr.NodeAd
 		out = append(out, a)
 	})
 	if requester != nil {
-		requester.adv = c
+		if requester.adv == nil {
+			requester.adv = new(walk.Cursor)
+		}
+		*requester.adv = c
 	}
 	return out
 }
@@ -81,7 +88,7 @@ func (m *Book) Advertise(now time.Time, to addr.NodeID, limit int) []addr.NodeAd
 func (m *Book) WalkStartOf(id addr.NodeID) uint64 { return walk.Start(walk.Key(id), m.selfKey) }
 
 // WalkKey and Seq make an entry a walk.Entry.
-func (p *peerInfo) WalkKey() uint64 { return p.key }
+func (p *peerInfo) WalkKey() uint64 { return walk.Key(p.id) }
 
 func (p *peerInfo) Seq() uint64 { return p.seq }
 
@@ -118,10 +125,10 @@ func (m *Book) sample(out []addr.NodeAddress, to addr.NodeID, limit int, now tim
 // to, whose tellBit is toBit (0 for none), if any: never one that to told
 // us of.
 func (m *Book) advertisableTo(p *peerInfo, to addr.NodeID, toBit uint64, now time.Time) (addr.NodeAddress, bool) {
-	if p.id == to || p.src == to || p.private || p.score <= m.opts.EvictScore || len(p.addrs) == 0 {
+	if p.id == to || p.src == to || p.private || int(p.score) <= m.opts.EvictScore || len(p.addrs) == 0 {
 		return addr.NodeAddress{}, false
 	}
-	if !p.brokeAt.IsZero() && now.Sub(p.brokeAt) < m.opts.MaxRetryTime {
+	if p.brokeAt != 0 && now.Sub(m.time(p.brokeAt)) < m.opts.MaxRetryTime {
 		// It broke the protocol with us lately: we do not dial it (see
 		// Errored), and do not send others to it either.
 		return addr.NodeAddress{}, false
@@ -138,27 +145,28 @@ func (m *Book) advertisableTo(p *peerInfo, to addr.NodeID, toBit uint64, now tim
 		// Failing, or to told us of it.
 		return addr.NodeAddress{}, false
 	}
-	return best.addr, true
+	return best.addr.of(p.id), true
 }
 
-// tellBitOf returns src's tellBit, giving it one if its connection is up
-// and a bit is free; 0 if not. The caller holds the lock.
-func (m *Book) tellBitOf(src addr.NodeID) uint64 {
-	p := m.peers[src]
-	if src == "" || p == nil || p.state < stateConnected {
+// tellBitOf returns the tellBit of source p (nil for none), giving it one
+// if its connection is up and a bit is free; 0 if not. The caller holds
+// the lock.
+func (m *Book) tellBitOf(p *peerInfo) uint64 {
+	if p == nil || p.state < stateConnected {
 		return 0 // a peer we are still dialling has told us nothing
 	}
-	if p.tellBit != 0 || m.tellBits == math.MaxUint64 {
-		return p.tellBit
+	if p.tell != 0 || m.tellBits == math.MaxUint64 {
+		return p.tellBit()
 	}
 	free := ^(m.tellBits | m.staleBits)
 	if free == 0 {
 		m.sweepStaleBits()
 		free = ^m.tellBits
 	}
-	p.tellBit = free & -free // the lowest free bit
-	m.tellBits |= p.tellBit
-	return p.tellBit
+	bit := free & -free // the lowest free bit
+	p.tell = uint8(bits.TrailingZeros64(bit)) + 1
+	m.tellBits |= bit
+	return bit
 }
 
 // dropTellBit frees p's tellBit as its connection closes: what it told us
@@ -167,9 +175,9 @@ func (m *Book) tellBitOf(src addr.NodeID) uint64 {
 // sweepStaleBits clears the freed ones in one pass over the book, not one
 // pass per disconnect. The caller holds the lock.
 func (m *Book) dropTellBit(p *peerInfo) {
-	m.tellBits &^= p.tellBit
-	m.staleBits |= p.tellBit
-	p.tellBit = 0
+	m.tellBits &^= p.tellBit()
+	m.staleBits |= p.tellBit()
+	p.tell = 0
 }
 
 // sweepStaleBits clears the freed tell bits from every address, so they
@@ -191,6 +199,9 @@ func (m *Book) sweepStaleBits() {
 func (m *Book) ToldShare(id addr.NodeID) float64 {
 	p := m.peers[id]
 	if p == nil {
+		return 0
+	}
+	if p.adv == nil {
 		return 0
 	}
 	return p.adv.Share()
