@@ -52,7 +52,8 @@ type PeerManagerOptions struct {
 	MinRetryTime time.Duration
 	MaxRetryTime time.Duration
 	// MaxDialFailures drops a non-persistent address after that many
-	// consecutive failed dials. Default 5.
+	// consecutive failed dials. Default 5. A gossiped address we never
+	// reached goes after two.
 	MaxDialFailures int
 	// EvictScore: a connected peer whose score falls to it or below is
 	// queued for disconnection (EvictNext) and not dialled again while it
@@ -353,9 +354,13 @@ func (m *PeerManager) Dialed(a NodeAddress) error {
 	return m.b.Dialed(m.now(), a)
 }
 
-// DialFailed records a failed dial of a: its back-off doubles, and a
-// non-persistent address that failed MaxDialFailures times in a row is
-// dropped (with its peer, if that was the peer's last address).
+// DialFailed records a failed dial of a, where nobody proved a node ID
+// (no answer, no handshake; see DialMismatch and DialRefused for the
+// others). The failure counts against the address, not the node's score:
+// its back-off doubles, and a non-persistent address that failed
+// MaxDialFailures times in a row is dropped (with its peer, if that was
+// the peer's last address); a gossiped address we never reached goes
+// after two.
 func (m *PeerManager) DialFailed(a NodeAddress) {
 	m.mu.Lock()
 	defer m.unlock()

@@ -76,7 +76,8 @@ type Options struct {
 	MinRetryTime time.Duration
 	MaxRetryTime time.Duration
 	// MaxDialFailures drops a non-persistent address after that many
-	// consecutive failed dials. Default 5.
+	// consecutive failed dials. Default 5. A gossiped address we never
+	// reached goes after two.
 	MaxDialFailures int
 	// EvictScore: a connected peer whose score falls to it or below is
 	// queued for disconnection (EvictNext) and not dialled again while it
