@@ -22,9 +22,8 @@ import (
 // Only a proved lie is a strike, not an address nobody answers at: honest
 // nodes pass on what their books hold, junk included, and in a book an
 // attacker has flooded most dials go to junk, so charging the relays
-// would distrust honest sources (in the 32-group sybil runs it doubled
-// the honest nodes whose outbound connections were all to attackers).
-// Junk leaves by its own failures (junkTries).
+// would distrust honest sources. Junk leaves by its own failures
+// (junkTries).
 const (
 	// strikeSlack is how many more strikes than lives a source group
 	// may have before it is distrusted.
