@@ -405,7 +405,9 @@ func TestPeerManagerConcurrency(t *testing.T) {
 	wg.Wait()
 
 	checkInvariants(t, m)
-	require.LessOrEqual(t, m.Len(), 64)
+	// Connected peers (at most MaxConnected) may hold the book over
+	// MaxPeers until they leave; so may the persistent one.
+	require.LessOrEqual(t, m.Len(), 64+8+1)
 	known := m.Known()
 	require.NotContains(t, known, selfID)
 	require.True(t, slices.IsSorted(known))
