@@ -95,19 +95,11 @@ func probeOnce(seed uint64) (dial, req, resp time.Duration, err error) {
 // inbound peers, and node 0 had received their first requests: how far
 // the switches' start and node 0's accepting spread the dials.
 func runStarProbe(w io.Writer, n int) error {
-	dir, err := os.MkdirTemp("", "pexcalib")
+	nw, dir, err := pexNetwork(n)
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	kinds := make([]testnet.Kind, n)
-	for i := range kinds {
-		kinds[i] = testnet.Pex
-	}
-	nw, err := testnet.New(kinds, testnet.Options{Period: 250 * time.Millisecond, Pex: race.PexConfig(250 * time.Millisecond), Seed: 1, Dir: dir})
-	if err != nil {
-		return err
-	}
 	defer nw.Stop()
 	if err := nw.Bootstrap(testnet.Star); err != nil {
 		return err
@@ -171,19 +163,11 @@ func runStarProbe(w io.Writer, n int) error {
 // if they end one after another, by the machine's processors, which all
 // the nodes of a loopback network share.
 func runPairsProbe(w io.Writer, k int) error {
-	dir, err := os.MkdirTemp("", "pexcalib")
+	nw, dir, err := pexNetwork(2 * k)
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	kinds := make([]testnet.Kind, 2*k)
-	for i := range kinds {
-		kinds[i] = testnet.Pex
-	}
-	nw, err := testnet.New(kinds, testnet.Options{Period: 250 * time.Millisecond, Pex: race.PexConfig(250 * time.Millisecond), Seed: 1, Dir: dir})
-	if err != nil {
-		return err
-	}
 	defer nw.Stop()
 	if err := nw.Start(); err != nil {
 		return err
@@ -214,4 +198,23 @@ func runPairsProbe(w io.Writer, k int) error {
 		k, loadAvg(), len(ds), ds[0].Round(10*time.Microsecond), ds[len(ds)-1].Round(10*time.Microsecond), ds[len(ds)/2].Round(10*time.Microsecond),
 		(ds[len(ds)-1] / time.Duration(len(ds))).Round(10*time.Microsecond))
 	return nil
+}
+
+// pexNetwork is a network of n pex nodes on switches at a 250 ms period,
+// in a new directory that the caller removes once done with the network.
+func pexNetwork(n int) (*testnet.Network, string, error) {
+	dir, err := os.MkdirTemp("", "pexcalib")
+	if err != nil {
+		return nil, "", err
+	}
+	kinds := make([]testnet.Kind, n)
+	for i := range kinds {
+		kinds[i] = testnet.Pex
+	}
+	nw, err := testnet.New(kinds, testnet.Options{Period: 250 * time.Millisecond, Pex: race.PexConfig(250 * time.Millisecond), Seed: 1, Dir: dir})
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, "", err
+	}
+	return nw, dir, nil
 }
