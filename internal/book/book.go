@@ -103,7 +103,6 @@ const (
 	scoreGood         = 1
 	scoreErrored      = 1
 	scoreErroredFatal = 5
-	scoreDialFailed   = 1
 )
 
 func (o *Options) withDefaults() (Options, error) {
