@@ -193,7 +193,7 @@ type peerInfo struct {
 	seq     uint64      // insertion order, for ties in eviction
 	// adv is what we have advertised to this connected peer: nil until
 	// we first answer it on a connection, and again once it closes.
-	adv      *walk.Cursor
+	adv      *walk.Cursor[*peerInfo]
 	outGroup uint64 // while outbound: its group in outGroups, or addr.NoGroup
 	// connGroup is, while connected, the network group of the
 	// connection's observed remote address (the address we dialled, or
@@ -266,7 +266,6 @@ type Book struct {
 
 	peers  map[addr.NodeID]*peerInfo
 	order  []*peerInfo // sorted by ID; may hold removed entries
-	items  []walk.Item // order's keys and sequence numbers, for serving walks
 	fresh  []*peerInfo // added since order was last sorted
 	stale  int         // removed entries still in order
 	gone   []*peerInfo // removed since order was last settled (some may be in fresh, not order)
@@ -279,9 +278,13 @@ type Book struct {
 	selfKey    uint64        // walk.Key(self)
 	ranks      []uint64      // selfRank of the peers, sorted
 	freshRanks []uint64      // selfRank of peers added since, merged on use
-	server     walk.Server   // Advertise's scratch
-	tellBits   uint64        // tellBit of the connected peers that have one
-	staleBits  uint64        // freed tell bits, maybe still on addresses (see dropTellBit)
+	// log is the book in insertion order, as walks are served from it;
+	// logGone counts the removed entries it still holds.
+	log       []walk.Entry[*peerInfo]
+	logGone   int
+	server    walk.Server[*peerInfo] // Advertise's scratch
+	tellBits  uint64                 // tellBit of the connected peers that have one
+	staleBits uint64                 // freed tell bits, maybe still on addresses (see dropTellBit)
 
 	bucketKey  bucketKey      // secret key naming buckets (groups.go)
 	sourceCap  int            // gossiped entries per source group
@@ -386,6 +389,7 @@ func (m *Book) insert(id addr.NodeID, ai *addrInfo) *peerInfo {
 	}
 	m.peers[id] = p
 	m.fresh = append(m.fresh, p)
+	m.log = append(m.log, walk.Entry[*peerInfo]{E: p, Key: walk.Key(id)})
 	if len(m.fresh) > 64 && len(m.fresh) > len(m.order) {
 		m.settle() // keep fresh bounded when nobody asks for addresses
 	}
@@ -430,6 +434,18 @@ func (m *Book) remove(p *peerInfo) {
 	if m.stale > 64 && m.stale > len(m.peers) {
 		m.settle() // keep order compact when nobody asks for addresses
 	}
+	if m.logGone++; m.logGone > 64 && 4*m.logGone > len(m.log) {
+		m.compactLog()
+	}
+}
+
+// compactLog takes the removed entries out of the log, in one pass once
+// they are a quarter of it: amortised, a removal moves a few entries, and
+// the entries the log keeps alive once removed are at most a third of
+// the live ones. The caller holds the lock.
+func (m *Book) compactLog() {
+	live := slices.DeleteFunc(m.log, func(e walk.Entry[*peerInfo]) bool { return e.E.removed })
+	m.log, m.logGone = live, 0
 }
 
 func (m *Book) rank(p *peerInfo) {
@@ -478,14 +494,12 @@ func (m *Book) settle() {
 	// Merge from the back: order[:hi] has not moved yet.
 	n, f := len(m.order), len(fresh)
 	m.order = slices.Grow(m.order, f)[:n+f]
-	m.items = slices.Grow(m.items, f)[:n+f]
 	hi := n
 	for j := f - 1; j >= 0; j-- {
 		p := fresh[j]
 		pos, _ := slices.BinarySearchFunc(m.order[:hi], p.id, func(q *peerInfo, id addr.NodeID) int { return cmp.Compare(q.id, id) })
 		copy(m.order[pos+j+1:hi+j+1], m.order[pos:hi])
-		copy(m.items[pos+j+1:hi+j+1], m.items[pos:hi])
-		m.order[pos+j], m.items[pos+j] = p, walk.Item{Key: walk.Key(p.id), Seq: p.seq}
+		m.order[pos+j] = p
 		hi = pos
 	}
 	clear(m.fresh)
@@ -493,7 +507,7 @@ func (m *Book) settle() {
 	m.stale = 0
 }
 
-// compact takes the removed entries out of order and items: each is found
+// compact takes the removed entries out of order: each is found
 // by binary search (those removed before they were sorted in are not
 // there), and the entries between them move down once, in runs. The
 // caller holds the lock.
@@ -514,10 +528,9 @@ func (m *Book) compact() {
 				end = at[x+1]
 			}
 			k += copy(m.order[k:], m.order[i+1:end])
-			copy(m.items[k-(end-i-1):], m.items[i+1:end])
 		}
 		clear(m.order[k:])
-		m.order, m.items = m.order[:k], m.items[:k]
+		m.order = m.order[:k]
 	}
 	clear(m.gone)
 	m.gone, m.goneAt = m.gone[:0], at[:0]

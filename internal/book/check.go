@@ -218,7 +218,7 @@ func (m *Book) checkTellBits() error {
 
 func (m *Book) checkOrder() error {
 	m.settle()
-	if len(m.order) != len(m.peers) || len(m.items) != len(m.order) {
+	if len(m.order) != len(m.peers) {
 		return fmt.Errorf("order holds %d, book %d", len(m.order), len(m.peers))
 	}
 	for i, p := range m.order {
@@ -228,9 +228,24 @@ func (m *Book) checkOrder() error {
 		if i > 0 && m.order[i-1].id >= p.id {
 			return fmt.Errorf("order not sorted at %d", i)
 		}
-		if m.items[i] != (walk.Item{Key: walk.Key(p.id), Seq: p.seq}) {
-			return fmt.Errorf("walk item %d is not its entry's", i)
+	}
+	live, gone := 0, 0
+	for i, e := range m.log {
+		switch {
+		case i > 0 && m.log[i-1].E.seq >= e.E.seq:
+			return fmt.Errorf("log not in insertion order at %d", i)
+		case e.Key != walk.Key(e.E.id):
+			return fmt.Errorf("log entry %d has another key than its entry's", i)
+		case e.E.removed:
+			gone++
+		case m.peers[e.E.id] != e.E:
+			return fmt.Errorf("log holds %s, not in the book", e.E.id)
+		default:
+			live++
 		}
+	}
+	if live != len(m.peers) || gone != m.logGone {
+		return fmt.Errorf("log holds %d entries and %d removed, book %d and %d", live, gone, len(m.peers), m.logGone)
 	}
 	m.mergeRanks()
 	ranks := make([]uint64, 0, len(m.peers))

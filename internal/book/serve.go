@@ -41,12 +41,11 @@ func (m *Book) Advertise(now time.Time, to addr.NodeID, limit int) []addr.NodeAd
 		}
 		out = append(out, a)
 	}
-	m.settle()
-	n := len(m.order)
-	if n == 0 {
+	if len(m.peers) == 0 {
 		return out
 	}
 	if m.opts.RandomAdvertise {
+		m.settle()
 		return m.sample(out, to, limit, now)
 	}
 	requester := m.peers[to]
@@ -58,7 +57,7 @@ func (m *Book) Advertise(now time.Time, to addr.NodeID, limit int) []addr.NodeAd
 	if want <= 0 {
 		return out
 	}
-	var c walk.Cursor
+	var c walk.Cursor[*peerInfo]
 	var toBit uint64
 	if requester != nil {
 		if requester.adv != nil {
@@ -66,17 +65,17 @@ func (m *Book) Advertise(now time.Time, to addr.NodeID, limit int) []addr.NodeAd
 		}
 		toBit = requester.tellBit()
 	}
-	ok := func(i int) bool {
-		_, ok := m.advertisableTo(m.order[i], to, toBit, now)
-		return ok
+	toEntry := m.peers[to] // p.id == to is p == toEntry, without reading the ID
+	ok := func(p *peerInfo) bool {
+		return p != toEntry && !p.removed && m.advertisable(p, to, toBit, now) != nil
 	}
-	m.server.Next(&c, m.items, m.selfKey, walk.Key(to), m.seq, want, ok, m.opts.Rand.Uint64, func(i int) {
-		a, _ := m.advertisableTo(m.order[i], to, toBit, now)
-		out = append(out, a)
+	log := walk.Log[*peerInfo]{Entries: m.log, Seq: (*peerInfo).Seq, Top: m.seq}
+	m.server.Next(&c, log, m.selfKey, walk.Key(to), want, requester != nil, ok, m.opts.Rand.Uint64, func(p *peerInfo) {
+		out = append(out, bestAddress(p).addr.of(p.id)) // ok allowed p
 	})
 	if requester != nil {
 		if requester.adv == nil {
-			requester.adv = new(walk.Cursor)
+			requester.adv = new(walk.Cursor[*peerInfo])
 		}
 		*requester.adv = c
 	}
@@ -87,9 +86,7 @@ func (m *Book) Advertise(now time.Time, to addr.NodeID, limit int) []addr.NodeAd
 // (see RankOf): its first answer is the run of its book just after it.
 func (m *Book) WalkStartOf(id addr.NodeID) uint64 { return walk.Start(walk.Key(id), m.selfKey) }
 
-// WalkKey and Seq make an entry a walk.Entry.
-func (p *peerInfo) WalkKey() uint64 { return walk.Key(p.id) }
-
+// Seq is p's insertion sequence number, as walk.Log reads it.
 func (p *peerInfo) Seq() uint64 { return p.seq }
 
 // sample fills out with an independent random sample of the book, as
@@ -125,27 +122,46 @@ func (m *Book) sample(out []addr.NodeAddress, to addr.NodeID, limit int, now tim
 // to, whose tellBit is toBit (0 for none), if any: never one that to told
 // us of.
 func (m *Book) advertisableTo(p *peerInfo, to addr.NodeID, toBit uint64, now time.Time) (addr.NodeAddress, bool) {
-	if p.id == to || p.src == to || p.private || int(p.score) <= m.opts.EvictScore || len(p.addrs) == 0 {
+	if p.id == to {
 		return addr.NodeAddress{}, false
+	}
+	best := m.advertisable(p, to, toBit, now)
+	if best == nil {
+		return addr.NodeAddress{}, false
+	}
+	return best.addr.of(p.id), true
+}
+
+// advertisable is advertisableTo for an entry p other than to's own: the
+// address to send, nil if none.
+func (m *Book) advertisable(p *peerInfo, to addr.NodeID, toBit uint64, now time.Time) *addrInfo {
+	if p.src == to || p.private || int(p.score) <= m.opts.EvictScore || len(p.addrs) == 0 {
+		return nil
 	}
 	if p.brokeAt != 0 && now.Sub(m.time(p.brokeAt)) < m.opts.MaxRetryTime {
 		// It broke the protocol with us lately: we do not dial it (see
 		// Errored), and do not send others to it either.
-		return addr.NodeAddress{}, false
+		return nil
 	}
-	// The address that has worked, else the one failing least; one that
-	// keeps failing is not passed on.
+	best := bestAddress(p)
+	if (best.failures >= 2 && !best.everWorked) || best.toldBy&toBit != 0 {
+		// Failing, or to told us of it.
+		return nil
+	}
+	return best
+}
+
+// bestAddress is the address of p worth sharing, if any is: the one that
+// has worked, else the one failing least (one that keeps failing is not
+// passed on). p has one at least.
+func bestAddress(p *peerInfo) *addrInfo {
 	best := p.addrs[0]
 	for _, ai := range p.addrs[1:] {
 		if (ai.everWorked && !best.everWorked) || (ai.everWorked == best.everWorked && ai.failures < best.failures) {
 			best = ai
 		}
 	}
-	if (best.failures >= 2 && !best.everWorked) || best.toldBy&toBit != 0 {
-		// Failing, or to told us of it.
-		return addr.NodeAddress{}, false
-	}
-	return best.addr.of(p.id), true
+	return best
 }
 
 // tellBitOf returns the tellBit of source p (nil for none), giving it one

@@ -2,17 +2,36 @@ package walk
 
 import (
 	"cmp"
+	"math"
+	"math/bits"
 	"slices"
 
 	"github.com/pexnet/pex/internal/addr"
 )
 
-// Item is what a book entry shows the walk: its Key (see Key) and its
-// insertion sequence number, which grows with every entry the book takes.
-// A book keeps its entries' items in one slice, in any order, and the
-// walk names entries by their index in it.
-type Item struct {
-	Key, Seq uint64
+// Entry is a book entry as the walk sees it: E names it to the book, Key
+// is the Key of its node ID.
+type Entry[E any] struct {
+	E   E
+	Key uint64
+}
+
+// Log is the book a walk is served from: its entries in the order the
+// book took them (increasing sequence numbers, which grow with every entry
+// the book takes), Seq telling an entry's, and Top, the newest entry's.
+// The book may leave entries it removed in Entries for a while, as long as
+// ok refuses them.
+type Log[E any] struct {
+	Entries []Entry[E]
+	Seq     func(E) uint64
+	Top     uint64
+}
+
+// from returns the index of the first entry of l whose sequence number is
+// at least seq: entries are in increasing sequence, so a binary search.
+func (l Log[E]) from(seq uint64) int {
+	i, _ := slices.BinarySearchFunc(l.Entries, seq, func(e Entry[E], seq uint64) int { return cmp.Compare(l.Seq(e.E), seq) })
+	return i
 }
 
 // Cursor is what a server has sent one connected requester: a walk over
@@ -20,25 +39,26 @@ type Item struct {
 // inserted since the walk began that it had already passed), in laps. The
 // zero Cursor has sent nothing; reset it when the requester disconnects,
 // and the walk begins again at the same place.
-type Cursor struct {
+type Cursor[E any] struct {
 	active  bool
 	lapDone bool   // the walk went all the way round
 	cursor  uint64 // rank of the last entry walked
 	origin  uint64 // where the walk began
 	newsTop uint64 // entries inserted from here on are in no lap yet
-	laps    []newsLap
+	laps    []newsLap[E]
+	win     window[E]
 }
 
 // Active reports whether anything has been served from c.
-func (c *Cursor) Active() bool { return c.active }
+func (c *Cursor[E]) Active() bool { return c.active }
 
 // LapDone reports whether c's walk has gone all the way round.
-func (c *Cursor) LapDone() bool { return c.lapDone }
+func (c *Cursor[E]) LapDone() bool { return c.lapDone }
 
 // Share is how much of the book the requester has had from c: the share
 // of the order its walk has covered, 1 once the lap is done, 0 before the
 // first answer.
-func (c *Cursor) Share() float64 {
+func (c *Cursor[E]) Share() float64 {
 	switch {
 	case !c.active:
 		return 0
@@ -48,15 +68,40 @@ func (c *Cursor) Share() float64 {
 	return float64(c.cursor-c.origin) / (1 << 64)
 }
 
-// newsLap is one lap of news for a requester: the entries inserted in
-// [from, to) that its walk had passed, in the order of Mix(key ^ salt),
-// sent up to the key at once begun. A lap that is done is emptied
-// (to = from) and dropped.
-type newsLap struct {
-	from, to, salt, at uint64
-	begun              bool
-	waited             int // answers in a row that had no room for it
+// newsLap is one lap of news for a requester: the entries inserted in a
+// range of sequence numbers that its walk had passed when the lap began
+// (which the walk cannot change while the lap is open: the walk only
+// moves once the news is out), in the order of Mix(key ^ salt). Sent
+// entries, and those ok refused before them, are cut from the front; a
+// lap that is done is dropped.
+type newsLap[E any] struct {
+	ents   []ranked[E] // d is Mix(key ^ salt)
+	waited int         // answers in a row that had no room for it
+	done   bool
 }
+
+// window is the stretch of the walk just ahead of the cursor, gathered by
+// one pass over the book, so that a run is taken from it and not from a
+// pass per answer: it holds every entry whose rank is in (cursor, end],
+// ahead those the pass found and pending those inserted there since. A
+// pass gathers a sixteenth of the book (windowShare): a lap costs about
+// sixteen passes whatever the book holds, a run the entries it takes, and
+// a window a sixteenth of the book's entries per requester. Entries are
+// ranked by d, their rank less base; end is base + bound.
+type window[E any] struct {
+	ahead   []ranked[E] // sorted by d; those before head are behind the cursor
+	head    int
+	pending []ranked[E] // sorted by d
+	base    uint64
+	bound   uint64
+	end     uint64
+	synced  uint64 // entries of this sequence number on have not been looked at
+	full    bool   // end is the lap's end
+	open    bool   // gathered
+}
+
+// windowShare is the part of the book a window gathers (see window).
+const windowShare = 16
 
 // MaxNewsLaps bounds the laps of news open for one requester: more gain
 // nothing, as a lap that waits goes first after LapPatience answers.
@@ -71,56 +116,65 @@ const (
 
 // Server serves walks from one book. It holds scratch space only, so a
 // book keeps one and uses it under its lock.
-type Server struct {
-	walk, news []ranked
-	cand       []ranked // nextRun's candidates
-	laps       [MaxNewsLaps][]ranked
+type Server[E any] struct {
+	walk, news []ranked[E]
+	laps       [MaxNewsLaps][]int // nextNews's picks, as indices in each lap
+	gathered   []ranked[E]        // gather's, before they are sorted
+	counts     []int32            // gather's buckets
 }
 
-// ranked is a candidate entry (its index) and its distance after the
-// cursor.
-type ranked struct {
+// ranked is an entry and its distance: its rank after a cursor or a
+// window's base, or its place in a lap of news.
+type ranked[E any] struct {
 	d uint64
-	i int
+	e E
 }
 
 // Next advances c by one answer of at most want entries to the requester
-// whose key is to, from a server whose key is self, over the book's items
-// (in any order), whose newest entry has sequence number top. ok says
-// whether the entry of an index may be sent to this requester; rnd draws
-// the order of a new lap of news. It emits the walk's run, in increasing
-// rank, then the
-// news: the news gets the room first and the walk takes what is left, so
-// the walk only moves when all news is out and an entry it walked can
-// never turn up again as news. The run goes first in the answer, so the
-// requester can read where the walk stands.
-func (s *Server) Next(c *Cursor, items []Item, self, to, top uint64, want int, ok func(int) bool, rnd func() uint64, emit func(int)) {
+// whose key is to, from a server whose key is self, over the book log.
+// ok says whether an entry may be sent to this requester (never one the
+// book removed); rnd draws the order of a new lap of news; keep says c
+// will serve this requester again, so a window worth many answers is
+// worth gathering (else only this answer's run is). It emits the walk's
+// run, in increasing rank, then the news: the news gets the room first
+// and the walk takes what is left, so the walk only moves when all news
+// is out and an entry it walked can never turn up again as news. The run
+// goes first in the answer, so the requester can read where the walk
+// stands.
+//
+// The answer is the one a pass over the whole book would choose: the
+// nearest entries ok allows in the lap, and the first entries of each
+// lap of news that ok allows. It costs the entries it looks at, the new
+// entries since c's last answer and, amortised, a sixteenth of a pass
+// over the book (see window); not a pass.
+func (s *Server[E]) Next(c *Cursor[E], log Log[E], self, to uint64, want int, keep bool, ok func(E) bool, rnd func() uint64, emit func(E)) {
 	if !c.active {
 		st := Start(self, to)
-		*c = Cursor{active: true, cursor: st, origin: st, newsTop: top + 1}
+		*c = Cursor[E]{active: true, cursor: st, origin: st, newsTop: log.Top + 1}
 	}
 	// In the first lap an answer holds the next run of the walk and the
 	// news (entries added since the last answer that the walk has already
 	// passed); after it, the news alone. Either way nothing is sent twice.
 	lapLeft := c.origin - c.cursor - 1 // distances still ahead in the lap
-	passed := func(it Item) bool { return c.lapDone || Rank(it.Key, to)-c.cursor-1 > lapLeft }
-	nr := s.nextNews(c, items, top, want, passed, ok, rnd)
+	passed := func(key uint64) bool { return c.lapDone || Rank(key, to)-c.cursor-1 > lapLeft }
+	nr := s.nextNews(c, log, want, passed, ok, rnd)
 	walkRoom := want - len(nr)
 	w := s.walk[:0]
 	if walkRoom > 0 && !c.lapDone {
-		w = s.nextRun(c, items, to, lapLeft, walkRoom, ok, w)
+		w = s.nextRun(c, log, to, lapLeft, walkRoom, keep, ok, w)
 		if len(w) < walkRoom {
 			c.lapDone = true // the walk reached where it began
+			c.win = window[E]{}
 		}
 		if len(w) > 0 {
 			c.cursor += w[len(w)-1].d + 1
 		}
 	}
 	for _, r := range w {
-		emit(r.i)
+		emit(r.e)
 	}
 	for _, r := range nr {
-		emit(r.i)
+		emit(r.e)
 	}
 	clear(w)
 	clear(nr)
@@ -129,59 +183,203 @@ func (s *Server) Next(c *Cursor, items []Item, self, to, top uint64, want int, o
 
 // nextRun returns the room entries that ok allows nearest after c's
 // cursor in the lap (distance at most lapLeft), in increasing distance:
-// fewer when the lap holds fewer.
-//
-// It ranks first and asks ok after. ok reads the book's entry itself,
-// far from items in memory, so it is asked of the nearest candidates in
-// order, about room of them, not of every entry that is among the nearest
-// so far in a pass (in a random order, about room*ln(len(items)/room) of
-// them). Only when ok refuses too many of the candidates does a second
-// pass go on beyond them, asking as it goes. Either way the run is the
-// one a single pass asking ok of every entry would choose.
-func (s *Server) nextRun(c *Cursor, items []Item, to, lapLeft uint64, room int, ok func(int) bool, w []ranked) []ranked {
-	k := room * runCandidates
-	cand := s.cand[:0]
-	for i, it := range items {
-		d := Rank(it.Key, to) - c.cursor - 1
-		if d > lapLeft || (len(cand) == k && d >= cand[0].d) {
-			continue
-		}
-		cand = pushBounded(cand, ranked{d, i}, k)
+// fewer when the lap holds fewer. It takes them from c's window, first
+// adding to it the entries inserted there since the last answer, and
+// gathers a window when there is none, or a wider one when ok refuses the
+// rest of it and the lap goes on; it leaves in the window what is still
+// ahead of the run.
+func (s *Server[E]) nextRun(c *Cursor[E], log Log[E], to, lapLeft uint64, room int, keep bool, ok func(E) bool, w []ranked[E]) []ranked[E] {
+	win := &c.win
+	step := windowBound(len(log.Entries), room, keep)
+	if win.open {
+		s.sync(c, log, to)
 	}
-	slices.SortFunc(cand, byDistance)
-	for _, r := range cand {
-		if ok(r.i) {
-			if w = append(w, r); len(w) == room {
-				break
-			}
+	from := uint64(0) // distances before it have been looked at
+	for {
+		if !win.open {
+			s.gather(c, log, to, min(step, lapLeft), lapLeft)
 		}
-	}
-	if len(w) < room && len(cand) == k {
-		// The lap goes on past the candidates: the nearest entries
-		// beyond them that ok allows make up the run. w, in decreasing
-		// distance, is a max-heap.
-		bound := cand[k-1].d
-		slices.Reverse(w)
-		for i, it := range items {
-			d := Rank(it.Key, to) - c.cursor - 1
-			if d > lapLeft || d <= bound || (len(w) == room && d >= w[0].d) {
-				continue
-			}
-			if ok(i) {
-				w = pushBounded(w, ranked{d, i}, room)
-			}
+		shift := c.cursor + 1 - win.base
+		var out bool
+		w, out = win.take(shift, from, room, ok, w)
+		if !out || win.full {
+			break
 		}
-		slices.SortFunc(w, byDistance)
+		// The window ran out before the run was full and the lap ends
+		// beyond it: gather a wider one and go on past it.
+		covered := win.bound - shift
+		from = covered + 1
+		bound := covered + step
+		if bound < covered || bound > lapLeft {
+			bound = lapLeft
+		}
+		s.gather(c, log, to, bound, lapLeft)
 	}
-	clear(cand)
-	s.cand = cand[:0]
+	if len(w) > 0 {
+		win.drop(c.cursor+1-win.base, w[len(w)-1].d)
+	}
 	return w
 }
 
-// runCandidates is how many candidates per entry of room nextRun ranks
-// before it asks ok: enough that a second pass is rare (it needs ok to
-// refuse more than half the nearest), few enough to keep the pass cheap.
+// windowBound is the distance a window of a book of n entries covers
+// (see window): room*runCandidates entries when the cursor is not kept.
+func windowBound(n, room int, keep bool) uint64 {
+	target := room * runCandidates
+	if keep {
+		target = max(target, n/windowShare)
+	}
+	if target >= n {
+		return math.MaxUint64
+	}
+	return uint64(float64(target) / float64(n) * (1 << 64))
+}
+
+// runCandidates is how many entries per entry of room a window holds at
+// least: enough that ok must refuse half of them for a run to need a
+// second pass.
 const runCandidates = 2
+
+// gather passes over the book for c's window: every entry at most bound
+// after the cursor, sorted; the lap's end is lapLeft after it.
+func (s *Server[E]) gather(c *Cursor[E], log Log[E], to, bound, lapLeft uint64) {
+	win := &c.win
+	g := s.gathered[:0]
+	base := c.cursor + 1
+	for _, en := range log.Entries {
+		if d := Rank(en.Key, to) - base; d <= bound {
+			g = append(g, ranked[E]{d, en.E})
+		}
+	}
+	a := s.sortByDistance(g, bound, win.ahead[:0])
+	clear(g)
+	s.gathered = g[:0]
+	clear(win.pending)
+	*win = window[E]{
+		ahead:   a,
+		pending: win.pending[:0],
+		base:    base,
+		bound:   bound,
+		end:     base + bound,
+		synced:  log.Top + 1,
+		full:    bound == lapLeft,
+		open:    true,
+	}
+}
+
+// sortByDistance appends g, whose distances are at most bound, to out in
+// increasing distance. Ranks are uniform, so a bucket per entry or two by
+// the distance's top bits holds about one entry each: the buckets are
+// counted and filled, and each bucket sorted, in linear time where a
+// comparison sort of the whole takes len(g)*log(len(g)).
+func (s *Server[E]) sortByDistance(g []ranked[E], bound uint64, out []ranked[E]) []ranked[E] {
+	out = slices.Grow(out[:0], len(g))[:len(g)]
+	b := bits.Len(uint(len(g)))          // 2^b buckets, between len(g) and 2*len(g)
+	shift := max(bits.Len64(bound)-b, 0) // bucket of distance d: d >> shift
+	counts := slices.Grow(s.counts[:0], 1<<b+1)[:1<<b+1]
+	clear(counts)
+	for _, r := range g {
+		counts[r.d>>shift+1]++
+	}
+	for i := 1; i < len(counts); i++ {
+		counts[i] += counts[i-1]
+	}
+	for _, r := range g {
+		k := r.d >> shift
+		out[counts[k]] = r
+		counts[k]++
+	}
+	start := int32(0)
+	for _, end := range counts[:len(counts)-1] { // counts[k] is now where bucket k ends
+		bucket := out[start:end]
+		if len(bucket) > 8 {
+			// IDs ground to crowd one stretch of a requester's order
+			// cost a comparison sort, not a quadratic one.
+			slices.SortFunc(bucket, byDistance)
+		} else {
+			for i := 1; i < len(bucket); i++ {
+				for j := i; j > 0 && bucket[j].d < bucket[j-1].d; j-- {
+					bucket[j], bucket[j-1] = bucket[j-1], bucket[j]
+				}
+			}
+		}
+		start = end
+	}
+	s.counts = counts
+	return out
+}
+
+// sync adds to c's window the entries inserted since it last looked that
+// are in it. The caller holds the window open.
+func (s *Server[E]) sync(c *Cursor[E], log Log[E], to uint64) {
+	win := &c.win
+	if win.synced > log.Top {
+		return
+	}
+	left := win.end - c.cursor - 1 // distances the window holds ahead
+	n := len(win.pending)
+	for _, en := range log.Entries[log.from(win.synced):] {
+		r := Rank(en.Key, to)
+		if r-c.cursor-1 <= left {
+			win.pending = append(win.pending, ranked[E]{r - win.base, en.E})
+		}
+	}
+	if len(win.pending) > n {
+		slices.SortFunc(win.pending, byDistance)
+	}
+	win.synced = log.Top + 1
+}
+
+// take appends to w the entries of the window that ok allows, in
+// increasing distance after the cursor (shift after the base), from
+// distance from on, until w holds room. out reports that the window ran
+// out first.
+func (win *window[E]) take(shift, from uint64, room int, ok func(E) bool, w []ranked[E]) (_ []ranked[E], out bool) {
+	after := func(r ranked[E], d uint64) int { return cmp.Compare(r.d-shift, d) }
+	a, p := win.ahead[win.head:], win.pending
+	i, _ := slices.BinarySearchFunc(a, from, after)
+	j, _ := slices.BinarySearchFunc(p, from, after)
+	for len(w) < room {
+		var r ranked[E]
+		switch {
+		case i < len(a) && (j == len(p) || a[i].d < p[j].d):
+			r, i = a[i], i+1
+		case j < len(p):
+			r, j = p[j], j+1
+		default:
+			return w, true
+		}
+		if ok(r.e) {
+			w = append(w, ranked[E]{r.d - shift, r.e})
+		}
+	}
+	return w, false
+}
+
+// drop takes out of the window what the run passed: the entries at most
+// last after the cursor (shift after the base). A window whose end the
+// run reached is closed.
+func (win *window[E]) drop(shift, last uint64) {
+	behind := func(rs []ranked[E]) int {
+		k, _ := slices.BinarySearchFunc(rs, last, func(r ranked[E], d uint64) int {
+			if r.d-shift <= d {
+				return -1
+			}
+			return 1
+		})
+		return k
+	}
+	a := win.ahead[win.head:]
+	k := behind(a)
+	clear(a[:k])
+	win.head += k
+	k = behind(win.pending)
+	n := copy(win.pending, win.pending[k:])
+	clear(win.pending[n:])
+	win.pending = win.pending[:n]
+	if last == win.bound-shift {
+		*win = window[E]{ahead: win.ahead[:0], pending: win.pending[:0]}
+	}
+}
 
 // nextNews returns up to want entries of news for the requester of c:
 // entries inserted since its walk began that the walk has passed, and
@@ -199,49 +397,43 @@ const runCandidates = 2
 // what the network learnt last, and our oldest news it has mostly had from
 // others since it last asked. A lap that has had no room in LapPatience
 // answers in a row goes first in the next.
-func (s *Server) nextNews(c *Cursor, items []Item, top uint64, want int, passed func(Item) bool, ok func(int) bool, rnd func() uint64) []ranked {
+//
+// A lap is sorted once, as it opens, from the entries inserted since the
+// last one: an answer looks at the entries it sends and those ok refuses
+// before them, not at the book.
+func (s *Server[E]) nextNews(c *Cursor[E], log Log[E], want int, passed func(uint64) bool, ok func(E) bool, rnd func() uint64) []ranked[E] {
 	news := s.news[:0]
+	top := log.Top
 	for len(news) < want {
 		if c.newsTop <= top && (len(c.laps) == 0 || c.lapDone && len(c.laps) < MaxNewsLaps) {
-			c.laps = append(c.laps, newsLap{from: c.newsTop, to: top + 1, salt: rnd()})
+			c.laps = append(c.laps, newLap(log, c.newsTop, rnd(), passed))
 			c.newsTop = top + 1
 		}
 		if len(c.laps) == 0 {
 			break // nothing new
 		}
-		// One pass over the book: the next entries of each lap, one more
-		// than an answer takes, to tell when a lap is done.
+		// The next entries of each lap, one more than an answer takes, to
+		// tell when a lap is done.
 		next := s.laps[:len(c.laps)]
-		for i, it := range items {
-			seq := it.Seq
-			if seq < c.laps[0].from || seq >= c.newsTop || !passed(it) {
-				continue
+		for li := range c.laps {
+			h := next[li][:0]
+			for x, r := range c.laps[li].ents {
+				if ok(r.e) {
+					if h = append(h, x); len(h) > want {
+						break
+					}
+				}
 			}
-			li := len(c.laps) - 1
-			for seq < c.laps[li].from {
-				li--
-			}
-			l, h := &c.laps[li], next[li]
-			if seq >= l.to {
-				continue // in a lap that is done
-			}
-			k := addr.Mix(it.Key ^ l.salt)
-			if (l.begun && k <= l.at) || (len(h) > want && k >= h[0].d) {
-				continue
-			}
-			if ok(i) {
-				next[li] = pushBounded(h, ranked{k, i}, want+1)
-			}
+			next[li] = h
 		}
 		var taken [MaxNewsLaps]int
 		take := func(i, n int) {
 			h := next[i][taken[i]:]
 			n = min(n, len(h), want-len(news))
-			news = append(news, h[:n]...)
+			for _, x := range h[:n] {
+				news = append(news, c.laps[i].ents[x])
+			}
 			taken[i] += n
-		}
-		for i := range next {
-			slices.SortFunc(next[i], byDistance)
 		}
 		// A lap that has waited LapPatience answers first, then the newest
 		// (while the walk goes on, one is open).
@@ -258,52 +450,35 @@ func (s *Server) nextNews(c *Cursor, items []Item, top uint64, want int, passed 
 			l := &c.laps[i]
 			switch {
 			case taken[i] == len(h):
-				l.to = l.from // done: the rest of it went out
+				l.done = true // the rest of it went out
 			case taken[i] > 0:
-				l.at, l.begun, l.waited = h[taken[i]-1].d, true, 0
+				rest := l.ents[h[taken[i]-1]+1:]
+				clear(l.ents[:len(l.ents)-len(rest)])
+				l.ents, l.waited = rest, 0
 			default:
 				l.waited++
 			}
-			clear(h)
 			next[i] = h[:0]
 		}
-		c.laps = slices.DeleteFunc(c.laps, func(l newsLap) bool { return l.to == l.from })
+		c.laps = slices.DeleteFunc(c.laps, func(l newsLap[E]) bool { return l.done })
 	}
 	return news
 }
 
-func byDistance(a, b ranked) int { return cmp.Compare(a.d, b.d) }
-
-// pushBounded adds r to h, a max-heap on d holding at most k entries.
-func pushBounded(h []ranked, r ranked, k int) []ranked {
-	if len(h) < k {
-		h = append(h, r)
-		for i := len(h) - 1; i > 0; {
-			parent := (i - 1) / 2
-			if h[parent].d >= h[i].d {
-				break
-			}
-			h[parent], h[i] = h[i], h[parent]
-			i = parent
+// newLap opens a lap of news, salted salt, of the entries of log from
+// sequence number seq on that passed allows, sorted.
+func newLap[E any](log Log[E], seq, salt uint64, passed func(uint64) bool) newsLap[E] {
+	var ents []ranked[E]
+	for _, en := range log.Entries[log.from(seq):] {
+		if passed(en.Key) {
+			ents = append(ents, ranked[E]{addr.Mix(en.Key ^ salt), en.E})
 		}
-		return h
 	}
-	h[0] = r
-	for i := 0; ; {
-		l, big := 2*i+1, i
-		if l < len(h) && h[l].d > h[big].d {
-			big = l
-		}
-		if l+1 < len(h) && h[l+1].d > h[big].d {
-			big = l + 1
-		}
-		if big == i {
-			return h
-		}
-		h[i], h[big] = h[big], h[i]
-		i = big
-	}
+	slices.SortFunc(ents, byDistance)
+	return newsLap[E]{ents: ents}
 }
 
+func byDistance[E any](a, b ranked[E]) int { return cmp.Compare(a.d, b.d) }
+
 // OpenLaps is how many laps of news c holds open.
-func (c *Cursor) OpenLaps() int { return len(c.laps) }
+func (c *Cursor[E]) OpenLaps() int { return len(c.laps) }

@@ -1,7 +1,9 @@
 package walk
 
 import (
+	"cmp"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -18,24 +20,38 @@ func TestMain(m *testing.M) {
 
 func nodeID(i int) addr.NodeID { return addr.NodeID(fmt.Sprintf("%040x", i+1)) }
 
+// entry is an entry of a serving book.
+type entry struct {
+	id      addr.NodeID
+	seq     uint64
+	removed bool
+	refused bool // ok refuses it, whoever asks
+}
+
 // book is a serving book: entries in insertion order.
 type book struct {
-	ids    []addr.NodeID
-	items  []Item
-	server Server
+	log    []Entry[*entry]
+	top    uint64
+	server Server[*entry]
 	rnd    *rand.Rand
 }
 
-func (b *book) add(id addr.NodeID) {
-	b.ids = append(b.ids, id)
-	b.items = append(b.items, Item{Key: Key(id), Seq: uint64(len(b.items) + 1)})
+func (b *book) add(id addr.NodeID) *entry {
+	b.top++
+	e := &entry{id: id, seq: b.top}
+	b.log = append(b.log, Entry[*entry]{E: e, Key: Key(id)})
+	return e
 }
 
-func (b *book) serve(c *Cursor, self, to addr.NodeID, want int) []addr.NodeID {
+func (b *book) walkLog() Log[*entry] {
+	return Log[*entry]{Entries: b.log, Seq: func(e *entry) uint64 { return e.seq }, Top: b.top}
+}
+
+func (b *book) serve(c *Cursor[*entry], self, to addr.NodeID, want int) []addr.NodeID {
 	var out []addr.NodeID
-	ok := func(i int) bool { return b.ids[i] != to }
-	b.server.Next(c, b.items, Key(self), Key(to), uint64(len(b.items)), want, ok, b.rnd.Uint64, func(i int) {
-		out = append(out, b.ids[i])
+	ok := func(e *entry) bool { return e.id != to && !e.removed && !e.refused }
+	b.server.Next(c, b.walkLog(), Key(self), Key(to), want, true, ok, b.rnd.Uint64, func(e *entry) {
+		out = append(out, e.id)
 	})
 	return out
 }
@@ -98,7 +114,7 @@ func TestServeOnAReadOnB(t *testing.T) {
 	}
 	rd := Reader{Self: Key(b), Known: kb.count}
 	x := NewReading()
-	var c Cursor
+	var c Cursor[*entry]
 
 	// Before asking, the reader knows where the walk begins: the first
 	// entry is the one of the server's book just after StartOf(a).
@@ -106,8 +122,8 @@ func TestServeOnAReadOnB(t *testing.T) {
 	first := srv.serve(&c, a, b, want)
 	require.Len(t, first, want)
 	start := rd.StartOf(a)
-	for _, id := range srv.ids {
-		if id != b && id != first[0] {
+	for _, e := range srv.log {
+		if id := e.E.id; id != b && id != first[0] {
 			require.Greater(t, rd.RankOf(id)-start-1, rd.RankOf(first[0])-start-1, "the walk opens with the first entry after its start")
 		}
 	}
@@ -157,7 +173,7 @@ func TestServeOnAReadOnB(t *testing.T) {
 	}
 	require.True(t, c.LapDone())
 	require.Equal(t, 1.0, c.Share())
-	require.Len(t, seen, len(srv.ids)-1, "every entry but the requester's own, once")
+	require.Len(t, seen, len(srv.log)-1, "every entry but the requester's own, once")
 	for id, n := range seen {
 		require.Equal(t, 1, n, "%s sent once", id)
 	}
@@ -189,48 +205,127 @@ func TestASampleIsNotAWalk(t *testing.T) {
 	require.False(t, x.Walking)
 }
 
-// referenceRun is the run a single pass asking ok of every entry chooses.
-func referenceRun(c *Cursor, items []Item, to, lapLeft uint64, room int, ok func(int) bool) []ranked {
-	var w []ranked
-	for i, it := range items {
-		d := Rank(it.Key, to) - c.cursor - 1
-		if d > lapLeft || (len(w) == room && d >= w[0].d) {
-			continue
+// The windowed Server sends what a pass over the whole book per answer
+// sends (the reference), answer for answer, as the book grows and loses
+// entries, ok refuses entries and lets them through again, and
+// requesters come and go: the walk's runs, its news and their order.
+func TestServerIsTheReference(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(5, 6))
+	for trial := range 60 {
+		n0 := []int{0, 3, 150, 3000}[trial%4]
+		want := []int{1, 7, 100}[trial/4%3]
+		refusing := []float64{0, 0.3, 0.9}[trial/12%3]
+		seed := rnd.Uint64()
+		srv := &book{rnd: rand.New(rand.NewPCG(seed, 1))}
+		refRnd := rand.New(rand.NewPCG(seed, 1))
+		var ref refServer
+		self := nodeID(0)
+		requesters := []addr.NodeID{nodeID(1), nodeID(2), nodeID(3)}
+		cursors := make([]Cursor[*entry], len(requesters))
+		refCursors := make([]refCursor, len(requesters))
+		next := 10
+		addSome := func(k int) {
+			for range k {
+				e := srv.add(nodeID(next))
+				e.refused = rnd.Float64() < refusing
+				next++
+			}
 		}
-		if ok(i) {
-			w = pushBounded(w, ranked{d, i}, room)
+		addSome(n0)
+		srv.add(requesters[0]) // a requester in the book is never sent to itself
+		for step := range 400 {
+			switch x := rnd.IntN(20); {
+			case x < 3:
+				addSome(rnd.IntN(1 + n0/20 + 3*want))
+			case x < 5:
+				for range rnd.IntN(1 + n0/20) {
+					if len(srv.log) > 0 {
+						srv.log[rnd.IntN(len(srv.log))].E.removed = true
+					}
+				}
+				if rnd.IntN(3) == 0 {
+					srv.log = slices.DeleteFunc(srv.log, func(e Entry[*entry]) bool { return e.E.removed })
+				}
+			case x < 7:
+				for range rnd.IntN(1 + n0/10) {
+					if len(srv.log) > 0 {
+						e := srv.log[rnd.IntN(len(srv.log))].E
+						e.refused = rnd.Float64() < refusing
+					}
+				}
+			case x < 8:
+				j := rnd.IntN(len(requesters))
+				cursors[j], refCursors[j] = Cursor[*entry]{}, refCursor{}
+			default:
+				j := rnd.IntN(len(requesters))
+				to := requesters[j]
+				ok := func(e *entry) bool { return e.id != to && !e.removed && !e.refused }
+				var got []addr.NodeID
+				srv.server.Next(&cursors[j], srv.walkLog(), Key(self), Key(to), want, true, ok, srv.rnd.Uint64, func(e *entry) {
+					got = append(got, e.id)
+				})
+				var items []refItem
+				var live []*entry
+				for _, e := range srv.log {
+					if !e.E.removed {
+						items = append(items, refItem{Key: e.Key, Seq: e.E.seq})
+						live = append(live, e.E)
+					}
+				}
+				var wantIDs []addr.NodeID
+				ref.Next(&refCursors[j], items, Key(self), Key(to), srv.top, want, func(i int) bool { return ok(live[i]) }, refRnd.Uint64, func(i int) {
+					wantIDs = append(wantIDs, live[i].id)
+				})
+				require.Equal(t, wantIDs, got, "trial %d step %d", trial, step)
+				require.Equal(t, refCursors[j].lapDone, cursors[j].lapDone, "trial %d step %d", trial, step)
+				require.Equal(t, refCursors[j].cursor, cursors[j].cursor, "trial %d step %d", trial, step)
+				require.Equal(t, len(refCursors[j].laps), cursors[j].OpenLaps(), "trial %d step %d", trial, step)
+			}
 		}
 	}
-	slices.SortFunc(w, byDistance)
-	return w
 }
 
-// nextRun chooses the run a single pass would, whatever share of the
-// entries ok refuses, and asks ok of few entries when it refuses few.
-func TestNextRunIsTheSinglePassRun(t *testing.T) {
-	rnd := rand.New(rand.NewPCG(3, 4))
-	var s Server
-	for trial := range 400 {
-		items := make([]Item, 1+rnd.IntN(3000))
-		for i := range items {
-			items[i] = Item{Key: rnd.Uint64(), Seq: uint64(i)}
+// A one-off answer (a cursor not kept) is the first answer of a kept one.
+func TestOneOffIsTheFirstAnswer(t *testing.T) {
+	srv := &book{rnd: rand.New(rand.NewPCG(7, 8))}
+	for i := 10; i < 5000; i++ {
+		e := srv.add(nodeID(i))
+		e.refused = i%3 == 0
+	}
+	self, to := nodeID(0), nodeID(1)
+	ok := func(e *entry) bool { return !e.refused }
+	answer := func(keep bool) []addr.NodeID {
+		var c Cursor[*entry]
+		var out []addr.NodeID
+		srv.server.Next(&c, srv.walkLog(), Key(self), Key(to), 100, keep, ok, srv.rnd.Uint64, func(e *entry) { out = append(out, e.id) })
+		return out
+	}
+	require.Equal(t, answer(true), answer(false))
+}
+
+// sortByDistance sorts whatever the distances: spread, crowded into one
+// stretch (IDs ground to), or all equal.
+func TestSortByDistance(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(9, 10))
+	var s Server[int]
+	for trial := range 200 {
+		bound := []uint64{0, 5, 1 << 20, 1<<63 + 12345, math.MaxUint64}[trial%5]
+		g := make([]ranked[int], rnd.IntN(3000))
+		for i := range g {
+			switch {
+			case bound == 0:
+			case trial%3 == 0: // crowded
+				g[i].d = bound - rnd.Uint64N(min(bound, 50))
+			default:
+				g[i].d = rnd.Uint64N(bound) + 1
+			}
+			g[i].e = i
 		}
-		refused := []float64{0, 0.1, 0.5, 0.7, 0.95, 1}[trial%6]
-		allowed := make([]bool, len(items))
-		for i := range allowed {
-			allowed[i] = rnd.Float64() >= refused
-		}
-		asked := 0
-		ok := func(i int) bool { asked++; return allowed[i] }
-		c := &Cursor{active: true, cursor: rnd.Uint64()}
-		c.origin = c.cursor + rnd.Uint64()
-		lapLeft := c.origin - c.cursor - 1
-		to, room := rnd.Uint64(), 1+rnd.IntN(120)
-		want := referenceRun(c, items, to, lapLeft, room, func(i int) bool { return allowed[i] })
-		got := s.nextRun(c, items, to, lapLeft, room, ok, nil)
-		require.Equal(t, want, got, "trial %d", trial)
-		if refused == 0 {
-			require.LessOrEqual(t, asked, room, "trial %d", trial)
-		}
+		got := s.sortByDistance(slices.Clone(g), bound, nil)
+		require.True(t, slices.IsSortedFunc(got, byDistance), "trial %d", trial)
+		byBoth := func(a, b ranked[int]) int { return cmp.Or(cmp.Compare(a.d, b.d), cmp.Compare(a.e, b.e)) }
+		slices.SortFunc(g, byBoth)
+		slices.SortFunc(got, byBoth)
+		require.Equal(t, g, got, "trial %d", trial)
 	}
 }
