@@ -84,10 +84,11 @@ type newsLap[E any] struct {
 // one pass over the book, so that a run is taken from it and not from a
 // pass per answer: it holds every entry whose rank is in (cursor, end],
 // ahead those the pass found and pending those inserted there since. A
-// pass gathers a sixteenth of the book (windowShare): a lap costs about
-// sixteen passes whatever the book holds, a run the entries it takes, and
-// a window a sixteenth of the book's entries per requester. Entries are
-// ranked by d, their rank less base; end is base + bound.
+// pass gathers 1/windowShare of the book: a lap costs windowShare passes
+// whatever the book holds (about 30 entries looked at per entry of an
+// answer of 100), a run the entries it takes, and a window 1/windowShare
+// of the book's entries per requester. Entries are ranked by d, their
+// rank less base; end is base + bound.
 type window[E any] struct {
 	ahead   []ranked[E] // sorted by d; those before head are behind the cursor
 	head    int
@@ -100,8 +101,11 @@ type window[E any] struct {
 	open    bool   // gathered
 }
 
-// windowShare is the part of the book a window gathers (see window).
-const windowShare = 16
+// windowShare is the part of the book a window gathers (see window): at
+// 32, a window costs half a byte per entry of the book and requester (50
+// requesters mid-walk, 25 bytes per address), and the passes a fraction
+// of what the entries an answer sends cost to read.
+const windowShare = 32
 
 // MaxNewsLaps bounds the laps of news open for one requester: more gain
 // nothing, as a lap that waits goes first after LapPatience answers.
@@ -145,7 +149,7 @@ type ranked[E any] struct {
 // The answer is the one a pass over the whole book would choose: the
 // nearest entries ok allows in the lap, and the first entries of each
 // lap of news that ok allows. It costs the entries it looks at, the new
-// entries since c's last answer and, amortised, a sixteenth of a pass
+// entries since c's last answer and, amortised, 1/windowShare of a pass
 // over the book (see window); not a pass.
 func (s *Server[E]) Next(c *Cursor[E], log Log[E], self, to uint64, want int, keep bool, ok func(E) bool, rnd func() uint64, emit func(E)) {
 	if !c.active {
