@@ -191,10 +191,10 @@ func (s *Server[E]) Next(c *Cursor[E], log Log[E], self, to uint64, want int, ke
 // adding to it the entries inserted there since the last answer, and
 // gathers a window when there is none, or a wider one when ok refuses the
 // rest of it and the lap goes on; it leaves in the window what is still
-// ahead of the run.
+// ahead of the run, up to twice what a window gathers.
 func (s *Server[E]) nextRun(c *Cursor[E], log Log[E], to, lapLeft uint64, room int, keep bool, ok func(E) bool, w []ranked[E]) []ranked[E] {
 	win := &c.win
-	step := windowBound(len(log.Entries), room, keep)
+	target, step := windowBound(len(log.Entries), room, keep)
 	if win.open {
 		s.sync(c, log, to)
 	}
@@ -210,10 +210,12 @@ func (s *Server[E]) nextRun(c *Cursor[E], log Log[E], to, lapLeft uint64, room i
 			break
 		}
 		// The window ran out before the run was full and the lap ends
-		// beyond it: gather a wider one and go on past it.
+		// beyond it: gather one twice as wide, or wider by a window if
+		// more, and go on past it. An answer that ok refuses most of the
+		// lap to costs a few passes, not one per window.
 		covered := win.bound - shift
 		from = covered + 1
-		bound := covered + step
+		bound := covered + max(step, covered)
 		if bound < covered || bound > lapLeft {
 			bound = lapLeft
 		}
@@ -222,20 +224,22 @@ func (s *Server[E]) nextRun(c *Cursor[E], log Log[E], to, lapLeft uint64, room i
 	if len(w) > 0 {
 		win.drop(c.cursor+1-win.base, w[len(w)-1].d)
 	}
+	win.trim(2 * target)
 	return w
 }
 
-// windowBound is the distance a window of a book of n entries covers
-// (see window): room*runCandidates entries when the cursor is not kept.
-func windowBound(n, room int, keep bool) uint64 {
-	target := room * runCandidates
+// windowBound returns how many entries a window of a book of n entries
+// gathers (see window), room*runCandidates when the cursor is not kept,
+// and the distance that many cover.
+func windowBound(n, room int, keep bool) (target int, bound uint64) {
+	target = room * runCandidates
 	if keep {
 		target = max(target, n/windowShare)
 	}
 	if target >= n {
-		return math.MaxUint64
+		return target, math.MaxUint64
 	}
-	return uint64(float64(target) / float64(n) * (1 << 64))
+	return target, uint64(float64(target) / float64(n) * (1 << 64))
 }
 
 // runCandidates is how many entries per entry of room a window holds at
@@ -383,6 +387,28 @@ func (win *window[E]) drop(shift, last uint64) {
 	if last == win.bound-shift {
 		*win = window[E]{ahead: win.ahead[:0], pending: win.pending[:0]}
 	}
+}
+
+// trim keeps at most limit of the entries the pass found ahead of the
+// cursor, moving the window's end back to the last it keeps, so that a
+// window widened for entries ok refused does not stay wide.
+func (win *window[E]) trim(limit int) {
+	a := win.ahead[win.head:]
+	if !win.open || len(a) <= limit {
+		return
+	}
+	last := a[limit-1].d
+	clear(a[limit:])
+	win.ahead = win.ahead[:win.head+limit]
+	k, _ := slices.BinarySearchFunc(win.pending, last, func(r ranked[E], d uint64) int {
+		if r.d <= d {
+			return -1
+		}
+		return 1
+	})
+	clear(win.pending[k:])
+	win.pending = win.pending[:k]
+	win.bound, win.end, win.full = last, win.base+last, false
 }
 
 // nextNews returns up to want entries of news for the requester of c:

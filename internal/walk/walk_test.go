@@ -211,10 +211,10 @@ func TestASampleIsNotAWalk(t *testing.T) {
 // requesters come and go: the walk's runs, its news and their order.
 func TestServerIsTheReference(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(5, 6))
-	for trial := range 60 {
+	for trial := range 96 {
 		n0 := []int{0, 3, 150, 3000}[trial%4]
 		want := []int{1, 7, 100}[trial/4%3]
-		refusing := []float64{0, 0.3, 0.9}[trial/12%3]
+		refusing := []float64{0, 0.3, 0.9, 0.995}[trial/12%4]
 		seed := rnd.Uint64()
 		srv := &book{rnd: rand.New(rand.NewPCG(seed, 1))}
 		refRnd := rand.New(rand.NewPCG(seed, 1))
