@@ -123,8 +123,8 @@ const (
 type Server[E any] struct {
 	walk, news []ranked[E]
 	laps       [MaxNewsLaps][]int // nextNews's picks, as indices in each lap
-	gathered   []ranked[E]        // gather's, before they are sorted
-	counts     []int32            // gather's buckets
+	spare      []ranked[E]        // a window's entries, between windows not kept
+	buckets    []int32            // sortByDistance's
 }
 
 // ranked is an entry and its distance: its rank after a cursor or a
@@ -224,7 +224,16 @@ func (s *Server[E]) nextRun(c *Cursor[E], log Log[E], to, lapLeft uint64, room i
 	if len(w) > 0 {
 		win.drop(c.cursor+1-win.base, w[len(w)-1].d)
 	}
-	win.trim(2 * target)
+	if keep && target > room*runCandidates {
+		win.trim(2 * target)
+	} else {
+		// A window no wider than one answer needs is gathered afresh for
+		// each: its pass costs no more than the passes of windows kept
+		// would, and it holds nothing between answers.
+		clear(win.ahead)
+		s.spare = win.ahead[:0]
+		c.win = window[E]{}
+	}
 	return w
 }
 
@@ -251,16 +260,18 @@ const runCandidates = 2
 // after the cursor, sorted; the lap's end is lapLeft after it.
 func (s *Server[E]) gather(c *Cursor[E], log Log[E], to, bound, lapLeft uint64) {
 	win := &c.win
-	g := s.gathered[:0]
+	if win.ahead == nil {
+		win.ahead, s.spare = s.spare, nil
+	}
+	a := win.ahead[:0]
 	base := c.cursor + 1
 	for _, en := range log.Entries {
 		if d := Rank(en.Key, to) - base; d <= bound {
-			g = append(g, ranked[E]{d, en.E})
+			a = append(a, ranked[E]{d, en.E})
 		}
 	}
-	a := s.sortByDistance(g, bound, win.ahead[:0])
-	clear(g)
-	s.gathered = g[:0]
+	s.sortByDistance(a, bound)
+	clear(a[len(a):cap(a)]) // what a wider window left there, removed entries included
 	clear(win.pending)
 	*win = window[E]{
 		ahead:   a,
@@ -274,32 +285,43 @@ func (s *Server[E]) gather(c *Cursor[E], log Log[E], to, bound, lapLeft uint64) 
 	}
 }
 
-// sortByDistance appends g, whose distances are at most bound, to out in
-// increasing distance. Ranks are uniform, so a bucket per entry or two by
-// the distance's top bits holds about one entry each: the buckets are
-// counted and filled, and each bucket sorted, in linear time where a
-// comparison sort of the whole takes len(g)*log(len(g)).
-func (s *Server[E]) sortByDistance(g []ranked[E], bound uint64, out []ranked[E]) []ranked[E] {
-	out = slices.Grow(out[:0], len(g))[:len(g)]
-	b := bits.Len(uint(len(g)))          // 2^b buckets, between len(g) and 2*len(g)
-	shift := max(bits.Len64(bound)-b, 0) // bucket of distance d: d >> shift
-	counts := slices.Grow(s.counts[:0], 1<<b+1)[:1<<b+1]
-	clear(counts)
-	for _, r := range g {
-		counts[r.d>>shift+1]++
+// sortByDistance sorts a, whose distances are at most bound, by
+// distance, in place. Ranks are uniform, so buckets by the distance's top
+// bits, one per few entries, hold a few entries each: a is permuted into
+// its buckets (counted first), and each bucket sorted, in linear time
+// where a comparison sort takes len(a)*log(len(a)).
+func (s *Server[E]) sortByDistance(a []ranked[E], bound uint64) {
+	b := max(bits.Len(uint(len(a)))-2, 0) // 2^b buckets, len(a)/8 to len(a)/4
+	shift := max(bits.Len64(bound)-b, 0)  // bucket of distance d: d >> shift
+	nb := 1 << b
+	// next[k] is where bucket k's next entry goes, end[k] where it ends.
+	s.buckets = slices.Grow(s.buckets[:0], 2*nb)[:2*nb]
+	next, end := s.buckets[:nb], s.buckets[nb:]
+	clear(end)
+	for _, r := range a {
+		end[r.d>>shift]++
 	}
-	for i := 1; i < len(counts); i++ {
-		counts[i] += counts[i-1]
+	at := int32(0)
+	for k, n := range end {
+		next[k] = at
+		at += n
+		end[k] = at
 	}
-	for _, r := range g {
-		k := r.d >> shift
-		out[counts[k]] = r
-		counts[k]++
+	for k := range nb {
+		for next[k] < end[k] {
+			i := next[k]
+			if kb := a[i].d >> shift; kb != uint64(k) {
+				a[i], a[next[kb]] = a[next[kb]], a[i]
+				next[kb]++
+			} else {
+				next[k]++
+			}
+		}
 	}
 	start := int32(0)
-	for _, end := range counts[:len(counts)-1] { // counts[k] is now where bucket k ends
-		bucket := out[start:end]
-		if len(bucket) > 8 {
+	for _, e := range end {
+		bucket := a[start:e]
+		if len(bucket) > 16 {
 			// IDs ground to crowd one stretch of a requester's order
 			// cost a comparison sort, not a quadratic one.
 			slices.SortFunc(bucket, byDistance)
@@ -310,10 +332,8 @@ func (s *Server[E]) sortByDistance(g []ranked[E], bound uint64, out []ranked[E])
 				}
 			}
 		}
-		start = end
+		start = e
 	}
-	s.counts = counts
-	return out
 }
 
 // sync adds to c's window the entries inserted since it last looked that

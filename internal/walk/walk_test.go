@@ -321,7 +321,8 @@ func TestSortByDistance(t *testing.T) {
 			}
 			g[i].e = i
 		}
-		got := s.sortByDistance(slices.Clone(g), bound, nil)
+		got := slices.Clone(g)
+		s.sortByDistance(got, bound)
 		require.True(t, slices.IsSortedFunc(got, byDistance), "trial %d", trial)
 		byBoth := func(a, b ranked[int]) int { return cmp.Or(cmp.Compare(a.d, b.d), cmp.Compare(a.e, b.e)) }
 		slices.SortFunc(g, byBoth)
