@@ -431,18 +431,21 @@ func (m *Book) remove(p *peerInfo) {
 	m.stale++
 	m.gone = append(m.gone, p)
 	m.dropRank(m.RankOf(p.id))
-	if m.stale > 64 && m.stale > len(m.peers) {
-		m.settle() // keep order compact when nobody asks for addresses
+	// Removed entries are taken out of order and the log once they are
+	// an eighth of either: amortised, a removal moves eight entries, and
+	// what they keep alive of removed entries is at most a seventh of the
+	// book. (Serving reads neither order, which only dialling and the
+	// random sample settle, nor the removed entries of the log.)
+	if m.stale > 16 && 8*m.stale > len(m.order) {
+		m.settle()
 	}
-	if m.logGone++; m.logGone > 64 && 4*m.logGone > len(m.log) {
+	if m.logGone++; m.logGone > 16 && 8*m.logGone > len(m.log) {
 		m.compactLog()
 	}
 }
 
-// compactLog takes the removed entries out of the log, in one pass once
-// they are a quarter of it: amortised, a removal moves a few entries, and
-// the entries the log keeps alive once removed are at most a third of
-// the live ones. The caller holds the lock.
+// compactLog takes the removed entries out of the log, in one pass. The
+// caller holds the lock.
 func (m *Book) compactLog() {
 	live := slices.DeleteFunc(m.log, func(e walk.Entry[*peerInfo]) bool { return e.E.removed })
 	m.log, m.logGone = live, 0
