@@ -342,10 +342,17 @@ func (s *simulation) receiveAttack(a *node, from int32, msg []byte) {
 		src := s.nodes[from].id
 		added := 0
 		for _, e := range m.PexResponseV2.GetAddresses() {
-			if addr, err := pex.ParseNodeAddress(e.GetUrl()); err == nil {
-				if ok, _ := a.book.AddFrom(addr, src); ok {
-					added++
-				}
+			addr, err := pex.ParseNodeAddress(e.GetUrl())
+			if err != nil {
+				continue
+			}
+			if i, ok := s.byID[addr.NodeID]; !ok || int(i) >= s.honest {
+				// Its own addresses, junk and spoofs: an attacker knows
+				// them, and wants to reach the honest nodes.
+				continue
+			}
+			if ok, _ := a.book.AddFrom(addr, src); ok {
+				added++
 			}
 		}
 		a.quiet[from] = added == 0
@@ -409,10 +416,16 @@ func (s *simulation) attackSample() AttackSample {
 // honestKnown is how many honest nodes n's book holds, counted again
 // only when the book's size changed.
 func (s *simulation) honestKnown(n *node) int {
-	l := n.book.Len()
-	if l == n.countedLen {
+	l, ins := n.book.Len(), n.book.Inserted()
+	if l == n.countedLen && ins == n.countedIns {
 		return n.honestKnown
 	}
+	if n.role != honest && s.now-n.countedAt < time.Second && n.countedAt > 0 {
+		// An attacker only asks whether it knows everyone yet: a count
+		// a second old will do, and spares the run its recounting.
+		return n.honestKnown
+	}
+	n.countedAt, n.countedIns = s.now, ins
 	k := 0
 	for _, id := range n.book.Known() {
 		if i, ok := s.byID[id]; ok && int(i) < s.honest {

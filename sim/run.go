@@ -47,6 +47,8 @@ type node struct {
 	spoofDialled map[int32]bool
 	// honest nodes in the book, counted at book size countedLen
 	honestKnown, countedLen int
+	countedIns              uint64        // and book.Inserted
+	countedAt               time.Duration // when (attackers recount at most every second)
 
 	measured bool // among simulation.measured
 	reached  [4]bool

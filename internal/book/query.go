@@ -27,6 +27,13 @@ func (m *Book) Len() int {
 	return len(m.peers)
 }
 
+// Inserted counts the entries ever inserted into the book: with Len, it
+// tells a caller that caches what it counted in the book whether the book
+// changed (an entry that displaces another leaves Len as it was).
+func (m *Book) Inserted() uint64 {
+	return m.seq
+}
+
 // Has reports whether the book holds id.
 func (m *Book) Has(id addr.NodeID) bool {
 	_, ok := m.peers[id]
