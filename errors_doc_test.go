@@ -146,14 +146,16 @@ func addRefusals(fn string, add func(pm *PeerManager, a NodeAddress) error) []er
 			}
 		}},
 		{fn, []string{"ErrNetworkGroupFull"}, func(t *testing.T) error {
-			// One group told by many sources: the group fills at 1/16 of
-			// the book before any one source's bucket does.
+			// One group told by many sources, the only group of the book
+			// (the sources are persistent: outside the groups), so that it
+			// is the book's typical group, which may hold more than a
+			// crowded one: it fills at 1/16 of the book before any one
+			// source's bucket does.
 			pm := docPM(t, PeerManagerOptions{})
 			n := 0
 			for s := range 8 {
 				src := docPubAddr(t, 100+s, 500+s)
-				_, err := pm.Add(src)
-				require.NoError(t, err)
+				require.NoError(t, pm.AddPersistent(src))
 				for range 16 {
 					_, _ = pm.AddFrom(docPubAddr(t, 1, n), src.NodeID)
 					n++

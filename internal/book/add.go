@@ -140,7 +140,7 @@ func (m *Book) AddFrom(a addr.NodeAddress, src addr.NodeID) (bool, error) {
 		if !p.placed && !p.persistent {
 			// An inbound peer's first address: placed like a new entry.
 			sl := m.slotOf(a, src, sp)
-			if err := m.admit(sl); err != nil {
+			if err := m.admit(sl, hearsay(a, src)); err != nil {
 				return false, err
 			}
 			m.place(p, sl)
@@ -169,21 +169,26 @@ func (m *Book) AddFrom(a addr.NodeAddress, src addr.NodeID) (bool, error) {
 		return false, errDistrusted
 	}
 	sl := m.slotOf(a, src, sp)
-	if err := m.admit(sl); err != nil {
+	if err := m.admit(sl, hearsay(a, src)); err != nil {
 		return false, err
 	}
 	if len(m.peers) >= m.opts.MaxPeers {
-		room := m.makeRoom // the operator's address outranks what we hold
-		if src != "" {
-			room = m.makeRoomForGossip
+		// The operator's address outranks what we hold; news competes
+		// with what failed, and with hearsay of more crowded groups.
+		var err error
+		if src == "" {
+			err = m.makeRoom()
+		} else {
+			err = m.makeRoomForGossip(sl.group)
 		}
-		if err := room(); err != nil {
+		if err != nil {
 			return false, err
 		}
 	}
 	p := m.insert(a.NodeID, &addrInfo{addr: store(a), toldBy: m.tellBitOf(sp), srcGroup: sg})
 	p.src = src
 	m.place(p, sl)
+	m.trimCrowds()
 	m.wake = true
 	return true, nil
 }
@@ -248,12 +253,22 @@ func peerGroup(p *peerInfo) uint64 {
 	return addr.Group(best.addr.of(p.id))
 }
 
+// hearsay reports whether src's word about a is about another node: not
+// the operator's (no source), and not a peer's own address.
+func hearsay(a addr.NodeAddress, src addr.NodeID) bool {
+	return src != "" && a.NodeID != src
+}
+
 // admit tells whether slot sl has room for one more entry: its network
-// group first (a group at its cap is no news, whoever sends it), then
-// its bucket and its source group. The caller holds the lock.
-func (m *Book) admit(sl slot) error {
+// group first (a group at its cap is no news, whoever sends it; nor is
+// hearsay about a crowded group), then its bucket and its source group.
+// The caller holds the lock.
+func (m *Book) admit(sl slot, hearsay bool) error {
 	if n := m.groupLoad[sl.group]; n >= m.groupCap {
 		return fmt.Errorf("%w (%d entries)", errs.ErrNetworkGroupFull, n)
+	}
+	if hearsay && m.crowded(sl.group) {
+		return fmt.Errorf("%w (%d entries, crowded)", errs.ErrNetworkGroupFull, m.groupLoad[sl.group])
 	}
 	if n := m.bucketLoad[sl.bucket]; n >= m.bucketCap {
 		return fmt.Errorf("%w (%d entries of its group from it)", errs.ErrSourceGroupFull, n)
@@ -270,7 +285,9 @@ func (m *Book) place(p *peerInfo, sl slot) {
 	p.slot, p.placed = sl, true
 	m.sourceLoad[sl.source]++
 	m.bucketLoad[sl.bucket]++
+	m.crowd.move(m.groupLoad[sl.group], +1)
 	m.groupLoad[sl.group]++
+	p.crowdRank = uint8(min(m.groupLoad[sl.group], 255))
 }
 
 func (m *Book) unplace(p *peerInfo) {
@@ -280,6 +297,7 @@ func (m *Book) unplace(p *peerInfo) {
 	p.placed = false
 	decrement(m.sourceLoad, p.slot.source)
 	decrement(m.bucketLoad, p.slot.bucket)
+	m.crowd.move(m.groupLoad[p.slot.group], -1)
 	decrement(m.groupLoad, p.slot.group)
 }
 

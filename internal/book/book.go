@@ -219,8 +219,12 @@ type peerInfo struct {
 	// bit's index, 0 if it has not, or no bit was free.
 	tell uint8
 
-	heapIndex  int32 // position in the evictable heap, -1 if not there
-	score      int16 // MinScore to MaxScore
+	heapIndex int32 // position in the evictable heap, -1 if not there
+	score     int16 // MinScore to MaxScore
+	// crowdRank is how many entries its network group held when it was
+	// placed, itself included (at most 255): the late entries of a
+	// crowded group are the ones that make room (caps.go).
+	crowdRank  uint8
 	state      connState
 	caps       event.PeerCaps
 	persistent bool
@@ -293,6 +297,7 @@ type Book struct {
 	bucketLoad map[uint64]int // gossiped entries per bucket
 	groupCap   int            // entries per network group
 	groupLoad  map[uint64]int // gossiped entries per network group
+	crowd      loadCounts     // how many groups hold each load (caps.go)
 	// fatalGroups: when a peer of a public group last broke the protocol
 
 	trust map[uint64]*sourceTrust // what each source group's addresses proved (trust.go)
@@ -414,12 +419,25 @@ func (m *Book) makeRoom() error {
 // not pushed out by news: else a flood, junk included, or a host that
 // keeps connecting under new IDs, evicts the honest network we learnt
 // first. The caller holds the lock.
-func (m *Book) makeRoomForGossip() error {
-	if len(m.evict) == 0 || m.evict[0].proven || !m.evict[0].failing() {
-		return errs.ErrAddressBookFull
+//
+// News about a network group g also displaces idle hearsay of the most
+// crowded group (see crowdVictim), when that group holds at least
+// crowdFloor and two more than g: no set of groups owns a full book, and
+// a book an attacker's groups filled before the honest network reached
+// it takes the honest network in as it comes (g is addr.NoGroup for
+// none).
+func (m *Book) makeRoomForGossip(g uint64) error {
+	if len(m.evict) > 0 && !m.evict[0].proven && m.evict[0].failing() {
+		m.remove(m.evict[0])
+		return nil
 	}
-	m.remove(m.evict[0])
-	return nil
+	if g != addr.NoGroup {
+		if v := m.crowdVictim(m.groupLoad[g] + 2); v != nil {
+			m.remove(v)
+			return nil
+		}
+	}
+	return errs.ErrAddressBookFull
 }
 
 // remove deletes an idle peer from the book. The caller holds the lock.

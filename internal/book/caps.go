@@ -1,6 +1,8 @@
 package book
 
 import (
+	"slices"
+
 	"github.com/pexnet/pex/internal/addr"
 )
 
@@ -103,6 +105,28 @@ const (
 	// sybil-200-seed1, sybil-150-seed2-attackers30,
 	// flood-200-seed2-attackers30.
 	groupBuckets = 2
+
+	// crowdFactor, crowdFloor: a network group holds hearsay (addresses
+	// of other nodes that gossip tells) up to crowdFactor times what the
+	// typical group of the book holds (see typical), and crowdFloor
+	// whatever that is.
+	// Why: an attacker spread over many /16s still crowds each of them
+	// (it has more addresses than groups), while the typical group of a
+	// network holds a node or a few; a crowded group's nodes enter the
+	// book still by connecting, by the operator or through their own
+	// word, and a network crowded into a few groups is its own typical
+	// group.
+	// Guards: the attack rows of SPEC 8 (32 /16s), TestCrowdedGroup*.
+	crowdFactor = 2
+	crowdFloor  = 3
+
+	// crowdSample is how many entries a full book draws to find hearsay
+	// of a crowded group to make room for news (crowdVictim), and a
+	// book draws to trim groups past their share (trimCrowds).
+	// Why: a book that crowded groups have filled yields them in a few
+	// draws; a bound keeps adding cheap when they have not.
+	// Guards: the attack rows of SPEC 8 (32 and 256 /16s).
+	crowdSample = 32
 )
 
 // bucketCap is how many entries one bucket holds in a book of maxPeers.
@@ -120,6 +144,146 @@ func sourceCap(maxPeers int) int {
 // maxPeers holds, from all sources together: two buckets' worth.
 func groupCap(maxPeers int) int {
 	return groupBuckets * bucketCap(maxPeers)
+}
+
+// crowded reports whether network group g holds as much as it may of
+// hearsay: crowdFactor times what the typical group holds, and at least
+// crowdFloor.
+func (m *Book) crowded(g uint64) bool {
+	return m.groupLoad[g] >= m.CrowdShare()
+}
+
+// trimCrowds drops, of crowdSample entries drawn at random, hearsay we
+// never reached (idle, not the peer's own word) of groups crowded past
+// what they may hold now: the typical load falls as honest groups come in, so
+// what an attacker placed while its groups were most of the book leaves,
+// a few at each addition, once they are not. The caller holds the lock.
+func (m *Book) trimCrowds() {
+	limit := m.CrowdShare()
+	if m.crowd.top() <= limit {
+		return
+	}
+	for range crowdSample {
+		if len(m.log) == 0 {
+			return
+		}
+		p := m.log[m.opts.Rand.IntN(len(m.log))].E
+		if !p.removed && p.placed && int(p.crowdRank) > limit && m.groupLoad[p.slot.group] > limit && m.lateHearsay(p) {
+			m.remove(p)
+			m.wake = true
+		}
+	}
+}
+
+// crowdVictim returns an idle hearsay entry of a crowded network group
+// that holds at least least entries: the youngest of those found among
+// crowdSample entries drawn at random, so that what we learnt first
+// stays, as on admission; nil if none. A book that crowded groups fill
+// yields one at once; in one where they are few, news may be refused,
+// as in any full book.
+func (m *Book) crowdVictim(least int) *peerInfo {
+	least = max(least, crowdFloor+1)
+	if m.crowd.top() < least || len(m.log) == 0 {
+		return nil
+	}
+	var v *peerInfo
+	for range crowdSample {
+		p := m.log[m.opts.Rand.IntN(len(m.log))].E
+		if p.removed || !p.placed || (v != nil && p.seq < v.seq) || m.groupLoad[p.slot.group] < least || !m.lateHearsay(p) {
+			continue
+		}
+		v = p
+	}
+	return v
+}
+
+// lateHearsay reports whether p is an idle entry that only gossip vouches
+// for and that came into a crowded group late: placed on another peer's
+// word past crowdFloor entries of its group, never reached, not
+// configured, with one address (an ID with several may have a true one
+// among them: a spoof does not take the real address with it). The first
+// entries of a group, an honest node's among them however an attacker
+// crowds its /16 after, are not.
+func (m *Book) lateHearsay(p *peerInfo) bool {
+	if int(p.crowdRank) <= crowdFloor || p.persistent || p.connected() || p.proven || p.src == "" || p.src == p.id || len(p.addrs) != 1 {
+		return false
+	}
+	return !p.addrs[0].everWorked
+}
+
+// CrowdShare is the most hearsay a network group may hold now, unless it
+// is the book's typical group (see crowded).
+func (m *Book) CrowdShare() int {
+	return max(crowdFloor, crowdFactor*m.crowd.typical())
+}
+
+// loadCounts counts the network groups of the book by load: n[l] groups
+// hold l entries (l >= 1); groups is their number.
+type loadCounts struct {
+	n      []int
+	groups int
+}
+
+// move records that a group holding l entries now holds l+d (d is +1 or
+// -1).
+func (c *loadCounts) move(l, d int) {
+	if l > 0 {
+		c.n[l]--
+	} else {
+		c.groups++
+	}
+	if l+d > 0 {
+		for len(c.n) <= l+d {
+			c.n = append(c.n, 0)
+		}
+		c.n[l+d]++
+	} else {
+		c.groups--
+	}
+}
+
+// counts reports whether c counts the groups of loads, as Check verifies.
+func (c *loadCounts) counts(loads map[uint64]int) bool {
+	if len(c.n) == 0 {
+		return c.groups == 0 && len(loads) == 0
+	}
+	n := make([]int, len(c.n))
+	for _, l := range loads {
+		if l < 1 || l >= len(n) {
+			return false
+		}
+		n[l]++
+	}
+	return c.groups == len(loads) && slices.Equal(n[1:], c.n[1:])
+}
+
+// top is the load of the most loaded group (0 for none).
+func (c *loadCounts) top() int {
+	for l := len(c.n) - 1; l > 0; l-- {
+		if c.n[l] > 0 {
+			return l
+		}
+	}
+	return 0
+}
+
+// typical is the least load such that a quarter of the book's entries
+// sit in groups that hold no more (0 for an empty book): a network
+// crowded into a few groups is its own typical group, however many lone
+// entries sit beside it, while an attacker's groups are typical only if
+// they hold three quarters of the book.
+func (c *loadCounts) typical() int {
+	total := 0
+	for l, k := range c.n {
+		total += l * k
+	}
+	seen := 0
+	for l, k := range c.n {
+		if seen += l * k; 4*seen >= total && total > 0 {
+			return l
+		}
+	}
+	return 0
 }
 
 // bucketKey is the secret that names buckets.

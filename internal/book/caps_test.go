@@ -99,10 +99,12 @@ func TestSourceGroupFloodIsCapped(t *testing.T) {
 		{"any groups", func(r *rand.Rand, i int) netip.Addr {
 			return netip.AddrFrom4([4]byte{byte(11 + r.IntN(50)), byte(r.IntN(256)), byte(i >> 8), byte(i)})
 		}, sourceBuckets * capPerBucket},
-		// The sybil subnet's own addresses: one bucket, 1/32 of the book.
+		// The sybil subnet's own addresses: what a crowded group holds
+		// beside 200 groups of one honest entry each, crowdFactor times
+		// the typical load, at least crowdFloor.
 		{"own subnet", func(r *rand.Rand, i int) netip.Addr {
 			return netip.AddrFrom4([4]byte{66, 66, byte(i >> 8), byte(i)})
-		}, capPerBucket},
+		}, max(crowdFloor, crowdFactor)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m, sybils := floodPM(t, maxPeers)
@@ -122,13 +124,17 @@ func TestSourceGroupFloodIsCapped(t *testing.T) {
 				require.NoError(t, err)
 				_, err = m.AddFrom(a, sybils[i%len(sybils)])
 				if err != nil {
-					require.ErrorIs(t, err, ErrSourceGroupFull)
+					if !errors.Is(err, ErrNetworkGroupFull) {
+						require.ErrorIs(t, err, ErrSourceGroupFull)
+					}
 					refused++
 				}
 			}
 			got := countFrom(m, sybils)
 			require.LessOrEqual(t, got, tc.limit)
-			require.Positive(t, got)
+			if tc.name == "any groups" {
+				require.Positive(t, got)
+			}
 			require.Equal(t, 10_000-got, refused)
 			require.Subset(t, m.Known(), before, "the flood evicted nothing")
 			// Honest sources keep their own room.
@@ -226,10 +232,12 @@ func TestTwoSourcesThatKnowTheNetworkCanTellAllOfIt(t *testing.T) {
 
 func TestNetworkGroupCapHoldsAcrossSources(t *testing.T) {
 	// A sybil subnet's addresses relayed by many honest sources, each of
-	// its own group: the subnet still holds at most 1/16 of the book.
+	// its own group: the subnet holds what a crowded group may beside
+	// groups of one entry each, crowdFactor times that typical load, at least
+	// crowdFloor (TestOneGroupNetworkIsItsOwnMedian: groupCap bounds a
+	// group that is the typical one).
 	const maxPeers = 1000
-	limit := groupCap(maxPeers)
-	require.Equal(t, 64, limit)
+	limit := max(crowdFloor, crowdFactor)
 	m := newPM(t, PeerManagerOptions{Options: Options{MaxPeers: maxPeers, Rand: rand.New(rand.NewPCG(7, 7))}})
 	var sources []NodeID
 	for i := range 100 {
@@ -252,7 +260,7 @@ func TestNetworkGroupCapHoldsAcrossSources(t *testing.T) {
 			t.Fatalf("address %d: %v", i, err)
 		}
 	}
-	require.Equal(t, limit, stored, "the group fills to its cap, no further")
+	require.Equal(t, limit, stored, "the group fills to its share, no further")
 	require.Equal(t, 2000-limit, groupFull)
 	require.Subset(t, m.Known(), before, "nothing was evicted for it")
 	// Other groups, from the same sources, still have room.
@@ -401,4 +409,94 @@ func TestSubnetThatBrokeTheProtocolDisplacesNobody(t *testing.T) {
 	_, ok = m.EvictNext()
 	require.True(t, ok)
 	checkInvariants(t, m)
+}
+
+// A network whose nodes all live in one /16 is the book's typical group:
+// the crowd rule never refuses its gossip (one source fills its bucket).
+func TestOneGroupNetworkIsItsOwnMedian(t *testing.T) {
+	const maxPeers = 1000
+	m := newPM(t, PeerManagerOptions{Options: Options{MaxPeers: maxPeers, Rand: rand.New(rand.NewPCG(3, 3))}})
+	src, err := NodeAddressFromIP(nodeID(0), netip.AddrFrom4([4]byte{66, 1, 0, 1}), 26656)
+	require.NoError(t, err)
+	_, err = m.Add(src)
+	require.NoError(t, err)
+	stored := 1
+	for i := 1; i < 200; i++ {
+		a, err := NodeAddressFromIP(nodeID(i), netip.AddrFrom4([4]byte{66, 1, byte(i >> 8), byte(i)}), 26656)
+		require.NoError(t, err)
+		if ok, _ := m.AddFrom(a, src.NodeID); ok {
+			stored++
+		}
+	}
+	require.Equal(t, bucketCap(maxPeers), stored)
+	checkInvariants(t, m)
+}
+
+// A book that an attacker's groups filled before it heard of the honest
+// network (a newcomer attackers dialled first: its groups were then the
+// typical groups) takes the honest network in as it comes: news of a less
+// crowded group displaces the late entries of the most crowded ones, and
+// once honest groups are typical, further additions trim the crowded
+// groups back to their share. The first crowdFloor entries of each group
+// stay.
+func TestCrowdedBookMakesRoomForNews(t *testing.T) {
+	const maxPeers, groups = 200, 16
+	m := newPM(t, PeerManagerOptions{Options: Options{MaxPeers: maxPeers, MaxConnected: 50, MaxOutbound: 10, Rand: rand.New(rand.NewPCG(5, 5))}})
+	for g := range groups {
+		require.NoError(t, m.AcceptedFrom(nodeID(90_000+g), netip.AddrPortFrom(netip.AddrFrom4([4]byte{66, byte(g), 0, 1}), 40000)))
+	}
+	for k := 0; m.Len() < maxPeers; k++ {
+		g := k % groups
+		a, err := NodeAddressFromIP(nodeID(100_000+k), netip.AddrFrom4([4]byte{66, byte(g), byte(k >> 8), byte(k)}), 26656)
+		require.NoError(t, err)
+		_, _ = m.AddFrom(a, nodeID(90_000+(k/groups)%groups))
+		require.Less(t, k, 10*maxPeers, "the attackers' groups fill the book")
+	}
+	// Each source holds an entry of its own, the two honest ones too
+	// once connected.
+	attackers := func() int { return m.Len() - honestIn(m) - groups - honestSources(m) }
+	require.Equal(t, maxPeers-groups, attackers())
+	checkInvariants(t, m)
+	// Two honest peers connect and tell of 130 nodes, each in its own
+	// /16: every one is stored (room for all but the first crowdFloor
+	// entries of each crowded group and the peers' own).
+	require.NoError(t, m.AcceptedFrom(nodeID(1), remoteIP(200)))
+	require.NoError(t, m.AcceptedFrom(nodeID(2), remoteIP(201)))
+	for i := 10; i < 140; i++ {
+		ok, err := m.AddFrom(peerAddr(i), nodeID(1+i%2))
+		require.NoError(t, err)
+		require.True(t, ok)
+	}
+	checkInvariants(t, m)
+	require.Equal(t, 130, honestIn(m))
+	// The honest groups are typical now: each crowded group is back
+	// within crowdFactor times it, and keeps its first crowdFloor.
+	limit := max(crowdFloor, crowdFactor*m.crowd.typical())
+	require.Equal(t, crowdFloor, limit)
+	require.LessOrEqual(t, attackers(), groups*limit)
+	require.GreaterOrEqual(t, attackers(), groups*crowdFloor)
+	t.Logf("%d attacker entries left of %d", attackers(), maxPeers)
+}
+
+// honestSources counts the honest sources of TestCrowdedBookMakesRoomForNews
+// that m holds.
+func honestSources(m *PeerManager) int {
+	n := 0
+	for _, id := range []NodeID{nodeID(1), nodeID(2)} {
+		if m.Has(id) {
+			n++
+		}
+	}
+	return n
+}
+
+// honestIn counts the entries of m for the nodes of peerAddr.
+func honestIn(m *PeerManager) int {
+	n := 0
+	for _, id := range m.Known() {
+		if id < nodeID(1000) && id > nodeID(9) {
+			n++
+		}
+	}
+	return n
 }

@@ -29,6 +29,7 @@ import (
 //     every entry queued for eviction is connected and marked so;
 //   - the eviction heap holds exactly the idle, non-persistent entries, in
 //     heap order;
+//   - the counts of network groups by load are the loads' (caps.go);
 //   - the source-group, bucket and network-group loads are the placed
 //     entries counted, each within its cap, and no persistent entry is
 //     placed;
@@ -163,6 +164,8 @@ func (m *Book) checkLoads() error {
 		return fmt.Errorf("bucket loads %v, counted %v", m.bucketLoad, buckets)
 	case !maps.Equal(groups, m.groupLoad):
 		return fmt.Errorf("group loads %v, counted %v", m.groupLoad, groups)
+	case !m.crowd.counts(groups):
+		return fmt.Errorf("group load counts %v (%d groups), loads %v", m.crowd.n, m.crowd.groups, groups)
 	case !maps.Equal(out, m.slots.OutGroups()):
 		return fmt.Errorf("outbound groups %v, counted %v", m.slots.OutGroups(), out)
 	}

@@ -60,6 +60,7 @@ func (m *Book) NextDialTime(now time.Time) time.Time {
 func (m *Book) tryDialNext(now time.Time) (addr.NodeAddress, bool, time.Time) {
 	p, ai, next := m.pickDial(now)
 	if p == nil {
+		m.rotate(now)
 		return addr.NodeAddress{}, false, next
 	}
 	if m.slots.Full() {
@@ -129,19 +130,72 @@ func (m *Book) pickDial(now time.Time) (*peerInfo, *addrInfo, time.Time) {
 	if n == 0 {
 		return nil, nil, m.time(next)
 	}
-	i := lifecycle.Pick(n, m.opts.Rand.IntN(n), func(i int) (int, bool) {
-		p := m.order[i]
-		ai := due(p)
-		if ai == nil || m.slots.GroupFull(addr.Group(ai.addr.of(p.id))) {
-			return 0, false
-		}
-		return int(p.score), true
-	})
+	// Entries of crowded groups (caps.go) are dialled only when no other
+	// is due: an attacker's many addresses crowd its groups, so an
+	// attacker-heavy book does not become attacker-only connections.
+	start := m.opts.Rand.IntN(n)
+	i := m.candidate(start, false, due)
+	if i < 0 {
+		i = m.candidate(start, true, due)
+	}
 	if i < 0 {
 		return nil, nil, m.time(next)
 	}
 	p := m.order[i]
 	return p, due(p), time.Time{}
+}
+
+// candidate picks an entry of the order to dial, from start on (see
+// lifecycle.Pick), with due's address; of a crowded group only if
+// crowdedToo. -1 if none.
+func (m *Book) candidate(start int, crowdedToo bool, due func(*peerInfo) *addrInfo) int {
+	return lifecycle.Pick(len(m.order), start, func(i int) (int, bool) {
+		p := m.order[i]
+		ai := due(p)
+		if ai == nil || m.slots.GroupFull(addr.Group(ai.addr.of(p.id))) || (!crowdedToo && p.placed && m.crowded(p.slot.group)) {
+			return 0, false
+		}
+		return int(p.score), true
+	})
+}
+
+// rotate, when outbound slots are full, closes one outbound connection to
+// a crowded group (caps.go) if an entry of an uncrowded group is due to
+// be dialled in its place: connections made while an attacker's groups
+// crowded a young book give way as the book learns the honest network.
+// One at a time; persistent peers never. The caller holds the lock.
+func (m *Book) rotate(now time.Time) {
+	if !m.slots.OutboundFull() || len(m.slots.Queued()) > 0 {
+		return
+	}
+	var v *peerInfo // the one connected longest, so the choice does not hang on map order
+	for _, p := range m.peers {
+		if p.outbound && p.state >= stateConnected && !p.persistent && p.placed && m.crowded(p.slot.group) &&
+			(v == nil || p.connectedAt < v.connectedAt || (p.connectedAt == v.connectedAt && p.seq < v.seq)) {
+			v = p
+		}
+	}
+	if v == nil {
+		return
+	}
+	at := m.stamp(now)
+	due := func(p *peerInfo) *addrInfo {
+		if p.connected() || p.removed || int(p.score) <= m.opts.EvictScore {
+			return nil
+		}
+		for _, ai := range p.addrs {
+			if ai.retryAt <= at {
+				return ai
+			}
+		}
+		return nil
+	}
+	m.settle()
+	if len(m.order) == 0 || m.candidate(m.opts.Rand.IntN(len(m.order)), false, due) < 0 {
+		return
+	}
+	v.evicting = true
+	m.slots.Queue(v.id)
 }
 
 // markOutbound counts p as dialled by us, at address a.
@@ -424,7 +478,7 @@ func (m *Book) accepted(now time.Time, id addr.NodeID, g uint64) error {
 			// A connected peer always has an entry: if no entry that
 			// failed can make room, the book runs over MaxPeers (by at
 			// most MaxConnected) until the peer disconnects.
-			_ = m.makeRoomForGossip()
+			_ = m.makeRoomForGossip(g)
 		}
 		p = m.insert(id, nil)
 	}
@@ -552,7 +606,7 @@ func (m *Book) Disconnected(now time.Time, id addr.NodeID) {
 	// Back under capacity after a connection that ran over it: failed
 	// entries go first, then the peer itself if we never reached it
 	// (it came in over capacity), then the lowest ranked.
-	for len(m.peers) > m.opts.MaxPeers && m.makeRoomForGossip() == nil {
+	for len(m.peers) > m.opts.MaxPeers && m.makeRoomForGossip(addr.NoGroup) == nil {
 	}
 	if len(m.peers) > m.opts.MaxPeers && !p.removed && !p.proven && !p.persistent {
 		m.remove(p)
