@@ -222,11 +222,17 @@ func (m *Book) CrowdShare() int {
 type loadCounts struct {
 	n      []int
 	groups int
+	// typ caches typical(), valid while fresh: moves are many (every
+	// entry placed or taken out), reads more (every hearsay admitted,
+	// every candidate dialled), and a move seldom changes the answer.
+	typ   int
+	fresh bool
 }
 
 // move records that a group holding l entries now holds l+d (d is +1 or
 // -1).
 func (c *loadCounts) move(l, d int) {
+	c.fresh = false
 	if l > 0 {
 		c.n[l]--
 	} else {
@@ -242,7 +248,8 @@ func (c *loadCounts) move(l, d int) {
 	}
 }
 
-// counts reports whether c counts the groups of loads, as Check verifies.
+// counts reports whether c counts the groups of loads, and caches the
+// typical load right, as Check verifies.
 func (c *loadCounts) counts(loads map[uint64]int) bool {
 	if len(c.n) == 0 {
 		return c.groups == 0 && len(loads) == 0
@@ -254,7 +261,7 @@ func (c *loadCounts) counts(loads map[uint64]int) bool {
 		}
 		n[l]++
 	}
-	return c.groups == len(loads) && slices.Equal(n[1:], c.n[1:])
+	return c.groups == len(loads) && slices.Equal(n[1:], c.n[1:]) && (!c.fresh || c.typ == c.quarter())
 }
 
 // top is the load of the most loaded group (0 for none).
@@ -273,6 +280,14 @@ func (c *loadCounts) top() int {
 // entries sit beside it, while an attacker's groups are typical only if
 // they hold three quarters of the book.
 func (c *loadCounts) typical() int {
+	if !c.fresh {
+		c.typ, c.fresh = c.quarter(), true
+	}
+	return c.typ
+}
+
+// quarter computes typical.
+func (c *loadCounts) quarter() int {
 	total := 0
 	for l, k := range c.n {
 		total += l * k
