@@ -92,24 +92,7 @@ func (m *Book) pickDial(now time.Time) (*peerInfo, *addrInfo, time.Time) {
 	}
 	var next stamp
 	at := m.stamp(now)
-	due := func(p *peerInfo) *addrInfo {
-		if p.connected() || p.removed || int(p.score) <= m.opts.EvictScore {
-			return nil
-		}
-		var best *addrInfo
-		for _, ai := range p.addrs {
-			if ai.retryAt > at {
-				if next == 0 || ai.retryAt < next {
-					next = ai.retryAt
-				}
-				continue
-			}
-			if best == nil || ai.failures < best.failures {
-				best = ai
-			}
-		}
-		return best
-	}
+	due := func(p *peerInfo) *addrInfo { return m.dueAddr(p, at, &next) }
 	// Persistent peers are dialled whatever MaxOutbound says, and when
 	// connections are full they displace an inbound peer.
 	for _, id := range m.persistent {
@@ -168,9 +151,20 @@ func (m *Book) rotate(now time.Time) {
 	if !m.slots.OutboundFull() || len(m.slots.Queued()) > 0 {
 		return
 	}
+	// The outbound groups (a few) first: the book is scanned only when
+	// one of them is crowded.
+	crowded := false
+	for g := range m.slots.OutGroups() {
+		if crowded = m.crowded(g); crowded {
+			break
+		}
+	}
+	if !crowded {
+		return
+	}
 	var v *peerInfo // the one connected longest, so the choice does not hang on map order
 	for _, p := range m.peers {
-		if p.outbound && p.state >= stateConnected && !p.persistent && p.placed && m.crowded(p.slot.group) &&
+		if p.outbound && p.state >= stateConnected && !p.persistent && p.outGroup != addr.NoGroup && m.crowded(p.outGroup) &&
 			(v == nil || p.connectedAt < v.connectedAt || (p.connectedAt == v.connectedAt && p.seq < v.seq)) {
 			v = p
 		}
@@ -179,23 +173,36 @@ func (m *Book) rotate(now time.Time) {
 		return
 	}
 	at := m.stamp(now)
-	due := func(p *peerInfo) *addrInfo {
-		if p.connected() || p.removed || int(p.score) <= m.opts.EvictScore {
-			return nil
-		}
-		for _, ai := range p.addrs {
-			if ai.retryAt <= at {
-				return ai
-			}
-		}
-		return nil
-	}
+	due := func(p *peerInfo) *addrInfo { return m.dueAddr(p, at, nil) }
 	m.settle()
 	if len(m.order) == 0 || m.candidate(m.opts.Rand.IntN(len(m.order)), false, due) < 0 {
 		return
 	}
 	v.evicting = true
 	m.slots.Queue(v.id)
+}
+
+// dueAddr returns the address of p to dial at at, the one failing
+// least, or nil if p may not be dialled then (connected, gone, scored
+// out, or every address backing off); with next, it lowers *next to the
+// earliest retry of the addresses backing off.
+func (m *Book) dueAddr(p *peerInfo, at stamp, next *stamp) *addrInfo {
+	if p.connected() || p.removed || int(p.score) <= m.opts.EvictScore {
+		return nil
+	}
+	var best *addrInfo
+	for _, ai := range p.addrs {
+		if ai.retryAt > at {
+			if next != nil && (*next == 0 || ai.retryAt < *next) {
+				*next = ai.retryAt
+			}
+			continue
+		}
+		if best == nil || ai.failures < best.failures {
+			best = ai
+		}
+	}
+	return best
 }
 
 // markOutbound counts p as dialled by us, at address a.
