@@ -13,6 +13,12 @@ import (
 	"github.com/pexnet/pex/internal/lifecycle"
 )
 
+// Inbound reports whether id is a connected peer that dialled us.
+func (m *Book) Inbound(id addr.NodeID) bool {
+	p := m.peers[id]
+	return p != nil && p.connected() && !p.outbound
+}
+
 // CrowdedInbound reports whether id dialled us from a public network
 // group another connected peer is in already, or one that broke the
 // protocol in the last MaxRetryTime: the Core does not ask such a peer

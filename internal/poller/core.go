@@ -96,6 +96,8 @@ type corePeer struct {
 	// PeerManager.crowdedInbound), so its requests earn it no mutualBonus
 	// or toldBonus.
 	crowded bool
+	// inbound: it dialled us
+	inbound bool
 	// w is where its walk through our order stands (see expectedYield).
 	w walk.Reading
 	// storable is the share of the news in its last answer that the book
@@ -216,6 +218,7 @@ func (c *Core) PeerUpdate(now time.Time, u event.PeerUpdate) Actions {
 		// every connection.
 		crowded := c.bk.CrowdedInbound(now, u.NodeID)
 		p.crowded = crowded
+		p.inbound = c.bk.Inbound(u.NodeID)
 		chosen := c.cfg.Policy == PolicyAdaptive && !crowded
 		// Nor is it asked at all for a while: flooders that dial in again
 		// and again, and break the protocol with their first message,
@@ -423,11 +426,20 @@ func (c *Core) askBest(now time.Time, acts *Actions) {
 	var due, bestDue time.Time
 	walked := c.walkedSize() // the walking peers' book size, for expectedYield
 	miss := c.missingAtMost(walked)
+	stalled := c.idle > stallAnswers
 	for e := c.rotation.Front(); e != nil; e = e.Next() {
 		p := e.Value.(*corePeer)
 		ok := c.askableAt(p)
 		eligible := !now.Before(ok)
 		y := max(c.expectedYield(now, p, walked), newsFloor(now, p, miss))
+		if stalled && !p.answered && !p.inbound {
+			// Answers keep bringing nothing: the peers we asked have
+			// shown what they hold, and a peer we chose to dial and
+			// have not heard from may hold what they lack (their books
+			// may be copies of each other's, and the size estimate
+			// with them). It goes before any of them.
+			y += 1
+		}
 		if eligible && y > pickY {
 			pick, pickY = p, y
 		}

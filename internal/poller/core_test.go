@@ -627,6 +627,28 @@ func TestCoreIntervalMaxWhenBookNearlyFullAndQuiet(t *testing.T) {
 	require.Equal(t, 10*time.Minute, core.Stats().Interval)
 }
 
+// A full book goes on polling while a connected peer has not answered
+// yet: a node whose first peers filled its book with junk must still hear
+// from the one that knows the network (SPEC 6a); once every peer has
+// answered and an answer brings nothing, it waits MaxInterval.
+func TestCoreFullBookAsksEveryPeerOnce(t *testing.T) {
+	pm := rxPM(t, PeerManagerOptions{Options: book.Options{MaxPeers: 20}})
+	core := rxCore(t, Config{}, pm)
+	rxRun(t, core, []rxStep{
+		{at: 0, ev: rxUp(1, CapV2), send: []rxOut{{1, "v2req"}}},
+		{at: 0, ev: rxUp(2, CapV2)},
+		{at: 100 * time.Millisecond, ev: rxRecv(1, testkit.V2RespAddrs(rxRange(100, 118)...))},
+		{at: 200 * time.Millisecond, ev: rxTick(), send: []rxOut{{2, "v2req"}}},
+		{at: 210 * time.Millisecond, ev: rxUp(3, CapV2)},
+		// Nothing new, but 3 has not answered yet: polling goes on.
+		{at: 300 * time.Millisecond, ev: rxRecv(2, testkit.V2RespAddrs(rxRange(100, 101)...))},
+	})
+	require.Less(t, core.Stats().Interval, time.Minute)
+	require.Equal(t, nodeID(3), rxSentTo(t, core.Tick(core.NextWake())))
+	core.Receive(core.NextWake(), Envelope{From: nodeID(3), Message: testkit.V2RespAddrs(rxRange(100, 101)...)})
+	require.Equal(t, 10*time.Minute, core.Stats().Interval, "every peer has answered")
+}
+
 func TestCoreNoPeersBackoff(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
@@ -2142,6 +2164,48 @@ func TestCoreAsksAPeerThatHadOurBookWhenSourcesStall(t *testing.T) {
 			core.Receive(now.Add(50*time.Millisecond), Envelope{From: to, Message: testkit.V2RespAddrs(run(to)...)})
 			require.Equal(t, tc.idle+1, core.idle)
 			require.Equal(t, nodeID(tc.then), rxSentTo(t, core.Tick(core.NextWake())), "%d empty answers", core.idle)
+		})
+	}
+}
+
+func TestCoreAsksAPeerWeDialledWhenAnswersStall(t *testing.T) {
+	// As in TestCoreAsksAPeerThatHadOurBookWhenSourcesStall, with the size
+	// estimate saying we miss a seventh of the network (less than
+	// stallMiss: a new peer is worth nothing by it). Peer x came up after
+	// our sources a and b answered. Once answers keep bringing nothing
+	// (past stallAnswers), x is asked before a and b if we dialled it:
+	// books that copied each other read the same size from each other's
+	// walks. Not before the stall, and not if x dialled us.
+	const x = 3
+	for _, tc := range []struct {
+		name    string
+		dialled bool
+		idle    int
+		x       bool // x is asked, not a source
+	}{
+		{"dialled, stalled", true, stallAnswers + 1, true},
+		{"dialled, not stalled", true, stallAnswers, false},
+		{"dialled us, stalled", false, stallAnswers + 1, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pm, core, a, b, _, now := rxSourcesOfOurBook(t)
+			if tc.dialled {
+				require.NoError(t, pm.Dialed(rxAddr(x)))
+			} else {
+				require.NoError(t, pm.Accepted(nodeID(x), rxAddr(x)))
+			}
+			core.PeerUpdate(now, PeerUpdate{NodeID: nodeID(x), Status: PeerStatusUp, Caps: CapV2})
+			core.estimate = sizeEstimator{sumCM: 700 * 1e4, sumR: 1e4 - 1}
+			require.Less(t, core.missingAtMost(core.walkedSize()), stallMiss)
+			core.idle = tc.idle
+			now = now.Add(1500 * time.Millisecond)
+			require.True(t, core.NextWake().Before(now))
+			to := rxSentTo(t, core.Tick(now))
+			if tc.x {
+				require.Equal(t, nodeID(x), to)
+				return
+			}
+			require.Contains(t, []NodeID{nodeID(a), nodeID(b)}, to)
 		})
 	}
 }

@@ -15,9 +15,11 @@ import (
 // Answers to a peer we keep polling carry only what is new to us (see
 // PeerManager.Advertise), so polling a saturated network stays cheap.
 func (c *Core) adapt(now time.Time, added, refused, total, holds int) {
-	if c.bk.PeerRatio() >= bookFull && added == 0 {
+	if c.bk.PeerRatio() >= bookFull && added == 0 && !c.unasked() {
 		// A full book stops polling only once answers stop bringing
-		// news: junk that filled it must not freeze discovery.
+		// news and every peer has answered: junk that a few peers filled
+		// it with must not freeze discovery while a peer that may know
+		// the network has not been asked.
 		c.interval = c.cfg.MaxInterval
 		return
 	}
@@ -81,6 +83,16 @@ func (c *Core) adapt(now time.Time, added, refused, total, holds int) {
 func (c *Core) peerMayTell(now time.Time, walked int) bool {
 	for _, p := range c.peers {
 		if c.expectedYield(now, p, walked) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// unasked reports whether a connected peer has not answered us yet.
+func (c *Core) unasked() bool {
+	for _, p := range c.peers {
+		if !p.answered {
 			return true
 		}
 	}

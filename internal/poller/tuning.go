@@ -54,10 +54,12 @@ const (
 	// churn-200-seed2.
 	missingShare = 0.02
 
-	// bookFull is the PeerRatio at which the wait is MaxInterval outright.
+	// bookFull is the PeerRatio at which the wait is MaxInterval once an
+	// answer brings nothing and every connected peer has answered.
 	// Why: a nearly full book has no room for what polling would bring.
-	// Guards: TestCoreAsksTheWalkNearestAGap (at 0.9); golden
-	// join-2000-seed{1,2} only at 0.5.
+	// Guards: TestCoreAsksTheWalkNearestAGap (at 0.9),
+	// TestCoreFullBookAsksEveryPeerOnce; golden join-2000-seed{1,2} only
+	// at 0.5.
 	bookFull = 0.95
 
 	// refusedFade is what remains of the count of refused addresses
@@ -137,7 +139,8 @@ const (
 	stallMiss = 0.25
 
 	// stallAnswers: past this many idle answers in a row (Core.idle), a
-	// new peer is worth what the estimate says we miss, if over stallMiss.
+	// new peer is worth what the estimate says we miss, if over stallMiss,
+	// and one we dialled and have not heard from is asked first.
 	// Why: answers that keep bringing nothing while the estimate says we
 	// miss much mean our sources hold no more than we do, which their
 	// walks cannot show; one empty answer is not yet that.
