@@ -23,22 +23,22 @@ func (m *Book) AddPersistent(a addr.NodeAddress) error {
 	if p == nil {
 		// The book is full of peers that may not be dropped: a persistent
 		// peer is kept over capacity.
-		p = m.insert(a.NodeID, &addrInfo{addr: store(a), srcGroup: addr.NoGroup})
+		p = m.insert(a.NodeID, ptr(newAddrInfo(a, 0, addr.NoGroup)))
 	}
-	if !slices.ContainsFunc(p.addrs, func(ai *addrInfo) bool { return ai.addr.is(a) }) {
+	if !slices.ContainsFunc(p.addrs, func(ai *addrInfo) bool { return ai.addr().is(a) }) {
 		// The operator's address replaces the one failing most, never the
 		// one being dialled; with no other to replace it is kept over
 		// MaxAddressesPerPeer.
 		var worst *addrInfo
 		for _, ai := range p.addrs {
-			if ai != p.dialing && (worst == nil || ai.failures > worst.failures) {
+			if ai != p.dialingAddr() && (worst == nil || ai.failures > worst.failures) {
 				worst = ai
 			}
 		}
 		if len(p.addrs) < m.opts.MaxAddressesPerPeer || worst == nil {
-			p.addrs = append(p.addrs, &addrInfo{addr: store(a), srcGroup: addr.NoGroup})
+			p.addrs = append(p.addrs, ptr(newAddrInfo(a, 0, addr.NoGroup)))
 		} else {
-			*worst = addrInfo{addr: store(a), srcGroup: addr.NoGroup}
+			*worst = newAddrInfo(a, 0, addr.NoGroup)
 		}
 	}
 	if !p.persistent {
@@ -119,10 +119,10 @@ func (m *Book) AddFrom(a addr.NodeAddress, src addr.NodeID) (bool, error) {
 	sg := sourceGroup(src, sp)
 	if p, ok := m.peers[a.NodeID]; ok {
 		for _, ai := range p.addrs {
-			if ai.addr.is(a) {
+			if ai.addr().is(a) {
 				ai.toldBy |= m.tellBitOf(sp)
 				if sg != ai.srcGroup && src != "" {
-					ai.vouched = true
+					ai.kind |= vouchedBit
 				}
 				return false, nil
 			}
@@ -152,12 +152,12 @@ func (m *Book) AddFrom(a addr.NodeAddress, src addr.NodeID) (bool, error) {
 			}
 			// Replace the worst address, if it has been failing.
 			worst := slices.MaxFunc(p.addrs, func(x, y *addrInfo) int { return cmp.Compare(x.failures, y.failures) })
-			if worst.failures == 0 || worst == p.dialing {
+			if worst.failures == 0 || worst == p.dialingAddr() {
 				return false, nil
 			}
-			*worst = addrInfo{addr: store(a), toldBy: m.tellBitOf(sp), srcGroup: sg}
+			*worst = newAddrInfo(a, m.tellBitOf(sp), sg)
 		} else {
-			p.addrs = append(p.addrs, &addrInfo{addr: store(a), toldBy: m.tellBitOf(sp), srcGroup: sg})
+			p.addrs = append(p.addrs, ptr(newAddrInfo(a, m.tellBitOf(sp), sg)))
 		}
 		if p.heapIndex >= 0 {
 			heap.Fix(&m.evict, int(p.heapIndex)) // a new address: not failing
@@ -185,8 +185,8 @@ func (m *Book) AddFrom(a addr.NodeAddress, src addr.NodeID) (bool, error) {
 			return false, err
 		}
 	}
-	p := m.insert(a.NodeID, &addrInfo{addr: store(a), toldBy: m.tellBitOf(sp), srcGroup: sg})
-	p.src = src
+	p := m.insert(a.NodeID, ptr(newAddrInfo(a, m.tellBitOf(sp), sg)))
+	p.src = m.srcs.take(src)
 	m.place(p, sl)
 	m.trimCrowds()
 	m.wake = true
@@ -232,8 +232,8 @@ func (m *Book) slotOf(a addr.NodeAddress, src addr.NodeID, sp *peerInfo) slot {
 // remote address, never one the peer announced about itself when the
 // transport saw the remote; else peerGroup.
 func (p *peerInfo) group() uint64 {
-	if p.connected() && p.connGroup != addr.NoGroup {
-		return p.connGroup
+	if p.conn != nil && p.conn.connGroup != addr.NoGroup {
+		return p.conn.connGroup
 	}
 	return peerGroup(p)
 }
@@ -250,7 +250,7 @@ func peerGroup(p *peerInfo) uint64 {
 			best = ai
 		}
 	}
-	return addr.Group(best.addr.of(p.id))
+	return addr.Group(best.addr().of(p.id))
 }
 
 // hearsay reports whether src's word about a is about another node: not
@@ -282,7 +282,7 @@ func (m *Book) admit(sl slot, hearsay bool) error {
 // place counts p in slot sl; unplace takes it out. The caller holds the
 // lock.
 func (m *Book) place(p *peerInfo, sl slot) {
-	p.slot, p.placed = sl, true
+	p.slotSource, p.slotGroup, p.placed = sl.source, sl.group, true
 	m.sourceLoad[sl.source]++
 	m.bucketLoad[sl.bucket]++
 	m.crowd.move(m.groupLoad[sl.group], +1)
@@ -295,10 +295,11 @@ func (m *Book) unplace(p *peerInfo) {
 		return
 	}
 	p.placed = false
-	decrement(m.sourceLoad, p.slot.source)
-	decrement(m.bucketLoad, p.slot.bucket)
-	m.crowd.move(m.groupLoad[p.slot.group], -1)
-	decrement(m.groupLoad, p.slot.group)
+	sl := m.slotOfEntry(p)
+	decrement(m.sourceLoad, sl.source)
+	decrement(m.bucketLoad, sl.bucket)
+	m.crowd.move(m.groupLoad[sl.group], -1)
+	decrement(m.groupLoad, sl.group)
 }
 
 // decrement counts one entry less under k, forgetting k at zero.

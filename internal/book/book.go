@@ -158,8 +158,18 @@ const (
 	stateReady                      // Up was published
 )
 
+// addrInfo is a stored address (storedAddr's fields, flattened so that
+// its flags and failures fill what would be its padding) and its
+// history.
 type addrInfo struct {
-	addr        storedAddr
+	host string
+	port uint16
+	// kind is the protocol's index in protocols, with vouchedBit set
+	// once a source of another group than srcGroup told us of the
+	// address too.
+	kind        uint8
+	everWorked  bool
+	failures    int32 // consecutive failed dials
 	retryAt     stamp // not dialled before this
 	lastSuccess stamp
 	// toldBy holds the tellBit of each connected peer that told us of
@@ -168,72 +178,119 @@ type addrInfo struct {
 	toldBy uint64
 	// srcGroup is the network group of the connection that first told
 	// us of this address (addr.NoGroup for the operator's), charged with
-	// what its first dial shows (trust.go); vouched: a source of another
-	// group told us of it too.
-	srcGroup   uint64
-	failures   int32 // consecutive failed dials
-	everWorked bool
-	vouched    bool
+	// what its first dial shows (trust.go).
+	srcGroup uint64
 }
+
+const vouchedBit = 0x80 // in addrInfo.kind
+
+// newAddrInfo returns the entry of address a, which the book validated,
+// told by the sources of toldBy, first from source group srcGroup.
+func newAddrInfo(a addr.NodeAddress, toldBy, srcGroup uint64) addrInfo {
+	s := store(a)
+	return addrInfo{host: s.host, port: s.port, kind: s.proto, toldBy: toldBy, srcGroup: srcGroup}
+}
+
+// addr is the address ai stores.
+func (ai *addrInfo) addr() storedAddr {
+	return storedAddr{host: ai.host, port: ai.port, proto: ai.kind &^ vouchedBit}
+}
+
+func (ai *addrInfo) vouched() bool { return ai.kind&vouchedBit != 0 }
 
 // peerInfo is a peer's entry. Its fields are ordered, and sized, to pack
 // (the book holds up to MaxPeers of them): times are stamps, small
-// counts small integers.
+// counts small integers, what matters only while a connection lasts is
+// in conn, and what few entries ever have (a broken protocol, a short
+// connection's awaited answer) is in the book's side tables.
 type peerInfo struct {
 	id addr.NodeID
 	// addrs are the peer's addresses. The one it enters the book with is
 	// stored inline (first, addrs backed by one), so that a new entry is
 	// one allocation; addresses added later are allocated apart, and
 	// first, once taken out of addrs, is not used again.
-	addrs   []*addrInfo
-	one     [1]*addrInfo
-	first   addrInfo
-	src     addr.NodeID // the peer that first told us of it, if any
-	dialing *addrInfo   // while stateDialing
-	seq     uint64      // insertion order, for ties in eviction
-	// adv is what we have advertised to this connected peer: nil until
-	// we first answer it on a connection, and again once it closes.
-	adv      *walk.Cursor[*peerInfo]
-	outGroup uint64 // while outbound: its group in outGroups, or addr.NoGroup
-	// connGroup is, while connected, the network group of the
-	// connection's observed remote address (the address we dialled, or
-	// the remote IP the transport saw); addr.NoGroup when the transport
-	// could not tell.
-	connGroup uint64
-	slot      slot // source group, bucket and network group (groups.go), if placed
-
-	connectedAt stamp
-	brokeAt     stamp // when it last broke the protocol (a fatal peer error), if ever
+	addrs []*addrInfo
+	one   [1]*addrInfo
+	first addrInfo
+	seq   uint64 // insertion order, for ties in eviction
+	// conn is the state of the connection while the peer is dialing or
+	// connected (see connInfo), nil while it is idle.
+	conn *connInfo
+	// slotSource and slotGroup are, while placed, the source group and
+	// network group it counts in (its slot, the bucket named by both).
+	slotSource uint64
+	slotGroup  uint64
+	src        srcRef // the peer that first told us of it, if any
+	heapIndex  int32  // position in the evictable heap, -1 if not there
+	score      int16  // MinScore to MaxScore
 	// hangUps counts the connections in a row that ended within
 	// lifecycle.ShortConnection of being made, after the peer answered
 	// us and not at our asking (see Disconnected); at most
-	// lifecycle.MaxHangUps. answered: the peer answered a request of ours
-	// on the present connection. closedShort: when the last connection
-	// closed within lifecycle.ShortConnection, before an answer and not at
-	// our asking, until the next connection (see Answered).
-	closedShort stamp
-	hangUps     int8
-	answered    bool
-	// tell numbers this connected peer's bit in addresses' toldBy masks
-	// (tellBit), once it has told us of an address we keep: 1 + the
-	// bit's index, 0 if it has not, or no bit was free.
-	tell uint8
-
-	heapIndex int32 // position in the evictable heap, -1 if not there
-	score     int16 // MinScore to MaxScore
+	// lifecycle.MaxHangUps. When the last connection closed within
+	// lifecycle.ShortConnection, before an answer and not at our asking,
+	// Book.closedShort holds when, until the next connection (see
+	// Answered).
+	hangUps int8
 	// crowdRank is how many entries its network group held when it was
 	// placed, itself included (at most 255): the late entries of a
 	// crowded group are the ones that make room (caps.go).
-	crowdRank  uint8
-	state      connState
-	caps       event.PeerCaps
+	crowdRank uint8
+	state     connState
+	// tell numbers this connected peer's bit in addresses' toldBy masks
+	// (tellBit), once it has told us of an address we keep: 1 + the
+	// bit's index, 0 if it has not, or no bit was free.
+	tell       uint8
 	persistent bool
 	private    bool
 	outbound   bool // we dialled it (dialing or connected)
 	proven     bool // we have connected to it
+	everConn   bool // it has been connected (we dialled it, or it us)
 	placed     bool // counted in sourceLoad, bucketLoad and groupLoad
 	removed    bool // gone from the book; still in order until compaction
 	evicting   bool // queued for eviction (lifecycle.Slots.Queue)
+	broke      bool // Book.brokeAt holds when it last broke the protocol
+}
+
+// connInfo is what an entry holds only while a connection to the peer is
+// being made or is up: allocated as it begins (a dial, an accepted
+// connection) and dropped when it ends, so that the idle entries, most
+// of a book, do not carry it.
+type connInfo struct {
+	dialing *addrInfo // while stateDialing
+	// adv is what we have advertised to this connected peer: nil until
+	// we first answer it on this connection.
+	adv      *walk.Cursor[*peerInfo]
+	outGroup uint64 // while outbound: its group in outGroups, or addr.NoGroup
+	// connGroup is the network group of the connection's observed remote
+	// address (the address we dialled, or the remote IP the transport
+	// saw); addr.NoGroup when the transport could not tell.
+	connGroup   uint64
+	connectedAt stamp
+	caps        event.PeerCaps // once Ready
+	// answered: the peer answered a request of ours on this connection.
+	answered bool
+}
+
+// dialingAddr is the address p is being dialled at, nil if none.
+func (p *peerInfo) dialingAddr() *addrInfo {
+	if p.conn == nil {
+		return nil
+	}
+	return p.conn.dialing
+}
+
+// cursor is p's walk on its connection (connInfo.adv), nil if none.
+func (p *peerInfo) cursor() *walk.Cursor[*peerInfo] {
+	if p.conn == nil {
+		return nil
+	}
+	return p.conn.adv
+}
+
+// slotOfEntry is where p counts while placed: its source group, its
+// bucket and its network group.
+func (m *Book) slotOfEntry(p *peerInfo) slot {
+	return slot{p.slotSource, m.bucketKey.bucket(p.slotGroup, p.slotSource), p.slotGroup}
 }
 
 // tellBit is p's bit in addresses' toldBy masks (see tell), 0 if none.
@@ -302,6 +359,14 @@ type Book struct {
 
 	trust map[uint64]*sourceTrust // what each source group's addresses proved (trust.go)
 
+	srcs sources // the node IDs entries name as their source (srcref.go)
+	// brokeAt holds, for each entry marked broke, when its peer last
+	// broke the protocol (a fatal peer error); closedShort, for each idle
+	// entry whose last connection closed short and unanswered (see
+	// peerInfo.hangUps), when it closed.
+	brokeAt     map[*peerInfo]stamp
+	closedShort map[*peerInfo]stamp
+
 	strictLogged bool
 
 	// epoch is the time stamps count from (stamp.go): the first the
@@ -339,13 +404,16 @@ func New(self addr.NodeID, opts Options) (*Book, error) {
 			MinRetryTime:        o.MinRetryTime,
 			MaxRetryTime:        o.MaxRetryTime,
 		}),
-		sourceCap:  sourceCap(o.MaxPeers),
-		sourceLoad: make(map[uint64]int),
-		bucketCap:  bucketCap(o.MaxPeers),
-		bucketLoad: make(map[uint64]int),
-		groupCap:   groupCap(o.MaxPeers),
-		groupLoad:  make(map[uint64]int),
-		trust:      make(map[uint64]*sourceTrust),
+		sourceCap:   sourceCap(o.MaxPeers),
+		sourceLoad:  make(map[uint64]int),
+		bucketCap:   bucketCap(o.MaxPeers),
+		bucketLoad:  make(map[uint64]int),
+		groupCap:    groupCap(o.MaxPeers),
+		groupLoad:   make(map[uint64]int),
+		trust:       make(map[uint64]*sourceTrust),
+		srcs:        newSources(),
+		brokeAt:     make(map[*peerInfo]stamp),
+		closedShort: make(map[*peerInfo]stamp),
 	}
 	for _, a := range o.SelfAddresses {
 		if err := a.Validate(); err != nil {
@@ -446,6 +514,10 @@ func (m *Book) remove(p *peerInfo) {
 	m.unplace(p)
 	delete(m.peers, p.id)
 	p.removed = true
+	m.srcs.release(p.src)
+	p.src = noSrc
+	delete(m.brokeAt, p)
+	delete(m.closedShort, p)
 	m.stale++
 	m.gone = append(m.gone, p)
 	m.dropRank(m.RankOf(p.id))

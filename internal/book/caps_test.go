@@ -78,7 +78,7 @@ func countFrom(m *PeerManager, srcs []NodeID) int {
 	n := 0
 	for _, p := range m.peers {
 		for _, s := range srcs {
-			if p.src == s {
+			if m.srcs.id(p.src) == s {
 				n++
 			}
 		}

@@ -38,6 +38,9 @@ import (
 //   - a dialing entry is outbound;
 //   - the trust table holds at most MaxPeers source groups, and no idle
 //     entry we never reached stands on distrusted sources alone;
+//   - an entry has connection state (conn) exactly while dialing or
+//     connected, dials an address only while dialing, and the side
+//     tables (brokeAt, closedShort, the source refs) match the entries;
 //   - the order, once settled, is the book sorted by ID, and the rank index
 //     holds the entries' ranks.
 func (m *Book) Check() error {
@@ -92,7 +95,40 @@ func (m *Book) Check() error {
 	if err := m.checkTrust(); err != nil {
 		return err
 	}
+	if err := m.checkSideTables(); err != nil {
+		return err
+	}
 	return m.checkOrder()
+}
+
+// checkSideTables: the times of the side tables are of entries in the
+// book (closedShort's of idle ones), and each source ref is counted by
+// the entries naming it, its ID indexed under it.
+func (m *Book) checkSideTables() error {
+	for name, t := range map[string]map[*peerInfo]stamp{"brokeAt": m.brokeAt, "closedShort": m.closedShort} {
+		for p, at := range t {
+			if m.peers[p.id] != p || at == 0 {
+				return fmt.Errorf("%s holds %s, not in the book, or the zero time", name, p.id)
+			}
+		}
+	}
+	refs := make([]int32, len(m.srcs.ids))
+	for _, p := range m.peers {
+		refs[p.src]++
+	}
+	refs[noSrc] = 0
+	if !slices.Equal(refs, m.srcs.refs) {
+		return errors.New("source refs are not the entries naming them counted")
+	}
+	if len(m.srcs.index)+len(m.srcs.free)+1 != len(m.srcs.ids) {
+		return fmt.Errorf("%d sources indexed and %d free of %d", len(m.srcs.index), len(m.srcs.free), len(m.srcs.ids)-1)
+	}
+	for id, r := range m.srcs.index {
+		if id == "" || m.srcs.ids[r] != id || m.srcs.refs[r] <= 0 {
+			return fmt.Errorf("source %s indexed under ref %d, which names %s", id, r, m.srcs.ids[r])
+		}
+	}
+	return nil
 }
 
 // checkTrust: the trust table is bounded, and no idle entry we never
@@ -119,8 +155,12 @@ func (m *Book) checkEntry(p *peerInfo) error {
 		return fmt.Errorf("score %d", p.score)
 	case p.persistent && p.score != MaxScore:
 		return fmt.Errorf("persistent with score %d", p.score)
-	case p.state == stateDialing && p.dialing == nil:
+	case p.connected() != (p.conn != nil):
+		return fmt.Errorf("state %d with connection state %v", p.state, p.conn != nil)
+	case p.state == stateDialing && p.conn.dialing == nil:
 		return errors.New("dialing no address")
+	case p.state != stateDialing && p.dialingAddr() != nil:
+		return errors.New("dialing an address but not dialing")
 	case p.outbound && !p.connected():
 		return errors.New("outbound but idle")
 	case p.state == stateDialing && !p.outbound:
@@ -131,12 +171,16 @@ func (m *Book) checkEntry(p *peerInfo) error {
 		return errors.New("heap index points elsewhere")
 	case p.hangUps < 0 || p.hangUps > lifecycle.MaxHangUps:
 		return fmt.Errorf("%d hang-ups, limit %d", p.hangUps, lifecycle.MaxHangUps)
-	case p.hangUps > 0 && p.connectedAt == 0:
+	case p.hangUps > 0 && !p.everConn:
 		return errors.New("hung up but never connected")
-	case p.answered && p.state < stateConnected:
+	case p.conn != nil && p.conn.answered && p.state < stateConnected:
 		return errors.New("answered but not connected")
-	case p.closedShort != 0 && p.state >= stateConnected:
+	case m.closedShort[p] != 0 && p.state >= stateConnected:
 		return errors.New("connected, and waiting for the answer of its last connection")
+	case p.broke != (m.brokeAt[p] != 0):
+		return errors.New("marked broke without a time, or a time without the mark")
+	case p.src != noSrc && (int(p.src) >= len(m.srcs.ids) || m.srcs.ids[p.src] == ""):
+		return fmt.Errorf("source ref %d names nobody", p.src)
 	}
 	return nil
 }
@@ -144,8 +188,8 @@ func (m *Book) checkEntry(p *peerInfo) error {
 func (m *Book) checkLoads() error {
 	sources, buckets, groups, out := map[uint64]int{}, map[uint64]int{}, map[uint64]int{}, map[uint64]int{}
 	for id, p := range m.peers {
-		if p.outbound && p.outGroup != addr.NoGroup {
-			out[p.outGroup]++
+		if p.outbound && p.conn.outGroup != addr.NoGroup {
+			out[p.conn.outGroup]++
 		}
 		if !p.placed {
 			continue
@@ -153,9 +197,10 @@ func (m *Book) checkLoads() error {
 		if p.persistent {
 			return fmt.Errorf("persistent entry %s in a bucket", id)
 		}
-		sources[p.slot.source]++
-		buckets[p.slot.bucket]++
-		groups[p.slot.group]++
+		sl := m.slotOfEntry(p)
+		sources[sl.source]++
+		buckets[sl.bucket]++
+		groups[sl.group]++
 	}
 	switch {
 	case !maps.Equal(sources, m.sourceLoad):

@@ -70,9 +70,9 @@ func (m *Book) tryDialNext(now time.Time) (addr.NodeAddress, bool, time.Time) {
 		m.slots.Queue(v.id)
 	}
 	p.state = stateDialing
-	p.dialing = ai
+	p.conn = &connInfo{dialing: ai}
 	m.slots.Open()
-	a := ai.addr.of(p.id)
+	a := ai.addr().of(p.id)
 	m.markOutbound(p, a)
 	m.unrank(p)
 	return a, true, time.Time{}
@@ -135,7 +135,7 @@ func (m *Book) candidate(start int, crowdedToo bool, due func(*peerInfo) *addrIn
 	return lifecycle.Pick(len(m.order), start, func(i int) (int, bool) {
 		p := m.order[i]
 		ai := due(p)
-		if ai == nil || m.slots.GroupFull(addr.Group(ai.addr.of(p.id))) || (!crowdedToo && p.placed && m.crowded(p.slot.group)) {
+		if ai == nil || m.slots.GroupFull(addr.Group(ai.addr().of(p.id))) || (!crowdedToo && p.placed && m.crowded(p.slotGroup)) {
 			return 0, false
 		}
 		return int(p.score), true
@@ -164,8 +164,8 @@ func (m *Book) rotate(now time.Time) {
 	}
 	var v *peerInfo // the one connected longest, so the choice does not hang on map order
 	for _, p := range m.peers {
-		if p.outbound && p.state >= stateConnected && !p.persistent && p.outGroup != addr.NoGroup && m.crowded(p.outGroup) &&
-			(v == nil || p.connectedAt < v.connectedAt || (p.connectedAt == v.connectedAt && p.seq < v.seq)) {
+		if p.outbound && p.state >= stateConnected && !p.persistent && p.conn.outGroup != addr.NoGroup && m.crowded(p.conn.outGroup) &&
+			(v == nil || p.conn.connectedAt < v.conn.connectedAt || (p.conn.connectedAt == v.conn.connectedAt && p.seq < v.seq)) {
 			v = p
 		}
 	}
@@ -208,8 +208,8 @@ func (m *Book) dueAddr(p *peerInfo, at stamp, next *stamp) *addrInfo {
 // markOutbound counts p as dialled by us, at address a.
 func (m *Book) markOutbound(p *peerInfo, a addr.NodeAddress) {
 	p.outbound = true
-	p.connGroup = addr.Group(a)
-	p.outGroup = m.slots.Dialled(p.connGroup, p.persistent)
+	p.conn.connGroup = addr.Group(a)
+	p.conn.outGroup = m.slots.Dialled(p.conn.connGroup, p.persistent)
 }
 
 // clearOutbound takes back what markOutbound counted.
@@ -218,7 +218,7 @@ func (m *Book) clearOutbound(p *peerInfo) {
 		return
 	}
 	p.outbound = false
-	m.slots.Undialled(p.outGroup)
+	m.slots.Undialled(p.conn.outGroup)
 }
 
 // Dialed records that dialling a succeeded. It fails with errs.ErrTooManyPeers
@@ -239,7 +239,7 @@ func (m *Book) Dialed(now time.Time, a addr.NodeAddress) error {
 				return err
 			}
 		}
-		p = m.insert(a.NodeID, &addrInfo{addr: store(a), srcGroup: addr.NoGroup})
+		p = m.insert(a.NodeID, ptr(newAddrInfo(a, 0, addr.NoGroup)))
 	}
 	switch p.state {
 	case stateDialing:
@@ -248,6 +248,7 @@ func (m *Book) Dialed(now time.Time, a addr.NodeAddress) error {
 			return errs.ErrTooManyPeers
 		}
 		m.slots.Open()
+		p.conn = new(connInfo)
 		m.markOutbound(p, a)
 		m.unrank(p)
 	default:
@@ -256,18 +257,17 @@ func (m *Book) Dialed(now time.Time, a addr.NodeAddress) error {
 		return fmt.Errorf("%w: %s", errs.ErrDuplicateConnection, a.NodeID)
 	}
 	p.state = stateConnected
-	p.connectedAt = m.stamp(now)
-	p.closedShort = 0
-	ai := p.dialing
-	if ai == nil || !ai.addr.is(a) {
+	m.connected(p, now)
+	ai := p.conn.dialing
+	if ai == nil || !ai.addr().is(a) {
 		ai = nil
 		for _, x := range p.addrs {
-			if x.addr.is(a) {
+			if x.addr().is(a) {
 				ai = x
 			}
 		}
 	}
-	p.dialing = nil
+	p.conn.dialing = nil
 	if ai != nil {
 		if !ai.everWorked {
 			m.proved(ai)
@@ -304,7 +304,7 @@ func (m *Book) DialFailed(now time.Time, a addr.NodeAddress) {
 func (m *Book) DialRefused(now time.Time, a addr.NodeAddress) {
 	if p := m.peers[a.NodeID]; p != nil {
 		for _, ai := range p.addrs {
-			if ai.addr.is(a) && !ai.everWorked {
+			if ai.addr().is(a) && !ai.everWorked {
 				m.proved(ai)
 				ai.everWorked = true
 				p.proven = true
@@ -331,9 +331,9 @@ func (m *Book) dialFailed(now time.Time, a addr.NodeAddress, mismatch bool) {
 	}
 	if p.state == stateDialing {
 		p.state = stateIdle
-		p.dialing = nil
 		m.slots.Close()
 		m.clearOutbound(p)
+		p.conn = nil
 		// As on Disconnected: an idle peer is not queued for eviction,
 		// and must be queued again if it reconnects and falls again.
 		p.evicting = false
@@ -342,7 +342,7 @@ func (m *Book) dialFailed(now time.Time, a addr.NodeAddress, mismatch bool) {
 		m.keepPersistent() // the room this dial needed is not needed now
 	}
 	for i, ai := range p.addrs {
-		if !ai.addr.is(a) {
+		if !ai.addr().is(a) {
 			continue
 		}
 		ai.failures++
@@ -452,11 +452,10 @@ func (m *Book) accepted(now time.Time, id addr.NodeID, g uint64) error {
 		// We are dialling it as it dials us: its connection is here, so
 		// it wins, and our dial will end with errs.ErrDuplicateConnection.
 		p.state = stateConnected
-		p.dialing = nil
+		p.conn.dialing = nil
 		m.clearOutbound(p)
-		p.connGroup = g
-		p.connectedAt = m.stamp(now)
-		p.closedShort = 0
+		p.conn.connGroup = g
+		m.connected(p, now)
 		m.setScore(p, int(p.score)+scoreConnected)
 		m.sparePersistent()
 		return nil
@@ -496,9 +495,8 @@ func (m *Book) accepted(now time.Time, id addr.NodeID, g uint64) error {
 	}
 	m.unrank(p)
 	p.state = stateConnected
-	p.connGroup = g
-	p.connectedAt = m.stamp(now)
-	p.closedShort = 0
+	p.conn = &connInfo{connGroup: g}
+	m.connected(p, now)
 	m.slots.Open()
 	m.setScore(p, int(p.score)+scoreConnected)
 	// A persistent peer queued to go when every other connection was
@@ -533,7 +531,7 @@ func (m *Book) inboundVictim(newcomer uint64) *peerInfo {
 		if !p.connected() || p.outbound || p.persistent || p.evicting {
 			continue
 		}
-		cands = append(cands, lifecycle.Inbound{ID: p.id, Group: p.group(), Score: int(p.score), ConnectedAt: m.time(p.connectedAt)})
+		cands = append(cands, lifecycle.Inbound{ID: p.id, Group: p.group(), Score: int(p.score), ConnectedAt: m.time(p.conn.connectedAt)})
 		peers = append(peers, p)
 	}
 	if v := lifecycle.Victim(cands, newcomer); v >= 0 {
@@ -550,7 +548,7 @@ func (m *Book) Ready(id addr.NodeID, caps event.PeerCaps) {
 		return
 	}
 	p.state = stateReady
-	p.caps = caps
+	p.conn.caps = caps
 	m.updates = append(m.updates, event.PeerUpdate{NodeID: id, Status: event.PeerStatusUp, Caps: caps})
 }
 
@@ -577,21 +575,18 @@ func (m *Book) Disconnected(now time.Time, id addr.NodeID) {
 	case p.evicting || p.state == stateDialing:
 		// We asked for it (EvictNext), or it never connected: not the
 		// peer's hang-up.
-	case now.Sub(m.time(p.connectedAt)) >= lifecycle.ShortConnection:
+	case now.Sub(m.time(p.conn.connectedAt)) >= lifecycle.ShortConnection:
 		p.hangUps = 0
-	case p.answered:
+	case p.conn.answered:
 		hungUp = true
 	default:
 		// Its answer may yet be read (Answered).
-		p.closedShort = m.stamp(now)
+		m.setStamp(m.closedShort, p, m.stamp(now))
 	}
-	p.answered = false
 	if p.state == stateReady {
 		m.updates = append(m.updates, event.PeerUpdate{NodeID: id, Status: event.PeerStatusDown})
 	}
 	p.state = stateIdle
-	p.dialing = nil
-	p.adv = nil
 	m.dropTellBit(p)
 	m.slots.Close()
 	// Do not redial at once a peer that just dropped us (or that we
@@ -602,6 +597,7 @@ func (m *Book) Disconnected(now time.Time, id addr.NodeID) {
 		m.hangUp(p, now)
 	}
 	m.clearOutbound(p)
+	p.conn = nil
 	p.evicting = false
 	m.slots.Unqueue(id)
 	m.keepPersistent()
@@ -637,7 +633,8 @@ func (m *Book) Errored(now time.Time, pe event.PeerError) {
 	step := scoreErrored
 	if pe.Fatal {
 		step = scoreErroredFatal
-		p.brokeAt = m.stamp(now)
+		m.setStamp(m.brokeAt, p, m.stamp(now))
+		p.broke = m.brokeAt[p] != 0
 		m.slots.Broke(p.group(), now)
 		if !p.persistent {
 			// It broke the protocol: not dialled again for the longest
@@ -666,15 +663,35 @@ func (m *Book) Answered(id addr.NodeID) {
 	switch {
 	case p == nil:
 	case p.state >= stateConnected:
-		p.answered = true
-	case p.state == stateIdle && p.closedShort != 0:
-		m.hangUp(p, m.time(p.closedShort))
+		p.conn.answered = true
+	case p.state == stateIdle:
+		if at, ok := m.closedShort[p]; ok {
+			m.hangUp(p, m.time(at))
+		}
 	}
+}
+
+// setStamp sets p's time in the side table t, where no entry is the
+// zero stamp (the zero time).
+func (m *Book) setStamp(t map[*peerInfo]stamp, p *peerInfo, s stamp) {
+	if s == 0 {
+		delete(t, p)
+		return
+	}
+	t[p] = s
+}
+
+// connected records that p's connection is up from now, its conn
+// allocated.
+func (m *Book) connected(p *peerInfo, now time.Time) {
+	p.conn.connectedAt = m.stamp(now)
+	p.everConn = true
+	delete(m.closedShort, p)
 }
 
 // hangUp counts a hang-up of p at closed and holds off its next dial.
 func (m *Book) hangUp(p *peerInfo, closed time.Time) {
-	p.closedShort = 0
+	delete(m.closedShort, p)
 	p.hangUps = min(p.hangUps+1, lifecycle.MaxHangUps)
 	p.holdOff(m.stamp(closed.Add(m.slots.HangUpBackoff(int(p.hangUps)))))
 }

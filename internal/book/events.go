@@ -29,7 +29,7 @@ func (m *Book) ReadyUpdates() []event.PeerUpdate {
 	var out []event.PeerUpdate
 	for id, p := range m.peers {
 		if p.state == stateReady {
-			out = append(out, event.PeerUpdate{NodeID: id, Status: event.PeerStatusUp, Caps: p.caps})
+			out = append(out, event.PeerUpdate{NodeID: id, Status: event.PeerStatusUp, Caps: p.conn.caps})
 		}
 	}
 	slices.SortFunc(out, func(a, b event.PeerUpdate) int {

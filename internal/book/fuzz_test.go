@@ -121,7 +121,7 @@ func (h *fzPM) advertise(to NodeID, limit int) {
 	m.mu.Lock()
 	if req := m.peers[to]; req != nil && req.connected() && !h.tracked[to] && !h.random {
 		h.tracked[to] = true
-		if req.adv == nil || !req.adv.Active() { // a fresh walk (see fzCheckIdleAdv)
+		if req.cursor() == nil || !req.cursor().Active() { // a fresh walk (see fzCheckIdleAdv)
 			h.owed[to] = map[NodeID]uint64{}
 			for id, p := range m.peers {
 				if _, ok := m.advertisable(p, to, m.now()); ok {
@@ -161,13 +161,13 @@ func (h *fzPM) advertise(to NodeID, limit int) {
 		if p == nil {
 			t.Fatalf("advertise: %s is not in the book", a.NodeID)
 		}
-		if !slices.ContainsFunc(p.addrs, func(ai *addrInfo) bool { return ai.addr.is(a) }) {
+		if !slices.ContainsFunc(p.addrs, func(ai *addrInfo) bool { return ai.addr().is(a) }) {
 			t.Fatalf("advertise: %s is not a stored address", a)
 		}
 		if p.private || a.NodeID == h.private {
 			t.Fatalf("advertise: private peer %s advertised", a.NodeID)
 		}
-		if p.src == to {
+		if m.srcs.id(p.src) == to {
 			t.Fatalf("advertise: %s sent back to its source %s", a.NodeID, to)
 		}
 		if int(p.score) <= m.opts.EvictScore {
@@ -186,7 +186,7 @@ func (h *fzPM) advertise(to NodeID, limit int) {
 		delete(h.owed[to], a.NodeID)
 	}
 	if connected && len(out) < limit && len(h.owed[to]) > 0 {
-		t.Fatalf("advertise: short answer (%d of %d) to %s, yet never sent it %v (adv %+v)", len(out), limit, to, h.owed[to], req.adv)
+		t.Fatalf("advertise: short answer (%d of %d) to %s, yet never sent it %v (adv %+v)", len(out), limit, to, h.owed[to], req.cursor())
 	}
 }
 
@@ -227,7 +227,7 @@ func (h *fzPM) check(what string, before map[NodeID]fzSnap, target NodeID, mayDr
 	for id, p := range m.peers {
 		for _, ai := range p.addrs {
 			if ai.toldBy&^(tells|m.staleBits) != 0 {
-				fail("address %s told by %x, bits held %x, freed %x", ai.addr.of(id), ai.toldBy, tells, m.staleBits)
+				fail("address %s told by %x, bits held %x, freed %x", ai.addr().of(id), ai.toldBy, tells, m.staleBits)
 			}
 		}
 	}
@@ -250,12 +250,12 @@ func (h *fzPM) check(what string, before map[NodeID]fzSnap, target NodeID, mayDr
 			fail("%s holds %d addresses, MaxAddressesPerPeer %d (persistent %v)", id, len(p.addrs), m.opts.MaxAddressesPerPeer, p.persistent)
 		}
 		for i, ai := range p.addrs {
-			if err := m.CheckAddress(ai.addr.of(id)); err != nil {
-				fail("%s holds refused address %s: %v", id, ai.addr.of(id), err)
+			if err := m.CheckAddress(ai.addr().of(id)); err != nil {
+				fail("%s holds refused address %s: %v", id, ai.addr().of(id), err)
 			}
 			for _, aj := range p.addrs[:i] {
-				if aj.addr == ai.addr || aj == ai {
-					fail("%s holds %s twice", id, ai.addr.of(id))
+				if aj.addr() == ai.addr() || aj == ai {
+					fail("%s holds %s twice", id, ai.addr().of(id))
 				}
 			}
 		}
@@ -271,21 +271,21 @@ func (h *fzPM) check(what string, before map[NodeID]fzSnap, target NodeID, mayDr
 				evicting++
 			}
 		} else {
-			if p.outbound || p.dialing != nil || p.evicting {
-				fail("idle %s: outbound %v dialing %v evicting %v", id, p.outbound, p.dialing != nil, p.evicting)
+			if p.outbound || p.conn != nil || p.evicting {
+				fail("idle %s: outbound %v connection state %v evicting %v", id, p.outbound, p.conn != nil, p.evicting)
 			}
-			if h.checkAdv && p.adv != nil {
-				fail("idle %s keeps walk state %+v", id, p.adv)
+			if h.checkAdv && p.cursor() != nil {
+				fail("idle %s keeps walk state %+v", id, p.cursor())
 			}
 		}
 		if p.outbound {
 			outbound++
 		}
 		if p.state == stateDialing {
-			if p.dialing == nil || !p.outbound || !slices.Contains(p.addrs, p.dialing) {
-				fail("dialing %s: dialing %v outbound %v", id, p.dialing, p.outbound)
+			if p.dialingAddr() == nil || !p.outbound || !slices.Contains(p.addrs, p.dialingAddr()) {
+				fail("dialing %s: dialing %v outbound %v", id, p.dialingAddr(), p.outbound)
 			}
-		} else if p.dialing != nil {
+		} else if p.dialingAddr() != nil {
 			fail("%s in state %d has a dialing address", id, p.state)
 		}
 		want := !p.persistent && !p.connected()

@@ -48,7 +48,7 @@ func (m *Book) Addresses(id addr.NodeID) []addr.NodeAddress {
 	}
 	out := make([]addr.NodeAddress, len(p.addrs))
 	for i, ai := range p.addrs {
-		out[i] = ai.addr.of(p.id)
+		out[i] = ai.addr().of(p.id)
 	}
 	return out
 }

@@ -60,24 +60,25 @@ func (m *Book) Advertise(now time.Time, to addr.NodeID, limit int) []addr.NodeAd
 	var c walk.Cursor[*peerInfo]
 	var toBit uint64
 	if requester != nil {
-		if requester.adv != nil {
-			c = *requester.adv
+		if requester.conn.adv != nil {
+			c = *requester.conn.adv
 		}
 		toBit = requester.tellBit()
 	}
 	toEntry := m.peers[to] // p.id == to is p == toEntry, without reading the ID
+	toSrc := m.srcs.ref(to)
 	ok := func(p *peerInfo) bool {
-		return p != toEntry && !p.removed && m.advertisable(p, to, toBit, now) != nil
+		return p != toEntry && !p.removed && m.advertisable(p, toSrc, toBit, now) != nil
 	}
 	log := walk.Log[*peerInfo]{Entries: m.log, Seq: (*peerInfo).Seq, Top: m.seq}
 	m.server.Next(&c, log, m.selfKey, walk.Key(to), want, requester != nil, ok, m.opts.Rand.Uint64, func(p *peerInfo) {
-		out = append(out, bestAddress(p).addr.of(p.id)) // ok allowed p
+		out = append(out, bestAddress(p).addr().of(p.id)) // ok allowed p
 	})
 	if requester != nil {
-		if requester.adv == nil {
-			requester.adv = new(walk.Cursor[*peerInfo])
+		if requester.conn.adv == nil {
+			requester.conn.adv = new(walk.Cursor[*peerInfo])
 		}
-		*requester.adv = c
+		*requester.conn.adv = c
 	}
 	return out
 }
@@ -125,20 +126,21 @@ func (m *Book) advertisableTo(p *peerInfo, to addr.NodeID, toBit uint64, now tim
 	if p.id == to {
 		return addr.NodeAddress{}, false
 	}
-	best := m.advertisable(p, to, toBit, now)
+	best := m.advertisable(p, m.srcs.ref(to), toBit, now)
 	if best == nil {
 		return addr.NodeAddress{}, false
 	}
-	return best.addr.of(p.id), true
+	return best.addr().of(p.id), true
 }
 
-// advertisable is advertisableTo for an entry p other than to's own: the
-// address to send, nil if none.
-func (m *Book) advertisable(p *peerInfo, to addr.NodeID, toBit uint64, now time.Time) *addrInfo {
-	if p.src == to || p.private || int(p.score) <= m.opts.EvictScore || len(p.addrs) == 0 {
+// advertisable is advertisableTo for an entry p other than to's own,
+// toSrc being to's srcRef (sources.ref): the address to send, nil if
+// none.
+func (m *Book) advertisable(p *peerInfo, toSrc srcRef, toBit uint64, now time.Time) *addrInfo {
+	if p.src == toSrc || p.private || int(p.score) <= m.opts.EvictScore || len(p.addrs) == 0 {
 		return nil
 	}
-	if p.brokeAt != 0 && now.Sub(m.time(p.brokeAt)) < m.opts.MaxRetryTime {
+	if p.broke && now.Sub(m.time(m.brokeAt[p])) < m.opts.MaxRetryTime {
 		// It broke the protocol with us lately: we do not dial it (see
 		// Errored), and do not send others to it either.
 		return nil
@@ -214,13 +216,10 @@ func (m *Book) sweepStaleBits() {
 // leave all of that out (see AddFrom).
 func (m *Book) ToldShare(id addr.NodeID) float64 {
 	p := m.peers[id]
-	if p == nil {
+	if p == nil || p.cursor() == nil {
 		return 0
 	}
-	if p.adv == nil {
-		return 0
-	}
-	return p.adv.Share()
+	return p.cursor().Share()
 }
 
 // RankOf returns where id stands in our own advertise order: the order in

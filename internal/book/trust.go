@@ -110,7 +110,7 @@ func (m *Book) baseless(p *peerInfo) bool {
 		return false
 	}
 	return !slices.ContainsFunc(p.addrs, func(ai *addrInfo) bool {
-		return ai.everWorked || ai.vouched || !m.distrusted(ai.srcGroup)
+		return ai.everWorked || ai.vouched() || !m.distrusted(ai.srcGroup)
 	})
 }
 
