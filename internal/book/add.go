@@ -1,11 +1,9 @@
 package book
 
 import (
-	"cmp"
 	"container/heap"
 	"errors"
 	"fmt"
-	"slices"
 
 	"github.com/pexnet/pex/internal/addr"
 	"github.com/pexnet/pex/internal/errs"
@@ -19,24 +17,24 @@ func (m *Book) AddPersistent(a addr.NodeAddress) error {
 	if _, err := m.Add(a); err != nil && !errors.Is(err, errs.ErrAddressBookFull) && !errors.Is(err, errs.ErrSourceGroupFull) && !errors.Is(err, errs.ErrNetworkGroupFull) {
 		return err
 	}
-	p := m.peers[a.NodeID]
+	p := m.peers.get(a.NodeID)
 	if p == nil {
 		// The book is full of peers that may not be dropped: a persistent
 		// peer is kept over capacity.
 		p = m.insert(a.NodeID, ptr(newAddrInfo(a, 0, addr.NoGroup)))
 	}
-	if !slices.ContainsFunc(p.addrs, func(ai *addrInfo) bool { return ai.addr().is(a) }) {
+	if !p.anyAddr(func(ai *addrInfo) bool { return ai.addr().is(a) }) {
 		// The operator's address replaces the one failing most, never the
 		// one being dialled; with no other to replace it is kept over
 		// MaxAddressesPerPeer.
 		var worst *addrInfo
-		for _, ai := range p.addrs {
+		for _, ai := range p.addrs() {
 			if ai != p.dialingAddr() && (worst == nil || ai.failures > worst.failures) {
 				worst = ai
 			}
 		}
-		if len(p.addrs) < m.opts.MaxAddressesPerPeer || worst == nil {
-			p.addrs = append(p.addrs, ptr(newAddrInfo(a, 0, addr.NoGroup)))
+		if p.numAddrs() < m.opts.MaxAddressesPerPeer || worst == nil {
+			p.appendAddr(ptr(newAddrInfo(a, 0, addr.NoGroup)))
 		} else {
 			*worst = newAddrInfo(a, 0, addr.NoGroup)
 		}
@@ -115,10 +113,10 @@ func (m *Book) AddFrom(a addr.NodeAddress, src addr.NodeID) (bool, error) {
 	}
 	// The source's entry (nil for none: no entry has the empty ID), looked
 	// up once for its group, its slot and its tell bit.
-	sp := m.peers[src]
+	sp := m.peers.get(src)
 	sg := sourceGroup(src, sp)
-	if p, ok := m.peers[a.NodeID]; ok {
-		for _, ai := range p.addrs {
+	if p := m.peers.get(a.NodeID); p != nil {
+		for _, ai := range p.addrs() {
 			if ai.addr().is(a) {
 				ai.toldBy |= m.tellBitOf(sp)
 				if sg != ai.srcGroup && src != "" {
@@ -130,7 +128,7 @@ func (m *Book) AddFrom(a addr.NodeAddress, src addr.NodeID) (bool, error) {
 		if m.distrusted(sg) {
 			return false, errDistrusted
 		}
-		if !p.persistent && slices.ContainsFunc(p.addrs, func(ai *addrInfo) bool { return ai.everWorked }) {
+		if !p.persistent && p.anyAddr(func(ai *addrInfo) bool { return ai.everWorked }) {
 			// An address we reached proved the ID: nobody's gossip adds
 			// another beside it (a spoof would be dialled when it fails
 			// once, and advertised onward). A node that moved is learnt
@@ -145,19 +143,24 @@ func (m *Book) AddFrom(a addr.NodeAddress, src addr.NodeID) (bool, error) {
 			}
 			m.place(p, sl)
 		}
-		if len(p.addrs) >= m.opts.MaxAddressesPerPeer {
+		if p.numAddrs() >= m.opts.MaxAddressesPerPeer {
 			if p.persistent {
 				// Configured addresses are not gossip's to replace.
 				return false, nil
 			}
 			// Replace the worst address, if it has been failing.
-			worst := slices.MaxFunc(p.addrs, func(x, y *addrInfo) int { return cmp.Compare(x.failures, y.failures) })
+			worst := p.addrAt(0) // the first of those failing most
+			for _, ai := range p.addrs() {
+				if ai.failures > worst.failures {
+					worst = ai
+				}
+			}
 			if worst.failures == 0 || worst == p.dialingAddr() {
 				return false, nil
 			}
 			*worst = newAddrInfo(a, m.tellBitOf(sp), sg)
 		} else {
-			p.addrs = append(p.addrs, ptr(newAddrInfo(a, m.tellBitOf(sp), sg)))
+			p.appendAddr(ptr(newAddrInfo(a, m.tellBitOf(sp), sg)))
 		}
 		if p.heapIndex >= 0 {
 			heap.Fix(&m.evict, int(p.heapIndex)) // a new address: not failing
@@ -172,7 +175,7 @@ func (m *Book) AddFrom(a addr.NodeAddress, src addr.NodeID) (bool, error) {
 	if err := m.admit(sl, hearsay(a, src)); err != nil {
 		return false, err
 	}
-	if len(m.peers) >= m.opts.MaxPeers {
+	if m.peers.len() >= m.opts.MaxPeers {
 		// The operator's address outranks what we hold; news competes
 		// with what failed, and with hearsay of more crowded groups.
 		var err error
@@ -241,11 +244,11 @@ func (p *peerInfo) group() uint64 {
 // peerGroup is the network group of the address we last reached p at,
 // else of the first we learnt; addr.GroupUnknown if we hold none.
 func peerGroup(p *peerInfo) uint64 {
-	if len(p.addrs) == 0 {
+	if p.numAddrs() == 0 {
 		return addr.GroupUnknown
 	}
-	best := p.addrs[0]
-	for _, ai := range p.addrs[1:] {
+	best := p.addrAt(0)
+	for _, ai := range p.addrs() {
 		if ai.lastSuccess > best.lastSuccess {
 			best = ai
 		}

@@ -23,6 +23,7 @@ import (
 	"cmp"
 	"container/heap"
 	"fmt"
+	"iter"
 	"log/slog"
 	"math/rand/v2"
 	"slices"
@@ -205,14 +206,14 @@ func (ai *addrInfo) vouched() bool { return ai.kind&vouchedBit != 0 }
 // connection's awaited answer) is in the book's side tables.
 type peerInfo struct {
 	id addr.NodeID
-	// addrs are the peer's addresses. The one it enters the book with is
-	// stored inline (first, addrs backed by one), so that a new entry is
-	// one allocation; addresses added later are allocated apart, and
-	// first, once taken out of addrs, is not used again.
-	addrs []*addrInfo
-	one   [1]*addrInfo
+	// The peer's addresses (see addrs) are first, while hasFirst, then
+	// those of extra. The one it enters the book with is stored inline
+	// (first), so that a new entry is one allocation; addresses added
+	// later are allocated apart, and first, once taken out, is not used
+	// again.
 	first addrInfo
-	seq   uint64 // insertion order, for ties in eviction
+	extra *[]*addrInfo // nil if none
+	seq   uint64       // insertion order, for ties in eviction
 	// conn is the state of the connection while the peer is dialing or
 	// connected (see connInfo), nil while it is idle.
 	conn *connInfo
@@ -249,6 +250,85 @@ type peerInfo struct {
 	removed    bool // gone from the book; still in order until compaction
 	evicting   bool // queued for eviction (lifecycle.Slots.Queue)
 	broke      bool // Book.brokeAt holds when it last broke the protocol
+	hasFirst   bool // first is the peer's first address
+}
+
+// numAddrs is how many addresses p holds.
+func (p *peerInfo) numAddrs() int {
+	n := 0
+	if p.hasFirst {
+		n = 1
+	}
+	if p.extra != nil {
+		n += len(*p.extra)
+	}
+	return n
+}
+
+// addrAt returns p's i-th address.
+func (p *peerInfo) addrAt(i int) *addrInfo {
+	if p.hasFirst {
+		if i == 0 {
+			return &p.first
+		}
+		i--
+	}
+	return (*p.extra)[i]
+}
+
+// addrs yields p's addresses in order, with their indices. p must not
+// change while it does, but for deleteAddr of the last yielded followed
+// by the loop's end.
+func (p *peerInfo) addrs() iter.Seq2[int, *addrInfo] {
+	return func(yield func(int, *addrInfo) bool) {
+		i := 0
+		if p.hasFirst {
+			if !yield(0, &p.first) {
+				return
+			}
+			i = 1
+		}
+		if p.extra != nil {
+			for _, ai := range *p.extra {
+				if !yield(i, ai) {
+					return
+				}
+				i++
+			}
+		}
+	}
+}
+
+// anyAddr reports whether f holds for an address of p.
+func (p *peerInfo) anyAddr(f func(*addrInfo) bool) bool {
+	for _, ai := range p.addrs() {
+		if f(ai) {
+			return true
+		}
+	}
+	return false
+}
+
+// appendAddr adds ai, allocated apart, after p's addresses.
+func (p *peerInfo) appendAddr(ai *addrInfo) {
+	if p.extra == nil {
+		p.extra = new([]*addrInfo)
+	}
+	*p.extra = append(*p.extra, ai)
+}
+
+// deleteAddr takes p's i-th address out.
+func (p *peerInfo) deleteAddr(i int) {
+	if p.hasFirst {
+		if i == 0 {
+			p.hasFirst = false
+			return
+		}
+		i--
+	}
+	if *p.extra = slices.Delete(*p.extra, i, i+1); len(*p.extra) == 0 {
+		p.extra = nil
+	}
 }
 
 // connInfo is what an entry holds only while a connection to the peer is
@@ -305,7 +385,7 @@ func (p *peerInfo) connected() bool { return p.state != stateIdle }
 
 // failing reports whether every address of p failed its last dial.
 func (p *peerInfo) failing() bool {
-	return len(p.addrs) > 0 && !slices.ContainsFunc(p.addrs, func(ai *addrInfo) bool { return ai.failures == 0 })
+	return p.numAddrs() > 0 && !p.anyAddr(func(ai *addrInfo) bool { return ai.failures == 0 })
 }
 
 // Book is an in-memory address book plus the state of the connections
@@ -325,7 +405,7 @@ type Book struct {
 	// selfEndpoints are the host:port pairs of our own addresses.
 	selfEndpoints map[endpoint]bool
 
-	peers  map[addr.NodeID]*peerInfo
+	peers  peerTable
 	order  []*peerInfo // sorted by ID; may hold removed entries
 	fresh  []*peerInfo // added since order was last sorted
 	stale  int         // removed entries still in order
@@ -395,7 +475,7 @@ func New(self addr.NodeID, opts Options) (*Book, error) {
 		selfKey:       walk.Key(self),
 		opts:          o,
 		selfEndpoints: make(map[endpoint]bool),
-		peers:         make(map[addr.NodeID]*peerInfo),
+		peers:         newPeerTable(),
 		bucketKey:     bucketKey{o.Rand.Uint64(), o.Rand.Uint64()},
 		slots: lifecycle.NewSlots(lifecycle.Limits{
 			MaxConnected:        o.MaxConnected,
@@ -457,10 +537,9 @@ func (m *Book) insert(id addr.NodeID, ai *addrInfo) *peerInfo {
 	p := &peerInfo{id: id, heapIndex: -1, seq: m.seq, private: m.isPrivate(id)}
 	m.freshRanks = append(m.freshRanks, m.RankOf(id))
 	if ai != nil {
-		p.first, p.one[0] = *ai, &p.first
-		p.addrs = p.one[:1:1]
+		p.first, p.hasFirst = *ai, true
 	}
-	m.peers[id] = p
+	m.peers.put(p)
 	m.fresh = append(m.fresh, p)
 	m.log = append(m.log, walk.Entry[*peerInfo]{E: p, Key: walk.Key(id)})
 	if len(m.fresh) > 64 && len(m.fresh) > len(m.order) {
@@ -512,7 +591,7 @@ func (m *Book) makeRoomForGossip(g uint64) error {
 func (m *Book) remove(p *peerInfo) {
 	m.unrank(p)
 	m.unplace(p)
-	delete(m.peers, p.id)
+	m.peers.del(p.id)
 	p.removed = true
 	m.srcs.release(p.src)
 	p.src = noSrc

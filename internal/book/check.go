@@ -16,6 +16,7 @@ import (
 // in proportion to the book, so nothing else does.
 //
 // The invariants:
+//   - the table of entries finds each entry it holds by its ID;
 //   - the book holds at most MaxPeers entries but for connected and
 //     persistent ones, never
 //     our own ID, each entry under its own ID with at most
@@ -44,19 +45,22 @@ import (
 //   - the order, once settled, is the book sorted by ID, and the rank index
 //     holds the entries' ranks.
 func (m *Book) Check() error {
-	if n, limit := len(m.peers), m.opts.MaxPeers+m.slots.Active()+len(m.persistent); n > limit {
+	if n, limit := m.peers.len(), m.opts.MaxPeers+m.slots.Active()+len(m.persistent); n > limit {
 		return fmt.Errorf("book holds %d entries, limit %d with %d connected and %d persistent", n, limit, m.slots.Active(), len(m.persistent))
 	}
-	if _, ok := m.peers[m.self]; ok {
+	if m.peers.get(m.self) != nil {
 		return errors.New("book holds our own ID")
 	}
 	active, outbound, ranked := 0, 0, 0
-	for id, p := range m.peers {
+	for id, p := range m.peers.all() {
 		if err := m.checkEntry(p); err != nil {
 			return fmt.Errorf("entry %s: %w", id, err)
 		}
 		if id != p.id {
 			return fmt.Errorf("entry %s stored under %s", p.id, id)
+		}
+		if m.peers.get(id) != p {
+			return fmt.Errorf("entry %s held but not found by its ID", id)
 		}
 		if p.connected() {
 			active++
@@ -82,7 +86,7 @@ func (m *Book) Check() error {
 		}
 	}
 	for _, id := range m.slots.Queued() {
-		if p := m.peers[id]; p == nil || !p.connected() || !p.evicting {
+		if p := m.peers.get(id); p == nil || !p.connected() || !p.evicting {
 			return fmt.Errorf("queued for eviction but not a connected entry marked so: %s", id)
 		}
 	}
@@ -107,13 +111,13 @@ func (m *Book) Check() error {
 func (m *Book) checkSideTables() error {
 	for name, t := range map[string]map[*peerInfo]stamp{"brokeAt": m.brokeAt, "closedShort": m.closedShort} {
 		for p, at := range t {
-			if m.peers[p.id] != p || at == 0 {
+			if m.peers.get(p.id) != p || at == 0 {
 				return fmt.Errorf("%s holds %s, not in the book, or the zero time", name, p.id)
 			}
 		}
 	}
 	refs := make([]int32, len(m.srcs.ids))
-	for _, p := range m.peers {
+	for _, p := range m.peers.all() {
 		refs[p.src]++
 	}
 	refs[noSrc] = 0
@@ -137,7 +141,7 @@ func (m *Book) checkTrust() error {
 	if len(m.trust) > m.opts.MaxPeers {
 		return fmt.Errorf("trust table holds %d groups, limit %d", len(m.trust), m.opts.MaxPeers)
 	}
-	for id, p := range m.peers {
+	for id, p := range m.peers.all() {
 		if m.baseless(p) {
 			return fmt.Errorf("entry %s stands on distrusted sources alone", id)
 		}
@@ -149,12 +153,14 @@ func (m *Book) checkEntry(p *peerInfo) error {
 	switch {
 	case p.removed:
 		return errors.New("removed but in the book")
-	case len(p.addrs) > m.opts.MaxAddressesPerPeer && !p.persistent:
-		return fmt.Errorf("%d addresses, limit %d", len(p.addrs), m.opts.MaxAddressesPerPeer)
+	case p.numAddrs() > m.opts.MaxAddressesPerPeer && !p.persistent:
+		return fmt.Errorf("%d addresses, limit %d", p.numAddrs(), m.opts.MaxAddressesPerPeer)
 	case p.score < MinScore || p.score > MaxScore:
 		return fmt.Errorf("score %d", p.score)
 	case p.persistent && p.score != MaxScore:
 		return fmt.Errorf("persistent with score %d", p.score)
+	case p.extra != nil && (len(*p.extra) == 0 || slices.Contains(*p.extra, nil)):
+		return errors.New("an empty list of further addresses, or a nil one in it")
 	case p.connected() != (p.conn != nil):
 		return fmt.Errorf("state %d with connection state %v", p.state, p.conn != nil)
 	case p.state == stateDialing && p.conn.dialing == nil:
@@ -187,7 +193,7 @@ func (m *Book) checkEntry(p *peerInfo) error {
 
 func (m *Book) checkLoads() error {
 	sources, buckets, groups, out := map[uint64]int{}, map[uint64]int{}, map[uint64]int{}, map[uint64]int{}
-	for id, p := range m.peers {
+	for id, p := range m.peers.all() {
 		if p.outbound && p.conn.outGroup != addr.NoGroup {
 			out[p.conn.outGroup]++
 		}
@@ -234,7 +240,7 @@ func (m *Book) checkLoads() error {
 
 func (m *Book) checkTellBits() error {
 	var held uint64
-	for id, p := range m.peers {
+	for id, p := range m.peers.all() {
 		if p.tellBit() == 0 {
 			continue
 		}
@@ -254,8 +260,8 @@ func (m *Book) checkTellBits() error {
 	if held&m.staleBits != 0 {
 		return errors.New("a tell bit both held and freed")
 	}
-	for id, p := range m.peers {
-		for _, ai := range p.addrs {
+	for id, p := range m.peers.all() {
+		for _, ai := range p.addrs() {
 			if ai.toldBy&^(held|m.staleBits) != 0 {
 				return fmt.Errorf("address of %s carries a bit given to nobody and not freed", id)
 			}
@@ -266,11 +272,11 @@ func (m *Book) checkTellBits() error {
 
 func (m *Book) checkOrder() error {
 	m.settle()
-	if len(m.order) != len(m.peers) {
-		return fmt.Errorf("order holds %d, book %d", len(m.order), len(m.peers))
+	if len(m.order) != m.peers.len() {
+		return fmt.Errorf("order holds %d, book %d", len(m.order), m.peers.len())
 	}
 	for i, p := range m.order {
-		if m.peers[p.id] != p {
+		if m.peers.get(p.id) != p {
 			return fmt.Errorf("order holds %s, not in the book", p.id)
 		}
 		if i > 0 && m.order[i-1].id >= p.id {
@@ -286,18 +292,18 @@ func (m *Book) checkOrder() error {
 			return fmt.Errorf("log entry %d has another key than its entry's", i)
 		case e.E.removed:
 			gone++
-		case m.peers[e.E.id] != e.E:
+		case m.peers.get(e.E.id) != e.E:
 			return fmt.Errorf("log holds %s, not in the book", e.E.id)
 		default:
 			live++
 		}
 	}
-	if live != len(m.peers) || gone != m.logGone {
-		return fmt.Errorf("log holds %d entries and %d removed, book %d and %d", live, gone, len(m.peers), m.logGone)
+	if live != m.peers.len() || gone != m.logGone {
+		return fmt.Errorf("log holds %d entries and %d removed, book %d and %d", live, gone, m.peers.len(), m.logGone)
 	}
 	m.mergeRanks()
-	ranks := make([]uint64, 0, len(m.peers))
-	for _, p := range m.peers {
+	ranks := make([]uint64, 0, m.peers.len())
+	for _, p := range m.peers.all() {
 		ranks = append(ranks, m.RankOf(p.id))
 	}
 	slices.Sort(ranks)

@@ -18,7 +18,7 @@ import (
 // protocol in the last MaxRetryTime: the Core does not ask such a peer
 // first.
 func (m *Book) CrowdedInbound(now time.Time, id addr.NodeID) bool {
-	p := m.peers[id]
+	p := m.peers.get(id)
 	if p == nil || !p.connected() || p.outbound {
 		return false
 	}
@@ -29,7 +29,7 @@ func (m *Book) CrowdedInbound(now time.Time, id addr.NodeID) bool {
 	if m.slots.BrokeLately(g, now) {
 		return true
 	}
-	for _, q := range m.peers {
+	for _, q := range m.peers.all() {
 		if q != p && q.connected() && q.group() == g {
 			return true
 		}
@@ -81,7 +81,7 @@ func (m *Book) tryDialNext(now time.Time) (addr.NodeAddress, bool, time.Time) {
 // persistentLeaving reports whether a persistent peer is queued for
 // eviction. The caller holds the lock.
 func (m *Book) persistentLeaving() bool {
-	return slices.ContainsFunc(m.slots.Queued(), func(id addr.NodeID) bool { return m.peers[id].persistent })
+	return slices.ContainsFunc(m.slots.Queued(), func(id addr.NodeID) bool { return m.peers.get(id).persistent })
 }
 
 // pickDial chooses a peer and address to dial. The caller holds the lock.
@@ -96,7 +96,7 @@ func (m *Book) pickDial(now time.Time) (*peerInfo, *addrInfo, time.Time) {
 	// Persistent peers are dialled whatever MaxOutbound says, and when
 	// connections are full they displace an inbound peer.
 	for _, id := range m.persistent {
-		if p := m.peers[id]; p != nil {
+		if p := m.peers.get(id); p != nil {
 			if ai := due(p); ai != nil && (!full || m.inboundVictim(addr.NoGroup) != nil) {
 				return p, ai, time.Time{}
 			}
@@ -163,7 +163,7 @@ func (m *Book) rotate(now time.Time) {
 		return
 	}
 	var v *peerInfo // the one connected longest, so the choice does not hang on map order
-	for _, p := range m.peers {
+	for _, p := range m.peers.all() {
 		if p.outbound && p.state >= stateConnected && !p.persistent && p.conn.outGroup != addr.NoGroup && m.crowded(p.conn.outGroup) &&
 			(v == nil || p.conn.connectedAt < v.conn.connectedAt || (p.conn.connectedAt == v.conn.connectedAt && p.seq < v.seq)) {
 			v = p
@@ -191,7 +191,7 @@ func (m *Book) dueAddr(p *peerInfo, at stamp, next *stamp) *addrInfo {
 		return nil
 	}
 	var best *addrInfo
-	for _, ai := range p.addrs {
+	for _, ai := range p.addrs() {
 		if ai.retryAt > at {
 			if next != nil && (*next == 0 || ai.retryAt < *next) {
 				*next = ai.retryAt
@@ -228,13 +228,13 @@ func (m *Book) Dialed(now time.Time, a addr.NodeAddress) error {
 	if a.NodeID == m.self {
 		return errs.ErrSelfAddress
 	}
-	p := m.peers[a.NodeID]
+	p := m.peers.get(a.NodeID)
 	if p == nil {
 		// Dialled outside TryDialNext: adopt it, if Add would.
 		if err := m.CheckAddress(a); err != nil {
 			return err
 		}
-		if len(m.peers) >= m.opts.MaxPeers {
+		if m.peers.len() >= m.opts.MaxPeers {
 			if err := m.makeRoom(); err != nil {
 				return err
 			}
@@ -261,7 +261,7 @@ func (m *Book) Dialed(now time.Time, a addr.NodeAddress) error {
 	ai := p.conn.dialing
 	if ai == nil || !ai.addr().is(a) {
 		ai = nil
-		for _, x := range p.addrs {
+		for _, x := range p.addrs() {
 			if x.addr().is(a) {
 				ai = x
 			}
@@ -302,8 +302,8 @@ func (m *Book) DialFailed(now time.Time, a addr.NodeAddress) {
 // on the same back-off as a failure, so a full node is not dialled again
 // at once.
 func (m *Book) DialRefused(now time.Time, a addr.NodeAddress) {
-	if p := m.peers[a.NodeID]; p != nil {
-		for _, ai := range p.addrs {
+	if p := m.peers.get(a.NodeID); p != nil {
+		for _, ai := range p.addrs() {
 			if ai.addr().is(a) && !ai.everWorked {
 				m.proved(ai)
 				ai.everWorked = true
@@ -324,7 +324,7 @@ func (m *Book) DialMismatch(now time.Time, a addr.NodeAddress) {
 }
 
 func (m *Book) dialFailed(now time.Time, a addr.NodeAddress, mismatch bool) {
-	p := m.peers[a.NodeID]
+	p := m.peers.get(a.NodeID)
 	if p == nil || (p.connected() && p.state != stateDialing) {
 		// Unknown, or connected the other way: not the address's fault.
 		return
@@ -341,7 +341,7 @@ func (m *Book) dialFailed(now time.Time, a addr.NodeAddress, mismatch bool) {
 		m.rank(p)
 		m.keepPersistent() // the room this dial needed is not needed now
 	}
-	for i, ai := range p.addrs {
+	for i, ai := range p.addrs() {
 		if !ai.addr().is(a) {
 			continue
 		}
@@ -353,8 +353,8 @@ func (m *Book) dialFailed(now time.Time, a addr.NodeAddress, mismatch bool) {
 		gossip := !ai.everWorked && ai.srcGroup != addr.NoGroup
 		junk := mismatch || (gossip && ai.failures >= junkTries)
 		if !p.persistent && (junk || int(ai.failures) >= m.opts.MaxDialFailures) && !p.removed {
-			p.addrs = slices.Delete(p.addrs, i, i+1)
-			if len(p.addrs) == 0 && !p.connected() {
+			p.deleteAddr(i)
+			if p.numAddrs() == 0 && !p.connected() {
 				m.remove(p)
 			}
 		}
@@ -447,7 +447,7 @@ func (m *Book) accepted(now time.Time, id addr.NodeID, g uint64) error {
 	if err := id.Validate(); err != nil {
 		return err
 	}
-	p := m.peers[id]
+	p := m.peers.get(id)
 	if p != nil && p.state == stateDialing {
 		// We are dialling it as it dials us: its connection is here, so
 		// it wins, and our dial will end with errs.ErrDuplicateConnection.
@@ -480,7 +480,7 @@ func (m *Book) accepted(now time.Time, id addr.NodeID, g uint64) error {
 		}
 	}
 	if p == nil {
-		if len(m.peers) >= m.opts.MaxPeers {
+		if m.peers.len() >= m.opts.MaxPeers {
 			// A connected peer always has an entry: if no entry that
 			// failed can make room, the book runs over MaxPeers (by at
 			// most MaxConnected) until the peer disconnects.
@@ -510,7 +510,7 @@ func (m *Book) accepted(now time.Time, id addr.NodeID, g uint64) error {
 // holds the lock.
 func (m *Book) lowestConnected() *peerInfo {
 	var v *peerInfo
-	for _, p := range m.peers {
+	for _, p := range m.peers.all() {
 		if !p.connected() || p.persistent || p.evicting || p.state == stateDialing {
 			continue
 		}
@@ -527,7 +527,7 @@ func (m *Book) lowestConnected() *peerInfo {
 func (m *Book) inboundVictim(newcomer uint64) *peerInfo {
 	var cands []lifecycle.Inbound
 	var peers []*peerInfo
-	for _, p := range m.peers {
+	for _, p := range m.peers.all() {
 		if !p.connected() || p.outbound || p.persistent || p.evicting {
 			continue
 		}
@@ -543,7 +543,7 @@ func (m *Book) inboundVictim(newcomer uint64) *peerInfo {
 // Ready records that the connection to id finished its handshake and
 // publishes event.PeerStatusUp with the peer's capabilities.
 func (m *Book) Ready(id addr.NodeID, caps event.PeerCaps) {
-	p := m.peers[id]
+	p := m.peers.get(id)
 	if p == nil || p.state != stateConnected {
 		return
 	}
@@ -566,7 +566,7 @@ func (m *Book) Ready(id addr.NodeID, caps event.PeerCaps) {
 // newcomer, as a full node does: we may still need what it knows, so it
 // waits only MinRetryTime.
 func (m *Book) Disconnected(now time.Time, id addr.NodeID) {
-	p := m.peers[id]
+	p := m.peers.get(id)
 	if p == nil || p.state == stateIdle {
 		return
 	}
@@ -601,7 +601,7 @@ func (m *Book) Disconnected(now time.Time, id addr.NodeID) {
 	p.evicting = false
 	m.slots.Unqueue(id)
 	m.keepPersistent()
-	if (len(p.addrs) == 0 && !p.persistent) || m.baseless(p) {
+	if (p.numAddrs() == 0 && !p.persistent) || m.baseless(p) {
 		m.remove(p)
 	} else {
 		m.rank(p)
@@ -609,12 +609,12 @@ func (m *Book) Disconnected(now time.Time, id addr.NodeID) {
 	// Back under capacity after a connection that ran over it: failed
 	// entries go first, then the peer itself if we never reached it
 	// (it came in over capacity), then the lowest ranked.
-	for len(m.peers) > m.opts.MaxPeers && m.makeRoomForGossip(addr.NoGroup) == nil {
+	for m.peers.len() > m.opts.MaxPeers && m.makeRoomForGossip(addr.NoGroup) == nil {
 	}
-	if len(m.peers) > m.opts.MaxPeers && !p.removed && !p.proven && !p.persistent {
+	if m.peers.len() > m.opts.MaxPeers && !p.removed && !p.proven && !p.persistent {
 		m.remove(p)
 	}
-	for len(m.peers) > m.opts.MaxPeers && m.makeRoom() == nil {
+	for m.peers.len() > m.opts.MaxPeers && m.makeRoom() == nil {
 	}
 	m.wake = true
 }
@@ -626,7 +626,7 @@ func (m *Book) Disconnected(now time.Time, id addr.NodeID) {
 // address for as long: a flooder that dials us and breaks the protocol at
 // once is not spread further by us.
 func (m *Book) Errored(now time.Time, pe event.PeerError) {
-	p := m.peers[pe.NodeID]
+	p := m.peers.get(pe.NodeID)
 	if p == nil {
 		return
 	}
@@ -640,7 +640,7 @@ func (m *Book) Errored(now time.Time, pe event.PeerError) {
 			// It broke the protocol: not dialled again for the longest
 			// back-off, whatever its score.
 			hold := m.stamp(now.Add(m.opts.MaxRetryTime))
-			for _, ai := range p.addrs {
+			for _, ai := range p.addrs() {
 				if ai.retryAt < hold {
 					ai.retryAt = hold
 				}
@@ -659,7 +659,7 @@ func (m *Book) Errored(now time.Time, pe event.PeerError) {
 // may be read after the transport reported the close: then the hang-up
 // counts from the close.
 func (m *Book) Answered(id addr.NodeID) {
-	p := m.peers[id]
+	p := m.peers.get(id)
 	switch {
 	case p == nil:
 	case p.state >= stateConnected:
@@ -698,7 +698,7 @@ func (m *Book) hangUp(p *peerInfo, closed time.Time) {
 
 // holdOff puts off every dial of p until at least t.
 func (p *peerInfo) holdOff(t stamp) {
-	for _, ai := range p.addrs {
+	for _, ai := range p.addrs() {
 		if ai.retryAt < t {
 			ai.retryAt = t
 		}
@@ -707,7 +707,7 @@ func (p *peerInfo) holdOff(t stamp) {
 
 // Good raises the score of id, for a useful response.
 func (m *Book) Good(id addr.NodeID) {
-	if p := m.peers[id]; p != nil {
+	if p := m.peers.get(id); p != nil {
 		m.setScore(p, int(p.score)+scoreGood)
 	}
 }
@@ -733,7 +733,7 @@ func (m *Book) spareable() *peerInfo {
 // queued to make room. The caller holds the lock.
 func (m *Book) keepPersistent() {
 	for i := len(m.slots.Queued()) - 1; i >= 0 && !m.slots.Full(); i-- {
-		if p := m.peers[m.slots.Queued()[i]]; p != nil && p.persistent {
+		if p := m.peers.get(m.slots.Queued()[i]); p != nil && p.persistent {
 			p.evicting = false
 			m.slots.Drop(i)
 		}
@@ -745,7 +745,7 @@ func (m *Book) keepPersistent() {
 // persistent, if there is one now. The caller holds the lock.
 func (m *Book) sparePersistent() {
 	for i, id := range m.slots.Queued() {
-		p := m.peers[id]
+		p := m.peers.get(id)
 		if p == nil || !p.persistent {
 			continue
 		}

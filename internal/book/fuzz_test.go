@@ -63,7 +63,7 @@ func (h *fzPM) connID(r *testkit.Reader) NodeID {
 	k := r.U8()
 	if k < 160 {
 		var conn []NodeID
-		for id, p := range h.m.peers {
+		for id, p := range h.m.peers.all() {
 			if p.connected() {
 				conn = append(conn, id)
 			}
@@ -99,8 +99,8 @@ func (h *fzPM) addr(r *testkit.Reader) NodeAddress {
 }
 
 func (h *fzPM) snapshot() map[NodeID]fzSnap {
-	s := make(map[NodeID]fzSnap, len(h.m.peers))
-	for id, p := range h.m.peers {
+	s := make(map[NodeID]fzSnap, h.m.peers.len())
+	for id, p := range h.m.peers.all() {
 		s[id] = fzSnap{proven: p.proven, persistent: p.persistent, connected: p.connected(), failing: p.failing(), late: h.m.lateHearsay(p), seq: p.seq}
 	}
 	return s
@@ -119,11 +119,11 @@ func (h *fzPM) advertise(to NodeID, limit int) {
 	t := h.t
 	m := h.m
 	m.mu.Lock()
-	if req := m.peers[to]; req != nil && req.connected() && !h.tracked[to] && !h.random {
+	if req := m.peers.get(to); req != nil && req.connected() && !h.tracked[to] && !h.random {
 		h.tracked[to] = true
 		if req.cursor() == nil || !req.cursor().Active() { // a fresh walk (see fzCheckIdleAdv)
 			h.owed[to] = map[NodeID]uint64{}
-			for id, p := range m.peers {
+			for id, p := range m.peers.all() {
 				if _, ok := m.advertisable(p, to, m.now()); ok {
 					h.owed[to][id] = p.seq
 				}
@@ -137,7 +137,7 @@ func (h *fzPM) advertise(to NodeID, limit int) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	req := m.peers[to]
+	req := m.peers.get(to)
 	connected := req != nil && req.state >= stateConnected // a dial has no walk yet
 	if !connected {
 		delete(h.sent, to)
@@ -157,11 +157,11 @@ func (h *fzPM) advertise(to NodeID, limit int) {
 			t.Fatalf("advertise: %s twice in one answer to %s", a.NodeID, to)
 		}
 		seen[a.NodeID] = true
-		p := m.peers[a.NodeID]
+		p := m.peers.get(a.NodeID)
 		if p == nil {
 			t.Fatalf("advertise: %s is not in the book", a.NodeID)
 		}
-		if !slices.ContainsFunc(p.addrs, func(ai *addrInfo) bool { return ai.addr().is(a) }) {
+		if !p.anyAddr(func(ai *addrInfo) bool { return ai.addr().is(a) }) {
 			t.Fatalf("advertise: %s is not a stored address", a)
 		}
 		if p.private || a.NodeID == h.private {
@@ -206,13 +206,13 @@ func (h *fzPM) check(what string, before map[NodeID]fzSnap, target NodeID, mayDr
 	if err := m.Check(); err != nil {
 		fail("%v", err)
 	}
-	if _, ok := m.peers[m.self]; ok {
+	if m.peers.get(m.self) != nil {
 		fail("self in book")
 	}
 	// Tell bits: distinct, held only by peers whose connection is up, and
 	// no address carries the bit of a peer that left.
 	var tells uint64
-	for id, p := range m.peers {
+	for id, p := range m.peers.all() {
 		if p.tellBit() == 0 {
 			continue
 		}
@@ -224,8 +224,8 @@ func (h *fzPM) check(what string, before map[NodeID]fzSnap, target NodeID, mayDr
 	if tells != m.tellBits || tells&m.staleBits != 0 {
 		fail("tell bits in use %x, held %x, freed %x", m.tellBits, tells, m.staleBits)
 	}
-	for id, p := range m.peers {
-		for _, ai := range p.addrs {
+	for id, p := range m.peers.all() {
+		for _, ai := range p.addrs() {
 			if ai.toldBy&^(tells|m.staleBits) != 0 {
 				fail("address %s told by %x, bits held %x, freed %x", ai.addr().of(id), ai.toldBy, tells, m.staleBits)
 			}
@@ -233,7 +233,7 @@ func (h *fzPM) check(what string, before map[NodeID]fzSnap, target NodeID, mayDr
 	}
 	active, outbound, ranked, evicting := 0, 0, 0, 0
 	seqs := map[uint64]bool{}
-	for id, p := range m.peers {
+	for id, p := range m.peers.all() {
 		if p.id != id || p.removed {
 			fail("entry %s: id %s removed %v", id, p.id, p.removed)
 		}
@@ -246,20 +246,20 @@ func (h *fzPM) check(what string, before map[NodeID]fzSnap, target NodeID, mayDr
 		seqs[p.seq] = true
 		// AddPersistent appends its address past MaxAddressesPerPeer
 		// (reported; an operator's call, not a peer's input).
-		if len(p.addrs) > m.opts.MaxAddressesPerPeer && !p.persistent {
-			fail("%s holds %d addresses, MaxAddressesPerPeer %d (persistent %v)", id, len(p.addrs), m.opts.MaxAddressesPerPeer, p.persistent)
+		if p.numAddrs() > m.opts.MaxAddressesPerPeer && !p.persistent {
+			fail("%s holds %d addresses, MaxAddressesPerPeer %d (persistent %v)", id, p.numAddrs(), m.opts.MaxAddressesPerPeer, p.persistent)
 		}
-		for i, ai := range p.addrs {
+		for i, ai := range p.addrs() {
 			if err := m.CheckAddress(ai.addr().of(id)); err != nil {
 				fail("%s holds refused address %s: %v", id, ai.addr().of(id), err)
 			}
-			for _, aj := range p.addrs[:i] {
-				if aj.addr() == ai.addr() || aj == ai {
+			for j, aj := range p.addrs() {
+				if j < i && (aj.addr() == ai.addr() || aj == ai) {
 					fail("%s holds %s twice", id, ai.addr().of(id))
 				}
 			}
 		}
-		if len(p.addrs) == 0 && !p.connected() && !p.persistent {
+		if p.numAddrs() == 0 && !p.connected() && !p.persistent {
 			fail("%s idle with no address", id)
 		}
 		if p.score < MinScore || p.score > MaxScore || (p.persistent && p.score != MaxScore) {
@@ -282,7 +282,7 @@ func (h *fzPM) check(what string, before map[NodeID]fzSnap, target NodeID, mayDr
 			outbound++
 		}
 		if p.state == stateDialing {
-			if p.dialingAddr() == nil || !p.outbound || !slices.Contains(p.addrs, p.dialingAddr()) {
+			if p.dialingAddr() == nil || !p.outbound || !p.anyAddr(func(ai *addrInfo) bool { return ai == p.dialingAddr() }) {
 				fail("dialing %s: dialing %v outbound %v", id, p.dialingAddr(), p.outbound)
 			}
 		} else if p.dialingAddr() != nil {
@@ -322,15 +322,15 @@ func (h *fzPM) check(what string, before map[NodeID]fzSnap, target NodeID, mayDr
 			fail("heap order at %d", i)
 		}
 	}
-	if len(m.peers) > m.opts.MaxPeers+m.slots.Active()+len(m.persistent) {
-		fail("book %d peers, MaxPeers %d, active %d, persistent %d", len(m.peers), m.opts.MaxPeers, m.slots.Active(), len(m.persistent))
+	if m.peers.len() > m.opts.MaxPeers+m.slots.Active()+len(m.persistent) {
+		fail("book %d peers, MaxPeers %d, active %d, persistent %d", m.peers.len(), m.opts.MaxPeers, m.slots.Active(), len(m.persistent))
 	}
 	if m.slots.Active()-evicting > m.opts.MaxConnected {
 		fail("active %d (evicting %d) over MaxConnected %d", m.slots.Active(), evicting, m.opts.MaxConnected)
 	}
 	queued := map[NodeID]bool{}
 	for _, id := range m.slots.Queued() {
-		p := m.peers[id]
+		p := m.peers.get(id)
 		if p == nil || !p.connected() || !p.evicting || queued[id] {
 			fail("evictQueue entry %s: known %v", id, p != nil)
 		}
@@ -346,7 +346,7 @@ func (h *fzPM) check(what string, before map[NodeID]fzSnap, target NodeID, mayDr
 		queued[id] = true
 	}
 	for _, id := range m.persistent {
-		if m.peers[id] == nil {
+		if m.peers.get(id) == nil {
 			fail("persistent %s not in the book", id)
 		}
 	}
@@ -354,7 +354,7 @@ func (h *fzPM) check(what string, before map[NodeID]fzSnap, target NodeID, mayDr
 		fail("persistent list has duplicates")
 	}
 	for id := range h.persist {
-		if p := m.peers[id]; p == nil || !p.persistent {
+		if p := m.peers.get(id); p == nil || !p.persistent {
 			fail("persistent %s removed or demoted", id)
 		}
 	}
@@ -369,7 +369,7 @@ func (h *fzPM) check(what string, before map[NodeID]fzSnap, target NodeID, mayDr
 			fail("order unsorted at %s", p.id)
 		}
 		prev = p.id
-		if listed[p.id] || m.peers[p.id] != p {
+		if listed[p.id] || m.peers.get(p.id) != p {
 			fail("order entry %s duplicate or stale", p.id)
 		}
 		listed[p.id] = true
@@ -378,18 +378,18 @@ func (h *fzPM) check(what string, before map[NodeID]fzSnap, target NodeID, mayDr
 		if p.removed {
 			continue
 		}
-		if listed[p.id] || m.peers[p.id] != p {
+		if listed[p.id] || m.peers.get(p.id) != p {
 			fail("fresh entry %s duplicate or stale", p.id)
 		}
 		listed[p.id] = true
 	}
-	if len(listed) != len(m.peers) {
-		fail("order and fresh list %d of %d peers", len(listed), len(m.peers))
+	if len(listed) != m.peers.len() {
+		fail("order and fresh list %d of %d peers", len(listed), m.peers.len())
 	}
 	// What left the book: never a connected or persistent peer, and a
 	// proven one only by its own failures.
 	for id, s := range before {
-		p := m.peers[id]
+		p := m.peers.get(id)
 		if p != nil && p.seq == s.seq {
 			continue
 		}
@@ -408,19 +408,19 @@ func (h *fzPM) check(what string, before map[NodeID]fzSnap, target NodeID, mayDr
 	}
 	// Walk state belongs to connected requesters only.
 	for to := range h.sent {
-		if p := m.peers[to]; p == nil || !p.connected() {
+		if p := m.peers.get(to); p == nil || !p.connected() {
 			delete(h.sent, to)
 		}
 	}
 	for to := range h.tracked {
-		if p := m.peers[to]; p == nil || !p.connected() {
+		if p := m.peers.get(to); p == nil || !p.connected() {
 			delete(h.tracked, to)
 			delete(h.owed, to)
 		}
 	}
 	for to, owed := range h.owed {
 		for id, seq := range owed {
-			if p := m.peers[id]; p == nil || p.seq != seq {
+			if p := m.peers.get(id); p == nil || p.seq != seq {
 				delete(owed, id)
 			} else if _, ok := m.advertisable(p, to, m.now()); !ok {
 				delete(owed, id)
@@ -432,13 +432,13 @@ func (h *fzPM) check(what string, before map[NodeID]fzSnap, target NodeID, mayDr
 func (h *fzPM) knownInRank(after, span uint64) {
 	got := h.m.KnownInRank(after, span)
 	want := 0
-	for _, p := range h.m.peers {
+	for _, p := range h.m.peers.all() {
 		if span > 0 && h.m.RankOf(p.id)-after-1 <= span-1 {
 			want++
 		}
 	}
-	n, atAfter := len(h.m.peers), 0
-	for _, p := range h.m.peers {
+	n, atAfter := h.m.peers.len(), 0
+	for _, p := range h.m.peers.all() {
 		if h.m.RankOf(p.id) == after {
 			atAfter++
 		}
@@ -633,10 +633,10 @@ func FuzzPeerManagerOps(f *testing.F) {
 				what = "KnownInRank"
 				var after uint64
 				m.mu.Lock()
-				if k := r.U8(); k&1 == 0 && len(m.peers) > 0 {
+				if k := r.U8(); k&1 == 0 && m.peers.len() > 0 {
 					// Exactly at a peer's rank, or just around it.
 					ps := slices.Collect(func(yield func(*peerInfo) bool) {
-						for _, p := range m.peers {
+						for _, p := range m.peers.all() {
 							if !yield(p) {
 								return
 							}
@@ -697,7 +697,7 @@ const fzCheckIdleAdv = true
 // (Advertise's rule, for the harness).
 func (m *PeerManager) advertisable(p *peerInfo, to NodeID, now time.Time) (NodeAddress, bool) {
 	var toBit uint64
-	if r := m.peers[to]; r != nil {
+	if r := m.peers.get(to); r != nil {
 		toBit = r.tellBit()
 	}
 	return m.advertisableTo(p, to, toBit, now)

@@ -34,21 +34,21 @@ func (m *Book) Advertise(now time.Time, to addr.NodeID, limit int) []addr.NodeAd
 	if limit <= 0 {
 		return nil
 	}
-	out := make([]addr.NodeAddress, 0, min(limit, len(m.opts.SelfAddresses)+len(m.peers)))
+	out := make([]addr.NodeAddress, 0, min(limit, len(m.opts.SelfAddresses)+m.peers.len()))
 	for _, a := range m.opts.SelfAddresses {
 		if len(out) == limit {
 			return out
 		}
 		out = append(out, a)
 	}
-	if len(m.peers) == 0 {
+	if m.peers.len() == 0 {
 		return out
 	}
 	if m.opts.RandomAdvertise {
 		m.settle()
 		return m.sample(out, to, limit, now)
 	}
-	requester := m.peers[to]
+	requester := m.peers.get(to)
 	if requester != nil && requester.state < stateConnected {
 		// Only a connected peer has a walk; a dial may still fail.
 		requester = nil
@@ -65,7 +65,7 @@ func (m *Book) Advertise(now time.Time, to addr.NodeID, limit int) []addr.NodeAd
 		}
 		toBit = requester.tellBit()
 	}
-	toEntry := m.peers[to] // p.id == to is p == toEntry, without reading the ID
+	toEntry := m.peers.get(to) // p.id == to is p == toEntry, without reading the ID
 	toSrc := m.srcs.ref(to)
 	ok := func(p *peerInfo) bool {
 		return p != toEntry && !p.removed && m.advertisable(p, toSrc, toBit, now) != nil
@@ -137,7 +137,7 @@ func (m *Book) advertisableTo(p *peerInfo, to addr.NodeID, toBit uint64, now tim
 // toSrc being to's srcRef (sources.ref): the address to send, nil if
 // none.
 func (m *Book) advertisable(p *peerInfo, toSrc srcRef, toBit uint64, now time.Time) *addrInfo {
-	if p.src == toSrc || p.private || int(p.score) <= m.opts.EvictScore || len(p.addrs) == 0 {
+	if p.src == toSrc || p.private || int(p.score) <= m.opts.EvictScore || p.numAddrs() == 0 {
 		return nil
 	}
 	if p.broke && now.Sub(m.time(m.brokeAt[p])) < m.opts.MaxRetryTime {
@@ -157,8 +157,11 @@ func (m *Book) advertisable(p *peerInfo, toSrc srcRef, toBit uint64, now time.Ti
 // has worked, else the one failing least (one that keeps failing is not
 // passed on). p has one at least.
 func bestAddress(p *peerInfo) *addrInfo {
-	best := p.addrs[0]
-	for _, ai := range p.addrs[1:] {
+	best := p.addrAt(0)
+	if p.extra == nil {
+		return best
+	}
+	for _, ai := range p.addrs() {
 		if (ai.everWorked && !best.everWorked) || (ai.everWorked == best.everWorked && ai.failures < best.failures) {
 			best = ai
 		}
@@ -201,8 +204,8 @@ func (m *Book) dropTellBit(p *peerInfo) {
 // sweepStaleBits clears the freed tell bits from every address, so they
 // can be given again. The caller holds the lock.
 func (m *Book) sweepStaleBits() {
-	for _, q := range m.peers {
-		for _, ai := range q.addrs {
+	for _, q := range m.peers.all() {
+		for _, ai := range q.addrs() {
 			ai.toldBy &^= m.staleBits
 		}
 	}
@@ -215,7 +218,7 @@ func (m *Book) sweepStaleBits() {
 // always 0 with RandomAdvertise (a sample keeps no walk). Its answers to us
 // leave all of that out (see AddFrom).
 func (m *Book) ToldShare(id addr.NodeID) float64 {
-	p := m.peers[id]
+	p := m.peers.get(id)
 	if p == nil || p.cursor() == nil {
 		return 0
 	}

@@ -145,7 +145,7 @@ func TestFloodIntoAFullBookLeavesTheHonestEntries(t *testing.T) {
 			for s := range 4 {
 				require.NoError(t, m.AcceptedFrom(nodeID(10000+s), remoteIP(byte(s+1))))
 			}
-			for i := len(m.peers); len(m.peers) < size; i++ {
+			for i := m.peers.len(); m.peers.len() < size; i++ {
 				_, err := m.AddFrom(peerAddr(i), nodeID(10000+i%4))
 				require.NoError(t, err)
 			}
