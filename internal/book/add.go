@@ -23,18 +23,18 @@ func (m *Book) AddPersistent(a addr.NodeAddress) error {
 		// peer is kept over capacity.
 		p = m.insert(a.NodeID, ptr(newAddrInfo(a, 0, addr.NoGroup)))
 	}
-	if !p.anyAddr(func(ai *addrInfo) bool { return ai.addr().is(a) }) {
+	if !m.extra.any(p, func(ai *addrInfo) bool { return ai.addr().is(a) }) {
 		// The operator's address replaces the one failing most, never the
 		// one being dialled; with no other to replace it is kept over
 		// MaxAddressesPerPeer.
 		var worst *addrInfo
-		for _, ai := range p.addrs() {
+		for _, ai := range m.extra.all(p) {
 			if ai != p.dialingAddr() && (worst == nil || ai.failures > worst.failures) {
 				worst = ai
 			}
 		}
-		if p.numAddrs() < m.opts.MaxAddressesPerPeer || worst == nil {
-			p.appendAddr(ptr(newAddrInfo(a, 0, addr.NoGroup)))
+		if m.extra.num(p) < m.opts.MaxAddressesPerPeer || worst == nil {
+			m.extra.add(p, ptr(newAddrInfo(a, 0, addr.NoGroup)))
 		} else {
 			*worst = newAddrInfo(a, 0, addr.NoGroup)
 		}
@@ -114,9 +114,9 @@ func (m *Book) AddFrom(a addr.NodeAddress, src addr.NodeID) (bool, error) {
 	// The source's entry (nil for none: no entry has the empty ID), looked
 	// up once for its group, its slot and its tell bit.
 	sp := m.peers.get(src)
-	sg := sourceGroup(src, sp)
+	sg := m.sourceGroup(src, sp)
 	if p := m.peers.get(a.NodeID); p != nil {
-		for _, ai := range p.addrs() {
+		for _, ai := range m.extra.all(p) {
 			if ai.addr().is(a) {
 				ai.toldBy |= m.tellBitOf(sp)
 				if sg != ai.srcGroup && src != "" {
@@ -128,7 +128,7 @@ func (m *Book) AddFrom(a addr.NodeAddress, src addr.NodeID) (bool, error) {
 		if m.distrusted(sg) {
 			return false, errDistrusted
 		}
-		if !p.persistent && p.anyAddr(func(ai *addrInfo) bool { return ai.everWorked }) {
+		if !p.persistent && m.extra.any(p, func(ai *addrInfo) bool { return ai.everWorked }) {
 			// An address we reached proved the ID: nobody's gossip adds
 			// another beside it (a spoof would be dialled when it fails
 			// once, and advertised onward). A node that moved is learnt
@@ -143,14 +143,14 @@ func (m *Book) AddFrom(a addr.NodeAddress, src addr.NodeID) (bool, error) {
 			}
 			m.place(p, sl)
 		}
-		if p.numAddrs() >= m.opts.MaxAddressesPerPeer {
+		if m.extra.num(p) >= m.opts.MaxAddressesPerPeer {
 			if p.persistent {
 				// Configured addresses are not gossip's to replace.
 				return false, nil
 			}
 			// Replace the worst address, if it has been failing.
-			worst := p.addrAt(0) // the first of those failing most
-			for _, ai := range p.addrs() {
+			worst := m.extra.at(p, 0) // the first of those failing most
+			for _, ai := range m.extra.all(p) {
 				if ai.failures > worst.failures {
 					worst = ai
 				}
@@ -160,7 +160,7 @@ func (m *Book) AddFrom(a addr.NodeAddress, src addr.NodeID) (bool, error) {
 			}
 			*worst = newAddrInfo(a, m.tellBitOf(sp), sg)
 		} else {
-			p.appendAddr(ptr(newAddrInfo(a, m.tellBitOf(sp), sg)))
+			m.extra.add(p, ptr(newAddrInfo(a, m.tellBitOf(sp), sg)))
 		}
 		if p.heapIndex >= 0 {
 			heap.Fix(&m.evict, int(p.heapIndex)) // a new address: not failing
@@ -202,12 +202,12 @@ var errDistrusted = errs.ErrDistrustedSource
 // sourceGroup is the network group src, whose entry is sp (nil if none),
 // counts in as a source (see peerInfo.group): addr.NoGroup for no source
 // (the operator), addr.GroupUnknown for a source we do not know.
-func sourceGroup(src addr.NodeID, sp *peerInfo) uint64 {
+func (m *Book) sourceGroup(src addr.NodeID, sp *peerInfo) uint64 {
 	if src == "" {
 		return addr.NoGroup
 	}
 	if sp != nil {
-		return sp.group()
+		return m.group(sp)
 	}
 	return addr.GroupUnknown
 }
@@ -225,7 +225,7 @@ func (m *Book) slotOf(a addr.NodeAddress, src addr.NodeID, sp *peerInfo) slot {
 	if src == "" {
 		sg = g
 	} else if sp != nil {
-		sg = sp.group()
+		sg = m.group(sp)
 	}
 	return slot{sg, m.bucketKey.bucket(g, sg), g}
 }
@@ -234,21 +234,21 @@ func (m *Book) slotOf(a addr.NodeAddress, src addr.NodeID, sp *peerInfo) slot {
 // connection: while connected, the group of the connection's observed
 // remote address, never one the peer announced about itself when the
 // transport saw the remote; else peerGroup.
-func (p *peerInfo) group() uint64 {
+func (m *Book) group(p *peerInfo) uint64 {
 	if p.conn != nil && p.conn.connGroup != addr.NoGroup {
 		return p.conn.connGroup
 	}
-	return peerGroup(p)
+	return m.peerGroup(p)
 }
 
 // peerGroup is the network group of the address we last reached p at,
 // else of the first we learnt; addr.GroupUnknown if we hold none.
-func peerGroup(p *peerInfo) uint64 {
-	if p.numAddrs() == 0 {
+func (m *Book) peerGroup(p *peerInfo) uint64 {
+	if m.extra.num(p) == 0 {
 		return addr.GroupUnknown
 	}
-	best := p.addrAt(0)
-	for _, ai := range p.addrs() {
+	best := m.extra.at(p, 0)
+	for _, ai := range m.extra.all(p) {
 		if ai.lastSuccess > best.lastSuccess {
 			best = ai
 		}

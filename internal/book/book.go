@@ -23,7 +23,6 @@ import (
 	"cmp"
 	"container/heap"
 	"fmt"
-	"iter"
 	"log/slog"
 	"math/rand/v2"
 	"slices"
@@ -206,14 +205,13 @@ func (ai *addrInfo) vouched() bool { return ai.kind&vouchedBit != 0 }
 // connection's awaited answer) is in the book's side tables.
 type peerInfo struct {
 	id addr.NodeID
-	// The peer's addresses (see addrs) are first, while hasFirst, then
-	// those of extra. The one it enters the book with is stored inline
-	// (first), so that a new entry is one allocation; addresses added
-	// later are allocated apart, and first, once taken out, is not used
-	// again.
+	// The peer's addresses (see Book.addrs) are first, while hasFirst,
+	// then those of Book.extra, while hasExtra (few peers have more than
+	// one). The one it enters the book with is stored inline (first), so
+	// that a new entry is one allocation; addresses added later are
+	// allocated apart, and first, once taken out, is not used again.
 	first addrInfo
-	extra *[]*addrInfo // nil if none
-	seq   uint64       // insertion order, for ties in eviction
+	seq   uint64 // insertion order, for ties in eviction
 	// conn is the state of the connection while the peer is dialing or
 	// connected (see connInfo), nil while it is idle.
 	conn *connInfo
@@ -235,99 +233,35 @@ type peerInfo struct {
 	// crowdRank is how many entries its network group held when it was
 	// placed, itself included (at most 255): the late entries of a
 	// crowded group are the ones that make room (caps.go).
-	crowdRank uint8
-	state     connState
-	// tell numbers this connected peer's bit in addresses' toldBy masks
-	// (tellBit), once it has told us of an address we keep: 1 + the
-	// bit's index, 0 if it has not, or no bit was free.
-	tell       uint8
+	crowdRank  uint8
+	state      connState
+	flags      entryFlags
 	persistent bool
 	private    bool
 	outbound   bool // we dialled it (dialing or connected)
 	proven     bool // we have connected to it
-	everConn   bool // it has been connected (we dialled it, or it us)
 	placed     bool // counted in sourceLoad, bucketLoad and groupLoad
 	removed    bool // gone from the book; still in order until compaction
 	evicting   bool // queued for eviction (lifecycle.Slots.Queue)
-	broke      bool // Book.brokeAt holds when it last broke the protocol
-	hasFirst   bool // first is the peer's first address
 }
 
-// numAddrs is how many addresses p holds.
-func (p *peerInfo) numAddrs() int {
-	n := 0
-	if p.hasFirst {
-		n = 1
-	}
-	if p.extra != nil {
-		n += len(*p.extra)
-	}
-	return n
-}
+// entryFlags are an entry's rarely read marks, a bit each.
+type entryFlags uint8
 
-// addrAt returns p's i-th address.
-func (p *peerInfo) addrAt(i int) *addrInfo {
-	if p.hasFirst {
-		if i == 0 {
-			return &p.first
-		}
-		i--
-	}
-	return (*p.extra)[i]
-}
+const (
+	hasFirst entryFlags = 1 << iota // first is the peer's first address
+	hasExtra                        // Book.extra holds its further addresses
+	broke                           // Book.brokeAt holds when it last broke the protocol
+	everConn                        // it has been connected (we dialled it, or it us)
+)
 
-// addrs yields p's addresses in order, with their indices. p must not
-// change while it does, but for deleteAddr of the last yielded followed
-// by the loop's end.
-func (p *peerInfo) addrs() iter.Seq2[int, *addrInfo] {
-	return func(yield func(int, *addrInfo) bool) {
-		i := 0
-		if p.hasFirst {
-			if !yield(0, &p.first) {
-				return
-			}
-			i = 1
-		}
-		if p.extra != nil {
-			for _, ai := range *p.extra {
-				if !yield(i, ai) {
-					return
-				}
-				i++
-			}
-		}
-	}
-}
+func (p *peerInfo) is(f entryFlags) bool { return p.flags&f != 0 }
 
-// anyAddr reports whether f holds for an address of p.
-func (p *peerInfo) anyAddr(f func(*addrInfo) bool) bool {
-	for _, ai := range p.addrs() {
-		if f(ai) {
-			return true
-		}
-	}
-	return false
-}
-
-// appendAddr adds ai, allocated apart, after p's addresses.
-func (p *peerInfo) appendAddr(ai *addrInfo) {
-	if p.extra == nil {
-		p.extra = new([]*addrInfo)
-	}
-	*p.extra = append(*p.extra, ai)
-}
-
-// deleteAddr takes p's i-th address out.
-func (p *peerInfo) deleteAddr(i int) {
-	if p.hasFirst {
-		if i == 0 {
-			p.hasFirst = false
-			return
-		}
-		i--
-	}
-	if *p.extra = slices.Delete(*p.extra, i, i+1); len(*p.extra) == 0 {
-		p.extra = nil
+func (p *peerInfo) mark(f entryFlags, on bool) {
+	if on {
+		p.flags |= f
+	} else {
+		p.flags &^= f
 	}
 }
 
@@ -347,6 +281,10 @@ type connInfo struct {
 	connGroup   uint64
 	connectedAt stamp
 	caps        event.PeerCaps // once Ready
+	// tell numbers this connected peer's bit in addresses' toldBy masks
+	// (tellBit), once it has told us of an address we keep: 1 + the
+	// bit's index, 0 if it has not, or no bit was free.
+	tell uint8
 	// answered: the peer answered a request of ours on this connection.
 	answered bool
 }
@@ -375,18 +313,13 @@ func (m *Book) slotOfEntry(p *peerInfo) slot {
 
 // tellBit is p's bit in addresses' toldBy masks (see tell), 0 if none.
 func (p *peerInfo) tellBit() uint64 {
-	if p.tell == 0 {
+	if p.conn == nil || p.conn.tell == 0 {
 		return 0
 	}
-	return 1 << (p.tell - 1)
+	return 1 << (p.conn.tell - 1)
 }
 
 func (p *peerInfo) connected() bool { return p.state != stateIdle }
-
-// failing reports whether every address of p failed its last dial.
-func (p *peerInfo) failing() bool {
-	return p.numAddrs() > 0 && !p.anyAddr(func(ai *addrInfo) bool { return ai.failures == 0 })
-}
 
 // Book is an in-memory address book plus the state of the connections
 // made from it. It decides whom to dial (TryDialNext) with per-address
@@ -446,6 +379,7 @@ type Book struct {
 	// peerInfo.hangUps), when it closed.
 	brokeAt     map[*peerInfo]stamp
 	closedShort map[*peerInfo]stamp
+	extra       extraAddrs // the addresses of an entry after its first (hasExtra)
 
 	strictLogged bool
 
@@ -494,7 +428,9 @@ func New(self addr.NodeID, opts Options) (*Book, error) {
 		srcs:        newSources(),
 		brokeAt:     make(map[*peerInfo]stamp),
 		closedShort: make(map[*peerInfo]stamp),
+		extra:       make(extraAddrs),
 	}
+	m.evict.extra = m.extra
 	for _, a := range o.SelfAddresses {
 		if err := a.Validate(); err != nil {
 			return nil, fmt.Errorf("%w: self address: %w", errs.ErrInvalidConfig, err)
@@ -537,7 +473,8 @@ func (m *Book) insert(id addr.NodeID, ai *addrInfo) *peerInfo {
 	p := &peerInfo{id: id, heapIndex: -1, seq: m.seq, private: m.isPrivate(id)}
 	m.freshRanks = append(m.freshRanks, m.RankOf(id))
 	if ai != nil {
-		p.first, p.hasFirst = *ai, true
+		p.first = *ai
+		p.mark(hasFirst, true)
 	}
 	m.peers.put(p)
 	m.fresh = append(m.fresh, p)
@@ -553,10 +490,10 @@ func (m *Book) insert(id addr.NodeID, ai *addrInfo) *peerInfo {
 // (we have connected to it): a proven peer is never replaced by an
 // unproven one. The caller holds the lock.
 func (m *Book) makeRoom() error {
-	if len(m.evict) == 0 || m.evict[0].proven {
+	if len(m.evict.es) == 0 || m.evict.es[0].proven {
 		return errs.ErrAddressBookFull
 	}
-	m.remove(m.evict[0])
+	m.remove(m.evict.es[0])
 	return nil
 }
 
@@ -574,8 +511,8 @@ func (m *Book) makeRoom() error {
 // it takes the honest network in as it comes (g is addr.NoGroup for
 // none).
 func (m *Book) makeRoomForGossip(g uint64) error {
-	if len(m.evict) > 0 && !m.evict[0].proven && m.evict[0].failing() {
-		m.remove(m.evict[0])
+	if len(m.evict.es) > 0 && !m.evict.es[0].proven && m.extra.failing(m.evict.es[0]) {
+		m.remove(m.evict.es[0])
 		return nil
 	}
 	if g != addr.NoGroup {
@@ -597,6 +534,7 @@ func (m *Book) remove(p *peerInfo) {
 	p.src = noSrc
 	delete(m.brokeAt, p)
 	delete(m.closedShort, p)
+	m.extra.drop(p)
 	m.stale++
 	m.gone = append(m.gone, p)
 	m.dropRank(m.RankOf(p.id))
@@ -710,19 +648,22 @@ func (m *Book) compact() {
 
 // evictHeap orders idle, non-persistent peers by rank: lowest score first,
 // then the oldest.
-type evictHeap []*peerInfo
+type evictHeap struct {
+	es    []*peerInfo
+	extra extraAddrs // the book's, to read the entries' addresses
+}
 
-func (h evictHeap) Len() int           { return len(h) }
-func (h evictHeap) Less(i, j int) bool { return evictsFirst(h[i], h[j]) }
+func (h *evictHeap) Len() int           { return len(h.es) }
+func (h *evictHeap) Less(i, j int) bool { return h.evictsFirst(h.es[i], h.es[j]) }
 
 // evictsFirst orders entries for eviction: unproven before proven, then
 // failing (every address failed its last dial) before the others, then
 // the lowest score, then the oldest.
-func evictsFirst(a, b *peerInfo) bool {
+func (h *evictHeap) evictsFirst(a, b *peerInfo) bool {
 	if a.proven != b.proven {
 		return !a.proven
 	}
-	if fa, fb := a.failing(), b.failing(); fa != fb {
+	if fa, fb := h.extra.failing(a), h.extra.failing(b); fa != fb {
 		return fa
 	}
 	if a.score != b.score {
@@ -730,21 +671,21 @@ func evictsFirst(a, b *peerInfo) bool {
 	}
 	return a.seq < b.seq
 }
-func (h evictHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].heapIndex = int32(i)
-	h[j].heapIndex = int32(j)
+func (h *evictHeap) Swap(i, j int) {
+	h.es[i], h.es[j] = h.es[j], h.es[i]
+	h.es[i].heapIndex = int32(i)
+	h.es[j].heapIndex = int32(j)
 }
 func (h *evictHeap) Push(x any) {
 	p := x.(*peerInfo)
-	p.heapIndex = int32(len(*h))
-	*h = append(*h, p)
+	p.heapIndex = int32(len(h.es))
+	h.es = append(h.es, p)
 }
 func (h *evictHeap) Pop() any {
-	old := *h
+	old := h.es
 	p := old[len(old)-1]
 	old[len(old)-1] = nil
 	p.heapIndex = -1
-	*h = old[:len(old)-1]
+	h.es = old[:len(old)-1]
 	return p
 }

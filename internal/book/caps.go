@@ -205,10 +205,10 @@ func (m *Book) crowdVictim(least int) *peerInfo {
 // entries of a group, an honest node's among them however an attacker
 // crowds its /16 after, are not.
 func (m *Book) lateHearsay(p *peerInfo) bool {
-	if int(p.crowdRank) <= crowdFloor || p.persistent || p.connected() || p.proven || p.src == noSrc || m.srcs.id(p.src) == p.id || p.numAddrs() != 1 {
+	if int(p.crowdRank) <= crowdFloor || p.persistent || p.connected() || p.proven || p.src == noSrc || m.srcs.id(p.src) == p.id || m.extra.num(p) != 1 {
 		return false
 	}
-	return !p.addrAt(0).everWorked
+	return !m.extra.at(p, 0).everWorked
 }
 
 // CrowdShare is the most hearsay a network group may hold now, unless it

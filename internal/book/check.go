@@ -77,10 +77,10 @@ func (m *Book) Check() error {
 		return fmt.Errorf("active count %d, counted %d", m.slots.Active(), active)
 	case outbound != m.slots.Outbound():
 		return fmt.Errorf("outbound count %d, counted %d", m.slots.Outbound(), outbound)
-	case ranked != len(m.evict):
-		return fmt.Errorf("eviction heap holds %d, %d entries ranked", len(m.evict), ranked)
+	case ranked != len(m.evict.es):
+		return fmt.Errorf("eviction heap holds %d, %d entries ranked", len(m.evict.es), ranked)
 	}
-	for i := 1; i < len(m.evict); i++ {
+	for i := 1; i < len(m.evict.es); i++ {
 		if m.evict.Less(i, (i-1)/2) {
 			return fmt.Errorf("eviction heap out of order at %d", i)
 		}
@@ -153,14 +153,14 @@ func (m *Book) checkEntry(p *peerInfo) error {
 	switch {
 	case p.removed:
 		return errors.New("removed but in the book")
-	case p.numAddrs() > m.opts.MaxAddressesPerPeer && !p.persistent:
-		return fmt.Errorf("%d addresses, limit %d", p.numAddrs(), m.opts.MaxAddressesPerPeer)
+	case m.extra.num(p) > m.opts.MaxAddressesPerPeer && !p.persistent:
+		return fmt.Errorf("%d addresses, limit %d", m.extra.num(p), m.opts.MaxAddressesPerPeer)
 	case p.score < MinScore || p.score > MaxScore:
 		return fmt.Errorf("score %d", p.score)
 	case p.persistent && p.score != MaxScore:
 		return fmt.Errorf("persistent with score %d", p.score)
-	case p.extra != nil && (len(*p.extra) == 0 || slices.Contains(*p.extra, nil)):
-		return errors.New("an empty list of further addresses, or a nil one in it")
+	case p.is(hasExtra) != (len(m.extra[p]) > 0) || slices.Contains(m.extra[p], nil):
+		return errors.New("further addresses not as marked, or a nil one")
 	case p.connected() != (p.conn != nil):
 		return fmt.Errorf("state %d with connection state %v", p.state, p.conn != nil)
 	case p.state == stateDialing && p.conn.dialing == nil:
@@ -173,17 +173,17 @@ func (m *Book) checkEntry(p *peerInfo) error {
 		return errors.New("dialing but not outbound")
 	case (!p.persistent && !p.connected()) != (p.heapIndex >= 0):
 		return fmt.Errorf("in the eviction heap: %v, state %d, persistent %v", p.heapIndex >= 0, p.state, p.persistent)
-	case p.heapIndex >= 0 && (int(p.heapIndex) >= len(m.evict) || m.evict[p.heapIndex] != p):
+	case p.heapIndex >= 0 && (int(p.heapIndex) >= len(m.evict.es) || m.evict.es[p.heapIndex] != p):
 		return errors.New("heap index points elsewhere")
 	case p.hangUps < 0 || p.hangUps > lifecycle.MaxHangUps:
 		return fmt.Errorf("%d hang-ups, limit %d", p.hangUps, lifecycle.MaxHangUps)
-	case p.hangUps > 0 && !p.everConn:
+	case p.hangUps > 0 && !p.is(everConn):
 		return errors.New("hung up but never connected")
 	case p.conn != nil && p.conn.answered && p.state < stateConnected:
 		return errors.New("answered but not connected")
 	case m.closedShort[p] != 0 && p.state >= stateConnected:
 		return errors.New("connected, and waiting for the answer of its last connection")
-	case p.broke != (m.brokeAt[p] != 0):
+	case p.is(broke) != (m.brokeAt[p] != 0):
 		return errors.New("marked broke without a time, or a time without the mark")
 	case p.src != noSrc && (int(p.src) >= len(m.srcs.ids) || m.srcs.ids[p.src] == ""):
 		return fmt.Errorf("source ref %d names nobody", p.src)
@@ -247,8 +247,8 @@ func (m *Book) checkTellBits() error {
 		switch {
 		case p.state < stateConnected:
 			return fmt.Errorf("%s holds a tell bit but is not connected", id)
-		case p.tell > 64:
-			return fmt.Errorf("%s holds tell bit %d", id, p.tell)
+		case p.conn.tell > 64:
+			return fmt.Errorf("%s holds tell bit %d", id, p.conn.tell)
 		case held&p.tellBit() != 0:
 			return fmt.Errorf("tell bit of %s shared", id)
 		}
@@ -261,7 +261,7 @@ func (m *Book) checkTellBits() error {
 		return errors.New("a tell bit both held and freed")
 	}
 	for id, p := range m.peers.all() {
-		for _, ai := range p.addrs() {
+		for _, ai := range m.extra.all(p) {
 			if ai.toldBy&^(held|m.staleBits) != 0 {
 				return fmt.Errorf("address of %s carries a bit given to nobody and not freed", id)
 			}

@@ -22,7 +22,7 @@ func (m *Book) CrowdedInbound(now time.Time, id addr.NodeID) bool {
 	if p == nil || !p.connected() || p.outbound {
 		return false
 	}
-	g := p.group()
+	g := m.group(p)
 	if !addr.Diverse(g) {
 		return false
 	}
@@ -30,7 +30,7 @@ func (m *Book) CrowdedInbound(now time.Time, id addr.NodeID) bool {
 		return true
 	}
 	for _, q := range m.peers.all() {
-		if q != p && q.connected() && q.group() == g {
+		if q != p && q.connected() && m.group(q) == g {
 			return true
 		}
 	}
@@ -191,7 +191,7 @@ func (m *Book) dueAddr(p *peerInfo, at stamp, next *stamp) *addrInfo {
 		return nil
 	}
 	var best *addrInfo
-	for _, ai := range p.addrs() {
+	for _, ai := range m.extra.all(p) {
 		if ai.retryAt > at {
 			if next != nil && (*next == 0 || ai.retryAt < *next) {
 				*next = ai.retryAt
@@ -261,7 +261,7 @@ func (m *Book) Dialed(now time.Time, a addr.NodeAddress) error {
 	ai := p.conn.dialing
 	if ai == nil || !ai.addr().is(a) {
 		ai = nil
-		for _, x := range p.addrs() {
+		for _, x := range m.extra.all(p) {
 			if x.addr().is(a) {
 				ai = x
 			}
@@ -303,7 +303,7 @@ func (m *Book) DialFailed(now time.Time, a addr.NodeAddress) {
 // at once.
 func (m *Book) DialRefused(now time.Time, a addr.NodeAddress) {
 	if p := m.peers.get(a.NodeID); p != nil {
-		for _, ai := range p.addrs() {
+		for _, ai := range m.extra.all(p) {
 			if ai.addr().is(a) && !ai.everWorked {
 				m.proved(ai)
 				ai.everWorked = true
@@ -341,7 +341,7 @@ func (m *Book) dialFailed(now time.Time, a addr.NodeAddress, mismatch bool) {
 		m.rank(p)
 		m.keepPersistent() // the room this dial needed is not needed now
 	}
-	for i, ai := range p.addrs() {
+	for i, ai := range m.extra.all(p) {
 		if !ai.addr().is(a) {
 			continue
 		}
@@ -353,8 +353,8 @@ func (m *Book) dialFailed(now time.Time, a addr.NodeAddress, mismatch bool) {
 		gossip := !ai.everWorked && ai.srcGroup != addr.NoGroup
 		junk := mismatch || (gossip && ai.failures >= junkTries)
 		if !p.persistent && (junk || int(ai.failures) >= m.opts.MaxDialFailures) && !p.removed {
-			p.deleteAddr(i)
-			if p.numAddrs() == 0 && !p.connected() {
+			m.extra.delete(p, i)
+			if m.extra.num(p) == 0 && !p.connected() {
 				m.remove(p)
 			}
 		}
@@ -468,7 +468,7 @@ func (m *Book) accepted(now time.Time, id addr.NodeID, g uint64) error {
 		// Full: displace an inbound peer, as Bitcoin does, so that a
 		// newcomer that knows only this node can still join.
 		if g == addr.NoGroup && p != nil {
-			g = p.group()
+			g = m.group(p)
 		}
 		if addr.Diverse(g) && m.slots.BrokeLately(g, now) {
 			// Its subnet lately broke the protocol: it displaces nobody.
@@ -531,7 +531,7 @@ func (m *Book) inboundVictim(newcomer uint64) *peerInfo {
 		if !p.connected() || p.outbound || p.persistent || p.evicting {
 			continue
 		}
-		cands = append(cands, lifecycle.Inbound{ID: p.id, Group: p.group(), Score: int(p.score), ConnectedAt: m.time(p.conn.connectedAt)})
+		cands = append(cands, lifecycle.Inbound{ID: p.id, Group: m.group(p), Score: int(p.score), ConnectedAt: m.time(p.conn.connectedAt)})
 		peers = append(peers, p)
 	}
 	if v := lifecycle.Victim(cands, newcomer); v >= 0 {
@@ -592,7 +592,7 @@ func (m *Book) Disconnected(now time.Time, id addr.NodeID) {
 	// Do not redial at once a peer that just dropped us (or that we
 	// dropped): it may have displaced us, and redialling straight away
 	// would churn connections.
-	p.holdOff(m.stamp(now.Add(m.opts.MinRetryTime)))
+	m.holdOff(p, m.stamp(now.Add(m.opts.MinRetryTime)))
 	if hungUp {
 		m.hangUp(p, now)
 	}
@@ -601,7 +601,7 @@ func (m *Book) Disconnected(now time.Time, id addr.NodeID) {
 	p.evicting = false
 	m.slots.Unqueue(id)
 	m.keepPersistent()
-	if (p.numAddrs() == 0 && !p.persistent) || m.baseless(p) {
+	if (m.extra.num(p) == 0 && !p.persistent) || m.baseless(p) {
 		m.remove(p)
 	} else {
 		m.rank(p)
@@ -634,13 +634,13 @@ func (m *Book) Errored(now time.Time, pe event.PeerError) {
 	if pe.Fatal {
 		step = scoreErroredFatal
 		m.setStamp(m.brokeAt, p, m.stamp(now))
-		p.broke = m.brokeAt[p] != 0
-		m.slots.Broke(p.group(), now)
+		p.mark(broke, m.brokeAt[p] != 0)
+		m.slots.Broke(m.group(p), now)
 		if !p.persistent {
 			// It broke the protocol: not dialled again for the longest
 			// back-off, whatever its score.
 			hold := m.stamp(now.Add(m.opts.MaxRetryTime))
-			for _, ai := range p.addrs() {
+			for _, ai := range m.extra.all(p) {
 				if ai.retryAt < hold {
 					ai.retryAt = hold
 				}
@@ -685,7 +685,7 @@ func (m *Book) setStamp(t map[*peerInfo]stamp, p *peerInfo, s stamp) {
 // allocated.
 func (m *Book) connected(p *peerInfo, now time.Time) {
 	p.conn.connectedAt = m.stamp(now)
-	p.everConn = true
+	p.mark(everConn, true)
 	delete(m.closedShort, p)
 }
 
@@ -693,12 +693,12 @@ func (m *Book) connected(p *peerInfo, now time.Time) {
 func (m *Book) hangUp(p *peerInfo, closed time.Time) {
 	delete(m.closedShort, p)
 	p.hangUps = min(p.hangUps+1, lifecycle.MaxHangUps)
-	p.holdOff(m.stamp(closed.Add(m.slots.HangUpBackoff(int(p.hangUps)))))
+	m.holdOff(p, m.stamp(closed.Add(m.slots.HangUpBackoff(int(p.hangUps)))))
 }
 
 // holdOff puts off every dial of p until at least t.
-func (p *peerInfo) holdOff(t stamp) {
-	for _, ai := range p.addrs() {
+func (m *Book) holdOff(p *peerInfo, t stamp) {
+	for _, ai := range m.extra.all(p) {
 		if ai.retryAt < t {
 			ai.retryAt = t
 		}

@@ -101,7 +101,7 @@ func (h *fzPM) addr(r *testkit.Reader) NodeAddress {
 func (h *fzPM) snapshot() map[NodeID]fzSnap {
 	s := make(map[NodeID]fzSnap, h.m.peers.len())
 	for id, p := range h.m.peers.all() {
-		s[id] = fzSnap{proven: p.proven, persistent: p.persistent, connected: p.connected(), failing: p.failing(), late: h.m.lateHearsay(p), seq: p.seq}
+		s[id] = fzSnap{proven: p.proven, persistent: p.persistent, connected: p.connected(), failing: h.m.extra.failing(p), late: h.m.lateHearsay(p), seq: p.seq}
 	}
 	return s
 }
@@ -161,7 +161,7 @@ func (h *fzPM) advertise(to NodeID, limit int) {
 		if p == nil {
 			t.Fatalf("advertise: %s is not in the book", a.NodeID)
 		}
-		if !p.anyAddr(func(ai *addrInfo) bool { return ai.addr().is(a) }) {
+		if !m.extra.any(p, func(ai *addrInfo) bool { return ai.addr().is(a) }) {
 			t.Fatalf("advertise: %s is not a stored address", a)
 		}
 		if p.private || a.NodeID == h.private {
@@ -225,7 +225,7 @@ func (h *fzPM) check(what string, before map[NodeID]fzSnap, target NodeID, mayDr
 		fail("tell bits in use %x, held %x, freed %x", m.tellBits, tells, m.staleBits)
 	}
 	for id, p := range m.peers.all() {
-		for _, ai := range p.addrs() {
+		for _, ai := range m.extra.all(p) {
 			if ai.toldBy&^(tells|m.staleBits) != 0 {
 				fail("address %s told by %x, bits held %x, freed %x", ai.addr().of(id), ai.toldBy, tells, m.staleBits)
 			}
@@ -246,20 +246,20 @@ func (h *fzPM) check(what string, before map[NodeID]fzSnap, target NodeID, mayDr
 		seqs[p.seq] = true
 		// AddPersistent appends its address past MaxAddressesPerPeer
 		// (reported; an operator's call, not a peer's input).
-		if p.numAddrs() > m.opts.MaxAddressesPerPeer && !p.persistent {
-			fail("%s holds %d addresses, MaxAddressesPerPeer %d (persistent %v)", id, p.numAddrs(), m.opts.MaxAddressesPerPeer, p.persistent)
+		if m.extra.num(p) > m.opts.MaxAddressesPerPeer && !p.persistent {
+			fail("%s holds %d addresses, MaxAddressesPerPeer %d (persistent %v)", id, m.extra.num(p), m.opts.MaxAddressesPerPeer, p.persistent)
 		}
-		for i, ai := range p.addrs() {
+		for i, ai := range m.extra.all(p) {
 			if err := m.CheckAddress(ai.addr().of(id)); err != nil {
 				fail("%s holds refused address %s: %v", id, ai.addr().of(id), err)
 			}
-			for j, aj := range p.addrs() {
+			for j, aj := range m.extra.all(p) {
 				if j < i && (aj.addr() == ai.addr() || aj == ai) {
 					fail("%s holds %s twice", id, ai.addr().of(id))
 				}
 			}
 		}
-		if p.numAddrs() == 0 && !p.connected() && !p.persistent {
+		if m.extra.num(p) == 0 && !p.connected() && !p.persistent {
 			fail("%s idle with no address", id)
 		}
 		if p.score < MinScore || p.score > MaxScore || (p.persistent && p.score != MaxScore) {
@@ -282,7 +282,7 @@ func (h *fzPM) check(what string, before map[NodeID]fzSnap, target NodeID, mayDr
 			outbound++
 		}
 		if p.state == stateDialing {
-			if p.dialingAddr() == nil || !p.outbound || !p.anyAddr(func(ai *addrInfo) bool { return ai == p.dialingAddr() }) {
+			if p.dialingAddr() == nil || !p.outbound || !m.extra.any(p, func(ai *addrInfo) bool { return ai == p.dialingAddr() }) {
 				fail("dialing %s: dialing %v outbound %v", id, p.dialingAddr(), p.outbound)
 			}
 		} else if p.dialingAddr() != nil {
@@ -294,7 +294,7 @@ func (h *fzPM) check(what string, before map[NodeID]fzSnap, target NodeID, mayDr
 		}
 		if p.heapIndex >= 0 {
 			ranked++
-			if int(p.heapIndex) >= len(m.evict) || m.evict[p.heapIndex] != p {
+			if int(p.heapIndex) >= len(m.evict.es) || m.evict.es[p.heapIndex] != p {
 				fail("%s: heap index %d wrong", id, p.heapIndex)
 			}
 		}
@@ -314,10 +314,10 @@ func (h *fzPM) check(what string, before map[NodeID]fzSnap, target NodeID, mayDr
 	if outbound != m.slots.Outbound() {
 		fail("outbound %d, counted %d", m.slots.Outbound(), outbound)
 	}
-	if ranked != len(m.evict) {
-		fail("evict heap holds %d, %d peers ranked", len(m.evict), ranked)
+	if ranked != len(m.evict.es) {
+		fail("evict heap holds %d, %d peers ranked", len(m.evict.es), ranked)
 	}
-	for i := 1; i < len(m.evict); i++ {
+	for i := 1; i < len(m.evict.es); i++ {
 		if m.evict.Less(i, (i-1)/2) {
 			fail("heap order at %d", i)
 		}

@@ -142,7 +142,7 @@ func TestEvictionIsNoHangUp(t *testing.T) {
 	checkInvariants(t, m)
 	p := m.peers.get(victim)
 	require.EqualValues(t, 1, p.hangUps, "our eviction counted as its hang-up")
-	for _, ai := range p.addrs() {
+	for _, ai := range m.extra.all(p) {
 		require.Equal(t, m.stamp(clock.Now().Add(time.Second)), ai.retryAt, "an evicted peer waits MinRetryTime")
 	}
 }

@@ -45,8 +45,8 @@ func (m *Book) Addresses(id addr.NodeID) []addr.NodeAddress {
 	if p == nil {
 		return nil
 	}
-	out := make([]addr.NodeAddress, p.numAddrs())
-	for i, ai := range p.addrs() {
+	out := make([]addr.NodeAddress, m.extra.num(p))
+	for i, ai := range m.extra.all(p) {
 		out[i] = ai.addr().of(p.id)
 	}
 	return out

@@ -72,7 +72,7 @@ func (m *Book) Advertise(now time.Time, to addr.NodeID, limit int) []addr.NodeAd
 	}
 	log := walk.Log[*peerInfo]{Entries: m.log, Seq: (*peerInfo).Seq, Top: m.seq}
 	m.server.Next(&c, log, m.selfKey, walk.Key(to), want, requester != nil, ok, m.opts.Rand.Uint64, func(p *peerInfo) {
-		out = append(out, bestAddress(p).addr().of(p.id)) // ok allowed p
+		out = append(out, m.bestAddress(p).addr().of(p.id)) // ok allowed p
 	})
 	if requester != nil {
 		if requester.conn.adv == nil {
@@ -137,15 +137,15 @@ func (m *Book) advertisableTo(p *peerInfo, to addr.NodeID, toBit uint64, now tim
 // toSrc being to's srcRef (sources.ref): the address to send, nil if
 // none.
 func (m *Book) advertisable(p *peerInfo, toSrc srcRef, toBit uint64, now time.Time) *addrInfo {
-	if p.src == toSrc || p.private || int(p.score) <= m.opts.EvictScore || p.numAddrs() == 0 {
+	if p.src == toSrc || p.private || int(p.score) <= m.opts.EvictScore || m.extra.num(p) == 0 {
 		return nil
 	}
-	if p.broke && now.Sub(m.time(m.brokeAt[p])) < m.opts.MaxRetryTime {
+	if p.is(broke) && now.Sub(m.time(m.brokeAt[p])) < m.opts.MaxRetryTime {
 		// It broke the protocol with us lately: we do not dial it (see
 		// Errored), and do not send others to it either.
 		return nil
 	}
-	best := bestAddress(p)
+	best := m.bestAddress(p)
 	if (best.failures >= 2 && !best.everWorked) || best.toldBy&toBit != 0 {
 		// Failing, or to told us of it.
 		return nil
@@ -156,12 +156,12 @@ func (m *Book) advertisable(p *peerInfo, toSrc srcRef, toBit uint64, now time.Ti
 // bestAddress is the address of p worth sharing, if any is: the one that
 // has worked, else the one failing least (one that keeps failing is not
 // passed on). p has one at least.
-func bestAddress(p *peerInfo) *addrInfo {
-	best := p.addrAt(0)
-	if p.extra == nil {
+func (m *Book) bestAddress(p *peerInfo) *addrInfo {
+	best := m.extra.at(p, 0)
+	if !p.is(hasExtra) {
 		return best
 	}
-	for _, ai := range p.addrs() {
+	for _, ai := range m.extra.all(p) {
 		if (ai.everWorked && !best.everWorked) || (ai.everWorked == best.everWorked && ai.failures < best.failures) {
 			best = ai
 		}
@@ -176,7 +176,7 @@ func (m *Book) tellBitOf(p *peerInfo) uint64 {
 	if p == nil || p.state < stateConnected {
 		return 0 // a peer we are still dialling has told us nothing
 	}
-	if p.tell != 0 || m.tellBits == math.MaxUint64 {
+	if p.conn.tell != 0 || m.tellBits == math.MaxUint64 {
 		return p.tellBit()
 	}
 	free := ^(m.tellBits | m.staleBits)
@@ -185,7 +185,7 @@ func (m *Book) tellBitOf(p *peerInfo) uint64 {
 		free = ^m.tellBits
 	}
 	bit := free & -free // the lowest free bit
-	p.tell = uint8(bits.TrailingZeros64(bit)) + 1
+	p.conn.tell = uint8(bits.TrailingZeros64(bit)) + 1
 	m.tellBits |= bit
 	return bit
 }
@@ -198,14 +198,14 @@ func (m *Book) tellBitOf(p *peerInfo) uint64 {
 func (m *Book) dropTellBit(p *peerInfo) {
 	m.tellBits &^= p.tellBit()
 	m.staleBits |= p.tellBit()
-	p.tell = 0
+	p.conn.tell = 0
 }
 
 // sweepStaleBits clears the freed tell bits from every address, so they
 // can be given again. The caller holds the lock.
 func (m *Book) sweepStaleBits() {
 	for _, q := range m.peers.all() {
-		for _, ai := range q.addrs() {
+		for _, ai := range m.extra.all(q) {
 			ai.toldBy &^= m.staleBits
 		}
 	}
