@@ -29,7 +29,7 @@ func (m *Book) AddPersistent(a addr.NodeAddress) error {
 		// MaxAddressesPerPeer.
 		var worst *addrInfo
 		for _, ai := range m.extra.all(p) {
-			if ai != p.dialingAddr() && (worst == nil || ai.failures > worst.failures) {
+			if ai != m.dialingAddr(p) && (worst == nil || ai.failures > worst.failures) {
 				worst = ai
 			}
 		}
@@ -45,18 +45,18 @@ func (m *Book) AddPersistent(a addr.NodeAddress) error {
 		m.unplace(p) // configured, not gossip: outside the buckets
 	}
 	p.score = MaxScore
-	if p.evicting {
+	if p.is(evicting) {
 		// It was queued for eviction: no longer. If its going was making
 		// room for another connection, an inbound peer goes instead; with
 		// none to spare it has to go after all.
-		p.evicting = false
+		p.mark(evicting, false)
 		m.slots.Unqueue(p.id)
 		if m.slots.Over() {
 			v := m.spareable()
 			if v == nil {
 				v = p // every other connection is persistent too
 			}
-			v.evicting = true
+			v.mark(evicting, true)
 			m.slots.Queue(v.id)
 		}
 	}
@@ -135,7 +135,7 @@ func (m *Book) AddFrom(a addr.NodeAddress, src addr.NodeID) (bool, error) {
 			// anew once its old address has failed MaxDialFailures dials.
 			return false, nil
 		}
-		if !p.placed && !p.persistent {
+		if !p.is(placed) && !p.persistent {
 			// An inbound peer's first address: placed like a new entry.
 			sl := m.slotOf(a, src, sp)
 			if err := m.admit(sl, hearsay(a, src)); err != nil {
@@ -155,7 +155,7 @@ func (m *Book) AddFrom(a addr.NodeAddress, src addr.NodeID) (bool, error) {
 					worst = ai
 				}
 			}
-			if worst.failures == 0 || worst == p.dialingAddr() {
+			if worst.failures == 0 || worst == m.dialingAddr(p) {
 				return false, nil
 			}
 			*worst = newAddrInfo(a, m.tellBitOf(sp), sg)
@@ -235,8 +235,10 @@ func (m *Book) slotOf(a addr.NodeAddress, src addr.NodeID, sp *peerInfo) slot {
 // remote address, never one the peer announced about itself when the
 // transport saw the remote; else peerGroup.
 func (m *Book) group(p *peerInfo) uint64 {
-	if p.conn != nil && p.conn.connGroup != addr.NoGroup {
-		return p.conn.connGroup
+	if p.connected() {
+		if g := m.conns[p].connGroup; g != addr.NoGroup {
+			return g
+		}
 	}
 	return m.peerGroup(p)
 }
@@ -285,7 +287,8 @@ func (m *Book) admit(sl slot, hearsay bool) error {
 // place counts p in slot sl; unplace takes it out. The caller holds the
 // lock.
 func (m *Book) place(p *peerInfo, sl slot) {
-	p.slotSource, p.slotGroup, p.placed = sl.source, sl.group, true
+	p.slotSource, p.slotGroup = sl.source, sl.group
+	p.mark(placed, true)
 	m.sourceLoad[sl.source]++
 	m.bucketLoad[sl.bucket]++
 	m.crowd.move(m.groupLoad[sl.group], +1)
@@ -294,10 +297,10 @@ func (m *Book) place(p *peerInfo, sl slot) {
 }
 
 func (m *Book) unplace(p *peerInfo) {
-	if !p.placed {
+	if !p.is(placed) {
 		return
 	}
-	p.placed = false
+	p.mark(placed, false)
 	sl := m.slotOfEntry(p)
 	decrement(m.sourceLoad, sl.source)
 	decrement(m.bucketLoad, sl.bucket)

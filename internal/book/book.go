@@ -201,20 +201,17 @@ func (ai *addrInfo) vouched() bool { return ai.kind&vouchedBit != 0 }
 // peerInfo is a peer's entry. Its fields are ordered, and sized, to pack
 // (the book holds up to MaxPeers of them): times are stamps, small
 // counts small integers, what matters only while a connection lasts is
-// in conn, and what few entries ever have (a broken protocol, a short
+// in the book's conns, and what few entries ever have (a broken protocol, a short
 // connection's awaited answer) is in the book's side tables.
 type peerInfo struct {
 	id addr.NodeID
-	// The peer's addresses (see Book.addrs) are first, while hasFirst,
+	// The peer's addresses (see extraAddrs) are first, while hasFirst,
 	// then those of Book.extra, while hasExtra (few peers have more than
 	// one). The one it enters the book with is stored inline (first), so
 	// that a new entry is one allocation; addresses added later are
 	// allocated apart, and first, once taken out, is not used again.
 	first addrInfo
 	seq   uint64 // insertion order, for ties in eviction
-	// conn is the state of the connection while the peer is dialing or
-	// connected (see connInfo), nil while it is idle.
-	conn *connInfo
 	// slotSource and slotGroup are, while placed, the source group and
 	// network group it counts in (its slot, the bucket named by both).
 	slotSource uint64
@@ -222,6 +219,7 @@ type peerInfo struct {
 	src        srcRef // the peer that first told us of it, if any
 	heapIndex  int32  // position in the evictable heap, -1 if not there
 	score      int16  // MinScore to MaxScore
+	flags      entryFlags
 	// hangUps counts the connections in a row that ended within
 	// lifecycle.ShortConnection of being made, after the peer answered
 	// us and not at our asking (see Disconnected); at most
@@ -235,24 +233,23 @@ type peerInfo struct {
 	// crowded group are the ones that make room (caps.go).
 	crowdRank  uint8
 	state      connState
-	flags      entryFlags
 	persistent bool
-	private    bool
-	outbound   bool // we dialled it (dialing or connected)
-	proven     bool // we have connected to it
-	placed     bool // counted in sourceLoad, bucketLoad and groupLoad
-	removed    bool // gone from the book; still in order until compaction
-	evicting   bool // queued for eviction (lifecycle.Slots.Queue)
 }
 
-// entryFlags are an entry's rarely read marks, a bit each.
-type entryFlags uint8
+// entryFlags are an entry's marks, a bit each.
+type entryFlags uint16
 
 const (
 	hasFirst entryFlags = 1 << iota // first is the peer's first address
 	hasExtra                        // Book.extra holds its further addresses
 	broke                           // Book.brokeAt holds when it last broke the protocol
 	everConn                        // it has been connected (we dialled it, or it us)
+	private                         // configured private: never advertised
+	outbound                        // we dialled it (dialing or connected)
+	proven                          // we have connected to it
+	placed                          // counted in sourceLoad, bucketLoad and groupLoad
+	removed                         // gone from the book; still in order until compaction
+	evicting                        // queued for eviction (lifecycle.Slots.Queue)
 )
 
 func (p *peerInfo) is(f entryFlags) bool { return p.flags&f != 0 }
@@ -290,19 +287,19 @@ type connInfo struct {
 }
 
 // dialingAddr is the address p is being dialled at, nil if none.
-func (p *peerInfo) dialingAddr() *addrInfo {
-	if p.conn == nil {
+func (m *Book) dialingAddr(p *peerInfo) *addrInfo {
+	if p.state != stateDialing {
 		return nil
 	}
-	return p.conn.dialing
+	return m.conns[p].dialing
 }
 
 // cursor is p's walk on its connection (connInfo.adv), nil if none.
-func (p *peerInfo) cursor() *walk.Cursor[*peerInfo] {
-	if p.conn == nil {
+func (m *Book) cursor(p *peerInfo) *walk.Cursor[*peerInfo] {
+	if !p.connected() {
 		return nil
 	}
-	return p.conn.adv
+	return m.conns[p].adv
 }
 
 // slotOfEntry is where p counts while placed: its source group, its
@@ -312,11 +309,19 @@ func (m *Book) slotOfEntry(p *peerInfo) slot {
 }
 
 // tellBit is p's bit in addresses' toldBy masks (see tell), 0 if none.
-func (p *peerInfo) tellBit() uint64 {
-	if p.conn == nil || p.conn.tell == 0 {
+func (m *Book) tellBit(p *peerInfo) uint64 {
+	if !p.connected() {
 		return 0
 	}
-	return 1 << (p.conn.tell - 1)
+	return m.conns[p].tellBit()
+}
+
+// tellBit is the bit numbered by c.tell, 0 if none.
+func (c *connInfo) tellBit() uint64 {
+	if c.tell == 0 {
+		return 0
+	}
+	return 1 << (c.tell - 1)
 }
 
 func (p *peerInfo) connected() bool { return p.state != stateIdle }
@@ -373,6 +378,9 @@ type Book struct {
 	trust map[uint64]*sourceTrust // what each source group's addresses proved (trust.go)
 
 	srcs sources // the node IDs entries name as their source (srcref.go)
+	// conns holds the state of each entry's connection while it is
+	// dialing or connected (see connInfo).
+	conns map[*peerInfo]*connInfo
 	// brokeAt holds, for each entry marked broke, when its peer last
 	// broke the protocol (a fatal peer error); closedShort, for each idle
 	// entry whose last connection closed short and unanswered (see
@@ -429,6 +437,7 @@ func New(self addr.NodeID, opts Options) (*Book, error) {
 		brokeAt:     make(map[*peerInfo]stamp),
 		closedShort: make(map[*peerInfo]stamp),
 		extra:       make(extraAddrs),
+		conns:       make(map[*peerInfo]*connInfo),
 	}
 	m.evict.extra = m.extra
 	for _, a := range o.SelfAddresses {
@@ -470,7 +479,8 @@ func (m *Book) isPrivate(id addr.NodeID) bool { return slices.Contains(m.opts.Pr
 // copied into the entry; the caller holds the lock and made room.
 func (m *Book) insert(id addr.NodeID, ai *addrInfo) *peerInfo {
 	m.seq++
-	p := &peerInfo{id: id, heapIndex: -1, seq: m.seq, private: m.isPrivate(id)}
+	p := &peerInfo{id: id, heapIndex: -1, seq: m.seq}
+	p.mark(private, m.isPrivate(id))
 	m.freshRanks = append(m.freshRanks, m.RankOf(id))
 	if ai != nil {
 		p.first = *ai
@@ -490,7 +500,7 @@ func (m *Book) insert(id addr.NodeID, ai *addrInfo) *peerInfo {
 // (we have connected to it): a proven peer is never replaced by an
 // unproven one. The caller holds the lock.
 func (m *Book) makeRoom() error {
-	if len(m.evict.es) == 0 || m.evict.es[0].proven {
+	if len(m.evict.es) == 0 || m.evict.es[0].is(proven) {
 		return errs.ErrAddressBookFull
 	}
 	m.remove(m.evict.es[0])
@@ -511,7 +521,7 @@ func (m *Book) makeRoom() error {
 // it takes the honest network in as it comes (g is addr.NoGroup for
 // none).
 func (m *Book) makeRoomForGossip(g uint64) error {
-	if len(m.evict.es) > 0 && !m.evict.es[0].proven && m.extra.failing(m.evict.es[0]) {
+	if len(m.evict.es) > 0 && !m.evict.es[0].is(proven) && m.extra.failing(m.evict.es[0]) {
 		m.remove(m.evict.es[0])
 		return nil
 	}
@@ -529,7 +539,7 @@ func (m *Book) remove(p *peerInfo) {
 	m.unrank(p)
 	m.unplace(p)
 	m.peers.del(p.id)
-	p.removed = true
+	p.mark(removed, true)
 	m.srcs.release(p.src)
 	p.src = noSrc
 	delete(m.brokeAt, p)
@@ -554,12 +564,12 @@ func (m *Book) remove(p *peerInfo) {
 // compactLog takes the removed entries out of the log, in one pass. The
 // caller holds the lock.
 func (m *Book) compactLog() {
-	live := slices.DeleteFunc(m.log, func(e walk.Entry[*peerInfo]) bool { return e.E.removed })
+	live := slices.DeleteFunc(m.log, func(e walk.Entry[*peerInfo]) bool { return e.E.is(removed) })
 	m.log, m.logGone = live, 0
 }
 
 func (m *Book) rank(p *peerInfo) {
-	if p.persistent || p.connected() || p.heapIndex >= 0 || p.removed {
+	if p.persistent || p.connected() || p.heapIndex >= 0 || p.is(removed) {
 		return
 	}
 	heap.Push(&m.evict, p)
@@ -593,7 +603,7 @@ func (m *Book) settle() {
 	}
 	fresh := m.fresh[:0]
 	for _, p := range m.fresh {
-		if !p.removed {
+		if !p.is(removed) {
 			fresh = append(fresh, p)
 		}
 	}
@@ -660,8 +670,8 @@ func (h *evictHeap) Less(i, j int) bool { return h.evictsFirst(h.es[i], h.es[j])
 // failing (every address failed its last dial) before the others, then
 // the lowest score, then the oldest.
 func (h *evictHeap) evictsFirst(a, b *peerInfo) bool {
-	if a.proven != b.proven {
-		return !a.proven
+	if a.is(proven) != b.is(proven) {
+		return !a.is(proven)
 	}
 	if fa, fb := h.extra.failing(a), h.extra.failing(b); fa != fb {
 		return fa

@@ -1195,7 +1195,7 @@ func TestAdvertiseDeliversAllNewsInOrder(t *testing.T) {
 		for _, a := range out {
 			got[a.NodeID]++
 		}
-		if adv := m.peers.get(to).cursor(); !adv.LapDone() {
+		if adv := m.cursor(m.peers.get(to)); !adv.LapDone() {
 			require.LessOrEqual(t, adv.OpenLaps(), 1, "while the walk goes on, one lap of news at a time")
 			walkingLaps += adv.OpenLaps()
 		}

@@ -168,7 +168,7 @@ func (m *Book) trimCrowds() {
 			return
 		}
 		p := m.log[m.opts.Rand.IntN(len(m.log))].E
-		if !p.removed && p.placed && int(p.crowdRank) > limit && m.groupLoad[p.slotGroup] > limit && m.lateHearsay(p) {
+		if !p.is(removed) && p.is(placed) && int(p.crowdRank) > limit && m.groupLoad[p.slotGroup] > limit && m.lateHearsay(p) {
 			m.remove(p)
 			m.wake = true
 		}
@@ -189,7 +189,7 @@ func (m *Book) crowdVictim(least int) *peerInfo {
 	var v *peerInfo
 	for range crowdSample {
 		p := m.log[m.opts.Rand.IntN(len(m.log))].E
-		if p.removed || !p.placed || (v != nil && p.seq < v.seq) || m.groupLoad[p.slotGroup] < least || !m.lateHearsay(p) {
+		if p.is(removed) || !p.is(placed) || (v != nil && p.seq < v.seq) || m.groupLoad[p.slotGroup] < least || !m.lateHearsay(p) {
 			continue
 		}
 		v = p
@@ -205,7 +205,7 @@ func (m *Book) crowdVictim(least int) *peerInfo {
 // entries of a group, an honest node's among them however an attacker
 // crowds its /16 after, are not.
 func (m *Book) lateHearsay(p *peerInfo) bool {
-	if int(p.crowdRank) <= crowdFloor || p.persistent || p.connected() || p.proven || p.src == noSrc || m.srcs.id(p.src) == p.id || m.extra.num(p) != 1 {
+	if int(p.crowdRank) <= crowdFloor || p.persistent || p.connected() || p.is(proven) || p.src == noSrc || m.srcs.id(p.src) == p.id || m.extra.num(p) != 1 {
 		return false
 	}
 	return !m.extra.at(p, 0).everWorked

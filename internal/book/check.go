@@ -51,7 +51,7 @@ func (m *Book) Check() error {
 	if m.peers.get(m.self) != nil {
 		return errors.New("book holds our own ID")
 	}
-	active, outbound, ranked := 0, 0, 0
+	active, dialled, ranked := 0, 0, 0
 	for id, p := range m.peers.all() {
 		if err := m.checkEntry(p); err != nil {
 			return fmt.Errorf("entry %s: %w", id, err)
@@ -65,8 +65,8 @@ func (m *Book) Check() error {
 		if p.connected() {
 			active++
 		}
-		if p.outbound {
-			outbound++
+		if p.is(outbound) {
+			dialled++
 		}
 		if p.heapIndex >= 0 {
 			ranked++
@@ -75,8 +75,8 @@ func (m *Book) Check() error {
 	switch {
 	case active != m.slots.Active():
 		return fmt.Errorf("active count %d, counted %d", m.slots.Active(), active)
-	case outbound != m.slots.Outbound():
-		return fmt.Errorf("outbound count %d, counted %d", m.slots.Outbound(), outbound)
+	case dialled != m.slots.Outbound():
+		return fmt.Errorf("outbound count %d, counted %d", m.slots.Outbound(), dialled)
 	case ranked != len(m.evict.es):
 		return fmt.Errorf("eviction heap holds %d, %d entries ranked", len(m.evict.es), ranked)
 	}
@@ -86,7 +86,7 @@ func (m *Book) Check() error {
 		}
 	}
 	for _, id := range m.slots.Queued() {
-		if p := m.peers.get(id); p == nil || !p.connected() || !p.evicting {
+		if p := m.peers.get(id); p == nil || !p.connected() || !p.is(evicting) {
 			return fmt.Errorf("queued for eviction but not a connected entry marked so: %s", id)
 		}
 	}
@@ -106,7 +106,8 @@ func (m *Book) Check() error {
 }
 
 // checkSideTables: the times of the side tables are of entries in the
-// book (closedShort's of idle ones), and each source ref is counted by
+// book (closedShort's of idle ones), the connection states of connected
+// entries, and each source ref is counted by
 // the entries naming it, its ID indexed under it.
 func (m *Book) checkSideTables() error {
 	for name, t := range map[string]map[*peerInfo]stamp{"brokeAt": m.brokeAt, "closedShort": m.closedShort} {
@@ -114,6 +115,11 @@ func (m *Book) checkSideTables() error {
 			if m.peers.get(p.id) != p || at == 0 {
 				return fmt.Errorf("%s holds %s, not in the book, or the zero time", name, p.id)
 			}
+		}
+	}
+	for p := range m.conns {
+		if m.peers.get(p.id) != p || !p.connected() {
+			return fmt.Errorf("connection state held for %s, not a connected entry", p.id)
 		}
 	}
 	refs := make([]int32, len(m.srcs.ids))
@@ -151,7 +157,7 @@ func (m *Book) checkTrust() error {
 
 func (m *Book) checkEntry(p *peerInfo) error {
 	switch {
-	case p.removed:
+	case p.is(removed):
 		return errors.New("removed but in the book")
 	case m.extra.num(p) > m.opts.MaxAddressesPerPeer && !p.persistent:
 		return fmt.Errorf("%d addresses, limit %d", m.extra.num(p), m.opts.MaxAddressesPerPeer)
@@ -161,15 +167,15 @@ func (m *Book) checkEntry(p *peerInfo) error {
 		return fmt.Errorf("persistent with score %d", p.score)
 	case p.is(hasExtra) != (len(m.extra[p]) > 0) || slices.Contains(m.extra[p], nil):
 		return errors.New("further addresses not as marked, or a nil one")
-	case p.connected() != (p.conn != nil):
-		return fmt.Errorf("state %d with connection state %v", p.state, p.conn != nil)
-	case p.state == stateDialing && p.conn.dialing == nil:
+	case p.connected() != (m.conns[p] != nil):
+		return fmt.Errorf("state %d with connection state %v", p.state, m.conns[p] != nil)
+	case p.state == stateDialing && m.conns[p].dialing == nil:
 		return errors.New("dialing no address")
-	case p.state != stateDialing && p.dialingAddr() != nil:
+	case p.state != stateDialing && p.connected() && m.conns[p].dialing != nil:
 		return errors.New("dialing an address but not dialing")
-	case p.outbound && !p.connected():
+	case p.is(outbound) && !p.connected():
 		return errors.New("outbound but idle")
-	case p.state == stateDialing && !p.outbound:
+	case p.state == stateDialing && !p.is(outbound):
 		return errors.New("dialing but not outbound")
 	case (!p.persistent && !p.connected()) != (p.heapIndex >= 0):
 		return fmt.Errorf("in the eviction heap: %v, state %d, persistent %v", p.heapIndex >= 0, p.state, p.persistent)
@@ -179,7 +185,7 @@ func (m *Book) checkEntry(p *peerInfo) error {
 		return fmt.Errorf("%d hang-ups, limit %d", p.hangUps, lifecycle.MaxHangUps)
 	case p.hangUps > 0 && !p.is(everConn):
 		return errors.New("hung up but never connected")
-	case p.conn != nil && p.conn.answered && p.state < stateConnected:
+	case m.conns[p] != nil && m.conns[p].answered && p.state < stateConnected:
 		return errors.New("answered but not connected")
 	case m.closedShort[p] != 0 && p.state >= stateConnected:
 		return errors.New("connected, and waiting for the answer of its last connection")
@@ -194,10 +200,10 @@ func (m *Book) checkEntry(p *peerInfo) error {
 func (m *Book) checkLoads() error {
 	sources, buckets, groups, out := map[uint64]int{}, map[uint64]int{}, map[uint64]int{}, map[uint64]int{}
 	for id, p := range m.peers.all() {
-		if p.outbound && p.conn.outGroup != addr.NoGroup {
-			out[p.conn.outGroup]++
+		if p.is(outbound) && m.conns[p].outGroup != addr.NoGroup {
+			out[m.conns[p].outGroup]++
 		}
-		if !p.placed {
+		if !p.is(placed) {
 			continue
 		}
 		if p.persistent {
@@ -241,18 +247,18 @@ func (m *Book) checkLoads() error {
 func (m *Book) checkTellBits() error {
 	var held uint64
 	for id, p := range m.peers.all() {
-		if p.tellBit() == 0 {
+		if m.tellBit(p) == 0 {
 			continue
 		}
 		switch {
 		case p.state < stateConnected:
 			return fmt.Errorf("%s holds a tell bit but is not connected", id)
-		case p.conn.tell > 64:
-			return fmt.Errorf("%s holds tell bit %d", id, p.conn.tell)
-		case held&p.tellBit() != 0:
+		case m.conns[p].tell > 64:
+			return fmt.Errorf("%s holds tell bit %d", id, m.conns[p].tell)
+		case held&m.tellBit(p) != 0:
 			return fmt.Errorf("tell bit of %s shared", id)
 		}
-		held |= p.tellBit()
+		held |= m.tellBit(p)
 	}
 	if held != m.tellBits {
 		return fmt.Errorf("tell bits in use %x, held %x", m.tellBits, held)
@@ -290,7 +296,7 @@ func (m *Book) checkOrder() error {
 			return fmt.Errorf("log not in insertion order at %d", i)
 		case e.Key != walk.Key(e.E.id):
 			return fmt.Errorf("log entry %d has another key than its entry's", i)
-		case e.E.removed:
+		case e.E.is(removed):
 			gone++
 		case m.peers.get(e.E.id) != e.E:
 			return fmt.Errorf("log holds %s, not in the book", e.E.id)

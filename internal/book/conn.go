@@ -19,7 +19,7 @@ import (
 // first.
 func (m *Book) CrowdedInbound(now time.Time, id addr.NodeID) bool {
 	p := m.peers.get(id)
-	if p == nil || !p.connected() || p.outbound {
+	if p == nil || !p.connected() || p.is(outbound) {
 		return false
 	}
 	g := m.group(p)
@@ -66,11 +66,11 @@ func (m *Book) tryDialNext(now time.Time) (addr.NodeAddress, bool, time.Time) {
 	if m.slots.Full() {
 		// A persistent peer displaces an inbound one (see pickDial).
 		v := m.inboundVictim(addr.NoGroup)
-		v.evicting = true
+		v.mark(evicting, true)
 		m.slots.Queue(v.id)
 	}
 	p.state = stateDialing
-	p.conn = &connInfo{dialing: ai}
+	m.conns[p] = &connInfo{dialing: ai}
 	m.slots.Open()
 	a := ai.addr().of(p.id)
 	m.markOutbound(p, a)
@@ -135,7 +135,7 @@ func (m *Book) candidate(start int, crowdedToo bool, due func(*peerInfo) *addrIn
 	return lifecycle.Pick(len(m.order), start, func(i int) (int, bool) {
 		p := m.order[i]
 		ai := due(p)
-		if ai == nil || m.slots.GroupFull(addr.Group(ai.addr().of(p.id))) || (!crowdedToo && p.placed && m.crowded(p.slotGroup)) {
+		if ai == nil || m.slots.GroupFull(addr.Group(ai.addr().of(p.id))) || (!crowdedToo && p.is(placed) && m.crowded(p.slotGroup)) {
 			return 0, false
 		}
 		return int(p.score), true
@@ -164,8 +164,8 @@ func (m *Book) rotate(now time.Time) {
 	}
 	var v *peerInfo // the one connected longest, so the choice does not hang on map order
 	for _, p := range m.peers.all() {
-		if p.outbound && p.state >= stateConnected && !p.persistent && p.conn.outGroup != addr.NoGroup && m.crowded(p.conn.outGroup) &&
-			(v == nil || p.conn.connectedAt < v.conn.connectedAt || (p.conn.connectedAt == v.conn.connectedAt && p.seq < v.seq)) {
+		if p.is(outbound) && p.state >= stateConnected && !p.persistent && m.conns[p].outGroup != addr.NoGroup && m.crowded(m.conns[p].outGroup) &&
+			(v == nil || m.conns[p].connectedAt < m.conns[v].connectedAt || (m.conns[p].connectedAt == m.conns[v].connectedAt && p.seq < v.seq)) {
 			v = p
 		}
 	}
@@ -178,7 +178,7 @@ func (m *Book) rotate(now time.Time) {
 	if len(m.order) == 0 || m.candidate(m.opts.Rand.IntN(len(m.order)), false, due) < 0 {
 		return
 	}
-	v.evicting = true
+	v.mark(evicting, true)
 	m.slots.Queue(v.id)
 }
 
@@ -187,7 +187,7 @@ func (m *Book) rotate(now time.Time) {
 // out, or every address backing off); with next, it lowers *next to the
 // earliest retry of the addresses backing off.
 func (m *Book) dueAddr(p *peerInfo, at stamp, next *stamp) *addrInfo {
-	if p.connected() || p.removed || int(p.score) <= m.opts.EvictScore {
+	if p.connected() || p.is(removed) || int(p.score) <= m.opts.EvictScore {
 		return nil
 	}
 	var best *addrInfo
@@ -207,18 +207,18 @@ func (m *Book) dueAddr(p *peerInfo, at stamp, next *stamp) *addrInfo {
 
 // markOutbound counts p as dialled by us, at address a.
 func (m *Book) markOutbound(p *peerInfo, a addr.NodeAddress) {
-	p.outbound = true
-	p.conn.connGroup = addr.Group(a)
-	p.conn.outGroup = m.slots.Dialled(p.conn.connGroup, p.persistent)
+	p.mark(outbound, true)
+	m.conns[p].connGroup = addr.Group(a)
+	m.conns[p].outGroup = m.slots.Dialled(m.conns[p].connGroup, p.persistent)
 }
 
 // clearOutbound takes back what markOutbound counted.
 func (m *Book) clearOutbound(p *peerInfo) {
-	if !p.outbound {
+	if !p.is(outbound) {
 		return
 	}
-	p.outbound = false
-	m.slots.Undialled(p.conn.outGroup)
+	p.mark(outbound, false)
+	m.slots.Undialled(m.conns[p].outGroup)
 }
 
 // Dialed records that dialling a succeeded. It fails with errs.ErrTooManyPeers
@@ -248,7 +248,7 @@ func (m *Book) Dialed(now time.Time, a addr.NodeAddress) error {
 			return errs.ErrTooManyPeers
 		}
 		m.slots.Open()
-		p.conn = new(connInfo)
+		m.conns[p] = new(connInfo)
 		m.markOutbound(p, a)
 		m.unrank(p)
 	default:
@@ -258,7 +258,7 @@ func (m *Book) Dialed(now time.Time, a addr.NodeAddress) error {
 	}
 	p.state = stateConnected
 	m.connected(p, now)
-	ai := p.conn.dialing
+	ai := m.conns[p].dialing
 	if ai == nil || !ai.addr().is(a) {
 		ai = nil
 		for _, x := range m.extra.all(p) {
@@ -267,7 +267,7 @@ func (m *Book) Dialed(now time.Time, a addr.NodeAddress) error {
 			}
 		}
 	}
-	p.conn.dialing = nil
+	m.conns[p].dialing = nil
 	if ai != nil {
 		if !ai.everWorked {
 			m.proved(ai)
@@ -275,7 +275,7 @@ func (m *Book) Dialed(now time.Time, a addr.NodeAddress) error {
 		ai.failures = 0
 		ai.retryAt = 0
 		ai.everWorked = true
-		p.proven = true
+		p.mark(proven, true)
 		ai.lastSuccess = m.stamp(now)
 	}
 	m.setScore(p, int(p.score)+scoreConnected)
@@ -307,7 +307,7 @@ func (m *Book) DialRefused(now time.Time, a addr.NodeAddress) {
 			if ai.addr().is(a) && !ai.everWorked {
 				m.proved(ai)
 				ai.everWorked = true
-				p.proven = true
+				p.mark(proven, true)
 			}
 		}
 	}
@@ -333,10 +333,10 @@ func (m *Book) dialFailed(now time.Time, a addr.NodeAddress, mismatch bool) {
 		p.state = stateIdle
 		m.slots.Close()
 		m.clearOutbound(p)
-		p.conn = nil
+		delete(m.conns, p)
 		// As on Disconnected: an idle peer is not queued for eviction,
 		// and must be queued again if it reconnects and falls again.
-		p.evicting = false
+		p.mark(evicting, false)
 		m.slots.Unqueue(p.id)
 		m.rank(p)
 		m.keepPersistent() // the room this dial needed is not needed now
@@ -352,7 +352,7 @@ func (m *Book) dialFailed(now time.Time, a addr.NodeAddress, mismatch bool) {
 		}
 		gossip := !ai.everWorked && ai.srcGroup != addr.NoGroup
 		junk := mismatch || (gossip && ai.failures >= junkTries)
-		if !p.persistent && (junk || int(ai.failures) >= m.opts.MaxDialFailures) && !p.removed {
+		if !p.persistent && (junk || int(ai.failures) >= m.opts.MaxDialFailures) && !p.is(removed) {
 			m.extra.delete(p, i)
 			if m.extra.num(p) == 0 && !p.connected() {
 				m.remove(p)
@@ -360,7 +360,7 @@ func (m *Book) dialFailed(now time.Time, a addr.NodeAddress, mismatch bool) {
 		}
 		break
 	}
-	if !p.removed && m.baseless(p) {
+	if !p.is(removed) && m.baseless(p) {
 		m.remove(p)
 	} else if p.heapIndex >= 0 {
 		heap.Fix(&m.evict, int(p.heapIndex)) // it may be failing now
@@ -452,9 +452,9 @@ func (m *Book) accepted(now time.Time, id addr.NodeID, g uint64) error {
 		// We are dialling it as it dials us: its connection is here, so
 		// it wins, and our dial will end with errs.ErrDuplicateConnection.
 		p.state = stateConnected
-		p.conn.dialing = nil
+		m.conns[p].dialing = nil
 		m.clearOutbound(p)
-		p.conn.connGroup = g
+		m.conns[p].connGroup = g
 		m.connected(p, now)
 		m.setScore(p, int(p.score)+scoreConnected)
 		m.sparePersistent()
@@ -490,12 +490,12 @@ func (m *Book) accepted(now time.Time, id addr.NodeID, g uint64) error {
 	}
 	if victim != nil {
 		// Only once the newcomer is sure to be admitted.
-		victim.evicting = true
+		victim.mark(evicting, true)
 		m.slots.Queue(victim.id)
 	}
 	m.unrank(p)
 	p.state = stateConnected
-	p.conn = &connInfo{connGroup: g}
+	m.conns[p] = &connInfo{connGroup: g}
 	m.connected(p, now)
 	m.slots.Open()
 	m.setScore(p, int(p.score)+scoreConnected)
@@ -511,7 +511,7 @@ func (m *Book) accepted(now time.Time, id addr.NodeID, g uint64) error {
 func (m *Book) lowestConnected() *peerInfo {
 	var v *peerInfo
 	for _, p := range m.peers.all() {
-		if !p.connected() || p.persistent || p.evicting || p.state == stateDialing {
+		if !p.connected() || p.persistent || p.is(evicting) || p.state == stateDialing {
 			continue
 		}
 		if v == nil || p.score < v.score || (p.score == v.score && p.id > v.id) {
@@ -528,10 +528,10 @@ func (m *Book) inboundVictim(newcomer uint64) *peerInfo {
 	var cands []lifecycle.Inbound
 	var peers []*peerInfo
 	for _, p := range m.peers.all() {
-		if !p.connected() || p.outbound || p.persistent || p.evicting {
+		if !p.connected() || p.is(outbound) || p.persistent || p.is(evicting) {
 			continue
 		}
-		cands = append(cands, lifecycle.Inbound{ID: p.id, Group: m.group(p), Score: int(p.score), ConnectedAt: m.time(p.conn.connectedAt)})
+		cands = append(cands, lifecycle.Inbound{ID: p.id, Group: m.group(p), Score: int(p.score), ConnectedAt: m.time(m.conns[p].connectedAt)})
 		peers = append(peers, p)
 	}
 	if v := lifecycle.Victim(cands, newcomer); v >= 0 {
@@ -548,7 +548,7 @@ func (m *Book) Ready(id addr.NodeID, caps event.PeerCaps) {
 		return
 	}
 	p.state = stateReady
-	p.conn.caps = caps
+	m.conns[p].caps = caps
 	m.updates = append(m.updates, event.PeerUpdate{NodeID: id, Status: event.PeerStatusUp, Caps: caps})
 }
 
@@ -572,12 +572,12 @@ func (m *Book) Disconnected(now time.Time, id addr.NodeID) {
 	}
 	hungUp := false
 	switch {
-	case p.evicting || p.state == stateDialing:
+	case p.is(evicting) || p.state == stateDialing:
 		// We asked for it (EvictNext), or it never connected: not the
 		// peer's hang-up.
-	case now.Sub(m.time(p.conn.connectedAt)) >= lifecycle.ShortConnection:
+	case now.Sub(m.time(m.conns[p].connectedAt)) >= lifecycle.ShortConnection:
 		p.hangUps = 0
-	case p.conn.answered:
+	case m.conns[p].answered:
 		hungUp = true
 	default:
 		// Its answer may yet be read (Answered).
@@ -597,8 +597,8 @@ func (m *Book) Disconnected(now time.Time, id addr.NodeID) {
 		m.hangUp(p, now)
 	}
 	m.clearOutbound(p)
-	p.conn = nil
-	p.evicting = false
+	delete(m.conns, p)
+	p.mark(evicting, false)
 	m.slots.Unqueue(id)
 	m.keepPersistent()
 	if (m.extra.num(p) == 0 && !p.persistent) || m.baseless(p) {
@@ -611,7 +611,7 @@ func (m *Book) Disconnected(now time.Time, id addr.NodeID) {
 	// (it came in over capacity), then the lowest ranked.
 	for m.peers.len() > m.opts.MaxPeers && m.makeRoomForGossip(addr.NoGroup) == nil {
 	}
-	if m.peers.len() > m.opts.MaxPeers && !p.removed && !p.proven && !p.persistent {
+	if m.peers.len() > m.opts.MaxPeers && !p.is(removed) && !p.is(proven) && !p.persistent {
 		m.remove(p)
 	}
 	for m.peers.len() > m.opts.MaxPeers && m.makeRoom() == nil {
@@ -648,8 +648,8 @@ func (m *Book) Errored(now time.Time, pe event.PeerError) {
 		}
 	}
 	m.setScore(p, int(p.score)-step)
-	if p.connected() && !p.persistent && int(p.score) <= m.opts.EvictScore && !p.evicting {
-		p.evicting = true
+	if p.connected() && !p.persistent && int(p.score) <= m.opts.EvictScore && !p.is(evicting) {
+		p.mark(evicting, true)
 		m.slots.Queue(p.id)
 	}
 }
@@ -663,7 +663,7 @@ func (m *Book) Answered(id addr.NodeID) {
 	switch {
 	case p == nil:
 	case p.state >= stateConnected:
-		p.conn.answered = true
+		m.conns[p].answered = true
 	case p.state == stateIdle:
 		if at, ok := m.closedShort[p]; ok {
 			m.hangUp(p, m.time(at))
@@ -684,7 +684,7 @@ func (m *Book) setStamp(t map[*peerInfo]stamp, p *peerInfo, s stamp) {
 // connected records that p's connection is up from now, its conn
 // allocated.
 func (m *Book) connected(p *peerInfo, now time.Time) {
-	p.conn.connectedAt = m.stamp(now)
+	m.conns[p].connectedAt = m.stamp(now)
 	p.mark(everConn, true)
 	delete(m.closedShort, p)
 }
@@ -734,7 +734,7 @@ func (m *Book) spareable() *peerInfo {
 func (m *Book) keepPersistent() {
 	for i := len(m.slots.Queued()) - 1; i >= 0 && !m.slots.Full(); i-- {
 		if p := m.peers.get(m.slots.Queued()[i]); p != nil && p.persistent {
-			p.evicting = false
+			p.mark(evicting, false)
 			m.slots.Drop(i)
 		}
 	}
@@ -753,8 +753,8 @@ func (m *Book) sparePersistent() {
 		if v == nil {
 			return
 		}
-		p.evicting = false
-		v.evicting = true
+		p.mark(evicting, false)
+		v.mark(evicting, true)
 		m.slots.Replace(i, v.id)
 	}
 }

@@ -29,7 +29,7 @@ func (m *Book) ReadyUpdates() []event.PeerUpdate {
 	var out []event.PeerUpdate
 	for id, p := range m.peers.all() {
 		if p.state == stateReady {
-			out = append(out, event.PeerUpdate{NodeID: id, Status: event.PeerStatusUp, Caps: p.conn.caps})
+			out = append(out, event.PeerUpdate{NodeID: id, Status: event.PeerStatusUp, Caps: m.conns[p].caps})
 		}
 	}
 	slices.SortFunc(out, func(a, b event.PeerUpdate) int {

@@ -101,7 +101,7 @@ func (h *fzPM) addr(r *testkit.Reader) NodeAddress {
 func (h *fzPM) snapshot() map[NodeID]fzSnap {
 	s := make(map[NodeID]fzSnap, h.m.peers.len())
 	for id, p := range h.m.peers.all() {
-		s[id] = fzSnap{proven: p.proven, persistent: p.persistent, connected: p.connected(), failing: h.m.extra.failing(p), late: h.m.lateHearsay(p), seq: p.seq}
+		s[id] = fzSnap{proven: p.is(proven), persistent: p.persistent, connected: p.connected(), failing: h.m.extra.failing(p), late: h.m.lateHearsay(p), seq: p.seq}
 	}
 	return s
 }
@@ -121,7 +121,7 @@ func (h *fzPM) advertise(to NodeID, limit int) {
 	m.mu.Lock()
 	if req := m.peers.get(to); req != nil && req.connected() && !h.tracked[to] && !h.random {
 		h.tracked[to] = true
-		if req.cursor() == nil || !req.cursor().Active() { // a fresh walk (see fzCheckIdleAdv)
+		if m.cursor(req) == nil || !m.cursor(req).Active() { // a fresh walk (see fzCheckIdleAdv)
 			h.owed[to] = map[NodeID]uint64{}
 			for id, p := range m.peers.all() {
 				if _, ok := m.advertisable(p, to, m.now()); ok {
@@ -164,7 +164,7 @@ func (h *fzPM) advertise(to NodeID, limit int) {
 		if !m.extra.any(p, func(ai *addrInfo) bool { return ai.addr().is(a) }) {
 			t.Fatalf("advertise: %s is not a stored address", a)
 		}
-		if p.private || a.NodeID == h.private {
+		if p.is(private) || a.NodeID == h.private {
 			t.Fatalf("advertise: private peer %s advertised", a.NodeID)
 		}
 		if m.srcs.id(p.src) == to {
@@ -186,7 +186,7 @@ func (h *fzPM) advertise(to NodeID, limit int) {
 		delete(h.owed[to], a.NodeID)
 	}
 	if connected && len(out) < limit && len(h.owed[to]) > 0 {
-		t.Fatalf("advertise: short answer (%d of %d) to %s, yet never sent it %v (adv %+v)", len(out), limit, to, h.owed[to], req.cursor())
+		t.Fatalf("advertise: short answer (%d of %d) to %s, yet never sent it %v (adv %+v)", len(out), limit, to, h.owed[to], m.cursor(req))
 	}
 }
 
@@ -213,13 +213,13 @@ func (h *fzPM) check(what string, before map[NodeID]fzSnap, target NodeID, mayDr
 	// no address carries the bit of a peer that left.
 	var tells uint64
 	for id, p := range m.peers.all() {
-		if p.tellBit() == 0 {
+		if m.tellBit(p) == 0 {
 			continue
 		}
-		if p.state < stateConnected || tells&p.tellBit() != 0 {
-			fail("peer %s: tell bit %x, state %d, taken %x", id, p.tellBit(), p.state, tells)
+		if p.state < stateConnected || tells&m.tellBit(p) != 0 {
+			fail("peer %s: tell bit %x, state %d, taken %x", id, m.tellBit(p), p.state, tells)
 		}
-		tells |= p.tellBit()
+		tells |= m.tellBit(p)
 	}
 	if tells != m.tellBits || tells&m.staleBits != 0 {
 		fail("tell bits in use %x, held %x, freed %x", m.tellBits, tells, m.staleBits)
@@ -231,11 +231,11 @@ func (h *fzPM) check(what string, before map[NodeID]fzSnap, target NodeID, mayDr
 			}
 		}
 	}
-	active, outbound, ranked, evicting := 0, 0, 0, 0
+	active, nOutbound, ranked, nEvicting := 0, 0, 0, 0
 	seqs := map[uint64]bool{}
 	for id, p := range m.peers.all() {
-		if p.id != id || p.removed {
-			fail("entry %s: id %s removed %v", id, p.id, p.removed)
+		if p.id != id || p.is(removed) {
+			fail("entry %s: id %s removed %v", id, p.id, p.is(removed))
 		}
 		if err := id.Validate(); err != nil {
 			fail("invalid ID %q in book", id)
@@ -267,25 +267,25 @@ func (h *fzPM) check(what string, before map[NodeID]fzSnap, target NodeID, mayDr
 		}
 		if p.connected() {
 			active++
-			if p.evicting {
-				evicting++
+			if p.is(evicting) {
+				nEvicting++
 			}
 		} else {
-			if p.outbound || p.conn != nil || p.evicting {
-				fail("idle %s: outbound %v connection state %v evicting %v", id, p.outbound, p.conn != nil, p.evicting)
+			if p.is(outbound) || m.conns[p] != nil || p.is(evicting) {
+				fail("idle %s: outbound %v connection state %v evicting %v", id, p.is(outbound), m.conns[p] != nil, p.is(evicting))
 			}
-			if h.checkAdv && p.cursor() != nil {
-				fail("idle %s keeps walk state %+v", id, p.cursor())
+			if h.checkAdv && m.cursor(p) != nil {
+				fail("idle %s keeps walk state %+v", id, m.cursor(p))
 			}
 		}
-		if p.outbound {
-			outbound++
+		if p.is(outbound) {
+			nOutbound++
 		}
 		if p.state == stateDialing {
-			if p.dialingAddr() == nil || !p.outbound || !m.extra.any(p, func(ai *addrInfo) bool { return ai == p.dialingAddr() }) {
-				fail("dialing %s: dialing %v outbound %v", id, p.dialingAddr(), p.outbound)
+			if m.dialingAddr(p) == nil || !p.is(outbound) || !m.extra.any(p, func(ai *addrInfo) bool { return ai == m.dialingAddr(p) }) {
+				fail("dialing %s: dialing %v outbound %v", id, m.dialingAddr(p), p.is(outbound))
 			}
-		} else if p.dialingAddr() != nil {
+		} else if m.dialingAddr(p) != nil {
 			fail("%s in state %d has a dialing address", id, p.state)
 		}
 		want := !p.persistent && !p.connected()
@@ -301,7 +301,7 @@ func (h *fzPM) check(what string, before map[NodeID]fzSnap, target NodeID, mayDr
 		if p.persistent != slices.Contains(m.persistent, id) {
 			fail("%s: persistent flag %v vs list", id, p.persistent)
 		}
-		if p.private != (id == h.private) {
+		if p.is(private) != (id == h.private) {
 			fail("%s: private flag", id)
 		}
 	}
@@ -311,8 +311,8 @@ func (h *fzPM) check(what string, before map[NodeID]fzSnap, target NodeID, mayDr
 	if err := bucketsErr(m); err != nil {
 		fail("%v", err)
 	}
-	if outbound != m.slots.Outbound() {
-		fail("outbound %d, counted %d", m.slots.Outbound(), outbound)
+	if nOutbound != m.slots.Outbound() {
+		fail("outbound %d, counted %d", m.slots.Outbound(), nOutbound)
 	}
 	if ranked != len(m.evict.es) {
 		fail("evict heap holds %d, %d peers ranked", len(m.evict.es), ranked)
@@ -325,13 +325,13 @@ func (h *fzPM) check(what string, before map[NodeID]fzSnap, target NodeID, mayDr
 	if m.peers.len() > m.opts.MaxPeers+m.slots.Active()+len(m.persistent) {
 		fail("book %d peers, MaxPeers %d, active %d, persistent %d", m.peers.len(), m.opts.MaxPeers, m.slots.Active(), len(m.persistent))
 	}
-	if m.slots.Active()-evicting > m.opts.MaxConnected {
-		fail("active %d (evicting %d) over MaxConnected %d", m.slots.Active(), evicting, m.opts.MaxConnected)
+	if m.slots.Active()-nEvicting > m.opts.MaxConnected {
+		fail("active %d (evicting %d) over MaxConnected %d", m.slots.Active(), nEvicting, m.opts.MaxConnected)
 	}
 	queued := map[NodeID]bool{}
 	for _, id := range m.slots.Queued() {
 		p := m.peers.get(id)
-		if p == nil || !p.connected() || !p.evicting || queued[id] {
+		if p == nil || !p.connected() || !p.is(evicting) || queued[id] {
 			fail("evictQueue entry %s: known %v", id, p != nil)
 		}
 		if p.persistent && fzCheckPersistentQueued && m.lowestConnected() != nil {
@@ -362,7 +362,7 @@ func (h *fzPM) check(what string, before map[NodeID]fzSnap, target NodeID, mayDr
 	listed := map[NodeID]bool{}
 	var prev NodeID
 	for _, p := range m.order {
-		if p.removed {
+		if p.is(removed) {
 			continue
 		}
 		if prev != "" && p.id <= prev {
@@ -375,7 +375,7 @@ func (h *fzPM) check(what string, before map[NodeID]fzSnap, target NodeID, mayDr
 		listed[p.id] = true
 	}
 	for _, p := range m.fresh {
-		if p.removed {
+		if p.is(removed) {
 			continue
 		}
 		if listed[p.id] || m.peers.get(p.id) != p {
@@ -698,7 +698,7 @@ const fzCheckIdleAdv = true
 func (m *PeerManager) advertisable(p *peerInfo, to NodeID, now time.Time) (NodeAddress, bool) {
 	var toBit uint64
 	if r := m.peers.get(to); r != nil {
-		toBit = r.tellBit()
+		toBit = m.tellBit(r)
 	}
 	return m.advertisableTo(p, to, toBit, now)
 }

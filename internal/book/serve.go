@@ -60,25 +60,26 @@ func (m *Book) Advertise(now time.Time, to addr.NodeID, limit int) []addr.NodeAd
 	var c walk.Cursor[*peerInfo]
 	var toBit uint64
 	if requester != nil {
-		if requester.conn.adv != nil {
-			c = *requester.conn.adv
+		if adv := m.conns[requester].adv; adv != nil {
+			c = *adv
 		}
-		toBit = requester.tellBit()
+		toBit = m.tellBit(requester)
 	}
 	toEntry := m.peers.get(to) // p.id == to is p == toEntry, without reading the ID
 	toSrc := m.srcs.ref(to)
 	ok := func(p *peerInfo) bool {
-		return p != toEntry && !p.removed && m.advertisable(p, toSrc, toBit, now) != nil
+		return p != toEntry && !p.is(removed) && m.advertisable(p, toSrc, toBit, now) != nil
 	}
 	log := walk.Log[*peerInfo]{Entries: m.log, Seq: (*peerInfo).Seq, Top: m.seq}
 	m.server.Next(&c, log, m.selfKey, walk.Key(to), want, requester != nil, ok, m.opts.Rand.Uint64, func(p *peerInfo) {
 		out = append(out, m.bestAddress(p).addr().of(p.id)) // ok allowed p
 	})
 	if requester != nil {
-		if requester.conn.adv == nil {
-			requester.conn.adv = new(walk.Cursor[*peerInfo])
+		rc := m.conns[requester]
+		if rc.adv == nil {
+			rc.adv = new(walk.Cursor[*peerInfo])
 		}
-		*requester.conn.adv = c
+		*rc.adv = c
 	}
 	return out
 }
@@ -137,7 +138,7 @@ func (m *Book) advertisableTo(p *peerInfo, to addr.NodeID, toBit uint64, now tim
 // toSrc being to's srcRef (sources.ref): the address to send, nil if
 // none.
 func (m *Book) advertisable(p *peerInfo, toSrc srcRef, toBit uint64, now time.Time) *addrInfo {
-	if p.src == toSrc || p.private || int(p.score) <= m.opts.EvictScore || m.extra.num(p) == 0 {
+	if p.src == toSrc || p.is(private) || int(p.score) <= m.opts.EvictScore || m.extra.num(p) == 0 {
 		return nil
 	}
 	if p.is(broke) && now.Sub(m.time(m.brokeAt[p])) < m.opts.MaxRetryTime {
@@ -176,8 +177,8 @@ func (m *Book) tellBitOf(p *peerInfo) uint64 {
 	if p == nil || p.state < stateConnected {
 		return 0 // a peer we are still dialling has told us nothing
 	}
-	if p.conn.tell != 0 || m.tellBits == math.MaxUint64 {
-		return p.tellBit()
+	if m.conns[p].tell != 0 || m.tellBits == math.MaxUint64 {
+		return m.tellBit(p)
 	}
 	free := ^(m.tellBits | m.staleBits)
 	if free == 0 {
@@ -185,7 +186,7 @@ func (m *Book) tellBitOf(p *peerInfo) uint64 {
 		free = ^m.tellBits
 	}
 	bit := free & -free // the lowest free bit
-	p.conn.tell = uint8(bits.TrailingZeros64(bit)) + 1
+	m.conns[p].tell = uint8(bits.TrailingZeros64(bit)) + 1
 	m.tellBits |= bit
 	return bit
 }
@@ -196,9 +197,10 @@ func (m *Book) tellBitOf(p *peerInfo) uint64 {
 // sweepStaleBits clears the freed ones in one pass over the book, not one
 // pass per disconnect. The caller holds the lock.
 func (m *Book) dropTellBit(p *peerInfo) {
-	m.tellBits &^= p.tellBit()
-	m.staleBits |= p.tellBit()
-	p.conn.tell = 0
+	c := m.conns[p]
+	m.tellBits &^= c.tellBit()
+	m.staleBits |= c.tellBit()
+	c.tell = 0
 }
 
 // sweepStaleBits clears the freed tell bits from every address, so they
@@ -219,10 +221,10 @@ func (m *Book) sweepStaleBits() {
 // leave all of that out (see AddFrom).
 func (m *Book) ToldShare(id addr.NodeID) float64 {
 	p := m.peers.get(id)
-	if p == nil || p.cursor() == nil {
+	if p == nil || m.cursor(p) == nil {
 		return 0
 	}
-	return p.cursor().Share()
+	return m.cursor(p).Share()
 }
 
 // RankOf returns where id stands in our own advertise order: the order in

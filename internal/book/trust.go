@@ -106,7 +106,7 @@ func (m *Book) strike(ai *addrInfo) {
 // baseless reports whether p is an idle entry we never reached that
 // stands on the word of distrusted source groups alone.
 func (m *Book) baseless(p *peerInfo) bool {
-	if p.persistent || p.connected() || p.proven || m.extra.num(p) == 0 {
+	if p.persistent || p.connected() || p.is(proven) || m.extra.num(p) == 0 {
 		return false
 	}
 	return !m.extra.any(p, func(ai *addrInfo) bool {
