@@ -269,16 +269,16 @@ func hearsay(a addr.NodeAddress, src addr.NodeID) bool {
 // hearsay about a crowded group), then its bucket and its source group.
 // The caller holds the lock.
 func (m *Book) admit(sl slot, hearsay bool) error {
-	if n := m.groupLoad[sl.group]; n >= m.groupCap {
+	if n := m.groupLoad(sl.group); n >= m.groupCap {
 		return fmt.Errorf("%w (%d entries)", errs.ErrNetworkGroupFull, n)
 	}
 	if hearsay && m.crowded(sl.group) {
-		return fmt.Errorf("%w (%d entries, crowded)", errs.ErrNetworkGroupFull, m.groupLoad[sl.group])
+		return fmt.Errorf("%w (%d entries, crowded)", errs.ErrNetworkGroupFull, m.groupLoad(sl.group))
 	}
 	if n := m.bucketLoad[sl.bucket]; n >= m.bucketCap {
 		return fmt.Errorf("%w (%d entries of its group from it)", errs.ErrSourceGroupFull, n)
 	}
-	if n := m.sourceLoad[sl.source]; n >= m.sourceCap {
+	if n := m.sourceLoad(sl.source); n >= m.sourceCap {
 		return fmt.Errorf("%w (%d entries from it)", errs.ErrSourceGroupFull, n)
 	}
 	return nil
@@ -289,11 +289,11 @@ func (m *Book) admit(sl slot, hearsay bool) error {
 func (m *Book) place(p *peerInfo, sl slot) {
 	p.slotSource, p.slotGroup = sl.source, sl.group
 	p.mark(placed, true)
-	m.sourceLoad[sl.source]++
+	m.addLoad(sl.source, 1, 0)
 	m.bucketLoad[sl.bucket]++
-	m.crowd.move(m.groupLoad[sl.group], +1)
-	m.groupLoad[sl.group]++
-	p.crowdRank = uint8(min(m.groupLoad[sl.group], 255))
+	m.crowd.move(m.groupLoad(sl.group), +1)
+	m.addLoad(sl.group, 0, 1)
+	p.crowdRank = uint8(min(m.groupLoad(sl.group), 255))
 }
 
 func (m *Book) unplace(p *peerInfo) {
@@ -302,10 +302,32 @@ func (m *Book) unplace(p *peerInfo) {
 	}
 	p.mark(placed, false)
 	sl := m.slotOfEntry(p)
-	decrement(m.sourceLoad, sl.source)
+	m.addLoad(sl.source, -1, 0)
 	decrement(m.bucketLoad, sl.bucket)
-	m.crowd.move(m.groupLoad[sl.group], -1)
-	decrement(m.groupLoad, sl.group)
+	m.crowd.move(m.groupLoad(sl.group), -1)
+	m.addLoad(sl.group, 0, -1)
+}
+
+// groupLoad is a network group's load: how many entries count against it
+// as a source group (source) and as their network group (group).
+type groupLoad struct{ source, group int32 }
+
+// sourceLoad is how many gossiped entries count against source group g.
+func (m *Book) sourceLoad(g uint64) int { return int(m.loads[g].source) }
+
+// groupLoad is how many gossiped entries network group g holds.
+func (m *Book) groupLoad(g uint64) int { return int(m.loads[g].group) }
+
+// addLoad adds source and group to g's load, forgetting g at zero.
+func (m *Book) addLoad(g uint64, source, group int32) {
+	l := m.loads[g]
+	l.source += source
+	l.group += group
+	if l == (groupLoad{}) {
+		delete(m.loads, g)
+	} else {
+		m.loads[g] = l
+	}
 }
 
 // decrement counts one entry less under k, forgetting k at zero.

@@ -247,7 +247,7 @@ const (
 	private                         // configured private: never advertised
 	outbound                        // we dialled it (dialing or connected)
 	proven                          // we have connected to it
-	placed                          // counted in sourceLoad, bucketLoad and groupLoad
+	placed                          // counted in loads and bucketLoad
 	removed                         // gone from the book; still in order until compaction
 	evicting                        // queued for eviction (lifecycle.Slots.Queue)
 )
@@ -367,12 +367,14 @@ type Book struct {
 
 	bucketKey  bucketKey      // secret key naming buckets (groups.go)
 	sourceCap  int            // gossiped entries per source group
-	sourceLoad map[uint64]int // gossiped entries per source group
 	bucketCap  int            // entries per bucket
 	bucketLoad map[uint64]int // gossiped entries per bucket
 	groupCap   int            // entries per network group
-	groupLoad  map[uint64]int // gossiped entries per network group
-	crowd      loadCounts     // how many groups hold each load (caps.go)
+	// loads counts, for each network group, the gossiped entries it
+	// holds and those counted against it as a source group: one table,
+	// since a group is both (an operator's address is its own source).
+	loads map[uint64]groupLoad
+	crowd loadCounts // how many groups hold each load (caps.go)
 	// fatalGroups: when a peer of a public group last broke the protocol
 
 	trust map[uint64]*sourceTrust // what each source group's addresses proved (trust.go)
@@ -427,11 +429,10 @@ func New(self addr.NodeID, opts Options) (*Book, error) {
 			MaxRetryTime:        o.MaxRetryTime,
 		}),
 		sourceCap:   sourceCap(o.MaxPeers),
-		sourceLoad:  make(map[uint64]int),
 		bucketCap:   bucketCap(o.MaxPeers),
 		bucketLoad:  make(map[uint64]int),
 		groupCap:    groupCap(o.MaxPeers),
-		groupLoad:   make(map[uint64]int),
+		loads:       make(map[uint64]groupLoad),
 		trust:       make(map[uint64]*sourceTrust),
 		srcs:        newSources(),
 		brokeAt:     make(map[*peerInfo]stamp),
@@ -526,7 +527,7 @@ func (m *Book) makeRoomForGossip(g uint64) error {
 		return nil
 	}
 	if g != addr.NoGroup {
-		if v := m.crowdVictim(m.groupLoad[g] + 2); v != nil {
+		if v := m.crowdVictim(m.groupLoad(g) + 2); v != nil {
 			m.remove(v)
 			return nil
 		}

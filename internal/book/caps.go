@@ -150,7 +150,7 @@ func groupCap(maxPeers int) int {
 // hearsay: crowdFactor times what the typical group holds, and at least
 // crowdFloor.
 func (m *Book) crowded(g uint64) bool {
-	return m.groupLoad[g] >= m.CrowdShare()
+	return m.groupLoad(g) >= m.CrowdShare()
 }
 
 // trimCrowds drops, of crowdSample entries drawn at random, hearsay we
@@ -168,7 +168,7 @@ func (m *Book) trimCrowds() {
 			return
 		}
 		p := m.log[m.opts.Rand.IntN(len(m.log))].E
-		if !p.is(removed) && p.is(placed) && int(p.crowdRank) > limit && m.groupLoad[p.slotGroup] > limit && m.lateHearsay(p) {
+		if !p.is(removed) && p.is(placed) && int(p.crowdRank) > limit && m.groupLoad(p.slotGroup) > limit && m.lateHearsay(p) {
 			m.remove(p)
 			m.wake = true
 		}
@@ -189,7 +189,7 @@ func (m *Book) crowdVictim(least int) *peerInfo {
 	var v *peerInfo
 	for range crowdSample {
 		p := m.log[m.opts.Rand.IntN(len(m.log))].E
-		if p.is(removed) || !p.is(placed) || (v != nil && p.seq < v.seq) || m.groupLoad[p.slotGroup] < least || !m.lateHearsay(p) {
+		if p.is(removed) || !p.is(placed) || (v != nil && p.seq < v.seq) || m.groupLoad(p.slotGroup) < least || !m.lateHearsay(p) {
 			continue
 		}
 		v = p

@@ -215,12 +215,14 @@ func (m *Book) checkLoads() error {
 		groups[sl.group]++
 	}
 	switch {
-	case !maps.Equal(sources, m.sourceLoad):
-		return fmt.Errorf("source loads %v, counted %v", m.sourceLoad, sources)
+	case slices.Contains(slices.Collect(maps.Values(m.loads)), groupLoad{}):
+		return errors.New("a group's load is zero and not forgotten")
+	case !maps.Equal(sources, m.loadsOf(func(l groupLoad) int32 { return l.source })):
+		return fmt.Errorf("source loads %v, counted %v", m.loads, sources)
 	case !maps.Equal(buckets, m.bucketLoad):
 		return fmt.Errorf("bucket loads %v, counted %v", m.bucketLoad, buckets)
-	case !maps.Equal(groups, m.groupLoad):
-		return fmt.Errorf("group loads %v, counted %v", m.groupLoad, groups)
+	case !maps.Equal(groups, m.loadsOf(func(l groupLoad) int32 { return l.group })):
+		return fmt.Errorf("group loads %v, counted %v", m.loads, groups)
 	case !m.crowd.counts(groups):
 		return fmt.Errorf("group load counts %v (%d groups), loads %v", m.crowd.n, m.crowd.groups, groups)
 	case !maps.Equal(out, m.slots.OutGroups()):
@@ -242,6 +244,17 @@ func (m *Book) checkLoads() error {
 		}
 	}
 	return nil
+}
+
+// loadsOf returns the non-zero counts f reads of the groups' loads.
+func (m *Book) loadsOf(f func(groupLoad) int32) map[uint64]int {
+	out := map[uint64]int{}
+	for g, l := range m.loads {
+		if n := f(l); n != 0 {
+			out[g] = int(n)
+		}
+	}
+	return out
 }
 
 func (m *Book) checkTellBits() error {

@@ -30,8 +30,8 @@ func TestIdentityCyclingFromOneRemotePlacesOneGroupsShare(t *testing.T) {
 		m.Disconnected(id)
 	}
 	g := addr.RemoteGroup(remoteIP(7))
-	require.LessOrEqual(t, m.sourceLoad[g], m.sourceCap)
-	require.Len(t, m.sourceLoad, 1, "every claim counts in the remote's group")
+	require.LessOrEqual(t, m.sourceLoad(g), m.sourceCap)
+	require.Len(t, m.loadsOf(func(l groupLoad) int32 { return l.source }), 1, "every claim counts in the remote's group")
 	require.LessOrEqual(t, m.Len(), m.sourceCap)
 	checkInvariants(t, m)
 }
