@@ -199,10 +199,11 @@ func (ai *addrInfo) addr() storedAddr {
 func (ai *addrInfo) vouched() bool { return ai.kind&vouchedBit != 0 }
 
 // peerInfo is a peer's entry. Its fields are ordered, and sized, to pack
-// (the book holds up to MaxPeers of them): times are stamps, small
-// counts small integers, what matters only while a connection lasts is
-// in the book's conns, and what few entries ever have (a broken protocol, a short
-// connection's awaited answer) is in the book's side tables.
+// (the book holds up to MaxPeers of them; TestEntrySize pins the size):
+// times are stamps, small counts small integers, marks bits; what
+// matters only while a connection lasts is in the book's conns, and what
+// few entries have (further addresses, a broken protocol, a short
+// connection's awaited answer) in its other side tables.
 type peerInfo struct {
 	id addr.NodeID
 	// The peer's addresses (see extraAddrs) are first, while hasFirst,
@@ -262,10 +263,10 @@ func (p *peerInfo) mark(f entryFlags, on bool) {
 	}
 }
 
-// connInfo is what an entry holds only while a connection to the peer is
-// being made or is up: allocated as it begins (a dial, an accepted
-// connection) and dropped when it ends, so that the idle entries, most
-// of a book, do not carry it.
+// connInfo is the state of a connection to a peer while it is being made
+// or is up, kept in the book's conns: allocated as it begins (a dial, an
+// accepted connection) and dropped when it ends, so that the idle
+// entries, most of a book, do not carry it.
 type connInfo struct {
 	dialing *addrInfo // while stateDialing
 	// adv is what we have advertised to this connected peer: nil until
