@@ -1,11 +1,9 @@
 package book
 
 import (
-	"cmp"
 	"container/heap"
 	"errors"
 	"fmt"
-	"slices"
 
 	"github.com/pexnet/pex/internal/addr"
 	"github.com/pexnet/pex/internal/errs"
@@ -19,26 +17,26 @@ func (m *Book) AddPersistent(a addr.NodeAddress) error {
 	if _, err := m.Add(a); err != nil && !errors.Is(err, errs.ErrAddressBookFull) && !errors.Is(err, errs.ErrSourceGroupFull) && !errors.Is(err, errs.ErrNetworkGroupFull) {
 		return err
 	}
-	p := m.peers[a.NodeID]
+	p := m.peers.get(a.NodeID)
 	if p == nil {
 		// The book is full of peers that may not be dropped: a persistent
 		// peer is kept over capacity.
-		p = m.insert(a.NodeID, &addrInfo{addr: store(a), srcGroup: addr.NoGroup})
+		p = m.insert(a.NodeID, ptr(newAddrInfo(a, 0, addr.NoGroup)))
 	}
-	if !slices.ContainsFunc(p.addrs, func(ai *addrInfo) bool { return ai.addr.is(a) }) {
+	if !m.extra.any(p, func(ai *addrInfo) bool { return ai.addr().is(a) }) {
 		// The operator's address replaces the one failing most, never the
 		// one being dialled; with no other to replace it is kept over
 		// MaxAddressesPerPeer.
 		var worst *addrInfo
-		for _, ai := range p.addrs {
-			if ai != p.dialing && (worst == nil || ai.failures > worst.failures) {
+		for _, ai := range m.extra.all(p) {
+			if ai != m.dialingAddr(p) && (worst == nil || ai.failures > worst.failures) {
 				worst = ai
 			}
 		}
-		if len(p.addrs) < m.opts.MaxAddressesPerPeer || worst == nil {
-			p.addrs = append(p.addrs, &addrInfo{addr: store(a), srcGroup: addr.NoGroup})
+		if m.extra.num(p) < m.opts.MaxAddressesPerPeer || worst == nil {
+			m.extra.add(p, ptr(newAddrInfo(a, 0, addr.NoGroup)))
 		} else {
-			*worst = addrInfo{addr: store(a), srcGroup: addr.NoGroup}
+			*worst = newAddrInfo(a, 0, addr.NoGroup)
 		}
 	}
 	if !p.persistent {
@@ -47,18 +45,18 @@ func (m *Book) AddPersistent(a addr.NodeAddress) error {
 		m.unplace(p) // configured, not gossip: outside the buckets
 	}
 	p.score = MaxScore
-	if p.evicting {
+	if p.is(evicting) {
 		// It was queued for eviction: no longer. If its going was making
 		// room for another connection, an inbound peer goes instead; with
 		// none to spare it has to go after all.
-		p.evicting = false
+		p.mark(evicting, false)
 		m.slots.Unqueue(p.id)
 		if m.slots.Over() {
 			v := m.spareable()
 			if v == nil {
 				v = p // every other connection is persistent too
 			}
-			v.evicting = true
+			v.mark(evicting, true)
 			m.slots.Queue(v.id)
 		}
 	}
@@ -115,14 +113,14 @@ func (m *Book) AddFrom(a addr.NodeAddress, src addr.NodeID) (bool, error) {
 	}
 	// The source's entry (nil for none: no entry has the empty ID), looked
 	// up once for its group, its slot and its tell bit.
-	sp := m.peers[src]
-	sg := sourceGroup(src, sp)
-	if p, ok := m.peers[a.NodeID]; ok {
-		for _, ai := range p.addrs {
-			if ai.addr.is(a) {
+	sp := m.peers.get(src)
+	sg := m.sourceGroup(src, sp)
+	if p := m.peers.get(a.NodeID); p != nil {
+		for _, ai := range m.extra.all(p) {
+			if ai.addr().is(a) {
 				ai.toldBy |= m.tellBitOf(sp)
 				if sg != ai.srcGroup && src != "" {
-					ai.vouched = true
+					ai.kind |= vouchedBit
 				}
 				return false, nil
 			}
@@ -130,14 +128,14 @@ func (m *Book) AddFrom(a addr.NodeAddress, src addr.NodeID) (bool, error) {
 		if m.distrusted(sg) {
 			return false, errDistrusted
 		}
-		if !p.persistent && slices.ContainsFunc(p.addrs, func(ai *addrInfo) bool { return ai.everWorked }) {
+		if !p.persistent && m.extra.any(p, func(ai *addrInfo) bool { return ai.everWorked }) {
 			// An address we reached proved the ID: nobody's gossip adds
 			// another beside it (a spoof would be dialled when it fails
 			// once, and advertised onward). A node that moved is learnt
 			// anew once its old address has failed MaxDialFailures dials.
 			return false, nil
 		}
-		if !p.placed && !p.persistent {
+		if !p.is(placed) && !p.persistent {
 			// An inbound peer's first address: placed like a new entry.
 			sl := m.slotOf(a, src, sp)
 			if err := m.admit(sl, hearsay(a, src)); err != nil {
@@ -145,19 +143,24 @@ func (m *Book) AddFrom(a addr.NodeAddress, src addr.NodeID) (bool, error) {
 			}
 			m.place(p, sl)
 		}
-		if len(p.addrs) >= m.opts.MaxAddressesPerPeer {
+		if m.extra.num(p) >= m.opts.MaxAddressesPerPeer {
 			if p.persistent {
 				// Configured addresses are not gossip's to replace.
 				return false, nil
 			}
 			// Replace the worst address, if it has been failing.
-			worst := slices.MaxFunc(p.addrs, func(x, y *addrInfo) int { return cmp.Compare(x.failures, y.failures) })
-			if worst.failures == 0 || worst == p.dialing {
+			worst := m.extra.at(p, 0) // the first of those failing most
+			for _, ai := range m.extra.all(p) {
+				if ai.failures > worst.failures {
+					worst = ai
+				}
+			}
+			if worst.failures == 0 || worst == m.dialingAddr(p) {
 				return false, nil
 			}
-			*worst = addrInfo{addr: store(a), toldBy: m.tellBitOf(sp), srcGroup: sg}
+			*worst = newAddrInfo(a, m.tellBitOf(sp), sg)
 		} else {
-			p.addrs = append(p.addrs, &addrInfo{addr: store(a), toldBy: m.tellBitOf(sp), srcGroup: sg})
+			m.extra.add(p, ptr(newAddrInfo(a, m.tellBitOf(sp), sg)))
 		}
 		if p.heapIndex >= 0 {
 			heap.Fix(&m.evict, int(p.heapIndex)) // a new address: not failing
@@ -172,7 +175,7 @@ func (m *Book) AddFrom(a addr.NodeAddress, src addr.NodeID) (bool, error) {
 	if err := m.admit(sl, hearsay(a, src)); err != nil {
 		return false, err
 	}
-	if len(m.peers) >= m.opts.MaxPeers {
+	if m.peers.len() >= m.opts.MaxPeers {
 		// The operator's address outranks what we hold; news competes
 		// with what failed, and with hearsay of more crowded groups.
 		var err error
@@ -185,8 +188,8 @@ func (m *Book) AddFrom(a addr.NodeAddress, src addr.NodeID) (bool, error) {
 			return false, err
 		}
 	}
-	p := m.insert(a.NodeID, &addrInfo{addr: store(a), toldBy: m.tellBitOf(sp), srcGroup: sg})
-	p.src = src
+	p := m.insert(a.NodeID, ptr(newAddrInfo(a, m.tellBitOf(sp), sg)))
+	p.src = m.srcs.take(src)
 	m.place(p, sl)
 	m.trimCrowds()
 	m.wake = true
@@ -199,12 +202,12 @@ var errDistrusted = errs.ErrDistrustedSource
 // sourceGroup is the network group src, whose entry is sp (nil if none),
 // counts in as a source (see peerInfo.group): addr.NoGroup for no source
 // (the operator), addr.GroupUnknown for a source we do not know.
-func sourceGroup(src addr.NodeID, sp *peerInfo) uint64 {
+func (m *Book) sourceGroup(src addr.NodeID, sp *peerInfo) uint64 {
 	if src == "" {
 		return addr.NoGroup
 	}
 	if sp != nil {
-		return sp.group()
+		return m.group(sp)
 	}
 	return addr.GroupUnknown
 }
@@ -222,7 +225,7 @@ func (m *Book) slotOf(a addr.NodeAddress, src addr.NodeID, sp *peerInfo) slot {
 	if src == "" {
 		sg = g
 	} else if sp != nil {
-		sg = sp.group()
+		sg = m.group(sp)
 	}
 	return slot{sg, m.bucketKey.bucket(g, sg), g}
 }
@@ -231,26 +234,28 @@ func (m *Book) slotOf(a addr.NodeAddress, src addr.NodeID, sp *peerInfo) slot {
 // connection: while connected, the group of the connection's observed
 // remote address, never one the peer announced about itself when the
 // transport saw the remote; else peerGroup.
-func (p *peerInfo) group() uint64 {
-	if p.connected() && p.connGroup != addr.NoGroup {
-		return p.connGroup
+func (m *Book) group(p *peerInfo) uint64 {
+	if p.connected() {
+		if g := m.conns[p].connGroup; g != addr.NoGroup {
+			return g
+		}
 	}
-	return peerGroup(p)
+	return m.peerGroup(p)
 }
 
 // peerGroup is the network group of the address we last reached p at,
 // else of the first we learnt; addr.GroupUnknown if we hold none.
-func peerGroup(p *peerInfo) uint64 {
-	if len(p.addrs) == 0 {
+func (m *Book) peerGroup(p *peerInfo) uint64 {
+	if m.extra.num(p) == 0 {
 		return addr.GroupUnknown
 	}
-	best := p.addrs[0]
-	for _, ai := range p.addrs[1:] {
+	best := m.extra.at(p, 0)
+	for _, ai := range m.extra.all(p) {
 		if ai.lastSuccess > best.lastSuccess {
 			best = ai
 		}
 	}
-	return addr.Group(best.addr.of(p.id))
+	return addr.Group(best.addr().of(p.id))
 }
 
 // hearsay reports whether src's word about a is about another node: not
@@ -264,16 +269,16 @@ func hearsay(a addr.NodeAddress, src addr.NodeID) bool {
 // hearsay about a crowded group), then its bucket and its source group.
 // The caller holds the lock.
 func (m *Book) admit(sl slot, hearsay bool) error {
-	if n := m.groupLoad[sl.group]; n >= m.groupCap {
+	if n := m.groupLoad(sl.group); n >= m.groupCap {
 		return fmt.Errorf("%w (%d entries)", errs.ErrNetworkGroupFull, n)
 	}
 	if hearsay && m.crowded(sl.group) {
-		return fmt.Errorf("%w (%d entries, crowded)", errs.ErrNetworkGroupFull, m.groupLoad[sl.group])
+		return fmt.Errorf("%w (%d entries, crowded)", errs.ErrNetworkGroupFull, m.groupLoad(sl.group))
 	}
 	if n := m.bucketLoad[sl.bucket]; n >= m.bucketCap {
 		return fmt.Errorf("%w (%d entries of its group from it)", errs.ErrSourceGroupFull, n)
 	}
-	if n := m.sourceLoad[sl.source]; n >= m.sourceCap {
+	if n := m.sourceLoad(sl.source); n >= m.sourceCap {
 		return fmt.Errorf("%w (%d entries from it)", errs.ErrSourceGroupFull, n)
 	}
 	return nil
@@ -282,23 +287,47 @@ func (m *Book) admit(sl slot, hearsay bool) error {
 // place counts p in slot sl; unplace takes it out. The caller holds the
 // lock.
 func (m *Book) place(p *peerInfo, sl slot) {
-	p.slot, p.placed = sl, true
-	m.sourceLoad[sl.source]++
+	p.slotSource, p.slotGroup = sl.source, sl.group
+	p.mark(placed, true)
+	m.addLoad(sl.source, 1, 0)
 	m.bucketLoad[sl.bucket]++
-	m.crowd.move(m.groupLoad[sl.group], +1)
-	m.groupLoad[sl.group]++
-	p.crowdRank = uint8(min(m.groupLoad[sl.group], 255))
+	m.crowd.move(m.groupLoad(sl.group), +1)
+	m.addLoad(sl.group, 0, 1)
+	p.crowdRank = uint8(min(m.groupLoad(sl.group), 255))
 }
 
 func (m *Book) unplace(p *peerInfo) {
-	if !p.placed {
+	if !p.is(placed) {
 		return
 	}
-	p.placed = false
-	decrement(m.sourceLoad, p.slot.source)
-	decrement(m.bucketLoad, p.slot.bucket)
-	m.crowd.move(m.groupLoad[p.slot.group], -1)
-	decrement(m.groupLoad, p.slot.group)
+	p.mark(placed, false)
+	sl := m.slotOfEntry(p)
+	m.addLoad(sl.source, -1, 0)
+	decrement(m.bucketLoad, sl.bucket)
+	m.crowd.move(m.groupLoad(sl.group), -1)
+	m.addLoad(sl.group, 0, -1)
+}
+
+// groupLoad is a network group's load: how many entries count against it
+// as a source group (source) and as their network group (group).
+type groupLoad struct{ source, group int32 }
+
+// sourceLoad is how many gossiped entries count against source group g.
+func (m *Book) sourceLoad(g uint64) int { return int(m.loads[g].source) }
+
+// groupLoad is how many gossiped entries network group g holds.
+func (m *Book) groupLoad(g uint64) int { return int(m.loads[g].group) }
+
+// addLoad adds source and group to g's load, forgetting g at zero.
+func (m *Book) addLoad(g uint64, source, group int32) {
+	l := m.loads[g]
+	l.source += source
+	l.group += group
+	if l == (groupLoad{}) {
+		delete(m.loads, g)
+	} else {
+		m.loads[g] = l
+	}
 }
 
 // decrement counts one entry less under k, forgetting k at zero.

@@ -158,8 +158,18 @@ const (
 	stateReady                      // Up was published
 )
 
+// addrInfo is a stored address (storedAddr's fields, flattened so that
+// its flags and failures fill what would be its padding) and its
+// history.
 type addrInfo struct {
-	addr        storedAddr
+	host string
+	port uint16
+	// kind is the protocol's index in protocols, with vouchedBit set
+	// once a source of another group than srcGroup told us of the
+	// address too.
+	kind        uint8
+	everWorked  bool
+	failures    int32 // consecutive failed dials
 	retryAt     stamp // not dialled before this
 	lastSuccess stamp
 	// toldBy holds the tellBit of each connected peer that told us of
@@ -168,88 +178,154 @@ type addrInfo struct {
 	toldBy uint64
 	// srcGroup is the network group of the connection that first told
 	// us of this address (addr.NoGroup for the operator's), charged with
-	// what its first dial shows (trust.go); vouched: a source of another
-	// group told us of it too.
-	srcGroup   uint64
-	failures   int32 // consecutive failed dials
-	everWorked bool
-	vouched    bool
+	// what its first dial shows (trust.go).
+	srcGroup uint64
 }
 
+const vouchedBit = 0x80 // in addrInfo.kind
+
+// newAddrInfo returns the entry of address a, which the book validated,
+// told by the sources of toldBy, first from source group srcGroup.
+func newAddrInfo(a addr.NodeAddress, toldBy, srcGroup uint64) addrInfo {
+	s := store(a)
+	return addrInfo{host: s.host, port: s.port, kind: s.proto, toldBy: toldBy, srcGroup: srcGroup}
+}
+
+// addr is the address ai stores.
+func (ai *addrInfo) addr() storedAddr {
+	return storedAddr{host: ai.host, port: ai.port, proto: ai.kind &^ vouchedBit}
+}
+
+func (ai *addrInfo) vouched() bool { return ai.kind&vouchedBit != 0 }
+
 // peerInfo is a peer's entry. Its fields are ordered, and sized, to pack
-// (the book holds up to MaxPeers of them): times are stamps, small
-// counts small integers.
+// (the book holds up to MaxPeers of them; TestEntrySize pins the size):
+// times are stamps, small counts small integers, marks bits; what
+// matters only while a connection lasts is in the book's conns, and what
+// few entries have (further addresses, a broken protocol, a short
+// connection's awaited answer) in its other side tables.
 type peerInfo struct {
 	id addr.NodeID
-	// addrs are the peer's addresses. The one it enters the book with is
-	// stored inline (first, addrs backed by one), so that a new entry is
-	// one allocation; addresses added later are allocated apart, and
-	// first, once taken out of addrs, is not used again.
-	addrs   []*addrInfo
-	one     [1]*addrInfo
-	first   addrInfo
-	src     addr.NodeID // the peer that first told us of it, if any
-	dialing *addrInfo   // while stateDialing
-	seq     uint64      // insertion order, for ties in eviction
-	// adv is what we have advertised to this connected peer: nil until
-	// we first answer it on a connection, and again once it closes.
-	adv      *walk.Cursor[*peerInfo]
-	outGroup uint64 // while outbound: its group in outGroups, or addr.NoGroup
-	// connGroup is, while connected, the network group of the
-	// connection's observed remote address (the address we dialled, or
-	// the remote IP the transport saw); addr.NoGroup when the transport
-	// could not tell.
-	connGroup uint64
-	slot      slot // source group, bucket and network group (groups.go), if placed
-
-	connectedAt stamp
-	brokeAt     stamp // when it last broke the protocol (a fatal peer error), if ever
+	// The peer's addresses (see extraAddrs) are first, while hasFirst,
+	// then those of Book.extra, while hasExtra (few peers have more than
+	// one). The one it enters the book with is stored inline (first), so
+	// that a new entry is one allocation; addresses added later are
+	// allocated apart, and first, once taken out, is not used again.
+	first addrInfo
+	seq   uint64 // insertion order, for ties in eviction
+	// slotSource and slotGroup are, while placed, the source group and
+	// network group it counts in (its slot, the bucket named by both).
+	slotSource uint64
+	slotGroup  uint64
+	src        srcRef // the peer that first told us of it, if any
+	heapIndex  int32  // position in the evictable heap, -1 if not there
+	score      int16  // MinScore to MaxScore
+	flags      entryFlags
 	// hangUps counts the connections in a row that ended within
 	// lifecycle.ShortConnection of being made, after the peer answered
 	// us and not at our asking (see Disconnected); at most
-	// lifecycle.MaxHangUps. answered: the peer answered a request of ours
-	// on the present connection. closedShort: when the last connection
-	// closed within lifecycle.ShortConnection, before an answer and not at
-	// our asking, until the next connection (see Answered).
-	closedShort stamp
-	hangUps     int8
-	answered    bool
-	// tell numbers this connected peer's bit in addresses' toldBy masks
-	// (tellBit), once it has told us of an address we keep: 1 + the
-	// bit's index, 0 if it has not, or no bit was free.
-	tell uint8
-
-	heapIndex int32 // position in the evictable heap, -1 if not there
-	score     int16 // MinScore to MaxScore
+	// lifecycle.MaxHangUps. When the last connection closed within
+	// lifecycle.ShortConnection, before an answer and not at our asking,
+	// Book.closedShort holds when, until the next connection (see
+	// Answered).
+	hangUps int8
 	// crowdRank is how many entries its network group held when it was
 	// placed, itself included (at most 255): the late entries of a
 	// crowded group are the ones that make room (caps.go).
 	crowdRank  uint8
 	state      connState
-	caps       event.PeerCaps
 	persistent bool
-	private    bool
-	outbound   bool // we dialled it (dialing or connected)
-	proven     bool // we have connected to it
-	placed     bool // counted in sourceLoad, bucketLoad and groupLoad
-	removed    bool // gone from the book; still in order until compaction
-	evicting   bool // queued for eviction (lifecycle.Slots.Queue)
+}
+
+// entryFlags are an entry's marks, a bit each.
+type entryFlags uint16
+
+const (
+	hasFirst entryFlags = 1 << iota // first is the peer's first address
+	hasExtra                        // Book.extra holds its further addresses
+	broke                           // Book.brokeAt holds when it last broke the protocol
+	everConn                        // it has been connected (we dialled it, or it us)
+	private                         // configured private: never advertised
+	outbound                        // we dialled it (dialing or connected)
+	proven                          // we have connected to it
+	placed                          // counted in loads and bucketLoad
+	removed                         // gone from the book; still in order until compaction
+	evicting                        // queued for eviction (lifecycle.Slots.Queue)
+)
+
+func (p *peerInfo) is(f entryFlags) bool { return p.flags&f != 0 }
+
+func (p *peerInfo) mark(f entryFlags, on bool) {
+	if on {
+		p.flags |= f
+	} else {
+		p.flags &^= f
+	}
+}
+
+// connInfo is the state of a connection to a peer while it is being made
+// or is up, kept in the book's conns: allocated as it begins (a dial, an
+// accepted connection) and dropped when it ends, so that the idle
+// entries, most of a book, do not carry it.
+type connInfo struct {
+	dialing *addrInfo // while stateDialing
+	// adv is what we have advertised to this connected peer: nil until
+	// we first answer it on this connection.
+	adv      *walk.Cursor[*peerInfo]
+	outGroup uint64 // while outbound: its group in outGroups, or addr.NoGroup
+	// connGroup is the network group of the connection's observed remote
+	// address (the address we dialled, or the remote IP the transport
+	// saw); addr.NoGroup when the transport could not tell.
+	connGroup   uint64
+	connectedAt stamp
+	caps        event.PeerCaps // once Ready
+	// tell numbers this connected peer's bit in addresses' toldBy masks
+	// (tellBit), once it has told us of an address we keep: 1 + the
+	// bit's index, 0 if it has not, or no bit was free.
+	tell uint8
+	// answered: the peer answered a request of ours on this connection.
+	answered bool
+}
+
+// dialingAddr is the address p is being dialled at, nil if none.
+func (m *Book) dialingAddr(p *peerInfo) *addrInfo {
+	if p.state != stateDialing {
+		return nil
+	}
+	return m.conns[p].dialing
+}
+
+// cursor is p's walk on its connection (connInfo.adv), nil if none.
+func (m *Book) cursor(p *peerInfo) *walk.Cursor[*peerInfo] {
+	if !p.connected() {
+		return nil
+	}
+	return m.conns[p].adv
+}
+
+// slotOfEntry is where p counts while placed: its source group, its
+// bucket and its network group.
+func (m *Book) slotOfEntry(p *peerInfo) slot {
+	return slot{p.slotSource, m.bucketKey.bucket(p.slotGroup, p.slotSource), p.slotGroup}
 }
 
 // tellBit is p's bit in addresses' toldBy masks (see tell), 0 if none.
-func (p *peerInfo) tellBit() uint64 {
-	if p.tell == 0 {
+func (m *Book) tellBit(p *peerInfo) uint64 {
+	if !p.connected() {
 		return 0
 	}
-	return 1 << (p.tell - 1)
+	return m.conns[p].tellBit()
+}
+
+// tellBit is the bit numbered by c.tell, 0 if none.
+func (c *connInfo) tellBit() uint64 {
+	if c.tell == 0 {
+		return 0
+	}
+	return 1 << (c.tell - 1)
 }
 
 func (p *peerInfo) connected() bool { return p.state != stateIdle }
-
-// failing reports whether every address of p failed its last dial.
-func (p *peerInfo) failing() bool {
-	return len(p.addrs) > 0 && !slices.ContainsFunc(p.addrs, func(ai *addrInfo) bool { return ai.failures == 0 })
-}
 
 // Book is an in-memory address book plus the state of the connections
 // made from it. It decides whom to dial (TryDialNext) with per-address
@@ -268,7 +344,7 @@ type Book struct {
 	// selfEndpoints are the host:port pairs of our own addresses.
 	selfEndpoints map[endpoint]bool
 
-	peers  map[addr.NodeID]*peerInfo
+	peers  peerTable
 	order  []*peerInfo // sorted by ID; may hold removed entries
 	fresh  []*peerInfo // added since order was last sorted
 	stale  int         // removed entries still in order
@@ -292,15 +368,29 @@ type Book struct {
 
 	bucketKey  bucketKey      // secret key naming buckets (groups.go)
 	sourceCap  int            // gossiped entries per source group
-	sourceLoad map[uint64]int // gossiped entries per source group
 	bucketCap  int            // entries per bucket
 	bucketLoad map[uint64]int // gossiped entries per bucket
 	groupCap   int            // entries per network group
-	groupLoad  map[uint64]int // gossiped entries per network group
-	crowd      loadCounts     // how many groups hold each load (caps.go)
+	// loads counts, for each network group, the gossiped entries it
+	// holds and those counted against it as a source group: one table,
+	// since a group is both (an operator's address is its own source).
+	loads map[uint64]groupLoad
+	crowd loadCounts // how many groups hold each load (caps.go)
 	// fatalGroups: when a peer of a public group last broke the protocol
 
 	trust map[uint64]*sourceTrust // what each source group's addresses proved (trust.go)
+
+	srcs sources // the node IDs entries name as their source (srcref.go)
+	// conns holds the state of each entry's connection while it is
+	// dialing or connected (see connInfo).
+	conns map[*peerInfo]*connInfo
+	// brokeAt holds, for each entry marked broke, when its peer last
+	// broke the protocol (a fatal peer error); closedShort, for each idle
+	// entry whose last connection closed short and unanswered (see
+	// peerInfo.hangUps), when it closed.
+	brokeAt     map[*peerInfo]stamp
+	closedShort map[*peerInfo]stamp
+	extra       extraAddrs // the addresses of an entry after its first (hasExtra)
 
 	strictLogged bool
 
@@ -330,7 +420,7 @@ func New(self addr.NodeID, opts Options) (*Book, error) {
 		selfKey:       walk.Key(self),
 		opts:          o,
 		selfEndpoints: make(map[endpoint]bool),
-		peers:         make(map[addr.NodeID]*peerInfo),
+		peers:         newPeerTable(),
 		bucketKey:     bucketKey{o.Rand.Uint64(), o.Rand.Uint64()},
 		slots: lifecycle.NewSlots(lifecycle.Limits{
 			MaxConnected:        o.MaxConnected,
@@ -339,14 +429,19 @@ func New(self addr.NodeID, opts Options) (*Book, error) {
 			MinRetryTime:        o.MinRetryTime,
 			MaxRetryTime:        o.MaxRetryTime,
 		}),
-		sourceCap:  sourceCap(o.MaxPeers),
-		sourceLoad: make(map[uint64]int),
-		bucketCap:  bucketCap(o.MaxPeers),
-		bucketLoad: make(map[uint64]int),
-		groupCap:   groupCap(o.MaxPeers),
-		groupLoad:  make(map[uint64]int),
-		trust:      make(map[uint64]*sourceTrust),
+		sourceCap:   sourceCap(o.MaxPeers),
+		bucketCap:   bucketCap(o.MaxPeers),
+		bucketLoad:  make(map[uint64]int),
+		groupCap:    groupCap(o.MaxPeers),
+		loads:       make(map[uint64]groupLoad),
+		trust:       make(map[uint64]*sourceTrust),
+		srcs:        newSources(),
+		brokeAt:     make(map[*peerInfo]stamp),
+		closedShort: make(map[*peerInfo]stamp),
+		extra:       make(extraAddrs),
+		conns:       make(map[*peerInfo]*connInfo),
 	}
+	m.evict.extra = m.extra
 	for _, a := range o.SelfAddresses {
 		if err := a.Validate(); err != nil {
 			return nil, fmt.Errorf("%w: self address: %w", errs.ErrInvalidConfig, err)
@@ -386,13 +481,14 @@ func (m *Book) isPrivate(id addr.NodeID) bool { return slices.Contains(m.opts.Pr
 // copied into the entry; the caller holds the lock and made room.
 func (m *Book) insert(id addr.NodeID, ai *addrInfo) *peerInfo {
 	m.seq++
-	p := &peerInfo{id: id, heapIndex: -1, seq: m.seq, private: m.isPrivate(id)}
+	p := &peerInfo{id: id, heapIndex: -1, seq: m.seq}
+	p.mark(private, m.isPrivate(id))
 	m.freshRanks = append(m.freshRanks, m.RankOf(id))
 	if ai != nil {
-		p.first, p.one[0] = *ai, &p.first
-		p.addrs = p.one[:1:1]
+		p.first = *ai
+		p.mark(hasFirst, true)
 	}
-	m.peers[id] = p
+	m.peers.put(p)
 	m.fresh = append(m.fresh, p)
 	m.log = append(m.log, walk.Entry[*peerInfo]{E: p, Key: walk.Key(id)})
 	if len(m.fresh) > 64 && len(m.fresh) > len(m.order) {
@@ -406,10 +502,10 @@ func (m *Book) insert(id addr.NodeID, ai *addrInfo) *peerInfo {
 // (we have connected to it): a proven peer is never replaced by an
 // unproven one. The caller holds the lock.
 func (m *Book) makeRoom() error {
-	if len(m.evict) == 0 || m.evict[0].proven {
+	if len(m.evict.es) == 0 || m.evict.es[0].is(proven) {
 		return errs.ErrAddressBookFull
 	}
-	m.remove(m.evict[0])
+	m.remove(m.evict.es[0])
 	return nil
 }
 
@@ -427,12 +523,12 @@ func (m *Book) makeRoom() error {
 // it takes the honest network in as it comes (g is addr.NoGroup for
 // none).
 func (m *Book) makeRoomForGossip(g uint64) error {
-	if len(m.evict) > 0 && !m.evict[0].proven && m.evict[0].failing() {
-		m.remove(m.evict[0])
+	if len(m.evict.es) > 0 && !m.evict.es[0].is(proven) && m.extra.failing(m.evict.es[0]) {
+		m.remove(m.evict.es[0])
 		return nil
 	}
 	if g != addr.NoGroup {
-		if v := m.crowdVictim(m.groupLoad[g] + 2); v != nil {
+		if v := m.crowdVictim(m.groupLoad(g) + 2); v != nil {
 			m.remove(v)
 			return nil
 		}
@@ -444,8 +540,13 @@ func (m *Book) makeRoomForGossip(g uint64) error {
 func (m *Book) remove(p *peerInfo) {
 	m.unrank(p)
 	m.unplace(p)
-	delete(m.peers, p.id)
-	p.removed = true
+	m.peers.del(p.id)
+	p.mark(removed, true)
+	m.srcs.release(p.src)
+	p.src = noSrc
+	delete(m.brokeAt, p)
+	delete(m.closedShort, p)
+	m.extra.drop(p)
 	m.stale++
 	m.gone = append(m.gone, p)
 	m.dropRank(m.RankOf(p.id))
@@ -465,12 +566,12 @@ func (m *Book) remove(p *peerInfo) {
 // compactLog takes the removed entries out of the log, in one pass. The
 // caller holds the lock.
 func (m *Book) compactLog() {
-	live := slices.DeleteFunc(m.log, func(e walk.Entry[*peerInfo]) bool { return e.E.removed })
+	live := slices.DeleteFunc(m.log, func(e walk.Entry[*peerInfo]) bool { return e.E.is(removed) })
 	m.log, m.logGone = live, 0
 }
 
 func (m *Book) rank(p *peerInfo) {
-	if p.persistent || p.connected() || p.heapIndex >= 0 || p.removed {
+	if p.persistent || p.connected() || p.heapIndex >= 0 || p.is(removed) {
 		return
 	}
 	heap.Push(&m.evict, p)
@@ -504,7 +605,7 @@ func (m *Book) settle() {
 	}
 	fresh := m.fresh[:0]
 	for _, p := range m.fresh {
-		if !p.removed {
+		if !p.is(removed) {
 			fresh = append(fresh, p)
 		}
 	}
@@ -559,19 +660,22 @@ func (m *Book) compact() {
 
 // evictHeap orders idle, non-persistent peers by rank: lowest score first,
 // then the oldest.
-type evictHeap []*peerInfo
+type evictHeap struct {
+	es    []*peerInfo
+	extra extraAddrs // the book's, to read the entries' addresses
+}
 
-func (h evictHeap) Len() int           { return len(h) }
-func (h evictHeap) Less(i, j int) bool { return evictsFirst(h[i], h[j]) }
+func (h *evictHeap) Len() int           { return len(h.es) }
+func (h *evictHeap) Less(i, j int) bool { return h.evictsFirst(h.es[i], h.es[j]) }
 
 // evictsFirst orders entries for eviction: unproven before proven, then
 // failing (every address failed its last dial) before the others, then
 // the lowest score, then the oldest.
-func evictsFirst(a, b *peerInfo) bool {
-	if a.proven != b.proven {
-		return !a.proven
+func (h *evictHeap) evictsFirst(a, b *peerInfo) bool {
+	if a.is(proven) != b.is(proven) {
+		return !a.is(proven)
 	}
-	if fa, fb := a.failing(), b.failing(); fa != fb {
+	if fa, fb := h.extra.failing(a), h.extra.failing(b); fa != fb {
 		return fa
 	}
 	if a.score != b.score {
@@ -579,21 +683,21 @@ func evictsFirst(a, b *peerInfo) bool {
 	}
 	return a.seq < b.seq
 }
-func (h evictHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].heapIndex = int32(i)
-	h[j].heapIndex = int32(j)
+func (h *evictHeap) Swap(i, j int) {
+	h.es[i], h.es[j] = h.es[j], h.es[i]
+	h.es[i].heapIndex = int32(i)
+	h.es[j].heapIndex = int32(j)
 }
 func (h *evictHeap) Push(x any) {
 	p := x.(*peerInfo)
-	p.heapIndex = int32(len(*h))
-	*h = append(*h, p)
+	p.heapIndex = int32(len(h.es))
+	h.es = append(h.es, p)
 }
 func (h *evictHeap) Pop() any {
-	old := *h
+	old := h.es
 	p := old[len(old)-1]
 	old[len(old)-1] = nil
 	p.heapIndex = -1
-	*h = old[:len(old)-1]
+	h.es = old[:len(old)-1]
 	return p
 }

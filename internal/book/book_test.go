@@ -1195,7 +1195,7 @@ func TestAdvertiseDeliversAllNewsInOrder(t *testing.T) {
 		for _, a := range out {
 			got[a.NodeID]++
 		}
-		if adv := m.peers[to].adv; !adv.LapDone() {
+		if adv := m.cursor(m.peers.get(to)); !adv.LapDone() {
 			require.LessOrEqual(t, adv.OpenLaps(), 1, "while the walk goes on, one lap of news at a time")
 			walkingLaps += adv.OpenLaps()
 		}
@@ -1397,7 +1397,7 @@ func TestAdvertiseRandomNewsToReconnectingPeers(t *testing.T) {
 			m.mu.Lock()
 			defer m.mu.Unlock()
 			for _, a := range out {
-				p := m.peers[a.NodeID]
+				p := m.peers.get(a.NodeID)
 				require.NotNil(t, p)
 				if s, ok := sent[i][a.NodeID]; ok && s == p.seq {
 					t.Fatalf("seed %d: %s twice to %d (seq %d)", seed, a.NodeID, i, s)
@@ -1434,7 +1434,7 @@ func TestAdvertiseRandomNewsToReconnectingPeers(t *testing.T) {
 				require.Less(t, n, 100000)
 			}
 			m.mu.Lock()
-			for id, p := range m.peers {
+			for id, p := range m.peers.all() {
 				if id == nodeID(i) {
 					continue
 				}

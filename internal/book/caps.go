@@ -150,7 +150,7 @@ func groupCap(maxPeers int) int {
 // hearsay: crowdFactor times what the typical group holds, and at least
 // crowdFloor.
 func (m *Book) crowded(g uint64) bool {
-	return m.groupLoad[g] >= m.CrowdShare()
+	return m.groupLoad(g) >= m.CrowdShare()
 }
 
 // trimCrowds drops, of crowdSample entries drawn at random, hearsay we
@@ -168,7 +168,7 @@ func (m *Book) trimCrowds() {
 			return
 		}
 		p := m.log[m.opts.Rand.IntN(len(m.log))].E
-		if !p.removed && p.placed && int(p.crowdRank) > limit && m.groupLoad[p.slot.group] > limit && m.lateHearsay(p) {
+		if !p.is(removed) && p.is(placed) && int(p.crowdRank) > limit && m.groupLoad(p.slotGroup) > limit && m.lateHearsay(p) {
 			m.remove(p)
 			m.wake = true
 		}
@@ -189,7 +189,7 @@ func (m *Book) crowdVictim(least int) *peerInfo {
 	var v *peerInfo
 	for range crowdSample {
 		p := m.log[m.opts.Rand.IntN(len(m.log))].E
-		if p.removed || !p.placed || (v != nil && p.seq < v.seq) || m.groupLoad[p.slot.group] < least || !m.lateHearsay(p) {
+		if p.is(removed) || !p.is(placed) || (v != nil && p.seq < v.seq) || m.groupLoad(p.slotGroup) < least || !m.lateHearsay(p) {
 			continue
 		}
 		v = p
@@ -205,10 +205,10 @@ func (m *Book) crowdVictim(least int) *peerInfo {
 // entries of a group, an honest node's among them however an attacker
 // crowds its /16 after, are not.
 func (m *Book) lateHearsay(p *peerInfo) bool {
-	if int(p.crowdRank) <= crowdFloor || p.persistent || p.connected() || p.proven || p.src == "" || p.src == p.id || len(p.addrs) != 1 {
+	if int(p.crowdRank) <= crowdFloor || p.persistent || p.connected() || p.is(proven) || p.src == noSrc || m.srcs.id(p.src) == p.id || m.extra.num(p) != 1 {
 		return false
 	}
-	return !p.addrs[0].everWorked
+	return !m.extra.at(p, 0).everWorked
 }
 
 // CrowdShare is the most hearsay a network group may hold now, unless it

@@ -76,9 +76,9 @@ func isSybil(a NodeAddress) bool { return strings.HasPrefix(a.Hostname, "66.66."
 
 func countFrom(m *PeerManager, srcs []NodeID) int {
 	n := 0
-	for _, p := range m.peers {
+	for _, p := range m.peers.all() {
 		for _, s := range srcs {
-			if p.src == s {
+			if m.srcs.id(p.src) == s {
 				n++
 			}
 		}

@@ -16,6 +16,7 @@ import (
 // in proportion to the book, so nothing else does.
 //
 // The invariants:
+//   - the table of entries finds each entry it holds by its ID;
 //   - the book holds at most MaxPeers entries but for connected and
 //     persistent ones, never
 //     our own ID, each entry under its own ID with at most
@@ -38,28 +39,34 @@ import (
 //   - a dialing entry is outbound;
 //   - the trust table holds at most MaxPeers source groups, and no idle
 //     entry we never reached stands on distrusted sources alone;
+//   - an entry has connection state (conn) exactly while dialing or
+//     connected, dials an address only while dialing, and the side
+//     tables (brokeAt, closedShort, the source refs) match the entries;
 //   - the order, once settled, is the book sorted by ID, and the rank index
 //     holds the entries' ranks.
 func (m *Book) Check() error {
-	if n, limit := len(m.peers), m.opts.MaxPeers+m.slots.Active()+len(m.persistent); n > limit {
+	if n, limit := m.peers.len(), m.opts.MaxPeers+m.slots.Active()+len(m.persistent); n > limit {
 		return fmt.Errorf("book holds %d entries, limit %d with %d connected and %d persistent", n, limit, m.slots.Active(), len(m.persistent))
 	}
-	if _, ok := m.peers[m.self]; ok {
+	if m.peers.get(m.self) != nil {
 		return errors.New("book holds our own ID")
 	}
-	active, outbound, ranked := 0, 0, 0
-	for id, p := range m.peers {
+	active, dialled, ranked := 0, 0, 0
+	for id, p := range m.peers.all() {
 		if err := m.checkEntry(p); err != nil {
 			return fmt.Errorf("entry %s: %w", id, err)
 		}
 		if id != p.id {
 			return fmt.Errorf("entry %s stored under %s", p.id, id)
 		}
+		if m.peers.get(id) != p {
+			return fmt.Errorf("entry %s held but not found by its ID", id)
+		}
 		if p.connected() {
 			active++
 		}
-		if p.outbound {
-			outbound++
+		if p.is(outbound) {
+			dialled++
 		}
 		if p.heapIndex >= 0 {
 			ranked++
@@ -68,18 +75,18 @@ func (m *Book) Check() error {
 	switch {
 	case active != m.slots.Active():
 		return fmt.Errorf("active count %d, counted %d", m.slots.Active(), active)
-	case outbound != m.slots.Outbound():
-		return fmt.Errorf("outbound count %d, counted %d", m.slots.Outbound(), outbound)
-	case ranked != len(m.evict):
-		return fmt.Errorf("eviction heap holds %d, %d entries ranked", len(m.evict), ranked)
+	case dialled != m.slots.Outbound():
+		return fmt.Errorf("outbound count %d, counted %d", m.slots.Outbound(), dialled)
+	case ranked != len(m.evict.es):
+		return fmt.Errorf("eviction heap holds %d, %d entries ranked", len(m.evict.es), ranked)
 	}
-	for i := 1; i < len(m.evict); i++ {
+	for i := 1; i < len(m.evict.es); i++ {
 		if m.evict.Less(i, (i-1)/2) {
 			return fmt.Errorf("eviction heap out of order at %d", i)
 		}
 	}
 	for _, id := range m.slots.Queued() {
-		if p := m.peers[id]; p == nil || !p.connected() || !p.evicting {
+		if p := m.peers.get(id); p == nil || !p.connected() || !p.is(evicting) {
 			return fmt.Errorf("queued for eviction but not a connected entry marked so: %s", id)
 		}
 	}
@@ -92,7 +99,46 @@ func (m *Book) Check() error {
 	if err := m.checkTrust(); err != nil {
 		return err
 	}
+	if err := m.checkSideTables(); err != nil {
+		return err
+	}
 	return m.checkOrder()
+}
+
+// checkSideTables: the times of the side tables are of entries in the
+// book (closedShort's of idle ones), the connection states of connected
+// entries, and each source ref is counted by
+// the entries naming it, its ID indexed under it.
+func (m *Book) checkSideTables() error {
+	for name, t := range map[string]map[*peerInfo]stamp{"brokeAt": m.brokeAt, "closedShort": m.closedShort} {
+		for p, at := range t {
+			if m.peers.get(p.id) != p || at == 0 {
+				return fmt.Errorf("%s holds %s, not in the book, or the zero time", name, p.id)
+			}
+		}
+	}
+	for p := range m.conns {
+		if m.peers.get(p.id) != p || !p.connected() {
+			return fmt.Errorf("connection state held for %s, not a connected entry", p.id)
+		}
+	}
+	refs := make([]int32, len(m.srcs.ids))
+	for _, p := range m.peers.all() {
+		refs[p.src]++
+	}
+	refs[noSrc] = 0
+	if !slices.Equal(refs, m.srcs.refs) {
+		return errors.New("source refs are not the entries naming them counted")
+	}
+	if len(m.srcs.index)+len(m.srcs.free)+1 != len(m.srcs.ids) {
+		return fmt.Errorf("%d sources indexed and %d free of %d", len(m.srcs.index), len(m.srcs.free), len(m.srcs.ids)-1)
+	}
+	for id, r := range m.srcs.index {
+		if id == "" || m.srcs.ids[r] != id || m.srcs.refs[r] <= 0 {
+			return fmt.Errorf("source %s indexed under ref %d, which names %s", id, r, m.srcs.ids[r])
+		}
+	}
+	return nil
 }
 
 // checkTrust: the trust table is bounded, and no idle entry we never
@@ -101,7 +147,7 @@ func (m *Book) checkTrust() error {
 	if len(m.trust) > m.opts.MaxPeers {
 		return fmt.Errorf("trust table holds %d groups, limit %d", len(m.trust), m.opts.MaxPeers)
 	}
-	for id, p := range m.peers {
+	for id, p := range m.peers.all() {
 		if m.baseless(p) {
 			return fmt.Errorf("entry %s stands on distrusted sources alone", id)
 		}
@@ -111,59 +157,72 @@ func (m *Book) checkTrust() error {
 
 func (m *Book) checkEntry(p *peerInfo) error {
 	switch {
-	case p.removed:
+	case p.is(removed):
 		return errors.New("removed but in the book")
-	case len(p.addrs) > m.opts.MaxAddressesPerPeer && !p.persistent:
-		return fmt.Errorf("%d addresses, limit %d", len(p.addrs), m.opts.MaxAddressesPerPeer)
+	case m.extra.num(p) > m.opts.MaxAddressesPerPeer && !p.persistent:
+		return fmt.Errorf("%d addresses, limit %d", m.extra.num(p), m.opts.MaxAddressesPerPeer)
 	case p.score < MinScore || p.score > MaxScore:
 		return fmt.Errorf("score %d", p.score)
 	case p.persistent && p.score != MaxScore:
 		return fmt.Errorf("persistent with score %d", p.score)
-	case p.state == stateDialing && p.dialing == nil:
+	case p.is(hasExtra) != (len(m.extra[p]) > 0) || slices.Contains(m.extra[p], nil):
+		return errors.New("further addresses not as marked, or a nil one")
+	case p.connected() != (m.conns[p] != nil):
+		return fmt.Errorf("state %d with connection state %v", p.state, m.conns[p] != nil)
+	case p.state == stateDialing && m.conns[p].dialing == nil:
 		return errors.New("dialing no address")
-	case p.outbound && !p.connected():
+	case p.state != stateDialing && p.connected() && m.conns[p].dialing != nil:
+		return errors.New("dialing an address but not dialing")
+	case p.is(outbound) && !p.connected():
 		return errors.New("outbound but idle")
-	case p.state == stateDialing && !p.outbound:
+	case p.state == stateDialing && !p.is(outbound):
 		return errors.New("dialing but not outbound")
 	case (!p.persistent && !p.connected()) != (p.heapIndex >= 0):
 		return fmt.Errorf("in the eviction heap: %v, state %d, persistent %v", p.heapIndex >= 0, p.state, p.persistent)
-	case p.heapIndex >= 0 && (int(p.heapIndex) >= len(m.evict) || m.evict[p.heapIndex] != p):
+	case p.heapIndex >= 0 && (int(p.heapIndex) >= len(m.evict.es) || m.evict.es[p.heapIndex] != p):
 		return errors.New("heap index points elsewhere")
 	case p.hangUps < 0 || p.hangUps > lifecycle.MaxHangUps:
 		return fmt.Errorf("%d hang-ups, limit %d", p.hangUps, lifecycle.MaxHangUps)
-	case p.hangUps > 0 && p.connectedAt == 0:
+	case p.hangUps > 0 && !p.is(everConn):
 		return errors.New("hung up but never connected")
-	case p.answered && p.state < stateConnected:
+	case m.conns[p] != nil && m.conns[p].answered && p.state < stateConnected:
 		return errors.New("answered but not connected")
-	case p.closedShort != 0 && p.state >= stateConnected:
+	case m.closedShort[p] != 0 && p.state >= stateConnected:
 		return errors.New("connected, and waiting for the answer of its last connection")
+	case p.is(broke) != (m.brokeAt[p] != 0):
+		return errors.New("marked broke without a time, or a time without the mark")
+	case p.src != noSrc && (int(p.src) >= len(m.srcs.ids) || m.srcs.ids[p.src] == ""):
+		return fmt.Errorf("source ref %d names nobody", p.src)
 	}
 	return nil
 }
 
 func (m *Book) checkLoads() error {
 	sources, buckets, groups, out := map[uint64]int{}, map[uint64]int{}, map[uint64]int{}, map[uint64]int{}
-	for id, p := range m.peers {
-		if p.outbound && p.outGroup != addr.NoGroup {
-			out[p.outGroup]++
+	for id, p := range m.peers.all() {
+		if p.is(outbound) && m.conns[p].outGroup != addr.NoGroup {
+			out[m.conns[p].outGroup]++
 		}
-		if !p.placed {
+		if !p.is(placed) {
 			continue
 		}
 		if p.persistent {
 			return fmt.Errorf("persistent entry %s in a bucket", id)
 		}
-		sources[p.slot.source]++
-		buckets[p.slot.bucket]++
-		groups[p.slot.group]++
+		sl := m.slotOfEntry(p)
+		sources[sl.source]++
+		buckets[sl.bucket]++
+		groups[sl.group]++
 	}
 	switch {
-	case !maps.Equal(sources, m.sourceLoad):
-		return fmt.Errorf("source loads %v, counted %v", m.sourceLoad, sources)
+	case slices.Contains(slices.Collect(maps.Values(m.loads)), groupLoad{}):
+		return errors.New("a group's load is zero and not forgotten")
+	case !maps.Equal(sources, m.loadsOf(func(l groupLoad) int32 { return l.source })):
+		return fmt.Errorf("source loads %v, counted %v", m.loads, sources)
 	case !maps.Equal(buckets, m.bucketLoad):
 		return fmt.Errorf("bucket loads %v, counted %v", m.bucketLoad, buckets)
-	case !maps.Equal(groups, m.groupLoad):
-		return fmt.Errorf("group loads %v, counted %v", m.groupLoad, groups)
+	case !maps.Equal(groups, m.loadsOf(func(l groupLoad) int32 { return l.group })):
+		return fmt.Errorf("group loads %v, counted %v", m.loads, groups)
 	case !m.crowd.counts(groups):
 		return fmt.Errorf("group load counts %v (%d groups), loads %v", m.crowd.n, m.crowd.groups, groups)
 	case !maps.Equal(out, m.slots.OutGroups()):
@@ -187,21 +246,32 @@ func (m *Book) checkLoads() error {
 	return nil
 }
 
+// loadsOf returns the non-zero counts f reads of the groups' loads.
+func (m *Book) loadsOf(f func(groupLoad) int32) map[uint64]int {
+	out := map[uint64]int{}
+	for g, l := range m.loads {
+		if n := f(l); n != 0 {
+			out[g] = int(n)
+		}
+	}
+	return out
+}
+
 func (m *Book) checkTellBits() error {
 	var held uint64
-	for id, p := range m.peers {
-		if p.tellBit() == 0 {
+	for id, p := range m.peers.all() {
+		if m.tellBit(p) == 0 {
 			continue
 		}
 		switch {
 		case p.state < stateConnected:
 			return fmt.Errorf("%s holds a tell bit but is not connected", id)
-		case p.tell > 64:
-			return fmt.Errorf("%s holds tell bit %d", id, p.tell)
-		case held&p.tellBit() != 0:
+		case m.conns[p].tell > 64:
+			return fmt.Errorf("%s holds tell bit %d", id, m.conns[p].tell)
+		case held&m.tellBit(p) != 0:
 			return fmt.Errorf("tell bit of %s shared", id)
 		}
-		held |= p.tellBit()
+		held |= m.tellBit(p)
 	}
 	if held != m.tellBits {
 		return fmt.Errorf("tell bits in use %x, held %x", m.tellBits, held)
@@ -209,8 +279,8 @@ func (m *Book) checkTellBits() error {
 	if held&m.staleBits != 0 {
 		return errors.New("a tell bit both held and freed")
 	}
-	for id, p := range m.peers {
-		for _, ai := range p.addrs {
+	for id, p := range m.peers.all() {
+		for _, ai := range m.extra.all(p) {
 			if ai.toldBy&^(held|m.staleBits) != 0 {
 				return fmt.Errorf("address of %s carries a bit given to nobody and not freed", id)
 			}
@@ -221,11 +291,11 @@ func (m *Book) checkTellBits() error {
 
 func (m *Book) checkOrder() error {
 	m.settle()
-	if len(m.order) != len(m.peers) {
-		return fmt.Errorf("order holds %d, book %d", len(m.order), len(m.peers))
+	if len(m.order) != m.peers.len() {
+		return fmt.Errorf("order holds %d, book %d", len(m.order), m.peers.len())
 	}
 	for i, p := range m.order {
-		if m.peers[p.id] != p {
+		if m.peers.get(p.id) != p {
 			return fmt.Errorf("order holds %s, not in the book", p.id)
 		}
 		if i > 0 && m.order[i-1].id >= p.id {
@@ -239,20 +309,20 @@ func (m *Book) checkOrder() error {
 			return fmt.Errorf("log not in insertion order at %d", i)
 		case e.Key != walk.Key(e.E.id):
 			return fmt.Errorf("log entry %d has another key than its entry's", i)
-		case e.E.removed:
+		case e.E.is(removed):
 			gone++
-		case m.peers[e.E.id] != e.E:
+		case m.peers.get(e.E.id) != e.E:
 			return fmt.Errorf("log holds %s, not in the book", e.E.id)
 		default:
 			live++
 		}
 	}
-	if live != len(m.peers) || gone != m.logGone {
-		return fmt.Errorf("log holds %d entries and %d removed, book %d and %d", live, gone, len(m.peers), m.logGone)
+	if live != m.peers.len() || gone != m.logGone {
+		return fmt.Errorf("log holds %d entries and %d removed, book %d and %d", live, gone, m.peers.len(), m.logGone)
 	}
 	m.mergeRanks()
-	ranks := make([]uint64, 0, len(m.peers))
-	for _, p := range m.peers {
+	ranks := make([]uint64, 0, m.peers.len())
+	for _, p := range m.peers.all() {
 		ranks = append(ranks, m.RankOf(p.id))
 	}
 	slices.Sort(ranks)

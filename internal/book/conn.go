@@ -15,8 +15,8 @@ import (
 
 // Inbound reports whether id is a connected peer that dialled us.
 func (m *Book) Inbound(id addr.NodeID) bool {
-	p := m.peers[id]
-	return p != nil && p.connected() && !p.outbound
+	p := m.peers.get(id)
+	return p != nil && p.connected() && !p.is(outbound)
 }
 
 // CrowdedInbound reports whether id dialled us from a public network
@@ -24,19 +24,19 @@ func (m *Book) Inbound(id addr.NodeID) bool {
 // protocol in the last MaxRetryTime: the Core does not ask such a peer
 // first.
 func (m *Book) CrowdedInbound(now time.Time, id addr.NodeID) bool {
-	p := m.peers[id]
-	if p == nil || !p.connected() || p.outbound {
+	p := m.peers.get(id)
+	if p == nil || !p.connected() || p.is(outbound) {
 		return false
 	}
-	g := p.group()
+	g := m.group(p)
 	if !addr.Diverse(g) {
 		return false
 	}
 	if m.slots.BrokeLately(g, now) {
 		return true
 	}
-	for _, q := range m.peers {
-		if q != p && q.connected() && q.group() == g {
+	for _, q := range m.peers.all() {
+		if q != p && q.connected() && m.group(q) == g {
 			return true
 		}
 	}
@@ -72,13 +72,13 @@ func (m *Book) tryDialNext(now time.Time) (addr.NodeAddress, bool, time.Time) {
 	if m.slots.Full() {
 		// A persistent peer displaces an inbound one (see pickDial).
 		v := m.inboundVictim(addr.NoGroup)
-		v.evicting = true
+		v.mark(evicting, true)
 		m.slots.Queue(v.id)
 	}
 	p.state = stateDialing
-	p.dialing = ai
+	m.conns[p] = &connInfo{dialing: ai}
 	m.slots.Open()
-	a := ai.addr.of(p.id)
+	a := ai.addr().of(p.id)
 	m.markOutbound(p, a)
 	m.unrank(p)
 	return a, true, time.Time{}
@@ -87,7 +87,7 @@ func (m *Book) tryDialNext(now time.Time) (addr.NodeAddress, bool, time.Time) {
 // persistentLeaving reports whether a persistent peer is queued for
 // eviction. The caller holds the lock.
 func (m *Book) persistentLeaving() bool {
-	return slices.ContainsFunc(m.slots.Queued(), func(id addr.NodeID) bool { return m.peers[id].persistent })
+	return slices.ContainsFunc(m.slots.Queued(), func(id addr.NodeID) bool { return m.peers.get(id).persistent })
 }
 
 // pickDial chooses a peer and address to dial. The caller holds the lock.
@@ -102,7 +102,7 @@ func (m *Book) pickDial(now time.Time) (*peerInfo, *addrInfo, time.Time) {
 	// Persistent peers are dialled whatever MaxOutbound says, and when
 	// connections are full they displace an inbound peer.
 	for _, id := range m.persistent {
-		if p := m.peers[id]; p != nil {
+		if p := m.peers.get(id); p != nil {
 			if ai := due(p); ai != nil && (!full || m.inboundVictim(addr.NoGroup) != nil) {
 				return p, ai, time.Time{}
 			}
@@ -141,7 +141,7 @@ func (m *Book) candidate(start int, crowdedToo bool, due func(*peerInfo) *addrIn
 	return lifecycle.Pick(len(m.order), start, func(i int) (int, bool) {
 		p := m.order[i]
 		ai := due(p)
-		if ai == nil || m.slots.GroupFull(addr.Group(ai.addr.of(p.id))) || (!crowdedToo && p.placed && m.crowded(p.slot.group)) {
+		if ai == nil || m.slots.GroupFull(addr.Group(ai.addr().of(p.id))) || (!crowdedToo && p.is(placed) && m.crowded(p.slotGroup)) {
 			return 0, false
 		}
 		return int(p.score), true
@@ -169,9 +169,9 @@ func (m *Book) rotate(now time.Time) {
 		return
 	}
 	var v *peerInfo // the one connected longest, so the choice does not hang on map order
-	for _, p := range m.peers {
-		if p.outbound && p.state >= stateConnected && !p.persistent && p.outGroup != addr.NoGroup && m.crowded(p.outGroup) &&
-			(v == nil || p.connectedAt < v.connectedAt || (p.connectedAt == v.connectedAt && p.seq < v.seq)) {
+	for _, p := range m.peers.all() {
+		if p.is(outbound) && p.state >= stateConnected && !p.persistent && m.conns[p].outGroup != addr.NoGroup && m.crowded(m.conns[p].outGroup) &&
+			(v == nil || m.conns[p].connectedAt < m.conns[v].connectedAt || (m.conns[p].connectedAt == m.conns[v].connectedAt && p.seq < v.seq)) {
 			v = p
 		}
 	}
@@ -184,7 +184,7 @@ func (m *Book) rotate(now time.Time) {
 	if len(m.order) == 0 || m.candidate(m.opts.Rand.IntN(len(m.order)), false, due) < 0 {
 		return
 	}
-	v.evicting = true
+	v.mark(evicting, true)
 	m.slots.Queue(v.id)
 }
 
@@ -193,11 +193,11 @@ func (m *Book) rotate(now time.Time) {
 // out, or every address backing off); with next, it lowers *next to the
 // earliest retry of the addresses backing off.
 func (m *Book) dueAddr(p *peerInfo, at stamp, next *stamp) *addrInfo {
-	if p.connected() || p.removed || int(p.score) <= m.opts.EvictScore {
+	if p.connected() || p.is(removed) || int(p.score) <= m.opts.EvictScore {
 		return nil
 	}
 	var best *addrInfo
-	for _, ai := range p.addrs {
+	for _, ai := range m.extra.all(p) {
 		if ai.retryAt > at {
 			if next != nil && (*next == 0 || ai.retryAt < *next) {
 				*next = ai.retryAt
@@ -213,18 +213,18 @@ func (m *Book) dueAddr(p *peerInfo, at stamp, next *stamp) *addrInfo {
 
 // markOutbound counts p as dialled by us, at address a.
 func (m *Book) markOutbound(p *peerInfo, a addr.NodeAddress) {
-	p.outbound = true
-	p.connGroup = addr.Group(a)
-	p.outGroup = m.slots.Dialled(p.connGroup, p.persistent)
+	p.mark(outbound, true)
+	m.conns[p].connGroup = addr.Group(a)
+	m.conns[p].outGroup = m.slots.Dialled(m.conns[p].connGroup, p.persistent)
 }
 
 // clearOutbound takes back what markOutbound counted.
 func (m *Book) clearOutbound(p *peerInfo) {
-	if !p.outbound {
+	if !p.is(outbound) {
 		return
 	}
-	p.outbound = false
-	m.slots.Undialled(p.outGroup)
+	p.mark(outbound, false)
+	m.slots.Undialled(m.conns[p].outGroup)
 }
 
 // Dialed records that dialling a succeeded. It fails with errs.ErrTooManyPeers
@@ -234,18 +234,18 @@ func (m *Book) Dialed(now time.Time, a addr.NodeAddress) error {
 	if a.NodeID == m.self {
 		return errs.ErrSelfAddress
 	}
-	p := m.peers[a.NodeID]
+	p := m.peers.get(a.NodeID)
 	if p == nil {
 		// Dialled outside TryDialNext: adopt it, if Add would.
 		if err := m.CheckAddress(a); err != nil {
 			return err
 		}
-		if len(m.peers) >= m.opts.MaxPeers {
+		if m.peers.len() >= m.opts.MaxPeers {
 			if err := m.makeRoom(); err != nil {
 				return err
 			}
 		}
-		p = m.insert(a.NodeID, &addrInfo{addr: store(a), srcGroup: addr.NoGroup})
+		p = m.insert(a.NodeID, ptr(newAddrInfo(a, 0, addr.NoGroup)))
 	}
 	switch p.state {
 	case stateDialing:
@@ -254,6 +254,7 @@ func (m *Book) Dialed(now time.Time, a addr.NodeAddress) error {
 			return errs.ErrTooManyPeers
 		}
 		m.slots.Open()
+		m.conns[p] = new(connInfo)
 		m.markOutbound(p, a)
 		m.unrank(p)
 	default:
@@ -262,18 +263,17 @@ func (m *Book) Dialed(now time.Time, a addr.NodeAddress) error {
 		return fmt.Errorf("%w: %s", errs.ErrDuplicateConnection, a.NodeID)
 	}
 	p.state = stateConnected
-	p.connectedAt = m.stamp(now)
-	p.closedShort = 0
-	ai := p.dialing
-	if ai == nil || !ai.addr.is(a) {
+	m.connected(p, now)
+	ai := m.conns[p].dialing
+	if ai == nil || !ai.addr().is(a) {
 		ai = nil
-		for _, x := range p.addrs {
-			if x.addr.is(a) {
+		for _, x := range m.extra.all(p) {
+			if x.addr().is(a) {
 				ai = x
 			}
 		}
 	}
-	p.dialing = nil
+	m.conns[p].dialing = nil
 	if ai != nil {
 		if !ai.everWorked {
 			m.proved(ai)
@@ -281,7 +281,7 @@ func (m *Book) Dialed(now time.Time, a addr.NodeAddress) error {
 		ai.failures = 0
 		ai.retryAt = 0
 		ai.everWorked = true
-		p.proven = true
+		p.mark(proven, true)
 		ai.lastSuccess = m.stamp(now)
 	}
 	m.setScore(p, int(p.score)+scoreConnected)
@@ -308,12 +308,12 @@ func (m *Book) DialFailed(now time.Time, a addr.NodeAddress) {
 // on the same back-off as a failure, so a full node is not dialled again
 // at once.
 func (m *Book) DialRefused(now time.Time, a addr.NodeAddress) {
-	if p := m.peers[a.NodeID]; p != nil {
-		for _, ai := range p.addrs {
-			if ai.addr.is(a) && !ai.everWorked {
+	if p := m.peers.get(a.NodeID); p != nil {
+		for _, ai := range m.extra.all(p) {
+			if ai.addr().is(a) && !ai.everWorked {
 				m.proved(ai)
 				ai.everWorked = true
-				p.proven = true
+				p.mark(proven, true)
 			}
 		}
 	}
@@ -330,25 +330,25 @@ func (m *Book) DialMismatch(now time.Time, a addr.NodeAddress) {
 }
 
 func (m *Book) dialFailed(now time.Time, a addr.NodeAddress, mismatch bool) {
-	p := m.peers[a.NodeID]
+	p := m.peers.get(a.NodeID)
 	if p == nil || (p.connected() && p.state != stateDialing) {
 		// Unknown, or connected the other way: not the address's fault.
 		return
 	}
 	if p.state == stateDialing {
 		p.state = stateIdle
-		p.dialing = nil
 		m.slots.Close()
 		m.clearOutbound(p)
+		delete(m.conns, p)
 		// As on Disconnected: an idle peer is not queued for eviction,
 		// and must be queued again if it reconnects and falls again.
-		p.evicting = false
+		p.mark(evicting, false)
 		m.slots.Unqueue(p.id)
 		m.rank(p)
 		m.keepPersistent() // the room this dial needed is not needed now
 	}
-	for i, ai := range p.addrs {
-		if !ai.addr.is(a) {
+	for i, ai := range m.extra.all(p) {
+		if !ai.addr().is(a) {
 			continue
 		}
 		ai.failures++
@@ -358,15 +358,15 @@ func (m *Book) dialFailed(now time.Time, a addr.NodeAddress, mismatch bool) {
 		}
 		gossip := !ai.everWorked && ai.srcGroup != addr.NoGroup
 		junk := mismatch || (gossip && ai.failures >= junkTries)
-		if !p.persistent && (junk || int(ai.failures) >= m.opts.MaxDialFailures) && !p.removed {
-			p.addrs = slices.Delete(p.addrs, i, i+1)
-			if len(p.addrs) == 0 && !p.connected() {
+		if !p.persistent && (junk || int(ai.failures) >= m.opts.MaxDialFailures) && !p.is(removed) {
+			m.extra.delete(p, i)
+			if m.extra.num(p) == 0 && !p.connected() {
 				m.remove(p)
 			}
 		}
 		break
 	}
-	if !p.removed && m.baseless(p) {
+	if !p.is(removed) && m.baseless(p) {
 		m.remove(p)
 	} else if p.heapIndex >= 0 {
 		heap.Fix(&m.evict, int(p.heapIndex)) // it may be failing now
@@ -453,16 +453,15 @@ func (m *Book) accepted(now time.Time, id addr.NodeID, g uint64) error {
 	if err := id.Validate(); err != nil {
 		return err
 	}
-	p := m.peers[id]
+	p := m.peers.get(id)
 	if p != nil && p.state == stateDialing {
 		// We are dialling it as it dials us: its connection is here, so
 		// it wins, and our dial will end with errs.ErrDuplicateConnection.
 		p.state = stateConnected
-		p.dialing = nil
+		m.conns[p].dialing = nil
 		m.clearOutbound(p)
-		p.connGroup = g
-		p.connectedAt = m.stamp(now)
-		p.closedShort = 0
+		m.conns[p].connGroup = g
+		m.connected(p, now)
 		m.setScore(p, int(p.score)+scoreConnected)
 		m.sparePersistent()
 		return nil
@@ -475,7 +474,7 @@ func (m *Book) accepted(now time.Time, id addr.NodeID, g uint64) error {
 		// Full: displace an inbound peer, as Bitcoin does, so that a
 		// newcomer that knows only this node can still join.
 		if g == addr.NoGroup && p != nil {
-			g = p.group()
+			g = m.group(p)
 		}
 		if addr.Diverse(g) && m.slots.BrokeLately(g, now) {
 			// Its subnet lately broke the protocol: it displaces nobody.
@@ -487,7 +486,7 @@ func (m *Book) accepted(now time.Time, id addr.NodeID, g uint64) error {
 		}
 	}
 	if p == nil {
-		if len(m.peers) >= m.opts.MaxPeers {
+		if m.peers.len() >= m.opts.MaxPeers {
 			// A connected peer always has an entry: if no entry that
 			// failed can make room, the book runs over MaxPeers (by at
 			// most MaxConnected) until the peer disconnects.
@@ -497,14 +496,13 @@ func (m *Book) accepted(now time.Time, id addr.NodeID, g uint64) error {
 	}
 	if victim != nil {
 		// Only once the newcomer is sure to be admitted.
-		victim.evicting = true
+		victim.mark(evicting, true)
 		m.slots.Queue(victim.id)
 	}
 	m.unrank(p)
 	p.state = stateConnected
-	p.connGroup = g
-	p.connectedAt = m.stamp(now)
-	p.closedShort = 0
+	m.conns[p] = &connInfo{connGroup: g}
+	m.connected(p, now)
 	m.slots.Open()
 	m.setScore(p, int(p.score)+scoreConnected)
 	// A persistent peer queued to go when every other connection was
@@ -518,8 +516,8 @@ func (m *Book) accepted(now time.Time, id addr.NodeID, g uint64) error {
 // holds the lock.
 func (m *Book) lowestConnected() *peerInfo {
 	var v *peerInfo
-	for _, p := range m.peers {
-		if !p.connected() || p.persistent || p.evicting || p.state == stateDialing {
+	for _, p := range m.peers.all() {
+		if !p.connected() || p.persistent || p.is(evicting) || p.state == stateDialing {
 			continue
 		}
 		if v == nil || p.score < v.score || (p.score == v.score && p.id > v.id) {
@@ -535,11 +533,11 @@ func (m *Book) lowestConnected() *peerInfo {
 func (m *Book) inboundVictim(newcomer uint64) *peerInfo {
 	var cands []lifecycle.Inbound
 	var peers []*peerInfo
-	for _, p := range m.peers {
-		if !p.connected() || p.outbound || p.persistent || p.evicting {
+	for _, p := range m.peers.all() {
+		if !p.connected() || p.is(outbound) || p.persistent || p.is(evicting) {
 			continue
 		}
-		cands = append(cands, lifecycle.Inbound{ID: p.id, Group: p.group(), Score: int(p.score), ConnectedAt: m.time(p.connectedAt)})
+		cands = append(cands, lifecycle.Inbound{ID: p.id, Group: m.group(p), Score: int(p.score), ConnectedAt: m.time(m.conns[p].connectedAt)})
 		peers = append(peers, p)
 	}
 	if v := lifecycle.Victim(cands, newcomer); v >= 0 {
@@ -551,12 +549,12 @@ func (m *Book) inboundVictim(newcomer uint64) *peerInfo {
 // Ready records that the connection to id finished its handshake and
 // publishes event.PeerStatusUp with the peer's capabilities.
 func (m *Book) Ready(id addr.NodeID, caps event.PeerCaps) {
-	p := m.peers[id]
+	p := m.peers.get(id)
 	if p == nil || p.state != stateConnected {
 		return
 	}
 	p.state = stateReady
-	p.caps = caps
+	m.conns[p].caps = caps
 	m.updates = append(m.updates, event.PeerUpdate{NodeID: id, Status: event.PeerStatusUp, Caps: caps})
 }
 
@@ -574,44 +572,42 @@ func (m *Book) Ready(id addr.NodeID, caps event.PeerCaps) {
 // newcomer, as a full node does: we may still need what it knows, so it
 // waits only MinRetryTime.
 func (m *Book) Disconnected(now time.Time, id addr.NodeID) {
-	p := m.peers[id]
+	p := m.peers.get(id)
 	if p == nil || p.state == stateIdle {
 		return
 	}
 	hungUp := false
 	switch {
-	case p.evicting || p.state == stateDialing:
+	case p.is(evicting) || p.state == stateDialing:
 		// We asked for it (EvictNext), or it never connected: not the
 		// peer's hang-up.
-	case now.Sub(m.time(p.connectedAt)) >= lifecycle.ShortConnection:
+	case now.Sub(m.time(m.conns[p].connectedAt)) >= lifecycle.ShortConnection:
 		p.hangUps = 0
-	case p.answered:
+	case m.conns[p].answered:
 		hungUp = true
 	default:
 		// Its answer may yet be read (Answered).
-		p.closedShort = m.stamp(now)
+		m.setStamp(m.closedShort, p, m.stamp(now))
 	}
-	p.answered = false
 	if p.state == stateReady {
 		m.updates = append(m.updates, event.PeerUpdate{NodeID: id, Status: event.PeerStatusDown})
 	}
 	p.state = stateIdle
-	p.dialing = nil
-	p.adv = nil
 	m.dropTellBit(p)
 	m.slots.Close()
 	// Do not redial at once a peer that just dropped us (or that we
 	// dropped): it may have displaced us, and redialling straight away
 	// would churn connections.
-	p.holdOff(m.stamp(now.Add(m.opts.MinRetryTime)))
+	m.holdOff(p, m.stamp(now.Add(m.opts.MinRetryTime)))
 	if hungUp {
 		m.hangUp(p, now)
 	}
 	m.clearOutbound(p)
-	p.evicting = false
+	delete(m.conns, p)
+	p.mark(evicting, false)
 	m.slots.Unqueue(id)
 	m.keepPersistent()
-	if (len(p.addrs) == 0 && !p.persistent) || m.baseless(p) {
+	if (m.extra.num(p) == 0 && !p.persistent) || m.baseless(p) {
 		m.remove(p)
 	} else {
 		m.rank(p)
@@ -619,12 +615,12 @@ func (m *Book) Disconnected(now time.Time, id addr.NodeID) {
 	// Back under capacity after a connection that ran over it: failed
 	// entries go first, then the peer itself if we never reached it
 	// (it came in over capacity), then the lowest ranked.
-	for len(m.peers) > m.opts.MaxPeers && m.makeRoomForGossip(addr.NoGroup) == nil {
+	for m.peers.len() > m.opts.MaxPeers && m.makeRoomForGossip(addr.NoGroup) == nil {
 	}
-	if len(m.peers) > m.opts.MaxPeers && !p.removed && !p.proven && !p.persistent {
+	if m.peers.len() > m.opts.MaxPeers && !p.is(removed) && !p.is(proven) && !p.persistent {
 		m.remove(p)
 	}
-	for len(m.peers) > m.opts.MaxPeers && m.makeRoom() == nil {
+	for m.peers.len() > m.opts.MaxPeers && m.makeRoom() == nil {
 	}
 	m.wake = true
 }
@@ -636,20 +632,21 @@ func (m *Book) Disconnected(now time.Time, id addr.NodeID) {
 // address for as long: a flooder that dials us and breaks the protocol at
 // once is not spread further by us.
 func (m *Book) Errored(now time.Time, pe event.PeerError) {
-	p := m.peers[pe.NodeID]
+	p := m.peers.get(pe.NodeID)
 	if p == nil {
 		return
 	}
 	step := scoreErrored
 	if pe.Fatal {
 		step = scoreErroredFatal
-		p.brokeAt = m.stamp(now)
-		m.slots.Broke(p.group(), now)
+		m.setStamp(m.brokeAt, p, m.stamp(now))
+		p.mark(broke, m.brokeAt[p] != 0)
+		m.slots.Broke(m.group(p), now)
 		if !p.persistent {
 			// It broke the protocol: not dialled again for the longest
 			// back-off, whatever its score.
 			hold := m.stamp(now.Add(m.opts.MaxRetryTime))
-			for _, ai := range p.addrs {
+			for _, ai := range m.extra.all(p) {
 				if ai.retryAt < hold {
 					ai.retryAt = hold
 				}
@@ -657,8 +654,8 @@ func (m *Book) Errored(now time.Time, pe event.PeerError) {
 		}
 	}
 	m.setScore(p, int(p.score)-step)
-	if p.connected() && !p.persistent && int(p.score) <= m.opts.EvictScore && !p.evicting {
-		p.evicting = true
+	if p.connected() && !p.persistent && int(p.score) <= m.opts.EvictScore && !p.is(evicting) {
+		p.mark(evicting, true)
 		m.slots.Queue(p.id)
 	}
 }
@@ -668,26 +665,46 @@ func (m *Book) Errored(now time.Time, pe event.PeerError) {
 // may be read after the transport reported the close: then the hang-up
 // counts from the close.
 func (m *Book) Answered(id addr.NodeID) {
-	p := m.peers[id]
+	p := m.peers.get(id)
 	switch {
 	case p == nil:
 	case p.state >= stateConnected:
-		p.answered = true
-	case p.state == stateIdle && p.closedShort != 0:
-		m.hangUp(p, m.time(p.closedShort))
+		m.conns[p].answered = true
+	case p.state == stateIdle:
+		if at, ok := m.closedShort[p]; ok {
+			m.hangUp(p, m.time(at))
+		}
 	}
+}
+
+// setStamp sets p's time in the side table t, where no entry is the
+// zero stamp (the zero time).
+func (m *Book) setStamp(t map[*peerInfo]stamp, p *peerInfo, s stamp) {
+	if s == 0 {
+		delete(t, p)
+		return
+	}
+	t[p] = s
+}
+
+// connected records that p's connection is up from now, its conn
+// allocated.
+func (m *Book) connected(p *peerInfo, now time.Time) {
+	m.conns[p].connectedAt = m.stamp(now)
+	p.mark(everConn, true)
+	delete(m.closedShort, p)
 }
 
 // hangUp counts a hang-up of p at closed and holds off its next dial.
 func (m *Book) hangUp(p *peerInfo, closed time.Time) {
-	p.closedShort = 0
+	delete(m.closedShort, p)
 	p.hangUps = min(p.hangUps+1, lifecycle.MaxHangUps)
-	p.holdOff(m.stamp(closed.Add(m.slots.HangUpBackoff(int(p.hangUps)))))
+	m.holdOff(p, m.stamp(closed.Add(m.slots.HangUpBackoff(int(p.hangUps)))))
 }
 
 // holdOff puts off every dial of p until at least t.
-func (p *peerInfo) holdOff(t stamp) {
-	for _, ai := range p.addrs {
+func (m *Book) holdOff(p *peerInfo, t stamp) {
+	for _, ai := range m.extra.all(p) {
 		if ai.retryAt < t {
 			ai.retryAt = t
 		}
@@ -696,7 +713,7 @@ func (p *peerInfo) holdOff(t stamp) {
 
 // Good raises the score of id, for a useful response.
 func (m *Book) Good(id addr.NodeID) {
-	if p := m.peers[id]; p != nil {
+	if p := m.peers.get(id); p != nil {
 		m.setScore(p, int(p.score)+scoreGood)
 	}
 }
@@ -722,8 +739,8 @@ func (m *Book) spareable() *peerInfo {
 // queued to make room. The caller holds the lock.
 func (m *Book) keepPersistent() {
 	for i := len(m.slots.Queued()) - 1; i >= 0 && !m.slots.Full(); i-- {
-		if p := m.peers[m.slots.Queued()[i]]; p != nil && p.persistent {
-			p.evicting = false
+		if p := m.peers.get(m.slots.Queued()[i]); p != nil && p.persistent {
+			p.mark(evicting, false)
 			m.slots.Drop(i)
 		}
 	}
@@ -734,7 +751,7 @@ func (m *Book) keepPersistent() {
 // persistent, if there is one now. The caller holds the lock.
 func (m *Book) sparePersistent() {
 	for i, id := range m.slots.Queued() {
-		p := m.peers[id]
+		p := m.peers.get(id)
 		if p == nil || !p.persistent {
 			continue
 		}
@@ -742,8 +759,8 @@ func (m *Book) sparePersistent() {
 		if v == nil {
 			return
 		}
-		p.evicting = false
-		v.evicting = true
+		p.mark(evicting, false)
+		v.mark(evicting, true)
 		m.slots.Replace(i, v.id)
 	}
 }

@@ -27,9 +27,9 @@ func (m *Book) TakeWake() bool {
 // what a subscriber starting late must be told first.
 func (m *Book) ReadyUpdates() []event.PeerUpdate {
 	var out []event.PeerUpdate
-	for id, p := range m.peers {
+	for id, p := range m.peers.all() {
 		if p.state == stateReady {
-			out = append(out, event.PeerUpdate{NodeID: id, Status: event.PeerStatusUp, Caps: p.caps})
+			out = append(out, event.PeerUpdate{NodeID: id, Status: event.PeerStatusUp, Caps: m.conns[p].caps})
 		}
 	}
 	slices.SortFunc(out, func(a, b event.PeerUpdate) int {

@@ -63,7 +63,7 @@ func (h *fzPM) connID(r *testkit.Reader) NodeID {
 	k := r.U8()
 	if k < 160 {
 		var conn []NodeID
-		for id, p := range h.m.peers {
+		for id, p := range h.m.peers.all() {
 			if p.connected() {
 				conn = append(conn, id)
 			}
@@ -99,9 +99,9 @@ func (h *fzPM) addr(r *testkit.Reader) NodeAddress {
 }
 
 func (h *fzPM) snapshot() map[NodeID]fzSnap {
-	s := make(map[NodeID]fzSnap, len(h.m.peers))
-	for id, p := range h.m.peers {
-		s[id] = fzSnap{proven: p.proven, persistent: p.persistent, connected: p.connected(), failing: p.failing(), late: h.m.lateHearsay(p), seq: p.seq}
+	s := make(map[NodeID]fzSnap, h.m.peers.len())
+	for id, p := range h.m.peers.all() {
+		s[id] = fzSnap{proven: p.is(proven), persistent: p.persistent, connected: p.connected(), failing: h.m.extra.failing(p), late: h.m.lateHearsay(p), seq: p.seq}
 	}
 	return s
 }
@@ -119,11 +119,11 @@ func (h *fzPM) advertise(to NodeID, limit int) {
 	t := h.t
 	m := h.m
 	m.mu.Lock()
-	if req := m.peers[to]; req != nil && req.connected() && !h.tracked[to] && !h.random {
+	if req := m.peers.get(to); req != nil && req.connected() && !h.tracked[to] && !h.random {
 		h.tracked[to] = true
-		if req.adv == nil || !req.adv.Active() { // a fresh walk (see fzCheckIdleAdv)
+		if m.cursor(req) == nil || !m.cursor(req).Active() { // a fresh walk (see fzCheckIdleAdv)
 			h.owed[to] = map[NodeID]uint64{}
-			for id, p := range m.peers {
+			for id, p := range m.peers.all() {
 				if _, ok := m.advertisable(p, to, m.now()); ok {
 					h.owed[to][id] = p.seq
 				}
@@ -137,7 +137,7 @@ func (h *fzPM) advertise(to NodeID, limit int) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	req := m.peers[to]
+	req := m.peers.get(to)
 	connected := req != nil && req.state >= stateConnected // a dial has no walk yet
 	if !connected {
 		delete(h.sent, to)
@@ -157,17 +157,17 @@ func (h *fzPM) advertise(to NodeID, limit int) {
 			t.Fatalf("advertise: %s twice in one answer to %s", a.NodeID, to)
 		}
 		seen[a.NodeID] = true
-		p := m.peers[a.NodeID]
+		p := m.peers.get(a.NodeID)
 		if p == nil {
 			t.Fatalf("advertise: %s is not in the book", a.NodeID)
 		}
-		if !slices.ContainsFunc(p.addrs, func(ai *addrInfo) bool { return ai.addr.is(a) }) {
+		if !m.extra.any(p, func(ai *addrInfo) bool { return ai.addr().is(a) }) {
 			t.Fatalf("advertise: %s is not a stored address", a)
 		}
-		if p.private || a.NodeID == h.private {
+		if p.is(private) || a.NodeID == h.private {
 			t.Fatalf("advertise: private peer %s advertised", a.NodeID)
 		}
-		if p.src == to {
+		if m.srcs.id(p.src) == to {
 			t.Fatalf("advertise: %s sent back to its source %s", a.NodeID, to)
 		}
 		if int(p.score) <= m.opts.EvictScore {
@@ -186,7 +186,7 @@ func (h *fzPM) advertise(to NodeID, limit int) {
 		delete(h.owed[to], a.NodeID)
 	}
 	if connected && len(out) < limit && len(h.owed[to]) > 0 {
-		t.Fatalf("advertise: short answer (%d of %d) to %s, yet never sent it %v (adv %+v)", len(out), limit, to, h.owed[to], req.adv)
+		t.Fatalf("advertise: short answer (%d of %d) to %s, yet never sent it %v (adv %+v)", len(out), limit, to, h.owed[to], m.cursor(req))
 	}
 }
 
@@ -206,36 +206,36 @@ func (h *fzPM) check(what string, before map[NodeID]fzSnap, target NodeID, mayDr
 	if err := m.Check(); err != nil {
 		fail("%v", err)
 	}
-	if _, ok := m.peers[m.self]; ok {
+	if m.peers.get(m.self) != nil {
 		fail("self in book")
 	}
 	// Tell bits: distinct, held only by peers whose connection is up, and
 	// no address carries the bit of a peer that left.
 	var tells uint64
-	for id, p := range m.peers {
-		if p.tellBit() == 0 {
+	for id, p := range m.peers.all() {
+		if m.tellBit(p) == 0 {
 			continue
 		}
-		if p.state < stateConnected || tells&p.tellBit() != 0 {
-			fail("peer %s: tell bit %x, state %d, taken %x", id, p.tellBit(), p.state, tells)
+		if p.state < stateConnected || tells&m.tellBit(p) != 0 {
+			fail("peer %s: tell bit %x, state %d, taken %x", id, m.tellBit(p), p.state, tells)
 		}
-		tells |= p.tellBit()
+		tells |= m.tellBit(p)
 	}
 	if tells != m.tellBits || tells&m.staleBits != 0 {
 		fail("tell bits in use %x, held %x, freed %x", m.tellBits, tells, m.staleBits)
 	}
-	for id, p := range m.peers {
-		for _, ai := range p.addrs {
+	for id, p := range m.peers.all() {
+		for _, ai := range m.extra.all(p) {
 			if ai.toldBy&^(tells|m.staleBits) != 0 {
-				fail("address %s told by %x, bits held %x, freed %x", ai.addr.of(id), ai.toldBy, tells, m.staleBits)
+				fail("address %s told by %x, bits held %x, freed %x", ai.addr().of(id), ai.toldBy, tells, m.staleBits)
 			}
 		}
 	}
-	active, outbound, ranked, evicting := 0, 0, 0, 0
+	active, nOutbound, ranked, nEvicting := 0, 0, 0, 0
 	seqs := map[uint64]bool{}
-	for id, p := range m.peers {
-		if p.id != id || p.removed {
-			fail("entry %s: id %s removed %v", id, p.id, p.removed)
+	for id, p := range m.peers.all() {
+		if p.id != id || p.is(removed) {
+			fail("entry %s: id %s removed %v", id, p.id, p.is(removed))
 		}
 		if err := id.Validate(); err != nil {
 			fail("invalid ID %q in book", id)
@@ -246,20 +246,20 @@ func (h *fzPM) check(what string, before map[NodeID]fzSnap, target NodeID, mayDr
 		seqs[p.seq] = true
 		// AddPersistent appends its address past MaxAddressesPerPeer
 		// (reported; an operator's call, not a peer's input).
-		if len(p.addrs) > m.opts.MaxAddressesPerPeer && !p.persistent {
-			fail("%s holds %d addresses, MaxAddressesPerPeer %d (persistent %v)", id, len(p.addrs), m.opts.MaxAddressesPerPeer, p.persistent)
+		if m.extra.num(p) > m.opts.MaxAddressesPerPeer && !p.persistent {
+			fail("%s holds %d addresses, MaxAddressesPerPeer %d (persistent %v)", id, m.extra.num(p), m.opts.MaxAddressesPerPeer, p.persistent)
 		}
-		for i, ai := range p.addrs {
-			if err := m.CheckAddress(ai.addr.of(id)); err != nil {
-				fail("%s holds refused address %s: %v", id, ai.addr.of(id), err)
+		for i, ai := range m.extra.all(p) {
+			if err := m.CheckAddress(ai.addr().of(id)); err != nil {
+				fail("%s holds refused address %s: %v", id, ai.addr().of(id), err)
 			}
-			for _, aj := range p.addrs[:i] {
-				if aj.addr == ai.addr || aj == ai {
-					fail("%s holds %s twice", id, ai.addr.of(id))
+			for j, aj := range m.extra.all(p) {
+				if j < i && (aj.addr() == ai.addr() || aj == ai) {
+					fail("%s holds %s twice", id, ai.addr().of(id))
 				}
 			}
 		}
-		if len(p.addrs) == 0 && !p.connected() && !p.persistent {
+		if m.extra.num(p) == 0 && !p.connected() && !p.persistent {
 			fail("%s idle with no address", id)
 		}
 		if p.score < MinScore || p.score > MaxScore || (p.persistent && p.score != MaxScore) {
@@ -267,25 +267,25 @@ func (h *fzPM) check(what string, before map[NodeID]fzSnap, target NodeID, mayDr
 		}
 		if p.connected() {
 			active++
-			if p.evicting {
-				evicting++
+			if p.is(evicting) {
+				nEvicting++
 			}
 		} else {
-			if p.outbound || p.dialing != nil || p.evicting {
-				fail("idle %s: outbound %v dialing %v evicting %v", id, p.outbound, p.dialing != nil, p.evicting)
+			if p.is(outbound) || m.conns[p] != nil || p.is(evicting) {
+				fail("idle %s: outbound %v connection state %v evicting %v", id, p.is(outbound), m.conns[p] != nil, p.is(evicting))
 			}
-			if h.checkAdv && p.adv != nil {
-				fail("idle %s keeps walk state %+v", id, p.adv)
+			if h.checkAdv && m.cursor(p) != nil {
+				fail("idle %s keeps walk state %+v", id, m.cursor(p))
 			}
 		}
-		if p.outbound {
-			outbound++
+		if p.is(outbound) {
+			nOutbound++
 		}
 		if p.state == stateDialing {
-			if p.dialing == nil || !p.outbound || !slices.Contains(p.addrs, p.dialing) {
-				fail("dialing %s: dialing %v outbound %v", id, p.dialing, p.outbound)
+			if m.dialingAddr(p) == nil || !p.is(outbound) || !m.extra.any(p, func(ai *addrInfo) bool { return ai == m.dialingAddr(p) }) {
+				fail("dialing %s: dialing %v outbound %v", id, m.dialingAddr(p), p.is(outbound))
 			}
-		} else if p.dialing != nil {
+		} else if m.dialingAddr(p) != nil {
 			fail("%s in state %d has a dialing address", id, p.state)
 		}
 		want := !p.persistent && !p.connected()
@@ -294,14 +294,14 @@ func (h *fzPM) check(what string, before map[NodeID]fzSnap, target NodeID, mayDr
 		}
 		if p.heapIndex >= 0 {
 			ranked++
-			if int(p.heapIndex) >= len(m.evict) || m.evict[p.heapIndex] != p {
+			if int(p.heapIndex) >= len(m.evict.es) || m.evict.es[p.heapIndex] != p {
 				fail("%s: heap index %d wrong", id, p.heapIndex)
 			}
 		}
 		if p.persistent != slices.Contains(m.persistent, id) {
 			fail("%s: persistent flag %v vs list", id, p.persistent)
 		}
-		if p.private != (id == h.private) {
+		if p.is(private) != (id == h.private) {
 			fail("%s: private flag", id)
 		}
 	}
@@ -311,27 +311,27 @@ func (h *fzPM) check(what string, before map[NodeID]fzSnap, target NodeID, mayDr
 	if err := bucketsErr(m); err != nil {
 		fail("%v", err)
 	}
-	if outbound != m.slots.Outbound() {
-		fail("outbound %d, counted %d", m.slots.Outbound(), outbound)
+	if nOutbound != m.slots.Outbound() {
+		fail("outbound %d, counted %d", m.slots.Outbound(), nOutbound)
 	}
-	if ranked != len(m.evict) {
-		fail("evict heap holds %d, %d peers ranked", len(m.evict), ranked)
+	if ranked != len(m.evict.es) {
+		fail("evict heap holds %d, %d peers ranked", len(m.evict.es), ranked)
 	}
-	for i := 1; i < len(m.evict); i++ {
+	for i := 1; i < len(m.evict.es); i++ {
 		if m.evict.Less(i, (i-1)/2) {
 			fail("heap order at %d", i)
 		}
 	}
-	if len(m.peers) > m.opts.MaxPeers+m.slots.Active()+len(m.persistent) {
-		fail("book %d peers, MaxPeers %d, active %d, persistent %d", len(m.peers), m.opts.MaxPeers, m.slots.Active(), len(m.persistent))
+	if m.peers.len() > m.opts.MaxPeers+m.slots.Active()+len(m.persistent) {
+		fail("book %d peers, MaxPeers %d, active %d, persistent %d", m.peers.len(), m.opts.MaxPeers, m.slots.Active(), len(m.persistent))
 	}
-	if m.slots.Active()-evicting > m.opts.MaxConnected {
-		fail("active %d (evicting %d) over MaxConnected %d", m.slots.Active(), evicting, m.opts.MaxConnected)
+	if m.slots.Active()-nEvicting > m.opts.MaxConnected {
+		fail("active %d (evicting %d) over MaxConnected %d", m.slots.Active(), nEvicting, m.opts.MaxConnected)
 	}
 	queued := map[NodeID]bool{}
 	for _, id := range m.slots.Queued() {
-		p := m.peers[id]
-		if p == nil || !p.connected() || !p.evicting || queued[id] {
+		p := m.peers.get(id)
+		if p == nil || !p.connected() || !p.is(evicting) || queued[id] {
 			fail("evictQueue entry %s: known %v", id, p != nil)
 		}
 		if p.persistent && fzCheckPersistentQueued && m.lowestConnected() != nil {
@@ -346,7 +346,7 @@ func (h *fzPM) check(what string, before map[NodeID]fzSnap, target NodeID, mayDr
 		queued[id] = true
 	}
 	for _, id := range m.persistent {
-		if m.peers[id] == nil {
+		if m.peers.get(id) == nil {
 			fail("persistent %s not in the book", id)
 		}
 	}
@@ -354,7 +354,7 @@ func (h *fzPM) check(what string, before map[NodeID]fzSnap, target NodeID, mayDr
 		fail("persistent list has duplicates")
 	}
 	for id := range h.persist {
-		if p := m.peers[id]; p == nil || !p.persistent {
+		if p := m.peers.get(id); p == nil || !p.persistent {
 			fail("persistent %s removed or demoted", id)
 		}
 	}
@@ -362,34 +362,34 @@ func (h *fzPM) check(what string, before map[NodeID]fzSnap, target NodeID, mayDr
 	listed := map[NodeID]bool{}
 	var prev NodeID
 	for _, p := range m.order {
-		if p.removed {
+		if p.is(removed) {
 			continue
 		}
 		if prev != "" && p.id <= prev {
 			fail("order unsorted at %s", p.id)
 		}
 		prev = p.id
-		if listed[p.id] || m.peers[p.id] != p {
+		if listed[p.id] || m.peers.get(p.id) != p {
 			fail("order entry %s duplicate or stale", p.id)
 		}
 		listed[p.id] = true
 	}
 	for _, p := range m.fresh {
-		if p.removed {
+		if p.is(removed) {
 			continue
 		}
-		if listed[p.id] || m.peers[p.id] != p {
+		if listed[p.id] || m.peers.get(p.id) != p {
 			fail("fresh entry %s duplicate or stale", p.id)
 		}
 		listed[p.id] = true
 	}
-	if len(listed) != len(m.peers) {
-		fail("order and fresh list %d of %d peers", len(listed), len(m.peers))
+	if len(listed) != m.peers.len() {
+		fail("order and fresh list %d of %d peers", len(listed), m.peers.len())
 	}
 	// What left the book: never a connected or persistent peer, and a
 	// proven one only by its own failures.
 	for id, s := range before {
-		p := m.peers[id]
+		p := m.peers.get(id)
 		if p != nil && p.seq == s.seq {
 			continue
 		}
@@ -408,19 +408,19 @@ func (h *fzPM) check(what string, before map[NodeID]fzSnap, target NodeID, mayDr
 	}
 	// Walk state belongs to connected requesters only.
 	for to := range h.sent {
-		if p := m.peers[to]; p == nil || !p.connected() {
+		if p := m.peers.get(to); p == nil || !p.connected() {
 			delete(h.sent, to)
 		}
 	}
 	for to := range h.tracked {
-		if p := m.peers[to]; p == nil || !p.connected() {
+		if p := m.peers.get(to); p == nil || !p.connected() {
 			delete(h.tracked, to)
 			delete(h.owed, to)
 		}
 	}
 	for to, owed := range h.owed {
 		for id, seq := range owed {
-			if p := m.peers[id]; p == nil || p.seq != seq {
+			if p := m.peers.get(id); p == nil || p.seq != seq {
 				delete(owed, id)
 			} else if _, ok := m.advertisable(p, to, m.now()); !ok {
 				delete(owed, id)
@@ -432,13 +432,13 @@ func (h *fzPM) check(what string, before map[NodeID]fzSnap, target NodeID, mayDr
 func (h *fzPM) knownInRank(after, span uint64) {
 	got := h.m.KnownInRank(after, span)
 	want := 0
-	for _, p := range h.m.peers {
+	for _, p := range h.m.peers.all() {
 		if span > 0 && h.m.RankOf(p.id)-after-1 <= span-1 {
 			want++
 		}
 	}
-	n, atAfter := len(h.m.peers), 0
-	for _, p := range h.m.peers {
+	n, atAfter := h.m.peers.len(), 0
+	for _, p := range h.m.peers.all() {
 		if h.m.RankOf(p.id) == after {
 			atAfter++
 		}
@@ -633,10 +633,10 @@ func FuzzPeerManagerOps(f *testing.F) {
 				what = "KnownInRank"
 				var after uint64
 				m.mu.Lock()
-				if k := r.U8(); k&1 == 0 && len(m.peers) > 0 {
+				if k := r.U8(); k&1 == 0 && m.peers.len() > 0 {
 					// Exactly at a peer's rank, or just around it.
 					ps := slices.Collect(func(yield func(*peerInfo) bool) {
-						for _, p := range m.peers {
+						for _, p := range m.peers.all() {
 							if !yield(p) {
 								return
 							}
@@ -697,8 +697,8 @@ const fzCheckIdleAdv = true
 // (Advertise's rule, for the harness).
 func (m *PeerManager) advertisable(p *peerInfo, to NodeID, now time.Time) (NodeAddress, bool) {
 	var toBit uint64
-	if r := m.peers[to]; r != nil {
-		toBit = r.tellBit()
+	if r := m.peers.get(to); r != nil {
+		toBit = m.tellBit(r)
 	}
 	return m.advertisableTo(p, to, toBit, now)
 }

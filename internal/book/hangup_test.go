@@ -125,7 +125,7 @@ func TestEvictionIsNoHangUp(t *testing.T) {
 	require.NoError(t, m.Accepted(nodeID(0), peerAddr(0)))
 	m.Answered(nodeID(0))
 	m.Disconnected(nodeID(0))
-	require.EqualValues(t, 1, m.peers[nodeID(0)].hangUps)
+	require.EqualValues(t, 1, m.peers.get(nodeID(0)).hangUps)
 	clock.Advance(lifecycle.HangUpWait)
 	// It dials us again; peer 1, better scored, fills the other slot;
 	// peer 2 displaces peer 0, which we evict at once.
@@ -140,9 +140,9 @@ func TestEvictionIsNoHangUp(t *testing.T) {
 	require.Equal(t, nodeID(0), victim)
 	m.Disconnected(victim)
 	checkInvariants(t, m)
-	p := m.peers[victim]
+	p := m.peers.get(victim)
 	require.EqualValues(t, 1, p.hangUps, "our eviction counted as its hang-up")
-	for _, ai := range p.addrs {
+	for _, ai := range m.extra.all(p) {
 		require.Equal(t, m.stamp(clock.Now().Add(time.Second)), ai.retryAt, "an evicted peer waits MinRetryTime")
 	}
 }
@@ -202,6 +202,6 @@ func TestHangUpAnswerReadAfterClose(t *testing.T) {
 	clock.Advance(lifecycle.ShortConnection)
 	m.Disconnected(got.NodeID)
 	require.Equal(t, clock.Now().Add(time.Second), m.NextDialTime(), "a connection of use")
-	require.Zero(t, m.peers[got.NodeID].hangUps)
+	require.Zero(t, m.peers.get(got.NodeID).hangUps)
 	checkInvariants(t, m)
 }

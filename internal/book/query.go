@@ -19,12 +19,12 @@ func (m *Book) MaxPeers() int { return m.opts.MaxPeers }
 
 // PeerRatio returns stored peers / MaxPeers, between 0 and 1.
 func (m *Book) PeerRatio() float64 {
-	return float64(len(m.peers)) / float64(m.opts.MaxPeers)
+	return float64(m.peers.len()) / float64(m.opts.MaxPeers)
 }
 
 // Len returns how many peers the book holds.
 func (m *Book) Len() int {
-	return len(m.peers)
+	return m.peers.len()
 }
 
 // Inserted counts the entries ever inserted into the book: with Len, it
@@ -36,27 +36,26 @@ func (m *Book) Inserted() uint64 {
 
 // Has reports whether the book holds id.
 func (m *Book) Has(id addr.NodeID) bool {
-	_, ok := m.peers[id]
-	return ok
+	return m.peers.get(id) != nil
 }
 
 // Addresses returns the stored addresses of id.
 func (m *Book) Addresses(id addr.NodeID) []addr.NodeAddress {
-	p := m.peers[id]
+	p := m.peers.get(id)
 	if p == nil {
 		return nil
 	}
-	out := make([]addr.NodeAddress, len(p.addrs))
-	for i, ai := range p.addrs {
-		out[i] = ai.addr.of(p.id)
+	out := make([]addr.NodeAddress, m.extra.num(p))
+	for i, ai := range m.extra.all(p) {
+		out[i] = ai.addr().of(p.id)
 	}
 	return out
 }
 
 // Known returns the IDs of every peer in the book, sorted.
 func (m *Book) Known() []addr.NodeID {
-	ids := make([]addr.NodeID, 0, len(m.peers))
-	for id := range m.peers {
+	ids := make([]addr.NodeID, 0, m.peers.len())
+	for id := range m.peers.all() {
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
@@ -66,7 +65,7 @@ func (m *Book) Known() []addr.NodeID {
 // Connected returns the IDs of the ready (Up) peers, sorted.
 func (m *Book) Connected() []addr.NodeID {
 	var ids []addr.NodeID
-	for id, p := range m.peers {
+	for id, p := range m.peers.all() {
 		if p.state == stateReady {
 			ids = append(ids, id)
 		}
@@ -77,7 +76,7 @@ func (m *Book) Connected() []addr.NodeID {
 
 // Score returns the score of id, and whether it is known.
 func (m *Book) Score(id addr.NodeID) (int, bool) {
-	p := m.peers[id]
+	p := m.peers.get(id)
 	if p == nil {
 		return 0, false
 	}
@@ -86,6 +85,6 @@ func (m *Book) Score(id addr.NodeID) (int, bool) {
 
 // IsConnected reports whether id is dialing, connected or ready.
 func (m *Book) IsConnected(id addr.NodeID) bool {
-	p := m.peers[id]
+	p := m.peers.get(id)
 	return p != nil && p.connected()
 }

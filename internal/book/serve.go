@@ -34,21 +34,21 @@ func (m *Book) Advertise(now time.Time, to addr.NodeID, limit int) []addr.NodeAd
 	if limit <= 0 {
 		return nil
 	}
-	out := make([]addr.NodeAddress, 0, min(limit, len(m.opts.SelfAddresses)+len(m.peers)))
+	out := make([]addr.NodeAddress, 0, min(limit, len(m.opts.SelfAddresses)+m.peers.len()))
 	for _, a := range m.opts.SelfAddresses {
 		if len(out) == limit {
 			return out
 		}
 		out = append(out, a)
 	}
-	if len(m.peers) == 0 {
+	if m.peers.len() == 0 {
 		return out
 	}
 	if m.opts.RandomAdvertise {
 		m.settle()
 		return m.sample(out, to, limit, now)
 	}
-	requester := m.peers[to]
+	requester := m.peers.get(to)
 	if requester != nil && requester.state < stateConnected {
 		// Only a connected peer has a walk; a dial may still fail.
 		requester = nil
@@ -60,24 +60,26 @@ func (m *Book) Advertise(now time.Time, to addr.NodeID, limit int) []addr.NodeAd
 	var c walk.Cursor[*peerInfo]
 	var toBit uint64
 	if requester != nil {
-		if requester.adv != nil {
-			c = *requester.adv
+		if adv := m.conns[requester].adv; adv != nil {
+			c = *adv
 		}
-		toBit = requester.tellBit()
+		toBit = m.tellBit(requester)
 	}
-	toEntry := m.peers[to] // p.id == to is p == toEntry, without reading the ID
+	toEntry := m.peers.get(to) // p.id == to is p == toEntry, without reading the ID
+	toSrc := m.srcs.ref(to)
 	ok := func(p *peerInfo) bool {
-		return p != toEntry && !p.removed && m.advertisable(p, to, toBit, now) != nil
+		return p != toEntry && !p.is(removed) && m.advertisable(p, toSrc, toBit, now) != nil
 	}
 	log := walk.Log[*peerInfo]{Entries: m.log, Seq: (*peerInfo).Seq, Top: m.seq}
 	m.server.Next(&c, log, m.selfKey, walk.Key(to), want, requester != nil, ok, m.opts.Rand.Uint64, func(p *peerInfo) {
-		out = append(out, bestAddress(p).addr.of(p.id)) // ok allowed p
+		out = append(out, m.bestAddress(p).addr().of(p.id)) // ok allowed p
 	})
 	if requester != nil {
-		if requester.adv == nil {
-			requester.adv = new(walk.Cursor[*peerInfo])
+		rc := m.conns[requester]
+		if rc.adv == nil {
+			rc.adv = new(walk.Cursor[*peerInfo])
 		}
-		*requester.adv = c
+		*rc.adv = c
 	}
 	return out
 }
@@ -125,25 +127,26 @@ func (m *Book) advertisableTo(p *peerInfo, to addr.NodeID, toBit uint64, now tim
 	if p.id == to {
 		return addr.NodeAddress{}, false
 	}
-	best := m.advertisable(p, to, toBit, now)
+	best := m.advertisable(p, m.srcs.ref(to), toBit, now)
 	if best == nil {
 		return addr.NodeAddress{}, false
 	}
-	return best.addr.of(p.id), true
+	return best.addr().of(p.id), true
 }
 
-// advertisable is advertisableTo for an entry p other than to's own: the
-// address to send, nil if none.
-func (m *Book) advertisable(p *peerInfo, to addr.NodeID, toBit uint64, now time.Time) *addrInfo {
-	if p.src == to || p.private || int(p.score) <= m.opts.EvictScore || len(p.addrs) == 0 {
+// advertisable is advertisableTo for an entry p other than to's own,
+// toSrc being to's srcRef (sources.ref): the address to send, nil if
+// none.
+func (m *Book) advertisable(p *peerInfo, toSrc srcRef, toBit uint64, now time.Time) *addrInfo {
+	if p.src == toSrc || p.is(private) || int(p.score) <= m.opts.EvictScore || m.extra.num(p) == 0 {
 		return nil
 	}
-	if p.brokeAt != 0 && now.Sub(m.time(p.brokeAt)) < m.opts.MaxRetryTime {
+	if p.is(broke) && now.Sub(m.time(m.brokeAt[p])) < m.opts.MaxRetryTime {
 		// It broke the protocol with us lately: we do not dial it (see
 		// Errored), and do not send others to it either.
 		return nil
 	}
-	best := bestAddress(p)
+	best := m.bestAddress(p)
 	if (best.failures >= 2 && !best.everWorked) || best.toldBy&toBit != 0 {
 		// Failing, or to told us of it.
 		return nil
@@ -154,9 +157,12 @@ func (m *Book) advertisable(p *peerInfo, to addr.NodeID, toBit uint64, now time.
 // bestAddress is the address of p worth sharing, if any is: the one that
 // has worked, else the one failing least (one that keeps failing is not
 // passed on). p has one at least.
-func bestAddress(p *peerInfo) *addrInfo {
-	best := p.addrs[0]
-	for _, ai := range p.addrs[1:] {
+func (m *Book) bestAddress(p *peerInfo) *addrInfo {
+	best := m.extra.at(p, 0)
+	if !p.is(hasExtra) {
+		return best
+	}
+	for _, ai := range m.extra.all(p) {
 		if (ai.everWorked && !best.everWorked) || (ai.everWorked == best.everWorked && ai.failures < best.failures) {
 			best = ai
 		}
@@ -171,8 +177,8 @@ func (m *Book) tellBitOf(p *peerInfo) uint64 {
 	if p == nil || p.state < stateConnected {
 		return 0 // a peer we are still dialling has told us nothing
 	}
-	if p.tell != 0 || m.tellBits == math.MaxUint64 {
-		return p.tellBit()
+	if m.conns[p].tell != 0 || m.tellBits == math.MaxUint64 {
+		return m.tellBit(p)
 	}
 	free := ^(m.tellBits | m.staleBits)
 	if free == 0 {
@@ -180,7 +186,7 @@ func (m *Book) tellBitOf(p *peerInfo) uint64 {
 		free = ^m.tellBits
 	}
 	bit := free & -free // the lowest free bit
-	p.tell = uint8(bits.TrailingZeros64(bit)) + 1
+	m.conns[p].tell = uint8(bits.TrailingZeros64(bit)) + 1
 	m.tellBits |= bit
 	return bit
 }
@@ -191,16 +197,17 @@ func (m *Book) tellBitOf(p *peerInfo) uint64 {
 // sweepStaleBits clears the freed ones in one pass over the book, not one
 // pass per disconnect. The caller holds the lock.
 func (m *Book) dropTellBit(p *peerInfo) {
-	m.tellBits &^= p.tellBit()
-	m.staleBits |= p.tellBit()
-	p.tell = 0
+	c := m.conns[p]
+	m.tellBits &^= c.tellBit()
+	m.staleBits |= c.tellBit()
+	c.tell = 0
 }
 
 // sweepStaleBits clears the freed tell bits from every address, so they
 // can be given again. The caller holds the lock.
 func (m *Book) sweepStaleBits() {
-	for _, q := range m.peers {
-		for _, ai := range q.addrs {
+	for _, q := range m.peers.all() {
+		for _, ai := range m.extra.all(q) {
 			ai.toldBy &^= m.staleBits
 		}
 	}
@@ -213,14 +220,11 @@ func (m *Book) sweepStaleBits() {
 // always 0 with RandomAdvertise (a sample keeps no walk). Its answers to us
 // leave all of that out (see AddFrom).
 func (m *Book) ToldShare(id addr.NodeID) float64 {
-	p := m.peers[id]
-	if p == nil {
+	p := m.peers.get(id)
+	if p == nil || m.cursor(p) == nil {
 		return 0
 	}
-	if p.adv == nil {
-		return 0
-	}
-	return p.adv.Share()
+	return m.cursor(p).Share()
 }
 
 // RankOf returns where id stands in our own advertise order: the order in

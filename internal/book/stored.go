@@ -37,3 +37,6 @@ func (s storedAddr) is(a addr.NodeAddress) bool {
 func (s storedAddr) of(id addr.NodeID) addr.NodeAddress {
 	return addr.NodeAddress{Protocol: protocols[s.proto], NodeID: id, Hostname: s.host, Port: s.port}
 }
+
+// ptr returns a pointer to a copy of v.
+func ptr[T any](v T) *T { return &v }

@@ -106,18 +106,18 @@ func (m *Book) strike(ai *addrInfo) {
 // baseless reports whether p is an idle entry we never reached that
 // stands on the word of distrusted source groups alone.
 func (m *Book) baseless(p *peerInfo) bool {
-	if p.persistent || p.connected() || p.proven || len(p.addrs) == 0 {
+	if p.persistent || p.connected() || p.is(proven) || m.extra.num(p) == 0 {
 		return false
 	}
-	return !slices.ContainsFunc(p.addrs, func(ai *addrInfo) bool {
-		return ai.everWorked || ai.vouched || !m.distrusted(ai.srcGroup)
+	return !m.extra.any(p, func(ai *addrInfo) bool {
+		return ai.everWorked || ai.vouched() || !m.distrusted(ai.srcGroup)
 	})
 }
 
 // purge removes the baseless entries, once a source group is distrusted.
 func (m *Book) purge() {
 	var gone []*peerInfo
-	for _, p := range m.peers {
+	for _, p := range m.peers.all() {
 		if m.baseless(p) {
 			gone = append(gone, p)
 		}

@@ -30,8 +30,8 @@ func TestIdentityCyclingFromOneRemotePlacesOneGroupsShare(t *testing.T) {
 		m.Disconnected(id)
 	}
 	g := addr.RemoteGroup(remoteIP(7))
-	require.LessOrEqual(t, m.sourceLoad[g], m.sourceCap)
-	require.Len(t, m.sourceLoad, 1, "every claim counts in the remote's group")
+	require.LessOrEqual(t, m.sourceLoad(g), m.sourceCap)
+	require.Len(t, m.loadsOf(func(l groupLoad) int32 { return l.source }), 1, "every claim counts in the remote's group")
 	require.LessOrEqual(t, m.Len(), m.sourceCap)
 	checkInvariants(t, m)
 }
@@ -145,7 +145,7 @@ func TestFloodIntoAFullBookLeavesTheHonestEntries(t *testing.T) {
 			for s := range 4 {
 				require.NoError(t, m.AcceptedFrom(nodeID(10000+s), remoteIP(byte(s+1))))
 			}
-			for i := len(m.peers); len(m.peers) < size; i++ {
+			for i := m.peers.len(); m.peers.len() < size; i++ {
 				_, err := m.AddFrom(peerAddr(i), nodeID(10000+i%4))
 				require.NoError(t, err)
 			}
