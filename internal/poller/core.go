@@ -39,6 +39,9 @@ type Core struct {
 	newShare       float64       // smoothed share of new addresses per response (see adapt)
 	refusedPending float64       // refused addresses not yet made up for (see adapt)
 	idle           int           // answers in a row that brought nothing new
+	// stallTried: since the last answer with news, a peer we dialled and
+	// had not heard from was asked first for a stall (see askBest)
+	stallTried bool
 	sources        int           // connected peers that are sources (see corePeer.source)
 	noPeersWait    time.Duration // current back-off while nobody is connected
 
@@ -421,25 +424,21 @@ func (c *Core) askInTurn(now time.Time, acts *Actions) {
 // within V2RequestInterval: then Tick waits for it. If nobody is due, Tick
 // wakes when the first one is.
 func (c *Core) askBest(now time.Time, acts *Actions) {
+	if p := c.stallBreaker(now); p != nil {
+		c.stallTried = true
+		c.request(now, p, acts)
+		return
+	}
 	var pick, best *corePeer
 	pickY, bestY := -1.0, -1.0
 	var due, bestDue time.Time
 	walked := c.walkedSize() // the walking peers' book size, for expectedYield
 	miss := c.missingAtMost(walked)
-	stalled := c.idle > stallAnswers
 	for e := c.rotation.Front(); e != nil; e = e.Next() {
 		p := e.Value.(*corePeer)
 		ok := c.askableAt(p)
 		eligible := !now.Before(ok)
 		y := max(c.expectedYield(now, p, walked), newsFloor(now, p, miss))
-		if stalled && !p.answered && !p.inbound {
-			// Answers keep bringing nothing: the peers we asked have
-			// shown what they hold, and a peer we chose to dial and
-			// have not heard from may hold what they lack (their books
-			// may be copies of each other's, and the size estimate
-			// with them). It goes before any of them.
-			y += 1
-		}
 		if eligible && y > pickY {
 			pick, pickY = p, y
 		}
@@ -461,6 +460,26 @@ func (c *Core) askBest(now time.Time, acts *Actions) {
 	if !due.IsZero() {
 		c.nextRequest = due
 	}
+}
+
+// stallBreaker returns, once answers keep bringing nothing (past
+// stallAnswers), the first peer in rotation that we dialled, have not
+// heard from and may ask now; nil if there is none, or one was asked
+// already since the last answer with news. The peers we asked have shown
+// what they hold, and one our book chose to dial may hold what they lack:
+// books that copied each other's read the same network size from each
+// other's walks, and by the estimate a new peer is worth nothing. If it
+// brings nothing either, the stall is real.
+func (c *Core) stallBreaker(now time.Time) *corePeer {
+	if c.idle <= stallAnswers || c.stallTried {
+		return nil
+	}
+	for e := c.rotation.Front(); e != nil; e = e.Next() {
+		if p := e.Value.(*corePeer); !p.answered && !p.inbound && !now.Before(c.askableAt(p)) {
+			return p
+		}
+	}
+	return nil
 }
 
 func (c *Core) speaksV2(p *corePeer) bool {

@@ -2210,6 +2210,28 @@ func TestCoreAsksAPeerWeDialledWhenAnswersStall(t *testing.T) {
 	}
 }
 
+func TestCoreAsksOnePeerWeDialledPerStall(t *testing.T) {
+	// As in TestCoreAsksAPeerWeDialledWhenAnswersStall, with two peers we
+	// dialled, x and z, after a and b answered. In a stall one of them is
+	// asked first; when it brings nothing either, the stall is real and
+	// the other waits its turn behind our sources.
+	const x, z = 3, 4
+	pm, core, a, b, run, now := rxSourcesOfOurBook(t)
+	for _, id := range []int{x, z} {
+		require.NoError(t, pm.Dialed(rxAddr(id)))
+		core.PeerUpdate(now, PeerUpdate{NodeID: nodeID(id), Status: PeerStatusUp, Caps: CapV2})
+	}
+	core.estimate = sizeEstimator{sumCM: 700 * 1e4, sumR: 1e4 - 1}
+	core.idle = stallAnswers + 1
+	now = now.Add(1500 * time.Millisecond)
+	first := rxSentTo(t, core.Tick(now))
+	require.Contains(t, []NodeID{nodeID(x), nodeID(z)}, first)
+	// It answers with a run of our own book: nothing new.
+	core.Receive(now.Add(50*time.Millisecond), Envelope{From: first, Message: testkit.V2RespAddrs(run(nodeID(a))...)})
+	require.Equal(t, stallAnswers+2, core.idle)
+	require.Contains(t, []NodeID{nodeID(a), nodeID(b)}, rxSentTo(t, core.Tick(core.NextWake())))
+}
+
 func TestCoreExpectsNoMoreNewsThanADonePeerGathers(t *testing.T) {
 	// As in TestCoreWeighsALapDonePeerByItsNewsRate, but a's news came at
 	// 0.1 a second (2 in 20 s); b samples, half of its 100 new. Now the

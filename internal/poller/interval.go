@@ -66,7 +66,7 @@ func (c *Core) adapt(now time.Time, added, refused, total, holds int) {
 		min(c.refusedPending/float64(max(c.bk.Len(), 1)), maxRefusedShare))
 	switch {
 	case added > 0:
-		c.idle = 0
+		c.idle, c.stallTried = 0, false
 	case missing < missingShare || !c.peerMayTell(now, walked):
 		c.idle++
 	}

@@ -140,7 +140,8 @@ const (
 
 	// stallAnswers: past this many idle answers in a row (Core.idle), a
 	// new peer is worth what the estimate says we miss, if over stallMiss,
-	// and one we dialled and have not heard from is asked first.
+	// and one we dialled and have not heard from is asked first (see
+	// stallBreaker).
 	// Why: answers that keep bringing nothing while the estimate says we
 	// miss much mean our sources hold no more than we do, which their
 	// walks cannot show; one empty answer is not yet that.
