@@ -41,9 +41,9 @@ type Core struct {
 	idle           int           // answers in a row that brought nothing new
 	// stallTried: since the last answer with news, a peer we dialled and
 	// had not heard from was asked first for a stall (see askBest)
-	stallTried bool
-	sources        int           // connected peers that are sources (see corePeer.source)
-	noPeersWait    time.Duration // current back-off while nobody is connected
+	stallTried  bool
+	sources     int           // connected peers that are sources (see corePeer.source)
+	noPeersWait time.Duration // current back-off while nobody is connected
 
 	started      bool
 	noPeersSince time.Time // zero while someone is connected
