@@ -58,8 +58,8 @@ const (
 	// answer brings nothing and every connected peer has answered.
 	// Why: a nearly full book has no room for what polling would bring.
 	// Guards: TestCoreAsksTheWalkNearestAGap (at 0.9),
-	// TestCoreFullBookAsksEveryPeerOnce; golden join-2000-seed{1,2} only
-	// at 0.5.
+	// TestCoreIntervalMaxWhenBookNearlyFullAndQuiet; golden
+	// join-2000-seed{1,2} only at 0.5.
 	bookFull = 0.95
 
 	// refusedFade is what remains of the count of refused addresses
