@@ -412,10 +412,52 @@ func (m *Book) AcceptedFrom(now time.Time, id addr.NodeID, remote netip.AddrPort
 			// against the group its connection came from: a host that
 			// comes back under new IDs claiming new subnets places no
 			// more than that group's share.
-			_, _ = m.AddFrom(observedHost(a, remote), id)
+			seen := observedHost(a, remote)
+			_, _ = m.AddFrom(seen, id)
+			if ip, ok := seen.IP(); ok && remote.IsValid() && ip.Unmap() == remote.Addr().Unmap() {
+				m.forgetOthersAt(seen)
+			}
 		}
 	}
 	return nil
+}
+
+// forgetOthersAt drops a, the host a connected peer came from with the
+// port it announced, from the entries of other node IDs that we never
+// reached: the host now answers as a's ID, so a dial there would end in
+// DialMismatch, which drops such an address (here without charging its
+// source, which may have told the truth when it told it). A host that
+// comes back under a new ID leaves no hearsay of its old ones behind;
+// an address we reached keeps its ID until its own dials say otherwise.
+// Only the peer's observed IP is evidence, so nothing at another host is
+// touched. It reads the whole book, as CrowdedInbound does for the same
+// connection. The caller holds the lock.
+func (m *Book) forgetOthersAt(a addr.NodeAddress) {
+	var stale []*peerInfo
+	for _, p := range m.peers.all() {
+		if p.id == a.NodeID || p.connected() || p.persistent || p.is(proven) {
+			continue
+		}
+		if m.extra.any(p, func(ai *addrInfo) bool { return ai.addr().is(a) }) {
+			stale = append(stale, p)
+		}
+	}
+	for _, p := range stale {
+		for i, ai := range m.extra.all(p) {
+			if ai.addr().is(a) {
+				m.extra.delete(p, i)
+				break
+			}
+		}
+		if m.extra.num(p) == 0 || m.baseless(p) {
+			m.remove(p)
+		} else if p.heapIndex >= 0 {
+			heap.Fix(&m.evict, int(p.heapIndex))
+		}
+	}
+	if len(stale) > 0 {
+		m.wake = true
+	}
 }
 
 // observedHost is the announced address a with the host we saw the

@@ -36,6 +36,40 @@ func TestIdentityCyclingFromOneRemotePlacesOneGroupsShare(t *testing.T) {
 	checkInvariants(t, m)
 }
 
+// A handshake shows which node ID is at a host and port: when a host comes
+// back under a new ID, what the book holds there under other IDs goes (an
+// entry with another address keeps that one), and nothing elsewhere does.
+func TestANewIDAtAHostTakesItsAddress(t *testing.T) {
+	m := newPM(t, PeerManagerOptions{})
+	host := netip.AddrPortFrom(testkit.PublicIP(700), 40000)
+	at := func(id int) NodeAddress { // where the host listens, under id
+		a, err := addr.NodeAddressFromIP(nodeID(id), host.Addr(), 26656)
+		require.NoError(t, err)
+		return a
+	}
+	claim := func(id int) NodeAddress { // the listen address it claims
+		a := testkit.PeerAddr(1000+id, 26656)
+		a.NodeID = nodeID(id)
+		return a
+	}
+	require.NoError(t, m.AcceptedFrom(nodeID(1), host, claim(1)))
+	m.Disconnected(nodeID(1))
+	require.Equal(t, []NodeAddress{at(1)}, m.Addresses(nodeID(1)))
+	// Gossip names node 3 at its own address and at the host's.
+	require.NoError(t, m.AcceptedFrom(nodeID(2), remoteIP(9)))
+	for _, a := range []NodeAddress{peerAddr(3), at(3), peerAddr(4)} {
+		_, err := m.AddFrom(a, nodeID(2))
+		require.NoError(t, err)
+	}
+	require.NoError(t, m.AcceptedFrom(nodeID(5), host, claim(5)))
+	require.False(t, m.Has(nodeID(1)), "the host's old ID")
+	require.Equal(t, []NodeAddress{peerAddr(3)}, m.Addresses(nodeID(3)))
+	require.Equal(t, []NodeAddress{peerAddr(4)}, m.Addresses(nodeID(4)))
+	require.Equal(t, []NodeAddress{at(5)}, m.Addresses(nodeID(5)))
+	require.True(t, m.Has(nodeID(2)), "connected peers stay")
+	checkInvariants(t, m)
+}
+
 // An address we reached proves its node ID: gossip cannot add a spoof
 // beside it, and a dial failure of it does not lower the node's score.
 func TestSpoofNeverJoinsAVerifiedAddress(t *testing.T) {
