@@ -40,7 +40,7 @@ type Core struct {
 	refusedPending float64       // refused addresses not yet made up for (see adapt)
 	idle           int           // answers in a row that brought nothing new
 	// stallTried: since the last answer with news, a peer we dialled and
-	// had not heard from was asked first for a stall (see askBest)
+	// had not heard from was asked first for a stall (see stallBreaker)
 	stallTried  bool
 	sources     int           // connected peers that are sources (see corePeer.source)
 	noPeersWait time.Duration // current back-off while nobody is connected
@@ -99,8 +99,6 @@ type corePeer struct {
 	// PeerManager.crowdedInbound), so its requests earn it no mutualBonus
 	// or toldBonus.
 	crowded bool
-	// inbound: it dialled us
-	inbound bool
 	// w is where its walk through our order stands (see expectedYield).
 	w walk.Reading
 	// storable is the share of the news in its last answer that the book
@@ -221,7 +219,6 @@ func (c *Core) PeerUpdate(now time.Time, u event.PeerUpdate) Actions {
 		// every connection.
 		crowded := c.bk.CrowdedInbound(now, u.NodeID)
 		p.crowded = crowded
-		p.inbound = c.bk.Inbound(u.NodeID)
 		chosen := c.cfg.Policy == PolicyAdaptive && !crowded
 		// Nor is it asked at all for a while: flooders that dial in again
 		// and again, and break the protocol with their first message,
@@ -475,7 +472,7 @@ func (c *Core) stallBreaker(now time.Time) *corePeer {
 		return nil
 	}
 	for e := c.rotation.Front(); e != nil; e = e.Next() {
-		if p := e.Value.(*corePeer); !p.answered && !p.inbound && !now.Before(c.askableAt(p)) {
+		if p := e.Value.(*corePeer); !p.answered && !now.Before(c.askableAt(p)) && !c.bk.Inbound(p.id) {
 			return p
 		}
 	}

@@ -17,9 +17,9 @@ import (
 func (c *Core) adapt(now time.Time, added, refused, total, holds int) {
 	if c.bk.PeerRatio() >= bookFull && added == 0 && !c.unasked() {
 		// A full book stops polling only once answers stop bringing
-		// news and every peer has answered: junk that a few peers filled
-		// it with must not freeze discovery while a peer that may know
-		// the network has not been asked.
+		// news and every peer has been asked: junk that a few peers
+		// filled it with must not freeze discovery while a peer that may
+		// know the network has not been asked.
 		c.interval = c.cfg.MaxInterval
 		return
 	}
@@ -89,10 +89,11 @@ func (c *Core) peerMayTell(now time.Time, walked int) bool {
 	return false
 }
 
-// unasked reports whether a connected peer has not answered us yet.
+// unasked reports whether a connected peer has not been asked yet (one
+// that was asked and stays silent does not keep a full book polling).
 func (c *Core) unasked() bool {
 	for _, p := range c.peers {
-		if !p.answered {
+		if p.lastSent.IsZero() {
 			return true
 		}
 	}
