@@ -422,7 +422,7 @@ func (c *Core) askInTurn(now time.Time, acts *Actions) {
 // wakes when the first one is.
 func (c *Core) askBest(now time.Time, acts *Actions) {
 	if p := c.stallBreaker(now); p != nil {
-		c.stallTried = true
+		c.stallTried = c.stallTried || c.idle > stallAnswers
 		c.request(now, p, acts)
 		return
 	}
@@ -459,20 +459,30 @@ func (c *Core) askBest(now time.Time, acts *Actions) {
 	}
 }
 
-// stallBreaker returns, once answers keep bringing nothing (past
-// stallAnswers), the first peer in rotation that we dialled, have not
-// heard from and may ask now; nil if there is none, or one was asked
-// already since the last answer with news. The peers we asked have shown
-// what they hold, and one our book chose to dial may hold what they lack:
-// books that copied each other's read the same network size from each
-// other's walks, and by the estimate a new peer is worth nothing. If it
-// brings nothing either, the stall is real.
+// stallBreaker returns a peer to ask before any other, or nil:
+//   - once answers keep bringing nothing (past stallAnswers), the first
+//     peer in rotation that we dialled, have not heard from and may ask
+//     now, one per stall: the peers we asked have shown what they hold,
+//     and one our book chose to dial may hold what they lack (books that
+//     copied each other's read the same network size from each other's
+//     walks, and by the estimate a new peer is worth nothing); if it
+//     brings nothing either, the stall is real;
+//   - in a full book, any peer never asked: junk that a few peers
+//     filled the book with would otherwise keep us from the one that
+//     knows the network, and a full book waits MaxInterval only once
+//     every peer has been asked (see adapt).
 func (c *Core) stallBreaker(now time.Time) *corePeer {
-	if c.idle <= stallAnswers || c.stallTried {
+	full := c.bk.PeerRatio() >= bookFull
+	stalled := c.idle > stallAnswers && !c.stallTried
+	if !full && !stalled {
 		return nil
 	}
 	for e := c.rotation.Front(); e != nil; e = e.Next() {
-		if p := e.Value.(*corePeer); !p.answered && !now.Before(c.askableAt(p)) && !c.bk.Inbound(p.id) {
+		p := e.Value.(*corePeer)
+		if now.Before(c.askableAt(p)) {
+			continue
+		}
+		if (full && p.lastSent.IsZero()) || (stalled && !p.answered && !c.bk.Inbound(p.id)) {
 			return p
 		}
 	}

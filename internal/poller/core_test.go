@@ -624,10 +624,10 @@ func TestCoreIntervalMaxWhenBookNearlyFullAndQuiet(t *testing.T) {
 	rxRun(t, core, []rxStep{
 		{at: 200 * time.Millisecond, ev: rxTick(), send: []rxOut{{2, "v2req"}}},
 		{at: 210 * time.Millisecond, ev: rxUp(3, CapV2)},
-		// Nothing new, but 3 has not answered yet: polling goes on.
+		// Nothing new, but 3 has not been asked yet: it is, at once.
 		{at: 300 * time.Millisecond, ev: rxRecv(2, testkit.V2RespAddrs(rxRange(100, 101)...))},
 	})
-	require.Less(t, core.Stats().Interval, time.Minute)
+	require.Equal(t, core.cfg.MinInterval, core.Stats().Interval)
 	require.Equal(t, nodeID(3), rxSentTo(t, core.Tick(core.NextWake())))
 	// Nothing new, and every peer has answered: the book's fullness
 	// stops polling.

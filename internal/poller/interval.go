@@ -15,12 +15,15 @@ import (
 // Answers to a peer we keep polling carry only what is new to us (see
 // PeerManager.Advertise), so polling a saturated network stays cheap.
 func (c *Core) adapt(now time.Time, added, refused, total, holds int) {
-	if c.bk.PeerRatio() >= bookFull && added == 0 && !c.unasked() {
-		// A full book stops polling only once answers stop bringing
-		// news and every peer has been asked: junk that a few peers
-		// filled it with must not freeze discovery while a peer that may
-		// know the network has not been asked.
+	if c.bk.PeerRatio() >= bookFull && added == 0 {
+		// A full book stops polling once answers stop bringing news,
+		// but first asks, at once, each peer it has not asked yet (see
+		// stallBreaker): junk that a few peers filled it with must not
+		// keep it from a peer that may know the network.
 		c.interval = c.cfg.MaxInterval
+		if c.unasked() {
+			c.interval = c.cfg.MinInterval
+		}
 		return
 	}
 	if c.cfg.Policy == PolicyTendermint {
