@@ -291,6 +291,16 @@ func (r *Reactor) AddPeer(p p2p.Peer) {
 		return
 	}
 	r.mu.Lock()
+	if r.peers[id] != st {
+		// RemovePeer ran while we admitted it, saw it not admitted
+		// yet and left the PeerManager alone: the close is ours to
+		// report, or the PeerManager would hold the connection for
+		// ever.
+		r.mu.Unlock()
+		r.pm.Disconnected(id)
+		r.closeEvicted()
+		return
+	}
 	st.admitted = true
 	held := st.held
 	st.held = nil
@@ -316,8 +326,9 @@ func (r *Reactor) RemovePeer(p p2p.Peer, _ any) {
 		return
 	}
 	delete(r.peers, id)
+	admitted := st.admitted // else AddPeer, still admitting it, reports the close
 	r.mu.Unlock()
-	if st.admitted {
+	if admitted {
 		r.pm.Disconnected(id)
 	}
 }
