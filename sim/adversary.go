@@ -38,6 +38,9 @@ const (
 	// only slow the run. While answers bring something new it asks as
 	// fast as the peer allows.
 	sybilQuiet = time.Minute
+	// attackWait is how often an attacker looks whether node 0, the only
+	// node it knows at first, listens yet.
+	attackWait = 10 * time.Millisecond
 	// attackRedial is how soon an attacker dials a node again.
 	attackRedial = 2 * time.Minute
 	// attackDials is how many times a node's MaxConnected an attacker
@@ -139,11 +142,20 @@ func (s *simulation) setupAttack(r role) {
 			_, _ = nd.book.Add(s.nodes[0].addr)
 		}
 		at := time.Duration(s.rng.Int64N(int64(startSpread)))
-		s.script(at, func() {
+		var begin func()
+		begin = func() {
+			if r != flooder && !s.nodes[0].online {
+				// It knows node 0 alone: it starts once node 0 listens,
+				// as an attacker would retry at once, not attackRedial
+				// after a failed first dial.
+				s.script(s.now+attackWait, begin)
+				return
+			}
 			nd.online = true
 			nd.started = s.now
 			s.dial(nd)
-		})
+		}
+		s.script(at, begin)
 	}
 	if s.opts.CycleIdentities {
 		s.script(cycleEvery, s.cycle)
