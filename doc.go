@@ -108,8 +108,10 @@
 // Nothing notifies you when it has one. Drain it (call it until it
 // returns false) after each call that can queue an eviction: Accepted,
 // Dialed, DialNext or TryDialNext (a persistent peer's dial displaces an
-// inbound peer when connections are full) and Errored. Close each
-// connection it names; its Disconnected follows as for any other close.
+// inbound peer when connections are full), Errored, and each Send (a
+// displaced peer that had not had its first answer stays until it is
+// sent). Close each connection it names, letting what was sent on it go
+// first; its Disconnected follows as for any other close.
 //
 // Receive must return the same Go channel on every call. Deliver each
 // message's raw bytes in [Envelope.Message] with From set: the Reactor

@@ -94,6 +94,9 @@ func (m *MemoryNode) Send(_ context.Context, e Envelope) error {
 	e.From = m.id
 	select {
 	case peer.in <- e:
+		// A displaced peer that waited for this answer goes now; the
+		// answer is already in its queue.
+		m.closeEvictedLocked()
 		return nil
 	default:
 		return fmt.Errorf("%w: memory network: inbound queue of %s", ErrQueueFull, e.To)

@@ -393,7 +393,11 @@ func (m *PeerManager) DialRefused(a NodeAddress) {
 // Accepted records an inbound connection from id. When connections are at
 // MaxConnected it displaces the lowest-scored, youngest inbound peer,
 // which EvictNext then returns for the transport to disconnect; outbound
-// and persistent peers are never displaced. On an error the caller closes
+// and persistent peers are never displaced. A displaced peer that
+// connected within a few seconds and has not had an answer from us yet
+// stays, beside MaxConnected, until the Reactor has sent it one (or the
+// few seconds pass): a node dialled by many newcomers at once answers
+// each once. On an error the caller closes
 // the connection:
 //   - ErrTooManyPeers: connections are full and there is no inbound peer
 //     to displace (or the newcomer's subnet lately broke the protocol);
@@ -465,8 +469,9 @@ func (m *PeerManager) Good(id NodeID) {
 	m.b.Good(id)
 }
 
-// EvictNext returns a connected peer whose score fell to EvictScore, for
-// the transport to disconnect.
+// EvictNext returns a connected peer to disconnect: one whose score fell
+// to EvictScore, one displaced by a newcomer, or a displaced one that has
+// had its answer (see Accepted).
 func (m *PeerManager) EvictNext() (NodeID, bool) {
 	m.mu.Lock()
 	defer m.unlock()

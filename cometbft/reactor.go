@@ -601,6 +601,9 @@ func (c channel) Send(_ context.Context, e pex.Envelope) error {
 		}
 		return fmt.Errorf("%w: send queue of %s", pex.ErrQueueFull, e.To)
 	}
+	// A displaced peer that waited for this answer goes now: the stop is
+	// graceful, so the switch flushes the answer first.
+	c.r.closeEvicted()
 	return nil
 }
 

@@ -352,9 +352,21 @@ func (s *simulation) closeEvicted(n *node) {
 		if !ok {
 			return
 		}
-		if to, ok := s.current(id); ok {
-			s.disconnect(n, to)
+		to, ok := s.current(id)
+		if !ok {
+			continue
 		}
+		if n.book.Visitor(id) {
+			// The answer it was sent goes first, as a transport's
+			// graceful close flushes what was written.
+			s.schedule(&event{at: s.departure(n, to) + s.latency(n.idx, to) + time.Nanosecond, kind: evScript, fn: func() {
+				if n.book.Visitor(id) {
+					s.disconnect(n, to)
+				}
+			}})
+			continue
+		}
+		s.disconnect(n, to)
 	}
 }
 

@@ -267,6 +267,11 @@ func (n *node) Send(_ context.Context, e pex.Envelope) error {
 		nc.Close() // a frame may be half written: the stream is lost
 		return err
 	}
+	// A displaced peer that waited for this answer goes now that it is
+	// written.
+	n.mu.Lock()
+	n.evictLocked()
+	n.mu.Unlock()
 	return nil
 }
 

@@ -45,6 +45,19 @@ func (m *Book) AddPersistent(a addr.NodeAddress) error {
 		m.unplace(p) // configured, not gossip: outside the buckets
 	}
 	p.score = MaxScore
+	if c := m.conns[p]; c != nil && c.visitor {
+		// A persistent peer stays: it is no longer a visitor, and if it
+		// was not yet leaving, it takes a slot.
+		c.visitor = false
+		if !p.is(evicting) {
+			m.slots.Gone()
+			if m.slots.Over() {
+				if v := m.spareable(); v != nil {
+					m.queueEviction(v)
+				}
+			}
+		}
+	}
 	if p.is(evicting) {
 		// It was queued for eviction: no longer. If its going was making
 		// room for another connection, an inbound peer goes instead; with

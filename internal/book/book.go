@@ -285,6 +285,11 @@ type connInfo struct {
 	tell uint8
 	// answered: the peer answered a request of ours on this connection.
 	answered bool
+	// served: we answered a request of the peer's on this connection.
+	served bool
+	// visitor: admitted beside the slots, to be answered once and closed
+	// (lifecycle.Slots.Visit).
+	visitor bool
 }
 
 // dialingAddr is the address p is being dialled at, nil if none.

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pexnet/pex/internal/lifecycle"
 	"github.com/pexnet/pex/internal/testkit"
 	"github.com/pexnet/pex/internal/walk"
 
@@ -800,6 +801,8 @@ func TestPeerManagerAcceptedOverCapacity(t *testing.T) {
 	require.NoError(t, m.Accepted(nodeID(2))) // youngest
 	_, ok = m.EvictNext()
 	require.False(t, ok)
+	// Past the grace of a first answer (see TestDisplacedNewcomerStaysForItsAnswer).
+	clock.Advance(lifecycle.FirstAnswerGrace)
 
 	// Full: a new inbound peer displaces the youngest inbound one.
 	require.NoError(t, m.Accepted(nodeID(3)))
@@ -841,6 +844,8 @@ func TestPeerManagerAcceptedWhenBookFull(t *testing.T) {
 	m := newPM(t, PeerManagerOptions{Options: Options{MaxPeers: 2, MaxConnected: 2}})
 	require.NoError(t, m.Accepted(nodeID(1)))
 	require.NoError(t, m.Accepted(nodeID(2)))
+	m.Served(nodeID(1))
+	m.Served(nodeID(2))
 	// Book and connections full: the newcomer is still admitted, over the
 	// book's capacity, and displaces the youngest inbound peer.
 	require.NoError(t, m.Accepted(nodeID(3)))

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pexnet/pex/internal/addr"
+	"github.com/pexnet/pex/internal/lifecycle"
 
 	"github.com/stretchr/testify/require"
 )
@@ -285,6 +286,8 @@ func TestInboundSybilsDisplaceEachOther(t *testing.T) {
 		require.NoError(t, m.Accepted(sybilAddr(i).NodeID, sybilAddr(i)))
 		clk.Advance(time.Second)
 	}
+	// Each newcomer has had its grace for a first answer when the next comes.
+	clk.Advance(lifecycle.FirstAnswerGrace)
 	sybils := func() int {
 		n := 0
 		for _, id := range m.Connected() {
@@ -307,7 +310,7 @@ func TestInboundSybilsDisplaceEachOther(t *testing.T) {
 			require.True(t, isSybil(m.Addresses(id)[0]), "newcomer %d displaced %s while %d sybils were connected", i, id, before)
 		}
 		m.Disconnected(id)
-		clk.Advance(time.Second)
+		clk.Advance(lifecycle.FirstAnswerGrace)
 		checkInvariants(t, m)
 	}
 	require.LessOrEqual(t, sybils(), 1, "sybils take turns in one slot at most")
@@ -397,6 +400,7 @@ func TestSubnetThatBrokeTheProtocolDisplacesNobody(t *testing.T) {
 	for i := range 4 {
 		require.NoError(t, m.Accepted(nodeID(i), peerAddr(i)))
 	}
+	clk.Advance(lifecycle.FirstAnswerGrace)
 	require.ErrorIs(t, m.Accepted(sybilAddr(1).NodeID, sybilAddr(1)), ErrTooManyPeers)
 	_, ok := m.EvictNext()
 	require.False(t, ok, "nobody displaced")

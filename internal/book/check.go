@@ -27,7 +27,9 @@ import (
 //     closed connection only while not connected again;
 //   - the connection counts (active, outbound, outbound per group) are the
 //     entries' states counted; a dialing entry has the address it dials;
-//     every entry queued for eviction is connected and marked so;
+//     every entry queued for eviction is connected and marked so; a
+//     visitor is an inbound connection, and the visitors not queued to
+//     go are counted, at most lifecycle.Slots.MaxVisitors;
 //   - the eviction heap holds exactly the idle, non-persistent entries, in
 //     heap order;
 //   - the counts of network groups by load are the loads' (caps.go);
@@ -51,7 +53,7 @@ func (m *Book) Check() error {
 	if m.peers.get(m.self) != nil {
 		return errors.New("book holds our own ID")
 	}
-	active, dialled, ranked := 0, 0, 0
+	active, dialled, ranked, visiting := 0, 0, 0, 0
 	for id, p := range m.peers.all() {
 		if err := m.checkEntry(p); err != nil {
 			return fmt.Errorf("entry %s: %w", id, err)
@@ -68,6 +70,14 @@ func (m *Book) Check() error {
 		if p.is(outbound) {
 			dialled++
 		}
+		if c := m.conns[p]; c != nil && c.visitor {
+			if p.is(outbound) || !p.connected() {
+				return fmt.Errorf("visitor %s not an inbound connection", id)
+			}
+			if !p.is(evicting) {
+				visiting++
+			}
+		}
 		if p.heapIndex >= 0 {
 			ranked++
 		}
@@ -77,6 +87,8 @@ func (m *Book) Check() error {
 		return fmt.Errorf("active count %d, counted %d", m.slots.Active(), active)
 	case dialled != m.slots.Outbound():
 		return fmt.Errorf("outbound count %d, counted %d", m.slots.Outbound(), dialled)
+	case visiting != m.slots.Visiting() || visiting > m.slots.MaxVisitors():
+		return fmt.Errorf("visitors count %d, counted %d, at most %d", m.slots.Visiting(), visiting, m.slots.MaxVisitors())
 	case ranked != len(m.evict.es):
 		return fmt.Errorf("eviction heap holds %d, %d entries ranked", len(m.evict.es), ranked)
 	}

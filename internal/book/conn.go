@@ -1,6 +1,7 @@
 package book
 
 import (
+	"cmp"
 	"container/heap"
 	"fmt"
 	"net/netip"
@@ -58,13 +59,25 @@ func (m *Book) TryDialNext(now time.Time) (addr.NodeAddress, bool) {
 // NextDialTime returns when an address now waiting out its back-off comes
 // due (zero if none is waiting or one is due now). Event-driven callers,
 // like the simulator, use it to schedule their next TryDialNext.
+// A visitor's grace running out counts as a time to come back: the
+// visitor is then queued to go.
 func (m *Book) NextDialTime(now time.Time) time.Time {
 	_, _, next := m.pickDial(now)
-	return next
+	return earliest(next, m.sendVisitorsAway(now))
+}
+
+// earliest is the earlier of two times, the zero time standing for none.
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
+		return b
+	}
+	return a
 }
 
 func (m *Book) tryDialNext(now time.Time) (addr.NodeAddress, bool, time.Time) {
+	visitorDue := m.sendVisitorsAway(now)
 	p, ai, next := m.pickDial(now)
+	next = earliest(next, visitorDue)
 	if p == nil {
 		m.rotate(now)
 		return addr.NodeAddress{}, false, next
@@ -522,6 +535,7 @@ func (m *Book) accepted(now time.Time, id addr.NodeID, g uint64) error {
 			// Its subnet lately broke the protocol: it displaces nobody.
 			return errs.ErrTooManyPeers
 		}
+		m.sendVisitorsAway(now)
 		victim = m.inboundVictim(g)
 		if victim == nil {
 			return errs.ErrTooManyPeers
@@ -536,7 +550,13 @@ func (m *Book) accepted(now time.Time, id addr.NodeID, g uint64) error {
 		}
 		p = m.insert(id, nil)
 	}
-	if victim != nil {
+	switch {
+	case victim == nil:
+	case m.waitsForAnswer(victim, now) && m.slots.Visiting() < m.slots.MaxVisitors():
+		// It has not had its answer yet: it stays for it, as a visitor.
+		m.conns[victim].visitor = true
+		m.slots.Linger()
+	default:
 		// Only once the newcomer is sure to be admitted.
 		victim.mark(evicting, true)
 		m.slots.Queue(victim.id)
@@ -553,13 +573,83 @@ func (m *Book) accepted(now time.Time, id addr.NodeID, g uint64) error {
 	return nil
 }
 
+// waitsForAnswer reports whether p, connected, is an inbound peer not
+// yet answered within lifecycle.FirstAnswerGrace of connecting: displaced,
+// it stays for its answer (see lifecycle.Slots.Linger).
+func (m *Book) waitsForAnswer(p *peerInfo, now time.Time) bool {
+	c := m.conns[p]
+	return !c.served && now.Sub(m.time(c.connectedAt)) < lifecycle.FirstAnswerGrace
+}
+
+// Served records that we answered a request of the connected peer id; a
+// visitor is then queued to go (EvictNext), once the transport has sent
+// the answer.
+func (m *Book) Served(id addr.NodeID) {
+	p := m.peers.get(id)
+	if p == nil || !p.connected() {
+		return
+	}
+	m.conns[p].served = true
+	if m.conns[p].visitor && !p.is(evicting) {
+		m.queueEviction(p)
+	}
+}
+
+// queueEviction marks connected p to go and queues it for EvictNext; a
+// visitor leaves the visitors' count. The caller holds the lock.
+func (m *Book) queueEviction(p *peerInfo) {
+	p.mark(evicting, true)
+	if m.conns[p].visitor {
+		m.slots.Leave(p.id)
+		return
+	}
+	m.slots.Queue(p.id)
+}
+
+// Visitor reports whether id is connected as a visitor: a transport
+// closing it for EvictNext lets the answer it was sent go first.
+func (m *Book) Visitor(id addr.NodeID) bool {
+	p := m.peers.get(id)
+	return p != nil && p.connected() && m.conns[p].visitor
+}
+
+// sendVisitorsAway queues the visitors that did not ask within
+// lifecycle.FirstAnswerGrace to go; it returns when the next one's grace
+// runs out (zero if none).
+func (m *Book) sendVisitorsAway(now time.Time) time.Time {
+	if m.slots.Visiting() == 0 {
+		return time.Time{}
+	}
+	var next time.Time
+	var gone []*peerInfo
+	for p, c := range m.conns {
+		if !c.visitor || p.is(evicting) {
+			continue
+		}
+		due := m.time(c.connectedAt).Add(lifecycle.FirstAnswerGrace)
+		if !now.Before(due) {
+			gone = append(gone, p)
+		} else if next.IsZero() || due.Before(next) {
+			next = due
+		}
+	}
+	// In the order they came, whatever the map's.
+	slices.SortFunc(gone, func(a, b *peerInfo) int {
+		return cmp.Or(cmp.Compare(m.conns[a].connectedAt, m.conns[b].connectedAt), cmp.Compare(a.id, b.id))
+	})
+	for _, p := range gone {
+		m.queueEviction(p)
+	}
+	return next
+}
+
 // lowestConnected returns the lowest-scored connected, non-persistent
 // peer not already queued for eviction, inbound or outbound. The caller
 // holds the lock.
 func (m *Book) lowestConnected() *peerInfo {
 	var v *peerInfo
 	for _, p := range m.peers.all() {
-		if !p.connected() || p.persistent || p.is(evicting) || p.state == stateDialing {
+		if !p.connected() || p.persistent || p.is(evicting) || p.state == stateDialing || m.conns[p].visitor {
 			continue
 		}
 		if v == nil || p.score < v.score || (p.score == v.score && p.id > v.id) {
@@ -576,7 +666,7 @@ func (m *Book) inboundVictim(newcomer uint64) *peerInfo {
 	var cands []lifecycle.Inbound
 	var peers []*peerInfo
 	for _, p := range m.peers.all() {
-		if !p.connected() || p.is(outbound) || p.persistent || p.is(evicting) {
+		if !p.connected() || p.is(outbound) || p.persistent || p.is(evicting) || m.conns[p].visitor {
 			continue
 		}
 		cands = append(cands, lifecycle.Inbound{ID: p.id, Group: m.group(p), Score: int(p.score), ConnectedAt: m.time(m.conns[p].connectedAt)})
@@ -633,6 +723,9 @@ func (m *Book) Disconnected(now time.Time, id addr.NodeID) {
 	}
 	if p.state == stateReady {
 		m.updates = append(m.updates, event.PeerUpdate{NodeID: id, Status: event.PeerStatusDown})
+	}
+	if c := m.conns[p]; c != nil && c.visitor && !p.is(evicting) {
+		m.slots.Gone()
 	}
 	p.state = stateIdle
 	m.dropTellBit(p)
@@ -697,8 +790,7 @@ func (m *Book) Errored(now time.Time, pe event.PeerError) {
 	}
 	m.setScore(p, int(p.score)-step)
 	if p.connected() && !p.persistent && int(p.score) <= m.opts.EvictScore && !p.is(evicting) {
-		p.mark(evicting, true)
-		m.slots.Queue(p.id)
+		m.queueEviction(p)
 	}
 }
 
@@ -760,8 +852,9 @@ func (m *Book) Good(id addr.NodeID) {
 	}
 }
 
-// EvictNext returns a connected peer whose score fell to EvictScore, for
-// the transport to disconnect.
+// EvictNext returns a connected peer to disconnect: one whose score fell
+// to EvictScore, one displaced by a newcomer, or a displaced one that has
+// had its answer (see Accepted).
 func (m *Book) EvictNext() (addr.NodeID, bool) {
 	return m.slots.Next()
 }

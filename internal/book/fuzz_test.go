@@ -325,8 +325,9 @@ func (h *fzPM) check(what string, before map[NodeID]fzSnap, target NodeID, mayDr
 	if m.peers.len() > m.opts.MaxPeers+m.slots.Active()+len(m.persistent) {
 		fail("book %d peers, MaxPeers %d, active %d, persistent %d", m.peers.len(), m.opts.MaxPeers, m.slots.Active(), len(m.persistent))
 	}
-	if m.slots.Active()-nEvicting > m.opts.MaxConnected {
-		fail("active %d (evicting %d) over MaxConnected %d", m.slots.Active(), nEvicting, m.opts.MaxConnected)
+	// Displaced peers waiting for their first answer stay beside the slots.
+	if m.slots.Active()-nEvicting-m.slots.Visiting() > m.opts.MaxConnected {
+		fail("active %d (evicting %d, visiting %d) over MaxConnected %d", m.slots.Active(), nEvicting, m.slots.Visiting(), m.opts.MaxConnected)
 	}
 	queued := map[NodeID]bool{}
 	for _, id := range m.slots.Queued() {
@@ -669,6 +670,11 @@ func FuzzPeerManagerOps(f *testing.F) {
 				if op&0x80 != 0 {
 					what = "Good and Answered " + string(id)
 					m.Answered(id)
+				}
+				if op&0x40 != 0 {
+					// We answered it: a displaced peer waiting for that goes.
+					what += " and Served"
+					m.Served(id)
 				}
 			case 16:
 				what = "Has/Addresses/Score/NextDialTime"

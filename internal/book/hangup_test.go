@@ -134,6 +134,7 @@ func TestEvictionIsNoHangUp(t *testing.T) {
 	m.Good(nodeID(1))
 	require.NoError(t, m.Accepted(nodeID(0), peerAddr(0)))
 	m.Answered(nodeID(0))
+	m.Served(nodeID(0))
 	require.NoError(t, m.Accepted(nodeID(2), peerAddr(2)))
 	victim, ok := m.EvictNext()
 	require.True(t, ok)

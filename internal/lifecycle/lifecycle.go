@@ -38,6 +38,7 @@ type Slots struct {
 	outGroups map[uint64]int
 	queue     []addr.NodeID
 	broke     map[uint64]time.Time
+	visiting  int // visitors admitted and not yet queued to go
 }
 
 // NewSlots returns empty slots under l.
@@ -55,12 +56,50 @@ func (s *Slots) Open()  { s.active++ }
 func (s *Slots) Close() { s.active-- }
 
 // Full reports whether every slot is taken, not counting the peers queued
-// to go.
-func (s *Slots) Full() bool { return s.active-len(s.queue) >= s.l.MaxConnected }
+// to go and visitors.
+func (s *Slots) Full() bool { return s.staying() >= s.l.MaxConnected }
 
-// Over reports whether the connections, not counting those queued to go,
-// are more than MaxConnected.
-func (s *Slots) Over() bool { return s.active-len(s.queue) > s.l.MaxConnected }
+// Over reports whether the connections, not counting those queued to go
+// and visitors, are more than MaxConnected.
+func (s *Slots) Over() bool { return s.staying() > s.l.MaxConnected }
+
+func (s *Slots) staying() int { return s.active - len(s.queue) - s.visiting }
+
+// Visitors. When every slot is taken, a newcomer displaces an inbound
+// peer (see Victim); if that peer is itself new and we have not answered
+// it yet (see FirstAnswerGrace), it stays, beside the slots, as a
+// visitor until it has had one answer, and then goes, as a seed treats
+// every peer. A node dialled by many newcomers at once (a bootstrap node
+// in a cold start) thus answers each of them once instead of displacing
+// each for the next before it could answer. At most MaxVisitors stay at
+// once; while that many wait, a newcomer that would displace another
+// unanswered peer is turned away, to come back later, rather than cut one
+// of them short.
+//
+// Linger makes a connected peer a visitor; Leave queues a visitor to go
+// (it was answered, or its grace ran out); Gone is a visitor's connection
+// closed before it was queued.
+func (s *Slots) Linger()              { s.visiting++ }
+func (s *Slots) Leave(id addr.NodeID) { s.visiting--; s.Queue(id) }
+func (s *Slots) Gone()                { s.visiting-- }
+
+// Visiting is how many visitors are admitted and not yet queued to go.
+func (s *Slots) Visiting() int { return s.visiting }
+
+// MaxVisitors is how many displaced peers may wait for their answer at
+// once: 4 x MaxConnected. Each waits at most FirstAnswerGrace, so this
+// bounds what a stampede of newcomers, or an attacker dialling from many
+// hosts, holds open beside the slots; the bootstrap node of the 1,000-node
+// cold start peaks at about 160 with no bound (MaxConnected 50), and a
+// lower one cuts the answers of the newcomers it came for (the golden
+// cold runs guard it).
+func (s *Slots) MaxVisitors() int { return max(1, 4*s.l.MaxConnected) }
+
+// FirstAnswerGrace is how long a displaced peer that dialled us has to
+// ask and be answered before it is closed unanswered: a pex or CometBFT node asks a peer it dialled as soon
+// as the connection is up, so a few seconds cover its request and our
+// answer on any path.
+const FirstAnswerGrace = 5 * time.Second
 
 // AtCapacity reports whether a connection we did not plan (a dial made
 // outside the schedule) would exceed MaxConnected.

@@ -86,4 +86,7 @@ func (c *Core) serve(now time.Time, p *corePeer, from addr.NodeID, v2 bool, acts
 		}
 	}
 	acts.Send = append(acts.Send, event.Envelope{To: from, Message: msg})
+	// A visitor goes once this answer is sent (an answer that waits for
+	// names to resolve is not counted: the visitor's grace ends it).
+	c.bk.Served(from)
 }
