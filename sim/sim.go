@@ -100,16 +100,18 @@ type Options struct {
 	// DefaultFlush; negative: none.
 	Flush time.Duration
 	// Handshake is the time a dial spends computing, beyond its network
-	// round trips (see connectAt): the secret connection's key agreement
+	// round trips (see dial): the secret connection's key agreement
 	// and signatures, the NodeInfo exchange, adding the peer. Default
 	// DefaultHandshake; negative: none.
 	Handshake time.Duration
 	// OneMachine runs the network as on one machine, as pexcalib's
-	// switches on loopback are: the handshakes of all the nodes share its
-	// processors and complete one after another. Measured: 80 disjoint
-	// pairs of switches dialling at once end 0.8 ms apart, 63 ms for all
-	// (load 1.3 on 2 cores); node 0 of a star of 80 adds its inbound
-	// peers 1.25 ms apart (load 2.5). Otherwise each node computes its
+	// switches on loopback are: the handshakes under way, of all the
+	// nodes, share its processors, each needing Handshake of the
+	// machine's time (processor sharing: a burst of dials ends together,
+	// near the burst's end). Measured: node 0 of a star of 40 adds its 39
+	// inbound peers from 21 to 37 ms after the start, of 80 its 79 from
+	// 33 to 65 ms (load 2.5 on 2 cores); 80 disjoint pairs dialling at
+	// once take 63 ms for all (load 1.3). Otherwise each node computes its
 	// own handshakes, all at once.
 	OneMachine bool
 	// Dialers is how many dials a node runs at once: the adapter's dialer
@@ -268,12 +270,13 @@ var epoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 type eventKind uint8
 
 const (
-	evWake    eventKind = iota // run the node's Tick
-	evDial                     // the node may dial
-	evConnect                  // a dial reaches its target
-	evDeliver                  // a message arrives
-	evScript                   // a scenario step
-	evAttack                   // a sybil's next request on a connection
+	evWake      eventKind = iota // run the node's Tick
+	evDial                       // the node may dial
+	evConnect                    // a dial reaches its target
+	evDeliver                    // a message arrives
+	evScript                     // a scenario step
+	evAttack                     // a sybil's next request on a connection
+	evHandshake                  // the one machine may have finished handshakes
 )
 
 type event struct {

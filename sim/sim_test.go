@@ -419,3 +419,39 @@ func TestTopologies(t *testing.T) {
 	_, err = Run(Options{Nodes: 20, Topology: TopologyChain, Scenario: ScenarioJoin})
 	require.Error(t, err)
 }
+
+// On one machine the handshakes under way share it: the 9 leaves of a
+// star dial node 0 at once, and all connect together when the machine has
+// done the 9 handshakes' work, not one after another; a dial that starts
+// on an idle machine takes one handshake's time.
+func TestOneMachineSharesHandshakes(t *testing.T) {
+	o := Options{Nodes: 10, Topology: TopologyStar, MaxConnected: 20, MaxOutbound: 10, Handshake: time.Millisecond, Latency: LoopbackLatency, OneMachine: true}
+	require.NoError(t, o.defaults())
+	s, err := newSimulation(o)
+	require.NoError(t, err)
+	at := map[int32]time.Duration{}
+	for len(at) < 9 && len(s.queue) > 0 {
+		s.step()
+		for p := range s.nodes[0].links {
+			if _, ok := at[p]; !ok {
+				at[p] = s.now
+			}
+		}
+	}
+	require.Len(t, at, 9)
+	for p, d := range at {
+		require.InDelta(t, 9*time.Millisecond, d, float64(time.Microsecond), "leaf %d", p)
+	}
+	require.Empty(t, s.handshakes)
+
+	// A lone dial on an idle machine: its round trips, 600 µs, end before
+	// its millisecond of computing, which it has to itself.
+	s, err = newSimulation(o)
+	require.NoError(t, err)
+	s.queue = nil // no node starts
+	e := &event{kind: evConnect, node: 1, peer: 0, addr: s.nodes[0].addr}
+	s.handshake(e, 600*time.Microsecond)
+	s.step()
+	require.Empty(t, s.handshakes)
+	require.Equal(t, time.Millisecond, e.at)
+}
