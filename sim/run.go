@@ -486,7 +486,7 @@ func (s *simulation) dial(n *node) {
 		// share of the machine's.
 		e := &event{kind: evConnect, node: n.idx, peer: to, addr: a}
 		rtt := 4 * s.latency(n.idx, to)
-		if s.opts.OneMachine {
+		if s.opts.OneMachine.on(s.opts.Topology != "") {
 			s.handshake(e, rtt)
 			continue
 		}

@@ -55,14 +55,17 @@ type Options struct {
 	Seed     uint64 // default 1
 	Policy   Policy
 	// Latency is the mean one-way delay; each link gets a fixed delay
-	// between half and one and a half times it. Default 50 ms.
+	// between half and one and a half times it. Default 50 ms; with a
+	// Topology, LoopbackLatency.
 	Latency time.Duration
 	// Loss is the probability that a message is lost. Its connection
 	// breaks with it, as a reliable transport's does (TCP, QUIC: a
 	// connection that lost a message is gone), and the nodes dial again.
 	Loss float64
 	// MaxConnected and MaxOutbound are every node's connection limits.
-	// Defaults 50 and 10.
+	// Defaults 50 and 10; with a Topology, pexrace's: 2 and 1 times Nodes
+	// (its switches allow Nodes inbound and Nodes outbound peers, so that
+	// no limit stalls discovery).
 	MaxConnected int
 	MaxOutbound  int
 	// Attackers is the share of the nodes that attack in the sybil and
@@ -88,7 +91,10 @@ type Options struct {
 	// once, in index order, and knows at start, from an entry in its
 	// address book (not a persistent peer), node 0 (TopologyStar) or
 	// node i-1 (TopologyChain). Empty: the cold scenario's own start,
-	// every node knowing node 0 and starting within a second.
+	// every node knowing node 0 and starting within a second. The
+	// transport's defaults are then those of pexrace's switches, all on
+	// one loopback machine (see Latency, MaxConnected, OneMachine), so
+	// that a run is what cometbft/cmd/pexcalib compares with them.
 	Topology string
 	// MinInterval is every node's pex.Config.MinInterval; zero leaves
 	// pex's default.
@@ -111,9 +117,9 @@ type Options struct {
 	// near the burst's end). Measured: node 0 of a star of 40 adds its 39
 	// inbound peers from 21 to 37 ms after the start, of 80 its 79 from
 	// 33 to 65 ms (load 2.5 on 2 cores); 80 disjoint pairs dialling at
-	// once take 63 ms for all (load 1.3). Otherwise each node computes its
-	// own handshakes, all at once.
-	OneMachine bool
+	// once take 63 ms for all (load 1.3). Off, each node computes its own
+	// handshakes, all at once. Default on with a Topology, else off.
+	OneMachine Switch
 	// Dialers is how many dials a node runs at once: the adapter's dialer
 	// goroutines. Default DefaultDialers.
 	Dialers int
@@ -138,6 +144,18 @@ func (o *Options) defaults() error {
 	}
 	if o.Seed == 0 {
 		o.Seed = 1
+	}
+	if o.Topology != "" {
+		// pexrace's switches on loopback
+		if o.Latency == 0 {
+			o.Latency = LoopbackLatency
+		}
+		if o.MaxConnected == 0 {
+			o.MaxConnected = 2 * o.Nodes
+		}
+		if o.MaxOutbound == 0 {
+			o.MaxOutbound = o.Nodes
+		}
 	}
 	if o.Latency == 0 {
 		o.Latency = 50 * time.Millisecond
@@ -202,6 +220,8 @@ func (o *Options) defaults() error {
 		return fmt.Errorf("sim: groups must be in [1, %d]", maxGroups)
 	case o.Junk < Default || o.Junk > Off:
 		return fmt.Errorf("sim: junk must be Default, On or Off")
+	case o.OneMachine < Default || o.OneMachine > Off:
+		return fmt.Errorf("sim: OneMachine must be Default, On or Off")
 	case adversarial(o.Scenario) && o.Nodes-attackers(o.Nodes, o.Attackers) < 3:
 		return fmt.Errorf("sim: need at least 3 honest nodes")
 	}

@@ -425,7 +425,7 @@ func TestTopologies(t *testing.T) {
 // done the 9 handshakes' work, not one after another; a dial that starts
 // on an idle machine takes one handshake's time.
 func TestOneMachineSharesHandshakes(t *testing.T) {
-	o := Options{Nodes: 10, Topology: TopologyStar, MaxConnected: 20, MaxOutbound: 10, Handshake: time.Millisecond, Latency: LoopbackLatency, OneMachine: true}
+	o := Options{Nodes: 10, Topology: TopologyStar, MaxConnected: 20, MaxOutbound: 10, Handshake: time.Millisecond, OneMachine: On}
 	require.NoError(t, o.defaults())
 	s, err := newSimulation(o)
 	require.NoError(t, err)

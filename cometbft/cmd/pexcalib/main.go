@@ -91,7 +91,10 @@ func main() {
 		}
 		return
 	}
-	model := sim.Options{Latency: *latency, Flush: *flush, Handshake: *handshake, Dialers: *dialers, OneMachine: !*separate}
+	model := sim.Options{Latency: *latency, Flush: *flush, Handshake: *handshake, Dialers: *dialers, OneMachine: sim.On}
+	if *separate {
+		model.OneMachine = sim.Off
+	}
 	if *simOnly {
 		*runs = 0
 	}
@@ -147,13 +150,13 @@ func parseConfigs(nsFlag, toposFlag, periodsFlag string) ([]config, error) {
 }
 
 // simOptions is the simulator's copy of a pexrace configuration: the
-// switches' limits as testnet sets them (MaxNumInboundPeers and
-// MaxNumOutboundPeers both N, so the PeerManager has MaxConnected 2N and
-// MaxOutbound N) and pex's Config as race.PexConfig sets it.
+// topology, whose defaults in package sim are the switches' limits as
+// testnet sets them (MaxNumInboundPeers and MaxNumOutboundPeers both N,
+// so the PeerManager has MaxConnected 2N and MaxOutbound N), and pex's
+// Config as race.PexConfig sets it.
 func simOptions(c config, seed uint64, model sim.Options) sim.Options {
 	o := model
 	o.Nodes, o.Seed, o.Topology = c.n, seed, c.topo
-	o.MaxConnected, o.MaxOutbound = 2*c.n, c.n
 	o.MinInterval = race.PexConfig(c.period).MinInterval
 	o.Limit = time.Hour
 	return o
@@ -236,7 +239,7 @@ func spread(xs []float64) string {
 func printTable(w io.Writer, rows []row, seed uint64, runs, simSeeds int, model sim.Options) {
 	fmt.Fprintf(w, "Time until every book holds every node, and PEX requests sent by then, all-pex networks:\n")
 	fmt.Fprintf(w, "simulator (median of seeds %d-%d; latency %s, flush %s, handshake %s, dialers %d (0 = defaults), one machine %v)\n",
-		seed, seed+uint64(simSeeds)-1, model.Latency, model.Flush, model.Handshake, model.Dialers, model.OneMachine)
+		seed, seed+uint64(simSeeds)-1, model.Latency, model.Flush, model.Handshake, model.Dialers, model.OneMachine == sim.On)
 	if runs > 0 {
 		fmt.Fprintf(w, "against CometBFT v0.38 switches on loopback (median of seeds %d-%d). Ratio sim / switches; agreement is 0.75-1.25.\n\n", seed, seed+uint64(runs)-1)
 	} else {
