@@ -30,6 +30,9 @@ type node struct {
 	// not yet sent leave (see departure)
 	flushAt map[int32]time.Duration
 	dialing int // dials in flight, at most Options.Dialers
+	// acceptFree is when its switch has added the inbound peers whose
+	// handshakes are done so far (Options.Accept)
+	acceptFree time.Duration
 	// real is where it listens: addr, but for an attacker cycling its
 	// identities (addr is then the listen address it claims, real the
 	// host its connections come from, under its current ID)
@@ -354,12 +357,27 @@ func (s *simulation) handshakesDone(e *event) {
 			kept = append(kept, h)
 			continue
 		}
-		h.connect.at = max(s.now, h.earliest)
-		s.schedule(h.connect)
+		s.accept(h.connect, max(s.now, h.earliest))
 	}
 	clear(s.handshakes[len(kept):])
 	s.handshakes = kept
 	s.rearmHandshakes()
+}
+
+// accept schedules the connect event e of a dial whose handshake is done
+// at done: the acceptor's switch adds it when it has added the inbound
+// peers whose handshakes were done before, taking Options.Accept for each
+// (CometBFT's accept routine takes them one at a time). The connection
+// comes up at both ends then: the dialer's end is up at done, but its
+// first message waits at the acceptor until the acceptor adds it.
+func (s *simulation) accept(e *event, done time.Duration) {
+	e.at = done
+	if s.opts.Accept > 0 && e.peer >= 0 {
+		to := s.nodes[e.peer]
+		e.at = max(done, to.acceptFree) + s.opts.Accept
+		to.acceptFree = e.at
+	}
+	s.schedule(e)
 }
 
 func (s *simulation) reachable(a, b *node) bool {
@@ -490,8 +508,7 @@ func (s *simulation) dial(n *node) {
 			s.handshake(e, rtt)
 			continue
 		}
-		e.at = s.now + rtt + s.opts.Handshake
-		s.schedule(e)
+		s.accept(e, s.now+rtt+s.opts.Handshake)
 	}
 	s.closeEvicted(n) // a dial to a persistent peer may have displaced an inbound one
 	next := n.book.NextDialTime(s.at())

@@ -421,32 +421,43 @@ func TestTopologies(t *testing.T) {
 }
 
 // On one machine the handshakes under way share it: the 9 leaves of a
-// star dial node 0 at once, and all connect together when the machine has
-// done the 9 handshakes' work, not one after another; a dial that starts
-// on an idle machine takes one handshake's time.
+// star dial node 0 at once, and their handshakes all end together when the
+// machine has done the 9 handshakes' work, not one after another; node 0
+// then adds them one at a time, taking Accept for each. A dial that
+// starts on an idle machine takes one handshake's time.
 func TestOneMachineSharesHandshakes(t *testing.T) {
-	o := Options{Nodes: 10, Topology: TopologyStar, MaxConnected: 20, MaxOutbound: 10, Handshake: time.Millisecond, OneMachine: On}
-	require.NoError(t, o.defaults())
-	s, err := newSimulation(o)
-	require.NoError(t, err)
-	at := map[int32]time.Duration{}
-	for len(at) < 9 && len(s.queue) > 0 {
-		s.step()
-		for p := range s.nodes[0].links {
-			if _, ok := at[p]; !ok {
-				at[p] = s.now
+	for _, accept := range []time.Duration{-1, 500 * time.Microsecond} {
+		o := Options{Nodes: 10, Topology: TopologyStar, Handshake: time.Millisecond, Accept: accept}
+		require.NoError(t, o.defaults())
+		s, err := newSimulation(o)
+		require.NoError(t, err)
+		var ups []time.Duration
+		seen := map[int32]bool{}
+		for len(ups) < 9 && len(s.queue) > 0 {
+			s.step()
+			for p := range s.nodes[0].links {
+				if !seen[p] {
+					seen[p] = true
+					ups = append(ups, s.now)
+				}
 			}
 		}
+		require.Len(t, ups, 9)
+		for i, at := range ups {
+			want := 9 * time.Millisecond
+			if accept > 0 {
+				want += time.Duration(i+1) * accept
+			}
+			require.InDelta(t, want, at, float64(time.Microsecond), "accept %s, peer %d", accept, i)
+		}
+		require.Empty(t, s.handshakes)
 	}
-	require.Len(t, at, 9)
-	for p, d := range at {
-		require.InDelta(t, 9*time.Millisecond, d, float64(time.Microsecond), "leaf %d", p)
-	}
-	require.Empty(t, s.handshakes)
 
 	// A lone dial on an idle machine: its round trips, 600 µs, end before
 	// its millisecond of computing, which it has to itself.
-	s, err = newSimulation(o)
+	o := Options{Nodes: 10, Topology: TopologyStar, Handshake: time.Millisecond, Accept: -1}
+	require.NoError(t, o.defaults())
+	s, err := newSimulation(o)
 	require.NoError(t, err)
 	s.queue = nil // no node starts
 	e := &event{kind: evConnect, node: 1, peer: 0, addr: s.nodes[0].addr}
