@@ -86,14 +86,16 @@ type simulation struct {
 	handshakesAt  time.Duration
 	handshakesGen uint32
 	// measured nodes that know the whole network; when the last of them
-	// got there, and the requests the network had sent by then
-	doneCount    int
-	fullAt       time.Duration
-	fullRequests int
-	curve        []CurvePoint
-	peakHeap     uint64
-	cfg          pex.Config
-	finished     bool
+	// got there, and the requests the network had sent and received by
+	// then
+	doneCount                  int
+	fullAt                     time.Duration
+	fullRequests, fullReceived int
+	received                   int // requests received so far
+	curve                      []CurvePoint
+	peakHeap                   uint64
+	cfg                        pex.Config
+	finished                   bool
 	// adversarial scenarios: nodes [0, honest) are honest, the rest attack
 	attackers, honest int
 	eclipsedMax       int
@@ -684,6 +686,9 @@ func (s *simulation) step() {
 	case evDeliver:
 		if _, ok := n.links[e.peer]; !ok || !n.online {
 			return
+		}
+		if isRequest(e.msg) {
+			s.received++
 		}
 		if n.role != honest {
 			s.receiveAttack(n, e.peer, e.msg)

@@ -6,9 +6,11 @@ import (
 	"time"
 
 	"github.com/pexnet/pex"
+	"github.com/pexnet/pex/pb"
 
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+	"google.golang.org/protobuf/proto"
 )
 
 func TestMain(m *testing.M) {
@@ -465,4 +467,24 @@ func TestOneMachineSharesHandshakes(t *testing.T) {
 	s.step()
 	require.Empty(t, s.handshakes)
 	require.Equal(t, time.Millisecond, e.at)
+}
+
+// The requests received count V1 and V2 requests and nothing else, and a
+// run's full discovery counts those received by then, no more than those
+// sent: the last requests may still wait on a flush.
+func TestRequestsReceived(t *testing.T) {
+	for msg, want := range map[proto.Message]bool{
+		&pb.PexMessage{Sum: &pb.PexMessage_PexRequest{PexRequest: &pb.PexRequest{}}}:          true,
+		&pb.PexMessage{Sum: &pb.PexMessage_PexRequestV2{PexRequestV2: &pb.PexRequestV2{}}}:    true,
+		&pb.PexMessage{Sum: &pb.PexMessage_PexResponse{PexResponse: &pb.PexResponse{}}}:       false,
+		&pb.PexMessage{Sum: &pb.PexMessage_PexResponseV2{PexResponseV2: &pb.PexResponseV2{}}}: false,
+	} {
+		b, err := proto.Marshal(msg)
+		require.NoError(t, err)
+		require.Equal(t, want, isRequest(b), "%T", msg)
+	}
+	r, err := Run(Options{Nodes: 30, Topology: TopologyStar})
+	require.NoError(t, err)
+	require.Positive(t, r.FullDiscoveryRequestsReceived)
+	require.LessOrEqual(t, r.FullDiscoveryRequestsReceived, r.FullDiscoveryRequests)
 }

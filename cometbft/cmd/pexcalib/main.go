@@ -4,7 +4,8 @@
 // CometBFT period, it runs the simulator (package sim, the same topology,
 // limits and pex Config, loopback latency) and the switches on loopback
 // (pexrace's runner), and prints the time until every book holds every
-// node and the requests sent, side by side, with the ratio sim / switches.
+// node and the requests sent, side by side, with the ratio sim / switches
+// (the requests received by then, as the switches' meters count them).
 // The model agrees when every ratio is within 0.75 to 1.25.
 //
 //	go run ./cmd/pexcalib                    # 40 and 80 nodes, chain and star, 250 ms and 30 s, 3 switch runs each
@@ -248,7 +249,7 @@ func drive(nsFlag, toposFlag, periodsFlag string, seed uint64, runs, simSeeds in
 				return err
 			}
 			r.sim = append(r.sim, res.FullDiscoverySeconds)
-			r.simReq = append(r.simReq, float64(res.FullDiscoveryRequests))
+			r.simReq = append(r.simReq, float64(res.FullDiscoveryRequestsReceived))
 		}
 		r.end = loadAvg()
 		fmt.Fprintf(os.Stderr, "pexcalib: %s %s N=%d: sim %.3fs, switches %.3fs\n", c.period, c.topo, c.n, median(r.sim), median(r.sw))
