@@ -369,9 +369,10 @@ func (s *simulation) handshakesDone(e *event) {
 // accept schedules the connect event e of a dial whose handshake is done
 // at done: the acceptor's switch adds it when it has added the inbound
 // peers whose handshakes were done before, taking Options.Accept for each
-// (CometBFT's accept routine takes them one at a time). The connection
-// comes up at both ends then: the dialer's end is up at done, but its
-// first message waits at the acceptor until the acceptor adds it.
+// (CometBFT's accept routine takes them one at a time). On the switches
+// the dialer's end is up at done, and what it sends first waits at the
+// acceptor until the acceptor adds it; the model brings both ends up
+// when the acceptor adds it.
 func (s *simulation) accept(e *event, done time.Duration) {
 	e.at = done
 	if s.opts.Accept > 0 && e.peer >= 0 {

@@ -54,6 +54,7 @@ func parse(args []string, stderr io.Writer) (flags, error) {
 	fs.DurationVar(&f.opts.Latency, "latency", 50*time.Millisecond, "mean one-way link latency (with -topology: default sim.LoopbackLatency)")
 	fs.DurationVar(&f.opts.Flush, "flush", sim.DefaultFlush, "how long a connection holds a message before it leaves (CometBFT's flush throttle; negative: none)")
 	fs.DurationVar(&f.opts.Handshake, "handshake", sim.DefaultHandshake, "a dial's computing on top of its round trips (negative: none)")
+	fs.DurationVar(&f.opts.Accept, "accept", 0, "on one machine, the time a switch takes to add an inbound peer, one at a time (0: sim.DefaultAccept on one machine, else none; negative: none)")
 	fs.IntVar(&f.opts.Dialers, "dialers", sim.DefaultDialers, "dials a node runs at once")
 	fs.BoolVar(&f.oneMachine, "one-machine", false, "the nodes' handshakes share one machine's processors, as switches on loopback do (default true with -topology)")
 	fs.Float64Var(&f.opts.Loss, "loss", 0, "message loss probability (a lost message breaks its connection)")
