@@ -288,7 +288,7 @@ func spread(xs []float64) string {
 }
 
 func printTable(w io.Writer, rows []row, seed uint64, runs, simSeeds int, model sim.Options) {
-	fmt.Fprintf(w, "Time until every book holds every node, and PEX requests sent by then, all-pex networks:\n")
+	fmt.Fprintf(w, "Time until every book holds every node, and PEX requests received by then, all-pex networks:\n")
 	hs, as := model.Handshake.String(), model.Accept.String()
 	if runs > 0 {
 		if model.Handshake == 0 {
