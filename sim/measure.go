@@ -60,6 +60,10 @@ type Result struct {
 	// the PEX requests the whole network had sent by then.
 	FullDiscoverySeconds  float64
 	FullDiscoveryRequests int
+	// FullDiscoveryRequestsReceived is the PEX requests the network had
+	// received by then, as pexrace's meters count them on real switches:
+	// requests still waiting on a connection's flush are not in it.
+	FullDiscoveryRequestsReceived int
 	// HealSimSeconds is when a partition healed (partition only).
 	HealSimSeconds float64
 	SimSeconds     float64
@@ -147,6 +151,7 @@ func (s *simulation) observe(n *node) {
 			s.doneCount++
 			if s.doneCount == len(s.measured) {
 				s.fullAt = s.now
+				s.fullReceived = s.received
 				for _, m := range s.nodes {
 					if m.core != nil {
 						s.fullRequests += m.core.Stats().RequestsSent
@@ -155,6 +160,13 @@ func (s *simulation) observe(n *node) {
 			}
 		}
 	}
+}
+
+// isRequest reports whether msg is a PEX request, V1 or V2: a PexMessage
+// whose oneof is field 1 (PexRequest) or 3 (PexRequestV2), as the
+// adapter's tests meter them.
+func isRequest(msg []byte) bool {
+	return len(msg) > 0 && (msg[0] == 0x0a || msg[0] == 0x1a)
 }
 
 func (s *simulation) coverage(n *node) float64 {
@@ -230,6 +242,7 @@ func (s *simulation) result() *Result {
 	}
 	if s.doneCount == len(s.measured) {
 		r.FullDiscoverySeconds, r.FullDiscoveryRequests = s.fullAt.Seconds(), s.fullRequests
+		r.FullDiscoveryRequestsReceived = s.fullReceived
 	}
 	if s.opts.Scenario == ScenarioPartition {
 		r.HealSimSeconds = s.healAt.Seconds()

@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"fmt"
 	"maps"
+	"math"
 	"math/rand/v2"
 	"net/netip"
 	"slices"
@@ -29,6 +30,9 @@ type node struct {
 	// not yet sent leave (see departure)
 	flushAt map[int32]time.Duration
 	dialing int // dials in flight, at most Options.Dialers
+	// acceptFree is when its switch has added the inbound peers whose
+	// handshakes are done so far (Options.Accept)
+	acceptFree time.Duration
 	// real is where it listens: addr, but for an attacker cycling its
 	// identities (addr is then the listen address it claims, real the
 	// host its connections come from, under its current ID)
@@ -76,18 +80,22 @@ type simulation struct {
 	split    bool // partition in force
 	healAt   time.Duration
 	messages int
-	// handshakesFree is when the machine has computed the handshakes
-	// begun so far (Options.OneMachine)
-	handshakesFree time.Duration
+	// the handshakes the one machine computes (Options.OneMachine), since
+	// handshakesAt; handshakesGen tells its live evHandshake
+	handshakes    []*pendingHandshake
+	handshakesAt  time.Duration
+	handshakesGen uint32
 	// measured nodes that know the whole network; when the last of them
-	// got there, and the requests the network had sent by then
-	doneCount    int
-	fullAt       time.Duration
-	fullRequests int
-	curve        []CurvePoint
-	peakHeap     uint64
-	cfg          pex.Config
-	finished     bool
+	// got there, and the requests the network had sent and received by
+	// then
+	doneCount                  int
+	fullAt                     time.Duration
+	fullRequests, fullReceived int
+	received                   int // requests received so far
+	curve                      []CurvePoint
+	peakHeap                   uint64
+	cfg                        pex.Config
+	finished                   bool
 	// adversarial scenarios: nodes [0, honest) are honest, the rest attack
 	attackers, honest int
 	eclipsedMax       int
@@ -290,21 +298,89 @@ func (s *simulation) departure(n *node, to int32) time.Duration {
 	return at
 }
 
-// connectAt is when a dial from a to b that starts now has both ends
-// connected: after the TCP connect's round trip, the secret connection's
-// two exchanges (ephemeral keys, signatures) and the NodeInfo exchange,
-// which leave the dialer with the acceptor's NodeInfo a second round trip
-// later (four one-way latencies in all), and after the handshakes'
-// computing, Options.Handshake. On one machine (Options.OneMachine) the
-// handshakes of all the nodes take their turns, in the order the dials
-// began.
-func (s *simulation) connectAt(a, b *node) time.Duration {
-	at := s.now + 4*s.latency(a.idx, b.idx)
-	if s.opts.OneMachine {
-		at = max(at, s.handshakesFree)
-		s.handshakesFree = at + s.opts.Handshake
+// pendingHandshake is a dial whose handshake the one machine is computing
+// (Options.OneMachine).
+type pendingHandshake struct {
+	left     float64       // machine time it still needs, in nanoseconds
+	earliest time.Duration // its round trips end no sooner
+	connect  *event        // the evConnect to schedule when it is done
+}
+
+// handshake starts computing, on the one machine, the handshake of the
+// dial whose evConnect is e, and whose round trips take rtt. The switches
+// of a loopback network compute every handshake under way at once, each in
+// goroutines of its own that the Go scheduler shares among the machine's
+// processors: a burst of dials all finish near the burst's end, not one
+// after another. Each needs Options.Handshake of the machine's time.
+func (s *simulation) handshake(e *event, rtt time.Duration) {
+	s.advanceHandshakes()
+	s.handshakes = append(s.handshakes, &pendingHandshake{left: float64(s.opts.Handshake), earliest: s.now + rtt, connect: e})
+	s.rearmHandshakes()
+}
+
+// advanceHandshakes credits the handshakes under way with the machine
+// time shared among them since the last look.
+func (s *simulation) advanceHandshakes() {
+	if k := len(s.handshakes); k > 0 {
+		share := float64(s.now-s.handshakesAt) / float64(k)
+		for _, h := range s.handshakes {
+			h.left -= share
+		}
 	}
-	return at + s.opts.Handshake
+	s.handshakesAt = s.now
+}
+
+// rearmHandshakes schedules the machine's next look: when the handshake
+// with the least left is done, all sharing the machine till then.
+func (s *simulation) rearmHandshakes() {
+	if len(s.handshakes) == 0 {
+		return
+	}
+	least := s.handshakes[0].left
+	for _, h := range s.handshakes[1:] {
+		least = min(least, h.left)
+	}
+	s.handshakesGen++
+	at := s.now + time.Duration(math.Ceil(max(least, 0)*float64(len(s.handshakes))))
+	s.schedule(&event{at: at, kind: evHandshake, gen: s.handshakesGen})
+}
+
+// handshakesDone completes the handshakes the machine has computed, in
+// the order they began: each dial connects now, or when its round trips
+// end.
+func (s *simulation) handshakesDone(e *event) {
+	if e.gen != s.handshakesGen {
+		return // stale: a handshake began since
+	}
+	s.advanceHandshakes()
+	kept := s.handshakes[:0]
+	for _, h := range s.handshakes {
+		if h.left > 0.5 { // half a nanosecond: rounding
+			kept = append(kept, h)
+			continue
+		}
+		s.accept(h.connect, max(s.now, h.earliest))
+	}
+	clear(s.handshakes[len(kept):])
+	s.handshakes = kept
+	s.rearmHandshakes()
+}
+
+// accept schedules the connect event e of a dial whose handshake is done
+// at done: the acceptor's switch adds it when it has added the inbound
+// peers whose handshakes were done before, taking Options.Accept for each
+// (CometBFT's accept routine takes them one at a time). On the switches
+// the dialer's end is up at done, and what it sends first waits at the
+// acceptor until the acceptor adds it; the model brings both ends up
+// when the acceptor adds it.
+func (s *simulation) accept(e *event, done time.Duration) {
+	e.at = done
+	if s.opts.Accept > 0 && e.peer >= 0 {
+		to := s.nodes[e.peer]
+		e.at = max(done, to.acceptFree) + s.opts.Accept
+		to.acceptFree = e.at
+	}
+	s.schedule(e)
 }
 
 func (s *simulation) reachable(a, b *node) bool {
@@ -434,7 +510,20 @@ func (s *simulation) dial(n *node) {
 			s.schedule(&event{at: s.now + 2*s.opts.Latency, kind: evConnect, node: n.idx, peer: -1, addr: a})
 			continue
 		}
-		s.schedule(&event{at: s.connectAt(n, s.nodes[to]), kind: evConnect, node: n.idx, peer: to, addr: a})
+		// Both ends are connected after the TCP connect's round trip,
+		// the secret connection's two exchanges (ephemeral keys,
+		// signatures) and the NodeInfo exchange, which leave the dialer
+		// with the acceptor's NodeInfo a second round trip later (four
+		// one-way latencies in all), and after the handshake's computing,
+		// Options.Handshake: on one machine (Options.OneMachine), its
+		// share of the machine's.
+		e := &event{kind: evConnect, node: n.idx, peer: to, addr: a}
+		rtt := 4 * s.latency(n.idx, to)
+		if s.opts.OneMachine.on(s.opts.Topology != "") {
+			s.handshake(e, rtt)
+			continue
+		}
+		s.accept(e, s.now+rtt+s.opts.Handshake)
 	}
 	s.closeEvicted(n) // a dial to a persistent peer may have displaced an inbound one
 	next := n.book.NextDialTime(s.at())
@@ -603,11 +692,16 @@ func (s *simulation) step() {
 		s.dial(n)
 	case evConnect:
 		s.connect(n, e.peer, e.addr)
+	case evHandshake:
+		s.handshakesDone(e)
 	case evAttack:
 		s.attack(n, e.peer, e.gen)
 	case evDeliver:
 		if _, ok := n.links[e.peer]; !ok || !n.online {
 			return
+		}
+		if isRequest(e.msg) {
+			s.received++
 		}
 		if n.role != honest {
 			s.receiveAttack(n, e.peer, e.msg)

@@ -55,14 +55,17 @@ type Options struct {
 	Seed     uint64 // default 1
 	Policy   Policy
 	// Latency is the mean one-way delay; each link gets a fixed delay
-	// between half and one and a half times it. Default 50 ms.
+	// between half and one and a half times it. Default 50 ms; with a
+	// Topology, LoopbackLatency.
 	Latency time.Duration
 	// Loss is the probability that a message is lost. Its connection
 	// breaks with it, as a reliable transport's does (TCP, QUIC: a
 	// connection that lost a message is gone), and the nodes dial again.
 	Loss float64
 	// MaxConnected and MaxOutbound are every node's connection limits.
-	// Defaults 50 and 10.
+	// Defaults 50 and 10; with a Topology, pexrace's: 2 and 1 times Nodes
+	// (its switches allow Nodes inbound and Nodes outbound peers, so that
+	// no limit stalls discovery).
 	MaxConnected int
 	MaxOutbound  int
 	// Attackers is the share of the nodes that attack in the sybil and
@@ -88,7 +91,10 @@ type Options struct {
 	// once, in index order, and knows at start, from an entry in its
 	// address book (not a persistent peer), node 0 (TopologyStar) or
 	// node i-1 (TopologyChain). Empty: the cold scenario's own start,
-	// every node knowing node 0 and starting within a second.
+	// every node knowing node 0 and starting within a second. The
+	// transport's defaults are then those of pexrace's switches, all on
+	// one loopback machine (see Latency, MaxConnected, OneMachine), so
+	// that a run is what cometbft/cmd/pexcalib compares with them.
 	Topology string
 	// MinInterval is every node's pex.Config.MinInterval; zero leaves
 	// pex's default.
@@ -100,18 +106,30 @@ type Options struct {
 	// DefaultFlush; negative: none.
 	Flush time.Duration
 	// Handshake is the time a dial spends computing, beyond its network
-	// round trips (see connectAt): the secret connection's key agreement
+	// round trips (see dial): the secret connection's key agreement
 	// and signatures, the NodeInfo exchange, adding the peer. Default
 	// DefaultHandshake; negative: none.
 	Handshake time.Duration
 	// OneMachine runs the network as on one machine, as pexcalib's
-	// switches on loopback are: the handshakes of all the nodes share its
-	// processors and complete one after another. Measured: 80 disjoint
-	// pairs of switches dialling at once end 0.8 ms apart, 63 ms for all
-	// (load 1.3 on 2 cores); node 0 of a star of 80 adds its inbound
-	// peers 1.25 ms apart (load 2.5). Otherwise each node computes its
-	// own handshakes, all at once.
-	OneMachine bool
+	// switches on loopback are: the handshakes under way, of all the
+	// nodes, share its processors, each needing Handshake of the
+	// machine's time (processor sharing: a burst of dials ends together,
+	// near the burst's end). Measured: node 0 of a star of 40 adds its 39
+	// inbound peers from 21 to 37 ms after the start, of 80 its 79 from
+	// 33 to 65 ms (load 2.5 on 2 cores); 80 disjoint pairs dialling at
+	// once take 63 ms for all (load 1.3). Off, each node computes its own
+	// handshakes, all at once. Default on with a Topology, else off.
+	OneMachine Switch
+	// Accept is the time a node's switch takes to add an inbound peer
+	// once its handshake is done: CometBFT's accept routine adds them one
+	// at a time (starting the connection, every reactor's InitPeer and
+	// AddPeer), so a burst of dials to one node comes up one after
+	// another, and the node learns of the dialers and answers their
+	// requests in that order. Default DefaultAccept on one machine
+	// (OneMachine), where it is the machine's time; otherwise none, a
+	// node's own processors doing it in a small share of a network's
+	// latency. Negative: none.
+	Accept time.Duration
 	// Dialers is how many dials a node runs at once: the adapter's dialer
 	// goroutines. Default DefaultDialers.
 	Dialers int
@@ -136,6 +154,18 @@ func (o *Options) defaults() error {
 	}
 	if o.Seed == 0 {
 		o.Seed = 1
+	}
+	if o.Topology != "" {
+		// pexrace's switches on loopback
+		if o.Latency == 0 {
+			o.Latency = LoopbackLatency
+		}
+		if o.MaxConnected == 0 {
+			o.MaxConnected = 2 * o.Nodes
+		}
+		if o.MaxOutbound == 0 {
+			o.MaxOutbound = o.Nodes
+		}
 	}
 	if o.Latency == 0 {
 		o.Latency = 50 * time.Millisecond
@@ -163,6 +193,10 @@ func (o *Options) defaults() error {
 		o.Handshake = DefaultHandshake
 	}
 	o.Handshake = max(o.Handshake, 0)
+	if o.Accept == 0 && o.OneMachine.on(o.Topology != "") {
+		o.Accept = DefaultAccept
+	}
+	o.Accept = max(o.Accept, 0)
 	if o.Dialers == 0 {
 		o.Dialers = DefaultDialers
 	}
@@ -200,6 +234,8 @@ func (o *Options) defaults() error {
 		return fmt.Errorf("sim: groups must be in [1, %d]", maxGroups)
 	case o.Junk < Default || o.Junk > Off:
 		return fmt.Errorf("sim: junk must be Default, On or Off")
+	case o.OneMachine < Default || o.OneMachine > Off:
+		return fmt.Errorf("sim: OneMachine must be Default, On or Off")
 	case adversarial(o.Scenario) && o.Nodes-attackers(o.Nodes, o.Attackers) < 3:
 		return fmt.Errorf("sim: need at least 3 honest nodes")
 	}
@@ -225,6 +261,12 @@ const (
 	// AddPeer) takes 1.3 ms (median of 30, 0.9 to 2.4, load 2.5 on 2
 	// cores), and a machine completes one every 0.8 to 1.25 ms.
 	DefaultHandshake = 1200 * time.Microsecond
+	// DefaultAccept is the time a switch takes to add an inbound peer on
+	// one machine (see Options.Accept). Measured: node 0 of a star of 40
+	// adds its 39 inbound peers 0.42 ms apart (from 21 to 37 ms), of 80
+	// its 79 peers 0.41 ms apart (from 33 to 65 ms), at load 2.5 on 2
+	// cores.
+	DefaultAccept = 400 * time.Microsecond
 	// DefaultDialers is the adapter's cometbft.DefaultDialers.
 	DefaultDialers = 4
 	// LoopbackLatency is the one-way latency pexcalib gives the
@@ -268,12 +310,13 @@ var epoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 type eventKind uint8
 
 const (
-	evWake    eventKind = iota // run the node's Tick
-	evDial                     // the node may dial
-	evConnect                  // a dial reaches its target
-	evDeliver                  // a message arrives
-	evScript                   // a scenario step
-	evAttack                   // a sybil's next request on a connection
+	evWake      eventKind = iota // run the node's Tick
+	evDial                       // the node may dial
+	evConnect                    // a dial reaches its target
+	evDeliver                    // a message arrives
+	evScript                     // a scenario step
+	evAttack                     // a sybil's next request on a connection
+	evHandshake                  // the one machine may have finished handshakes
 )
 
 type event struct {

@@ -6,9 +6,11 @@ import (
 	"time"
 
 	"github.com/pexnet/pex"
+	"github.com/pexnet/pex/pb"
 
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+	"google.golang.org/protobuf/proto"
 )
 
 func TestMain(m *testing.M) {
@@ -418,4 +420,71 @@ func TestTopologies(t *testing.T) {
 	require.Error(t, err)
 	_, err = Run(Options{Nodes: 20, Topology: TopologyChain, Scenario: ScenarioJoin})
 	require.Error(t, err)
+}
+
+// On one machine the handshakes under way share it: the 9 leaves of a
+// star dial node 0 at once, and their handshakes all end together when the
+// machine has done the 9 handshakes' work, not one after another; node 0
+// then adds them one at a time, taking Accept for each. A dial that
+// starts on an idle machine takes one handshake's time.
+func TestOneMachineSharesHandshakes(t *testing.T) {
+	for _, accept := range []time.Duration{-1, 500 * time.Microsecond} {
+		o := Options{Nodes: 10, Topology: TopologyStar, Handshake: time.Millisecond, Accept: accept}
+		require.NoError(t, o.defaults())
+		s, err := newSimulation(o)
+		require.NoError(t, err)
+		var ups []time.Duration
+		seen := map[int32]bool{}
+		for len(ups) < 9 && len(s.queue) > 0 {
+			s.step()
+			for p := range s.nodes[0].links {
+				if !seen[p] {
+					seen[p] = true
+					ups = append(ups, s.now)
+				}
+			}
+		}
+		require.Len(t, ups, 9)
+		for i, at := range ups {
+			want := 9 * time.Millisecond
+			if accept > 0 {
+				want += time.Duration(i+1) * accept
+			}
+			require.InDelta(t, want, at, float64(time.Microsecond), "accept %s, peer %d", accept, i)
+		}
+		require.Empty(t, s.handshakes)
+	}
+
+	// A lone dial on an idle machine: its round trips, 600 µs, end before
+	// its millisecond of computing, which it has to itself.
+	o := Options{Nodes: 10, Topology: TopologyStar, Handshake: time.Millisecond, Accept: -1}
+	require.NoError(t, o.defaults())
+	s, err := newSimulation(o)
+	require.NoError(t, err)
+	s.queue = nil // no node starts
+	e := &event{kind: evConnect, node: 1, peer: 0, addr: s.nodes[0].addr}
+	s.handshake(e, 600*time.Microsecond)
+	s.step()
+	require.Empty(t, s.handshakes)
+	require.Equal(t, time.Millisecond, e.at)
+}
+
+// The requests received count V1 and V2 requests and nothing else, and a
+// run's full discovery counts those received by then, no more than those
+// sent: the last requests may still wait on a flush.
+func TestRequestsReceived(t *testing.T) {
+	for msg, want := range map[proto.Message]bool{
+		&pb.PexMessage{Sum: &pb.PexMessage_PexRequest{PexRequest: &pb.PexRequest{}}}:          true,
+		&pb.PexMessage{Sum: &pb.PexMessage_PexRequestV2{PexRequestV2: &pb.PexRequestV2{}}}:    true,
+		&pb.PexMessage{Sum: &pb.PexMessage_PexResponse{PexResponse: &pb.PexResponse{}}}:       false,
+		&pb.PexMessage{Sum: &pb.PexMessage_PexResponseV2{PexResponseV2: &pb.PexResponseV2{}}}: false,
+	} {
+		b, err := proto.Marshal(msg)
+		require.NoError(t, err)
+		require.Equal(t, want, isRequest(b), "%T", msg)
+	}
+	r, err := Run(Options{Nodes: 30, Topology: TopologyStar})
+	require.NoError(t, err)
+	require.Positive(t, r.FullDiscoveryRequestsReceived)
+	require.LessOrEqual(t, r.FullDiscoveryRequestsReceived, r.FullDiscoveryRequests)
 }

@@ -38,6 +38,8 @@ type flags struct {
 	csv     string
 	quiet   bool
 	junk    bool
+	// oneMachine is -one-machine's value, if given
+	oneMachine bool
 }
 
 func parse(args []string, stderr io.Writer) (flags, error) {
@@ -47,16 +49,17 @@ func parse(args []string, stderr io.Writer) (flags, error) {
 	fs.IntVar(&f.opts.Nodes, "nodes", 1000, "number of nodes")
 	fs.StringVar(&f.opts.Scenario, "scenario", sim.ScenarioCold, "scenario: "+strings.Join(sim.Scenarios, ", "))
 	fs.Uint64Var(&f.opts.Seed, "seed", 1, "random seed; a run is deterministic for a seed")
-	fs.StringVar(&f.opts.Topology, "topology", "", "cold scenario as pexrace builds it: star (all know node 0) or chain (node i knows node i-1), every node started at once")
+	fs.StringVar(&f.opts.Topology, "topology", "", "cold scenario as pexrace builds it: star (all know node 0) or chain (node i knows node i-1), every node started at once, on pexrace's switches' transport (one machine, loopback latency, limits 2N and N) unless flags say otherwise")
 	fs.DurationVar(&f.opts.MinInterval, "min-interval", 0, "pex's MinInterval (pexrace sets it to its period below 30 s); 0: pex's default")
-	fs.DurationVar(&f.opts.Latency, "latency", 50*time.Millisecond, "mean one-way link latency")
+	fs.DurationVar(&f.opts.Latency, "latency", 50*time.Millisecond, "mean one-way link latency (with -topology: default sim.LoopbackLatency)")
 	fs.DurationVar(&f.opts.Flush, "flush", sim.DefaultFlush, "how long a connection holds a message before it leaves (CometBFT's flush throttle; negative: none)")
 	fs.DurationVar(&f.opts.Handshake, "handshake", sim.DefaultHandshake, "a dial's computing on top of its round trips (negative: none)")
+	fs.DurationVar(&f.opts.Accept, "accept", 0, "on one machine, the time a switch takes to add an inbound peer, one at a time (0: sim.DefaultAccept on one machine, else none; negative: none)")
 	fs.IntVar(&f.opts.Dialers, "dialers", sim.DefaultDialers, "dials a node runs at once")
-	fs.BoolVar(&f.opts.OneMachine, "one-machine", false, "the nodes' handshakes share one machine's processors, as switches on loopback do")
+	fs.BoolVar(&f.oneMachine, "one-machine", false, "the nodes' handshakes share one machine's processors, as switches on loopback do (default true with -topology)")
 	fs.Float64Var(&f.opts.Loss, "loss", 0, "message loss probability (a lost message breaks its connection)")
-	fs.IntVar(&f.opts.MaxConnected, "max-connected", 50, "connections per node")
-	fs.IntVar(&f.opts.MaxOutbound, "max-outbound", 10, "outbound connections per node")
+	fs.IntVar(&f.opts.MaxConnected, "max-connected", 50, "connections per node (with -topology: default 2 x nodes)")
+	fs.IntVar(&f.opts.MaxOutbound, "max-outbound", 10, "outbound connections per node (with -topology: default nodes)")
 	fs.Float64Var(&f.opts.Attackers, "attackers", 0.1, "share of the nodes that attack (sybil and flood scenarios)")
 	fs.IntVar(&f.opts.Groups, "groups", 1, "attack: the /16s the attackers spread over (1 to 256)")
 	fs.BoolVar(&f.opts.CycleIdentities, "cycle", false, "attack: every 30 s each attacker reconnects with a fresh node ID, claiming a listen address in another /16 from its one real host")
@@ -85,6 +88,28 @@ func parse(args []string, stderr io.Writer) (flags, error) {
 	f.opts.Junk = sim.Off
 	if f.junk {
 		f.opts.Junk = sim.On
+	}
+	set := map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+	if set["one-machine"] {
+		f.opts.OneMachine = sim.Off
+		if f.oneMachine {
+			f.opts.OneMachine = sim.On
+		}
+	}
+	if f.opts.Topology != "" {
+		// The flags' own defaults are the cold scenario's: a topology
+		// takes the simulator's, pexrace's switches on loopback, as
+		// pexcalib runs it.
+		if !set["latency"] {
+			f.opts.Latency = 0
+		}
+		if !set["max-connected"] {
+			f.opts.MaxConnected = 0
+		}
+		if !set["max-outbound"] {
+			f.opts.MaxOutbound = 0
+		}
 	}
 	return f, nil
 }

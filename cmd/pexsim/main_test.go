@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -147,4 +148,35 @@ func TestAttackFlags(t *testing.T) {
 	require.Error(t, run([]string{"-scenario", "sybil", "-groups", "257"}, &out, &errs))
 	_, ok := got["without_attack"].(map[string]any)["max_eclipsed_nodes"]
 	require.False(t, ok, "the attack's keys are for attacked runs only")
+}
+
+// -topology runs pexrace's networks as cometbft/cmd/pexcalib's simulator
+// does: the switches' transport (one machine, loopback latency, limits 2N
+// and N) unless a flag says otherwise.
+func TestTopologyTakesTheSwitchesTransport(t *testing.T) {
+	f, err := parse([]string{"-topology", "chain", "-nodes", "40", "-min-interval", "250ms"}, &bytes.Buffer{})
+	require.NoError(t, err)
+	require.Zero(t, f.opts.Latency)
+	require.Zero(t, f.opts.MaxConnected)
+	require.Zero(t, f.opts.MaxOutbound)
+	require.Equal(t, sim.Default, f.opts.OneMachine)
+	got, err := sim.Run(f.opts)
+	require.NoError(t, err)
+	want, err := sim.Run(sim.Options{Nodes: 40, Topology: sim.TopologyChain, MinInterval: 250 * time.Millisecond,
+		Latency: sim.LoopbackLatency, MaxConnected: 80, MaxOutbound: 40, OneMachine: sim.On, Limit: 2 * time.Hour})
+	require.NoError(t, err)
+	require.Equal(t, want.FullDiscoverySeconds, got.FullDiscoverySeconds)
+	require.Equal(t, want.FullDiscoveryRequests, got.FullDiscoveryRequests)
+
+	f, err = parse([]string{"-topology", "star", "-latency", "1ms", "-max-outbound", "5", "-one-machine=false"}, &bytes.Buffer{})
+	require.NoError(t, err)
+	require.Equal(t, time.Millisecond, f.opts.Latency)
+	require.Equal(t, 5, f.opts.MaxOutbound)
+	require.Zero(t, f.opts.MaxConnected)
+	require.Equal(t, sim.Off, f.opts.OneMachine)
+
+	f, err = parse(nil, &bytes.Buffer{})
+	require.NoError(t, err)
+	require.Equal(t, 50*time.Millisecond, f.opts.Latency, "the cold scenario keeps its flags' defaults")
+	require.Equal(t, 50, f.opts.MaxConnected)
 }

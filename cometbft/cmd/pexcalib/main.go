@@ -4,7 +4,8 @@
 // CometBFT period, it runs the simulator (package sim, the same topology,
 // limits and pex Config, loopback latency) and the switches on loopback
 // (pexrace's runner), and prints the time until every book holds every
-// node and the requests sent, side by side, with the ratio sim / switches.
+// node and the requests sent, side by side, with the ratio sim / switches
+// (the requests received by then, as the switches' meters count them).
 // The model agrees when every ratio is within 0.75 to 1.25.
 //
 //	go run ./cmd/pexcalib                    # 40 and 80 nodes, chain and star, 250 ms and 30 s, 3 switch runs each
@@ -15,6 +16,13 @@
 // Switch times on the wall clock are noisy on a loaded machine: the
 // figures are medians over -runs seeds, and the load average is printed
 // with them. Each switch run is a process of its own, as in pexrace.
+// Before each, a child process measures what the machine gives the
+// switches now, its time per handshake (disjoint pairs dialling at once)
+// and per inbound peer a switch adds (many dialling one at once), and the
+// simulator runs with the medians of those (sim.Options.Handshake and
+// Accept): under load they are several times the idle figures, and the
+// 80-node networks, whose full mesh is 3,160 handshakes, slow down with
+// them. -handshake and -accept fix them instead.
 package main
 
 import (
@@ -48,7 +56,8 @@ func main() {
 		timeout   = flag.Duration("timeout", 5*time.Minute, "give up on one switch run after this long")
 		latency   = flag.Duration("latency", sim.LoopbackLatency, "the simulator's one-way link latency")
 		flush     = flag.Duration("flush", 0, "the simulator's flush delay (0: its default; negative: none)")
-		handshake = flag.Duration("handshake", 0, "the simulator's handshake time (0: its default; negative: none)")
+		handshake = flag.Duration("handshake", 0, "the simulator's handshake time (0: measured before each switch run, or the simulator's default with -sim-only; negative: none)")
+		accept    = flag.Duration("accept", 0, "the simulator's time to add an inbound peer (0: measured before each switch run, or the simulator's default with -sim-only; negative: none)")
 		dialers   = flag.Int("dialers", 0, "the simulator's dials at once per node (0: its default)")
 		separate  = flag.Bool("separate-machines", false, "the simulator computes each node's handshakes apart, not on one shared machine")
 		probe     = flag.Bool("probe", false, "measure the switches' transport constants instead (see probe.go)")
@@ -57,8 +66,25 @@ func main() {
 		probePair = flag.Int("probe-pairs", 0, "measure instead how long this many disjoint pairs take to dial at once (see probe.go)")
 		simOnly   = flag.Bool("sim-only", false, "run the simulator only (quick, to try a model)")
 		child     = flag.String("child", "", "internal: run one switch configuration, as period:topology:n")
+		childHs   = flag.Int("child-machine", 0, "internal: measure the machine's times per handshake and per inbound peer added, with this many dials")
 	)
 	flag.Parse()
+	if *childHs > 0 {
+		var m machine
+		ds, err := pairDials(*childHs)
+		if err == nil {
+			m.Handshake = perDial(ds)
+			m.Accept, err = acceptSpacing(*childHs)
+		}
+		if err == nil {
+			err = json.NewEncoder(os.Stdout).Encode(m)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "pexcalib:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *child != "" {
 		r, err := runChild(*child, *seed, *timeout)
 		if err == nil {
@@ -91,7 +117,10 @@ func main() {
 		}
 		return
 	}
-	model := sim.Options{Latency: *latency, Flush: *flush, Handshake: *handshake, Dialers: *dialers, OneMachine: !*separate}
+	model := sim.Options{Latency: *latency, Flush: *flush, Handshake: *handshake, Accept: *accept, Dialers: *dialers, OneMachine: sim.On}
+	if *separate {
+		model.OneMachine = sim.Off
+	}
 	if *simOnly {
 		*runs = 0
 	}
@@ -112,6 +141,8 @@ type row struct {
 	sim, sw         []float64 // seconds, one per run; -1 did not converge
 	simReq, swReq   []float64
 	loadBefore, end string
+	// the simulator's handshake and accept times (0: its defaults)
+	handshake, accept time.Duration
 }
 
 func parseConfigs(nsFlag, toposFlag, periodsFlag string) ([]config, error) {
@@ -147,13 +178,13 @@ func parseConfigs(nsFlag, toposFlag, periodsFlag string) ([]config, error) {
 }
 
 // simOptions is the simulator's copy of a pexrace configuration: the
-// switches' limits as testnet sets them (MaxNumInboundPeers and
-// MaxNumOutboundPeers both N, so the PeerManager has MaxConnected 2N and
-// MaxOutbound N) and pex's Config as race.PexConfig sets it.
+// topology, whose defaults in package sim are the switches' limits as
+// testnet sets them (MaxNumInboundPeers and MaxNumOutboundPeers both N,
+// so the PeerManager has MaxConnected 2N and MaxOutbound N), and pex's
+// Config as race.PexConfig sets it.
 func simOptions(c config, seed uint64, model sim.Options) sim.Options {
 	o := model
 	o.Nodes, o.Seed, o.Topology = c.n, seed, c.topo
-	o.MaxConnected, o.MaxOutbound = 2*c.n, c.n
 	o.MinInterval = race.PexConfig(c.period).MinInterval
 	o.Limit = time.Hour
 	return o
@@ -174,16 +205,21 @@ func drive(nsFlag, toposFlag, periodsFlag string, seed uint64, runs, simSeeds in
 	var rows []row
 	for _, c := range cs {
 		r := row{config: c, loadBefore: loadAvg()}
-		for k := range simSeeds {
-			res, err := sim.Run(simOptions(c, seed+uint64(k), model))
-			if err != nil {
-				return err
-			}
-			r.sim = append(r.sim, res.FullDiscoverySeconds)
-			r.simReq = append(r.simReq, float64(res.FullDiscoveryRequests))
-		}
+		// The switches first, each run after a measure of the machine's
+		// time per handshake and per inbound peer added: on a machine
+		// shared with other work they are what the load leaves, and the
+		// simulator takes the medians of those measures unless
+		// -handshake and -accept give them.
+		var hs, as []float64
 		for k := range runs {
 			s := seed + uint64(k)
+			if model.Handshake == 0 || model.Accept == 0 {
+				m, err := measureMachine(self)
+				if err != nil {
+					return err
+				}
+				hs, as = append(hs, float64(m.Handshake)), append(as, float64(m.Accept))
+			}
 			spec := fmt.Sprintf("%s:%s:%d", c.period, c.topo, c.n)
 			res, err := runProcess(self, spec, s, timeout)
 			if err != nil {
@@ -196,6 +232,24 @@ func drive(nsFlag, toposFlag, periodsFlag string, seed uint64, runs, simSeeds in
 			fmt.Fprintf(os.Stderr, "pexcalib: switches %s seed %d: %.3fs, %d requests (load %s)\n", spec, s, t, res.Requests, loadAvg())
 			r.sw = append(r.sw, t)
 			r.swReq = append(r.swReq, float64(res.Requests))
+		}
+		m := model
+		if len(hs) > 0 {
+			if m.Handshake == 0 {
+				m.Handshake = time.Duration(median(hs))
+			}
+			if m.Accept == 0 {
+				m.Accept = time.Duration(median(as))
+			}
+		}
+		r.handshake, r.accept = m.Handshake, m.Accept
+		for k := range simSeeds {
+			res, err := sim.Run(simOptions(c, seed+uint64(k), m))
+			if err != nil {
+				return err
+			}
+			r.sim = append(r.sim, res.FullDiscoverySeconds)
+			r.simReq = append(r.simReq, float64(res.FullDiscoveryRequestsReceived))
 		}
 		r.end = loadAvg()
 		fmt.Fprintf(os.Stderr, "pexcalib: %s %s N=%d: sim %.3fs, switches %.3fs\n", c.period, c.topo, c.n, median(r.sim), median(r.sw))
@@ -234,40 +288,51 @@ func spread(xs []float64) string {
 }
 
 func printTable(w io.Writer, rows []row, seed uint64, runs, simSeeds int, model sim.Options) {
-	fmt.Fprintf(w, "Time until every book holds every node, and PEX requests sent by then, all-pex networks:\n")
-	fmt.Fprintf(w, "simulator (median of seeds %d-%d; latency %s, flush %s, handshake %s, dialers %d (0 = defaults), one machine %v)\n",
-		seed, seed+uint64(simSeeds)-1, model.Latency, model.Flush, model.Handshake, model.Dialers, model.OneMachine)
+	fmt.Fprintf(w, "Time until every book holds every node, and PEX requests received by then, all-pex networks:\n")
+	hs, as := model.Handshake.String(), model.Accept.String()
 	if runs > 0 {
-		fmt.Fprintf(w, "against CometBFT v0.38 switches on loopback (median of seeds %d-%d). Ratio sim / switches; agreement is 0.75-1.25.\n\n", seed, seed+uint64(runs)-1)
+		if model.Handshake == 0 {
+			hs = "measured (column hs)"
+		}
+		if model.Accept == 0 {
+			as = "measured (column acc)"
+		}
+	}
+	fmt.Fprintf(w, "simulator (median of seeds %d-%d; latency %s, flush %s, handshake %s, accept %s, dialers %d (0 = defaults), one machine %v)\n",
+		seed, seed+uint64(simSeeds)-1, model.Latency, model.Flush, hs, as, model.Dialers, model.OneMachine == sim.On)
+	if runs > 0 {
+		fmt.Fprintf(w, "against CometBFT v0.38 switches on loopback (median of seeds %d-%d). Ratios sim / switches; agreement is 0.75-1.25 on both.\n", seed, seed+uint64(runs)-1)
+		fmt.Fprintf(w, "hs, acc: the machine's time per handshake and per inbound peer added, medians of measures before each switch run;\nload: 1-minute load average before and after.\n\n")
 	} else {
 		fmt.Fprintf(w, "(-sim-only: no switches)\n\n")
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "period\ttopology\tN\tsim s\tswitches s\tratio\t\tsim range\tswitch range\tsim req\tswitch req\tratio\tload\t")
+	fmt.Fprintln(tw, "period\ttopology\tN\tsim s\tswitches s\tratio\tsim range\tswitch range\tsim req\tswitch req\tratio\t\ths\tacc\tload\t")
 	agree := 0
 	for _, r := range rows {
 		s, sw := median(r.sim), median(r.sw)
-		ratio, ok := "-", ""
-		if s > 0 && sw > 0 {
-			x := s / sw
-			ratio = fmt.Sprintf("%.2f", x)
-			if x >= 0.75 && x <= 1.25 {
+		sq, swq := median(r.simReq), median(r.swReq)
+		ratio, rq, ok := "-", "-", ""
+		if s > 0 && sw > 0 && swq > 0 {
+			x, y := s/sw, sq/swq
+			ratio, rq = fmt.Sprintf("%.2f", x), fmt.Sprintf("%.2f", y)
+			ok = "OFF"
+			if x >= 0.75 && x <= 1.25 && y >= 0.75 && y <= 1.25 {
 				ok = "ok"
 				agree++
-			} else {
-				ok = "OFF"
 			}
 		}
-		sq, swq := median(r.simReq), median(r.swReq)
-		rq := "-"
-		if swq > 0 {
-			rq = fmt.Sprintf("%.2f", sq/swq)
+		dur := func(d time.Duration) string {
+			if d <= 0 {
+				return "-"
+			}
+			return d.Round(10 * time.Microsecond).String()
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%.3f\t%.3f\t%s\t%s\t%s\t%s\t%.0f\t%.0f\t%s\t%s\t\n",
-			r.period, r.topo, r.n, s, sw, ratio, ok, spread(r.sim), spread(r.sw), sq, swq, rq, r.loadBefore)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%.3f\t%.3f\t%s\t%s\t%s\t%.0f\t%.0f\t%s\t%s\t%s\t%s\t%s-%s\t\n",
+			r.period, r.topo, r.n, s, sw, ratio, spread(r.sim), spread(r.sw), sq, swq, rq, ok, dur(r.handshake), dur(r.accept), r.loadBefore, r.end)
 	}
 	tw.Flush()
-	fmt.Fprintf(w, "\n%d of %d configurations agree within 25%%.\n", agree, len(rows))
+	fmt.Fprintf(w, "\n%d of %d configurations agree within 25%% on time and requests.\n", agree, len(rows))
 }
 
 // loadAvg is the machine's 1-minute load average, if it can tell.
@@ -281,6 +346,37 @@ func loadAvg() string {
 		return "?"
 	}
 	return f[0]
+}
+
+// machineDials is how many dials measureMachine has the switches make at
+// once.
+const machineDials = 40
+
+// machine is what a loopback machine gives the switches now: its time per
+// handshake and per inbound peer a switch adds (the simulator's Handshake
+// and Accept).
+type machine struct {
+	Handshake, Accept time.Duration
+}
+
+// measureMachine measures the machine, in a child process: machineDials
+// disjoint pairs of switches dial at once, and the last dial ends when the
+// machine has done them all (see pairDials); then machineDials switches
+// dial one more at once, which adds them one at a time (see
+// acceptSpacing).
+func measureMachine(self string) (machine, error) {
+	cmd := exec.Command(self, "-child-machine", strconv.Itoa(machineDials))
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	cmd.Stderr = os.Stderr
+	if err := cmd.Run(); err != nil {
+		return machine{}, err
+	}
+	var m machine
+	if err := json.NewDecoder(&out).Decode(&m); err != nil {
+		return machine{}, fmt.Errorf("machine probe: %w", err)
+	}
+	return m, nil
 }
 
 // runProcess runs one switch configuration in a child process.

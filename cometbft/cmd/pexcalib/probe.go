@@ -163,14 +163,27 @@ func runStarProbe(w io.Writer, n int) error {
 // if they end one after another, by the machine's processors, which all
 // the nodes of a loopback network share.
 func runPairsProbe(w io.Writer, k int) error {
-	nw, dir, err := pexNetwork(2 * k)
+	ds, err := pairDials(k)
 	if err != nil {
 		return err
+	}
+	fmt.Fprintf(w, "%d disjoint pairs dialling at once (load %s): %d dials ended from %s to %s (median %s): %s per dial\n",
+		k, loadAvg(), len(ds), ds[0].Round(10*time.Microsecond), ds[len(ds)-1].Round(10*time.Microsecond), ds[len(ds)/2].Round(10*time.Microsecond),
+		perDial(ds).Round(10*time.Microsecond))
+	return nil
+}
+
+// pairDials has k disjoint pairs of pex nodes dial at once (see
+// runPairsProbe) and returns when each dial ended, from the start, sorted.
+func pairDials(k int) ([]time.Duration, error) {
+	nw, dir, err := pexNetwork(2 * k)
+	if err != nil {
+		return nil, err
 	}
 	defer os.RemoveAll(dir)
 	defer nw.Stop()
 	if err := nw.Start(); err != nil {
-		return err
+		return nil, err
 	}
 	start := time.Now()
 	ends := make(chan time.Duration, k)
@@ -191,13 +204,55 @@ func runPairsProbe(w io.Writer, k int) error {
 		}
 	}
 	if len(ds) == 0 {
-		return errors.New("probe: every dial failed")
+		return nil, errors.New("probe: every dial failed")
 	}
 	slices.Sort(ds)
-	fmt.Fprintf(w, "%d disjoint pairs dialling at once (load %s): %d dials ended from %s to %s (median %s): %s per dial\n",
-		k, loadAvg(), len(ds), ds[0].Round(10*time.Microsecond), ds[len(ds)-1].Round(10*time.Microsecond), ds[len(ds)/2].Round(10*time.Microsecond),
-		(ds[len(ds)-1] / time.Duration(len(ds))).Round(10*time.Microsecond))
-	return nil
+	return ds, nil
+}
+
+// acceptSpacing has k pex nodes dial one more at once and returns how far
+// apart, on average, the one added them: its switch adds inbound peers one
+// at a time (see sim.Options.Accept), their handshakes ending together.
+func acceptSpacing(k int) (time.Duration, error) {
+	nw, dir, err := pexNetwork(k + 1)
+	if err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(dir)
+	defer nw.Stop()
+	if err := nw.Start(); err != nil {
+		return 0, err
+	}
+	hub := nw.Nodes[0]
+	done := make(chan struct{}, k)
+	for _, n := range nw.Nodes[1:] {
+		go func() {
+			_ = n.Switch.DialPeerWithAddress(hub.Addr)
+			done <- struct{}{}
+		}()
+	}
+	for range k {
+		<-done
+	}
+	var adds []time.Time
+	for _, c := range hub.Watch.Added() {
+		if !c.Outbound {
+			adds = append(adds, c.At)
+		}
+	}
+	if len(adds) < 2 {
+		return 0, errors.New("probe: fewer than 2 inbound peers added")
+	}
+	slices.SortFunc(adds, time.Time.Compare)
+	return adds[len(adds)-1].Sub(adds[0]) / time.Duration(len(adds)-1), nil
+}
+
+// perDial is the machine's time per handshake that dials ending at ds,
+// all begun at once, show: the machine shares its processors among them
+// (see sim.Options.OneMachine), so the last ends when it has done them
+// all.
+func perDial(ds []time.Duration) time.Duration {
+	return ds[len(ds)-1] / time.Duration(len(ds))
 }
 
 // pexNetwork is a network of n pex nodes on switches at a 250 ms period,
