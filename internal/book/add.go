@@ -161,14 +161,8 @@ func (m *Book) AddFrom(a addr.NodeAddress, src addr.NodeID) (bool, error) {
 				// Configured addresses are not gossip's to replace.
 				return false, nil
 			}
-			// Replace the worst address, if it has been failing.
-			worst := m.extra.at(p, 0) // the first of those failing most
-			for _, ai := range m.extra.all(p) {
-				if ai.failures > worst.failures {
-					worst = ai
-				}
-			}
-			if worst.failures == 0 || worst == m.dialingAddr(p) {
+			worst := m.replaceable(p, addr.Group(a))
+			if worst == nil {
 				return false, nil
 			}
 			*worst = newAddrInfo(a, m.tellBitOf(sp), sg)
@@ -207,6 +201,35 @@ func (m *Book) AddFrom(a addr.NodeAddress, src addr.NodeID) (bool, error) {
 	m.trimCrowds()
 	m.wake = true
 	return true, nil
+}
+
+// replaceable returns the address of p, whose slots are full, that a new
+// one of network group g takes the place of, nil if none: the one failing
+// most, if it failed; else, if g is not crowded, one we never reached in
+// a crowded group. Gossip that fills an ID's slots with addresses in an
+// attacker's groups (spoofs) thus leaves room for the address in the
+// node's own group, which honest nodes tell. Never the one being dialled.
+// The caller holds the lock.
+func (m *Book) replaceable(p *peerInfo, g uint64) *addrInfo {
+	dialing := m.dialingAddr(p)
+	worst := m.extra.at(p, 0) // the first of those failing most
+	for _, ai := range m.extra.all(p) {
+		if ai.failures > worst.failures {
+			worst = ai
+		}
+	}
+	if worst.failures > 0 && worst != dialing {
+		return worst
+	}
+	if m.crowded(g) {
+		return nil
+	}
+	for _, ai := range m.extra.all(p) {
+		if !ai.everWorked && ai != dialing && m.crowded(addr.Group(ai.addr().of(p.id))) {
+			return ai
+		}
+	}
+	return nil
 }
 
 // errDistrusted refuses what a distrusted source group tells (trust.go).

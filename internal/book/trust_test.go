@@ -246,3 +246,47 @@ func TestAnnouncedAddressTakesTheObservedHost(t *testing.T) {
 	require.Equal(t, []NodeAddress{local}, m.Addresses(nodeID(8)))
 	checkInvariants(t, m)
 }
+
+// An ID whose address slots gossip filled with addresses in a crowded
+// group (spoofs at an attacker's hosts) still takes its address in an
+// uncrowded group, in place of one of them; more of the crowded group
+// do not displace each other, and while the group is not crowded the
+// slots are first come, first kept.
+func TestSpoofsInACrowdedGroupMakeRoomForTheTruth(t *testing.T) {
+	m := newPM(t, PeerManagerOptions{Options: Options{MaxPeers: 1000, MaxAddressesPerPeer: 4}})
+	for i := 10; i < 50; i++ { // lone honest groups: the typical load is 1
+		_, err := m.Add(peerAddr(i))
+		require.NoError(t, err)
+	}
+	require.NoError(t, m.AcceptedFrom(sybilAddr(0).NodeID, netip.AddrPortFrom(netip.AddrFrom4([4]byte{66, 66, 0, 0}), 40000)))
+	victim := peerAddr(500)
+	spoof := func(k int) NodeAddress {
+		a := sybilAddr(100 + k)
+		a.NodeID = victim.NodeID
+		return a
+	}
+	for k := range 4 {
+		ok, err := m.AddFrom(spoof(k), sybilAddr(0).NodeID)
+		require.NoError(t, err)
+		require.True(t, ok)
+	}
+	require.NoError(t, m.AcceptedFrom(nodeID(1), remoteIP(1)))
+	ok, err := m.AddFrom(victim, nodeID(1))
+	require.NoError(t, err)
+	require.False(t, ok, "the spoofs' group is not crowded yet: first come, first kept")
+
+	for i := 1; !m.crowded(addr.Group(sybilAddr(0))); i++ {
+		_, _ = m.AddFrom(sybilAddr(i), sybilAddr(0).NodeID)
+		require.Less(t, i, 100)
+	}
+	ok, err = m.AddFrom(spoof(4), sybilAddr(0).NodeID)
+	require.NoError(t, err)
+	require.False(t, ok, "a crowded group's address displaces no other")
+	ok, err = m.AddFrom(victim, nodeID(1))
+	require.NoError(t, err)
+	require.True(t, ok)
+	addrs := m.Addresses(victim.NodeID)
+	require.Len(t, addrs, 4)
+	require.Contains(t, addrs, victim)
+	checkInvariants(t, m)
+}
