@@ -242,6 +242,23 @@ const maxIPText = 64
 // errs.ErrInvalidAddress), and makes one string for the node ID and the
 // host together (two for an IPv6 entry): the hot path of a V1 response.
 func NodeAddressFromV1(id, ip []byte, port uint32) (NodeAddress, error) {
+	a, _, err := nodeAddressFromV1(id, ip, port)
+	return a, err
+}
+
+// GroupedFromV1 is NodeAddressFromV1 that also returns the address's
+// network group, Group(a), from the IP it parsed rather than from the
+// text it made of it.
+func GroupedFromV1(id, ip []byte, port uint32) (NodeAddress, uint64, error) {
+	a, parsed, err := nodeAddressFromV1(id, ip, port)
+	if err != nil {
+		return a, 0, err
+	}
+	return a, ipGroup(parsed, a.Port), nil
+}
+
+// nodeAddressFromV1 is NodeAddressFromV1, and the IP it parsed.
+func nodeAddressFromV1(id, ip []byte, port uint32) (NodeAddress, netip.Addr, error) {
 	parsed, ok := parseIPv4(ip)
 	if !ok && !isIPv4Text(ip) {
 		var err error
@@ -250,20 +267,20 @@ func NodeAddressFromV1(id, ip []byte, port uint32) (NodeAddress, error) {
 		}
 	}
 	if !ok {
-		return NodeAddress{}, fmt.Errorf("%w: bad IP %q", errs.ErrInvalidAddress, Clip(string(ip)))
+		return NodeAddress{}, netip.Addr{}, fmt.Errorf("%w: bad IP %q", errs.ErrInvalidAddress, Clip(string(ip)))
 	}
 	if port > math.MaxUint16 {
-		return NodeAddress{}, fmt.Errorf("%w: port %d", errs.ErrInvalidAddress, port)
+		return NodeAddress{}, netip.Addr{}, fmt.Errorf("%w: port %d", errs.ErrInvalidAddress, port)
 	}
 	if !isNodeID(id) {
 		_, err := ParseNodeID(string(id))
-		return NodeAddress{}, fmt.Errorf("%w: %w", errs.ErrInvalidAddress, err)
+		return NodeAddress{}, netip.Addr{}, fmt.Errorf("%w: %w", errs.ErrInvalidAddress, err)
 	}
 	if parsed.Zone() != "" {
-		return NodeAddress{}, fmt.Errorf("%w: %s: bad IP", errs.ErrInvalidAddress, strings.ToLower(string(id)))
+		return NodeAddress{}, netip.Addr{}, fmt.Errorf("%w: %s: bad IP", errs.ErrInvalidAddress, strings.ToLower(string(id)))
 	}
 	if port == 0 {
-		return NodeAddress{}, fmt.Errorf("%w: %s: port 0", errs.ErrInvalidAddress, strings.ToLower(string(id)))
+		return NodeAddress{}, netip.Addr{}, fmt.Errorf("%w: %s: port 0", errs.ErrInvalidAddress, strings.ToLower(string(id)))
 	}
 	var buf [maxIPText]byte
 	host := parsed.Unmap().AppendTo(buf[:0])
@@ -277,7 +294,7 @@ func NodeAddressFromV1(id, ip []byte, port uint32) (NodeAddress, error) {
 	}
 	b.Write(host)
 	s := b.String()
-	return NodeAddress{Protocol: ProtocolMConn, NodeID: NodeID(s[:len(id)]), Hostname: s[len(id):], Port: uint16(port)}, nil
+	return NodeAddress{Protocol: ProtocolMConn, NodeID: NodeID(s[:len(id)]), Hostname: s[len(id):], Port: uint16(port)}, parsed, nil
 }
 
 // isNodeID reports whether b is a node ID ParseNodeID accepts.

@@ -72,6 +72,11 @@ func (m *Book) CheckAddress(a addr.NodeAddress) error {
 	if err := a.Validate(); err != nil {
 		return err
 	}
+	return m.checkValid(a)
+}
+
+// checkValid is CheckAddress for a valid address.
+func (m *Book) checkValid(a addr.NodeAddress) error {
 	if a.NodeID == m.self || (a.Hostname != "" && m.selfEndpoints[endpointKey(a)]) {
 		return fmt.Errorf("%w: %s", errs.ErrSelfAddress, a)
 	}
@@ -105,7 +110,28 @@ func (m *Book) Add(a addr.NodeAddress) (bool, error) {
 // group and the address's, so that one source group can hold at most
 // half of the book, and one bucket 1/32 of it (groups.go).
 func (m *Book) AddFrom(a addr.NodeAddress, src addr.NodeID) (bool, error) {
-	if err := m.CheckAddress(a); err != nil {
+	if err := a.Validate(); err != nil {
+		return false, err
+	}
+	return m.addValid(a, src, ungrouped)
+}
+
+// AddParsedFrom is AddFrom for an address a parser that accepts only what
+// addr.NodeAddress.Validate accepts has made (addr.NodeAddressFromV1),
+// and whose network group, addr.Group(a), it worked out as g: what
+// AddFrom would check and work out again.
+func (m *Book) AddParsedFrom(a addr.NodeAddress, src addr.NodeID, g uint64) (bool, error) {
+	return m.addValid(a, src, g)
+}
+
+// ungrouped stands for a network group not worked out yet: no address
+// has it (Group never returns it).
+const ungrouped = addr.NoGroup
+
+// addValid is AddFrom for a valid address, whose network group is g, or
+// ungrouped.
+func (m *Book) addValid(a addr.NodeAddress, src addr.NodeID, g uint64) (bool, error) {
+	if err := m.checkValid(a); err != nil {
 		if errors.Is(err, errs.ErrUnroutableAddress) {
 			m.logStrictOnce(a)
 		}
@@ -115,7 +141,8 @@ func (m *Book) AddFrom(a addr.NodeAddress, src addr.NodeID) (bool, error) {
 	// up once for its group, its slot and its tell bit.
 	sp := m.peers.get(src)
 	sg := m.sourceGroup(src, sp)
-	if p := m.peers.get(a.NodeID); p != nil {
+	p, h := m.peers.lookup(a.NodeID)
+	if p != nil {
 		for _, ai := range m.extra.all(p) {
 			if ai.addr().is(a) {
 				ai.toldBy |= m.tellBitOf(sp)
@@ -137,7 +164,7 @@ func (m *Book) AddFrom(a addr.NodeAddress, src addr.NodeID) (bool, error) {
 		}
 		if !p.is(placed) && !p.persistent {
 			// An inbound peer's first address: placed like a new entry.
-			sl := m.slotOf(a, src, sp)
+			sl := m.slotOf(a, g, src, sp)
 			if err := m.admit(sl, hearsay(a, src)); err != nil {
 				return false, err
 			}
@@ -171,7 +198,7 @@ func (m *Book) AddFrom(a addr.NodeAddress, src addr.NodeID) (bool, error) {
 	if m.distrusted(sg) {
 		return false, errDistrusted
 	}
-	sl := m.slotOf(a, src, sp)
+	sl := m.slotOf(a, g, src, sp)
 	if err := m.admit(sl, hearsay(a, src)); err != nil {
 		return false, err
 	}
@@ -188,7 +215,7 @@ func (m *Book) AddFrom(a addr.NodeAddress, src addr.NodeID) (bool, error) {
 			return false, err
 		}
 	}
-	p := m.insert(a.NodeID, ptr(newAddrInfo(a, m.tellBitOf(sp), sg)))
+	p = m.insertHashed(a.NodeID, h, ptr(newAddrInfo(a, m.tellBitOf(sp), sg)))
 	p.src = m.srcs.take(src)
 	m.place(p, sl)
 	m.trimCrowds()
@@ -216,11 +243,13 @@ func (m *Book) sourceGroup(src addr.NodeID, sp *peerInfo) uint64 {
 // (address group and source group) and its network group.
 type slot struct{ source, bucket, group uint64 }
 
-// slotOf returns the slot for address a learnt from src, whose entry is
-// sp (nil if none): with no source, a counts as its own. The caller holds
-// the lock.
-func (m *Book) slotOf(a addr.NodeAddress, src addr.NodeID, sp *peerInfo) slot {
-	g := addr.Group(a)
+// slotOf returns the slot for address a, whose network group is g (or
+// ungrouped), learnt from src, whose entry is sp (nil if none): with no
+// source, a counts as its own. The caller holds the lock.
+func (m *Book) slotOf(a addr.NodeAddress, g uint64, src addr.NodeID, sp *peerInfo) slot {
+	if g == ungrouped {
+		g = addr.Group(a)
+	}
 	sg := addr.GroupUnknown
 	if src == "" {
 		sg = g

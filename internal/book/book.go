@@ -480,17 +480,23 @@ func (m *Book) isPrivate(id addr.NodeID) bool { return slices.Contains(m.opts.Pr
 // insert adds a new peer, with ai (if not nil) as its first address,
 // copied into the entry; the caller holds the lock and made room.
 func (m *Book) insert(id addr.NodeID, ai *addrInfo) *peerInfo {
+	return m.insertHashed(id, m.peers.hash(id), ai)
+}
+
+// insertHashed is insert for an ID whose hash in the peer table is h.
+func (m *Book) insertHashed(id addr.NodeID, h uint64, ai *addrInfo) *peerInfo {
 	m.seq++
 	p := &peerInfo{id: id, heapIndex: -1, seq: m.seq}
 	p.mark(private, m.isPrivate(id))
-	m.freshRanks = append(m.freshRanks, m.RankOf(id))
+	key := walk.Key(id)
+	m.freshRanks = append(m.freshRanks, walk.Rank(key, m.selfKey)) // RankOf(id)
 	if ai != nil {
 		p.first = *ai
 		p.mark(hasFirst, true)
 	}
-	m.peers.put(p)
+	m.peers.putHashed(p, h)
 	m.fresh = append(m.fresh, p)
-	m.log = append(m.log, walk.Entry[*peerInfo]{E: p, Key: walk.Key(id)})
+	m.log = append(m.log, walk.Entry[*peerInfo]{E: p, Key: key})
 	if len(m.fresh) > 64 && len(m.fresh) > len(m.order) {
 		m.settle() // keep fresh bounded when nobody asks for addresses
 	}

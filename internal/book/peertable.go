@@ -37,26 +37,39 @@ func (t *peerTable) get(id addr.NodeID) *peerInfo {
 	if t.n == 0 {
 		return nil
 	}
+	p, _ := t.lookup(id)
+	return p
+}
+
+// lookup returns the entry of id, nil if none, and id's hash, for
+// putHashed to add id's entry without hashing it again.
+func (t *peerTable) lookup(id addr.NodeID) (*peerInfo, uint64) {
 	h := t.hash(id)
+	if t.n == 0 {
+		return nil, h
+	}
 	tag, mask := tagOf(h), uint64(len(t.slots)-1)
 	for i := h & mask; ; i = (i + 1) & mask {
 		switch t.tags[i] {
 		case 0:
-			return nil
+			return nil, h
 		case tag:
 			if p := t.slots[i]; p.id == id {
-				return p
+				return p, h
 			}
 		}
 	}
 }
 
 // put adds p, whose ID the table does not hold.
-func (t *peerTable) put(p *peerInfo) {
+func (t *peerTable) put(p *peerInfo) { t.putHashed(p, t.hash(p.id)) }
+
+// putHashed is put for p whose ID hashes to h (lookup's).
+func (t *peerTable) putHashed(p *peerInfo, h uint64) {
 	if 8*(t.n+1) > 7*len(t.slots) {
 		t.grow()
 	}
-	t.insert(p, t.hash(p.id))
+	t.insert(p, h)
 	t.n++
 }
 
