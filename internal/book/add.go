@@ -298,16 +298,21 @@ func hearsay(a addr.NodeAddress, src addr.NodeID) bool {
 // hearsay about a crowded group), then its bucket and its source group.
 // The caller holds the lock.
 func (m *Book) admit(sl slot, hearsay bool) error {
-	if n := m.groupLoad(sl.group); n >= m.groupCap {
+	gl := m.loads.get(sl.group)
+	if n := int(gl.group); n >= m.groupCap {
 		return fmt.Errorf("%w (%d entries)", errs.ErrNetworkGroupFull, n)
 	}
-	if hearsay && m.crowded(sl.group) {
-		return fmt.Errorf("%w (%d entries, crowded)", errs.ErrNetworkGroupFull, m.groupLoad(sl.group))
+	if hearsay && int(gl.group) >= m.CrowdShare() { // crowded(sl.group)
+		return fmt.Errorf("%w (%d entries, crowded)", errs.ErrNetworkGroupFull, gl.group)
 	}
-	if n := m.bucketLoad[sl.bucket]; n >= m.bucketCap {
+	if n := int(m.bucketLoad.get(sl.bucket)); n >= m.bucketCap {
 		return fmt.Errorf("%w (%d entries of its group from it)", errs.ErrSourceGroupFull, n)
 	}
-	if n := m.sourceLoad(sl.source); n >= m.sourceCap {
+	sourceLoad := gl.source
+	if sl.source != sl.group {
+		sourceLoad = m.loads.get(sl.source).source
+	}
+	if n := int(sourceLoad); n >= m.sourceCap {
 		return fmt.Errorf("%w (%d entries from it)", errs.ErrSourceGroupFull, n)
 	}
 	return nil
@@ -318,11 +323,12 @@ func (m *Book) admit(sl slot, hearsay bool) error {
 func (m *Book) place(p *peerInfo, sl slot) {
 	p.slotSource, p.slotGroup = sl.source, sl.group
 	p.mark(placed, true)
-	m.addLoad(sl.source, 1, 0)
-	m.bucketLoad[sl.bucket]++
-	m.crowd.move(m.groupLoad(sl.group), +1)
-	m.addLoad(sl.group, 0, 1)
-	p.crowdRank = uint8(min(m.groupLoad(sl.group), 255))
+	m.loads.ref(sl.source).source++
+	*m.bucketLoad.ref(sl.bucket)++
+	l := m.loads.ref(sl.group)
+	m.crowd.move(int(l.group), +1)
+	l.group++
+	p.crowdRank = uint8(min(l.group, 255))
 }
 
 func (m *Book) unplace(p *peerInfo) {
@@ -332,7 +338,12 @@ func (m *Book) unplace(p *peerInfo) {
 	p.mark(placed, false)
 	sl := m.slotOfEntry(p)
 	m.addLoad(sl.source, -1, 0)
-	decrement(m.bucketLoad, sl.bucket)
+	if n := m.bucketLoad.ref(sl.bucket); *n <= 1 {
+		*n = 0
+		m.bucketLoad.forget(sl.bucket)
+	} else {
+		*n--
+	}
 	m.crowd.move(m.groupLoad(sl.group), -1)
 	m.addLoad(sl.group, 0, -1)
 }
@@ -342,27 +353,19 @@ func (m *Book) unplace(p *peerInfo) {
 type groupLoad struct{ source, group int32 }
 
 // sourceLoad is how many gossiped entries count against source group g.
-func (m *Book) sourceLoad(g uint64) int { return int(m.loads[g].source) }
+func (m *Book) sourceLoad(g uint64) int { return int(m.loads.get(g).source) }
 
 // groupLoad is how many gossiped entries network group g holds.
-func (m *Book) groupLoad(g uint64) int { return int(m.loads[g].group) }
+func (m *Book) groupLoad(g uint64) int { return int(m.loads.get(g).group) }
 
-// addLoad adds source and group to g's load, forgetting g at zero.
+// addLoad adds source and group, not both zero, to g's load, forgetting
+// g at zero.
 func (m *Book) addLoad(g uint64, source, group int32) {
-	l := m.loads[g]
+	l := m.loads.ref(g)
 	l.source += source
 	l.group += group
-	if l == (groupLoad{}) {
-		delete(m.loads, g)
-	} else {
-		m.loads[g] = l
-	}
-}
-
-// decrement counts one entry less under k, forgetting k at zero.
-func decrement(load map[uint64]int, k uint64) {
-	if load[k]--; load[k] <= 0 {
-		delete(load, k)
+	if *l == (groupLoad{}) {
+		m.loads.forget(g)
 	}
 }
 

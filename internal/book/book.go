@@ -366,15 +366,15 @@ type Book struct {
 	tellBits  uint64                 // tellBit of the connected peers that have one
 	staleBits uint64                 // freed tell bits, maybe still on addresses (see dropTellBit)
 
-	bucketKey  bucketKey      // secret key naming buckets (groups.go)
-	sourceCap  int            // gossiped entries per source group
-	bucketCap  int            // entries per bucket
-	bucketLoad map[uint64]int // gossiped entries per bucket
-	groupCap   int            // entries per network group
+	bucketKey  bucketKey         // secret key naming buckets (groups.go)
+	sourceCap  int               // gossiped entries per source group
+	bucketCap  int               // entries per bucket
+	bucketLoad countTable[int32] // gossiped entries per bucket
+	groupCap   int               // entries per network group
 	// loads counts, for each network group, the gossiped entries it
 	// holds and those counted against it as a source group: one table,
 	// since a group is both (an operator's address is its own source).
-	loads map[uint64]groupLoad
+	loads countTable[groupLoad]
 	crowd loadCounts // how many groups hold each load (caps.go)
 	// fatalGroups: when a peer of a public group last broke the protocol
 
@@ -431,9 +431,9 @@ func New(self addr.NodeID, opts Options) (*Book, error) {
 		}),
 		sourceCap:   sourceCap(o.MaxPeers),
 		bucketCap:   bucketCap(o.MaxPeers),
-		bucketLoad:  make(map[uint64]int),
+		bucketLoad:  newCountTable[int32](),
 		groupCap:    groupCap(o.MaxPeers),
-		loads:       make(map[uint64]groupLoad),
+		loads:       newCountTable[groupLoad](),
 		trust:       make(map[uint64]*sourceTrust),
 		srcs:        newSources(),
 		brokeAt:     make(map[*peerInfo]stamp),
