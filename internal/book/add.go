@@ -164,7 +164,7 @@ func (m *Book) addValid(a addr.NodeAddress, src addr.NodeID, g uint64) (bool, er
 		}
 		if !p.is(placed) && !p.persistent {
 			// An inbound peer's first address: placed like a new entry.
-			sl := m.slotOf(a, g, src, sp)
+			sl := m.slotOf(a, g, src, sg)
 			if err := m.admit(sl, hearsay(a, src)); err != nil {
 				return false, err
 			}
@@ -198,7 +198,7 @@ func (m *Book) addValid(a addr.NodeAddress, src addr.NodeID, g uint64) (bool, er
 	if m.distrusted(sg) {
 		return false, errDistrusted
 	}
-	sl := m.slotOf(a, g, src, sp)
+	sl := m.slotOf(a, g, src, sg)
 	if err := m.admit(sl, hearsay(a, src)); err != nil {
 		return false, err
 	}
@@ -244,17 +244,15 @@ func (m *Book) sourceGroup(src addr.NodeID, sp *peerInfo) uint64 {
 type slot struct{ source, bucket, group uint64 }
 
 // slotOf returns the slot for address a, whose network group is g (or
-// ungrouped), learnt from src, whose entry is sp (nil if none): with no
-// source, a counts as its own. The caller holds the lock.
-func (m *Book) slotOf(a addr.NodeAddress, g uint64, src addr.NodeID, sp *peerInfo) slot {
+// ungrouped), learnt from src, whose group as a source is sg
+// (sourceGroup): with no source, a counts as its own. The caller holds
+// the lock.
+func (m *Book) slotOf(a addr.NodeAddress, g uint64, src addr.NodeID, sg uint64) slot {
 	if g == ungrouped {
 		g = addr.Group(a)
 	}
-	sg := addr.GroupUnknown
 	if src == "" {
 		sg = g
-	} else if sp != nil {
-		sg = m.group(sp)
 	}
 	return slot{sg, m.bucketKey.bucket(g, sg), g}
 }
