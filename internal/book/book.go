@@ -24,6 +24,7 @@ import (
 	"container/heap"
 	"fmt"
 	"log/slog"
+	"math/bits"
 	"math/rand/v2"
 	"slices"
 	"time"
@@ -619,16 +620,32 @@ func (m *Book) settle() {
 	if len(m.gone) > 0 {
 		m.compact()
 	}
-	// Merge from the back: order[:hi] has not moved yet.
+	// Merge from the back: order[:hi] has not moved yet. A new entry
+	// goes before the entries of order with its ID, if any.
 	n, f := len(m.order), len(fresh)
 	m.order = slices.Grow(m.order, f)[:n+f]
-	hi := n
-	for j := f - 1; j >= 0; j-- {
-		p := fresh[j]
-		pos, _ := slices.BinarySearchFunc(m.order[:hi], p.id, func(q *peerInfo, id addr.NodeID) int { return cmp.Compare(q.id, id) })
-		copy(m.order[pos+j+1:hi+j+1], m.order[pos:hi])
-		m.order[pos+j] = p
-		hi = pos
+	if f*bits.Len(uint(n)) > n {
+		// So many that comparing along order costs less than a binary
+		// search for each (a book filled before anyone asks).
+		i := n - 1
+		for j, k := f-1, n+f-1; j >= 0; k-- {
+			if i >= 0 && cmp.Compare(m.order[i].id, fresh[j].id) >= 0 {
+				m.order[k] = m.order[i]
+				i--
+			} else {
+				m.order[k] = fresh[j]
+				j--
+			}
+		}
+	} else {
+		hi := n
+		for j := f - 1; j >= 0; j-- {
+			p := fresh[j]
+			pos, _ := slices.BinarySearchFunc(m.order[:hi], p.id, func(q *peerInfo, id addr.NodeID) int { return cmp.Compare(q.id, id) })
+			copy(m.order[pos+j+1:hi+j+1], m.order[pos:hi])
+			m.order[pos+j] = p
+			hi = pos
+		}
 	}
 	clear(m.fresh)
 	m.fresh = m.fresh[:0]
