@@ -495,6 +495,9 @@ func (m *Book) insertHashed(id addr.NodeID, h uint64, ai *addrInfo) *peerInfo {
 		p.first = *ai
 		p.mark(hasFirst, true)
 	}
+	if m.peers.full() {
+		m.peers.growFrom(m.log)
+	}
 	m.peers.putHashed(p, h)
 	m.fresh = append(m.fresh, p)
 	m.log = append(m.log, walk.Entry[*peerInfo]{E: p, Key: key})

@@ -5,6 +5,7 @@ import (
 	"iter"
 
 	"github.com/pexnet/pex/internal/addr"
+	"github.com/pexnet/pex/internal/walk"
 )
 
 // peerTable is the book's index of its entries by node ID: an
@@ -66,12 +67,15 @@ func (t *peerTable) put(p *peerInfo) { t.putHashed(p, t.hash(p.id)) }
 
 // putHashed is put for p whose ID hashes to h (lookup's).
 func (t *peerTable) putHashed(p *peerInfo, h uint64) {
-	if 8*(t.n+1) > 7*len(t.slots) {
+	if t.full() {
 		t.grow()
 	}
 	t.insert(p, h)
 	t.n++
 }
+
+// full reports whether the next put grows the table.
+func (t *peerTable) full() bool { return 8*(t.n+1) > 7*len(t.slots) }
 
 func (t *peerTable) insert(p *peerInfo, h uint64) {
 	mask := uint64(len(t.slots) - 1)
@@ -90,6 +94,28 @@ func (t *peerTable) grow() {
 		if tags[i] != 0 {
 			t.insert(p, t.hash(p.id))
 		}
+	}
+}
+
+// growFrom is grow for a table that holds exactly the entries of log
+// not removed: it reads them in the order they were made, and so, mostly,
+// in the order they lie in memory, where grow reads them in the table's
+// order (random). Rehashing is most of a growing book's cost of adding.
+func (t *peerTable) growFrom(log []walk.Entry[*peerInfo]) {
+	old := *t
+	n := max(8, 2*len(t.slots))
+	t.tags, t.slots = make([]uint8, n), make([]*peerInfo, n)
+	held := 0
+	for _, e := range log {
+		if !e.E.is(removed) {
+			t.insert(e.E, t.hash(e.E.id))
+			held++
+		}
+	}
+	if held != t.n {
+		// Not the table's entries after all: grow from the table.
+		*t = old
+		t.grow()
 	}
 }
 
