@@ -272,7 +272,8 @@ func nodeAddressFromV1(id, ip []byte, port uint32) (NodeAddress, netip.Addr, err
 	if port > math.MaxUint16 {
 		return NodeAddress{}, netip.Addr{}, fmt.Errorf("%w: port %d", errs.ErrInvalidAddress, port)
 	}
-	if !isNodeID(id) {
+	valid, lower := isNodeID(id)
+	if !valid {
 		_, err := ParseNodeID(string(id))
 		return NodeAddress{}, netip.Addr{}, fmt.Errorf("%w: %w", errs.ErrInvalidAddress, err)
 	}
@@ -286,28 +287,38 @@ func nodeAddressFromV1(id, ip []byte, port uint32) (NodeAddress, netip.Addr, err
 	host := parsed.Unmap().AppendTo(buf[:0])
 	var b strings.Builder
 	b.Grow(len(id) + len(host))
-	for _, c := range id {
-		if 'A' <= c && c <= 'F' {
-			c += 'a' - 'A'
+	if lower {
+		b.Write(id)
+	} else {
+		for _, c := range id {
+			if 'A' <= c && c <= 'F' {
+				c += 'a' - 'A'
+			}
+			b.WriteByte(c)
 		}
-		b.WriteByte(c)
 	}
 	b.Write(host)
 	s := b.String()
 	return NodeAddress{Protocol: ProtocolMConn, NodeID: NodeID(s[:len(id)]), Hostname: s[len(id):], Port: uint16(port)}, parsed, nil
 }
 
-// isNodeID reports whether b is a node ID ParseNodeID accepts.
-func isNodeID(b []byte) bool {
+// isNodeID reports whether b is a node ID ParseNodeID accepts, and
+// whether it is in lowercase already.
+func isNodeID(b []byte) (valid, lower bool) {
 	if len(b) != NodeIDLength {
-		return false
+		return false, false
 	}
+	lower = true
 	for _, c := range b {
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
-			return false
+		switch {
+		case '0' <= c && c <= '9', 'a' <= c && c <= 'f':
+		case 'A' <= c && c <= 'F':
+			lower = false
+		default:
+			return false, false
 		}
 	}
-	return true
+	return true, lower
 }
 
 // isIPv4Text reports whether netip.ParseAddr reads b as IPv4: a '.'
