@@ -260,6 +260,7 @@ func GroupedFromV1(id, ip []byte, port uint32) (NodeAddress, uint64, error) {
 // nodeAddressFromV1 is NodeAddressFromV1, and the IP it parsed.
 func nodeAddressFromV1(id, ip []byte, port uint32) (NodeAddress, netip.Addr, error) {
 	parsed, ok := parseIPv4(ip)
+	canonical := ok // parseIPv4 reads only an IPv4 address's canonical text
 	if !ok && !isIPv4Text(ip) {
 		var err error
 		if parsed, err = netip.ParseAddr(string(ip)); err == nil {
@@ -283,8 +284,11 @@ func nodeAddressFromV1(id, ip []byte, port uint32) (NodeAddress, netip.Addr, err
 	if port == 0 {
 		return NodeAddress{}, netip.Addr{}, fmt.Errorf("%w: %s: port 0", errs.ErrInvalidAddress, strings.ToLower(string(id)))
 	}
-	var buf [maxIPText]byte
-	host := parsed.Unmap().AppendTo(buf[:0])
+	host := ip
+	if !canonical {
+		var buf [maxIPText]byte
+		host = parsed.Unmap().AppendTo(buf[:0])
+	}
 	var b strings.Builder
 	b.Grow(len(id) + len(host))
 	if lower {

@@ -77,7 +77,12 @@ func (c *Core) handleResponse(now time.Time, p *corePeer, from addr.NodeID, msg 
 	c.bk.Answered(from) // a peer that closes soon after answering is redialled later
 	known := c.bk.Len()
 	entries, ids, groups := c.parseEntries(from, msg)
-	defer func() { clear(entries); c.entries = entries[:0] }()
+	defer func() {
+		clear(entries)
+		c.entries = entries[:0]
+		clear(ids)
+		c.ids = ids[:0]
+	}()
 	if groups != nil {
 		defer func() { c.groups = groups[:0] }()
 	}
@@ -135,7 +140,7 @@ func (c *Core) acceptResponse(p *corePeer, from addr.NodeID, n int, acts *Action
 // (see oneGroup), and nil otherwise.
 func (c *Core) parseEntries(from addr.NodeID, msg *Decoded) (entries []entryOf, ids []addr.NodeID, groups []uint64) {
 	n := msg.N
-	ids = make([]addr.NodeID, 0, n)
+	ids = slices.Grow(c.ids[:0], n)
 	entries = slices.Grow(c.entries[:0], n)[:n]
 	if n >= minGroupVote && c.bk.Options().MaxOutboundPerGroup != -1 {
 		groups = slices.Grow(c.groups[:0], n) // never nil: nil means not counted
