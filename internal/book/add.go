@@ -139,7 +139,7 @@ func (m *Book) addValid(a addr.NodeAddress, src addr.NodeID, g uint64) (bool, er
 	}
 	// The source's entry (nil for none: no entry has the empty ID), looked
 	// up once for its group, its slot and its tell bit.
-	sp := m.peers.get(src)
+	sp := m.sourceEntry(src)
 	sg := m.sourceGroup(src, sp)
 	p, h := m.peers.lookup(a.NodeID)
 	if p != nil {
@@ -221,6 +221,20 @@ func (m *Book) addValid(a addr.NodeAddress, src addr.NodeID, g uint64) (bool, er
 	m.trimCrowds()
 	m.wake = true
 	return true, nil
+}
+
+// sourceEntry is m.peers.get(src), remembered (lastSrc): a response's
+// entries all name its sender, whose entry is found again by comparing
+// IDs, while it is in the book.
+func (m *Book) sourceEntry(src addr.NodeID) *peerInfo {
+	if p := m.lastSrc; p != nil && p.id == src && !p.is(removed) {
+		return p
+	}
+	p := m.peers.get(src)
+	if p != nil {
+		m.lastSrc = p
+	}
+	return p
 }
 
 // errDistrusted refuses what a distrusted source group tells (trust.go).

@@ -382,6 +382,8 @@ type Book struct {
 	trust map[uint64]*sourceTrust // what each source group's addresses proved (trust.go)
 
 	srcs sources // the node IDs entries name as their source (srcref.go)
+	// lastSrc is the source entry AddFrom found last (sourceEntry).
+	lastSrc *peerInfo
 	// conns holds the state of each entry's connection while it is
 	// dialing or connected (see connInfo).
 	conns map[*peerInfo]*connInfo
@@ -584,7 +586,7 @@ func (m *Book) rank(p *peerInfo) {
 	if p.persistent || p.connected() || p.heapIndex >= 0 || p.is(removed) {
 		return
 	}
-	heap.Push(&m.evict, p)
+	m.evict.push(p)
 }
 
 func (m *Book) unrank(p *peerInfo) {
@@ -719,6 +721,20 @@ func (h *evictHeap) Push(x any) {
 	p.heapIndex = int32(len(h.es))
 	h.es = append(h.es, p)
 }
+
+// push is heap.Push(h, p), with direct calls: every new entry is pushed.
+func (h *evictHeap) push(p *peerInfo) {
+	h.Push(p)
+	for j := len(h.es) - 1; j > 0; {
+		i := (j - 1) / 2 // parent
+		if !h.evictsFirst(h.es[j], h.es[i]) {
+			break
+		}
+		h.Swap(i, j)
+		j = i
+	}
+}
+
 func (h *evictHeap) Pop() any {
 	old := h.es
 	p := old[len(old)-1]
