@@ -492,7 +492,7 @@ func (m *Book) insertHashed(id addr.NodeID, h uint64, ai *addrInfo) *peerInfo {
 	p := &peerInfo{id: id, heapIndex: -1, seq: m.seq}
 	p.mark(private, m.isPrivate(id))
 	key := walk.Key(id)
-	m.freshRanks = append(m.freshRanks, walk.Rank(key, m.selfKey)) // RankOf(id)
+	m.freshRanks = append(grown(m.freshRanks, m.opts.MaxPeers), walk.Rank(key, m.selfKey)) // RankOf(id)
 	if ai != nil {
 		p.first = *ai
 		p.mark(hasFirst, true)
@@ -501,8 +501,8 @@ func (m *Book) insertHashed(id addr.NodeID, h uint64, ai *addrInfo) *peerInfo {
 		m.peers.growFrom(m.log)
 	}
 	m.peers.putHashed(p, h)
-	m.fresh = append(m.fresh, p)
-	m.log = append(m.log, walk.Entry[*peerInfo]{E: p, Key: key})
+	m.fresh = append(grown(m.fresh, m.opts.MaxPeers), p)
+	m.log = append(grown(m.log, m.opts.MaxPeers), walk.Entry[*peerInfo]{E: p, Key: key})
 	if len(m.fresh) > 64 && len(m.fresh) > len(m.order) {
 		m.settle() // keep fresh bounded when nobody asks for addresses
 	}
@@ -586,6 +586,7 @@ func (m *Book) rank(p *peerInfo) {
 	if p.persistent || p.connected() || p.heapIndex >= 0 || p.is(removed) {
 		return
 	}
+	m.evict.es = grown(m.evict.es, m.opts.MaxPeers)
 	m.evict.push(p)
 }
 
@@ -742,4 +743,19 @@ func (h *evictHeap) Pop() any {
 	p.heapIndex = -1
 	h.es = old[:len(old)-1]
 	return p
+}
+
+// grown returns s, a list of the book's entries, with room for one more.
+// Such a list grows one entry at a time toward limit, MaxPeers: its
+// capacity doubles, never past limit, where append would grow a long
+// slice by a quarter at a time, copying it over and over, and overshoot
+// the book's bound by up to a quarter. Past limit (connected and
+// persistent entries, removed ones not yet compacted) append grows it.
+func grown[S ~[]E, E any](s S, limit int) S {
+	if len(s) < cap(s) || len(s) >= limit {
+		return s
+	}
+	t := make(S, len(s), min(max(2*len(s), 8), limit))
+	copy(t, s)
+	return t
 }
