@@ -9,18 +9,17 @@ import (
 
 // countTable holds counts by a 64-bit key: the loads of network groups
 // (Book.loads) and of buckets (Book.bucketLoad). It is an open-addressing
-// hash table probed linearly, as peerTable is, with a byte of each slot's
-// hash beside it, so that a probe reads a slot's key only when that byte
-// matches: adding an entry to the book looks up keys it mostly does not
-// hold yet (a new group, a new bucket), and such a probe reads bytes, a
-// few to a cache line, until an empty one. A count is read and changed in
-// one probe (ref), where a Go map looks its key up once to read and again
-// to write. A key whose count falls to zero is forgotten (forget). Keys
-// are mixed with a secret drawn per table, so nobody can choose groups
-// whose keys collide, and the order in which all yields them is no order
-// the book may depend on.
+// hash table probed linearly, as peerTable is, whose slots hold a key and
+// its count side by side and in which a zero count is an empty slot: a
+// key whose count falls to zero is forgotten (forget). Adding an entry to
+// the book looks up keys it mostly does not hold yet (a new group, a new
+// bucket) and then gives them a slot: the probe and the slot it ends at
+// are one stretch of memory. A count is read and changed in one probe
+// (ref), where a Go map looks its key up once to read and again to
+// write. Keys are mixed with a secret drawn per table, so nobody can
+// choose groups whose keys collide, and the order in which all yields
+// them is no order the book may depend on.
 type countTable[V comparable] struct {
-	tags  []uint8 // 0: empty; else tagOf the hash of the slot's key
 	slots []countSlot[V]
 	n     int
 	seed  uint64
@@ -28,7 +27,7 @@ type countTable[V comparable] struct {
 
 type countSlot[V comparable] struct {
 	key uint64
-	val V
+	val V // the zero V: the slot is empty
 }
 
 func newCountTable[V comparable]() countTable[V] {
@@ -37,37 +36,26 @@ func newCountTable[V comparable]() countTable[V] {
 
 func (t *countTable[V]) len() int { return t.n }
 
-func (t *countTable[V]) hash(k uint64) uint64 { return addr.Mix(k ^ t.seed) }
-
-// find returns k's slot, or the empty slot where k's probe ended (and
-// false), and k's hash.
-func (t *countTable[V]) find(k uint64) (int, bool, uint64) {
-	h := t.hash(k)
-	tag, mask := tagOf(h), uint64(len(t.slots)-1)
-	for i := h & mask; ; i = (i + 1) & mask {
-		switch t.tags[i] {
-		case 0:
-			return int(i), false, h
-		case tag:
-			if t.slots[i].key == k {
-				return int(i), true, h
-			}
-		}
-	}
+// home is the slot where k's probe begins.
+func (t *countTable[V]) home(k uint64) int {
+	return int(addr.Mix(k^t.seed) & uint64(len(t.slots)-1))
 }
 
 // get returns k's count, zero if none.
 func (t *countTable[V]) get(k uint64) V {
+	var zero V
 	if t.n == 0 {
-		var zero V
 		return zero
 	}
-	i, ok, _ := t.find(k)
-	if !ok {
-		var zero V
-		return zero
+	mask := len(t.slots) - 1
+	for i := t.home(k); ; i = (i + 1) & mask {
+		switch s := &t.slots[i]; {
+		case s.val == zero:
+			return zero
+		case s.key == k:
+			return s.val
+		}
 	}
-	return t.slots[i].val
 }
 
 // ref returns k's count to change, giving k a slot (a zero count) if it
@@ -77,29 +65,33 @@ func (t *countTable[V]) ref(k uint64) *V {
 	if 8*(t.n+1) > 7*len(t.slots) {
 		t.grow()
 	}
-	i, ok, h := t.find(k)
-	if !ok {
-		t.tags[i], t.slots[i] = tagOf(h), countSlot[V]{key: k}
-		t.n++
+	var zero V
+	mask := len(t.slots) - 1
+	i := t.home(k)
+	for ; t.slots[i].val != zero; i = (i + 1) & mask {
+		if t.slots[i].key == k {
+			return &t.slots[i].val
+		}
 	}
+	t.slots[i].key = k
+	t.n++
 	return &t.slots[i].val
 }
 
 func (t *countTable[V]) grow() {
-	tags, slots := t.tags, t.slots
-	n := max(8, 2*len(slots))
-	t.tags, t.slots = make([]uint8, n), make([]countSlot[V], n)
-	mask := uint64(n - 1)
-	for j, tag := range tags {
-		if tag == 0 {
+	slots := t.slots
+	t.slots = make([]countSlot[V], max(8, 2*len(slots)))
+	var zero V
+	mask := len(t.slots) - 1
+	for _, s := range slots {
+		if s.val == zero {
 			continue
 		}
-		h := t.hash(slots[j].key)
-		i := h & mask
-		for t.tags[i] != 0 {
+		i := t.home(s.key)
+		for t.slots[i].val != zero {
 			i = (i + 1) & mask
 		}
-		t.tags[i], t.slots[i] = tag, slots[j]
+		t.slots[i] = s
 	}
 }
 
@@ -110,21 +102,25 @@ func (t *countTable[V]) forget(k uint64) {
 	if t.n == 0 {
 		return
 	}
-	i, ok, _ := t.find(k)
-	if !ok {
+	var zero V
+	mask := len(t.slots) - 1
+	i := t.home(k)
+	for t.slots[i].val != zero {
+		i = (i + 1) & mask
+	}
+	// The probe for k ends at its own slot, the first empty one.
+	if t.slots[i].key != k {
 		return
 	}
-	mask := len(t.slots) - 1
-	// i is now empty: move back the next key whose home is not in
-	// (i, j], until an empty slot.
-	for j := (i + 1) & mask; t.tags[j] != 0; j = (j + 1) & mask {
-		home := int(t.hash(t.slots[j].key)) & mask
-		if (j-home)&mask >= (j-i)&mask {
-			t.tags[i], t.slots[i] = t.tags[j], t.slots[j]
+	// Move back the next key whose home is not in (i, j], until an
+	// empty slot.
+	for j := (i + 1) & mask; t.slots[j].val != zero; j = (j + 1) & mask {
+		if (j-t.home(t.slots[j].key))&mask >= (j-i)&mask {
+			t.slots[i] = t.slots[j]
 			i = j
 		}
 	}
-	t.tags[i], t.slots[i] = 0, countSlot[V]{}
+	t.slots[i] = countSlot[V]{}
 	t.n--
 }
 
@@ -132,21 +128,21 @@ func (t *countTable[V]) forget(k uint64) {
 // it does.
 func (t *countTable[V]) all() iter.Seq2[uint64, V] {
 	return func(yield func(uint64, V) bool) {
-		for i, tag := range t.tags {
-			if tag != 0 && !yield(t.slots[i].key, t.slots[i].val) {
+		var zero V
+		for _, s := range t.slots {
+			if s.val != zero && !yield(s.key, s.val) {
 				return
 			}
 		}
 	}
 }
 
-// consistent reports whether the table finds every key it holds, holds
-// no zero count, and counts its keys right, as Check verifies.
+// consistent reports whether the table finds every key it holds and
+// counts them right, as Check verifies.
 func (t *countTable[V]) consistent() bool {
-	var zero V
 	n := 0
 	for k, v := range t.all() {
-		if v == zero || t.get(k) != v {
+		if t.get(k) != v {
 			return false
 		}
 		n++
