@@ -242,7 +242,25 @@ const maxIPText = 64
 // errs.ErrInvalidAddress), and makes one string for the node ID and the
 // host together (two for an IPv6 entry): the hot path of a V1 response.
 func NodeAddressFromV1(id, ip []byte, port uint32) (NodeAddress, error) {
+	a, _, err := nodeAddressFromV1(id, ip, port)
+	return a, err
+}
+
+// GroupedFromV1 is NodeAddressFromV1 that also returns the address's
+// network group, Group(a), from the IP it parsed rather than from the
+// text it made of it.
+func GroupedFromV1(id, ip []byte, port uint32) (NodeAddress, uint64, error) {
+	a, parsed, err := nodeAddressFromV1(id, ip, port)
+	if err != nil {
+		return a, 0, err
+	}
+	return a, ipGroup(parsed, a.Port), nil
+}
+
+// nodeAddressFromV1 is NodeAddressFromV1, and the IP it parsed.
+func nodeAddressFromV1(id, ip []byte, port uint32) (NodeAddress, netip.Addr, error) {
 	parsed, ok := parseIPv4(ip)
+	canonical := ok // parseIPv4 reads only an IPv4 address's canonical text
 	if !ok && !isIPv4Text(ip) {
 		var err error
 		if parsed, err = netip.ParseAddr(string(ip)); err == nil {
@@ -250,47 +268,61 @@ func NodeAddressFromV1(id, ip []byte, port uint32) (NodeAddress, error) {
 		}
 	}
 	if !ok {
-		return NodeAddress{}, fmt.Errorf("%w: bad IP %q", errs.ErrInvalidAddress, Clip(string(ip)))
+		return NodeAddress{}, netip.Addr{}, fmt.Errorf("%w: bad IP %q", errs.ErrInvalidAddress, Clip(string(ip)))
 	}
 	if port > math.MaxUint16 {
-		return NodeAddress{}, fmt.Errorf("%w: port %d", errs.ErrInvalidAddress, port)
+		return NodeAddress{}, netip.Addr{}, fmt.Errorf("%w: port %d", errs.ErrInvalidAddress, port)
 	}
-	if !isNodeID(id) {
+	valid, lower := isNodeID(id)
+	if !valid {
 		_, err := ParseNodeID(string(id))
-		return NodeAddress{}, fmt.Errorf("%w: %w", errs.ErrInvalidAddress, err)
+		return NodeAddress{}, netip.Addr{}, fmt.Errorf("%w: %w", errs.ErrInvalidAddress, err)
 	}
 	if parsed.Zone() != "" {
-		return NodeAddress{}, fmt.Errorf("%w: %s: bad IP", errs.ErrInvalidAddress, strings.ToLower(string(id)))
+		return NodeAddress{}, netip.Addr{}, fmt.Errorf("%w: %s: bad IP", errs.ErrInvalidAddress, strings.ToLower(string(id)))
 	}
 	if port == 0 {
-		return NodeAddress{}, fmt.Errorf("%w: %s: port 0", errs.ErrInvalidAddress, strings.ToLower(string(id)))
+		return NodeAddress{}, netip.Addr{}, fmt.Errorf("%w: %s: port 0", errs.ErrInvalidAddress, strings.ToLower(string(id)))
 	}
-	var buf [maxIPText]byte
-	host := parsed.Unmap().AppendTo(buf[:0])
+	host := ip
+	if !canonical {
+		var buf [maxIPText]byte
+		host = parsed.Unmap().AppendTo(buf[:0])
+	}
 	var b strings.Builder
 	b.Grow(len(id) + len(host))
-	for _, c := range id {
-		if 'A' <= c && c <= 'F' {
-			c += 'a' - 'A'
+	if lower {
+		b.Write(id)
+	} else {
+		for _, c := range id {
+			if 'A' <= c && c <= 'F' {
+				c += 'a' - 'A'
+			}
+			b.WriteByte(c)
 		}
-		b.WriteByte(c)
 	}
 	b.Write(host)
 	s := b.String()
-	return NodeAddress{Protocol: ProtocolMConn, NodeID: NodeID(s[:len(id)]), Hostname: s[len(id):], Port: uint16(port)}, nil
+	return NodeAddress{Protocol: ProtocolMConn, NodeID: NodeID(s[:len(id)]), Hostname: s[len(id):], Port: uint16(port)}, parsed, nil
 }
 
-// isNodeID reports whether b is a node ID ParseNodeID accepts.
-func isNodeID(b []byte) bool {
+// isNodeID reports whether b is a node ID ParseNodeID accepts, and
+// whether it is in lowercase already.
+func isNodeID(b []byte) (valid, lower bool) {
 	if len(b) != NodeIDLength {
-		return false
+		return false, false
 	}
+	lower = true
 	for _, c := range b {
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
-			return false
+		switch {
+		case '0' <= c && c <= '9', 'a' <= c && c <= 'f':
+		case 'A' <= c && c <= 'F':
+			lower = false
+		default:
+			return false, false
 		}
 	}
-	return true
+	return true, lower
 }
 
 // isIPv4Text reports whether netip.ParseAddr reads b as IPv4: a '.'

@@ -2,7 +2,9 @@ package addr
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
+	"math/rand/v2"
 	"net/netip"
 	"strings"
 	"testing"
@@ -491,4 +493,46 @@ func FuzzParseNodeAddress(f *testing.F) {
 			t.Fatalf("memory address %#v has an IP", a)
 		}
 	})
+}
+
+// TestIsRoutableIPv4Ranges: IsRoutableIP reads an IPv4 address against
+// Unroutable's ranges as masks; it agrees with the ranges themselves at
+// each range's edges, just past them, and at random.
+func TestIsRoutableIPv4Ranges(t *testing.T) {
+	reference := func(ip netip.Addr) bool {
+		if !ip.IsGlobalUnicast() || ip.IsPrivate() {
+			return false
+		}
+		for _, p := range Unroutable {
+			if p.Contains(ip) {
+				return false
+			}
+		}
+		return true
+	}
+	var ips []netip.Addr
+	for _, p := range Unroutable {
+		if !p.Addr().Is4() {
+			continue
+		}
+		b := p.Masked().Addr().As4()
+		first := binary.BigEndian.Uint32(b[:])
+		last := first | ^uint32(0)>>p.Bits()
+		for _, v := range []uint32{first, last, first - 1, last + 1} {
+			ips = append(ips, netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}))
+		}
+	}
+	r := rand.New(rand.NewPCG(5, 6))
+	for range 100_000 {
+		ips = append(ips, netip.AddrFrom4([4]byte{byte(r.Uint32()), byte(r.Uint32()), byte(r.Uint32()), byte(r.Uint32())}))
+	}
+	unroutable := 0
+	for _, ip := range ips {
+		require.Equal(t, reference(ip), IsRoutableIP(ip), "%s", ip)
+		require.Equal(t, reference(ip), IsRoutableIP(netip.AddrFrom16(ip.As16())), "%s mapped", ip)
+		if !reference(ip) {
+			unroutable++
+		}
+	}
+	require.Greater(t, unroutable, 4*len(unroutable4), "the edges of every range are read")
 }

@@ -1,6 +1,7 @@
 package addr
 
 import (
+	"encoding/binary"
 	"net/netip"
 	"strings"
 )
@@ -44,10 +45,40 @@ func IsRoutableIP(ip netip.Addr) bool {
 		// unspecified; IsPrivate covers RFC 1918 and fc00::/7.
 		return false
 	}
+	if ip.Is4() {
+		b := ip.As4()
+		v := binary.BigEndian.Uint32(b[:])
+		for _, r := range unroutable4 {
+			if v&r.mask == r.base {
+				return false
+			}
+		}
+		return true
+	}
 	for _, p := range Unroutable {
 		if p.Contains(ip) {
 			return false
 		}
 	}
 	return true
+}
+
+// unroutable4 is Unroutable's IPv4 ranges, each as the bits of an
+// address it fixes (mask) and their values (base): IsRoutableIP reads
+// an IPv4 address, most of what it is asked, against these.
+var unroutable4 = ipv4Ranges(Unroutable)
+
+type ipv4Range struct{ base, mask uint32 }
+
+func ipv4Ranges(ps []netip.Prefix) []ipv4Range {
+	var out []ipv4Range
+	for _, p := range ps {
+		if !p.Addr().Is4() {
+			continue
+		}
+		mask := ^uint32(0) << (32 - p.Bits())
+		b := p.Masked().Addr().As4()
+		out = append(out, ipv4Range{binary.BigEndian.Uint32(b[:]), mask})
+	}
+	return out
 }

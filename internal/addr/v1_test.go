@@ -38,11 +38,17 @@ func requireV1Agrees(t *testing.T, id, ip string, port uint32) {
 		require.Error(t, err, "%q %q %d", id, ip, port)
 		require.Equal(t, wantErr.Error(), err.Error())
 		require.ErrorIs(t, err, errs.ErrInvalidAddress)
+		_, _, groupedErr := GroupedFromV1([]byte(id), []byte(ip), port)
+		require.Equal(t, err, groupedErr)
 		return
 	}
 	require.NoError(t, err, "%q %q %d", id, ip, port)
 	require.Equal(t, want, got)
 	require.NoError(t, got.Validate())
+	grouped, g, err := GroupedFromV1([]byte(id), []byte(ip), port)
+	require.NoError(t, err)
+	require.Equal(t, got, grouped)
+	require.Equal(t, Group(got), g, "%q %q %d", id, ip, port)
 }
 
 func TestNodeAddressFromV1(t *testing.T) {
@@ -51,6 +57,7 @@ func TestNodeAddressFromV1(t *testing.T) {
 		"256.1.1.1", "01.2.3.4", "1.2.3", "1.2.3.4.5", "1..2.3", ".1.2.3", "1.2.3.", "1.2.3.4 ", "",
 		"1.2.3.04", "1.2.3.0", "1.2.3.00", "1.2.3.1000", "1.2.3.4%eth0", "a.b.c.d",
 		"2001:db8::1", "::ffff:192.0.2.7", "::ffff:c000:0207", "fe80::1%eth0", "2001:DB8::1", "::", "[::1]", ":", "%", "1:2",
+		"2002:c000:207::1", "2001:0:4136:e378:8000:63bf:3fff:fdd2", "64:ff9b::1.2.3.4", "::ffff:10.0.0.1", "2600::1",
 	}
 	ids := []string{testID, testIDUpper, testID[:39], testID + "0", "g" + testID[1:], ""}
 	for _, ip := range ips {

@@ -85,6 +85,11 @@ func (m *Book) CheckAddress(a addr.NodeAddress) error {
 	if err := a.Validate(); err != nil {
 		return err
 	}
+	return m.checkValid(a)
+}
+
+// checkValid is CheckAddress for a valid address.
+func (m *Book) checkValid(a addr.NodeAddress) error {
 	if a.NodeID == m.self || (a.Hostname != "" && m.selfEndpoints[endpointKey(a)]) {
 		return fmt.Errorf("%w: %s", errs.ErrSelfAddress, a)
 	}
@@ -118,7 +123,28 @@ func (m *Book) Add(a addr.NodeAddress) (bool, error) {
 // group and the address's, so that one source group can hold at most
 // half of the book, and one bucket 1/32 of it (groups.go).
 func (m *Book) AddFrom(a addr.NodeAddress, src addr.NodeID) (bool, error) {
-	if err := m.CheckAddress(a); err != nil {
+	if err := a.Validate(); err != nil {
+		return false, err
+	}
+	return m.addValid(a, src, ungrouped)
+}
+
+// AddParsedFrom is AddFrom for an address a parser that accepts only what
+// addr.NodeAddress.Validate accepts has made (addr.NodeAddressFromV1),
+// and whose network group, addr.Group(a), it worked out as g: what
+// AddFrom would check and work out again.
+func (m *Book) AddParsedFrom(a addr.NodeAddress, src addr.NodeID, g uint64) (bool, error) {
+	return m.addValid(a, src, g)
+}
+
+// ungrouped stands for a network group not worked out yet: no address
+// has it (Group never returns it).
+const ungrouped = addr.NoGroup
+
+// addValid is AddFrom for a valid address, whose network group is g, or
+// ungrouped.
+func (m *Book) addValid(a addr.NodeAddress, src addr.NodeID, g uint64) (bool, error) {
+	if err := m.checkValid(a); err != nil {
 		if errors.Is(err, errs.ErrUnroutableAddress) {
 			m.logStrictOnce(a)
 		}
@@ -126,9 +152,10 @@ func (m *Book) AddFrom(a addr.NodeAddress, src addr.NodeID) (bool, error) {
 	}
 	// The source's entry (nil for none: no entry has the empty ID), looked
 	// up once for its group, its slot and its tell bit.
-	sp := m.peers.get(src)
+	sp := m.sourceEntry(src)
 	sg := m.sourceGroup(src, sp)
-	if p := m.peers.get(a.NodeID); p != nil {
+	p, h := m.peers.lookup(a.NodeID)
+	if p != nil {
 		for _, ai := range m.extra.all(p) {
 			if ai.addr().is(a) {
 				ai.toldBy |= m.tellBitOf(sp)
@@ -150,7 +177,7 @@ func (m *Book) AddFrom(a addr.NodeAddress, src addr.NodeID) (bool, error) {
 		}
 		if !p.is(placed) && !p.persistent {
 			// An inbound peer's first address: placed like a new entry.
-			sl := m.slotOf(a, src, sp)
+			sl := m.slotOf(a, g, src, sg)
 			if err := m.admit(sl, hearsay(a, src)); err != nil {
 				return false, err
 			}
@@ -178,7 +205,7 @@ func (m *Book) AddFrom(a addr.NodeAddress, src addr.NodeID) (bool, error) {
 	if m.distrusted(sg) {
 		return false, errDistrusted
 	}
-	sl := m.slotOf(a, src, sp)
+	sl := m.slotOf(a, g, src, sg)
 	if err := m.admit(sl, hearsay(a, src)); err != nil {
 		return false, err
 	}
@@ -195,7 +222,7 @@ func (m *Book) AddFrom(a addr.NodeAddress, src addr.NodeID) (bool, error) {
 			return false, err
 		}
 	}
-	p := m.insert(a.NodeID, ptr(newAddrInfo(a, m.tellBitOf(sp), sg)))
+	p = m.insertHashed(a.NodeID, h, ptr(newAddrInfo(a, m.tellBitOf(sp), sg)))
 	p.src = m.srcs.take(src)
 	m.place(p, sl)
 	m.trimCrowds()
@@ -232,6 +259,20 @@ func (m *Book) replaceable(p *peerInfo, g uint64) *addrInfo {
 	return nil
 }
 
+// sourceEntry is m.peers.get(src), remembered (lastSrc): a response's
+// entries all name its sender, whose entry is found again by comparing
+// IDs, while it is in the book.
+func (m *Book) sourceEntry(src addr.NodeID) *peerInfo {
+	if p := m.lastSrc; p != nil && p.id == src && !p.is(removed) {
+		return p
+	}
+	p := m.peers.get(src)
+	if p != nil {
+		m.lastSrc = p
+	}
+	return p
+}
+
 // errDistrusted refuses what a distrusted source group tells (trust.go).
 var errDistrusted = errs.ErrDistrustedSource
 
@@ -252,16 +293,16 @@ func (m *Book) sourceGroup(src addr.NodeID, sp *peerInfo) uint64 {
 // (address group and source group) and its network group.
 type slot struct{ source, bucket, group uint64 }
 
-// slotOf returns the slot for address a learnt from src, whose entry is
-// sp (nil if none): with no source, a counts as its own. The caller holds
+// slotOf returns the slot for address a, whose network group is g (or
+// ungrouped), learnt from src, whose group as a source is sg
+// (sourceGroup): with no source, a counts as its own. The caller holds
 // the lock.
-func (m *Book) slotOf(a addr.NodeAddress, src addr.NodeID, sp *peerInfo) slot {
-	g := addr.Group(a)
-	sg := addr.GroupUnknown
+func (m *Book) slotOf(a addr.NodeAddress, g uint64, src addr.NodeID, sg uint64) slot {
+	if g == ungrouped {
+		g = addr.Group(a)
+	}
 	if src == "" {
 		sg = g
-	} else if sp != nil {
-		sg = m.group(sp)
 	}
 	return slot{sg, m.bucketKey.bucket(g, sg), g}
 }
@@ -305,16 +346,21 @@ func hearsay(a addr.NodeAddress, src addr.NodeID) bool {
 // hearsay about a crowded group), then its bucket and its source group.
 // The caller holds the lock.
 func (m *Book) admit(sl slot, hearsay bool) error {
-	if n := m.groupLoad(sl.group); n >= m.groupCap {
+	gl := m.loads.get(sl.group)
+	if n := int(gl.group); n >= m.groupCap {
 		return fmt.Errorf("%w (%d entries)", errs.ErrNetworkGroupFull, n)
 	}
-	if hearsay && m.crowded(sl.group) {
-		return fmt.Errorf("%w (%d entries, crowded)", errs.ErrNetworkGroupFull, m.groupLoad(sl.group))
+	if hearsay && int(gl.group) >= m.CrowdShare() { // crowded(sl.group)
+		return fmt.Errorf("%w (%d entries, crowded)", errs.ErrNetworkGroupFull, gl.group)
 	}
-	if n := m.bucketLoad[sl.bucket]; n >= m.bucketCap {
+	if n := int(m.bucketLoad.get(sl.bucket)); n >= m.bucketCap {
 		return fmt.Errorf("%w (%d entries of its group from it)", errs.ErrSourceGroupFull, n)
 	}
-	if n := m.sourceLoad(sl.source); n >= m.sourceCap {
+	sourceLoad := gl.source
+	if sl.source != sl.group {
+		sourceLoad = m.loads.get(sl.source).source
+	}
+	if n := int(sourceLoad); n >= m.sourceCap {
 		return fmt.Errorf("%w (%d entries from it)", errs.ErrSourceGroupFull, n)
 	}
 	return nil
@@ -325,11 +371,12 @@ func (m *Book) admit(sl slot, hearsay bool) error {
 func (m *Book) place(p *peerInfo, sl slot) {
 	p.slotSource, p.slotGroup = sl.source, sl.group
 	p.mark(placed, true)
-	m.addLoad(sl.source, 1, 0)
-	m.bucketLoad[sl.bucket]++
-	m.crowd.move(m.groupLoad(sl.group), +1)
-	m.addLoad(sl.group, 0, 1)
-	p.crowdRank = uint8(min(m.groupLoad(sl.group), 255))
+	m.loads.ref(sl.source).source++
+	*m.bucketLoad.ref(sl.bucket)++
+	l := m.loads.ref(sl.group)
+	m.crowd.move(int(l.group), +1)
+	l.group++
+	p.crowdRank = uint8(min(l.group, 255))
 }
 
 func (m *Book) unplace(p *peerInfo) {
@@ -339,7 +386,12 @@ func (m *Book) unplace(p *peerInfo) {
 	p.mark(placed, false)
 	sl := m.slotOfEntry(p)
 	m.addLoad(sl.source, -1, 0)
-	decrement(m.bucketLoad, sl.bucket)
+	if n := m.bucketLoad.ref(sl.bucket); *n <= 1 {
+		*n = 0
+		m.bucketLoad.forget(sl.bucket)
+	} else {
+		*n--
+	}
 	m.crowd.move(m.groupLoad(sl.group), -1)
 	m.addLoad(sl.group, 0, -1)
 }
@@ -349,27 +401,19 @@ func (m *Book) unplace(p *peerInfo) {
 type groupLoad struct{ source, group int32 }
 
 // sourceLoad is how many gossiped entries count against source group g.
-func (m *Book) sourceLoad(g uint64) int { return int(m.loads[g].source) }
+func (m *Book) sourceLoad(g uint64) int { return int(m.loads.get(g).source) }
 
 // groupLoad is how many gossiped entries network group g holds.
-func (m *Book) groupLoad(g uint64) int { return int(m.loads[g].group) }
+func (m *Book) groupLoad(g uint64) int { return int(m.loads.get(g).group) }
 
-// addLoad adds source and group to g's load, forgetting g at zero.
+// addLoad adds source and group, not both zero, to g's load, forgetting
+// g at zero.
 func (m *Book) addLoad(g uint64, source, group int32) {
-	l := m.loads[g]
+	l := m.loads.ref(g)
 	l.source += source
 	l.group += group
-	if l == (groupLoad{}) {
-		delete(m.loads, g)
-	} else {
-		m.loads[g] = l
-	}
-}
-
-// decrement counts one entry less under k, forgetting k at zero.
-func decrement(load map[uint64]int, k uint64) {
-	if load[k]--; load[k] <= 0 {
-		delete(load, k)
+	if *l == (groupLoad{}) {
+		m.loads.forget(g)
 	}
 }
 

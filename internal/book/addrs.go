@@ -97,5 +97,9 @@ func (x extraAddrs) drop(p *peerInfo) {
 
 // failing reports whether every address of p failed its last dial.
 func (x extraAddrs) failing(p *peerInfo) bool {
+	if !p.is(hasExtra) {
+		// Most entries: the eviction heap asks at each move.
+		return p.is(hasFirst) && p.first.failures != 0
+	}
 	return x.num(p) > 0 && !x.any(p, func(ai *addrInfo) bool { return ai.failures == 0 })
 }

@@ -24,6 +24,7 @@ import (
 	"container/heap"
 	"fmt"
 	"log/slog"
+	"math/bits"
 	"math/rand/v2"
 	"slices"
 	"time"
@@ -371,21 +372,23 @@ type Book struct {
 	tellBits  uint64                 // tellBit of the connected peers that have one
 	staleBits uint64                 // freed tell bits, maybe still on addresses (see dropTellBit)
 
-	bucketKey  bucketKey      // secret key naming buckets (groups.go)
-	sourceCap  int            // gossiped entries per source group
-	bucketCap  int            // entries per bucket
-	bucketLoad map[uint64]int // gossiped entries per bucket
-	groupCap   int            // entries per network group
+	bucketKey  bucketKey         // secret key naming buckets (groups.go)
+	sourceCap  int               // gossiped entries per source group
+	bucketCap  int               // entries per bucket
+	bucketLoad countTable[int32] // gossiped entries per bucket
+	groupCap   int               // entries per network group
 	// loads counts, for each network group, the gossiped entries it
 	// holds and those counted against it as a source group: one table,
 	// since a group is both (an operator's address is its own source).
-	loads map[uint64]groupLoad
+	loads countTable[groupLoad]
 	crowd loadCounts // how many groups hold each load (caps.go)
 	// fatalGroups: when a peer of a public group last broke the protocol
 
 	trust map[uint64]*sourceTrust // what each source group's addresses proved (trust.go)
 
 	srcs sources // the node IDs entries name as their source (srcref.go)
+	// lastSrc is the source entry AddFrom found last (sourceEntry).
+	lastSrc *peerInfo
 	// conns holds the state of each entry's connection while it is
 	// dialing or connected (see connInfo).
 	conns map[*peerInfo]*connInfo
@@ -436,9 +439,9 @@ func New(self addr.NodeID, opts Options) (*Book, error) {
 		}),
 		sourceCap:   sourceCap(o.MaxPeers),
 		bucketCap:   bucketCap(o.MaxPeers),
-		bucketLoad:  make(map[uint64]int),
+		bucketLoad:  newCountTable[int32](),
 		groupCap:    groupCap(o.MaxPeers),
-		loads:       make(map[uint64]groupLoad),
+		loads:       newCountTable[groupLoad](),
 		trust:       make(map[uint64]*sourceTrust),
 		srcs:        newSources(),
 		brokeAt:     make(map[*peerInfo]stamp),
@@ -485,17 +488,26 @@ func (m *Book) isPrivate(id addr.NodeID) bool { return slices.Contains(m.opts.Pr
 // insert adds a new peer, with ai (if not nil) as its first address,
 // copied into the entry; the caller holds the lock and made room.
 func (m *Book) insert(id addr.NodeID, ai *addrInfo) *peerInfo {
+	return m.insertHashed(id, m.peers.hash(id), ai)
+}
+
+// insertHashed is insert for an ID whose hash in the peer table is h.
+func (m *Book) insertHashed(id addr.NodeID, h uint64, ai *addrInfo) *peerInfo {
 	m.seq++
 	p := &peerInfo{id: id, heapIndex: -1, seq: m.seq}
 	p.mark(private, m.isPrivate(id))
-	m.freshRanks = append(m.freshRanks, m.RankOf(id))
+	key := walk.Key(id)
+	m.freshRanks = append(grown(m.freshRanks, m.opts.MaxPeers), walk.Rank(key, m.selfKey)) // RankOf(id)
 	if ai != nil {
 		p.first = *ai
 		p.mark(hasFirst, true)
 	}
-	m.peers.put(p)
-	m.fresh = append(m.fresh, p)
-	m.log = append(m.log, walk.Entry[*peerInfo]{E: p, Key: walk.Key(id)})
+	if m.peers.full() {
+		m.peers.growFrom(m.log)
+	}
+	m.peers.putHashed(p, h)
+	m.fresh = append(grown(m.fresh, m.opts.MaxPeers), p)
+	m.log = append(grown(m.log, m.opts.MaxPeers), walk.Entry[*peerInfo]{E: p, Key: key})
 	if len(m.fresh) > 64 && len(m.fresh) > len(m.order) {
 		m.settle() // keep fresh bounded when nobody asks for addresses
 	}
@@ -579,7 +591,8 @@ func (m *Book) rank(p *peerInfo) {
 	if p.persistent || p.connected() || p.heapIndex >= 0 || p.is(removed) {
 		return
 	}
-	heap.Push(&m.evict, p)
+	m.evict.es = grown(m.evict.es, m.opts.MaxPeers)
+	m.evict.push(p)
 }
 
 func (m *Book) unrank(p *peerInfo) {
@@ -618,16 +631,32 @@ func (m *Book) settle() {
 	if len(m.gone) > 0 {
 		m.compact()
 	}
-	// Merge from the back: order[:hi] has not moved yet.
+	// Merge from the back: order[:hi] has not moved yet. A new entry
+	// goes before the entries of order with its ID, if any.
 	n, f := len(m.order), len(fresh)
 	m.order = slices.Grow(m.order, f)[:n+f]
-	hi := n
-	for j := f - 1; j >= 0; j-- {
-		p := fresh[j]
-		pos, _ := slices.BinarySearchFunc(m.order[:hi], p.id, func(q *peerInfo, id addr.NodeID) int { return cmp.Compare(q.id, id) })
-		copy(m.order[pos+j+1:hi+j+1], m.order[pos:hi])
-		m.order[pos+j] = p
-		hi = pos
+	if f*bits.Len(uint(n)) > n {
+		// So many that comparing along order costs less than a binary
+		// search for each (a book filled before anyone asks).
+		i := n - 1
+		for j, k := f-1, n+f-1; j >= 0; k-- {
+			if i >= 0 && cmp.Compare(m.order[i].id, fresh[j].id) >= 0 {
+				m.order[k] = m.order[i]
+				i--
+			} else {
+				m.order[k] = fresh[j]
+				j--
+			}
+		}
+	} else {
+		hi := n
+		for j := f - 1; j >= 0; j-- {
+			p := fresh[j]
+			pos, _ := slices.BinarySearchFunc(m.order[:hi], p.id, func(q *peerInfo, id addr.NodeID) int { return cmp.Compare(q.id, id) })
+			copy(m.order[pos+j+1:hi+j+1], m.order[pos:hi])
+			m.order[pos+j] = p
+			hi = pos
+		}
 	}
 	clear(m.fresh)
 	m.fresh = m.fresh[:0]
@@ -698,6 +727,20 @@ func (h *evictHeap) Push(x any) {
 	p.heapIndex = int32(len(h.es))
 	h.es = append(h.es, p)
 }
+
+// push is heap.Push(h, p), with direct calls: every new entry is pushed.
+func (h *evictHeap) push(p *peerInfo) {
+	h.Push(p)
+	for j := len(h.es) - 1; j > 0; {
+		i := (j - 1) / 2 // parent
+		if !h.evictsFirst(h.es[j], h.es[i]) {
+			break
+		}
+		h.Swap(i, j)
+		j = i
+	}
+}
+
 func (h *evictHeap) Pop() any {
 	old := h.es
 	p := old[len(old)-1]
@@ -705,4 +748,19 @@ func (h *evictHeap) Pop() any {
 	p.heapIndex = -1
 	h.es = old[:len(old)-1]
 	return p
+}
+
+// grown returns s, a list of the book's entries, with room for one more.
+// Such a list grows one entry at a time toward limit, MaxPeers: its
+// capacity doubles, never past limit, where append would grow a long
+// slice by a quarter at a time, copying it over and over, and overshoot
+// the book's bound by up to a quarter. Past limit (connected and
+// persistent entries, removed ones not yet compacted) append grows it.
+func grown[S ~[]E, E any](s S, limit int) S {
+	if len(s) < cap(s) || len(s) >= limit {
+		return s
+	}
+	t := make(S, len(s), min(max(2*len(s), 8), limit))
+	copy(t, s)
+	return t
 }

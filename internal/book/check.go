@@ -227,14 +227,14 @@ func (m *Book) checkLoads() error {
 		groups[sl.group]++
 	}
 	switch {
-	case slices.Contains(slices.Collect(maps.Values(m.loads)), groupLoad{}):
-		return errors.New("a group's load is zero and not forgotten")
+	case !m.loads.consistent() || !m.bucketLoad.consistent():
+		return errors.New("a load table does not find what it holds")
 	case !maps.Equal(sources, m.loadsOf(func(l groupLoad) int32 { return l.source })):
-		return fmt.Errorf("source loads %v, counted %v", m.loads, sources)
-	case !maps.Equal(buckets, m.bucketLoad):
-		return fmt.Errorf("bucket loads %v, counted %v", m.bucketLoad, buckets)
+		return fmt.Errorf("source loads %v, counted %v", maps.Collect(m.loads.all()), sources)
+	case !maps.Equal(buckets, m.bucketLoads()):
+		return fmt.Errorf("bucket loads %v, counted %v", m.bucketLoads(), buckets)
 	case !maps.Equal(groups, m.loadsOf(func(l groupLoad) int32 { return l.group })):
-		return fmt.Errorf("group loads %v, counted %v", m.loads, groups)
+		return fmt.Errorf("group loads %v, counted %v", maps.Collect(m.loads.all()), groups)
 	case !m.crowd.counts(groups):
 		return fmt.Errorf("group load counts %v (%d groups), loads %v", m.crowd.n, m.crowd.groups, groups)
 	case !maps.Equal(out, m.slots.OutGroups()):
@@ -258,10 +258,19 @@ func (m *Book) checkLoads() error {
 	return nil
 }
 
+// bucketLoads returns the buckets' loads.
+func (m *Book) bucketLoads() map[uint64]int {
+	out := map[uint64]int{}
+	for b, n := range m.bucketLoad.all() {
+		out[b] = int(n)
+	}
+	return out
+}
+
 // loadsOf returns the non-zero counts f reads of the groups' loads.
 func (m *Book) loadsOf(f func(groupLoad) int32) map[uint64]int {
 	out := map[uint64]int{}
-	for g, l := range m.loads {
+	for g, l := range m.loads.all() {
 		if n := f(l); n != 0 {
 			out[g] = int(n)
 		}

@@ -5,6 +5,7 @@ import (
 	"iter"
 
 	"github.com/pexnet/pex/internal/addr"
+	"github.com/pexnet/pex/internal/walk"
 )
 
 // peerTable is the book's index of its entries by node ID: an
@@ -37,28 +38,44 @@ func (t *peerTable) get(id addr.NodeID) *peerInfo {
 	if t.n == 0 {
 		return nil
 	}
+	p, _ := t.lookup(id)
+	return p
+}
+
+// lookup returns the entry of id, nil if none, and id's hash, for
+// putHashed to add id's entry without hashing it again.
+func (t *peerTable) lookup(id addr.NodeID) (*peerInfo, uint64) {
 	h := t.hash(id)
+	if t.n == 0 {
+		return nil, h
+	}
 	tag, mask := tagOf(h), uint64(len(t.slots)-1)
 	for i := h & mask; ; i = (i + 1) & mask {
 		switch t.tags[i] {
 		case 0:
-			return nil
+			return nil, h
 		case tag:
 			if p := t.slots[i]; p.id == id {
-				return p
+				return p, h
 			}
 		}
 	}
 }
 
 // put adds p, whose ID the table does not hold.
-func (t *peerTable) put(p *peerInfo) {
-	if 8*(t.n+1) > 7*len(t.slots) {
+func (t *peerTable) put(p *peerInfo) { t.putHashed(p, t.hash(p.id)) }
+
+// putHashed is put for p whose ID hashes to h (lookup's).
+func (t *peerTable) putHashed(p *peerInfo, h uint64) {
+	if t.full() {
 		t.grow()
 	}
-	t.insert(p, t.hash(p.id))
+	t.insert(p, h)
 	t.n++
 }
+
+// full reports whether the next put grows the table.
+func (t *peerTable) full() bool { return 8*(t.n+1) > 7*len(t.slots) }
 
 func (t *peerTable) insert(p *peerInfo, h uint64) {
 	mask := uint64(len(t.slots) - 1)
@@ -77,6 +94,28 @@ func (t *peerTable) grow() {
 		if tags[i] != 0 {
 			t.insert(p, t.hash(p.id))
 		}
+	}
+}
+
+// growFrom is grow for a table that holds exactly the entries of log
+// not removed: it reads them in the order they were made, and so, mostly,
+// in the order they lie in memory, where grow reads them in the table's
+// order (random). Rehashing is most of a growing book's cost of adding.
+func (t *peerTable) growFrom(log []walk.Entry[*peerInfo]) {
+	old := *t
+	n := max(8, 2*len(t.slots))
+	t.tags, t.slots = make([]uint8, n), make([]*peerInfo, n)
+	held := 0
+	for _, e := range log {
+		if !e.E.is(removed) {
+			t.insert(e.E, t.hash(e.E.id))
+			held++
+		}
+	}
+	if held != t.n {
+		// Not the table's entries after all: grow from the table.
+		*t = old
+		t.grow()
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/pexnet/pex/internal/addr"
+	"github.com/pexnet/pex/internal/walk"
 )
 
 // TestPeerTable runs random insertions and deletions against a map:
@@ -51,5 +52,47 @@ func TestPeerTable(t *testing.T) {
 	tab.del("absent")
 	if tab.len() != n {
 		t.Fatal("deleting an absent ID changed the table")
+	}
+}
+
+// TestPeerTableGrowFrom: growing from the book's log keeps exactly the
+// entries not removed, and a log that does not hold the table's entries
+// leaves growth to the table itself.
+func TestPeerTableGrowFrom(t *testing.T) {
+	for _, lost := range []bool{false, true} {
+		tab := newPeerTable()
+		var log []walk.Entry[*peerInfo]
+		for i := 0; tab.n == 0 || !tab.full(); i++ {
+			p := &peerInfo{id: addr.NodeID(fmt.Sprintf("%040x", i))}
+			log = append(log, walk.Entry[*peerInfo]{E: p})
+			if i%3 == 2 {
+				p.mark(removed, true) // in the log, not in the table
+			} else {
+				tab.put(p)
+			}
+		}
+		if lost {
+			log = append(log[:1:1], log[2:]...) // the second entry is in the table
+		}
+		size := len(tab.slots)
+		tab.growFrom(log)
+		if len(tab.slots) != 2*size {
+			t.Fatalf("lost=%v: %d slots after growing from %d", lost, len(tab.slots), size)
+		}
+		n := 0
+		for id, p := range tab.all() {
+			if p.is(removed) || tab.get(id) != p {
+				t.Fatalf("lost=%v: %s held wrongly", lost, id)
+			}
+			n++
+		}
+		if n != tab.n {
+			t.Fatalf("lost=%v: all yields %d, len %d", lost, n, tab.n)
+		}
+		for i := range 6 {
+			if i%3 != 2 && tab.get(addr.NodeID(fmt.Sprintf("%040x", i))) == nil {
+				t.Fatalf("lost=%v: entry %d lost", lost, i)
+			}
+		}
 	}
 }

@@ -177,8 +177,9 @@ func (m *Book) tellBitOf(p *peerInfo) uint64 {
 	if p == nil || p.state < stateConnected {
 		return 0 // a peer we are still dialling has told us nothing
 	}
-	if m.conns[p].tell != 0 || m.tellBits == math.MaxUint64 {
-		return m.tellBit(p)
+	c := m.conns[p]
+	if c.tell != 0 || m.tellBits == math.MaxUint64 {
+		return c.tellBit()
 	}
 	free := ^(m.tellBits | m.staleBits)
 	if free == 0 {
@@ -186,7 +187,7 @@ func (m *Book) tellBitOf(p *peerInfo) uint64 {
 		free = ^m.tellBits
 	}
 	bit := free & -free // the lowest free bit
-	m.conns[p].tell = uint8(bits.TrailingZeros64(bit)) + 1
+	c.tell = uint8(bits.TrailingZeros64(bit)) + 1
 	m.tellBits |= bit
 	return bit
 }

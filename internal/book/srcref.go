@@ -17,6 +17,10 @@ type sources struct {
 	refs  []int32       // entries naming each ref
 	index map[addr.NodeID]srcRef
 	free  []srcRef // refs no entry names, to give again
+	// last is the ref take gave last: a response's entries all name its
+	// sender, found by comparing IDs rather than looking it up. ids[last]
+	// is its ID while an entry names it, "" once none does.
+	last srcRef
 }
 
 func newSources() sources {
@@ -27,6 +31,10 @@ func newSources() sources {
 func (s *sources) take(id addr.NodeID) srcRef {
 	if id == "" {
 		return noSrc
+	}
+	if r := s.last; s.ids[r] == id {
+		s.refs[r]++
+		return r
 	}
 	r, ok := s.index[id]
 	if !ok {
@@ -41,6 +49,7 @@ func (s *sources) take(id addr.NodeID) srcRef {
 		s.index[id] = r
 	}
 	s.refs[r]++
+	s.last = r
 	return r
 }
 

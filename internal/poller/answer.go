@@ -15,11 +15,12 @@ import (
 // entryOf is one entry of a response, parsed, and its network group when
 // the answer's groups are counted (see oneGroup).
 type entryOf struct {
-	a    addr.NodeAddress
-	err  error
-	g    uint64
-	w    bool      // its node ID is in the walk handleResponse reads
-	kind walk.Kind // what came of it
+	a     addr.NodeAddress
+	err   error
+	g     uint64    // a's network group, once parsed
+	valid bool      // a's parser accepts only valid addresses (V1)
+	w     bool      // its node ID is in the walk handleResponse reads
+	kind  walk.Kind // what came of it
 }
 
 // Receive handles one message from a peer.
@@ -51,9 +52,7 @@ func (c *Core) Receive(now time.Time, e event.Envelope) Actions {
 		if msg.Kind == KindResponseV2 && p != nil {
 			p.shownV2 = true
 		}
-		c.handleResponse(now, p, e.From, msg.N, func(i int) (addr.NodeAddress, error) {
-			return msg.Entries[i].Parse(msg.Kind)
-		}, &acts)
+		c.handleResponse(now, p, e.From, &msg, &acts)
 	default:
 		acts.peerError(e.From, errs.ErrUnknownMessage, true)
 	}
@@ -70,14 +69,20 @@ func (c *Core) counted(acts Actions) Actions {
 
 // handleResponse checks a response, stores its valid entries and adapts
 // the interval and the size estimate.
-func (c *Core) handleResponse(now time.Time, p *corePeer, from addr.NodeID, n int, entry func(int) (addr.NodeAddress, error), acts *Actions) {
+func (c *Core) handleResponse(now time.Time, p *corePeer, from addr.NodeID, msg *Decoded, acts *Actions) {
+	n := msg.N
 	if !c.acceptResponse(p, from, n, acts) {
 		return
 	}
 	c.bk.Answered(from) // a peer that closes soon after answering is redialled later
 	known := c.bk.Len()
-	entries, ids, groups := c.parseEntries(from, n, entry)
-	defer func() { clear(entries); c.entries = entries[:0] }()
+	entries, ids, groups := c.parseEntries(from, msg)
+	defer func() {
+		clear(entries)
+		c.entries = entries[:0]
+		clear(ids)
+		c.ids = ids[:0]
+	}()
 	if groups != nil {
 		defer func() { c.groups = groups[:0] }()
 	}
@@ -127,27 +132,38 @@ func (c *Core) acceptResponse(p *corePeer, from addr.NodeID, n int, acts *Action
 	return true
 }
 
-// parseEntries parses the n entries of a response from from into the
-// Core's scratch. ids are the node IDs of the entries in the walk it
-// shows (valid, neither the sender's nor ours), in order. groups are
-// those entries' network groups, only where a one-subnet answer can be
-// told (see oneGroup), and nil otherwise: AddFrom works them out again,
-// so a small or single-subnet network does not pay twice.
-func (c *Core) parseEntries(from addr.NodeID, n int, entry func(int) (addr.NodeAddress, error)) (entries []entryOf, ids []addr.NodeID, groups []uint64) {
-	ids = make([]addr.NodeID, 0, n)
+// parseEntries parses the entries of response msg from from into the
+// Core's scratch, each with its network group (which the book's caps
+// read). ids are the node IDs of the entries in the walk it shows
+// (valid, neither the sender's nor ours), in order. groups are those
+// entries' network groups, only where a one-subnet answer can be told
+// (see oneGroup), and nil otherwise.
+func (c *Core) parseEntries(from addr.NodeID, msg *Decoded) (entries []entryOf, ids []addr.NodeID, groups []uint64) {
+	n := msg.N
+	ids = slices.Grow(c.ids[:0], n)
 	entries = slices.Grow(c.entries[:0], n)[:n]
 	if n >= minGroupVote && c.bk.Options().MaxOutboundPerGroup != -1 {
 		groups = slices.Grow(c.groups[:0], n) // never nil: nil means not counted
 	}
+	self := c.bk.SelfID()
 	for i := range entries {
-		a, err := entry(i)
-		entries[i] = entryOf{a: a, err: err}
-		if err == nil && a.NodeID != from && a.NodeID != c.bk.SelfID() {
-			ids = append(ids, a.NodeID)
-			entries[i].w = true
+		e := &entries[i]
+		*e = entryOf{}
+		if msg.Kind == KindResponseV1 {
+			w := &msg.Entries[i]
+			e.a, e.g, e.err = addr.GroupedFromV1(w.ID, w.IP, w.Port)
+			e.valid = true
+		} else {
+			e.a, e.err = msg.Entries[i].Parse(msg.Kind)
+			if e.err == nil {
+				e.g = addr.Group(e.a)
+			}
+		}
+		if e.err == nil && e.a.NodeID != from && e.a.NodeID != self {
+			ids = append(ids, e.a.NodeID)
+			e.w = true
 			if groups != nil {
-				entries[i].g = addr.Group(a)
-				groups = append(groups, entries[i].g)
+				groups = append(groups, e.g)
 			}
 		}
 	}
@@ -167,16 +183,19 @@ func (c *Core) storeEntries(from addr.NodeID, entries []entryOf, groups []uint64
 	for i := range entries {
 		e := &entries[i]
 		a, err := e.a, e.err
-		if err == nil && isSybil && e.g == sybilGroup {
+		if err == nil && isSybil && e.w && e.g == sybilGroup {
 			if keep == 0 {
 				t.dup++ // not news we take from it
 				continue
 			}
 			keep--
 		}
+		if err == nil && !e.valid {
+			err = a.Validate() // as AddFrom would, first
+		}
 		if err == nil {
 			var isNew bool
-			isNew, err = c.bk.AddFrom(a, from)
+			isNew, err = c.bk.AddParsedFrom(a, from, e.g)
 			if err == nil {
 				if isNew {
 					t.added++

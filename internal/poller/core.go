@@ -52,11 +52,12 @@ type Core struct {
 	estimate sizeEstimator
 	reader   walk.Reader // reads peers' walks in our order
 	stats    Stats
-	entries  []entryOf   // handleResponse's scratch
-	groups   []uint64    // handleResponse's scratch
-	kinds    []walk.Kind // handleResponse's scratch
-	wire     []WireEntry // Receive's scratch
-	answer   []byte      // serve's scratch
+	entries  []entryOf     // handleResponse's scratch
+	groups   []uint64      // handleResponse's scratch
+	ids      []addr.NodeID // handleResponse's scratch
+	kinds    []walk.Kind   // handleResponse's scratch
+	wire     []WireEntry   // Receive's scratch
+	answer   []byte        // serve's scratch
 }
 
 type corePeer struct {

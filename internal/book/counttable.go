@@ -1,0 +1,151 @@
+package book
+
+import (
+	"iter"
+	"math/rand/v2"
+
+	"github.com/pexnet/pex/internal/addr"
+)
+
+// countTable holds counts by a 64-bit key: the loads of network groups
+// (Book.loads) and of buckets (Book.bucketLoad). It is an open-addressing
+// hash table probed linearly, as peerTable is, whose slots hold a key and
+// its count side by side and in which a zero count is an empty slot: a
+// key whose count falls to zero is forgotten (forget). Adding an entry to
+// the book looks up keys it mostly does not hold yet (a new group, a new
+// bucket) and then gives them a slot: the probe and the slot it ends at
+// are one stretch of memory. A count is read and changed in one probe
+// (ref), where a Go map looks its key up once to read and again to
+// write. Keys are mixed with a secret drawn per table, so nobody can
+// choose groups whose keys collide, and the order in which all yields
+// them is no order the book may depend on.
+type countTable[V comparable] struct {
+	slots []countSlot[V]
+	n     int
+	seed  uint64
+}
+
+type countSlot[V comparable] struct {
+	key uint64
+	val V // the zero V: the slot is empty
+}
+
+func newCountTable[V comparable]() countTable[V] {
+	return countTable[V]{seed: rand.Uint64()}
+}
+
+func (t *countTable[V]) len() int { return t.n }
+
+// home is the slot where k's probe begins.
+func (t *countTable[V]) home(k uint64) int {
+	return int(addr.Mix(k^t.seed) & uint64(len(t.slots)-1))
+}
+
+// get returns k's count, zero if none.
+func (t *countTable[V]) get(k uint64) V {
+	var zero V
+	if t.n == 0 {
+		return zero
+	}
+	mask := len(t.slots) - 1
+	for i := t.home(k); ; i = (i + 1) & mask {
+		switch s := &t.slots[i]; {
+		case s.val == zero:
+			return zero
+		case s.key == k:
+			return s.val
+		}
+	}
+}
+
+// ref returns k's count to change, giving k a slot (a zero count) if it
+// has none. The caller leaves the count non-zero, or sets it to zero and
+// calls forget; the pointer is good until the next ref or forget.
+func (t *countTable[V]) ref(k uint64) *V {
+	if 8*(t.n+1) > 7*len(t.slots) {
+		t.grow()
+	}
+	var zero V
+	mask := len(t.slots) - 1
+	i := t.home(k)
+	for ; t.slots[i].val != zero; i = (i + 1) & mask {
+		if t.slots[i].key == k {
+			return &t.slots[i].val
+		}
+	}
+	t.slots[i].key = k
+	t.n++
+	return &t.slots[i].val
+}
+
+func (t *countTable[V]) grow() {
+	slots := t.slots
+	t.slots = make([]countSlot[V], max(8, 2*len(slots)))
+	var zero V
+	mask := len(t.slots) - 1
+	for _, s := range slots {
+		if s.val == zero {
+			continue
+		}
+		i := t.home(s.key)
+		for t.slots[i].val != zero {
+			i = (i + 1) & mask
+		}
+		t.slots[i] = s
+	}
+}
+
+// forget empties k's slot, once its count, changed through ref, is zero.
+// The keys probed past it move back to fill it (no tombstones), so a
+// probe still ends at the first empty slot.
+func (t *countTable[V]) forget(k uint64) {
+	if t.n == 0 {
+		return
+	}
+	var zero V
+	mask := len(t.slots) - 1
+	i := t.home(k)
+	for t.slots[i].val != zero {
+		i = (i + 1) & mask
+	}
+	// The probe for k ends at its own slot, the first empty one.
+	if t.slots[i].key != k {
+		return
+	}
+	// Move back the next key whose home is not in (i, j], until an
+	// empty slot.
+	for j := (i + 1) & mask; t.slots[j].val != zero; j = (j + 1) & mask {
+		if (j-t.home(t.slots[j].key))&mask >= (j-i)&mask {
+			t.slots[i] = t.slots[j]
+			i = j
+		}
+	}
+	t.slots[i] = countSlot[V]{}
+	t.n--
+}
+
+// all yields every key with its count. The table must not change while
+// it does.
+func (t *countTable[V]) all() iter.Seq2[uint64, V] {
+	return func(yield func(uint64, V) bool) {
+		var zero V
+		for _, s := range t.slots {
+			if s.val != zero && !yield(s.key, s.val) {
+				return
+			}
+		}
+	}
+}
+
+// consistent reports whether the table finds every key it holds and
+// counts them right, as Check verifies.
+func (t *countTable[V]) consistent() bool {
+	n := 0
+	for k, v := range t.all() {
+		if t.get(k) != v {
+			return false
+		}
+		n++
+	}
+	return n == t.n
+}
