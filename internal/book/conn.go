@@ -582,8 +582,8 @@ func (m *Book) waitsForAnswer(p *peerInfo, now time.Time) bool {
 }
 
 // Served records that we answered a request of the connected peer id; a
-// visitor is then queued to go (EvictNext), once the transport has sent
-// the answer.
+// visitor is then queued to go (EvictNext): transports drain EvictNext
+// after each Send, and close gracefully, so the answer leaves first.
 func (m *Book) Served(id addr.NodeID) {
 	p := m.peers.get(id)
 	if p == nil || !p.connected() {
