@@ -26,14 +26,11 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -76,24 +73,12 @@ func main() {
 			m.Handshake = perDial(ds)
 			m.Accept, err = acceptSpacing(*childHs)
 		}
-		if err == nil {
-			err = json.NewEncoder(os.Stdout).Encode(m)
-		}
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "pexcalib:", err)
-			os.Exit(1)
-		}
+		race.Report("pexcalib", m, err)
 		return
 	}
 	if *child != "" {
 		r, err := runChild(*child, *seed, *timeout)
-		if err == nil {
-			err = json.NewEncoder(os.Stdout).Encode(r)
-		}
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "pexcalib:", err)
-			os.Exit(1)
-		}
+		race.Report("pexcalib", r, err)
 		return
 	}
 	if *probePair > 0 {
@@ -365,15 +350,8 @@ type machine struct {
 // dial one more at once, which adds them one at a time (see
 // acceptSpacing).
 func measureMachine(self string) (machine, error) {
-	cmd := exec.Command(self, "-child-machine", strconv.Itoa(machineDials))
-	var out bytes.Buffer
-	cmd.Stdout = &out
-	cmd.Stderr = os.Stderr
-	if err := cmd.Run(); err != nil {
-		return machine{}, err
-	}
 	var m machine
-	if err := json.NewDecoder(&out).Decode(&m); err != nil {
+	if err := race.Child(self, []string{"-child-machine", strconv.Itoa(machineDials)}, &m); err != nil {
 		return machine{}, fmt.Errorf("machine probe: %w", err)
 	}
 	return m, nil
@@ -381,21 +359,9 @@ func measureMachine(self string) (machine, error) {
 
 // runProcess runs one switch configuration in a child process.
 func runProcess(self, spec string, seed uint64, timeout time.Duration) (race.Result, error) {
-	cmd := exec.Command(self, "-child", spec, "-seed", strconv.FormatUint(seed, 10), "-timeout", timeout.String())
-	var out bytes.Buffer
-	cmd.Stdout = &out
-	cmd.Stderr = os.Stderr
-	if err := cmd.Run(); err != nil {
-		return race.Result{}, err
-	}
 	var r race.Result
-	if err := json.NewDecoder(&out).Decode(&r); err != nil {
-		if errors.Is(err, io.EOF) {
-			return r, errors.New("no result from child process")
-		}
-		return r, err
-	}
-	return r, nil
+	err := race.Child(self, []string{"-child", spec, "-seed", strconv.FormatUint(seed, 10), "-timeout", timeout.String()}, &r)
+	return r, err
 }
 
 func runChild(spec string, seed uint64, timeout time.Duration) (race.Result, error) {

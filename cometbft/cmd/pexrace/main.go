@@ -20,15 +20,11 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -57,14 +53,7 @@ func main() {
 	flag.Parse()
 	if *child != "" {
 		r, err := runChild(*child, *seed, *timeout, *progress)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "pexrace:", err)
-			os.Exit(1)
-		}
-		if err := json.NewEncoder(os.Stdout).Encode(r); err != nil {
-			fmt.Fprintln(os.Stderr, "pexrace:", err)
-			os.Exit(1)
-		}
+		race.Report("pexrace", r, err)
 		return
 	}
 	if *runs < 1 {
@@ -175,19 +164,9 @@ func describe(r result) string {
 
 // runProcess runs one side of one configuration in a child process.
 func runProcess(self, spec string, seed uint64, timeout, progress time.Duration) (result, error) {
-	cmd := exec.Command(self, "-child", spec, "-seed", strconv.FormatUint(seed, 10),
-		"-timeout", timeout.String(), "-progress", progress.String())
-	var out bytes.Buffer
-	cmd.Stdout = &out
-	cmd.Stderr = os.Stderr
-	if err := cmd.Run(); err != nil {
-		return result{}, err
-	}
 	var r result
-	err := json.NewDecoder(bufio.NewReader(&out)).Decode(&r)
-	if errors.Is(err, io.EOF) {
-		return r, errors.New("no result from child process")
-	}
+	err := race.Child(self, []string{"-child", spec, "-seed", strconv.FormatUint(seed, 10),
+		"-timeout", timeout.String(), "-progress", progress.String()}, &r)
 	return r, err
 }
 

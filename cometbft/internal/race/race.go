@@ -7,9 +7,13 @@
 package race
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"time"
 
 	"github.com/pexnet/pex"
@@ -105,4 +109,37 @@ func Run(c Config) (Result, error) {
 	t := nw.Totals()
 	r.Requests, r.Bytes = t.Requests, t.Bytes
 	return r, nil
+}
+
+// Child runs self (this program, os.Executable) again with args, its
+// standard error passed through, and decodes the JSON value its child
+// mode writes to standard output into v (see Report): a process of its
+// own for each configuration.
+func Child(self string, args []string, v any) error {
+	cmd := exec.Command(self, args...)
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	cmd.Stderr = os.Stderr
+	if err := cmd.Run(); err != nil {
+		return err
+	}
+	if err := json.NewDecoder(&out).Decode(v); err != nil {
+		if errors.Is(err, io.EOF) {
+			return errors.New("no result from child process")
+		}
+		return err
+	}
+	return nil
+}
+
+// Report is a child mode's end: v as JSON on standard output, or err on
+// standard error and exit status 1.
+func Report(name string, v any, err error) {
+	if err == nil {
+		err = json.NewEncoder(os.Stdout).Encode(v)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		os.Exit(1)
+	}
 }
