@@ -188,7 +188,7 @@ func (m *Book) addValid(a addr.NodeAddress, src addr.NodeID, g uint64) (bool, er
 				// Configured addresses are not gossip's to replace.
 				return false, nil
 			}
-			worst := m.replaceable(p, addr.Group(a))
+			worst := m.replaceable(p, a, g)
 			if worst == nil {
 				return false, nil
 			}
@@ -231,13 +231,14 @@ func (m *Book) addValid(a addr.NodeAddress, src addr.NodeID, g uint64) (bool, er
 }
 
 // replaceable returns the address of p, whose slots are full, that a new
-// one of network group g takes the place of, nil if none: the one failing
+// one, a of network group g (or ungrouped), takes the place of, nil if
+// none: the one failing
 // most, if it failed; else, if g is not crowded, one we never reached in
 // a crowded group. Gossip that fills an ID's slots with addresses in an
 // attacker's groups (spoofs) thus leaves room for the address in the
 // node's own group, which honest nodes tell. Never the one being dialled.
 // The caller holds the lock.
-func (m *Book) replaceable(p *peerInfo, g uint64) *addrInfo {
+func (m *Book) replaceable(p *peerInfo, a addr.NodeAddress, g uint64) *addrInfo {
 	dialing := m.dialingAddr(p)
 	worst := m.extra.at(p, 0) // the first of those failing most
 	for _, ai := range m.extra.all(p) {
@@ -247,6 +248,9 @@ func (m *Book) replaceable(p *peerInfo, g uint64) *addrInfo {
 	}
 	if worst.failures > 0 && worst != dialing {
 		return worst
+	}
+	if g == ungrouped {
+		g = addr.Group(a)
 	}
 	if m.crowded(g) {
 		return nil

@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pexnet/pex/internal/lifecycle"
+	"github.com/pexnet/pex/internal/testkit"
 )
 
 // TestDisplacedNewcomerStaysForItsAnswer: when a newcomer displaces an
@@ -14,11 +15,7 @@ import (
 // not been answered, that peer stays, beside the slots, until it has its
 // answer, and goes then; one already answered goes at once.
 func TestDisplacedNewcomerStaysForItsAnswer(t *testing.T) {
-	clk := newFakeClock()
-	m := newPM(t, PeerManagerOptions{Options: Options{MaxConnected: 2, MaxOutbound: 1}, Now: clk.Now})
-	require.NoError(t, m.Accepted(nodeID(0), peerAddr(0)))
-	clk.Advance(time.Millisecond)
-	require.NoError(t, m.Accepted(nodeID(1), peerAddr(1)))
+	m, clk := fullOfInbound(t)
 	clk.Advance(time.Millisecond)
 
 	// Peer 1, the youngest, is displaced before we answered it: it stays.
@@ -52,10 +49,7 @@ func TestDisplacedNewcomerStaysForItsAnswer(t *testing.T) {
 // once lifecycle.FirstAnswerGrace has passed since it connected, and the
 // dial schedule wakes for it.
 func TestVisitorLeavesAfterItsGrace(t *testing.T) {
-	clk := newFakeClock()
-	m := newPM(t, PeerManagerOptions{Options: Options{MaxConnected: 2, MaxOutbound: 1}, Now: clk.Now})
-	require.NoError(t, m.Accepted(nodeID(0), peerAddr(0)))
-	require.NoError(t, m.Accepted(nodeID(1), peerAddr(1)))
+	m, clk := fullOfInbound(t)
 	clk.Advance(time.Second)
 	require.NoError(t, m.Accepted(nodeID(2), peerAddr(2)))
 	require.True(t, m.Visitor(nodeID(1)))
@@ -77,10 +71,7 @@ func TestVisitorLeavesAfterItsGrace(t *testing.T) {
 // TestVisitorsAreBounded: at most lifecycle.Slots.MaxVisitors displaced
 // peers stay for their answer; past that, the displaced go at once.
 func TestVisitorsAreBounded(t *testing.T) {
-	clk := newFakeClock()
-	m := newPM(t, PeerManagerOptions{Options: Options{MaxConnected: 2, MaxOutbound: 1}, Now: clk.Now})
-	require.NoError(t, m.Accepted(nodeID(0), peerAddr(0)))
-	require.NoError(t, m.Accepted(nodeID(1), peerAddr(1)))
+	m, clk := fullOfInbound(t)
 	stayed, gone := 0, 0
 	for i := 2; i < 20; i++ {
 		clk.Advance(time.Millisecond)
@@ -98,4 +89,16 @@ func TestVisitorsAreBounded(t *testing.T) {
 	require.Equal(t, 10, gone)
 	require.Equal(t, 8, m.slots.Visiting())
 	require.Equal(t, 2+8, m.slots.Active())
+}
+
+// fullOfInbound returns a book whose two connections (one may be
+// outbound) are taken by inbound peers 0 and 1, connected at the clock's
+// start, and its clock.
+func fullOfInbound(t *testing.T) (*PeerManager, *testkit.Clock) {
+	t.Helper()
+	clk := newFakeClock()
+	m := newPM(t, PeerManagerOptions{Options: Options{MaxConnected: 2, MaxOutbound: 1}, Now: clk.Now})
+	require.NoError(t, m.Accepted(nodeID(0), peerAddr(0)))
+	require.NoError(t, m.Accepted(nodeID(1), peerAddr(1)))
+	return m, clk
 }
