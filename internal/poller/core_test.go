@@ -1933,6 +1933,34 @@ func TestCoreSizeEstimatePoolsWalks(t *testing.T) {
 	require.LessOrEqual(t, core.NetworkSizeEstimate(), 1150, "a lower bound")
 }
 
+func TestCoreSizeEstimateCountsWhatAWalkLeftOutForUs(t *testing.T) {
+	// A network of 2,000 in our order; we know every other entry. A
+	// walking peer has had our book from us, so its walk leaves it out:
+	// its run carries only what we miss, 100 entries over a stretch that
+	// holds 200 of the network. Its own entries show a network of about
+	// 1,000, less than our book; with what we hold in the same stretch,
+	// the run shows the network.
+	pm := rxPM(t, PeerManagerOptions{Options: book.Options{MaxPeers: 10_000}})
+	core := rxCore(t, Config{}, pm)
+	ids := rxInOrder(pm, 100, 2000)
+	var missing []NodeAddress
+	for i, a := range ids {
+		if i%2 == 1 {
+			missing = append(missing, a)
+		} else {
+			rxFill(t, pm, a)
+		}
+	}
+	now := time.Unix(1_700_000_000, 0)
+	who := rxSentTo(t, core.PeerUpdate(now, PeerUpdate{NodeID: nodeID(1), Status: PeerStatusUp, Caps: CapV2}))
+	core.Receive(now.Add(50*time.Millisecond), Envelope{From: who, Message: testkit.V2RespAddrs(missing[:100]...)})
+	require.Equal(t, 1100, pm.Len(), "the run was news")
+	// The stretch held about 200 entries of both books: two standard
+	// errors of the run's 99 gaps below 2,000 is 1,600.
+	require.Greater(t, core.NetworkSizeEstimate(), 1400)
+	require.LessOrEqual(t, core.NetworkSizeEstimate(), 2000, "a lower bound")
+}
+
 func TestCoreAsksADonePeerForWhatTheNetworkLearntLast(t *testing.T) {
 	// A network of 1,000 in our order; we know 900, and miss every tenth.
 	// Peer d walked its lap for us: its run brought 10 of what we missed,

@@ -4,15 +4,13 @@ import "math"
 
 // NetworkSizeEstimate returns the estimated number of nodes in the network
 // (ourselves excluded), never below the size of the address book. A pex
-// peer's walk through our order shows how densely its book fills that
-// order, hence how many nodes it knows; pooled over the peers that walk,
-// and taken at its lower bound (see walkedSize), that is the estimate.
-// Without such peers (CometBFT and Tendermint peers send samples), it is
-// the Schnabel mark-recapture estimate from how often recent responses
-// repeated what we knew. A walk leaves out what we told the peer (see
-// PeerManager.Advertise), so a peer we have answered much shows a thinner
-// book than it holds: the estimate is a floor, as it never goes below our
-// own book.
+// peer's walk through our order shows how densely its book and ours
+// together fill that order, hence how many nodes they know; pooled over
+// the peers that walk, and taken at its lower bound (see walkedSize),
+// that is the estimate. Without such peers (CometBFT and Tendermint peers
+// send samples), it is the Schnabel mark-recapture estimate from how often
+// recent responses repeated what we knew. Either is a floor: what no peer
+// of ours holds does not show.
 func (c *Core) NetworkSizeEstimate() int {
 	return c.sizeFrom(c.walkedSize())
 }
@@ -26,24 +24,28 @@ func (c *Core) sizeFrom(walked int) int {
 	return max(c.estimate.value(), c.bk.Len())
 }
 
-// walkedSize is the book size the walking peers show, never below our own;
-// 0 when no peer walks. Their runs are pooled: g gaps between entries over
-// a stretch r of our order (as a share of it) give g/r nodes, give or take
-// a share 1/sqrt(g), and the estimate is walkSizeZ such errors below that
-// (see tuning.go): a single dense run must not pass for a network larger
-// than ours.
+// walkedSize is the size of the network the walking peers show, never
+// below our own book; 0 when no peer walks. Each walking peer's last run
+// spans a stretch of our order, which its book and ours together fill
+// (the walk leaves out what we told it, and we hold that). The runs are
+// pooled: g gaps between the entries of both books over stretches r (as
+// a share of our order) give g/r nodes, give or take a share 1/sqrt(s)
+// for the s gaps of the runs that set the stretches, and the estimate is
+// walkSizeZ such errors below that (see tuning.go): a single dense run
+// must not pass for a network larger than ours.
 func (c *Core) walkedSize() int {
-	var gaps, span float64
+	var sent, gaps, span float64
 	for _, p := range c.peers {
-		if p.w.Walking && p.w.Gaps > 0 {
+		if p.w.Walking && p.w.Sent > 0 {
+			sent += p.w.Sent
 			gaps += p.w.Gaps
 			span += p.w.Range
 		}
 	}
-	if gaps == 0 {
+	if sent == 0 {
 		return 0
 	}
-	est := gaps / span * (1 - walkSizeZ/math.Sqrt(gaps))
+	est := gaps / span * (1 - walkSizeZ/math.Sqrt(sent))
 	return max(int(est), c.bk.Len())
 }
 

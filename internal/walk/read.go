@@ -28,10 +28,12 @@ type Reading struct {
 	Span    uint64  // how far its next run is expected to reach
 	Len     int     // entries in its last run of two or more
 	Overlap float64 // share of what we knew in its last run that its book held
-	// Its last run had Gaps gaps between entries (0 if too short to tell)
-	// over a stretch Range of our order (a share of it): its book holds
-	// about Gaps/Range nodes, not counting what we told it.
-	Gaps, Range float64
+	// Its last run of Sent+1 entries (0 if too short to tell) spanned a
+	// stretch Range of our order (a share of it), where its book and ours
+	// together hold Gaps+1 entries: the network holds at least about
+	// Gaps/Range nodes, give or take a share 1/sqrt(Sent). Its own entries
+	// alone would miss what it left out for having had it from us.
+	Sent, Gaps, Range float64
 }
 
 // NewReading is the reading of a peer that has not answered: its book is
@@ -139,14 +141,20 @@ func (r Reader) take(x *Reading, first, prev uint64, k, added, dup int) {
 	// How much of what we knew in that stretch the peer knew too: 1 when
 	// its book covers ours, near 0 when it holds another part of the
 	// network (after a partition, say).
-	if before := r.Known(first-1, prev+1) - added; before > 0 {
+	held := r.Known(first-1, prev+1) // ours in the stretch, with what it brought
+	if before := held - added; before > 0 {
 		x.Overlap = min(1, float64(dup)/float64(before))
 	}
 	x.Len = k
 	if k >= minSizeRun {
-		// k-1 gaps span prev ranks of 2^64: the peer knows about
-		// (k-1)/prev * 2^64 nodes, give or take 1/sqrt(k).
-		x.Gaps, x.Range = float64(k-1), float64(prev)/(1<<64)
+		// The stretch spans prev ranks of 2^64, as far as its k entries
+		// reach (so it is off by a share 1/sqrt(k)), and holds, in the
+		// peer's book or ours, at least those and what we hold there:
+		// the two books together hold about (held-1)/prev * 2^64 nodes,
+		// the first entry being where the stretch starts. A walk leaves
+		// out what we told the peer, so its k entries alone show less
+		// than its book.
+		x.Sent, x.Gaps, x.Range = float64(k-1), float64(max(k, held)-1), float64(prev)/(1<<64)
 	}
 	span := float64(prev) * float64(k) / float64(k-1)
 	x.Span = uint64(min(span, math.MaxUint64/2))

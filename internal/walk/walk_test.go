@@ -134,9 +134,10 @@ func TestServeOnAReadOnB(t *testing.T) {
 	require.Equal(t, rd.RankOf(first[0]), x.From)
 	require.Equal(t, c.cursor, x.At, "the reader stands where the server's cursor does")
 	require.Equal(t, want, x.Len)
-	// The run's density is the server's book: 399 entries but the
-	// requester's own.
-	require.InEpsilon(t, 398, x.Gaps/x.Range, 0.5)
+	// The stretch's density is that of the two books together: the
+	// server's 398 entries but the requester's own, and the requester's
+	// 200, 100 of them the server's.
+	require.InEpsilon(t, 498, x.Gaps/x.Range, 0.5)
 
 	// News the walk has passed, added after it began, comes after the next
 	// run and does not move the reader past the server.
