@@ -104,7 +104,9 @@
 // itself (an oversize frame, say) the same way.
 //
 // [PeerManager.EvictNext] names connected peers to close: an inbound peer
-// displaced by a newcomer, or a peer whose score fell to EvictScore.
+// displaced by a newcomer, a peer whose score fell to EvictScore, or a
+// feeler (a test dial of an address nobody has shown to work, made while
+// outbound slots are full) once it is made.
 // Nothing notifies you when it has one. Drain it (call it until it
 // returns false) after each call that can queue an eviction: Accepted,
 // Dialed, DialNext or TryDialNext (a persistent peer's dial displaces an

@@ -174,6 +174,7 @@ func (m *MemoryNode) Dial(a NodeAddress) error {
 	peer.links[m.id] = m
 	m.pm.Ready(peer.id, peer.caps)
 	peer.pm.Ready(m.id, m.caps)
+	m.closeEvictedLocked() // a feeler goes once made
 	return nil
 }
 

@@ -325,7 +325,7 @@ func (s *simulation) sybilResponse() []byte {
 // bunch its requests.
 func (s *simulation) send(a *node, to int32, msg []byte) {
 	s.messages++
-	s.schedule(&event{at: s.now + s.latency(a.idx, to), kind: evDeliver, node: to, peer: a.idx, msg: msg})
+	s.schedule(&event{at: s.now + s.latency(a.idx, to), kind: evDeliver, node: to, peer: a.idx, msg: msg, gen: s.linkGen[linkOf(a.idx, to)]})
 }
 
 // receiveAttack is an attacker's handling of a message: a sybil answers
@@ -404,6 +404,10 @@ func (s *simulation) attackFigures(r *Result) {
 	}
 	if s.honestDials > 0 {
 		r.SpoofDialShare = float64(s.spoofDials) / float64(s.honestDials)
+	}
+	r.FeelerDialsPerNode = float64(s.feelerDials) / float64(s.honest)
+	if s.feelerDials > 0 {
+		r.FeelerSpoofShare = float64(s.feelerSpoofs) / float64(s.feelerDials)
 	}
 	r.HonestWorstKnown = s.honestWorstKnown()
 	r.CensoredNodes = s.censored()

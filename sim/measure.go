@@ -105,7 +105,11 @@ type Result struct {
 	HonestWorstKnown float64
 	// SpoofDialShare is the share of honest nodes' dials that went to a
 	// spoofed address: an honest node ID at an address not its own.
-	SpoofDialShare float64
+	// Feelers, the book's test dials of untested addresses, are not
+	// counted: FeelerDialsPerNode of them per honest node, a share
+	// FeelerSpoofShare of them to spoofs.
+	SpoofDialShare                       float64
+	FeelerDialsPerNode, FeelerSpoofShare float64
 	// CensoredNodes is how many honest nodes some honest node stopped
 	// dialling or advertising because of spoofs, at the end (see
 	// censored in adversary.go).

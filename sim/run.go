@@ -104,8 +104,14 @@ type simulation struct {
 	cycles            int      // identity cycles so far (CycleIdentities)
 	// dials by honest nodes, and those to spoofed addresses
 	honestDials, spoofDials int
-	series                  []AttackSample
-	nextAttackSample        time.Duration
+	// linkGen numbers the connections between two nodes (linkOf), so
+	// that a message sent on one is not delivered on the next
+	linkGen map[[2]int32]uint32
+	// test dials by honest nodes (the book's feelers), and those to
+	// spoofed addresses: not counted above
+	feelerDials, feelerSpoofs int
+	series                    []AttackSample
+	nextAttackSample          time.Duration
 	// next coverage sample and progress report
 	nextSample, nextProgress time.Duration
 }
@@ -141,11 +147,12 @@ func (s *simulation) reference() Options {
 
 func newSimulation(opts Options) (*simulation, error) {
 	s := &simulation{
-		opts:   opts,
-		rng:    rand.New(rand.NewPCG(opts.Seed, 0x9e3779b97f4a7c15)),
-		byID:   make(map[pex.NodeID]int32),
-		listen: make(map[endpoint]int32),
-		cfg:    pex.Config{NetworkV2: true, MinInterval: opts.MinInterval},
+		opts:    opts,
+		rng:     rand.New(rand.NewPCG(opts.Seed, 0x9e3779b97f4a7c15)),
+		byID:    make(map[pex.NodeID]int32),
+		linkGen: make(map[[2]int32]uint32),
+		listen:  make(map[endpoint]int32),
+		cfg:     pex.Config{NetworkV2: true, MinInterval: opts.MinInterval},
 		// progress reports start after a first interval
 		nextProgress: opts.Every,
 	}
@@ -410,7 +417,7 @@ func (s *simulation) touch(n *node, acts poller.Actions) {
 			broken = append(broken, to)
 			continue
 		}
-		s.schedule(&event{at: s.departure(n, to) + s.latency(n.idx, to), kind: evDeliver, node: to, peer: n.idx, msg: e.Message})
+		s.schedule(&event{at: s.departure(n, to) + s.latency(n.idx, to), kind: evDeliver, node: to, peer: n.idx, msg: e.Message, gen: s.linkGen[linkOf(n.idx, to)]})
 	}
 	for _, to := range broken {
 		s.disconnect(n, to)
@@ -493,7 +500,12 @@ func (s *simulation) dial(n *node) {
 		if !ok {
 			break
 		}
-		if n.role == honest {
+		if n.role == honest && n.book.Feeler(a.NodeID) {
+			s.feelerDials++
+			if s.spoofed(a) {
+				s.feelerSpoofs++
+			}
+		} else if n.role == honest {
 			s.honestDials++
 			if s.spoofed(a) {
 				s.spoofDials++
@@ -576,14 +588,22 @@ func (s *simulation) connect(n *node, to int32, a pex.NodeAddress) {
 		n.book.DialRefused(s.at(), a)
 		return
 	}
+	// A feeler (a test dial, closed once made) is neither asked nor
+	// counted among n's outbound connections.
+	feeler := n.book.Feeler(peer.id)
+	s.linkGen[linkOf(n.idx, to)]++
 	n.links[to] = struct{}{}
-	n.out[to] = struct{}{}
+	if !feeler {
+		n.out[to] = struct{}{}
+	}
 	peer.links[n.idx] = struct{}{}
 	n.book.Ready(peer.id, pex.CapV2)
 	peer.book.Ready(n.id, pex.CapV2)
 	// Displaced inbound peers of the target go first.
 	s.touch(peer, poller.Actions{})
-	s.peerUpdate(n, peer, pex.PeerStatusUp)
+	if !feeler {
+		s.peerUpdate(n, peer, pex.PeerStatusUp)
+	}
 	s.peerUpdate(peer, n, pex.PeerStatusUp)
 	// The acceptor's book took the dialer's listen address: a node can
 	// complete its book without a PEX message.
@@ -612,10 +632,16 @@ func (s *simulation) disconnect(n *node, to int32) {
 	delete(peer.out, n.idx)
 	delete(n.flushAt, to)
 	delete(peer.flushAt, n.idx)
+	// A feeler's side never had its Up.
+	nUp, peerUp := !n.book.Feeler(peer.id), !peer.book.Feeler(n.id)
 	n.book.Disconnected(s.at(), peer.id)
 	peer.book.Disconnected(s.at(), n.id)
-	s.peerUpdate(n, peer, pex.PeerStatusDown)
-	s.peerUpdate(peer, n, pex.PeerStatusDown)
+	if nUp {
+		s.peerUpdate(n, peer, pex.PeerStatusDown)
+	}
+	if peerUp {
+		s.peerUpdate(peer, n, pex.PeerStatusDown)
+	}
 }
 
 // peerUpdate tells n that its connection to peer went up or down: an
@@ -697,8 +723,8 @@ func (s *simulation) step() {
 	case evAttack:
 		s.attack(n, e.peer, e.gen)
 	case evDeliver:
-		if _, ok := n.links[e.peer]; !ok || !n.online {
-			return
+		if _, ok := n.links[e.peer]; !ok || !n.online || e.gen != s.linkGen[linkOf(n.idx, e.peer)] {
+			return // the connection it was sent on is gone
 		}
 		if isRequest(e.msg) {
 			s.received++
@@ -710,4 +736,12 @@ func (s *simulation) step() {
 		s.touch(n, n.core.Receive(s.at(), pex.Envelope{From: s.nodes[e.peer].id, Message: e.msg}))
 		s.observe(n)
 	}
+}
+
+// linkOf names the link between nodes a and b, either way round.
+func linkOf(a, b int32) [2]int32 {
+	if a > b {
+		a, b = b, a
+	}
+	return [2]int32{a, b}
 }

@@ -325,7 +325,9 @@ type event struct {
 	kind eventKind
 	node int32
 	peer int32
-	gen  uint32 // evWake/evDial: stale when != node's; evAttack: the connection
+	// evWake/evDial: stale when != node's; evAttack, evDeliver: the
+	// connection (an attacker's count, linkGen), stale when it is gone
+	gen  uint32
 	msg  []byte
 	addr pex.NodeAddress
 	fn   func()

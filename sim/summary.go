@@ -59,6 +59,8 @@ func (r *Result) Summary(runtime bool) map[string]any {
 		out["max_fully_eclipsed_nodes"] = r.MaxFullyEclipsedNodes
 		out["honest_worst_known"] = r.HonestWorstKnown
 		out["spoof_dial_share"] = r.SpoofDialShare
+		out["feeler_dials_per_node"] = r.FeelerDialsPerNode
+		out["feeler_spoof_share"] = r.FeelerSpoofShare
 		out["censored_nodes"] = r.CensoredNodes
 		series := make([]map[string]any, len(r.Series))
 		for i, x := range r.Series {

@@ -117,7 +117,7 @@ func TestAttackScenariosReportTheAttack(t *testing.T) {
 		require.Equal(t, float64(12), got["attackers"], scenario)
 		for _, k := range []string{"attacker_share_in_books", "eclipsed_nodes", "eclipsed_nodes_max",
 			"max_attacker_share_in_books", "max_eclipsed_nodes", "outbound_eclipsed_nodes", "max_fully_eclipsed_nodes",
-			"honest_worst_known", "spoof_dial_share", "censored_nodes", "attack_series",
+			"honest_worst_known", "spoof_dial_share", "feeler_dials_per_node", "feeler_spoof_share", "censored_nodes", "attack_series",
 			"attack_groups", "cycle_identities", "spoof", "junk"} {
 			require.Contains(t, got, k, scenario)
 		}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/pexnet/pex/internal/addr"
 	"github.com/pexnet/pex/internal/errs"
+	"github.com/pexnet/pex/internal/event"
 )
 
 // AddPersistent adds a (or marks its peer) persistent: kept whatever the
@@ -45,6 +46,18 @@ func (m *Book) AddPersistent(a addr.NodeAddress) error {
 		m.unplace(p) // configured, not gossip: outside the buckets
 	}
 	p.score = MaxScore
+	if c := m.conns[p]; c != nil && c.feeler {
+		// A persistent peer's connection stays, and its dial counts as
+		// the operator's, not a test.
+		c.feeler = false
+		switch p.state {
+		case stateDialing:
+			m.feeling = false
+			m.markOutbound(p, c.dialing.addr().of(p.id))
+		case stateReady:
+			m.updates = append(m.updates, event.PeerUpdate{NodeID: p.id, Status: event.PeerStatusUp, Caps: c.caps})
+		}
+	}
 	if c := m.conns[p]; c != nil && c.visitor {
 		// A persistent peer stays: it is no longer a visitor, and if it
 		// was not yet leaving, it takes a slot.
@@ -356,6 +369,9 @@ func (m *Book) admit(sl slot, hearsay bool) error {
 	}
 	if hearsay && int(gl.group) >= m.CrowdShare() { // crowded(sl.group)
 		return fmt.Errorf("%w (%d entries, crowded)", errs.ErrNetworkGroupFull, gl.group)
+	}
+	if hearsay && m.junkGroup(sl.group) {
+		return fmt.Errorf("%w (feelers found nobody there)", errs.ErrNetworkGroupFull)
 	}
 	if n := int(m.bucketLoad.get(sl.bucket)); n >= m.bucketCap {
 		return fmt.Errorf("%w (%d entries of its group from it)", errs.ErrSourceGroupFull, n)

@@ -291,6 +291,8 @@ type connInfo struct {
 	// visitor: admitted beside the slots, to be answered once and closed
 	// (lifecycle.Slots.Visit).
 	visitor bool
+	// feeler: a test dial of ours, closed once it is made (feel.go).
+	feeler bool
 }
 
 // dialingAddr is the address p is being dialled at, nil if none.
@@ -386,6 +388,12 @@ type Book struct {
 
 	trust map[uint64]*sourceTrust // what each source group's addresses proved (trust.go)
 
+	// Feelers (feel.go): one in flight while feeling, the next not
+	// before feelAt; junkMarks, what they found in each network group.
+	feeling   bool
+	feelAt    stamp
+	junkMarks map[uint64]*junkMark
+
 	srcs sources // the node IDs entries name as their source (srcref.go)
 	// lastSrc is the source entry AddFrom found last (sourceEntry).
 	lastSrc *peerInfo
@@ -443,6 +451,7 @@ func New(self addr.NodeID, opts Options) (*Book, error) {
 		groupCap:    groupCap(o.MaxPeers),
 		loads:       newCountTable[groupLoad](),
 		trust:       make(map[uint64]*sourceTrust),
+		junkMarks:   make(map[uint64]*junkMark),
 		srcs:        newSources(),
 		brokeAt:     make(map[*peerInfo]stamp),
 		closedShort: make(map[*peerInfo]stamp),

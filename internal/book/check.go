@@ -38,7 +38,10 @@ import (
 //     placed;
 //   - each tell bit belongs to one connected peer, and addresses carry
 //     only bits held or freed;
-//   - a dialing entry is outbound;
+//   - a dialing entry is outbound, or a feeler: at most one feeler is
+//     dialled at a time, and a feeler connection is queued to go;
+//   - no entry placed in a junk group after it was marked is hearsay we
+//     never reached (feel.go);
 //   - the trust table holds at most MaxPeers source groups, and no idle
 //     entry we never reached stands on distrusted sources alone;
 //   - an entry has connection state (conn) exactly while dialing or
@@ -103,6 +106,9 @@ func (m *Book) Check() error {
 		}
 	}
 	if err := m.checkLoads(); err != nil {
+		return err
+	}
+	if err := m.checkFeelers(); err != nil {
 		return err
 	}
 	if err := m.checkTellBits(); err != nil {
@@ -187,8 +193,12 @@ func (m *Book) checkEntry(p *peerInfo) error {
 		return errors.New("dialing an address but not dialing")
 	case p.is(outbound) && !p.connected():
 		return errors.New("outbound but idle")
-	case p.state == stateDialing && !p.is(outbound):
+	case p.state == stateDialing && !p.is(outbound) && !m.conns[p].feeler:
 		return errors.New("dialing but not outbound")
+	case p.state == stateDialing && p.is(outbound) && m.conns[p].feeler:
+		return errors.New("a feeler counted outbound")
+	case p.state >= stateConnected && m.conns[p].feeler && !p.is(evicting):
+		return errors.New("a feeler connection not queued to go")
 	case (!p.persistent && !p.connected()) != (p.heapIndex >= 0):
 		return fmt.Errorf("in the eviction heap: %v, state %d, persistent %v", p.heapIndex >= 0, p.state, p.persistent)
 	case p.heapIndex >= 0 && (int(p.heapIndex) >= len(m.evict.es) || m.evict.es[p.heapIndex] != p):
@@ -349,6 +359,35 @@ func (m *Book) checkOrder() error {
 	slices.Sort(ranks)
 	if !slices.Equal(ranks, m.ranks) {
 		return errors.New("rank index is not the entries' ranks")
+	}
+	return nil
+}
+
+// checkFeelers verifies that one feeler at most is dialled, as
+// Book.feeling says, and that no entry placed in a junk group after it
+// was marked is hearsay we never reached.
+func (m *Book) checkFeelers() error {
+	feeling := 0
+	for p, c := range m.conns {
+		if c.feeler && p.state == stateDialing {
+			feeling++
+		}
+	}
+	if feeling > 1 || (feeling == 1) != m.feeling {
+		return fmt.Errorf("%d feelers dialled, feeling %v", feeling, m.feeling)
+	}
+	for g, j := range m.junkMarks {
+		if j.fails <= 0 {
+			return fmt.Errorf("junk mark of group %x with no failure", g)
+		}
+		if !j.junk {
+			continue
+		}
+		for _, p := range m.peers.all() {
+			if p.is(placed) && p.slotGroup == g && p.seq > j.seq && m.untestedHearsay(p) {
+				return fmt.Errorf("entry %s, hearsay we never reached, placed in junk group %x after it was marked", p.id, g)
+			}
+		}
 	}
 	return nil
 }

@@ -63,6 +63,9 @@ func (m *Book) TryDialNext(now time.Time) (addr.NodeAddress, bool) {
 // visitor is then queued to go.
 func (m *Book) NextDialTime(now time.Time) time.Time {
 	_, _, next := m.pickDial(now)
+	if next.IsZero() || next.After(now) {
+		next = earliest(next, m.nextFeeler())
+	}
 	return earliest(next, m.sendVisitorsAway(now))
 }
 
@@ -80,7 +83,23 @@ func (m *Book) tryDialNext(now time.Time) (addr.NodeAddress, bool, time.Time) {
 	next = earliest(next, visitorDue)
 	if p == nil {
 		m.rotate(now)
-		return addr.NodeAddress{}, false, next
+		at := m.stamp(now)
+		m.forgetJunk(at)
+		if !m.feelerDue(at) {
+			return addr.NodeAddress{}, false, earliest(next, m.nextFeeler())
+		}
+		if p, ai = m.feeler(at); p == nil {
+			return addr.NodeAddress{}, false, earliest(next, m.nextFeeler())
+		}
+		// A test dial beside the outbound slots, closed once made.
+		p.state = stateDialing
+		m.conns[p] = &connInfo{dialing: ai, feeler: true}
+		m.slots.Open()
+		m.feeling = true
+		m.unrank(p)
+		a := ai.addr().of(p.id)
+		m.conns[p].connGroup = addr.Group(a)
+		return a, true, time.Time{}
 	}
 	if m.slots.Full() {
 		// A persistent peer displaces an inbound one (see pickDial).
@@ -299,6 +318,10 @@ func (m *Book) Dialed(now time.Time, a addr.NodeAddress) error {
 	}
 	m.setScore(p, int(p.score)+scoreConnected)
 	m.sparePersistent() // as in accepted
+	if m.conns[p].feeler {
+		m.feeling = false
+		m.queueEviction(p) // tested: it goes
+	}
 	return nil
 }
 
@@ -348,7 +371,12 @@ func (m *Book) dialFailed(now time.Time, a addr.NodeAddress, mismatch bool) {
 		// Unknown, or connected the other way: not the address's fault.
 		return
 	}
+	felt, g := false, uint64(0)
 	if p.state == stateDialing {
+		felt, g = m.conns[p].feeler, m.conns[p].connGroup
+		if felt {
+			m.feeling = false
+		}
 		p.state = stateIdle
 		m.slots.Close()
 		m.clearOutbound(p)
@@ -366,7 +394,10 @@ func (m *Book) dialFailed(now time.Time, a addr.NodeAddress, mismatch bool) {
 		}
 		ai.failures++
 		ai.retryAt = m.stamp(now.Add(m.slots.Backoff(int(ai.failures))))
-		if mismatch {
+		if mismatch && !felt {
+			// A feeler's find is no strike: feelers test crowded groups,
+			// where spoofs gather, and would charge honest relays for
+			// the spoofs they pass on far beyond their share.
 			m.strike(ai)
 		}
 		gossip := !ai.everWorked && ai.srcGroup != addr.NoGroup
@@ -378,6 +409,9 @@ func (m *Book) dialFailed(now time.Time, a addr.NodeAddress, mismatch bool) {
 			}
 		}
 		break
+	}
+	if felt {
+		m.feltNothing(m.stamp(now), g)
 	}
 	if !p.is(removed) && m.baseless(p) {
 		m.remove(p)
@@ -687,6 +721,9 @@ func (m *Book) Ready(id addr.NodeID, caps event.PeerCaps) {
 	}
 	p.state = stateReady
 	m.conns[p].caps = caps
+	if m.conns[p].feeler {
+		return // closed once made: nobody is to ask it
+	}
 	m.updates = append(m.updates, event.PeerUpdate{NodeID: id, Status: event.PeerStatusUp, Caps: caps})
 }
 
@@ -721,11 +758,14 @@ func (m *Book) Disconnected(now time.Time, id addr.NodeID) {
 		// Its answer may yet be read (Answered).
 		m.setStamp(m.closedShort, p, m.stamp(now))
 	}
-	if p.state == stateReady {
+	if p.state == stateReady && !m.conns[p].feeler {
 		m.updates = append(m.updates, event.PeerUpdate{NodeID: id, Status: event.PeerStatusDown})
 	}
 	if c := m.conns[p]; c != nil && c.visitor && !p.is(evicting) {
 		m.slots.Gone()
+	}
+	if p.state == stateDialing && m.conns[p].feeler {
+		m.feeling = false
 	}
 	p.state = stateIdle
 	m.dropTellBit(p)

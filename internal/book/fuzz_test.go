@@ -282,8 +282,8 @@ func (h *fzPM) check(what string, before map[NodeID]fzSnap, target NodeID, mayDr
 			nOutbound++
 		}
 		if p.state == stateDialing {
-			if m.dialingAddr(p) == nil || !p.is(outbound) || !m.extra.any(p, func(ai *addrInfo) bool { return ai == m.dialingAddr(p) }) {
-				fail("dialing %s: dialing %v outbound %v", id, m.dialingAddr(p), p.is(outbound))
+			if m.dialingAddr(p) == nil || p.is(outbound) == m.conns[p].feeler || !m.extra.any(p, func(ai *addrInfo) bool { return ai == m.dialingAddr(p) }) {
+				fail("dialing %s: dialing %v outbound %v feeler %v", id, m.dialingAddr(p), p.is(outbound), m.conns[p].feeler)
 			}
 		} else if m.dialingAddr(p) != nil {
 			fail("%s in state %d has a dialing address", id, p.state)

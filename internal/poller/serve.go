@@ -44,8 +44,9 @@ func (c *Core) serve(now time.Time, p *corePeer, from addr.NodeID, v2 bool, acts
 	switch {
 	case p != nil:
 		b = &p.bucket
-	case !c.bk.IsConnected(from):
-		// Not (or no longer) connected: there is nobody to answer.
+	case !c.bk.IsConnected(from) || c.bk.Feeler(from):
+		// Not (or no longer) connected, or a test dial of ours that is
+		// closed once made: there is nobody to answer.
 		return
 	default:
 		// A request can overtake its peer's Up (messages and peer events

@@ -1,0 +1,163 @@
+package book
+
+import (
+	"cmp"
+	"slices"
+	"time"
+
+	"github.com/pexnet/pex/internal/addr"
+)
+
+// Feelers and junk groups (DESIGN.md, "The attacker we defend against").
+//
+// Counting cannot tell an attacker's /16 holding a few addresses nobody
+// listens on from a /16 holding a few honest nodes; a dial can. While
+// outbound slots are full (so no ordinary dial tests anything), the book
+// sends one test dial at a time, a feeler, to an address we never reached
+// in a network group that holds several entries, and closes the
+// connection once it is made: the address is then proven. A feeler that
+// finds nobody (or another node ID) counts against the address's network
+// group; a group whose feelers failed more often than its addresses ever
+// worked is junk: what gossip alone placed there and we never reached
+// leaves at once, and it takes no more hearsay until MaxRetryTime after
+// its last failed feeler. Its nodes' own word (an inbound peer's address)
+// and what we reached stay. A lone node's group holds one entry, so no
+// feeler tests it: a network of lone nodes sends none.
+const (
+	// feelEvery is the least time between two feelers.
+	// Why: an attacker spread over 256 /16s places hearsay in each, and
+	// each group takes one or two failed feelers to mark: about 4 to 8
+	// minutes at one a second (SPEC 6a: junk leaves within minutes);
+	// one at a time, a dial to nobody costs the dial timeout.
+	// Guards: TestFeelersMarkAJunkGroup; the 256-/16 attack rows.
+	feelEvery = time.Second
+
+	// feelGroup is the least number of entries a network group holds for
+	// its untested entries to be felt.
+	// Why: one entry per group is what a network of lone nodes looks
+	// like; an attacker with more addresses than groups crowds each.
+	// Guards: the golden runs (no feeler in a network of lone nodes).
+	feelGroup = 2
+)
+
+// junkMark is what feelers found in one network group.
+type junkMark struct {
+	fails int    // feelers that found nobody there, or another ID
+	until stamp  // when the mark is forgotten: MaxRetryTime after the last failure
+	junk  bool   // fails passed the group's proven entries: it takes no hearsay
+	seq   uint64 // the last entry inserted when it was marked junk
+}
+
+// feelerDue reports whether a feeler may go out at at: outbound slots
+// full (an ordinary dial would test as much), room for one more
+// connection, none in flight, feelEvery since the last, and some group
+// of feelGroup entries or more.
+func (m *Book) feelerDue(at stamp) bool {
+	return !m.feeling && m.slots.OutboundFull() && !m.slots.Full() && at >= m.feelAt && m.crowd.top() >= feelGroup
+}
+
+// nextFeeler is when the next feeler may go out, zero if none is
+// waiting for its time.
+func (m *Book) nextFeeler() time.Time {
+	if m.feeling || !m.slots.OutboundFull() || m.slots.Full() || m.crowd.top() < feelGroup {
+		return time.Time{}
+	}
+	return m.time(m.feelAt)
+}
+
+// feeler picks an entry to test and its address, of crowdSample entries
+// drawn at random: idle hearsay we never reached, due, in a group of
+// feelGroup entries or more. It sets the time of the next feeler either
+// way, so that a book with nothing to test draws at most once per
+// feelEvery. The caller holds the lock.
+func (m *Book) feeler(at stamp) (*peerInfo, *addrInfo) {
+	m.feelAt = at + stamp(feelEvery)
+	if len(m.log) == 0 {
+		return nil, nil
+	}
+	for range crowdSample {
+		p := m.log[m.opts.Rand.IntN(len(m.log))].E
+		if p.is(removed) || !p.is(placed) || p.persistent || p.connected() || p.is(proven) || p.src == noSrc || m.groupLoad(p.slotGroup) < feelGroup {
+			continue
+		}
+		if ai := m.dueAddr(p, at, nil); ai != nil && !ai.everWorked {
+			return p, ai
+		}
+	}
+	return nil, nil
+}
+
+// feltNothing records that a feeler to an entry of network group g found
+// nobody, or another node ID, and marks g junk once such failures pass its
+// proven entries (purging what gossip alone placed there). The table
+// holds the groups feelers failed in within MaxRetryTime: at most one a
+// feelEvery. The caller holds the lock.
+func (m *Book) feltNothing(at stamp, g uint64) {
+	j := m.junkMarks[g]
+	if j == nil {
+		j = &junkMark{}
+		m.junkMarks[g] = j
+	}
+	j.fails++
+	j.until = at + stamp(m.opts.MaxRetryTime)
+	if j.junk {
+		return
+	}
+	var reached int
+	var gone []*peerInfo
+	for _, p := range m.peers.all() {
+		if !p.is(placed) || p.slotGroup != g {
+			continue
+		}
+		switch {
+		case p.is(proven):
+			reached++
+		case m.untestedHearsay(p):
+			gone = append(gone, p)
+		}
+	}
+	if j.fails <= reached {
+		return
+	}
+	j.junk, j.seq = true, m.seq
+	slices.SortFunc(gone, func(a, b *peerInfo) int { return cmp.Compare(a.seq, b.seq) })
+	for _, p := range gone {
+		m.remove(p)
+	}
+	m.wake = m.wake || len(gone) > 0
+}
+
+// untestedHearsay reports whether p is an idle entry that gossip alone
+// placed (not configured, not the peer's own word) and that we never
+// reached: what a junk group loses.
+func (m *Book) untestedHearsay(p *peerInfo) bool {
+	if p.persistent || p.connected() || p.is(proven) || p.src == noSrc || m.srcs.id(p.src) == p.id {
+		return false
+	}
+	return !m.extra.any(p, func(ai *addrInfo) bool { return ai.everWorked })
+}
+
+// junkGroup reports whether network group g is marked junk.
+func (m *Book) junkGroup(g uint64) bool {
+	if len(m.junkMarks) == 0 {
+		return false
+	}
+	j := m.junkMarks[g]
+	return j != nil && j.junk
+}
+
+// forgetJunk drops the marks whose time has passed.
+func (m *Book) forgetJunk(at stamp) {
+	for g, j := range m.junkMarks {
+		if j.until <= at {
+			delete(m.junkMarks, g)
+		}
+	}
+}
+
+// Feeler reports whether id is connected, or being dialled, as a feeler:
+// a test of its address that the book closes (EvictNext) once it is made.
+func (m *Book) Feeler(id addr.NodeID) bool {
+	p := m.peers.get(id)
+	return p != nil && p.state != stateIdle && m.conns[p].feeler
+}

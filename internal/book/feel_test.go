@@ -1,0 +1,73 @@
+package book
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestFeelersMarkAJunkGroup: with outbound slots full, the book tests an
+// address we never reached in a group of several entries, never a lone
+// node's. When nobody answers there, what gossip alone placed in the
+// group leaves, and the group takes no more hearsay until MaxRetryTime
+// has passed. A feeler that reaches its node proves it and is closed.
+func TestFeelersMarkAJunkGroup(t *testing.T) {
+	clk := newFakeClock()
+	m := newPM(t, PeerManagerOptions{Options: Options{MaxPeers: 1000, MaxConnected: 10, MaxOutbound: 2}, Now: clk.Now})
+	addPeers(t, m, 0, 2)
+	for range 2 {
+		a, ok := m.TryDialNext()
+		require.True(t, ok)
+		require.NoError(t, m.Dialed(a))
+	}
+	src := nodeID(9)
+	require.NoError(t, m.AcceptedFrom(src, remoteIP(9)))
+	for i := 10; i < 20; i++ { // lone nodes, each in its own /16
+		_, err := m.AddFrom(peerAddr(i), src)
+		require.NoError(t, err)
+	}
+	for k := range 3 { // one /16, nobody listening
+		_, err := m.AddFrom(sybilAddr(k), src)
+		require.NoError(t, err)
+	}
+	checkInvariants(t, m)
+
+	a, ok := m.TryDialNext()
+	require.True(t, ok, "outbound slots are full: a feeler")
+	require.True(t, isSybil(a), "the group of several entries is tested, not a lone node")
+	require.True(t, m.Feeler(a.NodeID))
+	checkInvariants(t, m)
+	m.DialFailed(a)
+	checkInvariants(t, m)
+	for k := range 3 {
+		require.False(t, m.Has(sybilAddr(k).NodeID), "the junk group's hearsay leaves")
+	}
+	require.True(t, m.Has(peerAddr(10).NodeID))
+	_, err := m.AddFrom(sybilAddr(5), src)
+	require.ErrorIs(t, err, ErrNetworkGroupFull, "a junk group takes no hearsay")
+	clk.Advance(feelEvery)
+	_, ok = m.TryDialNext()
+	require.False(t, ok, "lone nodes are not felt")
+
+	clk.Advance(m.Options().MaxRetryTime)
+	_, _ = m.TryDialNext()
+	for k := 5; k < 8; k++ {
+		ok, err := m.AddFrom(sybilAddr(k), src)
+		require.NoError(t, err, "the mark is forgotten")
+		require.True(t, ok)
+	}
+	a, ok = m.TryDialNext()
+	require.True(t, ok)
+	require.True(t, isSybil(a))
+	require.NoError(t, m.Dialed(a))
+	require.True(t, m.Feeler(a.NodeID))
+	require.Equal(t, 2, m.slots.Outbound(), "a feeler takes no outbound slot")
+	id, ok := m.EvictNext()
+	require.True(t, ok, "a feeler that reached its node is closed")
+	require.Equal(t, a.NodeID, id)
+	checkInvariants(t, m)
+	m.Disconnected(id)
+	require.Zero(t, m.peers.get(id).hangUps)
+	require.True(t, m.peers.get(id).is(proven), "what a feeler reached is proven")
+	checkInvariants(t, m)
+}
