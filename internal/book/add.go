@@ -354,7 +354,7 @@ func (m *Book) admit(sl slot, hearsay bool) error {
 	if n := int(gl.group); n >= m.groupCap {
 		return fmt.Errorf("%w (%d entries)", errs.ErrNetworkGroupFull, n)
 	}
-	if hearsay && int(gl.group) >= m.CrowdShare() { // crowded(sl.group)
+	if hearsay && m.crowdedAt(int(gl.group)) {
 		return fmt.Errorf("%w (%d entries, crowded)", errs.ErrNetworkGroupFull, gl.group)
 	}
 	if n := int(m.bucketLoad.get(sl.bucket)); n >= m.bucketCap {
