@@ -152,13 +152,13 @@ func (m *Book) addValid(a addr.NodeAddress, src addr.NodeID, g uint64) (bool, er
 	}
 	// The source's entry (nil for none: no entry has the empty ID), looked
 	// up once for its group, its slot and its tell bit.
-	sp := m.sourceEntry(src)
-	sg := m.sourceGroup(src, sp)
+	sp, sc := m.sourceEntry(src)
+	sg := m.sourceGroup(src, sp, sc)
 	p, h := m.peers.lookup(a.NodeID)
 	if p != nil {
 		for _, ai := range m.extra.all(p) {
 			if ai.addr().is(a) {
-				ai.toldBy |= m.tellBitOf(sp)
+				ai.toldBy |= m.tellBitOf(sp, sc)
 				if sg != ai.srcGroup && src != "" {
 					ai.kind |= vouchedBit
 				}
@@ -192,9 +192,9 @@ func (m *Book) addValid(a addr.NodeAddress, src addr.NodeID, g uint64) (bool, er
 			if worst == nil {
 				return false, nil
 			}
-			*worst = newAddrInfo(a, m.tellBitOf(sp), sg)
+			*worst = newAddrInfo(a, m.tellBitOf(sp, sc), sg)
 		} else {
-			m.extra.add(p, ptr(newAddrInfo(a, m.tellBitOf(sp), sg)))
+			m.extra.add(p, ptr(newAddrInfo(a, m.tellBitOf(sp, sc), sg)))
 		}
 		if p.heapIndex >= 0 {
 			heap.Fix(&m.evict, int(p.heapIndex)) // a new address: not failing
@@ -222,7 +222,7 @@ func (m *Book) addValid(a addr.NodeAddress, src addr.NodeID, g uint64) (bool, er
 			return false, err
 		}
 	}
-	p = m.insertHashed(a.NodeID, h, ptr(newAddrInfo(a, m.tellBitOf(sp), sg)))
+	p = m.insertHashed(a.NodeID, h, ptr(newAddrInfo(a, m.tellBitOf(sp, sc), sg)))
 	p.src = m.srcs.take(src)
 	m.place(p, sl)
 	m.trimCrowds()
@@ -263,32 +263,48 @@ func (m *Book) replaceable(p *peerInfo, a addr.NodeAddress, g uint64) *addrInfo 
 	return nil
 }
 
-// sourceEntry is m.peers.get(src), remembered (lastSrc): a response's
-// entries all name its sender, whose entry is found again by comparing
-// IDs, while it is in the book.
-func (m *Book) sourceEntry(src addr.NodeID) *peerInfo {
+// sourceEntry is m.peers.get(src) and its connection, m.conns of it
+// (nil for none), remembered (lastSrc, lastConn): a response's entries
+// all name its sender, whose entry is found again by comparing IDs, while
+// it is in the book, and its connection with it, until a connection
+// begins or ends (setConn, dropConn).
+func (m *Book) sourceEntry(src addr.NodeID) (*peerInfo, *connInfo) {
 	if p := m.lastSrc; p != nil && p.id == src && !p.is(removed) {
-		return p
+		return p, m.lastConn
 	}
 	p := m.peers.get(src)
-	if p != nil {
-		m.lastSrc = p
+	if p == nil {
+		return nil, nil
 	}
-	return p
+	m.lastSrc, m.lastConn = p, m.conns[p]
+	return p, m.lastConn
+}
+
+// setConn makes c p's connection; dropConn forgets p's. Both forget the
+// source sourceEntry remembers, with its connection.
+func (m *Book) setConn(p *peerInfo, c *connInfo) {
+	m.conns[p] = c
+	m.lastSrc, m.lastConn = nil, nil
+}
+
+func (m *Book) dropConn(p *peerInfo) {
+	delete(m.conns, p)
+	m.lastSrc, m.lastConn = nil, nil
 }
 
 // errDistrusted refuses what a distrusted source group tells (trust.go).
 var errDistrusted = errs.ErrDistrustedSource
 
-// sourceGroup is the network group src, whose entry is sp (nil if none),
-// counts in as a source (see peerInfo.group): addr.NoGroup for no source
-// (the operator), addr.GroupUnknown for a source we do not know.
-func (m *Book) sourceGroup(src addr.NodeID, sp *peerInfo) uint64 {
+// sourceGroup is the network group src, whose entry is sp (nil if none)
+// and connection sc (nil if none), counts in as a source (see
+// peerInfo.group): addr.NoGroup for no source (the operator),
+// addr.GroupUnknown for a source we do not know.
+func (m *Book) sourceGroup(src addr.NodeID, sp *peerInfo, sc *connInfo) uint64 {
 	if src == "" {
 		return addr.NoGroup
 	}
 	if sp != nil {
-		return m.group(sp)
+		return m.groupOf(sp, sc)
 	}
 	return addr.GroupUnknown
 }
@@ -316,10 +332,16 @@ func (m *Book) slotOf(a addr.NodeAddress, g uint64, src addr.NodeID, sg uint64) 
 // remote address, never one the peer announced about itself when the
 // transport saw the remote; else peerGroup.
 func (m *Book) group(p *peerInfo) uint64 {
-	if p.connected() {
-		if g := m.conns[p].connGroup; g != addr.NoGroup {
-			return g
-		}
+	if !p.connected() {
+		return m.peerGroup(p)
+	}
+	return m.groupOf(p, m.conns[p])
+}
+
+// groupOf is group(p) for p whose connection is c (nil if none).
+func (m *Book) groupOf(p *peerInfo, c *connInfo) uint64 {
+	if c != nil && c.connGroup != addr.NoGroup {
+		return c.connGroup
 	}
 	return m.peerGroup(p)
 }

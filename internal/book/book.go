@@ -387,8 +387,10 @@ type Book struct {
 	trust map[uint64]*sourceTrust // what each source group's addresses proved (trust.go)
 
 	srcs sources // the node IDs entries name as their source (srcref.go)
-	// lastSrc is the source entry AddFrom found last (sourceEntry).
-	lastSrc *peerInfo
+	// lastSrc is the source entry AddFrom found last, and lastConn its
+	// connection, m.conns[lastSrc] (sourceEntry).
+	lastSrc  *peerInfo
+	lastConn *connInfo
 	// conns holds the state of each entry's connection while it is
 	// dialing or connected (see connInfo).
 	conns map[*peerInfo]*connInfo
