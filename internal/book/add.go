@@ -7,6 +7,7 @@ import (
 
 	"github.com/pexnet/pex/internal/addr"
 	"github.com/pexnet/pex/internal/errs"
+	"github.com/pexnet/pex/internal/walk"
 )
 
 // AddPersistent adds a (or marks its peer) persistent: kept whatever the
@@ -126,15 +127,16 @@ func (m *Book) AddFrom(a addr.NodeAddress, src addr.NodeID) (bool, error) {
 	if err := a.Validate(); err != nil {
 		return false, err
 	}
-	return m.addValid(a, src, ungrouped)
+	return m.addValid(a, src, ungrouped, walk.Key(a.NodeID))
 }
 
 // AddParsedFrom is AddFrom for an address a parser that accepts only what
-// addr.NodeAddress.Validate accepts has made (addr.NodeAddressFromV1),
-// and whose network group, addr.Group(a), it worked out as g: what
-// AddFrom would check and work out again.
-func (m *Book) AddParsedFrom(a addr.NodeAddress, src addr.NodeID, g uint64) (bool, error) {
-	return m.addValid(a, src, g)
+// addr.NodeAddress.Validate accepts has made (addr.GroupedFromV1), and
+// whose network group, addr.Group(a), and key in the walk's order,
+// walk.Key(a.NodeID), it worked out as g and key: what AddFrom would
+// check and work out again.
+func (m *Book) AddParsedFrom(a addr.NodeAddress, src addr.NodeID, g, key uint64) (bool, error) {
+	return m.addValid(a, src, g, key)
 }
 
 // ungrouped stands for a network group not worked out yet: no address
@@ -142,8 +144,8 @@ func (m *Book) AddParsedFrom(a addr.NodeAddress, src addr.NodeID, g uint64) (boo
 const ungrouped = addr.NoGroup
 
 // addValid is AddFrom for a valid address, whose network group is g, or
-// ungrouped.
-func (m *Book) addValid(a addr.NodeAddress, src addr.NodeID, g uint64) (bool, error) {
+// ungrouped, and whose node ID's walk.Key is key.
+func (m *Book) addValid(a addr.NodeAddress, src addr.NodeID, g, key uint64) (bool, error) {
 	if err := m.checkValid(a); err != nil {
 		if errors.Is(err, errs.ErrUnroutableAddress) {
 			m.logStrictOnce(a)
@@ -222,7 +224,7 @@ func (m *Book) addValid(a addr.NodeAddress, src addr.NodeID, g uint64) (bool, er
 			return false, err
 		}
 	}
-	p = m.insertHashed(a.NodeID, h, ptr(newAddrInfo(a, m.tellBitOf(sp, sc), sg)))
+	p = m.insertHashed(a.NodeID, h, key, ptr(newAddrInfo(a, m.tellBitOf(sp, sc), sg)))
 	p.src = m.srcs.take(src)
 	m.place(p, sl)
 	m.trimCrowds()

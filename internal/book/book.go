@@ -490,15 +490,15 @@ func (m *Book) isPrivate(id addr.NodeID) bool { return slices.Contains(m.opts.Pr
 // insert adds a new peer, with ai (if not nil) as its first address,
 // copied into the entry; the caller holds the lock and made room.
 func (m *Book) insert(id addr.NodeID, ai *addrInfo) *peerInfo {
-	return m.insertHashed(id, m.peers.hash(id), ai)
+	return m.insertHashed(id, m.peers.hash(id), walk.Key(id), ai)
 }
 
-// insertHashed is insert for an ID whose hash in the peer table is h.
-func (m *Book) insertHashed(id addr.NodeID, h uint64, ai *addrInfo) *peerInfo {
+// insertHashed is insert for an ID whose hash in the peer table is h and
+// whose walk.Key is key.
+func (m *Book) insertHashed(id addr.NodeID, h, key uint64, ai *addrInfo) *peerInfo {
 	m.seq++
 	p := &peerInfo{id: id, heapIndex: -1, seq: m.seq}
 	p.mark(private, m.isPrivate(id))
-	key := walk.Key(id)
 	m.freshRanks = append(grown(m.freshRanks, m.opts.MaxPeers), walk.Rank(key, m.selfKey)) // RankOf(id)
 	if ai != nil {
 		p.first = *ai
