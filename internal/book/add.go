@@ -180,10 +180,11 @@ func (m *Book) addValid(a addr.NodeAddress, src addr.NodeID, g, key uint64) (boo
 		if !p.is(placed) && !p.persistent {
 			// An inbound peer's first address: placed like a new entry.
 			sl := m.slotOf(a, g, src, sg)
-			if err := m.admit(sl, hearsay(a, src)); err != nil {
+			at, err := m.admit(sl, hearsay(a, src))
+			if err != nil {
 				return false, err
 			}
-			m.place(p, sl)
+			m.place(p, sl, at)
 		}
 		if m.extra.num(p) >= m.opts.MaxAddressesPerPeer {
 			if p.persistent {
@@ -208,13 +209,15 @@ func (m *Book) addValid(a addr.NodeAddress, src addr.NodeID, g, key uint64) (boo
 		return false, errDistrusted
 	}
 	sl := m.slotOf(a, g, src, sg)
-	if err := m.admit(sl, hearsay(a, src)); err != nil {
+	at, err := m.admit(sl, hearsay(a, src))
+	if err != nil {
 		return false, err
 	}
 	if m.peers.len() >= m.opts.MaxPeers {
 		// The operator's address outranks what we hold; news competes
-		// with what failed, and with hearsay of more crowded groups.
-		var err error
+		// with what failed, and with hearsay of more crowded groups
+		// (making room changes the load tables: at is stale, and place
+		// looks the counts up again).
 		if src == "" {
 			err = m.makeRoom()
 		} else {
@@ -226,7 +229,7 @@ func (m *Book) addValid(a addr.NodeAddress, src addr.NodeID, g, key uint64) (boo
 	}
 	p = m.insertHashed(a.NodeID, h, key, ptr(newAddrInfo(a, m.tellBitOf(sp, sc), sg)))
 	p.src = m.srcs.take(src)
-	m.place(p, sl)
+	m.place(p, sl, at)
 	m.trimCrowds()
 	m.wake = true
 	return true, nil
@@ -372,36 +375,45 @@ func hearsay(a addr.NodeAddress, src addr.NodeID) bool {
 // admit tells whether slot sl has room for one more entry: its network
 // group first (a group at its cap is no news, whoever sends it; nor is
 // hearsay about a crowded group), then its bucket and its source group.
-// The caller holds the lock.
-func (m *Book) admit(sl slot, hearsay bool) error {
-	gl := m.loads.get(sl.group)
+// It returns where it found their counts, for place. The caller holds
+// the lock.
+func (m *Book) admit(sl slot, hearsay bool) (spots, error) {
+	gl, gs := m.loads.find(sl.group)
 	if n := int(gl.group); n >= m.groupCap {
-		return fmt.Errorf("%w (%d entries)", errs.ErrNetworkGroupFull, n)
+		return spots{}, fmt.Errorf("%w (%d entries)", errs.ErrNetworkGroupFull, n)
 	}
 	if hearsay && m.crowdedAt(int(gl.group)) {
-		return fmt.Errorf("%w (%d entries, crowded)", errs.ErrNetworkGroupFull, gl.group)
+		return spots{}, fmt.Errorf("%w (%d entries, crowded)", errs.ErrNetworkGroupFull, gl.group)
 	}
-	if n := int(m.bucketLoad.get(sl.bucket)); n >= m.bucketCap {
-		return fmt.Errorf("%w (%d entries of its group from it)", errs.ErrSourceGroupFull, n)
+	bl, bs := m.bucketLoad.find(sl.bucket)
+	if n := int(bl); n >= m.bucketCap {
+		return spots{}, fmt.Errorf("%w (%d entries of its group from it)", errs.ErrSourceGroupFull, n)
 	}
-	sourceLoad := gl.source
+	sourceLoad, ss := gl.source, gs
 	if sl.source != sl.group {
-		sourceLoad = m.loads.get(sl.source).source
+		var l groupLoad
+		l, ss = m.loads.find(sl.source)
+		sourceLoad = l.source
 	}
 	if n := int(sourceLoad); n >= m.sourceCap {
-		return fmt.Errorf("%w (%d entries from it)", errs.ErrSourceGroupFull, n)
+		return spots{}, fmt.Errorf("%w (%d entries from it)", errs.ErrSourceGroupFull, n)
 	}
-	return nil
+	return spots{ss, bs, gs}, nil
 }
 
-// place counts p in slot sl; unplace takes it out. The caller holds the
-// lock.
-func (m *Book) place(p *peerInfo, sl slot) {
+// spots are where admit found the counts of a slot's source group, bucket
+// and network group.
+type spots struct{ source, bucket, group spot }
+
+// place counts p in slot sl, whose counts admit found at sp (if the
+// tables have not changed since, they are not looked up again: the zero
+// spots for none); unplace takes it out. The caller holds the lock.
+func (m *Book) place(p *peerInfo, sl slot, sp spots) {
 	p.slotSource, p.slotGroup = sl.source, sl.group
 	p.mark(placed, true)
-	m.loads.ref(sl.source).source++
-	*m.bucketLoad.ref(sl.bucket)++
-	l := m.loads.ref(sl.group)
+	m.loads.refAt(sl.source, sp.source).source++
+	*m.bucketLoad.refAt(sl.bucket, sp.bucket)++
+	l := m.loads.refAt(sl.group, sp.group)
 	m.crowd.move(int(l.group), +1)
 	l.group++
 	p.crowdRank = uint8(min(l.group, 255))
