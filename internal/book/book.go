@@ -163,14 +163,16 @@ const (
 // its flags and failures fill what would be its padding) and its
 // history.
 type addrInfo struct {
-	host string
-	port uint16
+	// failures comes first: the eviction order reads it in an entry's
+	// first address, beside the entry's own marks (see peerInfo).
+	failures int32 // consecutive failed dials
+	port     uint16
 	// kind is the protocol's index in protocols, with vouchedBit set
 	// once a source of another group than srcGroup told us of the
 	// address too.
 	kind        uint8
 	everWorked  bool
-	failures    int32 // consecutive failed dials
+	host        string
 	retryAt     stamp // not dialled before this
 	lastSuccess stamp
 	// toldBy holds the tellBit of each connected peer that told us of
@@ -204,24 +206,14 @@ func (ai *addrInfo) vouched() bool { return ai.kind&vouchedBit != 0 }
 // times are stamps, small counts small integers, marks bits; what
 // matters only while a connection lasts is in the book's conns, and what
 // few entries have (further addresses, a broken protocol, a short
-// connection's awaited answer) in its other side tables.
+// connection's awaited answer) in its other side tables. What the
+// eviction order compares (seq, score, flags, and the failures of the
+// first address) is in its first 20 bytes, mostly one cache line: every
+// new entry is compared with another, which is seldom in the cache.
 type peerInfo struct {
-	id addr.NodeID
-	// The peer's addresses (see extraAddrs) are first, while hasFirst,
-	// then those of Book.extra, while hasExtra (few peers have more than
-	// one). The one it enters the book with is stored inline (first), so
-	// that a new entry is one allocation; addresses added later are
-	// allocated apart, and first, once taken out, is not used again.
-	first addrInfo
 	seq   uint64 // insertion order, for ties in eviction
-	// slotSource and slotGroup are, while placed, the source group and
-	// network group it counts in (its slot, the bucket named by both).
-	slotSource uint64
-	slotGroup  uint64
-	src        srcRef // the peer that first told us of it, if any
-	heapIndex  int32  // position in the evictable heap, -1 if not there
-	score      int16  // MinScore to MaxScore
-	flags      entryFlags
+	score int16  // MinScore to MaxScore
+	flags entryFlags
 	// hangUps counts the connections in a row that ended within
 	// lifecycle.ShortConnection of being made, after the peer answered
 	// us and not at our asking (see Disconnected); at most
@@ -236,6 +228,19 @@ type peerInfo struct {
 	crowdRank  uint8
 	state      connState
 	persistent bool
+	// The peer's addresses (see extraAddrs) are first, while hasFirst,
+	// then those of Book.extra, while hasExtra (few peers have more than
+	// one). The one it enters the book with is stored inline (first), so
+	// that a new entry is one allocation; addresses added later are
+	// allocated apart, and first, once taken out, is not used again.
+	first addrInfo
+	id    addr.NodeID
+	// slotSource and slotGroup are, while placed, the source group and
+	// network group it counts in (its slot, the bucket named by both).
+	slotSource uint64
+	slotGroup  uint64
+	src        srcRef // the peer that first told us of it, if any
+	heapIndex  int32  // position in the evictable heap, -1 if not there
 }
 
 // entryFlags are an entry's marks, a bit each.
