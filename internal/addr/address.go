@@ -242,23 +242,25 @@ const maxIPText = 64
 // errs.ErrInvalidAddress), and makes one string for the node ID and the
 // host together (two for an IPv6 entry): the hot path of a V1 response.
 func NodeAddressFromV1(id, ip []byte, port uint32) (NodeAddress, error) {
-	a, _, err := nodeAddressFromV1(id, ip, port)
+	a, _, _, err := nodeAddressFromV1(id, ip, port)
 	return a, err
 }
 
 // GroupedFromV1 is NodeAddressFromV1 that also returns the address's
 // network group, Group(a), from the IP it parsed rather than from the
-// text it made of it.
-func GroupedFromV1(id, ip []byte, port uint32) (NodeAddress, uint64, error) {
-	a, parsed, err := nodeAddressFromV1(id, ip, port)
+// text it made of it, and the FNV-1a hash of its node ID,
+// FNV1a(FNVBasis, a.NodeID), read in the pass that checks the ID.
+func GroupedFromV1(id, ip []byte, port uint32) (a NodeAddress, group, idHash uint64, err error) {
+	a, parsed, idHash, err := nodeAddressFromV1(id, ip, port)
 	if err != nil {
-		return a, 0, err
+		return a, 0, 0, err
 	}
-	return a, ipGroup(parsed, a.Port), nil
+	return a, ipGroup(parsed, a.Port), idHash, nil
 }
 
-// nodeAddressFromV1 is NodeAddressFromV1, and the IP it parsed.
-func nodeAddressFromV1(id, ip []byte, port uint32) (NodeAddress, netip.Addr, error) {
+// nodeAddressFromV1 is NodeAddressFromV1, the IP it parsed and the
+// FNV-1a hash of the node ID.
+func nodeAddressFromV1(id, ip []byte, port uint32) (NodeAddress, netip.Addr, uint64, error) {
 	parsed, ok := parseIPv4(ip)
 	canonical := ok // parseIPv4 reads only an IPv4 address's canonical text
 	if !ok && !isIPv4Text(ip) {
@@ -268,21 +270,21 @@ func nodeAddressFromV1(id, ip []byte, port uint32) (NodeAddress, netip.Addr, err
 		}
 	}
 	if !ok {
-		return NodeAddress{}, netip.Addr{}, fmt.Errorf("%w: bad IP %q", errs.ErrInvalidAddress, Clip(string(ip)))
+		return NodeAddress{}, netip.Addr{}, 0, fmt.Errorf("%w: bad IP %q", errs.ErrInvalidAddress, Clip(string(ip)))
 	}
 	if port > math.MaxUint16 {
-		return NodeAddress{}, netip.Addr{}, fmt.Errorf("%w: port %d", errs.ErrInvalidAddress, port)
+		return NodeAddress{}, netip.Addr{}, 0, fmt.Errorf("%w: port %d", errs.ErrInvalidAddress, port)
 	}
-	valid, lower := isNodeID(id)
+	valid, lower, idHash := isNodeID(id)
 	if !valid {
 		_, err := ParseNodeID(string(id))
-		return NodeAddress{}, netip.Addr{}, fmt.Errorf("%w: %w", errs.ErrInvalidAddress, err)
+		return NodeAddress{}, netip.Addr{}, 0, fmt.Errorf("%w: %w", errs.ErrInvalidAddress, err)
 	}
 	if parsed.Zone() != "" {
-		return NodeAddress{}, netip.Addr{}, fmt.Errorf("%w: %s: bad IP", errs.ErrInvalidAddress, strings.ToLower(string(id)))
+		return NodeAddress{}, netip.Addr{}, 0, fmt.Errorf("%w: %s: bad IP", errs.ErrInvalidAddress, strings.ToLower(string(id)))
 	}
 	if port == 0 {
-		return NodeAddress{}, netip.Addr{}, fmt.Errorf("%w: %s: port 0", errs.ErrInvalidAddress, strings.ToLower(string(id)))
+		return NodeAddress{}, netip.Addr{}, 0, fmt.Errorf("%w: %s: port 0", errs.ErrInvalidAddress, strings.ToLower(string(id)))
 	}
 	host := ip
 	if !canonical {
@@ -295,35 +297,46 @@ func nodeAddressFromV1(id, ip []byte, port uint32) (NodeAddress, netip.Addr, err
 		b.Write(id)
 	} else {
 		for _, c := range id {
-			if 'A' <= c && c <= 'F' {
-				c += 'a' - 'A'
-			}
-			b.WriteByte(c)
+			b.WriteByte(hexLower[c])
 		}
 	}
 	b.Write(host)
 	s := b.String()
-	return NodeAddress{Protocol: ProtocolMConn, NodeID: NodeID(s[:len(id)]), Hostname: s[len(id):], Port: uint16(port)}, parsed, nil
+	return NodeAddress{Protocol: ProtocolMConn, NodeID: NodeID(s[:len(id)]), Hostname: s[len(id):], Port: uint16(port)}, parsed, idHash, nil
 }
 
-// isNodeID reports whether b is a node ID ParseNodeID accepts, and
-// whether it is in lowercase already.
-func isNodeID(b []byte) (valid, lower bool) {
+// isNodeID reports whether b is a node ID ParseNodeID accepts, whether
+// it is in lowercase already, and the FNV-1a hash of its lowercase form,
+// in one pass with no branch on the digits (a node ID's hex digits are
+// random, and a branch on each would be mispredicted often).
+func isNodeID(b []byte) (valid, lower bool, hash uint64) {
 	if len(b) != NodeIDLength {
-		return false, false
+		return false, false, 0
 	}
-	lower = true
+	least, changed, hash := byte(0xff), byte(0), FNVBasis
 	for _, c := range b {
+		l := hexLower[c]
+		least = min(least, l) // 0 once a byte is no hex digit
+		changed |= l ^ c      // not 0 once a byte is not lowercase
+		hash ^= uint64(l)
+		hash *= fnvPrime
+	}
+	return least != 0, changed == 0, hash
+}
+
+// hexLower maps each hex digit to its lowercase form and every other
+// byte to 0.
+var hexLower = func() (t [256]byte) {
+	for c := range t {
 		switch {
 		case '0' <= c && c <= '9', 'a' <= c && c <= 'f':
+			t[c] = byte(c)
 		case 'A' <= c && c <= 'F':
-			lower = false
-		default:
-			return false, false
+			t[c] = byte(c) + 'a' - 'A'
 		}
 	}
-	return true, lower
-}
+	return t
+}()
 
 // isIPv4Text reports whether netip.ParseAddr reads b as IPv4: a '.'
 // before any ':' or '%'.

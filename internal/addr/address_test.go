@@ -496,8 +496,10 @@ func FuzzParseNodeAddress(f *testing.F) {
 }
 
 // TestIsRoutableIPv4Ranges: IsRoutableIP reads an IPv4 address against
-// Unroutable's ranges as masks; it agrees with the ranges themselves at
-// each range's edges, just past them, and at random.
+// masks alone (netip's predicates and Unroutable's ranges); it agrees
+// with the predicates and the ranges themselves at each range's edges,
+// just past them, at the edges and middle of every /16 (every range is a
+// /16 or wider, or in unroutable4 with its edges), and at random.
 func TestIsRoutableIPv4Ranges(t *testing.T) {
 	reference := func(ip netip.Addr) bool {
 		if !ip.IsGlobalUnicast() || ip.IsPrivate() {
@@ -511,7 +513,7 @@ func TestIsRoutableIPv4Ranges(t *testing.T) {
 		return true
 	}
 	var ips []netip.Addr
-	for _, p := range Unroutable {
+	for _, p := range append(append([]netip.Prefix(nil), notGlobal4...), Unroutable...) {
 		if !p.Addr().Is4() {
 			continue
 		}
@@ -520,6 +522,12 @@ func TestIsRoutableIPv4Ranges(t *testing.T) {
 		last := first | ^uint32(0)>>p.Bits()
 		for _, v := range []uint32{first, last, first - 1, last + 1} {
 			ips = append(ips, netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}))
+		}
+	}
+	for v := uint32(0); v < 1<<16; v++ {
+		for _, low := range []uint32{0, 1, 0x7fff, 0xfffe, 0xffff} {
+			w := v<<16 | low
+			ips = append(ips, netip.AddrFrom4([4]byte{byte(w >> 24), byte(w >> 16), byte(w >> 8), byte(w)}))
 		}
 	}
 	r := rand.New(rand.NewPCG(5, 6))

@@ -103,10 +103,12 @@ const FNVBasis uint64 = 14695981039346656037
 func FNV1a[T ~string | ~[]byte](h uint64, b T) uint64 {
 	for i := 0; i < len(b); i++ {
 		h ^= uint64(b[i])
-		h *= 1099511628211
+		h *= fnvPrime
 	}
 	return h
 }
+
+const fnvPrime = 1099511628211
 
 // Mix is a bijective 64-bit finaliser (splitmix64's).
 func Mix(x uint64) uint64 {

@@ -40,11 +40,6 @@ func IsRoutable(a NodeAddress) bool {
 // IsRoutableIP is IsRoutable for an IP address.
 func IsRoutableIP(ip netip.Addr) bool {
 	ip = ip.Unmap()
-	if !ip.IsGlobalUnicast() || ip.IsPrivate() {
-		// IsGlobalUnicast is false for loopback, link-local, multicast and
-		// unspecified; IsPrivate covers RFC 1918 and fc00::/7.
-		return false
-	}
 	if ip.Is4() {
 		b := ip.As4()
 		v := binary.BigEndian.Uint32(b[:])
@@ -55,6 +50,11 @@ func IsRoutableIP(ip netip.Addr) bool {
 		}
 		return true
 	}
+	if !ip.IsGlobalUnicast() || ip.IsPrivate() {
+		// IsGlobalUnicast is false for loopback, link-local, multicast and
+		// unspecified; IsPrivate covers RFC 1918 and fc00::/7.
+		return false
+	}
 	for _, p := range Unroutable {
 		if p.Contains(ip) {
 			return false
@@ -63,10 +63,25 @@ func IsRoutableIP(ip netip.Addr) bool {
 	return true
 }
 
-// unroutable4 is Unroutable's IPv4 ranges, each as the bits of an
-// address it fixes (mask) and their values (base): IsRoutableIP reads
-// an IPv4 address, most of what it is asked, against these.
-var unroutable4 = ipv4Ranges(Unroutable)
+// unroutable4 is the IPv4 ranges IsRoutableIP refuses, each as the bits
+// of an address it fixes (mask) and their values (base): those that are
+// not global unicast or are private by netip's predicates
+// (IsGlobalUnicast, IsPrivate), and Unroutable's. IsRoutableIP reads an
+// IPv4 address, most of what it is asked, against these alone.
+var unroutable4 = ipv4Ranges(append(append([]netip.Prefix(nil), notGlobal4...), Unroutable...))
+
+// notGlobal4 is the IPv4 ranges where netip.Addr.IsGlobalUnicast is false
+// or IsPrivate true: loopback, multicast, link-local, and RFC 1918's (the
+// unspecified and broadcast addresses are in Unroutable's 0.0.0.0/8 and
+// 240.0.0.0/4).
+var notGlobal4 = []netip.Prefix{
+	netip.MustParsePrefix("127.0.0.0/8"),
+	netip.MustParsePrefix("224.0.0.0/4"),
+	netip.MustParsePrefix("169.254.0.0/16"),
+	netip.MustParsePrefix("10.0.0.0/8"),
+	netip.MustParsePrefix("172.16.0.0/12"),
+	netip.MustParsePrefix("192.168.0.0/16"),
+}
 
 type ipv4Range struct{ base, mask uint32 }
 

@@ -38,17 +38,18 @@ func requireV1Agrees(t *testing.T, id, ip string, port uint32) {
 		require.Error(t, err, "%q %q %d", id, ip, port)
 		require.Equal(t, wantErr.Error(), err.Error())
 		require.ErrorIs(t, err, errs.ErrInvalidAddress)
-		_, _, groupedErr := GroupedFromV1([]byte(id), []byte(ip), port)
+		_, _, _, groupedErr := GroupedFromV1([]byte(id), []byte(ip), port)
 		require.Equal(t, err, groupedErr)
 		return
 	}
 	require.NoError(t, err, "%q %q %d", id, ip, port)
 	require.Equal(t, want, got)
 	require.NoError(t, got.Validate())
-	grouped, g, err := GroupedFromV1([]byte(id), []byte(ip), port)
+	grouped, g, idHash, err := GroupedFromV1([]byte(id), []byte(ip), port)
 	require.NoError(t, err)
 	require.Equal(t, got, grouped)
 	require.Equal(t, Group(got), g, "%q %q %d", id, ip, port)
+	require.Equal(t, FNV1a(FNVBasis, got.NodeID), idHash, "%q", id)
 }
 
 func TestNodeAddressFromV1(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"github.com/pexnet/pex/internal/addr"
 	"github.com/pexnet/pex/internal/errs"
 	"github.com/pexnet/pex/internal/event"
+	"github.com/pexnet/pex/internal/walk"
 )
 
 // AddPersistent adds a (or marks its peer) persistent: kept whatever the
@@ -139,15 +140,16 @@ func (m *Book) AddFrom(a addr.NodeAddress, src addr.NodeID) (bool, error) {
 	if err := a.Validate(); err != nil {
 		return false, err
 	}
-	return m.addValid(a, src, ungrouped)
+	return m.addValid(a, src, ungrouped, walk.Key(a.NodeID))
 }
 
 // AddParsedFrom is AddFrom for an address a parser that accepts only what
-// addr.NodeAddress.Validate accepts has made (addr.NodeAddressFromV1),
-// and whose network group, addr.Group(a), it worked out as g: what
-// AddFrom would check and work out again.
-func (m *Book) AddParsedFrom(a addr.NodeAddress, src addr.NodeID, g uint64) (bool, error) {
-	return m.addValid(a, src, g)
+// addr.NodeAddress.Validate accepts has made (addr.GroupedFromV1), and
+// whose network group, addr.Group(a), and key in the walk's order,
+// walk.Key(a.NodeID), it worked out as g and key: what AddFrom would
+// check and work out again.
+func (m *Book) AddParsedFrom(a addr.NodeAddress, src addr.NodeID, g, key uint64) (bool, error) {
+	return m.addValid(a, src, g, key)
 }
 
 // ungrouped stands for a network group not worked out yet: no address
@@ -155,8 +157,8 @@ func (m *Book) AddParsedFrom(a addr.NodeAddress, src addr.NodeID, g uint64) (boo
 const ungrouped = addr.NoGroup
 
 // addValid is AddFrom for a valid address, whose network group is g, or
-// ungrouped.
-func (m *Book) addValid(a addr.NodeAddress, src addr.NodeID, g uint64) (bool, error) {
+// ungrouped, and whose node ID's walk.Key is key.
+func (m *Book) addValid(a addr.NodeAddress, src addr.NodeID, g, key uint64) (bool, error) {
 	if err := m.checkValid(a); err != nil {
 		if errors.Is(err, errs.ErrUnroutableAddress) {
 			m.logStrictOnce(a)
@@ -165,13 +167,13 @@ func (m *Book) addValid(a addr.NodeAddress, src addr.NodeID, g uint64) (bool, er
 	}
 	// The source's entry (nil for none: no entry has the empty ID), looked
 	// up once for its group, its slot and its tell bit.
-	sp := m.sourceEntry(src)
-	sg := m.sourceGroup(src, sp)
+	sp, sc := m.sourceEntry(src)
+	sg := m.sourceGroup(src, sp, sc)
 	p, h := m.peers.lookup(a.NodeID)
 	if p != nil {
 		for _, ai := range m.extra.all(p) {
 			if ai.addr().is(a) {
-				ai.toldBy |= m.tellBitOf(sp)
+				ai.toldBy |= m.tellBitOf(sp, sc)
 				if sg != ai.srcGroup && src != "" {
 					ai.kind |= vouchedBit
 				}
@@ -191,10 +193,11 @@ func (m *Book) addValid(a addr.NodeAddress, src addr.NodeID, g uint64) (bool, er
 		if !p.is(placed) && !p.persistent {
 			// An inbound peer's first address: placed like a new entry.
 			sl := m.slotOf(a, g, src, sg)
-			if err := m.admit(sl, hearsay(a, src)); err != nil {
+			at, err := m.admit(sl, hearsay(a, src))
+			if err != nil {
 				return false, err
 			}
-			m.place(p, sl)
+			m.place(p, sl, at)
 		}
 		if m.extra.num(p) >= m.opts.MaxAddressesPerPeer {
 			if p.persistent {
@@ -205,9 +208,9 @@ func (m *Book) addValid(a addr.NodeAddress, src addr.NodeID, g uint64) (bool, er
 			if worst == nil {
 				return false, nil
 			}
-			*worst = newAddrInfo(a, m.tellBitOf(sp), sg)
+			*worst = newAddrInfo(a, m.tellBitOf(sp, sc), sg)
 		} else {
-			m.extra.add(p, ptr(newAddrInfo(a, m.tellBitOf(sp), sg)))
+			m.extra.add(p, ptr(newAddrInfo(a, m.tellBitOf(sp, sc), sg)))
 		}
 		if p.heapIndex >= 0 {
 			heap.Fix(&m.evict, int(p.heapIndex)) // a new address: not failing
@@ -219,13 +222,15 @@ func (m *Book) addValid(a addr.NodeAddress, src addr.NodeID, g uint64) (bool, er
 		return false, errDistrusted
 	}
 	sl := m.slotOf(a, g, src, sg)
-	if err := m.admit(sl, hearsay(a, src)); err != nil {
+	at, err := m.admit(sl, hearsay(a, src))
+	if err != nil {
 		return false, err
 	}
 	if m.peers.len() >= m.opts.MaxPeers {
 		// The operator's address outranks what we hold; news competes
-		// with what failed, and with hearsay of more crowded groups.
-		var err error
+		// with what failed, and with hearsay of more crowded groups
+		// (making room changes the load tables: at is stale, and place
+		// looks the counts up again).
 		if src == "" {
 			err = m.makeRoom()
 		} else {
@@ -235,9 +240,9 @@ func (m *Book) addValid(a addr.NodeAddress, src addr.NodeID, g uint64) (bool, er
 			return false, err
 		}
 	}
-	p = m.insertHashed(a.NodeID, h, ptr(newAddrInfo(a, m.tellBitOf(sp), sg)))
+	p = m.insertHashed(a.NodeID, h, key, ptr(newAddrInfo(a, m.tellBitOf(sp, sc), sg)))
 	p.src = m.srcs.take(src)
-	m.place(p, sl)
+	m.place(p, sl, at)
 	m.trimCrowds()
 	m.wake = true
 	return true, nil
@@ -276,32 +281,48 @@ func (m *Book) replaceable(p *peerInfo, a addr.NodeAddress, g uint64) *addrInfo 
 	return nil
 }
 
-// sourceEntry is m.peers.get(src), remembered (lastSrc): a response's
-// entries all name its sender, whose entry is found again by comparing
-// IDs, while it is in the book.
-func (m *Book) sourceEntry(src addr.NodeID) *peerInfo {
+// sourceEntry is m.peers.get(src) and its connection, m.conns of it
+// (nil for none), remembered (lastSrc, lastConn): a response's entries
+// all name its sender, whose entry is found again by comparing IDs, while
+// it is in the book, and its connection with it, until a connection
+// begins or ends (setConn, dropConn).
+func (m *Book) sourceEntry(src addr.NodeID) (*peerInfo, *connInfo) {
 	if p := m.lastSrc; p != nil && p.id == src && !p.is(removed) {
-		return p
+		return p, m.lastConn
 	}
 	p := m.peers.get(src)
-	if p != nil {
-		m.lastSrc = p
+	if p == nil {
+		return nil, nil
 	}
-	return p
+	m.lastSrc, m.lastConn = p, m.conns[p]
+	return p, m.lastConn
+}
+
+// setConn makes c p's connection; dropConn forgets p's. Both forget the
+// source sourceEntry remembers, with its connection.
+func (m *Book) setConn(p *peerInfo, c *connInfo) {
+	m.conns[p] = c
+	m.lastSrc, m.lastConn = nil, nil
+}
+
+func (m *Book) dropConn(p *peerInfo) {
+	delete(m.conns, p)
+	m.lastSrc, m.lastConn = nil, nil
 }
 
 // errDistrusted refuses what a distrusted source group tells (trust.go).
 var errDistrusted = errs.ErrDistrustedSource
 
-// sourceGroup is the network group src, whose entry is sp (nil if none),
-// counts in as a source (see peerInfo.group): addr.NoGroup for no source
-// (the operator), addr.GroupUnknown for a source we do not know.
-func (m *Book) sourceGroup(src addr.NodeID, sp *peerInfo) uint64 {
+// sourceGroup is the network group src, whose entry is sp (nil if none)
+// and connection sc (nil if none), counts in as a source (see
+// peerInfo.group): addr.NoGroup for no source (the operator),
+// addr.GroupUnknown for a source we do not know.
+func (m *Book) sourceGroup(src addr.NodeID, sp *peerInfo, sc *connInfo) uint64 {
 	if src == "" {
 		return addr.NoGroup
 	}
 	if sp != nil {
-		return m.group(sp)
+		return m.groupOf(sp, sc)
 	}
 	return addr.GroupUnknown
 }
@@ -329,10 +350,16 @@ func (m *Book) slotOf(a addr.NodeAddress, g uint64, src addr.NodeID, sg uint64) 
 // remote address, never one the peer announced about itself when the
 // transport saw the remote; else peerGroup.
 func (m *Book) group(p *peerInfo) uint64 {
-	if p.connected() {
-		if g := m.conns[p].connGroup; g != addr.NoGroup {
-			return g
-		}
+	if !p.connected() {
+		return m.peerGroup(p)
+	}
+	return m.groupOf(p, m.conns[p])
+}
+
+// groupOf is group(p) for p whose connection is c (nil if none).
+func (m *Book) groupOf(p *peerInfo, c *connInfo) uint64 {
+	if c != nil && c.connGroup != addr.NoGroup {
+		return c.connGroup
 	}
 	return m.peerGroup(p)
 }
@@ -361,39 +388,48 @@ func hearsay(a addr.NodeAddress, src addr.NodeID) bool {
 // admit tells whether slot sl has room for one more entry: its network
 // group first (a group at its cap is no news, whoever sends it; nor is
 // hearsay about a crowded group), then its bucket and its source group.
-// The caller holds the lock.
-func (m *Book) admit(sl slot, hearsay bool) error {
-	gl := m.loads.get(sl.group)
+// It returns where it found their counts, for place. The caller holds
+// the lock.
+func (m *Book) admit(sl slot, hearsay bool) (spots, error) {
+	gl, gs := m.loads.find(sl.group)
 	if n := int(gl.group); n >= m.groupCap {
-		return fmt.Errorf("%w (%d entries)", errs.ErrNetworkGroupFull, n)
+		return spots{}, fmt.Errorf("%w (%d entries)", errs.ErrNetworkGroupFull, n)
 	}
-	if hearsay && int(gl.group) >= m.CrowdShare() { // crowded(sl.group)
-		return fmt.Errorf("%w (%d entries, crowded)", errs.ErrNetworkGroupFull, gl.group)
+	if hearsay && m.crowdedAt(int(gl.group)) {
+		return spots{}, fmt.Errorf("%w (%d entries, crowded)", errs.ErrNetworkGroupFull, gl.group)
 	}
 	if hearsay && m.junkGroup(sl.group) {
-		return fmt.Errorf("%w (feelers found nobody there)", errs.ErrNetworkGroupFull)
+		return spots{}, fmt.Errorf("%w (feelers found nobody there)", errs.ErrNetworkGroupFull)
 	}
-	if n := int(m.bucketLoad.get(sl.bucket)); n >= m.bucketCap {
-		return fmt.Errorf("%w (%d entries of its group from it)", errs.ErrSourceGroupFull, n)
+	bl, bs := m.bucketLoad.find(sl.bucket)
+	if n := int(bl); n >= m.bucketCap {
+		return spots{}, fmt.Errorf("%w (%d entries of its group from it)", errs.ErrSourceGroupFull, n)
 	}
-	sourceLoad := gl.source
+	sourceLoad, ss := gl.source, gs
 	if sl.source != sl.group {
-		sourceLoad = m.loads.get(sl.source).source
+		var l groupLoad
+		l, ss = m.loads.find(sl.source)
+		sourceLoad = l.source
 	}
 	if n := int(sourceLoad); n >= m.sourceCap {
-		return fmt.Errorf("%w (%d entries from it)", errs.ErrSourceGroupFull, n)
+		return spots{}, fmt.Errorf("%w (%d entries from it)", errs.ErrSourceGroupFull, n)
 	}
-	return nil
+	return spots{ss, bs, gs}, nil
 }
 
-// place counts p in slot sl; unplace takes it out. The caller holds the
-// lock.
-func (m *Book) place(p *peerInfo, sl slot) {
+// spots are where admit found the counts of a slot's source group, bucket
+// and network group.
+type spots struct{ source, bucket, group spot }
+
+// place counts p in slot sl, whose counts admit found at sp (if the
+// tables have not changed since, they are not looked up again: the zero
+// spots for none); unplace takes it out. The caller holds the lock.
+func (m *Book) place(p *peerInfo, sl slot, sp spots) {
 	p.slotSource, p.slotGroup = sl.source, sl.group
 	p.mark(placed, true)
-	m.loads.ref(sl.source).source++
-	*m.bucketLoad.ref(sl.bucket)++
-	l := m.loads.ref(sl.group)
+	m.loads.refAt(sl.source, sp.source).source++
+	*m.bucketLoad.refAt(sl.bucket, sp.bucket)++
+	l := m.loads.refAt(sl.group, sp.group)
 	m.crowd.move(int(l.group), +1)
 	l.group++
 	p.crowdRank = uint8(min(l.group, 255))

@@ -163,14 +163,16 @@ const (
 // its flags and failures fill what would be its padding) and its
 // history.
 type addrInfo struct {
-	host string
-	port uint16
+	// failures comes first: the eviction order reads it in an entry's
+	// first address, beside the entry's own marks (see peerInfo).
+	failures int32 // consecutive failed dials
+	port     uint16
 	// kind is the protocol's index in protocols, with vouchedBit set
 	// once a source of another group than srcGroup told us of the
 	// address too.
 	kind        uint8
 	everWorked  bool
-	failures    int32 // consecutive failed dials
+	host        string
 	retryAt     stamp // not dialled before this
 	lastSuccess stamp
 	// toldBy holds the tellBit of each connected peer that told us of
@@ -204,24 +206,14 @@ func (ai *addrInfo) vouched() bool { return ai.kind&vouchedBit != 0 }
 // times are stamps, small counts small integers, marks bits; what
 // matters only while a connection lasts is in the book's conns, and what
 // few entries have (further addresses, a broken protocol, a short
-// connection's awaited answer) in its other side tables.
+// connection's awaited answer) in its other side tables. What the
+// eviction order compares (seq, score, flags, and the failures of the
+// first address) is in its first 20 bytes, mostly one cache line: every
+// new entry is compared with another, which is seldom in the cache.
 type peerInfo struct {
-	id addr.NodeID
-	// The peer's addresses (see extraAddrs) are first, while hasFirst,
-	// then those of Book.extra, while hasExtra (few peers have more than
-	// one). The one it enters the book with is stored inline (first), so
-	// that a new entry is one allocation; addresses added later are
-	// allocated apart, and first, once taken out, is not used again.
-	first addrInfo
 	seq   uint64 // insertion order, for ties in eviction
-	// slotSource and slotGroup are, while placed, the source group and
-	// network group it counts in (its slot, the bucket named by both).
-	slotSource uint64
-	slotGroup  uint64
-	src        srcRef // the peer that first told us of it, if any
-	heapIndex  int32  // position in the evictable heap, -1 if not there
-	score      int16  // MinScore to MaxScore
-	flags      entryFlags
+	score int16  // MinScore to MaxScore
+	flags entryFlags
 	// hangUps counts the connections in a row that ended within
 	// lifecycle.ShortConnection of being made, after the peer answered
 	// us and not at our asking (see Disconnected); at most
@@ -236,6 +228,19 @@ type peerInfo struct {
 	crowdRank  uint8
 	state      connState
 	persistent bool
+	// The peer's addresses (see extraAddrs) are first, while hasFirst,
+	// then those of Book.extra, while hasExtra (few peers have more than
+	// one). The one it enters the book with is stored inline (first), so
+	// that a new entry is one allocation; addresses added later are
+	// allocated apart, and first, once taken out, is not used again.
+	first addrInfo
+	id    addr.NodeID
+	// slotSource and slotGroup are, while placed, the source group and
+	// network group it counts in (its slot, the bucket named by both).
+	slotSource uint64
+	slotGroup  uint64
+	src        srcRef // the peer that first told us of it, if any
+	heapIndex  int32  // position in the evictable heap, -1 if not there
 }
 
 // entryFlags are an entry's marks, a bit each.
@@ -395,8 +400,10 @@ type Book struct {
 	junkMarks map[uint64]*junkMark
 
 	srcs sources // the node IDs entries name as their source (srcref.go)
-	// lastSrc is the source entry AddFrom found last (sourceEntry).
-	lastSrc *peerInfo
+	// lastSrc is the source entry AddFrom found last, and lastConn its
+	// connection, m.conns[lastSrc] (sourceEntry).
+	lastSrc  *peerInfo
+	lastConn *connInfo
 	// conns holds the state of each entry's connection while it is
 	// dialing or connected (see connInfo).
 	conns map[*peerInfo]*connInfo
@@ -497,15 +504,15 @@ func (m *Book) isPrivate(id addr.NodeID) bool { return slices.Contains(m.opts.Pr
 // insert adds a new peer, with ai (if not nil) as its first address,
 // copied into the entry; the caller holds the lock and made room.
 func (m *Book) insert(id addr.NodeID, ai *addrInfo) *peerInfo {
-	return m.insertHashed(id, m.peers.hash(id), ai)
+	return m.insertHashed(id, m.peers.hash(id), walk.Key(id), ai)
 }
 
-// insertHashed is insert for an ID whose hash in the peer table is h.
-func (m *Book) insertHashed(id addr.NodeID, h uint64, ai *addrInfo) *peerInfo {
+// insertHashed is insert for an ID whose hash in the peer table is h and
+// whose walk.Key is key.
+func (m *Book) insertHashed(id addr.NodeID, h, key uint64, ai *addrInfo) *peerInfo {
 	m.seq++
 	p := &peerInfo{id: id, heapIndex: -1, seq: m.seq}
 	p.mark(private, m.isPrivate(id))
-	key := walk.Key(id)
 	m.freshRanks = append(grown(m.freshRanks, m.opts.MaxPeers), walk.Rank(key, m.selfKey)) // RankOf(id)
 	if ai != nil {
 		p.first = *ai

@@ -150,7 +150,16 @@ func groupCap(maxPeers int) int {
 // hearsay: crowdFactor times what the typical group holds, and at least
 // crowdFloor.
 func (m *Book) crowded(g uint64) bool {
-	return m.groupLoad(g) >= m.CrowdShare()
+	return m.crowdedAt(m.groupLoad(g))
+}
+
+// crowdedAt reports whether a network group that holds load entries is
+// crowded. A load below crowdFloor never is, whatever the typical
+// group holds: most groups of a book hold a few entries, and the
+// typical load, which every entry placed or taken out moves, is not
+// worked out for them.
+func (m *Book) crowdedAt(load int) bool {
+	return load >= crowdFloor && load >= m.CrowdShare()
 }
 
 // trimCrowds drops, of crowdSample entries drawn at random, hearsay we
@@ -159,8 +168,12 @@ func (m *Book) crowded(g uint64) bool {
 // what an attacker placed while its groups were most of the book leaves,
 // a few at each addition, once they are not. The caller holds the lock.
 func (m *Book) trimCrowds() {
+	top := m.crowd.top()
+	if top <= crowdFloor {
+		return // within any group's share (see crowdedAt)
+	}
 	limit := m.CrowdShare()
-	if m.crowd.top() <= limit {
+	if top <= limit {
 		return
 	}
 	for range crowdSample {

@@ -100,6 +100,9 @@ func (m *Book) Check() error {
 			return fmt.Errorf("eviction heap out of order at %d", i)
 		}
 	}
+	if p := m.lastSrc; p != nil && !p.is(removed) && m.lastConn != m.conns[p] {
+		return fmt.Errorf("source %s remembered with another connection than its own", p.id)
+	}
 	for _, id := range m.slots.Queued() {
 		if p := m.peers.get(id); p == nil || !p.connected() || !p.is(evicting) {
 			return fmt.Errorf("queued for eviction but not a connected entry marked so: %s", id)

@@ -93,7 +93,7 @@ func (m *Book) tryDialNext(now time.Time) (addr.NodeAddress, bool, time.Time) {
 		}
 		// A test dial beside the outbound slots, closed once made.
 		p.state = stateDialing
-		m.conns[p] = &connInfo{dialing: ai, feeler: true}
+		m.setConn(p, &connInfo{dialing: ai, feeler: true})
 		m.slots.Open()
 		m.feeling = true
 		m.unrank(p)
@@ -108,7 +108,7 @@ func (m *Book) tryDialNext(now time.Time) (addr.NodeAddress, bool, time.Time) {
 		m.slots.Queue(v.id)
 	}
 	p.state = stateDialing
-	m.conns[p] = &connInfo{dialing: ai}
+	m.setConn(p, &connInfo{dialing: ai})
 	m.slots.Open()
 	a := ai.addr().of(p.id)
 	m.markOutbound(p, a)
@@ -286,7 +286,7 @@ func (m *Book) Dialed(now time.Time, a addr.NodeAddress) error {
 			return errs.ErrTooManyPeers
 		}
 		m.slots.Open()
-		m.conns[p] = new(connInfo)
+		m.setConn(p, new(connInfo))
 		m.markOutbound(p, a)
 		m.unrank(p)
 	default:
@@ -380,7 +380,7 @@ func (m *Book) dialFailed(now time.Time, a addr.NodeAddress, mismatch bool) {
 		p.state = stateIdle
 		m.slots.Close()
 		m.clearOutbound(p)
-		delete(m.conns, p)
+		m.dropConn(p)
 		// As on Disconnected: an idle peer is not queued for eviction,
 		// and must be queued again if it reconnects and falls again.
 		p.mark(evicting, false)
@@ -597,7 +597,7 @@ func (m *Book) accepted(now time.Time, id addr.NodeID, g uint64) error {
 	}
 	m.unrank(p)
 	p.state = stateConnected
-	m.conns[p] = &connInfo{connGroup: g}
+	m.setConn(p, &connInfo{connGroup: g})
 	m.connected(p, now)
 	m.slots.Open()
 	m.setScore(p, int(p.score)+scoreConnected)
@@ -778,7 +778,7 @@ func (m *Book) Disconnected(now time.Time, id addr.NodeID) {
 		m.hangUp(p, now)
 	}
 	m.clearOutbound(p)
-	delete(m.conns, p)
+	m.dropConn(p)
 	p.mark(evicting, false)
 	m.slots.Unqueue(id)
 	m.keepPersistent()

@@ -23,6 +23,18 @@ type countTable[V comparable] struct {
 	slots []countSlot[V]
 	n     int
 	seed  uint64
+	// gen counts the changes that take a slot or move keys (a key given
+	// a slot, forget, grow): a slot found since the last one is still
+	// the key's (see spot).
+	gen uint64
+}
+
+// spot is where find left a key: its slot, or the empty slot its probe
+// ended at, good while the table's gen is the one it holds (ok).
+type spot struct {
+	i   int
+	gen uint64
+	ok  bool
 }
 
 type countSlot[V comparable] struct {
@@ -58,27 +70,57 @@ func (t *countTable[V]) get(k uint64) V {
 	}
 }
 
+// find is get, and where the probe for k ended, for refAt: adding an
+// entry reads its counts, then changes them.
+func (t *countTable[V]) find(k uint64) (V, spot) {
+	var zero V
+	if len(t.slots) == 0 {
+		return zero, spot{}
+	}
+	mask := len(t.slots) - 1
+	for i := t.home(k); ; i = (i + 1) & mask {
+		switch s := &t.slots[i]; {
+		case s.val == zero:
+			return zero, spot{i: i, gen: t.gen, ok: true}
+		case s.key == k:
+			return s.val, spot{i: i, gen: t.gen, ok: true}
+		}
+	}
+}
+
 // ref returns k's count to change, giving k a slot (a zero count) if it
 // has none. The caller leaves the count non-zero, or sets it to zero and
 // calls forget; the pointer is good until the next ref or forget.
-func (t *countTable[V]) ref(k uint64) *V {
+func (t *countTable[V]) ref(k uint64) *V { return t.refAt(k, spot{}) }
+
+// refAt is ref for k, which find left at sp: while no slot has been
+// taken or moved since, k's probe ends there again, and is not made
+// twice.
+func (t *countTable[V]) refAt(k uint64, sp spot) *V {
+	var zero V
+	if sp.ok && sp.gen == t.gen && t.slots[sp.i].val != zero {
+		return &t.slots[sp.i].val // k's own: a probe stops at no other full slot
+	}
 	if 8*(t.n+1) > 7*len(t.slots) {
 		t.grow()
 	}
-	var zero V
-	mask := len(t.slots) - 1
-	i := t.home(k)
-	for ; t.slots[i].val != zero; i = (i + 1) & mask {
-		if t.slots[i].key == k {
-			return &t.slots[i].val
+	i := sp.i
+	if !sp.ok || sp.gen != t.gen {
+		mask := len(t.slots) - 1
+		for i = t.home(k); t.slots[i].val != zero; i = (i + 1) & mask {
+			if t.slots[i].key == k {
+				return &t.slots[i].val
+			}
 		}
 	}
 	t.slots[i].key = k
 	t.n++
+	t.gen++
 	return &t.slots[i].val
 }
 
 func (t *countTable[V]) grow() {
+	t.gen++
 	slots := t.slots
 	t.slots = make([]countSlot[V], max(8, 2*len(slots)))
 	var zero V
@@ -112,6 +154,7 @@ func (t *countTable[V]) forget(k uint64) {
 	if t.slots[i].key != k {
 		return
 	}
+	t.gen++
 	// Move back the next key whose home is not in (i, j], until an
 	// empty slot.
 	for j := (i + 1) & mask; t.slots[j].val != zero; j = (j + 1) & mask {

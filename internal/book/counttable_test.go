@@ -10,11 +10,29 @@ import (
 // count stays found, a key whose count fell to zero is gone, and all
 // yields each key once. The keys are few, so that they come and go
 // often and forget has keys to move back, and structured (small values,
-// and values whose low bits are zero), as network groups are.
+// and values whose low bits are zero), as network groups are. Counts are
+// changed through ref, and through refAt with the spot find gave just
+// before, or at some earlier step (the table may have changed since).
 func TestCountTable(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	tab := newCountTable[int32]()
 	want := map[uint64]int32{}
+	found := map[uint64]spot{} // where find left each key, at some step
+	refOf := func(k uint64) *int32 {
+		switch r.IntN(3) {
+		case 0:
+			return tab.ref(k)
+		case 1:
+			n, sp := tab.find(k)
+			if n != want[k] {
+				t.Fatalf("find(%d) = %d, want %d", k, n, want[k])
+			}
+			found[k] = sp
+			return tab.refAt(k, sp)
+		default:
+			return tab.refAt(k, found[k])
+		}
+	}
 	key := func() uint64 {
 		if r.IntN(2) == 0 {
 			return uint64(r.IntN(500))
@@ -25,10 +43,10 @@ func TestCountTable(t *testing.T) {
 		k := key()
 		switch n := want[k]; {
 		case n == 0 || r.IntN(2) == 0:
-			*tab.ref(k)++
+			*refOf(k)++
 			want[k]++
 		default:
-			c := tab.ref(k)
+			c := refOf(k)
 			if *c--; *c == 0 {
 				tab.forget(k)
 				delete(want, k)
@@ -47,5 +65,24 @@ func TestCountTable(t *testing.T) {
 	}
 	if tab.get(1<<40) != 0 {
 		t.Fatal("a key never counted has a count")
+	}
+}
+
+// A spot find gave is not trusted once another key has taken the empty
+// slot it names: refAt looks the key up again.
+func TestCountTableSpotTaken(t *testing.T) {
+	tab := newCountTable[int32]()
+	*tab.ref(1)++
+	_, sp := tab.find(2) // 2 is not held: its probe ends at an empty slot
+	other := uint64(3)
+	for ; ; other++ {
+		if _, s := tab.find(other); s.i == sp.i {
+			break
+		}
+	}
+	*tab.ref(other)++ // takes that slot
+	*tab.refAt(2, sp)++
+	if tab.get(2) != 1 || tab.get(other) != 1 || !tab.consistent() {
+		t.Fatalf("counts %d and %d, want 1 and 1", tab.get(2), tab.get(other))
 	}
 }

@@ -170,14 +170,13 @@ func (m *Book) bestAddress(p *peerInfo) *addrInfo {
 	return best
 }
 
-// tellBitOf returns the tellBit of source p (nil for none), giving it one
-// if its connection is up and a bit is free; 0 if not. The caller holds
-// the lock.
-func (m *Book) tellBitOf(p *peerInfo) uint64 {
+// tellBitOf returns the tellBit of source p (nil for none), whose
+// connection is c, giving it one if its connection is up and a bit is
+// free; 0 if not. The caller holds the lock.
+func (m *Book) tellBitOf(p *peerInfo, c *connInfo) uint64 {
 	if p == nil || p.state < stateConnected {
 		return 0 // a peer we are still dialling has told us nothing
 	}
-	c := m.conns[p]
 	if c.tell != 0 || m.tellBits == math.MaxUint64 {
 		return c.tellBit()
 	}

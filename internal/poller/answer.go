@@ -18,6 +18,7 @@ type entryOf struct {
 	a     addr.NodeAddress
 	err   error
 	g     uint64    // a's network group, once parsed
+	key   uint64    // walk.Key(a.NodeID), once parsed
 	valid bool      // a's parser accepts only valid addresses (V1)
 	w     bool      // its node ID is in the walk handleResponse reads
 	kind  walk.Kind // what came of it
@@ -151,12 +152,12 @@ func (c *Core) parseEntries(from addr.NodeID, msg *Decoded) (entries []entryOf, 
 		*e = entryOf{}
 		if msg.Kind == KindResponseV1 {
 			w := &msg.Entries[i]
-			e.a, e.g, e.err = addr.GroupedFromV1(w.ID, w.IP, w.Port)
+			e.a, e.g, e.key, e.err = addr.GroupedFromV1(w.ID, w.IP, w.Port)
 			e.valid = true
 		} else {
 			e.a, e.err = msg.Entries[i].Parse(msg.Kind)
 			if e.err == nil {
-				e.g = addr.Group(e.a)
+				e.g, e.key = addr.Group(e.a), walk.Key(e.a.NodeID)
 			}
 		}
 		if e.err == nil && e.a.NodeID != from && e.a.NodeID != self {
@@ -195,7 +196,7 @@ func (c *Core) storeEntries(from addr.NodeID, entries []entryOf, groups []uint64
 		}
 		if err == nil {
 			var isNew bool
-			isNew, err = c.bk.AddParsedFrom(a, from, e.g)
+			isNew, err = c.bk.AddParsedFrom(a, from, e.g, e.key)
 			if err == nil {
 				if isNew {
 					t.added++

@@ -1,6 +1,7 @@
 package poller
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"unicode/utf8"
@@ -143,7 +144,7 @@ func readEntry(b []byte, v1 bool) (WireEntry, error) {
 			if n < 0 {
 				return WireEntry{}, protowire.ParseError(n)
 			}
-			if !utf8.Valid(v) {
+			if !ascii(v) && !utf8.Valid(v) {
 				return WireEntry{}, errUTF8
 			}
 			b = b[n:]
@@ -167,6 +168,20 @@ func readEntry(b []byte, v1 bool) (WireEntry, error) {
 		}
 	}
 	return e, nil
+}
+
+// ascii reports whether b is ASCII, so valid UTF-8: what an entry's
+// fields are (hex digits, an IP's text, a URL), read eight bytes at a
+// time with no branch on the bytes. utf8.Valid judges the rest.
+func ascii(b []byte) bool {
+	var or uint64
+	for ; len(b) >= 8; b = b[8:] {
+		or |= binary.LittleEndian.Uint64(b)
+	}
+	for _, c := range b {
+		or |= uint64(c)
+	}
+	return or&0x8080808080808080 == 0
 }
 
 // skipField consumes the value of an unknown field, as proto.Unmarshal

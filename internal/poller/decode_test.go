@@ -232,3 +232,21 @@ func TestEncodeAsGenerated(t *testing.T) {
 		}
 	}
 }
+
+// ascii agrees with a byte-by-byte reading at every length up to a few
+// words, with a byte of its high bit set at every position.
+func TestASCII(t *testing.T) {
+	for n := range 40 {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte('0' + i%75)
+		}
+		require.True(t, ascii(b), "length %d", n)
+		for i := range b {
+			c := b[i]
+			b[i] = 0x80 | c
+			require.False(t, ascii(b), "length %d, byte %d", n, i)
+			b[i] = c
+		}
+	}
+}
