@@ -394,9 +394,11 @@ type Book struct {
 	trust map[uint64]*sourceTrust // what each source group's addresses proved (trust.go)
 
 	// Feelers (feel.go): one in flight while feeling, the next not
-	// before feelAt; junkMarks, what they found in each network group.
+	// before feelAt, feelWait after the last draw; junkMarks, what they
+	// found in each network group.
 	feeling   bool
 	feelAt    stamp
+	feelWait  stamp
 	junkMarks map[uint64]*junkMark
 
 	srcs sources // the node IDs entries name as their source (srcref.go)

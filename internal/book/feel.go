@@ -68,22 +68,26 @@ func (m *Book) nextFeeler() time.Time {
 // feeler picks an entry to test and its address, of crowdSample entries
 // drawn at random: idle hearsay we never reached, due, in a group of
 // feelGroup entries or more. It sets the time of the next feeler either
-// way, so that a book with nothing to test draws at most once per
-// feelEvery. The caller holds the lock.
+// way: feelEvery after one is found; after a draw that finds none, twice
+// the last wait, up to MaxRetryTime, so that a book whose groups of
+// several are all tested draws seldom. The caller holds the lock.
 func (m *Book) feeler(at stamp) (*peerInfo, *addrInfo) {
-	m.feelAt = at + stamp(feelEvery)
-	if len(m.log) == 0 {
-		return nil, nil
-	}
 	for range crowdSample {
+		if len(m.log) == 0 {
+			break
+		}
 		p := m.log[m.opts.Rand.IntN(len(m.log))].E
 		if p.is(removed) || !p.is(placed) || p.persistent || p.connected() || p.is(proven) || p.src == noSrc || m.groupLoad(p.slotGroup) < feelGroup {
 			continue
 		}
 		if ai := m.dueAddr(p, at, nil); ai != nil && !ai.everWorked {
+			m.feelWait = stamp(feelEvery)
+			m.feelAt = at + m.feelWait
 			return p, ai
 		}
 	}
+	m.feelWait = min(max(2*m.feelWait, stamp(feelEvery)), stamp(m.opts.MaxRetryTime))
+	m.feelAt = at + m.feelWait
 	return nil, nil
 }
 

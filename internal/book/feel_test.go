@@ -71,3 +71,31 @@ func TestFeelersMarkAJunkGroup(t *testing.T) {
 	require.True(t, m.peers.get(id).is(proven), "what a feeler reached is proven")
 	checkInvariants(t, m)
 }
+
+// TestFeelersWaitLongerWhileNothingIsLeftToTest: a book whose groups of
+// several entries are all proven draws for a feeler after 1 s, then 2 s,
+// 4 s ..., not every second for ever.
+func TestFeelersWaitLongerWhileNothingIsLeftToTest(t *testing.T) {
+	clk := newFakeClock()
+	m := newPM(t, PeerManagerOptions{Options: Options{MaxPeers: 1000, MaxConnected: 10, MaxOutbound: 2, MaxOutboundPerGroup: 2}, Now: clk.Now})
+	for k := range 2 {
+		_, err := m.Add(sybilAddr(k))
+		require.NoError(t, err)
+	}
+	for range 2 {
+		a, ok := m.TryDialNext()
+		require.True(t, ok)
+		require.False(t, m.Feeler(a.NodeID))
+		require.NoError(t, m.Dialed(a))
+	}
+	addPeers(t, m, 10, 20) // lone nodes: never felt
+	wait := feelEvery
+	for range 4 {
+		_, ok := m.TryDialNext()
+		require.False(t, ok, "nothing to test")
+		require.Equal(t, clk.Now().Add(wait), m.NextDialTime())
+		clk.Advance(wait)
+		wait *= 2
+	}
+	checkInvariants(t, m)
+}
