@@ -126,14 +126,35 @@ func (m *Book) feltNothing(at stamp, g uint64) {
 	j.junk, j.seq = true, m.seq
 	slices.SortFunc(gone, func(a, b *peerInfo) int { return cmp.Compare(a.seq, b.seq) })
 	for _, p := range gone {
-		m.remove(p)
+		// An ID with addresses elsewhere keeps those: a spoof in the
+		// group does not take the node's true address with it.
+		for i := m.extra.num(p) - 1; i >= 0 && m.extra.num(p) > 1; i-- {
+			if m.inGroup(m.extra.at(p, i), p.id, g) {
+				m.extra.delete(p, i)
+			}
+		}
+		if m.extra.num(p) == 1 && m.inGroup(m.extra.at(p, 0), p.id, g) {
+			m.remove(p)
+		}
 	}
 	m.wake = m.wake || len(gone) > 0
 }
 
+// inGroup reports whether ai, an address of id, is in network group g.
+func (m *Book) inGroup(ai *addrInfo, id addr.NodeID, g uint64) bool {
+	return addr.Group(ai.addr().of(id)) == g
+}
+
+// inJunkGroup reports whether ai, an address of id, is in a group marked
+// junk.
+func (m *Book) inJunkGroup(ai *addrInfo, id addr.NodeID) bool {
+	return len(m.junkMarks) > 0 && m.junkGroup(addr.Group(ai.addr().of(id)))
+}
+
 // untestedHearsay reports whether p is an idle entry that gossip alone
 // placed (not configured, not the peer's own word) and that we never
-// reached: what a junk group loses.
+// reached: what a junk group loses (its addresses there, and the entry
+// if it has none elsewhere).
 func (m *Book) untestedHearsay(p *peerInfo) bool {
 	if p.persistent || p.connected() || p.is(proven) || p.src == noSrc || m.srcs.id(p.src) == p.id {
 		return false

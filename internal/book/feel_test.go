@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/pexnet/pex/internal/addr"
 )
 
 // TestFeelersMarkAJunkGroup: with outbound slots full, the book tests an
@@ -98,4 +100,41 @@ func TestFeelersWaitLongerWhileNothingIsLeftToTest(t *testing.T) {
 		wait *= 2
 	}
 	checkInvariants(t, m)
+}
+
+// TestAJunkGroupKeepsAnIDsAddressElsewhere: marking a group junk takes
+// the addresses gossip placed there, not the other addresses of the same
+// IDs (a spoof does not take the node's own address with it), and an ID's
+// address in a junk group is not the one passed on.
+func TestAJunkGroupKeepsAnIDsAddressElsewhere(t *testing.T) {
+	clk := newFakeClock()
+	m := newPM(t, PeerManagerOptions{Options: Options{MaxPeers: 1000}, Now: clk.Now})
+	src := nodeID(9)
+	require.NoError(t, m.AcceptedFrom(src, remoteIP(9)))
+	spoofOf := func(a NodeAddress, k int) NodeAddress {
+		s := sybilAddr(k)
+		s.NodeID = a.NodeID
+		return s
+	}
+	first, second := peerAddr(30), peerAddr(31)
+	for _, a := range []NodeAddress{sybilAddr(0), spoofOf(first, 10), first, second, spoofOf(second, 11)} {
+		ok, err := m.AddFrom(a, src)
+		require.NoError(t, err)
+		require.True(t, ok, a.String())
+	}
+	g := addr.Group(sybilAddr(0))
+	m.feltNothing(m.stamp(clk.Now()), g)
+	checkInvariants(t, m)
+	require.False(t, m.Has(sybilAddr(0).NodeID), "hearsay of the junk group leaves")
+	require.Equal(t, []NodeAddress{first}, m.Addresses(first.NodeID), "placed by its spoof, it keeps its own address")
+	require.Len(t, m.Addresses(second.NodeID), 2, "placed by its own address, it is not touched")
+
+	// Its own address failed once, the spoof never: the spoof, in a
+	// junk group, is still not what is passed on.
+	for _, ai := range m.extra.all(m.peers.get(second.NodeID)) {
+		if ai.addr().is(second) {
+			ai.failures = 1
+		}
+	}
+	require.True(t, m.bestAddress(m.peers.get(second.NodeID)).addr().is(second))
 }

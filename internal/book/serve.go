@@ -155,17 +155,34 @@ func (m *Book) advertisable(p *peerInfo, toSrc srcRef, toBit uint64, now time.Ti
 }
 
 // bestAddress is the address of p worth sharing, if any is: the one that
-// has worked, else the one failing least (one that keeps failing is not
-// passed on). p has one at least.
+// has worked, else one outside the groups feelers found junk (a spoof
+// there would be passed on in place of the node's own address), else the
+// one failing least (one that keeps failing is not passed on). p has one
+// at least.
 func (m *Book) bestAddress(p *peerInfo) *addrInfo {
 	best := m.extra.at(p, 0)
 	if !p.is(hasExtra) {
 		return best
 	}
-	for _, ai := range m.extra.all(p) {
-		if (ai.everWorked && !best.everWorked) || (ai.everWorked == best.everWorked && ai.failures < best.failures) {
-			best = ai
+	bestJunk := m.inJunkGroup(best, p.id)
+	for i, ai := range m.extra.all(p) {
+		if i == 0 {
+			continue
 		}
+		junk := m.inJunkGroup(ai, p.id)
+		switch {
+		case ai.everWorked != best.everWorked:
+			if !ai.everWorked {
+				continue
+			}
+		case junk != bestJunk:
+			if junk {
+				continue
+			}
+		case ai.failures >= best.failures:
+			continue
+		}
+		best, bestJunk = ai, junk
 	}
 	return best
 }
