@@ -321,7 +321,10 @@ func (m *PeerManager) IsConnected(id NodeID) bool {
 // inbound peer, which EvictNext then names for the transport to close.
 // Persistent peers come first; among the others it looks at a few
 // eligible peers from a random place in the book and takes the best
-// scored. The caller must report the outcome with Dialed or DialFailed.
+// scored. While outbound slots are full it may return a feeler instead: a
+// test of an address nobody has shown to work, which EvictNext names once
+// Dialed (see Feeler). The caller must report the outcome with Dialed or
+// DialFailed.
 func (m *PeerManager) TryDialNext() (NodeAddress, bool) {
 	m.mu.Lock()
 	defer m.unlock()
@@ -470,12 +473,23 @@ func (m *PeerManager) Good(id NodeID) {
 }
 
 // EvictNext returns a connected peer to disconnect: one whose score fell
-// to EvictScore, one displaced by a newcomer, or a displaced one that has
-// had its answer (see Accepted).
+// to EvictScore, one displaced by a newcomer, a displaced one that has
+// had its answer (see Accepted), or a feeler once made (see Feeler).
 func (m *PeerManager) EvictNext() (NodeID, bool) {
 	m.mu.Lock()
 	defer m.unlock()
 	return m.b.EvictNext()
+}
+
+// Feeler reports whether id is being dialled, or is connected, as a
+// feeler: a test dial TryDialNext made while outbound slots were full, to
+// an address in a network group of several that nobody has shown to
+// work. It is closed once made (EvictNext names it), is never Up, and a
+// transport need not start anything else on it.
+func (m *PeerManager) Feeler(id NodeID) bool {
+	m.mu.Lock()
+	defer m.unlock()
+	return m.b.Feeler(id)
 }
 
 // DialNext blocks until TryDialNext has an address for it, or ctx ends.

@@ -50,7 +50,10 @@ func (m *Book) CrowdedInbound(now time.Time, id addr.NodeID) bool {
 // inbound peer, which EvictNext then names for the transport to close.
 // Persistent peers come first; among the others it looks at a few
 // eligible peers from a random place in the book and takes the best
-// scored. The caller must report the outcome with Dialed or DialFailed.
+// scored. While outbound slots are full it may return a feeler instead: a
+// test of an address nobody has shown to work, which EvictNext names once
+// Dialed (see Feeler). The caller must report the outcome with Dialed or
+// DialFailed.
 func (m *Book) TryDialNext(now time.Time) (addr.NodeAddress, bool) {
 	a, ok, _ := m.tryDialNext(now)
 	return a, ok
@@ -395,9 +398,10 @@ func (m *Book) dialFailed(now time.Time, a addr.NodeAddress, mismatch bool) {
 		ai.failures++
 		ai.retryAt = m.stamp(now.Add(m.slots.Backoff(int(ai.failures))))
 		if mismatch && !felt {
-			// A feeler's find is no strike: feelers test crowded groups,
-			// where spoofs gather, and would charge honest relays for
-			// the spoofs they pass on far beyond their share.
+			// A feeler's find is no strike: feelers test groups of
+			// several entries, where spoofs gather, and would charge
+			// honest relays for the spoofs they pass on far beyond
+			// their share.
 			m.strike(ai)
 		}
 		gossip := !ai.everWorked && ai.srcGroup != addr.NoGroup
