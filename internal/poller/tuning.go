@@ -51,10 +51,10 @@ const (
 	// Why: an empty answer from a walk in ground we know says nothing of
 	// what we miss elsewhere; and the target is every node at 99% of the
 	// network, so a node that may miss 1% keeps asking.
-	// Guards: the attack rows' worst honest node (at 0.02, 10% over 256
-	// /16s, seed 3: 0.982, at 0.01: 0.988); from 0.01 to 0.03 the golden
-	// runs move by a few messages (sybil-120-seed2-attackers30); at 0.2,
-	// cold-200-seed2 and churn-200-seed2.
+	// Guards: the attack rows' worst honest node (pexsim -scenario
+	// sybil); from 0.01 to 0.03 the golden runs move by a few messages
+	// (sybil-120-seed2-attackers30); at 0.2, cold-200-seed2 and
+	// churn-200-seed2.
 	missingShare = 0.01
 
 	// bookFull is the PeerRatio at which the wait is MaxInterval once an
