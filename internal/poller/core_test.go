@@ -1933,6 +1933,21 @@ func TestCoreSizeEstimatePoolsWalks(t *testing.T) {
 	require.LessOrEqual(t, core.NetworkSizeEstimate(), 1150, "a lower bound")
 }
 
+// rxFillBut adds to pm's book the addresses of ids but those whose index
+// miss selects, and returns those, in order.
+func rxFillBut(t *testing.T, pm *PeerManager, ids []NodeAddress, miss func(int) bool) []NodeAddress {
+	t.Helper()
+	var missing []NodeAddress
+	for i, a := range ids {
+		if miss(i) {
+			missing = append(missing, a)
+		} else {
+			rxFill(t, pm, a)
+		}
+	}
+	return missing
+}
+
 func TestCoreSizeEstimateCountsWhatAWalkLeftOutForUs(t *testing.T) {
 	// A network of 2,000 in our order; we know every other entry. A
 	// walking peer has had our book from us, so its walk leaves it out:
@@ -1942,15 +1957,7 @@ func TestCoreSizeEstimateCountsWhatAWalkLeftOutForUs(t *testing.T) {
 	// the run shows the network.
 	pm := rxPM(t, PeerManagerOptions{Options: book.Options{MaxPeers: 10_000}})
 	core := rxCore(t, Config{}, pm)
-	ids := rxInOrder(pm, 100, 2000)
-	var missing []NodeAddress
-	for i, a := range ids {
-		if i%2 == 1 {
-			missing = append(missing, a)
-		} else {
-			rxFill(t, pm, a)
-		}
-	}
+	missing := rxFillBut(t, pm, rxInOrder(pm, 100, 2000), func(i int) bool { return i%2 == 1 })
 	now := time.Unix(1_700_000_000, 0)
 	who := rxSentTo(t, core.PeerUpdate(now, PeerUpdate{NodeID: nodeID(1), Status: PeerStatusUp, Caps: CapV2}))
 	core.Receive(now.Add(50*time.Millisecond), Envelope{From: who, Message: testkit.V2RespAddrs(missing[:100]...)})
@@ -1973,14 +1980,7 @@ func TestCoreAsksADonePeerForWhatTheNetworkLearntLast(t *testing.T) {
 	pm := rxPM(t, PeerManagerOptions{Options: book.Options{MaxPeers: 10_000}})
 	core := rxCore(t, Config{}, pm)
 	ids := rxInOrder(pm, 100, 1000)
-	var missing []NodeAddress
-	for i, a := range ids {
-		if i%10 == 5 {
-			missing = append(missing, a)
-		} else {
-			rxFill(t, pm, a)
-		}
-	}
+	missing := rxFillBut(t, pm, ids, func(i int) bool { return i%10 == 5 })
 	const d, s, e = 1, 2, 3
 	now := time.Unix(1_700_000_000, 0)
 	require.Equal(t, nodeID(d), rxSentTo(t, core.PeerUpdate(now, PeerUpdate{NodeID: nodeID(d), Status: PeerStatusUp, Caps: CapV2})))
