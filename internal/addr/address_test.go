@@ -501,17 +501,7 @@ func FuzzParseNodeAddress(f *testing.F) {
 // just past them, at the edges and middle of every /16 (every range is a
 // /16 or wider, or in unroutable4 with its edges), and at random.
 func TestIsRoutableIPv4Ranges(t *testing.T) {
-	reference := func(ip netip.Addr) bool {
-		if !ip.IsGlobalUnicast() || ip.IsPrivate() {
-			return false
-		}
-		for _, p := range Unroutable {
-			if p.Contains(ip) {
-				return false
-			}
-		}
-		return true
-	}
+	reference := routableByPrefixes
 	var ips []netip.Addr
 	for _, p := range append(append([]netip.Prefix(nil), notGlobal4...), Unroutable...) {
 		if !p.Addr().Is4() {

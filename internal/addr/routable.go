@@ -50,6 +50,13 @@ func IsRoutableIP(ip netip.Addr) bool {
 		}
 		return true
 	}
+	return routableByPrefixes(ip)
+}
+
+// routableByPrefixes is the rule IsRoutableIP follows, read against
+// netip's predicates and Unroutable's prefixes: what it does for IPv6,
+// and what unroutable4's masks give for IPv4.
+func routableByPrefixes(ip netip.Addr) bool {
 	if !ip.IsGlobalUnicast() || ip.IsPrivate() {
 		// IsGlobalUnicast is false for loopback, link-local, multicast and
 		// unspecified; IsPrivate covers RFC 1918 and fc00::/7.
