@@ -53,8 +53,16 @@ func (m *Book) AddPersistent(a addr.NodeAddress) error {
 		c.feeler = false
 		switch p.state {
 		case stateDialing:
-			m.feeling = false
+			// Now a dial of ours, it takes a slot, and another
+			// connection may have to make room.
+			m.feelers--
+			m.slots.Open()
 			m.markOutbound(p, c.dialing.addr().of(p.id))
+			if m.slots.Over() {
+				if v := m.spareable(); v != nil {
+					m.queueEviction(v)
+				}
+			}
 		case stateReady:
 			m.updates = append(m.updates, event.PeerUpdate{NodeID: p.id, Status: event.PeerStatusUp, Caps: c.caps})
 		}

@@ -393,10 +393,10 @@ type Book struct {
 
 	trust map[uint64]*sourceTrust // what each source group's addresses proved (trust.go)
 
-	// Feelers (feel.go): one in flight while feeling, the next not
-	// before feelAt, feelWait after the last draw; junkMarks, what they
-	// found in each network group.
-	feeling   bool
+	// Feelers (feel.go): feelers dialled and not yet connected or
+	// failed, the next not before feelAt, feelWait after the last draw;
+	// junkMarks, what they found in each network group.
+	feelers   int
 	feelAt    stamp
 	feelWait  stamp
 	junkMarks map[uint64]*junkMark

@@ -287,6 +287,15 @@ func (c *loadCounts) top() int {
 	return 0
 }
 
+// atLeast is how many groups hold l entries or more.
+func (c *loadCounts) atLeast(l int) int {
+	k := 0
+	for ; l < len(c.n); l++ {
+		k += c.n[l]
+	}
+	return k
+}
+
 // typical is the least load such that a quarter of the book's entries
 // sit in groups that hold no more (0 for an empty book): a network
 // crowded into a few groups is its own typical group, however many lone

@@ -38,8 +38,9 @@ import (
 //     placed;
 //   - each tell bit belongs to one connected peer, and addresses carry
 //     only bits held or freed;
-//   - a dialing entry is outbound, or a feeler: at most one feeler is
-//     dialled at a time, and a feeler connection is queued to go;
+//   - a dialing entry is outbound, or a feeler: at most MaxOutbound
+//     feelers are dialled at a time, and a feeler connection is queued
+//     to go;
 //   - no entry placed in a junk group after it was marked is hearsay we
 //     never reached (feel.go);
 //   - the trust table holds at most MaxPeers source groups, and no idle
@@ -67,8 +68,8 @@ func (m *Book) Check() error {
 		if m.peers.get(id) != p {
 			return fmt.Errorf("entry %s held but not found by its ID", id)
 		}
-		if p.connected() {
-			active++
+		if p.connected() && (p.state != stateDialing || !m.conns[p].feeler) {
+			active++ // a feeler takes a slot once connected
 		}
 		if p.is(outbound) {
 			dialled++
@@ -366,18 +367,18 @@ func (m *Book) checkOrder() error {
 	return nil
 }
 
-// checkFeelers verifies that one feeler at most is dialled, as
-// Book.feeling says, and that no entry placed in a junk group after it
+// checkFeelers verifies that Book.feelers counts the feelers dialled, at
+// most MaxOutbound, and that no entry placed in a junk group after it
 // was marked is hearsay we never reached.
 func (m *Book) checkFeelers() error {
-	feeling := 0
+	feelers := 0
 	for p, c := range m.conns {
 		if c.feeler && p.state == stateDialing {
-			feeling++
+			feelers++
 		}
 	}
-	if feeling > 1 || (feeling == 1) != m.feeling {
-		return fmt.Errorf("%d feelers dialled, feeling %v", feeling, m.feeling)
+	if feelers != m.feelers || feelers > m.opts.MaxOutbound {
+		return fmt.Errorf("%d feelers dialled, counted %d, at most %d", feelers, m.feelers, m.opts.MaxOutbound)
 	}
 	for g, j := range m.junkMarks {
 		if j.fails <= 0 {

@@ -94,11 +94,11 @@ func (m *Book) tryDialNext(now time.Time) (addr.NodeAddress, bool, time.Time) {
 		if p, ai = m.feeler(at); p == nil {
 			return addr.NodeAddress{}, false, earliest(next, m.nextFeeler())
 		}
-		// A test dial beside the outbound slots, closed once made.
+		// A test dial beside the slots, closed once made: it takes a
+		// slot only once connected, queued to go at once.
 		p.state = stateDialing
 		m.setConn(p, &connInfo{dialing: ai, feeler: true})
-		m.slots.Open()
-		m.feeling = true
+		m.feelers++
 		m.unrank(p)
 		a := ai.addr().of(p.id)
 		m.conns[p].connGroup = addr.Group(a)
@@ -284,6 +284,9 @@ func (m *Book) Dialed(now time.Time, a addr.NodeAddress) error {
 	}
 	switch p.state {
 	case stateDialing:
+		if m.conns[p].feeler {
+			m.slots.Open()
+		}
 	case stateIdle:
 		if m.slots.AtCapacity() {
 			return errs.ErrTooManyPeers
@@ -322,7 +325,7 @@ func (m *Book) Dialed(now time.Time, a addr.NodeAddress) error {
 	m.setScore(p, int(p.score)+scoreConnected)
 	m.sparePersistent() // as in accepted
 	if m.conns[p].feeler {
-		m.feeling = false
+		m.feelers--
 		m.queueEviction(p) // tested: it goes
 	}
 	return nil
@@ -378,10 +381,11 @@ func (m *Book) dialFailed(now time.Time, a addr.NodeAddress, mismatch bool) {
 	if p.state == stateDialing {
 		felt, g = m.conns[p].feeler, m.conns[p].connGroup
 		if felt {
-			m.feeling = false
+			m.feelers--
+		} else {
+			m.slots.Close()
 		}
 		p.state = stateIdle
-		m.slots.Close()
 		m.clearOutbound(p)
 		m.dropConn(p)
 		// As on Disconnected: an idle peer is not queued for eviction,
@@ -547,6 +551,15 @@ func (m *Book) accepted(now time.Time, id addr.NodeID, g uint64) error {
 		return err
 	}
 	p := m.peers.get(id)
+	if p != nil && p.state == stateDialing && m.conns[p].feeler {
+		// It dials us as we test its address: an inbound peer like any
+		// other, and the test is off (our dial will end with
+		// errs.ErrDuplicateConnection, which costs the address nothing).
+		m.feelers--
+		p.state = stateIdle
+		m.dropConn(p)
+		m.rank(p)
+	}
 	if p != nil && p.state == stateDialing {
 		// We are dialling it as it dials us: its connection is here, so
 		// it wins, and our dial will end with errs.ErrDuplicateConnection.
@@ -704,7 +717,7 @@ func (m *Book) inboundVictim(newcomer uint64) *peerInfo {
 	var cands []lifecycle.Inbound
 	var peers []*peerInfo
 	for _, p := range m.peers.all() {
-		if !p.connected() || p.is(outbound) || p.persistent || p.is(evicting) || m.conns[p].visitor {
+		if !p.connected() || p.is(outbound) || p.persistent || p.is(evicting) || m.conns[p].visitor || m.conns[p].feeler {
 			continue
 		}
 		cands = append(cands, lifecycle.Inbound{ID: p.id, Group: m.group(p), Score: int(p.score), ConnectedAt: m.time(m.conns[p].connectedAt)})
@@ -769,11 +782,12 @@ func (m *Book) Disconnected(now time.Time, id addr.NodeID) {
 		m.slots.Gone()
 	}
 	if p.state == stateDialing && m.conns[p].feeler {
-		m.feeling = false
+		m.feelers--
+	} else {
+		m.slots.Close()
 	}
 	p.state = stateIdle
 	m.dropTellBit(p)
-	m.slots.Close()
 	// Do not redial at once a peer that just dropped us (or that we
 	// dropped): it may have displaced us, and redialling straight away
 	// would churn connections.

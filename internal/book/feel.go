@@ -12,24 +12,40 @@ import (
 //
 // Counting cannot tell an attacker's /16 holding a few addresses nobody
 // listens on from a /16 holding a few honest nodes; a dial can. While
-// outbound slots are full (so no ordinary dial tests anything), the book
-// sends one test dial at a time, a feeler, to an address we never reached
-// in a network group that holds several entries, and closes the
-// connection once it is made: the address is then proven. A feeler that
-// finds nobody (or another node ID) counts against the address's network
-// group; a group whose feelers failed more often than its addresses ever
-// worked is junk: what gossip alone placed there and we never reached
-// leaves at once, and it takes no more hearsay until MaxRetryTime after
-// its last failed feeler. Its nodes' own word (an inbound peer's address)
-// and what we reached stay. A lone node's group holds one entry, so no
-// feeler tests it: a network of lone nodes sends none.
+// no ordinary dial may go (so none tests anything), the book
+// sends test dials, feelers, to addresses we never reached in network
+// groups that hold several entries, and closes each connection once it is
+// made: the address is then proven. A feeler that finds nobody (or
+// another node ID) counts against the address's network group; a group
+// whose feelers failed more often than its addresses ever worked is junk:
+// what gossip alone placed there and we never reached leaves at once, and
+// it takes no more hearsay until MaxRetryTime after its last failed
+// feeler. Its nodes' own word (an inbound peer's address) and what we
+// reached stay. A lone node's group holds one entry, so no feeler tests
+// it: a network of lone nodes sends none.
+//
+// The pace: each group of several entries is felt within feelSpan, and
+// one a second at least while any waits; at most MaxOutbound feelers are
+// in flight, as they stand in for the outbound dials the full slots
+// hold back.
 const (
-	// feelEvery is the least time between two feelers.
-	// Why: an attacker spread over 256 /16s places hearsay in each, and
-	// each group takes one or two failed feelers to mark: about 4 to 8
-	// minutes at one a second (SPEC 6a: junk leaves within minutes);
-	// one at a time, a dial to nobody costs the dial timeout.
-	// Guards: TestFeelersMarkAJunkGroup; the 256-/16 attack rows.
+	// feelSpan is how long the feelers take to test every group of
+	// several entries: the gap between two is feelSpan over the number
+	// of such groups.
+	// Why: the attackers' share of a book must be down to their share
+	// of the network from the first minute on (SPEC 8), and outbound
+	// slots fill in a cold start's first half minute; an attacker spread
+	// over 256 /16s places hearsay in each, and one failed feeler marks
+	// a group none of whose entries we reached.
+	// Guards: the 256-/16 attack rows; TestFeelersKeepPaceWithTheGroupsToTest.
+	feelSpan = 10 * time.Second
+
+	// feelEvery is the longest gap between two feelers while a group of
+	// several entries holds one we never reached.
+	// Why: a few such groups are tested in a few seconds, not in
+	// feelSpan, as a cloud range of honest nodes gets its entries
+	// proven; one a second is no load for any peer.
+	// Guards: TestFeelersMarkAJunkGroup.
 	feelEvery = time.Second
 
 	// feelGroup is the least number of entries a network group holds for
@@ -48,27 +64,41 @@ type junkMark struct {
 	seq   uint64 // the last entry inserted when it was marked junk
 }
 
-// feelerDue reports whether a feeler may go out at at: outbound slots
-// full (an ordinary dial would test as much), room for one more
-// connection, none in flight, feelEvery since the last, and some group
-// of feelGroup entries or more.
+// feelerDue reports whether a feeler may go out at at: its time has
+// come and one may go (mayFeel).
 func (m *Book) feelerDue(at stamp) bool {
-	return !m.feeling && m.slots.OutboundFull() && !m.slots.Full() && at >= m.feelAt && m.crowd.top() >= feelGroup
+	return at >= m.feelAt && m.mayFeel()
+}
+
+// mayFeel reports whether a feeler may go out once its time comes: no
+// ordinary dial may (outbound slots full, or every slot taken; such a
+// dial would test as much), fewer than MaxOutbound feelers are in flight,
+// and some group holds feelGroup entries or more. Feelers go beside the
+// slots: peers that fill our inbound slots, an attacker's among them, do
+// not stop them.
+func (m *Book) mayFeel() bool {
+	return m.feelers < m.opts.MaxOutbound && (m.slots.OutboundFull() || m.slots.Full()) && m.crowd.top() >= feelGroup
 }
 
 // nextFeeler is when the next feeler may go out, zero if none is
 // waiting for its time.
 func (m *Book) nextFeeler() time.Time {
-	if m.feeling || !m.slots.OutboundFull() || m.slots.Full() || m.crowd.top() < feelGroup {
+	if !m.mayFeel() {
 		return time.Time{}
 	}
 	return m.time(m.feelAt)
 }
 
+// feelGap is the gap between two feelers: feelSpan over the groups of
+// feelGroup entries or more, and feelEvery at most.
+func (m *Book) feelGap() stamp {
+	return stamp(min(feelEvery, feelSpan/time.Duration(max(1, m.crowd.atLeast(feelGroup)))))
+}
+
 // feeler picks an entry to test and its address, of crowdSample entries
 // drawn at random: idle hearsay we never reached, due, in a group of
 // feelGroup entries or more. It sets the time of the next feeler either
-// way: feelEvery after one is found; after a draw that finds none, twice
+// way: feelGap after one is found; after a draw that finds none, twice
 // the last wait, up to MaxRetryTime, so that a book whose groups of
 // several are all tested draws seldom. The caller holds the lock.
 func (m *Book) feeler(at stamp) (*peerInfo, *addrInfo) {
@@ -81,12 +111,12 @@ func (m *Book) feeler(at stamp) (*peerInfo, *addrInfo) {
 			continue
 		}
 		if ai := m.dueAddr(p, at, nil); ai != nil && !ai.everWorked {
-			m.feelWait = stamp(feelEvery)
+			m.feelWait = m.feelGap()
 			m.feelAt = at + m.feelWait
 			return p, ai
 		}
 	}
-	m.feelWait = min(max(2*m.feelWait, stamp(feelEvery)), stamp(m.opts.MaxRetryTime))
+	m.feelWait = min(max(2*m.feelWait, m.feelGap()), stamp(m.opts.MaxRetryTime))
 	m.feelAt = at + m.feelWait
 	return nil, nil
 }
@@ -94,8 +124,8 @@ func (m *Book) feeler(at stamp) (*peerInfo, *addrInfo) {
 // feltNothing records that a feeler to an entry of network group g found
 // nobody, or another node ID, and marks g junk once such failures pass its
 // proven entries (purging what gossip alone placed there). The table
-// holds the groups feelers failed in within MaxRetryTime: at most one a
-// feelEvery. The caller holds the lock.
+// holds the groups feelers failed in within MaxRetryTime. The caller
+// holds the lock.
 func (m *Book) feltNothing(at stamp, g uint64) {
 	j := m.junkMarks[g]
 	if j == nil {

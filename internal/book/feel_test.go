@@ -1,6 +1,7 @@
 package book
 
 import (
+	"net/netip"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -137,4 +138,80 @@ func TestAJunkGroupKeepsAnIDsAddressElsewhere(t *testing.T) {
 		}
 	}
 	require.True(t, m.bestAddress(m.peers.get(second.NodeID)).addr().is(second))
+}
+
+// TestFeelersKeepPaceWithTheGroupsToTest: with many groups of several
+// entries, feelers go feelSpan over their number apart, several in
+// flight, but never more than MaxOutbound at once.
+func TestFeelersKeepPaceWithTheGroupsToTest(t *testing.T) {
+	clk := newFakeClock()
+	m := newPM(t, PeerManagerOptions{Options: Options{MaxPeers: 1000, MaxConnected: 10, MaxOutbound: 2}, Now: clk.Now})
+	addPeers(t, m, 0, 2)
+	for range 2 {
+		a, ok := m.TryDialNext()
+		require.True(t, ok)
+		require.NoError(t, m.Dialed(a))
+	}
+	const groups = 60
+	src := nodeID(9)
+	require.NoError(t, m.AcceptedFrom(src, remoteIP(9)))
+	for g := range groups {
+		for k := range 2 {
+			a, err := NodeAddressFromIP(nodeID(2_000_000+2*g+k), netip.AddrFrom4([4]byte{67, byte(g), 0, byte(k + 1)}), 26656)
+			require.NoError(t, err)
+			ok, err := m.AddFrom(a, src)
+			require.NoError(t, err)
+			require.True(t, ok)
+		}
+	}
+	gap := feelSpan / groups
+	require.Less(t, gap, feelEvery)
+
+	first, ok := m.TryDialNext()
+	require.True(t, ok)
+	require.True(t, m.Feeler(first.NodeID))
+	_, ok = m.TryDialNext()
+	require.False(t, ok, "the next feeler waits its gap")
+	require.Equal(t, clk.Now().Add(gap), m.NextDialTime())
+	clk.Advance(gap)
+	second, ok := m.TryDialNext()
+	require.True(t, ok, "a second feeler beside the first")
+	require.True(t, m.Feeler(second.NodeID))
+	clk.Advance(gap)
+	checkInvariants(t, m)
+	_, ok = m.TryDialNext()
+	require.False(t, ok, "MaxOutbound feelers in flight")
+	require.True(t, m.NextDialTime().IsZero(), "nothing to wait for while they are")
+	m.DialFailed(first)
+	a, ok := m.TryDialNext()
+	require.True(t, ok, "one came back: the next goes")
+	require.True(t, m.Feeler(a.NodeID))
+	checkInvariants(t, m)
+}
+
+// TestFeelersGoWhilePeersThatDialledUsHoldEverySlot: with every slot
+// taken by inbound peers, no ordinary dial goes, and feelers still test
+// the groups of several entries: they go beside the slots.
+func TestFeelersGoWhilePeersThatDialledUsHoldEverySlot(t *testing.T) {
+	clk := newFakeClock()
+	m := newPM(t, PeerManagerOptions{Options: Options{MaxPeers: 1000, MaxConnected: 3, MaxOutbound: 1}, Now: clk.Now})
+	for i := range 3 {
+		require.NoError(t, m.AcceptedFrom(nodeID(i), remoteIP(byte(i+1))))
+	}
+	for k := range 3 {
+		_, err := m.AddFrom(sybilAddr(k), nodeID(0))
+		require.NoError(t, err)
+	}
+	a, ok := m.TryDialNext()
+	require.True(t, ok, "a feeler, though every slot is taken")
+	require.True(t, m.Feeler(a.NodeID))
+	require.Equal(t, 3, m.slots.Active(), "it takes no slot while it dials")
+	checkInvariants(t, m)
+	require.NoError(t, m.Dialed(a))
+	id, ok := m.EvictNext()
+	require.True(t, ok)
+	require.Equal(t, a.NodeID, id, "once made, it goes; nobody else does")
+	m.Disconnected(id)
+	require.Equal(t, 3, m.slots.Active())
+	checkInvariants(t, m)
 }

@@ -266,7 +266,9 @@ func (h *fzPM) check(what string, before map[NodeID]fzSnap, target NodeID, mayDr
 			fail("%s score %d persistent %v", id, p.score, p.persistent)
 		}
 		if p.connected() {
-			active++
+			if p.state != stateDialing || !m.conns[p].feeler {
+				active++ // a feeler takes a slot once connected
+			}
 			if p.is(evicting) {
 				nEvicting++
 			}
