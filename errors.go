@@ -37,6 +37,11 @@ var (
 	// (PeerManager.DialMismatch), so the book takes nothing new from it
 	// (see PeerManager.AddFrom).
 	ErrDistrustedSource = errs.ErrDistrustedSource
+	// ErrAnotherNodesAddress: gossip named an address for a node ID while
+	// a peer connected from that very host and port proved another ID
+	// there (a spoof; see PeerManager.AddFrom). Not the teller's fault:
+	// honest peers pass on the spoofs they hold.
+	ErrAnotherNodesAddress = errs.ErrAnotherNodesAddress
 
 	// ErrMessageTooLarge: a message over the channel's receive capacity;
 	// it was refused before decoding.

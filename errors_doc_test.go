@@ -27,6 +27,7 @@ var sentinels = map[string]error{
 	"ErrSourceGroupFull":     ErrSourceGroupFull,
 	"ErrNetworkGroupFull":    ErrNetworkGroupFull,
 	"ErrDistrustedSource":    ErrDistrustedSource,
+	"ErrAnotherNodesAddress": ErrAnotherNodesAddress,
 	"ErrMessageTooLarge":     ErrMessageTooLarge,
 	"ErrMalformedMessage":    ErrMalformedMessage,
 	"ErrUnknownMessage":      ErrUnknownMessage,
@@ -372,6 +373,17 @@ func errorCases() []errorCase {
 			}
 			pm.DialMismatch(a)
 		}
+	}})
+	cases = append(cases, errorCase{"PeerManager.AddFrom", []string{"ErrAnotherNodesAddress"}, func(t *testing.T) error {
+		// Another ID at the host and port a connected peer proved its own.
+		pm := docPM(t, PeerManagerOptions{})
+		peer, src := docPubAddr(t, 50, 0), docPubAddr(t, 51, 1)
+		require.NoError(t, pm.AcceptedFrom(peer.NodeID, netip.MustParseAddrPort("20.50.0.1:40000"), peer))
+		require.NoError(t, pm.AcceptedFrom(src.NodeID, netip.MustParseAddrPort("20.51.0.2:40000")))
+		spoof := docPubAddr(t, 50, 7)
+		spoof.Hostname, spoof.Port = peer.Hostname, peer.Port
+		_, err := pm.AddFrom(spoof, src.NodeID)
+		return err
 	}})
 	return cases
 }

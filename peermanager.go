@@ -225,8 +225,10 @@ func (m *PeerManager) Add(a NodeAddress) (bool, error) {
 // ErrAddressBookFull, ErrNetworkGroupFull, and ErrSourceGroupFull when
 // src's share (or its share of a's group) is full; and
 // ErrDistrustedSource when src's group told us of addresses that failed
-// far more often than they proved live (DialMismatch). A node ID we have reached at an
-// address takes no other address from gossip while that one works.
+// far more often than they proved live (DialMismatch); and
+// ErrAnotherNodesAddress when a peer connected to us proved another node
+// ID at a's host and port. A node ID we have reached at an address takes
+// no other address from gossip while that one works.
 func (m *PeerManager) AddFrom(a NodeAddress, src NodeID) (bool, error) {
 	m.mu.Lock()
 	defer m.unlock()

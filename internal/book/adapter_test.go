@@ -59,6 +59,7 @@ var (
 	ErrUnsolicitedResponse = errs.ErrUnsolicitedResponse
 	ErrSourceGroupFull     = errs.ErrSourceGroupFull
 	ErrNetworkGroupFull    = errs.ErrNetworkGroupFull
+	ErrAnotherNodesAddress = errs.ErrAnotherNodesAddress
 	ErrNotConnected        = errs.ErrNotConnected
 )
 

@@ -173,6 +173,14 @@ func (m *Book) addValid(a addr.NodeAddress, src addr.NodeID, g, key uint64) (boo
 		}
 		return false, err
 	}
+	if src != "" && src != a.NodeID && len(m.live) > 0 {
+		// A peer connected from this host and port proved another ID
+		// there: a dial would end in DialMismatch. Honest peers pass on
+		// the spoofs they hold, so this is nobody's fault.
+		if id, ok := m.live[endpointKey(a)]; ok && id != a.NodeID {
+			return false, fmt.Errorf("%w: %s is %s", errs.ErrAnotherNodesAddress, a, id)
+		}
+	}
 	// The source's entry (nil for none: no entry has the empty ID), looked
 	// up once for its group, its slot and its tell bit.
 	sp, sc := m.sourceEntry(src)
@@ -314,6 +322,9 @@ func (m *Book) setConn(p *peerInfo, c *connInfo) {
 }
 
 func (m *Book) dropConn(p *peerInfo) {
+	if c := m.conns[p]; c != nil && c.live {
+		m.forgetLive(p.id)
+	}
 	delete(m.conns, p)
 	m.lastSrc, m.lastConn = nil, nil
 }

@@ -298,6 +298,10 @@ type connInfo struct {
 	visitor bool
 	// feeler: a test dial of ours, closed once it is made (feel.go).
 	feeler bool
+	// live: the peer proved its ID at a host and port on this connection
+	// (the address we dialled, or the host it came from with the port it
+	// announced), its key in Book.live.
+	live bool
 }
 
 // dialingAddr is the address p is being dialled at, nil if none.
@@ -356,6 +360,10 @@ type Book struct {
 	opts Options
 	// selfEndpoints are the host:port pairs of our own addresses.
 	selfEndpoints map[endpoint]bool
+	// live names, for each host and port where a connected peer proved
+	// its ID, that ID: gossip naming another ID there is a spoof. One
+	// key per connected peer at most.
+	live map[endpoint]addr.NodeID
 
 	peers  peerTable
 	order  []*peerInfo // sorted by ID; may hold removed entries
@@ -445,6 +453,7 @@ func New(self addr.NodeID, opts Options) (*Book, error) {
 		selfKey:       walk.Key(self),
 		opts:          o,
 		selfEndpoints: make(map[endpoint]bool),
+		live:          make(map[endpoint]addr.NodeID),
 		peers:         newPeerTable(),
 		bucketKey:     bucketKey{o.Rand.Uint64(), o.Rand.Uint64()},
 		slots: lifecycle.NewSlots(lifecycle.Limits{

@@ -43,6 +43,8 @@ import (
 //     to go;
 //   - no entry placed in a junk group after it was marked is hearsay we
 //     never reached (feel.go);
+//   - each live address names one connected peer, which proved its ID
+//     there, and each such peer has one;
 //   - the trust table holds at most MaxPeers source groups, and no idle
 //     entry we never reached stands on distrusted sources alone;
 //   - an entry has connection state (conn) exactly while dialing or
@@ -379,6 +381,21 @@ func (m *Book) checkFeelers() error {
 	}
 	if feelers != m.feelers || feelers > m.opts.MaxOutbound {
 		return fmt.Errorf("%d feelers dialled, counted %d, at most %d", feelers, m.feelers, m.opts.MaxOutbound)
+	}
+	keys := make(map[addr.NodeID]int, len(m.live))
+	for _, id := range m.live {
+		p := m.peers.get(id)
+		if p == nil || m.conns[p] == nil || !m.conns[p].live || p.state == stateDialing {
+			return fmt.Errorf("live address of %s, not a peer connected at it", id)
+		}
+		if keys[id]++; keys[id] > 1 {
+			return fmt.Errorf("%s live at two addresses", id)
+		}
+	}
+	for p, c := range m.conns {
+		if c.live && keys[p.id] == 0 {
+			return fmt.Errorf("%s connected at a live address the book does not hold", p.id)
+		}
 	}
 	for g, j := range m.junkMarks {
 		if j.fails <= 0 {

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"container/heap"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"time"
@@ -324,6 +325,7 @@ func (m *Book) Dialed(now time.Time, a addr.NodeAddress) error {
 	}
 	m.setScore(p, int(p.score)+scoreConnected)
 	m.sparePersistent() // as in accepted
+	m.proveAt(p.id, a)
 	if m.conns[p].feeler {
 		m.feelers--
 		m.queueEviction(p) // tested: it goes
@@ -471,6 +473,7 @@ func (m *Book) AcceptedFrom(now time.Time, id addr.NodeID, remote netip.AddrPort
 			_, _ = m.AddFrom(seen, id)
 			if ip, ok := seen.IP(); ok && remote.IsValid() && ip.Unmap() == remote.Addr().Unmap() {
 				m.forgetOthersAt(seen)
+				m.proveAt(id, seen)
 			}
 		}
 	}
@@ -513,6 +516,35 @@ func (m *Book) forgetOthersAt(a addr.NodeAddress) {
 	if len(stale) > 0 {
 		m.wake = true
 	}
+}
+
+// proveAt records that connected peer id proved its ID at a's host and
+// port (see Book.live), while this connection lasts. The caller holds the
+// lock.
+func (m *Book) proveAt(id addr.NodeID, a addr.NodeAddress) {
+	p := m.peers.get(id)
+	if p == nil || m.conns[p] == nil || a.Hostname == "" {
+		return
+	}
+	if m.conns[p].live {
+		m.forgetLive(id)
+	}
+	e := endpointKey(a)
+	if old, ok := m.live[e]; ok {
+		// Another ID proved itself there before (a host that came back
+		// under a new ID): the newest word holds.
+		if q := m.peers.get(old); q != nil && m.conns[q] != nil {
+			m.conns[q].live = false
+		}
+	}
+	m.conns[p].live = true
+	m.live[e] = id
+}
+
+// forgetLive drops id's key from Book.live: a scan of at most one key per
+// connected peer, when a connection that proved one ends.
+func (m *Book) forgetLive(id addr.NodeID) {
+	maps.DeleteFunc(m.live, func(_ endpoint, v addr.NodeID) bool { return v == id })
 }
 
 // observedHost is the announced address a with the host we saw the

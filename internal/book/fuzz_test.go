@@ -16,7 +16,7 @@ import (
 // fzPMSentinels are the exported errors PeerManager methods may return.
 var fzPMSentinels = []error{
 	ErrInvalidAddress, ErrInvalidNodeID, ErrSelfAddress, ErrUnroutableAddress,
-	ErrAddressBookFull, ErrSourceGroupFull, ErrNetworkGroupFull, ErrTooManyPeers, ErrDuplicateConnection,
+	ErrAddressBookFull, ErrSourceGroupFull, ErrNetworkGroupFull, ErrAnotherNodesAddress, ErrTooManyPeers, ErrDuplicateConnection,
 }
 
 // ---------------------------------------------------------------------------

@@ -290,3 +290,40 @@ func TestSpoofsInACrowdedGroupMakeRoomForTheTruth(t *testing.T) {
 	require.Contains(t, addrs, victim)
 	checkInvariants(t, m)
 }
+
+// TestGossipOfAnotherIDAtAConnectedPeersAddressIsRefused: while a peer
+// that proved its ID at a host and port is connected, gossip naming
+// another ID there is a spoof, refused without blame; once it is gone,
+// the evidence is too.
+func TestGossipOfAnotherIDAtAConnectedPeersAddressIsRefused(t *testing.T) {
+	m := newPM(t, PeerManagerOptions{Options: Options{MaxPeers: 1000}})
+	peer, src := sybilAddr(0), nodeID(9)
+	require.NoError(t, m.AcceptedFrom(src, remoteIP(9)))
+	require.NoError(t, m.AcceptedFrom(peer.NodeID, netip.AddrPortFrom(netip.MustParseAddr(peer.Hostname), 40000), peer))
+	spoof := peerAddr(3)
+	spoof.Hostname, spoof.Port = peer.Hostname, peer.Port
+	_, err := m.AddFrom(spoof, src)
+	require.ErrorIs(t, err, ErrAnotherNodesAddress, "another ID where a connected peer proved its own")
+	require.False(t, m.Has(spoof.NodeID))
+	checkInvariants(t, m)
+
+	// A peer we dialled proved its ID at the address we dialled.
+	out := peerAddr(4)
+	_, err = m.Add(out)
+	require.NoError(t, err)
+	a, ok := m.TryDialNext()
+	require.True(t, ok)
+	require.Equal(t, out, a)
+	require.NoError(t, m.Dialed(a))
+	spoof2 := peerAddr(5)
+	spoof2.Hostname, spoof2.Port = out.Hostname, out.Port
+	_, err = m.AddFrom(spoof2, src)
+	require.ErrorIs(t, err, ErrAnotherNodesAddress)
+	checkInvariants(t, m)
+
+	m.Disconnected(peer.NodeID)
+	ok, err = m.AddFrom(spoof, src)
+	require.NoError(t, err, "no peer there now: no evidence")
+	require.True(t, ok)
+	checkInvariants(t, m)
+}

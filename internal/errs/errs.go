@@ -43,6 +43,9 @@ var (
 	// us of proved other node IDs far more often than they proved live,
 	// so the book takes nothing new from it.
 	ErrDistrustedSource = errors.New("pex: source's addresses keep proving other node IDs")
+	// ErrAnotherNodesAddress: gossip named an address for a node ID while
+	// a peer connected to us from that address proved another ID there.
+	ErrAnotherNodesAddress = errors.New("pex: address of another connected node")
 
 	// ErrMessageTooLarge: a message over the channel's receive capacity;
 	// it was refused before decoding.

@@ -214,7 +214,7 @@ func (c *Core) storeEntries(from addr.NodeID, entries []entryOf, groups []uint64
 			// honest, so it is dropped, not punished, unless most of the
 			// response is like it.
 			t.self++
-		case errors.Is(err, errs.ErrAddressBookFull), errors.Is(err, errs.ErrNetworkGroupFull), errors.Is(err, errs.ErrDistrustedSource):
+		case errors.Is(err, errs.ErrAddressBookFull), errors.Is(err, errs.ErrNetworkGroupFull), errors.Is(err, errs.ErrDistrustedSource), errors.Is(err, errs.ErrAnotherNodesAddress):
 			// No room we would give it, or a source whose word we no
 			// longer take: no news, and nothing missing.
 			t.dup++

@@ -120,11 +120,13 @@ func newPexNode(tb testing.TB, maxPeers int) *pexNode {
 	return &pexNode{bk: bk, core: core, now: hotNow}
 }
 
-// connect brings up an inbound CometBFT peer (no V2) that announced ip.
+// connect brings up an inbound CometBFT peer (no V2) that announced ip
+// and connected from it, as the adapter reports one (AcceptedFrom with
+// the socket's remote address).
 func (n *pexNode) connect(tb testing.TB, id string, ip netip.Addr) {
 	a, err := pex.NodeAddressFromIP(pex.NodeID(id), ip, hotPort)
 	require.NoError(tb, err)
-	require.NoError(tb, n.bk.Accepted(n.now, a.NodeID, a))
+	require.NoError(tb, n.bk.AcceptedFrom(n.now, a.NodeID, netip.AddrPortFrom(ip, 40000), a))
 	n.bk.Ready(a.NodeID, 0)
 	n.core.PeerUpdate(n.now, event.PeerUpdate{NodeID: a.NodeID, Status: event.PeerStatusUp})
 }
