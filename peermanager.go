@@ -211,7 +211,8 @@ func (m *PeerManager) Add(a NodeAddress) (bool, error) {
 
 // AddFrom is Add for an address that peer src told us about. The book
 // remembers the first source of each peer, and Advertise never sends an
-// address back to the peer it came from; nor, while src stays connected,
+// address back to the peer it came from (one we reached, or one another
+// source group told us, does go back); nor, while src stays connected,
 // an address src told us of (the one we keep, or a new one it adds): src
 // knows it. A better address of the same peer is still sent to src. The
 // entry counts against the network group of src (while src is connected,

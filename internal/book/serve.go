@@ -66,9 +66,9 @@ func (m *Book) Advertise(now time.Time, to addr.NodeID, limit int) []addr.NodeAd
 		toBit = m.tellBit(requester)
 	}
 	toEntry := m.peers.get(to) // p.id == to is p == toEntry, without reading the ID
-	toSrc := m.srcs.ref(to)
+	toSrc, toGroup := m.srcs.ref(to), m.askerGroup(to)
 	ok := func(p *peerInfo) bool {
-		return p != toEntry && !p.is(removed) && m.advertisable(p, toSrc, toBit, now) != nil
+		return p != toEntry && !p.is(removed) && m.advertisable(p, toSrc, toGroup, toBit, now) != nil
 	}
 	log := walk.Log[*peerInfo]{Entries: m.log, Seq: (*peerInfo).Seq, Top: m.seq}
 	m.server.Next(&c, log, m.selfKey, walk.Key(to), want, requester != nil, ok, m.opts.Rand.Uint64, func(p *peerInfo) {
@@ -127,18 +127,35 @@ func (m *Book) advertisableTo(p *peerInfo, to addr.NodeID, toBit uint64, now tim
 	if p.id == to {
 		return addr.NodeAddress{}, false
 	}
-	best := m.advertisable(p, m.srcs.ref(to), toBit, now)
+	best := m.advertisable(p, m.srcs.ref(to), m.askerGroup(to), toBit, now)
 	if best == nil {
 		return addr.NodeAddress{}, false
 	}
 	return best.addr().of(p.id), true
 }
 
+// askerGroup is the source group of requester to while it is connected
+// (what its gossip counted in), addr.NoGroup otherwise.
+func (m *Book) askerGroup(to addr.NodeID) uint64 {
+	p := m.peers.get(to)
+	if p == nil || p.state < stateConnected {
+		return addr.NoGroup
+	}
+	return m.groupOf(p, m.conns[p])
+}
+
 // advertisable is advertisableTo for an entry p other than to's own,
-// toSrc being to's srcRef (sources.ref): the address to send, nil if
-// none.
-func (m *Book) advertisable(p *peerInfo, toSrc srcRef, toBit uint64, now time.Time) *addrInfo {
-	if p.src == toSrc || p.is(private) || int(p.score) <= m.opts.EvictScore || m.extra.num(p) == 0 {
+// toSrc being to's srcRef (sources.ref) and toGroup its askerGroup: the
+// address to send, nil if none.
+//
+// An entry is not sent back to its first source, unless the address we
+// would send is not one that source's group told us: one we reached, or
+// one another group told. A node whose first word of an ID was a spoof
+// (only an attacker's address for an honest node) passes that spoof on;
+// a peer that stored the ID from it and learnt the node's own address
+// elsewhere must still send that address back, or neither learns better.
+func (m *Book) advertisable(p *peerInfo, toSrc srcRef, toGroup uint64, toBit uint64, now time.Time) *addrInfo {
+	if p.is(private) || int(p.score) <= m.opts.EvictScore || m.extra.num(p) == 0 {
 		return nil
 	}
 	if p.is(broke) && now.Sub(m.time(m.brokeAt[p])) < m.opts.MaxRetryTime {
@@ -147,6 +164,9 @@ func (m *Book) advertisable(p *peerInfo, toSrc srcRef, toBit uint64, now time.Ti
 		return nil
 	}
 	best := m.bestAddress(p)
+	if p.src == toSrc && (toGroup == addr.NoGroup || (!best.everWorked && best.srcGroup == toGroup)) {
+		return nil
+	}
 	if (best.failures >= 2 && !best.everWorked) || best.toldBy&toBit != 0 {
 		// Failing, or to told us of it.
 		return nil

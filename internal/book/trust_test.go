@@ -327,3 +327,35 @@ func TestGossipOfAnotherIDAtAConnectedPeersAddressIsRefused(t *testing.T) {
 	require.True(t, ok)
 	checkInvariants(t, m)
 }
+
+// TestAnEntryGoesBackToItsSourceWithAnAddressOthersToldUs: an entry is not
+// sent back to its first source while the address we would send is the
+// one that source's group told us; once another group told us the node's
+// own address, that address goes back to the source too (a spoof told
+// first does not keep the truth from the node that passed the spoof on).
+func TestAnEntryGoesBackToItsSourceWithAnAddressOthersToldUs(t *testing.T) {
+	m := newPM(t, PeerManagerOptions{Options: Options{MaxPeers: 1000}})
+	first, other := nodeID(8), nodeID(9)
+	require.NoError(t, m.AcceptedFrom(first, netip.MustParseAddrPort("20.1.0.1:40000")))
+	require.NoError(t, m.AcceptedFrom(other, netip.MustParseAddrPort("20.2.0.1:40000")))
+	truth := peerAddr(3)
+	spoof := sybilAddr(0)
+	spoof.NodeID = truth.NodeID
+	ok, err := m.AddFrom(spoof, first)
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.NotContains(t, m.Advertise(first, 100), spoof, "its own word is not sent back")
+
+	ok, err = m.AddFrom(truth, other)
+	require.NoError(t, err)
+	require.True(t, ok)
+	for _, ai := range m.extra.all(m.peers.get(truth.NodeID)) {
+		if ai.addr().is(spoof) {
+			ai.failures = 1 // the spoof failed once: the node's own address is the one to pass on
+		}
+	}
+	m.Disconnected(first) // a walk passes each entry once a connection
+	require.NoError(t, m.AcceptedFrom(first, netip.MustParseAddrPort("20.1.0.1:40000")))
+	require.Contains(t, m.Advertise(first, 100), truth, "what another group told goes back to the first source")
+	checkInvariants(t, m)
+}
