@@ -96,7 +96,11 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// Score limits and steps.
+// Score limits and steps. A score rises only for what we chose and saw
+// work: a dial of ours that connected (not a feeler, a test), a peer's
+// Good. A peer that dials us earns nothing by it: an attacker that dials
+// every node again and again would otherwise rank above the honest nodes
+// we never reached, and our dials would go to it.
 const (
 	MaxScore          = 100 // persistent peers sit here
 	MinScore          = -100

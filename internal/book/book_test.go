@@ -902,10 +902,10 @@ func TestPeerScores(t *testing.T) {
 	require.Equal(t, -4, score(nodeID(0)), "fatal -5")
 	m.Disconnected(nodeID(0))
 	require.NoError(t, m.Accepted(nodeID(0)))
-	require.Equal(t, -3, score(nodeID(0)), "Accepted +1")
+	require.Equal(t, -4, score(nodeID(0)), "Accepted: a peer that dials us earns nothing by it")
 	m.Disconnected(nodeID(0))
 	m.DialFailed(peerAddr(0))
-	require.Equal(t, -3, score(nodeID(0)), "DialFailed counts against the address, not the node")
+	require.Equal(t, -4, score(nodeID(0)), "DialFailed counts against the address, not the node")
 
 	// Clamped at both ends.
 	for range 100 {

@@ -323,7 +323,10 @@ func (m *Book) Dialed(now time.Time, a addr.NodeAddress) error {
 		p.mark(proven, true)
 		ai.lastSuccess = m.stamp(now)
 	}
-	m.setScore(p, int(p.score)+scoreConnected)
+	if !m.conns[p].feeler {
+		// A feeler tests the address; it earns the node nothing.
+		m.setScore(p, int(p.score)+scoreConnected)
+	}
 	m.sparePersistent() // as in accepted
 	m.proveAt(p.id, a)
 	if m.conns[p].feeler {
@@ -600,7 +603,6 @@ func (m *Book) accepted(now time.Time, id addr.NodeID, g uint64) error {
 		m.clearOutbound(p)
 		m.conns[p].connGroup = g
 		m.connected(p, now)
-		m.setScore(p, int(p.score)+scoreConnected)
 		m.sparePersistent()
 		return nil
 	}
@@ -649,7 +651,6 @@ func (m *Book) accepted(now time.Time, id addr.NodeID, g uint64) error {
 	m.setConn(p, &connInfo{connGroup: g})
 	m.connected(p, now)
 	m.slots.Open()
-	m.setScore(p, int(p.score)+scoreConnected)
 	// A persistent peer queued to go when every other connection was
 	// persistent stays: this one goes in its place.
 	m.sparePersistent()
