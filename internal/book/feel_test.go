@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pexnet/pex/internal/addr"
+	"github.com/pexnet/pex/internal/testkit"
 )
 
 // TestFeelersMarkAJunkGroup: with outbound slots full, the book tests an
@@ -15,16 +16,7 @@ import (
 // group leaves, and the group takes no more hearsay until MaxRetryTime
 // has passed. A feeler that reaches its node proves it and is closed.
 func TestFeelersMarkAJunkGroup(t *testing.T) {
-	clk := newFakeClock()
-	m := newPM(t, PeerManagerOptions{Options: Options{MaxPeers: 1000, MaxConnected: 10, MaxOutbound: 2}, Now: clk.Now})
-	addPeers(t, m, 0, 2)
-	for range 2 {
-		a, ok := m.TryDialNext()
-		require.True(t, ok)
-		require.NoError(t, m.Dialed(a))
-	}
-	src := nodeID(9)
-	require.NoError(t, m.AcceptedFrom(src, remoteIP(9)))
+	m, clk, src := outboundFull(t)
 	for i := 10; i < 20; i++ { // lone nodes, each in its own /16
 		_, err := m.AddFrom(peerAddr(i), src)
 		require.NoError(t, err)
@@ -144,17 +136,8 @@ func TestAJunkGroupKeepsAnIDsAddressElsewhere(t *testing.T) {
 // entries, feelers go feelSpan over their number apart, several in
 // flight, but never more than MaxOutbound at once.
 func TestFeelersKeepPaceWithTheGroupsToTest(t *testing.T) {
-	clk := newFakeClock()
-	m := newPM(t, PeerManagerOptions{Options: Options{MaxPeers: 1000, MaxConnected: 10, MaxOutbound: 2}, Now: clk.Now})
-	addPeers(t, m, 0, 2)
-	for range 2 {
-		a, ok := m.TryDialNext()
-		require.True(t, ok)
-		require.NoError(t, m.Dialed(a))
-	}
+	m, clk, src := outboundFull(t)
 	const groups = 60
-	src := nodeID(9)
-	require.NoError(t, m.AcceptedFrom(src, remoteIP(9)))
 	for g := range groups {
 		for k := range 2 {
 			a, err := NodeAddressFromIP(nodeID(2_000_000+2*g+k), netip.AddrFrom4([4]byte{67, byte(g), 0, byte(k + 1)}), 26656)
@@ -214,4 +197,21 @@ func TestFeelersGoWhilePeersThatDialledUsHoldEverySlot(t *testing.T) {
 	m.Disconnected(id)
 	require.Equal(t, 3, m.slots.Active())
 	checkInvariants(t, m)
+}
+
+// outboundFull returns a book whose two outbound slots (of ten
+// connections) are taken, its clock, and a connected inbound source.
+func outboundFull(t *testing.T) (*PeerManager, *testkit.Clock, NodeID) {
+	t.Helper()
+	clk := newFakeClock()
+	m := newPM(t, PeerManagerOptions{Options: Options{MaxPeers: 1000, MaxConnected: 10, MaxOutbound: 2}, Now: clk.Now})
+	addPeers(t, m, 0, 2)
+	for range 2 {
+		a, ok := m.TryDialNext()
+		require.True(t, ok)
+		require.NoError(t, m.Dialed(a))
+	}
+	src := nodeID(9)
+	require.NoError(t, m.AcceptedFrom(src, remoteIP(9)))
+	return m, clk, src
 }
