@@ -304,7 +304,9 @@ func (m *PeerManager) Connected() []NodeID {
 	return m.b.Connected()
 }
 
-// Score returns the score of id, and whether it is known.
+// Score returns the score of id, and whether it is known. A score rises
+// for a dial of ours that connected (not a feeler) and for Good, never for
+// a peer dialling us, and falls on Errored.
 func (m *PeerManager) Score(id NodeID) (int, bool) {
 	m.mu.Lock()
 	defer m.unlock()
