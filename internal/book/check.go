@@ -117,6 +117,9 @@ func (m *Book) Check() error {
 	if err := m.checkFeelers(); err != nil {
 		return err
 	}
+	if err := m.checkLive(); err != nil {
+		return err
+	}
 	if err := m.checkTellBits(); err != nil {
 		return err
 	}
@@ -382,6 +385,25 @@ func (m *Book) checkFeelers() error {
 	if feelers != m.feelers || feelers > m.opts.MaxOutbound {
 		return fmt.Errorf("%d feelers dialled, counted %d, at most %d", feelers, m.feelers, m.opts.MaxOutbound)
 	}
+	for g, j := range m.junkMarks {
+		if j.fails <= 0 {
+			return fmt.Errorf("junk mark of group %x with no failure", g)
+		}
+		if !j.junk {
+			continue
+		}
+		for _, p := range m.peers.all() {
+			if p.is(placed) && p.slotGroup == g && p.seq > j.seq && m.untestedHearsay(p) {
+				return fmt.Errorf("entry %s, hearsay we never reached, placed in junk group %x after it was marked", p.id, g)
+			}
+		}
+	}
+	return nil
+}
+
+// checkLive verifies that each live address names one connected peer
+// that proved its ID there, and that each such peer has one.
+func (m *Book) checkLive() error {
 	keys := make(map[addr.NodeID]int, len(m.live))
 	for _, id := range m.live {
 		p := m.peers.get(id)
@@ -395,19 +417,6 @@ func (m *Book) checkFeelers() error {
 	for p, c := range m.conns {
 		if c.live && keys[p.id] == 0 {
 			return fmt.Errorf("%s connected at a live address the book does not hold", p.id)
-		}
-	}
-	for g, j := range m.junkMarks {
-		if j.fails <= 0 {
-			return fmt.Errorf("junk mark of group %x with no failure", g)
-		}
-		if !j.junk {
-			continue
-		}
-		for _, p := range m.peers.all() {
-			if p.is(placed) && p.slotGroup == g && p.seq > j.seq && m.untestedHearsay(p) {
-				return fmt.Errorf("entry %s, hearsay we never reached, placed in junk group %x after it was marked", p.id, g)
-			}
 		}
 	}
 	return nil
