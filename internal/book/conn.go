@@ -880,6 +880,9 @@ func (m *Book) Errored(now time.Time, pe event.PeerError) {
 		}
 	}
 	m.setScore(p, int(p.score)-step)
+	if p.state == stateDialing && m.conns[p].feeler {
+		return // it holds no slot, and goes once connected (Dialed)
+	}
 	if p.connected() && !p.persistent && int(p.score) <= m.opts.EvictScore && !p.is(evicting) {
 		m.queueEviction(p)
 	}
