@@ -200,6 +200,14 @@ func (m *Book) addValid(a addr.NodeAddress, src addr.NodeID, g, key uint64) (boo
 		if m.distrusted(sg) {
 			return false, errDistrusted
 		}
+		if hearsay(a, src) && len(m.junkMarks) > 0 {
+			if g == ungrouped {
+				g = addr.Group(a)
+			}
+			if m.junkGroup(g) {
+				return false, errJunkGroup
+			}
+		}
 		if !p.persistent && m.extra.any(p, func(ai *addrInfo) bool { return ai.everWorked }) {
 			// An address we reached proved the ID: nobody's gossip adds
 			// another beside it (a spoof would be dialled when it fails
@@ -333,6 +341,10 @@ func (m *Book) dropConn(p *peerInfo) {
 // errDistrusted refuses what a distrusted source group tells (trust.go).
 var errDistrusted = errs.ErrDistrustedSource
 
+// errJunkGroup refuses hearsay about a group feelers found junk (feel.go),
+// a new entry or another address of one we hold.
+var errJunkGroup = fmt.Errorf("%w (feelers found nobody there)", errs.ErrNetworkGroupFull)
+
 // sourceGroup is the network group src, whose entry is sp (nil if none)
 // and connection sc (nil if none), counts in as a source (see
 // peerInfo.group): addr.NoGroup for no source (the operator),
@@ -419,7 +431,7 @@ func (m *Book) admit(sl slot, hearsay bool) (spots, error) {
 		return spots{}, fmt.Errorf("%w (%d entries, crowded)", errs.ErrNetworkGroupFull, gl.group)
 	}
 	if hearsay && m.junkGroup(sl.group) {
-		return spots{}, fmt.Errorf("%w (feelers found nobody there)", errs.ErrNetworkGroupFull)
+		return spots{}, errJunkGroup
 	}
 	bl, bs := m.bucketLoad.find(sl.bucket)
 	if n := int(bl); n >= m.bucketCap {

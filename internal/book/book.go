@@ -407,11 +407,15 @@ type Book struct {
 
 	// Feelers (feel.go): feelers dialled and not yet connected or
 	// failed, the next not before feelAt, feelWait after the last draw;
-	// junkMarks, what they found in each network group.
-	feelers   int
-	feelAt    stamp
-	feelWait  stamp
-	junkMarks map[uint64]*junkMark
+	// feelNext, where in the log the next draw starts looking, and
+	// feelLooked, how many entries draws have looked at since one found a
+	// feeler; junkMarks, what they found in each network group.
+	feelers    int
+	feelAt     stamp
+	feelWait   stamp
+	feelNext   int
+	feelLooked int
+	junkMarks  map[uint64]*junkMark
 
 	srcs sources // the node IDs entries name as their source (srcref.go)
 	// lastSrc is the source entry AddFrom found last, and lastConn its

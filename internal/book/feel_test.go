@@ -3,6 +3,7 @@ package book
 import (
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -96,9 +97,10 @@ func TestFeelersWaitLongerWhileNothingIsLeftToTest(t *testing.T) {
 }
 
 // TestAJunkGroupKeepsAnIDsAddressElsewhere: marking a group junk takes
-// the addresses gossip placed there, not the other addresses of the same
-// IDs (a spoof does not take the node's own address with it), and an ID's
-// address in a junk group is not the one passed on.
+// the addresses gossip placed there, whichever entry holds them, not the
+// other addresses of the same IDs (a spoof does not take the node's own
+// address with it); the group takes no more of them; and an ID's address
+// there that stays (the node told us its own) is not the one passed on.
 func TestAJunkGroupKeepsAnIDsAddressElsewhere(t *testing.T) {
 	clk := newFakeClock()
 	m := newPM(t, PeerManagerOptions{Options: Options{MaxPeers: 1000}, Now: clk.Now})
@@ -109,8 +111,13 @@ func TestAJunkGroupKeepsAnIDsAddressElsewhere(t *testing.T) {
 		s.NodeID = a.NodeID
 		return s
 	}
-	first, second := peerAddr(30), peerAddr(31)
-	for _, a := range []NodeAddress{sybilAddr(0), spoofOf(first, 10), first, second, spoofOf(second, 11)} {
+	first, second, own := peerAddr(30), peerAddr(31), peerAddr(32)
+	require.NoError(t, m.AcceptedFrom(own.NodeID, remoteIP(32)))
+	ok, err := m.AddFrom(own, own.NodeID)
+	require.NoError(t, err)
+	require.True(t, ok)
+	m.Disconnected(own.NodeID)
+	for _, a := range []NodeAddress{sybilAddr(0), spoofOf(first, 10), first, second, spoofOf(second, 11), spoofOf(own, 12)} {
 		ok, err := m.AddFrom(a, src)
 		require.NoError(t, err)
 		require.True(t, ok, a.String())
@@ -120,16 +127,19 @@ func TestAJunkGroupKeepsAnIDsAddressElsewhere(t *testing.T) {
 	checkInvariants(t, m)
 	require.False(t, m.Has(sybilAddr(0).NodeID), "hearsay of the junk group leaves")
 	require.Equal(t, []NodeAddress{first}, m.Addresses(first.NodeID), "placed by its spoof, it keeps its own address")
-	require.Len(t, m.Addresses(second.NodeID), 2, "placed by its own address, it is not touched")
+	require.Equal(t, []NodeAddress{second}, m.Addresses(second.NodeID), "placed by its own address, it loses the spoof")
+	_, err = m.AddFrom(spoofOf(second, 13), src)
+	require.ErrorIs(t, err, ErrNetworkGroupFull, "a junk group takes no more addresses of IDs we hold")
+	require.Len(t, m.Addresses(own.NodeID), 2, "the node's own word is not hearsay: its entry is not touched")
 
 	// Its own address failed once, the spoof never: the spoof, in a
 	// junk group, is still not what is passed on.
-	for _, ai := range m.extra.all(m.peers.get(second.NodeID)) {
-		if ai.addr().is(second) {
+	for _, ai := range m.extra.all(m.peers.get(own.NodeID)) {
+		if ai.addr().is(own) {
 			ai.failures = 1
 		}
 	}
-	require.True(t, m.bestAddress(m.peers.get(second.NodeID)).addr().is(second))
+	require.True(t, m.bestAddress(m.peers.get(own.NodeID)).addr().is(own))
 }
 
 // TestFeelersKeepPaceWithTheGroupsToTest: with many groups of several
@@ -214,4 +224,72 @@ func outboundFull(t *testing.T) (*PeerManager, *testkit.Clock, NodeID) {
 	src := nodeID(9)
 	require.NoError(t, m.AcceptedFrom(src, remoteIP(9)))
 	return m, clk, src
+}
+
+// TestFeelersFindTheLastUntestedEntryOfALargeBook: in a book of
+// thousands of lone nodes, the two entries of a group of several that we
+// never reached are felt within a lap of the log, feelLook entries a
+// draw at feelEvery apart, not left to chance draws that wait ever longer
+// after each miss.
+func TestFeelersFindTheLastUntestedEntryOfALargeBook(t *testing.T) {
+	clk := newFakeClock()
+	m := newPM(t, PeerManagerOptions{Options: Options{MaxPeers: 5000, MaxConnected: 10, MaxOutbound: 2}, Now: clk.Now})
+	addPeers(t, m, 0, 2)
+	for range 2 {
+		a, ok := m.TryDialNext()
+		require.True(t, ok)
+		require.NoError(t, m.Dialed(a))
+	}
+	src := nodeID(9)
+	require.NoError(t, m.AcceptedFrom(src, remoteIP(9)))
+	addPeers(t, m, 10, 4000) // the operator's lone nodes: never felt
+	for k := range 2 {
+		_, err := m.AddFrom(sybilAddr(k), src)
+		require.NoError(t, err)
+	}
+	checkInvariants(t, m)
+	start, draws := clk.Now(), 4000/feelLook+1 // a lap of the log
+	for range draws {
+		if a, ok := m.TryDialNext(); ok {
+			require.True(t, isSybil(a), "only the group of several is felt")
+			require.True(t, m.Feeler(a.NodeID))
+			require.LessOrEqual(t, clk.Now().Sub(start), time.Duration(draws)*feelEvery)
+			return
+		}
+		clk.Advance(m.NextDialTime().Sub(clk.Now()))
+	}
+	t.Fatal("no feeler within a lap of the log")
+}
+
+// TestFeelersTestAnEntryLeftAloneInAJunkGroup: an entry placed by a
+// spoof in a group feelers then mark junk keeps its other address (a
+// spoof too, in a group of several) and stays counted where it was
+// placed, alone there now: it is felt at the address it holds.
+func TestFeelersTestAnEntryLeftAloneInAJunkGroup(t *testing.T) {
+	m, clk, src := outboundFull(t)
+	at := func(id NodeID, b, d byte) NodeAddress {
+		a, err := NodeAddressFromIP(id, netip.AddrFrom4([4]byte{67, b, 0, d}), 26656)
+		require.NoError(t, err)
+		return a
+	}
+	x := nodeID(500)
+	spoof := sybilAddr(10)
+	spoof.NodeID = x
+	for _, a := range []NodeAddress{sybilAddr(0), spoof, at(x, 1, 9)} {
+		ok, err := m.AddFrom(a, src)
+		require.NoError(t, err)
+		require.True(t, ok, a.String())
+	}
+	for k := range 2 { // the operator's: counted in 67.1, never felt
+		_, err := m.Add(at(nodeID(600+k), 1, byte(k+1)))
+		require.NoError(t, err)
+	}
+	m.feltNothing(m.stamp(clk.Now()), addr.Group(sybilAddr(0)))
+	checkInvariants(t, m)
+	require.Equal(t, []NodeAddress{at(x, 1, 9)}, m.Addresses(x))
+	require.Equal(t, 1, m.groupLoad(m.peers.get(x).slotGroup), "alone where it was placed")
+	a, ok := m.TryDialNext()
+	require.True(t, ok)
+	require.Equal(t, at(x, 1, 9), a)
+	require.True(t, m.Feeler(x))
 }
