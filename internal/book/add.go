@@ -224,6 +224,7 @@ func (m *Book) addValid(a addr.NodeAddress, src addr.NodeID, g, key uint64) (boo
 			}
 			m.place(p, sl, at)
 		}
+		before := m.passedOn(p)
 		if m.extra.num(p) >= m.opts.MaxAddressesPerPeer {
 			if p.persistent {
 				// Configured addresses are not gossip's to replace.
@@ -237,6 +238,7 @@ func (m *Book) addValid(a addr.NodeAddress, src addr.NodeID, g, key uint64) (boo
 		} else {
 			m.extra.add(p, ptr(newAddrInfo(a, m.tellBitOf(sp, sc), sg)))
 		}
+		m.noteBest(p, before)
 		if p.heapIndex >= 0 {
 			heap.Fix(&m.evict, int(p.heapIndex)) // a new address: not failing
 		}

@@ -615,6 +615,52 @@ func (m *Book) remove(p *peerInfo) {
 	}
 }
 
+// renew logs p again, at the end of the log under a new sequence number,
+// when what Advertise passes on for it changed (see noteBest): peers
+// whose walks passed it hold what we sent then, and it is news to them
+// once more. Its old place holds a removed stand-in. The caller holds the
+// lock.
+func (m *Book) renew(p *peerInfo) {
+	i, found := slices.BinarySearchFunc(m.log, p.seq, func(e walk.Entry[*peerInfo], seq uint64) int { return cmp.Compare(e.E.seq, seq) })
+	if !found || m.log[i].E != p {
+		return
+	}
+	key := m.log[i].Key
+	m.log[i].E = &peerInfo{id: p.id, seq: p.seq, flags: removed, heapIndex: -1}
+	m.seq++
+	p.seq = m.seq
+	m.log = append(m.log, walk.Entry[*peerInfo]{E: p, Key: key})
+	if p.heapIndex >= 0 {
+		heap.Fix(&m.evict, int(p.heapIndex)) // ties go by sequence
+	}
+	if m.logGone++; m.logGone > 16 && 8*m.logGone > len(m.log) {
+		m.compactLog()
+	}
+}
+
+// passedOn is the address Advertise passes on for p, when p has more
+// than one (else the zero storedAddr: which it passes on cannot change
+// while it keeps it).
+func (m *Book) passedOn(p *peerInfo) storedAddr {
+	if m.extra.num(p) < 2 {
+		return storedAddr{}
+	}
+	return m.bestAddress(p).addr()
+}
+
+// noteBest renews p (see renew) if it is still in the book and the
+// address Advertise passes on for it is no longer before, what passedOn
+// said before a change to its addresses: a spoof failed or left, or its
+// true address came or was reached.
+func (m *Book) noteBest(p *peerInfo, before storedAddr) {
+	if before == (storedAddr{}) || p.is(removed) || m.extra.num(p) == 0 {
+		return
+	}
+	if m.bestAddress(p).addr() != before {
+		m.renew(p)
+	}
+}
+
 // compactLog takes the removed entries out of the log, in one pass. The
 // caller holds the lock.
 func (m *Book) compactLog() {

@@ -431,6 +431,40 @@ func TestAdvertiseSuccessiveCallsCoverTheBook(t *testing.T) {
 	require.Len(t, m.Advertise(nodeID(1), 1000), n+3-1+1)
 }
 
+// TestAnEntryIsNewsAgainWhenWhatWePassOnChanges: a requester whose walk
+// passed an entry was sent the address we passed on then (a spoof, say);
+// once that address fails and the entry's other address is the one we
+// would pass on, the entry is news again, sent once more with it, and
+// once only.
+func TestAnEntryIsNewsAgainWhenWhatWePassOnChanges(t *testing.T) {
+	m := newPM(t, PeerManagerOptions{Options: Options{MaxPeers: 1000}})
+	addPeers(t, m, 0, 30)
+	src, other := nodeID(90), nodeID(91)
+	require.NoError(t, m.AcceptedFrom(src, remoteIP(90)))
+	require.NoError(t, m.AcceptedFrom(other, remoteIP(91)))
+	x := peerAddr(50)
+	spoof := sybilAddr(0)
+	spoof.NodeID = x.NodeID
+	for _, told := range []struct {
+		a   NodeAddress
+		src NodeID
+	}{{spoof, src}, {x, other}} {
+		ok, err := m.AddFrom(told.a, told.src)
+		require.NoError(t, err)
+		require.True(t, ok)
+	}
+	to := nodeID(0)
+	require.NoError(t, m.Dialed(peerAddr(0)))
+	out := m.Advertise(to, 1000)
+	require.Contains(t, out, spoof, "the first address is passed on while neither failed")
+	require.Empty(t, m.Advertise(to, 1000), "the lap is done")
+
+	m.DialFailed(spoof)
+	require.Equal(t, []NodeAddress{x}, m.Advertise(to, 1000), "news again, with the address we pass on now")
+	require.Empty(t, m.Advertise(to, 1000))
+	checkInvariants(t, m)
+}
+
 func TestAdvertiseForgetsCursorOnDisconnect(t *testing.T) {
 	const n = 250
 	m := newPM(t, PeerManagerOptions{})

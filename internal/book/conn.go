@@ -314,6 +314,7 @@ func (m *Book) Dialed(now time.Time, a addr.NodeAddress) error {
 	}
 	m.conns[p].dialing = nil
 	if ai != nil {
+		before := m.passedOn(p)
 		if !ai.everWorked {
 			m.proved(ai)
 		}
@@ -322,6 +323,7 @@ func (m *Book) Dialed(now time.Time, a addr.NodeAddress) error {
 		ai.everWorked = true
 		p.mark(proven, true)
 		ai.lastSuccess = m.stamp(now)
+		m.noteBest(p, before)
 	}
 	if !m.conns[p].feeler {
 		// A feeler tests the address; it earns the node nothing.
@@ -356,6 +358,7 @@ func (m *Book) DialFailed(now time.Time, a addr.NodeAddress) {
 // at once.
 func (m *Book) DialRefused(now time.Time, a addr.NodeAddress) {
 	if p := m.peers.get(a.NodeID); p != nil {
+		before := m.passedOn(p)
 		for _, ai := range m.extra.all(p) {
 			if ai.addr().is(a) && !ai.everWorked {
 				m.proved(ai)
@@ -363,6 +366,7 @@ func (m *Book) DialRefused(now time.Time, a addr.NodeAddress) {
 				p.mark(proven, true)
 			}
 		}
+		m.noteBest(p, before)
 	}
 	m.dialFailed(now, a, false)
 }
@@ -382,6 +386,7 @@ func (m *Book) dialFailed(now time.Time, a addr.NodeAddress, mismatch bool) {
 		// Unknown, or connected the other way: not the address's fault.
 		return
 	}
+	before := m.passedOn(p)
 	felt, g := false, uint64(0)
 	if p.state == stateDialing {
 		felt, g = m.conns[p].feeler, m.conns[p].connGroup
@@ -426,6 +431,7 @@ func (m *Book) dialFailed(now time.Time, a addr.NodeAddress, mismatch bool) {
 	if felt {
 		m.feltNothing(m.stamp(now), g)
 	}
+	m.noteBest(p, before)
 	if !p.is(removed) && m.baseless(p) {
 		m.remove(p)
 	} else if p.heapIndex >= 0 {

@@ -182,6 +182,7 @@ func (m *Book) feltNothing(at stamp, g uint64) {
 	for _, p := range gone {
 		// An ID with addresses elsewhere keeps those: a spoof in the
 		// group does not take the node's true address with it.
+		before := m.passedOn(p)
 		for i := m.extra.num(p) - 1; i >= 0 && m.extra.num(p) > 1; i-- {
 			if m.inGroup(m.extra.at(p, i), p.id, g) {
 				m.extra.delete(p, i)
@@ -190,6 +191,7 @@ func (m *Book) feltNothing(at stamp, g uint64) {
 		if m.extra.num(p) == 1 && m.inGroup(m.extra.at(p, 0), p.id, g) {
 			m.remove(p)
 		}
+		m.noteBest(p, before)
 	}
 	m.wake = m.wake || len(gone) > 0
 }

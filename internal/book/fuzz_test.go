@@ -46,8 +46,8 @@ type fzPM struct {
 
 type fzSnap struct {
 	proven, persistent, connected, failing bool
-	late                                   bool // late hearsay of a group (caps.go)
-	seq                                    uint64
+	late                                   bool      // late hearsay of a group (caps.go)
+	p                                      *peerInfo // its incarnation (a renewed entry keeps it)
 }
 
 func (h *fzPM) id(r *testkit.Reader) NodeID {
@@ -102,7 +102,7 @@ func (h *fzPM) addr(r *testkit.Reader) NodeAddress {
 func (h *fzPM) snapshot() map[NodeID]fzSnap {
 	s := make(map[NodeID]fzSnap, h.m.peers.len())
 	for id, p := range h.m.peers.all() {
-		s[id] = fzSnap{proven: p.is(proven), persistent: p.persistent, connected: p.connected(), failing: h.m.extra.failing(p), late: h.m.lateHearsay(p), seq: p.seq}
+		s[id] = fzSnap{proven: p.is(proven), persistent: p.persistent, connected: p.connected(), failing: h.m.extra.failing(p), late: h.m.lateHearsay(p), p: p}
 	}
 	return s
 }
@@ -398,8 +398,7 @@ func (h *fzPM) check(what string, before map[NodeID]fzSnap, target NodeID, mayDr
 	// What left the book: never a connected or persistent peer, and a
 	// proven one only by its own failures.
 	for id, s := range before {
-		p := m.peers.get(id)
-		if p != nil && p.seq == s.seq {
+		if m.peers.get(id) == s.p {
 			continue
 		}
 		if s.persistent {

@@ -11,7 +11,7 @@ import (
 
 // Entry is a book entry as the walk sees it: E names it to the book, Key
 // is the Key of its node ID.
-type Entry[E any] struct {
+type Entry[E comparable] struct {
 	E   E
 	Key uint64
 }
@@ -20,8 +20,10 @@ type Entry[E any] struct {
 // book took them (increasing sequence numbers, which grow with every entry
 // the book takes), Seq telling an entry's, and Top, the newest entry's.
 // The book may leave entries it removed in Entries for a while, as long as
-// ok refuses them.
-type Log[E any] struct {
+// ok refuses them; and it may log an entry again, as news once more, at
+// the end under a new sequence number, leaving a removed stand-in in its
+// old place: a window that holds it twice sends it once.
+type Log[E comparable] struct {
 	Entries []Entry[E]
 	Seq     func(E) uint64
 	Top     uint64
@@ -39,7 +41,7 @@ func (l Log[E]) from(seq uint64) int {
 // inserted since the walk began that it had already passed), in laps. The
 // zero Cursor has sent nothing; reset it when the requester disconnects,
 // and the walk begins again at the same place.
-type Cursor[E any] struct {
+type Cursor[E comparable] struct {
 	active  bool
 	lapDone bool   // the walk went all the way round
 	cursor  uint64 // rank of the last entry walked
@@ -74,8 +76,9 @@ func (c *Cursor[E]) Share() float64 {
 // moves once the news is out), in the order of Mix(key ^ salt). Sent
 // entries, and those ok refused before them, are cut from the front; a
 // lap that is done is dropped.
-type newsLap[E any] struct {
+type newsLap[E comparable] struct {
 	ents   []ranked[E] // d is Mix(key ^ salt)
+	top    uint64      // the newest sequence number it holds
 	waited int         // answers in a row that had no room for it
 	done   bool
 }
@@ -89,7 +92,7 @@ type newsLap[E any] struct {
 // answer of 100), a run the entries it takes, and a window 1/windowShare
 // of the book's entries per requester. Entries are ranked by d, their
 // rank less base; end is base + bound.
-type window[E any] struct {
+type window[E comparable] struct {
 	ahead   []ranked[E] // sorted by d; those before head are behind the cursor
 	head    int
 	pending []ranked[E] // sorted by d
@@ -120,7 +123,7 @@ const (
 
 // Server serves walks from one book. It holds scratch space only, so a
 // book keeps one and uses it under its lock.
-type Server[E any] struct {
+type Server[E comparable] struct {
 	walk, news []ranked[E]
 	laps       [MaxNewsLaps][]int // nextNews's picks, as indices in each lap
 	spare      []ranked[E]        // a window's entries, between windows not kept
@@ -129,7 +132,7 @@ type Server[E any] struct {
 
 // ranked is an entry and its distance: its rank after a cursor or a
 // window's base, or its place in a lap of news.
-type ranked[E any] struct {
+type ranked[E comparable] struct {
 	d uint64
 	e E
 }
@@ -376,7 +379,9 @@ func (win *window[E]) take(shift, from uint64, room int, ok func(E) bool, w []ra
 		default:
 			return w, true
 		}
-		if ok(r.e) {
+		// An entry the book logged again (news once more) is in the
+		// window twice, at one distance: it goes once.
+		if ok(r.e) && (len(w) == 0 || w[len(w)-1].e != r.e) {
 			w = append(w, ranked[E]{r.d - shift, r.e})
 		}
 	}
@@ -468,7 +473,9 @@ func (s *Server[E]) nextNews(c *Cursor[E], log Log[E], want int, passed func(uin
 		for li := range c.laps {
 			h := next[li][:0]
 			for x, r := range c.laps[li].ents {
-				if ok(r.e) {
+				// An entry logged again since the lap opened is
+				// news of a later lap, or ahead of the walk.
+				if log.Seq(r.e) <= c.laps[li].top && ok(r.e) {
 					if h = append(h, x); len(h) > want {
 						break
 					}
@@ -517,7 +524,7 @@ func (s *Server[E]) nextNews(c *Cursor[E], log Log[E], want int, passed func(uin
 
 // newLap opens a lap of news, salted salt, of the entries of log from
 // sequence number seq on that passed allows, sorted.
-func newLap[E any](log Log[E], seq, salt uint64, passed func(uint64) bool) newsLap[E] {
+func newLap[E comparable](log Log[E], seq, salt uint64, passed func(uint64) bool) newsLap[E] {
 	var ents []ranked[E]
 	for _, en := range log.Entries[log.from(seq):] {
 		if passed(en.Key) {
@@ -525,10 +532,10 @@ func newLap[E any](log Log[E], seq, salt uint64, passed func(uint64) bool) newsL
 		}
 	}
 	slices.SortFunc(ents, byDistance)
-	return newsLap[E]{ents: ents}
+	return newsLap[E]{ents: ents, top: log.Top}
 }
 
-func byDistance[E any](a, b ranked[E]) int { return cmp.Compare(a.d, b.d) }
+func byDistance[E comparable](a, b ranked[E]) int { return cmp.Compare(a.d, b.d) }
 
 // OpenLaps is how many laps of news c holds open.
 func (c *Cursor[E]) OpenLaps() int { return len(c.laps) }

@@ -235,7 +235,7 @@ func TestServerIsTheReference(t *testing.T) {
 		addSome(n0)
 		srv.add(requesters[0]) // a requester in the book is never sent to itself
 		for step := range 300 {
-			switch x := rnd.IntN(20); {
+			switch x := rnd.IntN(21); {
 			case x < 3:
 				addSome(rnd.IntN(1 + n0/20 + 3*want))
 			case x < 5:
@@ -257,6 +257,23 @@ func TestServerIsTheReference(t *testing.T) {
 			case x < 8:
 				j := rnd.IntN(len(requesters))
 				cursors[j], refCursors[j] = Cursor[*entry]{}, refCursor{}
+			case x < 9:
+				// The book logs entries again, as news once more: at
+				// the end, a removed stand-in in their old place.
+				for range rnd.IntN(1 + n0/20) {
+					if len(srv.log) == 0 {
+						break
+					}
+					i := rnd.IntN(len(srv.log))
+					e := srv.log[i].E
+					if e.removed {
+						continue
+					}
+					srv.log[i].E = &entry{id: e.id, seq: e.seq, removed: true}
+					srv.top++
+					e.seq = srv.top
+					srv.log = append(srv.log, Entry[*entry]{E: e, Key: srv.log[i].Key})
+				}
 			default:
 				j := rnd.IntN(len(requesters))
 				to := requesters[j]
