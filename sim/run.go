@@ -74,6 +74,10 @@ type simulation struct {
 	byID  map[pex.NodeID]int32
 	// listen is who listens on each host and port
 	listen map[endpoint]int32
+	// shared holds each node's ID and host, one copy that every book
+	// keeps (book.Options.Intern), where each book would hold its own:
+	// nearly every book holds nearly every node.
+	shared map[string]string
 	// measured nodes and the network size they should learn
 	measured []*node
 	netSize  int
@@ -152,6 +156,7 @@ func newSimulation(opts Options) (*simulation, error) {
 		byID:    make(map[pex.NodeID]int32),
 		linkGen: make(map[[2]int32]uint32),
 		listen:  make(map[endpoint]int32),
+		shared:  make(map[string]string),
 		cfg:     pex.Config{NetworkV2: true, MinInterval: opts.MinInterval},
 		// progress reports start after a first interval
 		nextProgress: opts.Every,
@@ -202,6 +207,8 @@ func (s *simulation) newNode(i int) *node {
 	n := &node{idx: int32(i), id: id, addr: addr, real: addr, links: make(map[int32]struct{}), out: make(map[int32]struct{}), flushAt: make(map[int32]time.Duration)}
 	s.byID[id] = int32(i)
 	s.listen[endpointOf(addr)] = int32(i)
+	s.shared[string(id)] = string(id)
+	s.shared[addr.Hostname] = addr.Hostname
 	s.nodes = append(s.nodes, n)
 	return n
 }
@@ -213,6 +220,15 @@ type endpoint struct {
 }
 
 func endpointOf(a pex.NodeAddress) endpoint { return endpoint{a.Hostname, a.Port} }
+
+// intern returns the shared copy of x, a node ID or host a book stores,
+// if it is a node's (shared); else x.
+func (s *simulation) intern(x string) string {
+	if y, ok := s.shared[x]; ok {
+		return y
+	}
+	return x
+}
 
 // current is the node whose node ID id is now, if any: an attacker that
 // cycles its identities is no longer its earlier ones.
@@ -240,6 +256,7 @@ func (s *simulation) materialise(n *node) {
 		MaxOutbound:     s.opts.MaxOutbound,
 		Rand:            rand.New(rand.NewPCG(s.opts.Seed, uint64(n.idx)+1)),
 		RandomAdvertise: s.opts.Policy == PolicyBaseline,
+		Intern:          s.intern,
 	}
 	if n.role != honest {
 		s.attackerOptions(&o)

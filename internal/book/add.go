@@ -23,7 +23,7 @@ func (m *Book) AddPersistent(a addr.NodeAddress) error {
 	if p == nil {
 		// The book is full of peers that may not be dropped: a persistent
 		// peer is kept over capacity.
-		p = m.insert(a.NodeID, ptr(newAddrInfo(a, 0, addr.NoGroup)))
+		p = m.insert(a.NodeID, ptr(m.newAddrInfo(a, 0, addr.NoGroup)))
 	}
 	if !m.extra.any(p, func(ai *addrInfo) bool { return ai.addr().is(a) }) {
 		// The operator's address replaces the one failing most, never the
@@ -36,9 +36,9 @@ func (m *Book) AddPersistent(a addr.NodeAddress) error {
 			}
 		}
 		if m.extra.num(p) < m.opts.MaxAddressesPerPeer || worst == nil {
-			m.extra.add(p, ptr(newAddrInfo(a, 0, addr.NoGroup)))
+			m.extra.add(p, ptr(m.newAddrInfo(a, 0, addr.NoGroup)))
 		} else {
-			*worst = newAddrInfo(a, 0, addr.NoGroup)
+			*worst = m.newAddrInfo(a, 0, addr.NoGroup)
 		}
 	}
 	if !p.persistent {
@@ -234,9 +234,9 @@ func (m *Book) addValid(a addr.NodeAddress, src addr.NodeID, g, key uint64) (boo
 			if worst == nil {
 				return false, nil
 			}
-			*worst = newAddrInfo(a, m.tellBitOf(sp, sc), sg)
+			*worst = m.newAddrInfo(a, m.tellBitOf(sp, sc), sg)
 		} else {
-			m.extra.add(p, ptr(newAddrInfo(a, m.tellBitOf(sp, sc), sg)))
+			m.extra.add(p, ptr(m.newAddrInfo(a, m.tellBitOf(sp, sc), sg)))
 		}
 		m.noteBest(p, before)
 		if p.heapIndex >= 0 {
@@ -267,7 +267,7 @@ func (m *Book) addValid(a addr.NodeAddress, src addr.NodeID, g, key uint64) (boo
 			return false, err
 		}
 	}
-	p = m.insertHashed(a.NodeID, h, key, ptr(newAddrInfo(a, m.tellBitOf(sp, sc), sg)))
+	p = m.insertHashed(a.NodeID, h, key, ptr(m.newAddrInfo(a, m.tellBitOf(sp, sc), sg)))
 	p.src = m.srcs.take(src)
 	m.place(p, sl, at)
 	m.trimCrowds()

@@ -94,6 +94,13 @@ type Options struct {
 	RandomAdvertise bool
 	// Logger; default discards.
 	Logger *slog.Logger
+	// Intern, if set, returns the string an entry keeps for a node ID or
+	// a host it stores: one equal to the string it is given, and shared
+	// with whoever else holds it. The simulator runs thousands of books
+	// that each hold nearly every node, and shares one copy of each ID
+	// and host among them; a node with one book has nothing to share.
+	// Default: the string given.
+	Intern func(string) string
 }
 
 // Score limits and steps. A score rises only for what we chose and saw
@@ -193,9 +200,17 @@ const vouchedBit = 0x80 // in addrInfo.kind
 
 // newAddrInfo returns the entry of address a, which the book validated,
 // told by the sources of toldBy, first from source group srcGroup.
-func newAddrInfo(a addr.NodeAddress, toldBy, srcGroup uint64) addrInfo {
+func (m *Book) newAddrInfo(a addr.NodeAddress, toldBy, srcGroup uint64) addrInfo {
 	s := store(a)
-	return addrInfo{host: s.host, port: s.port, kind: s.proto, toldBy: toldBy, srcGroup: srcGroup}
+	return addrInfo{host: m.intern(s.host), port: s.port, kind: s.proto, toldBy: toldBy, srcGroup: srcGroup}
+}
+
+// intern is s as the book keeps it (Options.Intern).
+func (m *Book) intern(s string) string {
+	if m.opts.Intern == nil {
+		return s
+	}
+	return m.opts.Intern(s)
 }
 
 // addr is the address ai stores.
@@ -530,7 +545,7 @@ func (m *Book) insert(id addr.NodeID, ai *addrInfo) *peerInfo {
 // whose walk.Key is key.
 func (m *Book) insertHashed(id addr.NodeID, h, key uint64, ai *addrInfo) *peerInfo {
 	m.seq++
-	p := &peerInfo{id: id, heapIndex: -1, seq: m.seq}
+	p := &peerInfo{id: addr.NodeID(m.intern(string(id))), heapIndex: -1, seq: m.seq}
 	p.mark(private, m.isPrivate(id))
 	m.freshRanks = append(grown(m.freshRanks, m.opts.MaxPeers), walk.Rank(key, m.selfKey)) // RankOf(id)
 	if ai != nil {

@@ -281,7 +281,7 @@ func (m *Book) Dialed(now time.Time, a addr.NodeAddress) error {
 				return err
 			}
 		}
-		p = m.insert(a.NodeID, ptr(newAddrInfo(a, 0, addr.NoGroup)))
+		p = m.insert(a.NodeID, ptr(m.newAddrInfo(a, 0, addr.NoGroup)))
 	}
 	switch p.state {
 	case stateDialing:
