@@ -707,6 +707,9 @@ func (m *Book) setScore(p *peerInfo, s int) {
 	}
 }
 
+// freshKept is the most capacity fresh keeps once settled.
+const freshKept = 128
+
 // settle sorts new entries into order and compacts removed ones, in
 // place: the few new entries are sorted and each finds its place by
 // binary search, and every entry of order moves once, in runs (copy), so
@@ -730,7 +733,7 @@ func (m *Book) settle() {
 	// Merge from the back: order[:hi] has not moved yet. A new entry
 	// goes before the entries of order with its ID, if any.
 	n, f := len(m.order), len(fresh)
-	m.order = slices.Grow(m.order, f)[:n+f]
+	m.order = grownBy(m.order, f, m.opts.MaxPeers)[:n+f]
 	if f*bits.Len(uint(n)) > n {
 		// So many that comparing along order costs less than a binary
 		// search for each (a book filled before anyone asks).
@@ -756,6 +759,11 @@ func (m *Book) settle() {
 	}
 	clear(m.fresh)
 	m.fresh = m.fresh[:0]
+	if cap(m.fresh) > freshKept {
+		// Only a book filled before anyone asks for addresses needs as
+		// long a list; it settles at every answer once asked.
+		m.fresh = nil
+	}
 	m.stale = 0
 }
 
@@ -857,6 +865,22 @@ func grown[S ~[]E, E any](s S, limit int) S {
 		return s
 	}
 	t := make(S, len(s), min(max(2*len(s), 8), limit))
+	copy(t, s)
+	return t
+}
+
+// grownBy is grown for n more entries at once, as a merge adds them: its
+// capacity doubles until they fit, never past limit unless they do not
+// fit within it.
+func grownBy[S ~[]E, E any](s S, n, limit int) S {
+	if len(s)+n <= cap(s) {
+		return s
+	}
+	c := max(cap(s), 8)
+	for c < len(s)+n {
+		c *= 2
+	}
+	t := make(S, len(s), max(min(c, limit), len(s)+n))
 	copy(t, s)
 	return t
 }

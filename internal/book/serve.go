@@ -301,7 +301,7 @@ func (m *Book) mergeRanks() {
 	}
 	slices.Sort(m.freshRanks)
 	n, f := len(m.ranks), len(m.freshRanks)
-	m.ranks = slices.Grow(m.ranks, f)[:n+f]
+	m.ranks = grownBy(m.ranks, f, m.opts.MaxPeers)[:n+f]
 	// Merge from the back, in place.
 	i, j := n-1, f-1
 	for k := n + f - 1; j >= 0; k-- {
