@@ -2,6 +2,7 @@ package book
 
 import (
 	"iter"
+	"math/bits"
 	"math/rand/v2"
 
 	"github.com/pexnet/pex/internal/addr"
@@ -48,9 +49,42 @@ func newCountTable[V comparable]() countTable[V] {
 
 func (t *countTable[V]) len() int { return t.n }
 
-// home is the slot where k's probe begins.
+// home is the slot where k's probe begins: its mixed key scaled to the
+// table's size, which is not always a power of two (tableSize).
 func (t *countTable[V]) home(k uint64) int {
-	return int(addr.Mix(k^t.seed) & uint64(len(t.slots)-1))
+	hi, _ := bits.Mul64(addr.Mix(k^t.seed), uint64(len(t.slots)))
+	return int(hi)
+}
+
+// next is the slot a probe reads after i: the first after the last.
+func (t *countTable[V]) next(i int) int {
+	if i++; i == len(t.slots) {
+		return 0
+	}
+	return i
+}
+
+// dist is how far slot j is from slot i, probing on from i.
+func (t *countTable[V]) dist(i, j int) int {
+	if j < i {
+		j += len(t.slots)
+	}
+	return j - i
+}
+
+// tableSize is the size a hash table of size n grows to: n half again
+// from a power of two, a third again from half-way, 8, 12, 16, 24, 32 and
+// so on. A table holds from 7/12 to 7/8 of its slots once it has grown,
+// where doubling leaves from 7/16 to 7/8: a book of 1,000 groups has
+// 1,536 slots, not 2,048.
+func tableSize(n int) int {
+	switch {
+	case n < 8:
+		return 8
+	case n&(n-1) == 0:
+		return n + n/2
+	}
+	return n / 3 * 4
 }
 
 // get returns k's count, zero if none.
@@ -59,8 +93,7 @@ func (t *countTable[V]) get(k uint64) V {
 	if t.n == 0 {
 		return zero
 	}
-	mask := len(t.slots) - 1
-	for i := t.home(k); ; i = (i + 1) & mask {
+	for i := t.home(k); ; i = t.next(i) {
 		switch s := &t.slots[i]; {
 		case s.val == zero:
 			return zero
@@ -77,8 +110,7 @@ func (t *countTable[V]) find(k uint64) (V, spot) {
 	if len(t.slots) == 0 {
 		return zero, spot{}
 	}
-	mask := len(t.slots) - 1
-	for i := t.home(k); ; i = (i + 1) & mask {
+	for i := t.home(k); ; i = t.next(i) {
 		switch s := &t.slots[i]; {
 		case s.val == zero:
 			return zero, spot{i: i, gen: t.gen, ok: true}
@@ -106,8 +138,7 @@ func (t *countTable[V]) refAt(k uint64, sp spot) *V {
 	}
 	i := sp.i
 	if !sp.ok || sp.gen != t.gen {
-		mask := len(t.slots) - 1
-		for i = t.home(k); t.slots[i].val != zero; i = (i + 1) & mask {
+		for i = t.home(k); t.slots[i].val != zero; i = t.next(i) {
 			if t.slots[i].key == k {
 				return &t.slots[i].val
 			}
@@ -122,16 +153,15 @@ func (t *countTable[V]) refAt(k uint64, sp spot) *V {
 func (t *countTable[V]) grow() {
 	t.gen++
 	slots := t.slots
-	t.slots = make([]countSlot[V], max(8, 2*len(slots)))
+	t.slots = make([]countSlot[V], tableSize(len(slots)))
 	var zero V
-	mask := len(t.slots) - 1
 	for _, s := range slots {
 		if s.val == zero {
 			continue
 		}
 		i := t.home(s.key)
 		for t.slots[i].val != zero {
-			i = (i + 1) & mask
+			i = t.next(i)
 		}
 		t.slots[i] = s
 	}
@@ -145,10 +175,9 @@ func (t *countTable[V]) forget(k uint64) {
 		return
 	}
 	var zero V
-	mask := len(t.slots) - 1
 	i := t.home(k)
 	for t.slots[i].val != zero {
-		i = (i + 1) & mask
+		i = t.next(i)
 	}
 	// The probe for k ends at its own slot, the first empty one.
 	if t.slots[i].key != k {
@@ -157,8 +186,8 @@ func (t *countTable[V]) forget(k uint64) {
 	t.gen++
 	// Move back the next key whose home is not in (i, j], until an
 	// empty slot.
-	for j := (i + 1) & mask; t.slots[j].val != zero; j = (j + 1) & mask {
-		if (j-t.home(t.slots[j].key))&mask >= (j-i)&mask {
+	for j := t.next(i); t.slots[j].val != zero; j = t.next(j) {
+		if t.dist(t.home(t.slots[j].key), j) >= t.dist(i, j) {
 			t.slots[i] = t.slots[j]
 			i = j
 		}

@@ -3,6 +3,7 @@ package book
 import (
 	"maps"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -84,5 +85,16 @@ func TestCountTableSpotTaken(t *testing.T) {
 	*tab.refAt(2, sp)++
 	if tab.get(2) != 1 || tab.get(other) != 1 || !tab.consistent() {
 		t.Fatalf("counts %d and %d, want 1 and 1", tab.get(2), tab.get(other))
+	}
+}
+
+// TestTableSize: tables grow by half and by a third in turn, from 8.
+func TestTableSize(t *testing.T) {
+	var got []int
+	for n := 0; n < 100; n = tableSize(n) {
+		got = append(got, tableSize(n))
+	}
+	if want := []int{8, 12, 16, 24, 32, 48, 64, 96, 128}; !slices.Equal(got, want) {
+		t.Fatalf("sizes %v, want %v", got, want)
 	}
 }
