@@ -250,6 +250,9 @@ func (m *Book) addValid(a addr.NodeAddress, src addr.NodeID, g, key uint64) (boo
 	}
 	sl := m.slotOf(a, g, src, sg)
 	at, err := m.admit(sl, hearsay(a, src))
+	if err != nil && m.makeRoomInSource(sl, err) {
+		at, err = m.admit(sl, hearsay(a, src))
+	}
 	if err != nil {
 		return false, err
 	}

@@ -1,9 +1,11 @@
 package book
 
 import (
+	"errors"
 	"slices"
 
 	"github.com/pexnet/pex/internal/addr"
+	"github.com/pexnet/pex/internal/errs"
 )
 
 // Eclipse resistance (DESIGN.md, "The caps").
@@ -208,6 +210,33 @@ func (m *Book) crowdVictim(least int) *peerInfo {
 		v = p
 	}
 	return v
+}
+
+// makeRoomInSource makes room in source group sl.source, whose share is
+// full (admit refused sl with err), for an entry of a network group the
+// book does not hold: it drops the youngest, of crowdSample entries drawn
+// at random, that the source placed as hearsay in a group of feelGroup
+// entries or more and that we never reached. An honest node passes on
+// what an attacker's groups told it; its share is not spent on that while
+// it tells us of a lone node we lack, which its walk will not send again.
+// It reports whether it dropped one. The caller holds the lock.
+func (m *Book) makeRoomInSource(sl slot, err error) bool {
+	if !errors.Is(err, errs.ErrSourceGroupFull) || m.sourceLoad(sl.source) < m.sourceCap || m.groupLoad(sl.group) > 0 || len(m.log) == 0 {
+		return false
+	}
+	var v *peerInfo
+	for range crowdSample {
+		p := m.log[m.opts.Rand.IntN(len(m.log))].E
+		if p.is(removed) || !p.is(placed) || p.slotSource != sl.source || (v != nil && p.seq < v.seq) || m.groupLoad(p.slotGroup) < feelGroup || !m.untestedHearsay(p) {
+			continue
+		}
+		v = p
+	}
+	if v == nil {
+		return false
+	}
+	m.remove(v)
+	return true
 }
 
 // lateHearsay reports whether p is an idle entry that only gossip vouches

@@ -118,12 +118,15 @@ func TestSourceGroupFloodIsCapped(t *testing.T) {
 			addHonest(1, 200)
 			before := m.Known()
 			r := rand.New(rand.NewPCG(1, 1))
-			refused := 0
+			refused, taken := 0, 0
 			// 10,000 addresses, sent by 20 node IDs of one /16.
 			for i := range 10_000 {
 				a, err := NodeAddressFromIP(nodeID(1_000_000+i), tc.addr(r, i), 26656)
 				require.NoError(t, err)
-				_, err = m.AddFrom(a, sybils[i%len(sybils)])
+				ok, err := m.AddFrom(a, sybils[i%len(sybils)])
+				if ok {
+					taken++
+				}
 				if err != nil {
 					if !errors.Is(err, ErrNetworkGroupFull) {
 						require.ErrorIs(t, err, ErrSourceGroupFull)
@@ -136,7 +139,11 @@ func TestSourceGroupFloodIsCapped(t *testing.T) {
 			if tc.name == "any groups" {
 				require.Positive(t, got)
 			}
-			require.Equal(t, 10_000-got, refused)
+			// What was not taken was refused; what the full share took
+			// of a lone group displaced its own hearsay of a group of
+			// several (makeRoomInSource).
+			require.Equal(t, 10_000-taken, refused)
+			require.LessOrEqual(t, got, taken)
 			require.Subset(t, m.Known(), before, "the flood evicted nothing")
 			// Honest sources keep their own room.
 			addHonest(200, 400)
@@ -503,4 +510,64 @@ func honestIn(m *PeerManager) int {
 		}
 	}
 	return n
+}
+
+// TestAFullSourceMakesRoomForALoneNodeWeLack: a source whose share is
+// full of lone nodes and of what it relayed of groups of several entries
+// still tells us of a node of a group we lack: its youngest hearsay of
+// such a group, which we never reached, makes room; a lone node of its
+// does not, nor does it make room for an address of a group we hold.
+func TestAFullSourceMakesRoomForALoneNodeWeLack(t *testing.T) {
+	m := newPM(t, PeerManagerOptions{Options: Options{MaxPeers: 1000}})
+	src := nodeID(9)
+	require.NoError(t, m.AcceptedFrom(src, remoteIP(9)))
+	relayed := func(g, k int) NodeAddress {
+		a, err := NodeAddressFromIP(nodeID(2_000_000+2*g+k), netip.AddrFrom4([4]byte{67, byte(g), 0, byte(k + 1)}), 26656)
+		require.NoError(t, err)
+		return a
+	}
+	full := sourceCap(1000)
+	for g := range 16 {
+		for k := range 2 {
+			ok, err := m.AddFrom(relayed(g, k), src)
+			require.NoError(t, err)
+			require.True(t, ok)
+		}
+	}
+	for i := 10; m.sourceLoad(m.group(m.peers.get(src))) < full; i++ {
+		ok, err := m.AddFrom(peerAddr(i), src)
+		require.NoError(t, err)
+		require.True(t, ok)
+	}
+	before := m.Known()
+	ok, err := m.AddFrom(peerAddr(900), src)
+	require.NoError(t, err)
+	require.True(t, ok, "a node of a group we lack is stored")
+	require.Equal(t, full, m.sourceLoad(m.group(m.peers.get(src))))
+	gone := 0
+	for _, id := range before {
+		if !m.Has(id) {
+			gone++
+			require.True(t, isRelayed(m, id), "what left is hearsay of a group of several")
+		}
+	}
+	require.Equal(t, 1, gone)
+	held := relayed(0, 5)
+	held.NodeID = nodeID(3_000_000)
+	_, err = m.AddFrom(held, src)
+	require.ErrorIs(t, err, ErrSourceGroupFull, "no room made for a group we hold")
+	checkInvariants(t, m)
+}
+
+// isRelayed reports whether id is one of TestAFullSourceMakesRoom's
+// relayed entries.
+func isRelayed(_ *PeerManager, id NodeID) bool {
+	for g := range 16 {
+		for k := range 2 {
+			if id == nodeID(2_000_000+2*g+k) {
+				return true
+			}
+		}
+	}
+	return false
 }
