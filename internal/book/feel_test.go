@@ -209,12 +209,18 @@ func TestFeelersGoWhilePeersThatDialledUsHoldEverySlot(t *testing.T) {
 	checkInvariants(t, m)
 }
 
-// outboundFull returns a book whose two outbound slots (of ten
+// outboundFull returns a book of 1,000 whose two outbound slots (of ten
 // connections) are taken, its clock, and a connected inbound source.
 func outboundFull(t *testing.T) (*PeerManager, *testkit.Clock, NodeID) {
 	t.Helper()
+	return outboundFullOf(t, 1000)
+}
+
+// outboundFullOf is outboundFull for a book of maxPeers.
+func outboundFullOf(t *testing.T, maxPeers int) (*PeerManager, *testkit.Clock, NodeID) {
+	t.Helper()
 	clk := newFakeClock()
-	m := newPM(t, PeerManagerOptions{Options: Options{MaxPeers: 1000, MaxConnected: 10, MaxOutbound: 2}, Now: clk.Now})
+	m := newPM(t, PeerManagerOptions{Options: Options{MaxPeers: maxPeers, MaxConnected: 10, MaxOutbound: 2}, Now: clk.Now})
 	addPeers(t, m, 0, 2)
 	for range 2 {
 		a, ok := m.TryDialNext()
@@ -232,16 +238,7 @@ func outboundFull(t *testing.T) (*PeerManager, *testkit.Clock, NodeID) {
 // draw at feelEvery apart, not left to chance draws that wait ever longer
 // after each miss.
 func TestFeelersFindTheLastUntestedEntryOfALargeBook(t *testing.T) {
-	clk := newFakeClock()
-	m := newPM(t, PeerManagerOptions{Options: Options{MaxPeers: 5000, MaxConnected: 10, MaxOutbound: 2}, Now: clk.Now})
-	addPeers(t, m, 0, 2)
-	for range 2 {
-		a, ok := m.TryDialNext()
-		require.True(t, ok)
-		require.NoError(t, m.Dialed(a))
-	}
-	src := nodeID(9)
-	require.NoError(t, m.AcceptedFrom(src, remoteIP(9)))
+	m, clk, src := outboundFullOf(t, 5000)
 	addPeers(t, m, 10, 4000) // the operator's lone nodes: never felt
 	for k := range 2 {
 		_, err := m.AddFrom(sybilAddr(k), src)
