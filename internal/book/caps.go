@@ -201,10 +201,20 @@ func (m *Book) crowdVictim(least int) *peerInfo {
 	if m.crowd.top() < least || len(m.log) == 0 {
 		return nil
 	}
+	return m.youngestDrawn(func(p *peerInfo) bool { return m.groupLoad(p.slotGroup) >= least && m.lateHearsay(p) })
+}
+
+// youngestDrawn returns the youngest placed entry that ok allows of
+// crowdSample entries drawn at random from the log, nil if none: what
+// makes room goes young, so that what we learnt first stays.
+func (m *Book) youngestDrawn(ok func(*peerInfo) bool) *peerInfo {
+	if len(m.log) == 0 {
+		return nil
+	}
 	var v *peerInfo
 	for range crowdSample {
 		p := m.log[m.opts.Rand.IntN(len(m.log))].E
-		if p.is(removed) || !p.is(placed) || (v != nil && p.seq < v.seq) || m.groupLoad(p.slotGroup) < least || !m.lateHearsay(p) {
+		if p.is(removed) || !p.is(placed) || (v != nil && p.seq < v.seq) || !ok(p) {
 			continue
 		}
 		v = p
@@ -221,17 +231,12 @@ func (m *Book) crowdVictim(least int) *peerInfo {
 // it tells us of a lone node we lack, which its walk will not send again.
 // It reports whether it dropped one. The caller holds the lock.
 func (m *Book) makeRoomInSource(sl slot, err error) bool {
-	if !errors.Is(err, errs.ErrSourceGroupFull) || m.sourceLoad(sl.source) < m.sourceCap || m.groupLoad(sl.group) > 0 || len(m.log) == 0 {
+	if !errors.Is(err, errs.ErrSourceGroupFull) || m.sourceLoad(sl.source) < m.sourceCap || m.groupLoad(sl.group) > 0 {
 		return false
 	}
-	var v *peerInfo
-	for range crowdSample {
-		p := m.log[m.opts.Rand.IntN(len(m.log))].E
-		if p.is(removed) || !p.is(placed) || p.slotSource != sl.source || (v != nil && p.seq < v.seq) || m.groupLoad(p.slotGroup) < feelGroup || !m.untestedHearsay(p) {
-			continue
-		}
-		v = p
-	}
+	v := m.youngestDrawn(func(p *peerInfo) bool {
+		return p.slotSource == sl.source && m.groupLoad(p.slotGroup) >= feelGroup && m.untestedHearsay(p)
+	})
 	if v == nil {
 		return false
 	}
