@@ -468,6 +468,12 @@ func (c *Core) askBest(now time.Time, acts *Actions) {
 //     copied each other's read the same network size from each other's
 //     walks, and by the estimate a new peer is worth nothing); if it
 //     brings nothing either, the stall is real;
+//   - once answers are taken for a saturated network (past
+//     idleAnswers) while no peer we dialled has answered, one we
+//     dialled and never asked (see untried): every answer came from
+//     peers that dialled us, new on every connection and so asked
+//     first, which may be attackers showing us their own few addresses
+//     again and again; the network they show is theirs;
 //   - in a full book, any peer never asked: junk that a few peers
 //     filled the book with would otherwise keep us from the one that
 //     knows the network, and a full book waits MaxInterval only once
@@ -475,7 +481,8 @@ func (c *Core) askBest(now time.Time, acts *Actions) {
 func (c *Core) stallBreaker(now time.Time) *corePeer {
 	full := c.bk.PeerRatio() >= bookFull
 	stalled := c.idle > stallAnswers && !c.stallTried
-	if !full && !stalled {
+	saturated := c.idle > idleAnswers && c.untried()
+	if !full && !stalled && !saturated {
 		return nil
 	}
 	for e := c.rotation.Front(); e != nil; e = e.Next() {
@@ -483,7 +490,7 @@ func (c *Core) stallBreaker(now time.Time) *corePeer {
 		if now.Before(c.askableAt(p)) {
 			continue
 		}
-		if (full && p.lastSent.IsZero()) || (stalled && !p.answered && !c.bk.Inbound(p.id)) {
+		if (full && p.lastSent.IsZero()) || (saturated && p.lastSent.IsZero() && !c.bk.Inbound(p.id)) || (stalled && !p.answered && !c.bk.Inbound(p.id)) {
 			return p
 		}
 	}

@@ -2246,6 +2246,45 @@ func TestCoreAsksOnePeerWeDialledPerStall(t *testing.T) {
 	require.Contains(t, []NodeID{nodeID(a), nodeID(b)}, rxSentTo(t, core.Tick(core.NextWake())))
 }
 
+func TestCoreHearsAPeerWeDialledBeforeSaturation(t *testing.T) {
+	// As in TestCoreAsksOnePeerWeDialledPerStall, but our sources a and b
+	// dialled us, and the peer we dialled that the stall asked first (x
+	// or z) goes down before it answers. Every answer came from peers that
+	// dialled us (attackers, say, showing us their own few addresses
+	// again and again): the network they show is theirs. So when a
+	// answers with nothing new again, the wait stays MinInterval and the
+	// other peer we dialled is asked before a or b.
+	const x, z = 3, 4
+	pm, core, a, b, run, now := rxSourcesOfOurBook(t)
+	for _, id := range []int{a, b} {
+		require.NoError(t, pm.Accepted(nodeID(id), rxAddr(id)))
+	}
+	for _, id := range []int{x, z} {
+		require.NoError(t, pm.Dialed(rxAddr(id)))
+		core.PeerUpdate(now, PeerUpdate{NodeID: nodeID(id), Status: PeerStatusUp, Caps: CapV2})
+	}
+	core.estimate = sizeEstimator{sumCM: 700 * 1e4, sumR: 1e4 - 1}
+	core.idle = stallAnswers + 1
+	now = now.Add(1500 * time.Millisecond)
+	first, other := nodeID(x), nodeID(z)
+	if rxSentTo(t, core.Tick(now)) == other {
+		first, other = other, first
+	}
+	now = now.Add(10 * time.Millisecond)
+	core.PeerUpdate(now, PeerUpdate{NodeID: first, Status: PeerStatusDown})
+	for core.peers[nodeID(a)].pending == false {
+		now = core.NextWake()
+		require.Contains(t, []NodeID{nodeID(a), nodeID(b)}, rxSentTo(t, core.Tick(now)))
+		if core.peers[nodeID(b)].pending {
+			core.Receive(now.Add(50*time.Millisecond), Envelope{From: nodeID(b), Message: testkit.V2RespAddrs(run(nodeID(b))...)})
+		}
+	}
+	core.Receive(now.Add(50*time.Millisecond), Envelope{From: nodeID(a), Message: testkit.V2RespAddrs(run(nodeID(a))...)})
+	require.Greater(t, core.idle, idleAnswers)
+	require.Equal(t, core.cfg.MinInterval, core.interval)
+	require.Equal(t, other, rxSentTo(t, core.Tick(core.NextWake())))
+}
+
 func TestCoreExpectsNoMoreNewsThanADonePeerGathers(t *testing.T) {
 	// As in TestCoreWeighsALapDonePeerByItsNewsRate, but a's news came at
 	// 0.1 a second (2 in 20 s); b samples, half of its 100 new. Now the

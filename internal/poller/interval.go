@@ -77,6 +77,12 @@ func (c *Core) adapt(now time.Time, added, refused, total, holds int) {
 	if c.idle > idleAnswers {
 		d = float64(maxSlowdown*c.cfg.MinInterval) * math.Pow(2, float64(min(c.idle-idleAnswers, 30)))
 		d = math.Min(d, float64(c.cfg.SaturatedInterval))
+		if c.untried() {
+			// The network looks saturated, but only to peers that
+			// dialled us: one we dialled is asked first, at once (see
+			// stallBreaker).
+			d = float64(c.cfg.MinInterval)
+		}
 	}
 	c.interval = time.Duration(math.Min(d, float64(c.cfg.MaxInterval)))
 }
@@ -101,4 +107,20 @@ func (c *Core) unasked() bool {
 		}
 	}
 	return false
+}
+
+// untried reports whether, of the peers we dialled, none has answered
+// and one has not been asked yet.
+func (c *Core) untried() bool {
+	found := false
+	for _, p := range c.peers {
+		if c.bk.Inbound(p.id) {
+			continue
+		}
+		if p.answered {
+			return false
+		}
+		found = found || p.lastSent.IsZero()
+	}
+	return found
 }
