@@ -2224,22 +2224,36 @@ func TestCoreAsksAPeerWeDialledWhenAnswersStall(t *testing.T) {
 	}
 }
 
-func TestCoreAsksOnePeerWeDialledPerStall(t *testing.T) {
-	// As in TestCoreAsksAPeerWeDialledWhenAnswersStall, with two peers we
-	// dialled, x and z, after a and b answered. In a stall one of them is
-	// asked first; when it brings nothing either, the stall is real and
-	// the other waits its turn behind our sources.
-	const x, z = 3, 4
+// rxTwoDialledInAStall: as in rxSourcesOfOurBook, after a and b answered
+// (peers that dialled us if sourcesDialledUs), x and z, two peers we
+// dialled, come up; the size estimate says we miss a seventh of the
+// network, answers have stalled (past stallAnswers), and the next request
+// is due at now.
+func rxTwoDialledInAStall(t *testing.T, sourcesDialledUs bool) (core *Core, a, b int, run func(NodeID) []NodeAddress, now time.Time, x, z NodeID) {
+	t.Helper()
 	pm, core, a, b, run, now := rxSourcesOfOurBook(t)
-	for _, id := range []int{x, z} {
+	if sourcesDialledUs {
+		for _, id := range []int{a, b} {
+			require.NoError(t, pm.Accepted(nodeID(id), rxAddr(id)))
+		}
+	}
+	for _, id := range []int{3, 4} {
 		require.NoError(t, pm.Dialed(rxAddr(id)))
 		core.PeerUpdate(now, PeerUpdate{NodeID: nodeID(id), Status: PeerStatusUp, Caps: CapV2})
 	}
 	core.estimate = sizeEstimator{sumCM: 700 * 1e4, sumR: 1e4 - 1}
 	core.idle = stallAnswers + 1
-	now = now.Add(1500 * time.Millisecond)
+	return core, a, b, run, now.Add(1500 * time.Millisecond), nodeID(3), nodeID(4)
+}
+
+func TestCoreAsksOnePeerWeDialledPerStall(t *testing.T) {
+	// As in TestCoreAsksAPeerWeDialledWhenAnswersStall, with two peers we
+	// dialled, x and z, after a and b answered. In a stall one of them is
+	// asked first; when it brings nothing either, the stall is real and
+	// the other waits its turn behind our sources.
+	core, a, b, run, now, x, z := rxTwoDialledInAStall(t, false)
 	first := rxSentTo(t, core.Tick(now))
-	require.Contains(t, []NodeID{nodeID(x), nodeID(z)}, first)
+	require.Contains(t, []NodeID{x, z}, first)
 	// It answers with a run of our own book: nothing new.
 	core.Receive(now.Add(50*time.Millisecond), Envelope{From: first, Message: testkit.V2RespAddrs(run(nodeID(a))...)})
 	require.Equal(t, stallAnswers+2, core.idle)
@@ -2254,19 +2268,8 @@ func TestCoreHearsAPeerWeDialledBeforeSaturation(t *testing.T) {
 	// again and again): the network they show is theirs. So when a
 	// answers with nothing new again, the wait stays MinInterval and the
 	// other peer we dialled is asked before a or b.
-	const x, z = 3, 4
-	pm, core, a, b, run, now := rxSourcesOfOurBook(t)
-	for _, id := range []int{a, b} {
-		require.NoError(t, pm.Accepted(nodeID(id), rxAddr(id)))
-	}
-	for _, id := range []int{x, z} {
-		require.NoError(t, pm.Dialed(rxAddr(id)))
-		core.PeerUpdate(now, PeerUpdate{NodeID: nodeID(id), Status: PeerStatusUp, Caps: CapV2})
-	}
-	core.estimate = sizeEstimator{sumCM: 700 * 1e4, sumR: 1e4 - 1}
-	core.idle = stallAnswers + 1
-	now = now.Add(1500 * time.Millisecond)
-	first, other := nodeID(x), nodeID(z)
+	core, a, b, run, now, x, z := rxTwoDialledInAStall(t, true)
+	first, other := x, z
 	if rxSentTo(t, core.Tick(now)) == other {
 		first, other = other, first
 	}
