@@ -317,6 +317,12 @@ func (c *Core) paceAfter(now time.Time, p *corePeer, t tally, known int) {
 		holds = max(holds, MaxAddresses)
 	}
 	c.adapt(now, added, refused, added+dup+refused, holds)
+	switch {
+	case added > 0:
+		c.inboundIdle = 0
+	case c.bk.Inbound(p.id):
+		c.inboundIdle++
+	}
 	c.nextRequest = c.lastRequest.Add(c.interval)
 }
 

@@ -39,6 +39,9 @@ type Core struct {
 	newShare       float64       // smoothed share of new addresses per response (see adapt)
 	refusedPending float64       // refused addresses not yet made up for (see adapt)
 	idle           int           // answers in a row that brought nothing new
+	// inboundIdle: answers from peers that dialled us that brought nothing
+	// new since the last answer that did (see askBest)
+	inboundIdle int
 	// stallTried: since the last answer with news, a peer we dialled and
 	// had not heard from was asked first for a stall (see stallBreaker)
 	stallTried  bool
@@ -417,10 +420,17 @@ func (c *Core) askInTurn(now time.Time, acts *Actions) {
 }
 
 // askBest is PolicyAdaptive's choice: among the peers in rotation whose
-// spacing allows it, the one expected to bring the most news (ties to the
-// earlier in rotation) is asked, unless one worth betterBy more is due
-// within V2RequestInterval: then Tick waits for it. If nobody is due, Tick
-// wakes when the first one is.
+// spacing allows it, the one expected to bring the most news is asked,
+// unless one worth betterBy more is due within V2RequestInterval: then
+// Tick waits for it. If nobody is due, Tick wakes when the first one is.
+// Ties go to the earlier in rotation, where a new peer stands first; but
+// once more than idleAnswers answers from peers that dialled us brought
+// nothing new (since the last that did), to a peer we dialled and never
+// asked before others. Attackers dialling in from many groups are each
+// the newest peer in turn and answer with what we hold, and would
+// otherwise keep the peers our book chose unasked. Not sooner: in an
+// honest network, news often comes through the peers that dial us (a
+// chain's far side reaches a node so).
 func (c *Core) askBest(now time.Time, acts *Actions) {
 	if p := c.stallBreaker(now); p != nil {
 		c.stallTried = c.stallTried || c.idle > stallAnswers
@@ -437,7 +447,7 @@ func (c *Core) askBest(now time.Time, acts *Actions) {
 		ok := c.askableAt(p)
 		eligible := !now.Before(ok)
 		y := max(c.expectedYield(now, p, walked), newsFloor(now, p, miss))
-		if eligible && y > pickY {
+		if eligible && (y > pickY || (y == pickY && c.inboundIdle > idleAnswers && c.chosenUnasked(p) && !c.chosenUnasked(pick))) {
 			pick, pickY = p, y
 		}
 		if y > bestY {
@@ -524,4 +534,9 @@ func (c *Core) request(now time.Time, p *corePeer, acts *Actions) {
 	c.stats.BytesSent += len(msg)
 	c.lastRequest = now
 	c.nextRequest = now.Add(c.interval)
+}
+
+// chosenUnasked: we dialled p and never asked it (see askBest).
+func (c *Core) chosenUnasked(p *corePeer) bool {
+	return p.lastSent.IsZero() && !c.bk.Inbound(p.id)
 }

@@ -2224,6 +2224,63 @@ func TestCoreAsksAPeerWeDialledWhenAnswersStall(t *testing.T) {
 	}
 }
 
+func TestCoreAsksAPeerWeDialledBeforeOneThatDialledUsWorthTheSame(t *testing.T) {
+	// While z, our first peer, has our request, x (we dialled it) and
+	// then y (it dialled us) come up: y, the newest, stands first in
+	// rotation. Neither has answered and nothing shows the network's
+	// size, so both are worth the same, and y is asked first: news often
+	// comes through the peers that dial us. But once more than
+	// idleAnswers answers from peers that dialled us brought nothing new,
+	// x is asked first: attackers dialling in from many groups, each the
+	// newest peer in turn, would otherwise stand before the peers our
+	// book chose for ever.
+	const z, x, y = 1, 2, 3
+	for _, tc := range []struct {
+		inboundIdle int
+		want        NodeID
+	}{{0, nodeID(y)}, {idleAnswers, nodeID(y)}, {idleAnswers + 1, nodeID(x)}} {
+		t.Run(fmt.Sprint(tc.inboundIdle), func(t *testing.T) {
+			pm := rxPM(t, PeerManagerOptions{})
+			core := rxCore(t, Config{}, pm)
+			now := time.Unix(1_700_000_000, 0)
+			require.NoError(t, pm.Dialed(rxAddr(z)))
+			require.Equal(t, nodeID(z), rxSentTo(t, core.PeerUpdate(now, PeerUpdate{NodeID: nodeID(z), Status: PeerStatusUp, Caps: CapV2})))
+			now = now.Add(10 * time.Millisecond)
+			require.NoError(t, pm.Dialed(rxAddr(x)))
+			require.Empty(t, core.PeerUpdate(now, PeerUpdate{NodeID: nodeID(x), Status: PeerStatusUp, Caps: CapV2}).Send)
+			require.NoError(t, pm.Accepted(nodeID(y), rxAddr(y)))
+			require.Empty(t, core.PeerUpdate(now, PeerUpdate{NodeID: nodeID(y), Status: PeerStatusUp, Caps: CapV2}).Send)
+			require.Equal(t, nodeID(y), core.rotation.Front().Value.(*corePeer).id)
+			walked := core.walkedSize()
+			require.Equal(t, core.expectedYield(now, core.peers[nodeID(x)], walked), core.expectedYield(now, core.peers[nodeID(y)], walked))
+			core.inboundIdle = tc.inboundIdle
+			require.Equal(t, tc.want, rxSentTo(t, core.Tick(core.NextWake())))
+		})
+	}
+}
+
+func TestCoreCountsEmptyAnswersOfPeersThatDialledUs(t *testing.T) {
+	// rxSourcesOfOurBook's a and b answered with nothing new: counted
+	// once they dialled us, not while we count them dialled by us; and an
+	// answer with news starts the count again.
+	pm, core, a, b, run, now := rxSourcesOfOurBook(t)
+	require.Zero(t, core.inboundIdle)
+	for _, id := range []int{a, b} {
+		require.NoError(t, pm.Accepted(nodeID(id), rxAddr(id)))
+	}
+	for range 2 {
+		now = core.NextWake()
+		to := rxSentTo(t, core.Tick(now))
+		require.Contains(t, []NodeID{nodeID(a), nodeID(b)}, to)
+		core.Receive(now.Add(50*time.Millisecond), Envelope{From: to, Message: testkit.V2RespAddrs(run(to)...)})
+	}
+	require.Equal(t, 2, core.inboundIdle)
+	now = core.NextWake()
+	to := rxSentTo(t, core.Tick(now))
+	core.Receive(now.Add(50*time.Millisecond), Envelope{From: to, Message: testkit.V2RespAddrs(rxAddr(5000))})
+	require.Zero(t, core.inboundIdle)
+}
+
 // rxTwoDialledInAStall: as in rxSourcesOfOurBook, after a and b answered
 // (peers that dialled us if sourcesDialledUs), x and z, two peers we
 // dialled, come up; the size estimate says we miss a seventh of the
