@@ -39,6 +39,8 @@ const (
 
 	// idleAnswers is how many answers in a row with nothing new are taken
 	// for a saturated network; past it the wait doubles with each more.
+	// As many empty answers from peers that dialled us put a peer we
+	// dialled first in a tie (see askBest).
 	// Why: a peer or two with nothing new is normal; several in a row
 	// mean nobody has news, and polling on only needs to catch changes.
 	// Guards: (at 4) cold-200-seed2, join-2000-seed2,
