@@ -500,7 +500,7 @@ func (c *Core) stallBreaker(now time.Time) *corePeer {
 		if now.Before(c.askableAt(p)) {
 			continue
 		}
-		if (full && p.lastSent.IsZero()) || (saturated && p.lastSent.IsZero() && !c.bk.Inbound(p.id)) || (stalled && !p.answered && !c.bk.Inbound(p.id)) {
+		if (full && p.lastSent.IsZero()) || (saturated && c.chosenUnasked(p)) || (stalled && !p.answered && !c.bk.Inbound(p.id)) {
 			return p
 		}
 	}
