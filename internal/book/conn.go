@@ -155,8 +155,9 @@ func (m *Book) pickDial(now time.Time) (*peerInfo, *addrInfo, time.Time) {
 	if n == 0 {
 		return nil, nil, m.time(next)
 	}
-	// Entries of crowded groups (caps.go) are dialled only when no other
-	// is due: an attacker's many addresses crowd its groups, so an
+	// Entries of crowded groups (caps.go) and of junk groups (feel.go)
+	// are dialled only when no other is due: an attacker's many
+	// addresses crowd its groups, and its junk marks them, so an
 	// attacker-heavy book does not become attacker-only connections.
 	start := m.opts.Rand.IntN(n)
 	i := m.candidate(start, false, due)
@@ -171,42 +172,46 @@ func (m *Book) pickDial(now time.Time) (*peerInfo, *addrInfo, time.Time) {
 }
 
 // candidate picks an entry of the order to dial, from start on (see
-// lifecycle.Pick), with due's address; of a crowded group only if
-// crowdedToo. -1 if none.
+// lifecycle.Pick), with due's address; of a crowded group, or at an
+// address in a junk group, only if crowdedToo. -1 if none.
 func (m *Book) candidate(start int, crowdedToo bool, due func(*peerInfo) *addrInfo) int {
 	return lifecycle.Pick(len(m.order), start, func(i int) (int, bool) {
 		p := m.order[i]
 		ai := due(p)
-		if ai == nil || m.slots.GroupFull(addr.Group(ai.addr().of(p.id))) || (!crowdedToo && p.is(placed) && m.crowded(p.slotGroup)) {
+		if ai == nil || m.slots.GroupFull(addr.Group(ai.addr().of(p.id))) || (!crowdedToo && (p.is(placed) && m.crowded(p.slotGroup) || m.inJunkGroup(ai, p.id))) {
 			return 0, false
 		}
 		return int(p.score), true
 	})
 }
 
-// rotate, when outbound slots are full, closes one outbound connection to
-// a crowded group (caps.go) if an entry of an uncrowded group is due to
-// be dialled in its place: connections made while an attacker's groups
-// crowded a young book give way as the book learns the honest network.
-// One at a time; persistent peers never. The caller holds the lock.
+// rotate, when outbound slots are full (or every slot is), closes one
+// outbound connection to a crowded group (caps.go) or a junk group
+// (feel.go) if an entry of another group is due to be dialled in its
+// place: connections made while an attacker's groups crowded a young
+// book give way as the book learns the honest network and as feelers
+// find the attacker's junk beside them. With every slot taken, the dial
+// takes the slot the closing connection frees (Full counts it gone),
+// so peers that dial us do not keep us from replacing it. One at a
+// time; persistent peers never. The caller holds the lock.
 func (m *Book) rotate(now time.Time) {
-	if !m.slots.OutboundFull() || len(m.slots.Queued()) > 0 {
+	if !(m.slots.OutboundFull() || m.slots.Full()) || len(m.slots.Queued()) > 0 {
 		return
 	}
 	// The outbound groups (a few) first: the book is scanned only when
-	// one of them is crowded.
-	crowded := false
+	// one of them gives way.
+	giving := false
 	for g := range m.slots.OutGroups() {
-		if crowded = m.crowded(g); crowded {
+		if giving = m.givesWay(g); giving {
 			break
 		}
 	}
-	if !crowded {
+	if !giving {
 		return
 	}
 	var v *peerInfo // the one connected longest, so the choice does not hang on map order
 	for _, p := range m.peers.all() {
-		if p.is(outbound) && p.state >= stateConnected && !p.persistent && m.conns[p].outGroup != addr.NoGroup && m.crowded(m.conns[p].outGroup) &&
+		if p.is(outbound) && p.state >= stateConnected && !p.persistent && m.conns[p].outGroup != addr.NoGroup && m.givesWay(m.conns[p].outGroup) &&
 			(v == nil || m.conns[p].connectedAt < m.conns[v].connectedAt || (m.conns[p].connectedAt == m.conns[v].connectedAt && p.seq < v.seq)) {
 			v = p
 		}
@@ -222,6 +227,12 @@ func (m *Book) rotate(now time.Time) {
 	}
 	v.mark(evicting, true)
 	m.slots.Queue(v.id)
+}
+
+// givesWay reports whether an outbound connection to network group g
+// gives way (rotate): g is crowded or junk.
+func (m *Book) givesWay(g uint64) bool {
+	return m.crowded(g) || m.junkGroup(g)
 }
 
 // dueAddr returns the address of p to dial at at, the one failing

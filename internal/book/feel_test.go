@@ -290,3 +290,62 @@ func TestFeelersTestAnEntryLeftAloneInAJunkGroup(t *testing.T) {
 	require.Equal(t, at(x, 1, 9), a)
 	require.True(t, m.Feeler(x))
 }
+
+// TestAnOutboundPeerInAJunkGroupGivesWay: a connection we dialled into a
+// network group where feelers then found nobody (an attacker's /16, whose
+// junk came with it) gives way to a dial of an entry elsewhere, also
+// while peers that dialled us hold every other slot; the dial takes the
+// slot it frees. A connection into a group where nothing failed stays.
+func TestAnOutboundPeerInAJunkGroupGivesWay(t *testing.T) {
+	clk := newFakeClock()
+	m := newPM(t, PeerManagerOptions{Options: Options{MaxPeers: 1000, MaxConnected: 4, MaxOutbound: 3}, Now: clk.Now})
+	for _, a := range []NodeAddress{sybilAddr(0), peerAddr(0)} {
+		ok, err := m.Add(a)
+		require.NoError(t, err)
+		require.True(t, ok)
+	}
+	for range 2 {
+		a, ok := m.TryDialNext()
+		require.True(t, ok)
+		require.NoError(t, m.Dialed(a))
+	}
+	src := nodeID(20)
+	require.NoError(t, m.AcceptedFrom(src, remoteIP(1)))
+	require.NoError(t, m.AcceptedFrom(nodeID(21), remoteIP(2)))
+	require.True(t, m.slots.Full(), "one outbound slot short, every slot taken")
+	for _, a := range []NodeAddress{sybilAddr(1), peerAddr(10)} {
+		_, err := m.AddFrom(a, src)
+		require.NoError(t, err)
+	}
+	require.False(t, m.crowded(addr.Group(sybilAddr(0))), "two entries crowd no group")
+	checkInvariants(t, m)
+
+	// Twice a feeler finds nobody in the sybil /16: more failures than
+	// the one entry we reached there make it junk.
+	for range 2 {
+		a, ok := m.TryDialNext()
+		require.True(t, ok)
+		require.True(t, m.Feeler(a.NodeID))
+		require.Equal(t, sybilAddr(1), a)
+		m.DialFailed(a)
+		clk.Advance(time.Minute)
+	}
+	require.True(t, m.junkGroup(addr.Group(sybilAddr(0))))
+	checkInvariants(t, m)
+
+	a, ok := m.TryDialNext()
+	require.False(t, ok, "the junk group's connection is queued to go first")
+	a, ok = m.TryDialNext()
+	require.True(t, ok, "the slot it frees is ours to dial")
+	require.Equal(t, peerAddr(10), a)
+	require.False(t, m.Feeler(a.NodeID))
+	require.NoError(t, m.Dialed(a))
+	id, ok := m.EvictNext()
+	require.True(t, ok)
+	require.Equal(t, sybilAddr(0).NodeID, id)
+	m.Disconnected(id)
+	_, ok = m.EvictNext()
+	require.False(t, ok, "the lone node's connection stays")
+	require.Equal(t, 2, m.slots.Outbound())
+	checkInvariants(t, m)
+}
