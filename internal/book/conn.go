@@ -178,7 +178,11 @@ func (m *Book) candidate(start int, crowdedToo bool, due func(*peerInfo) *addrIn
 	return lifecycle.Pick(len(m.order), start, func(i int) (int, bool) {
 		p := m.order[i]
 		ai := due(p)
-		if ai == nil || m.slots.GroupFull(addr.Group(ai.addr().of(p.id))) || (!crowdedToo && (p.is(placed) && m.crowded(p.slotGroup) || m.inJunkGroup(ai, p.id))) {
+		if ai == nil {
+			return 0, false
+		}
+		g := addr.Group(ai.addr().of(p.id))
+		if m.slots.GroupFull(g) || (!crowdedToo && (p.is(placed) && m.crowded(p.slotGroup) || m.junkGroup(g))) {
 			return 0, false
 		}
 		return int(p.score), true
