@@ -424,13 +424,14 @@ func (c *Core) askInTurn(now time.Time, acts *Actions) {
 // unless one worth betterBy more is due within V2RequestInterval: then
 // Tick waits for it. If nobody is due, Tick wakes when the first one is.
 // Ties go to the earlier in rotation, where a new peer stands first; but
-// once more than idleAnswers answers from peers that dialled us brought
-// nothing new (since the last that did), to a peer we dialled and never
-// asked before others. Attackers dialling in from many groups are each
-// the newest peer in turn and answer with what we hold, and would
-// otherwise keep the peers our book chose unasked. Not sooner: in an
-// honest network, news often comes through the peers that dial us (a
-// chain's far side reaches a node so).
+// while no peer we dialled has answered (see untried), or once more than
+// idleAnswers answers from peers that dialled us brought nothing new
+// (since the last that did), to a peer we dialled and never asked
+// before others. Attackers dialling in from many groups are each the
+// newest peer in turn and answer with what we hold, or with a trickle of
+// their own, and would otherwise keep the peers our book chose unasked.
+// Not in every tie: in an honest network, news often comes through the
+// peers that dial us (a chain's far side reaches a node so).
 func (c *Core) askBest(now time.Time, acts *Actions) {
 	if p := c.stallBreaker(now); p != nil {
 		c.stallTried = c.stallTried || c.idle > stallAnswers
@@ -442,12 +443,13 @@ func (c *Core) askBest(now time.Time, acts *Actions) {
 	var due, bestDue time.Time
 	walked := c.walkedSize() // the walking peers' book size, for expectedYield
 	miss := c.missingAtMost(walked)
+	chosenFirst := c.inboundIdle > idleAnswers || c.untried()
 	for e := c.rotation.Front(); e != nil; e = e.Next() {
 		p := e.Value.(*corePeer)
 		ok := c.askableAt(p)
 		eligible := !now.Before(ok)
 		y := max(c.expectedYield(now, p, walked), newsFloor(now, p, miss))
-		if eligible && (y > pickY || (y == pickY && c.inboundIdle > idleAnswers && c.chosenUnasked(p) && !c.chosenUnasked(pick))) {
+		if eligible && (y > pickY || (y == pickY && chosenFirst && c.chosenUnasked(p) && !c.chosenUnasked(pick))) {
 			pick, pickY = p, y
 		}
 		if y > bestY {
