@@ -424,7 +424,7 @@ func (c *Core) askInTurn(now time.Time, acts *Actions) {
 // unless one worth betterBy more is due within V2RequestInterval: then
 // Tick waits for it. If nobody is due, Tick wakes when the first one is.
 // Ties go to the earlier in rotation, where a new peer stands first; but
-// while no peer we dialled has answered (see untried), or once more than
+// while fewer than two peers we dialled have answered (see untried), or once more than
 // idleAnswers answers from peers that dialled us brought nothing new
 // (since the last that did), to a peer we dialled and never asked
 // before others. Attackers dialling in from many groups are each the
@@ -481,9 +481,9 @@ func (c *Core) askBest(now time.Time, acts *Actions) {
 //     walks, and by the estimate a new peer is worth nothing); if it
 //     brings nothing either, the stall is real;
 //   - once answers are taken for a saturated network (past
-//     idleAnswers) while no peer we dialled has answered, one we
-//     dialled and never asked (see untried): every answer came from
-//     peers that dialled us, new on every connection and so asked
+//     idleAnswers) while fewer than two peers we dialled have
+//     answered, one we dialled and never asked (see untried): the
+//     answers came from peers that dialled us, new on every connection and so asked
 //     first, which may be attackers showing us their own few addresses
 //     again and again; the network they show is theirs;
 //   - in a full book, any peer never asked: junk that a few peers

@@ -2225,31 +2225,42 @@ func TestCoreAsksAPeerWeDialledWhenAnswersStall(t *testing.T) {
 }
 
 func TestCoreAsksAPeerWeDialledBeforeOneThatDialledUsWorthTheSame(t *testing.T) {
-	// z, our first peer, answers our request with nothing; then x (we
-	// dialled it) and y (it dialled us) come up: y, the newest, stands
-	// first in rotation. Neither has answered and nothing shows the
-	// network's size, so both are worth the same, and y is asked first:
-	// news often comes through the peers that dial us. But once more
-	// than idleAnswers answers from peers that dialled us brought
-	// nothing new, or while no peer we dialled has answered (z still has
-	// our request), x is asked first: attackers dialling in from many
+	// z and w, our first peers (we dialled both), are asked; some of them
+	// answer with nothing. Then x (we dialled it) and y (it dialled us)
+	// come up: y, the newest, stands first in rotation. Neither has
+	// answered and nothing shows the network's size, so both are worth
+	// the same, and y is asked first: news often comes through the peers
+	// that dial us. But once more than idleAnswers answers from peers
+	// that dialled us brought nothing new, or while fewer than
+	// minSources peers we dialled have answered (one book is not the
+	// network), x is asked first: attackers dialling in from many
 	// groups, each the newest peer in turn, would otherwise stand before
 	// the peers our book chose for ever.
-	const z, x, y = 1, 2, 3
+	const z, w, x, y = 1, 4, 2, 3
 	for _, tc := range []struct {
-		zAnswers    bool
+		answered    int // of z and w
 		inboundIdle int
 		want        NodeID
-	}{{true, 0, nodeID(y)}, {true, idleAnswers, nodeID(y)}, {true, idleAnswers + 1, nodeID(x)}, {false, 0, nodeID(x)}} {
-		t.Run(fmt.Sprint(tc.zAnswers, tc.inboundIdle), func(t *testing.T) {
+	}{
+		{2, 0, nodeID(y)}, {2, idleAnswers, nodeID(y)}, {2, idleAnswers + 1, nodeID(x)},
+		{1, 0, nodeID(x)}, {0, 0, nodeID(x)},
+	} {
+		t.Run(fmt.Sprint(tc.answered, tc.inboundIdle), func(t *testing.T) {
 			pm := rxPM(t, PeerManagerOptions{})
 			core := rxCore(t, Config{}, pm)
 			now := time.Unix(1_700_000_000, 0)
-			require.NoError(t, pm.Dialed(rxAddr(z)))
-			require.Equal(t, nodeID(z), rxSentTo(t, core.PeerUpdate(now, PeerUpdate{NodeID: nodeID(z), Status: PeerStatusUp, Caps: CapV2})))
-			now = now.Add(10 * time.Millisecond)
-			if tc.zAnswers {
-				core.Receive(now, Envelope{From: nodeID(z), Message: testkit.V2RespAddrs()})
+			for i, id := range []int{z, w} {
+				require.NoError(t, pm.Dialed(rxAddr(id)))
+				acts := core.PeerUpdate(now, PeerUpdate{NodeID: nodeID(id), Status: PeerStatusUp, Caps: CapV2})
+				if i > 0 {
+					now = core.NextWake()
+					acts = core.Tick(now)
+				}
+				require.Equal(t, nodeID(id), rxSentTo(t, acts))
+				now = now.Add(10 * time.Millisecond)
+				if i < tc.answered {
+					core.Receive(now, Envelope{From: nodeID(id), Message: testkit.V2RespAddrs()})
+				}
 			}
 			require.NoError(t, pm.Dialed(rxAddr(x)))
 			require.Empty(t, core.PeerUpdate(now, PeerUpdate{NodeID: nodeID(x), Status: PeerStatusUp, Caps: CapV2}).Send)

@@ -109,16 +109,23 @@ func (c *Core) unasked() bool {
 	return false
 }
 
-// untried reports whether, of the peers we dialled, none has answered
-// and one has not been asked yet.
+// untried reports whether, of the peers we dialled, fewer than
+// minSources have answered and one has not been asked yet. One answer
+// is one book, not the network (see minSources): a node whose one
+// dialled source held a few entries read its size from that book, took
+// every peer never asked for worth nothing, and asked the attackers
+// dialling in, whose answers trickle news, while its other dialled
+// peers waited.
 func (c *Core) untried() bool {
-	found := false
+	found, answered := false, 0
 	for _, p := range c.peers {
 		if c.bk.Inbound(p.id) {
 			continue
 		}
 		if p.answered {
-			return false
+			if answered++; answered >= minSources {
+				return false
+			}
 		}
 		found = found || p.lastSent.IsZero()
 	}

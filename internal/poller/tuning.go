@@ -129,8 +129,11 @@ const (
 	// Why: one peer's walk ends where its book ends, so a book copied
 	// from one peer looks complete; only a second source shows what the
 	// first lacked.
+	// The same count of the peers we dialled decides whether one we
+	// dialled goes first in a tie (see untried).
 	// Guards: (at 3) every golden run but the baseline and join-2000;
-	// TestCoreSeeksASecondSource, TestCoreAsksANewPeerThatAskedUsFirst.
+	// TestCoreSeeksASecondSource, TestCoreAsksANewPeerThatAskedUsFirst,
+	// TestCoreAsksAPeerWeDialledBeforeOneThatDialledUsWorthTheSame.
 	minSources = 2
 
 	// stallMiss is the share of the network the size estimate must say we
