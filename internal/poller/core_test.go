@@ -2333,14 +2333,49 @@ func TestCoreAsksOnePeerWeDialledPerStall(t *testing.T) {
 	require.Contains(t, []NodeID{nodeID(a), nodeID(b)}, rxSentTo(t, core.Tick(core.NextWake())))
 }
 
+func TestCoreValuesAPeerWeDialledAtWhatWeMayMissInAStall(t *testing.T) {
+	// Our sources a and b hold just what we hold (rxSourcesOfOurBook) and
+	// answers have stalled (past stallAnswers); the size estimate says we
+	// miss about a seventh of the network, less than stallMiss. So y, which
+	// dialled us and never answered, is worth nothing: the estimate reads
+	// that high when we miss nothing, and attackers dial in without end.
+	// But x, which we dialled and never asked, is worth that share: our
+	// book chose it, and its book is the second opinion a stall needs
+	// however little the estimate says we miss (a node whose sources had
+	// walked past the nodes the network learnt last asked nobody new for
+	// minutes).
+	pm, core, _, _, _, now := rxSourcesOfOurBook(t)
+	const x, y = 3, 4
+	require.NoError(t, pm.Dialed(rxAddr(x)))
+	core.PeerUpdate(now, PeerUpdate{NodeID: nodeID(x), Status: PeerStatusUp, Caps: CapV2})
+	require.NoError(t, pm.Accepted(nodeID(y), rxAddr(y)))
+	core.PeerUpdate(now, PeerUpdate{NodeID: nodeID(y), Status: PeerStatusUp, Caps: CapV2})
+	core.estimate = sizeEstimator{sumCM: 700 * 1e4, sumR: 1e4 - 1}
+	walked := core.walkedSize()
+	miss := core.missingAtMost(walked)
+	require.Greater(t, miss, 0.1)
+	require.Less(t, miss, stallMiss)
+	for _, tc := range []struct {
+		idle int
+		x    float64
+	}{{stallAnswers, 0}, {stallAnswers + 1, miss}} {
+		core.idle = tc.idle
+		require.Equal(t, tc.x, core.expectedYield(now, core.peers[nodeID(x)], walked), "idle %d", tc.idle)
+		require.Zero(t, core.expectedYield(now, core.peers[nodeID(y)], walked), "idle %d", tc.idle)
+	}
+}
+
 func TestCoreHearsAPeerWeDialledBeforeSaturation(t *testing.T) {
 	// As in TestCoreAsksOnePeerWeDialledPerStall, but our sources a and b
 	// dialled us, and the peer we dialled that the stall asked first (x
 	// or z) goes down before it answers. Every answer came from peers that
 	// dialled us (attackers, say, showing us their own few addresses
-	// again and again): the network they show is theirs. So when a
-	// answers with nothing new again, the wait stays MinInterval and the
-	// other peer we dialled is asked before a or b.
+	// again and again): the network they show is theirs. The floors for
+	// news from a and b are whole (newsFloorRamp has passed), and worth
+	// more than the other peer we dialled, which is worth what we may
+	// miss (see expectedYield): they are asked first. But when a answers
+	// with nothing new again, the wait stays MinInterval and the other
+	// peer we dialled is asked before a or b.
 	core, a, b, run, now, x, z := rxTwoDialledInAStall(t, true)
 	first, other := x, z
 	if rxSentTo(t, core.Tick(now)) == other {
@@ -2348,8 +2383,11 @@ func TestCoreHearsAPeerWeDialledBeforeSaturation(t *testing.T) {
 	}
 	now = now.Add(10 * time.Millisecond)
 	core.PeerUpdate(now, PeerUpdate{NodeID: first, Status: PeerStatusDown})
+	now = now.Add(newsFloorRamp)
 	for core.peers[nodeID(a)].pending == false {
-		now = core.NextWake()
+		if w := core.NextWake(); w.After(now) {
+			now = w
+		}
 		require.Contains(t, []NodeID{nodeID(a), nodeID(b)}, rxSentTo(t, core.Tick(now)))
 		if core.peers[nodeID(b)].pending {
 			core.Receive(now.Add(50*time.Millisecond), Envelope{From: nodeID(b), Message: testkit.V2RespAddrs(run(nodeID(b))...)})

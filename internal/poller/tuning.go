@@ -137,8 +137,9 @@ const (
 	minSources = 2
 
 	// stallMiss is the share of the network the size estimate must say we
-	// miss, while answers bring nothing, for a new peer to be worth that
-	// share.
+	// miss, while answers bring nothing, for a new peer that dialled us
+	// to be worth that share (one we dialled is worth it whatever the
+	// share: see expectedYield).
 	// Why: well above how high the estimate reads when we miss nothing,
 	// well below what a node whose sources are stuck misses.
 	// Guards: (at 0.3) cold-200-seed1, growth-150-seed1,

@@ -85,7 +85,16 @@ func (c *Core) expectedYield(now time.Time, p *corePeer, walked int) float64 {
 		// of it out of its answer (see toldBonus).
 		told := p.drawsOnUs() && now.Sub(p.servedAt) <= toldLately
 		if c.idle > stallAnswers || (c.idle > 0 && told) {
-			if m := c.missingAtMost(walked); m > stallMiss {
+			// What we may miss counts past stallMiss: the estimate reads
+			// that high when we miss nothing, and peers that dial us come
+			// without end (attackers). But in a stall a peer we dialled
+			// and never asked is worth whatever we may miss: our book
+			// chose it, and its book is the second opinion the stall
+			// needs (sources whose walks passed where the network's
+			// last-learnt nodes sit bring them only as news, and a node
+			// left asking them missed 1% of its network for minutes).
+			chosen := c.idle > stallAnswers && c.chosenUnasked(p)
+			if m := c.missingAtMost(walked); m > stallMiss || chosen {
 				share := 0.0
 				if told {
 					share = c.bk.ToldShare(p.id)
