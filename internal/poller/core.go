@@ -424,10 +424,10 @@ func (c *Core) askInTurn(now time.Time, acts *Actions) {
 // unless one worth betterBy more is due within V2RequestInterval: then
 // Tick waits for it. If nobody is due, Tick wakes when the first one is.
 // Ties go to the earlier in rotation, where a new peer stands first; but
-// while fewer than two peers we dialled have answered (see untried), or once more than
-// idleAnswers answers from peers that dialled us brought nothing new
-// (since the last that did), to a peer we dialled and never asked
-// before others. Attackers dialling in from many groups are each the
+// while fewer than two peers we dialled have answered (see untried), or
+// once more than idleAnswers answers from peers that dialled us brought
+// nothing new (since the last that did), to a peer we dialled and never
+// asked before others. Attackers dialling in from many groups are each the
 // newest peer in turn and answer with what we hold, or with a trickle of
 // their own, and would otherwise keep the peers our book chose unasked.
 // Not in every tie: in an honest network, news often comes through the
@@ -483,8 +483,8 @@ func (c *Core) askBest(now time.Time, acts *Actions) {
 //   - once answers are taken for a saturated network (past
 //     idleAnswers) while fewer than two peers we dialled have
 //     answered, one we dialled and never asked (see untried): the
-//     answers came from peers that dialled us, new on every connection and so asked
-//     first, which may be attackers showing us their own few addresses
+//     answers came from peers that dialled us, new on every connection
+//     and so asked first, which may be attackers showing us their own few addresses
 //     again and again; the network they show is theirs;
 //   - in a full book, any peer never asked: junk that a few peers
 //     filled the book with would otherwise keep us from the one that
