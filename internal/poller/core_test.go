@@ -2275,6 +2275,57 @@ func TestCoreAsksAPeerWeDialledBeforeOneThatDialledUsWorthTheSame(t *testing.T) 
 	}
 }
 
+func TestCoreAsksAPeerWeDialledOnArrivalInASmallNetwork(t *testing.T) {
+	// Our first peer a (we dialled it) is asked and answers with some
+	// addresses. Then b comes up. While the network we know of is smaller
+	// than our outbound slots (10), b, if we dialled it, is asked at once,
+	// before the next paced request is due, and the pace does not move: we
+	// dial such a network node by node, and asking each as it comes up
+	// costs a request per node at most. Not a peer that dialled us, not
+	// before a source has answered (nothing shows the network's size), and
+	// not once our book holds as many nodes as we have outbound slots.
+	const a, b = 1, 2
+	for _, tc := range []struct {
+		name     string
+		answer   int // addresses in a's answer, if it answers
+		answered bool
+		dialled  bool
+		asked    bool
+	}{
+		{"small network", 3, true, true, true},
+		{"dialled us", 3, true, false, false},
+		{"no source yet", 3, false, true, false},
+		{"book of 10", 9, true, true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pm := rxPM(t, PeerManagerOptions{Options: book.Options{MaxOutbound: 10}})
+			core := rxCore(t, Config{}, pm)
+			now := time.Unix(1_700_000_000, 0)
+			require.NoError(t, pm.Dialed(rxAddr(a)))
+			require.Equal(t, nodeID(a), rxSentTo(t, core.PeerUpdate(now, PeerUpdate{NodeID: nodeID(a), Status: PeerStatusUp, Caps: CapV2})))
+			now = now.Add(10 * time.Millisecond)
+			if tc.answered {
+				core.Receive(now, Envelope{From: nodeID(a), Message: testkit.V2RespAddrs(rxInOrder(pm, 10, tc.answer)...)})
+				require.Equal(t, 1+tc.answer, pm.Len())
+			}
+			next := core.nextRequest
+			require.True(t, next.After(now))
+			if tc.dialled {
+				require.NoError(t, pm.Dialed(rxAddr(b)))
+			} else {
+				require.NoError(t, pm.Accepted(nodeID(b), rxAddr(b)))
+			}
+			acts := core.PeerUpdate(now, PeerUpdate{NodeID: nodeID(b), Status: PeerStatusUp, Caps: CapV2})
+			if !tc.asked {
+				require.Empty(t, acts.Send)
+				return
+			}
+			require.Equal(t, nodeID(b), rxSentTo(t, acts))
+			require.Equal(t, next, core.nextRequest)
+		})
+	}
+}
+
 func TestCoreCountsEmptyAnswersOfPeersThatDialledUs(t *testing.T) {
 	// rxSourcesOfOurBook's a and b answered with nothing new: counted
 	// once they dialled us, not while we count them dialled by us; and an
