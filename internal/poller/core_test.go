@@ -2278,50 +2278,67 @@ func TestCoreAsksAPeerWeDialledBeforeOneThatDialledUsWorthTheSame(t *testing.T) 
 func TestCoreAsksAPeerWeDialledOnArrivalInASmallNetwork(t *testing.T) {
 	// Our first peer a (we dialled it) is asked and answers with some
 	// addresses. Then b comes up. While the network we know of is smaller
-	// than our outbound slots (10), b, if we dialled it, is asked at once,
-	// before the next paced request is due, and the pace does not move: we
-	// dial such a network node by node, and asking each as it comes up
-	// costs a request per node at most. Not a peer that dialled us, not
-	// before a source has answered (nothing shows the network's size), and
-	// not once our book holds as many nodes as we have outbound slots.
+	// than our outbound slots (10, b included once we dial it), b, if we
+	// dialled it, is asked at once, before the next paced request is due,
+	// and the pace does not move until b answers: we dial such a network
+	// node by node, and asking each as it comes up costs a request per
+	// connection. Not a peer that dialled us, not before a source has
+	// answered (nothing shows the network's size), not once our book
+	// holds as many nodes as we have outbound slots, and not under
+	// PolicyTendermint. A V1 peer is asked so too, and b's request times
+	// out like any other.
 	const a, b = 1, 2
 	for _, tc := range []struct {
 		name     string
+		policy   Policy
 		answer   int // addresses in a's answer, if it answers
 		answered bool
 		dialled  bool
+		caps     PeerCaps // b's
 		asked    bool
 	}{
-		{"small network", 3, true, true, true},
-		{"dialled us", 3, true, false, false},
-		{"no source yet", 3, false, true, false},
-		{"book of 10", 9, true, true, false},
+		{"book of 9", PolicyAdaptive, 7, true, true, CapV2, true},
+		{"V1 peer", PolicyAdaptive, 7, true, true, 0, true},
+		{"dialled us", PolicyAdaptive, 7, true, false, CapV2, false},
+		{"no source yet", PolicyAdaptive, 7, false, true, CapV2, false},
+		{"book of 10", PolicyAdaptive, 8, true, true, CapV2, false},
+		{"PolicyTendermint", PolicyTendermint, 7, true, true, CapV2, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			pm := rxPM(t, PeerManagerOptions{Options: book.Options{MaxOutbound: 10}})
-			core := rxCore(t, Config{}, pm)
+			core := rxCore(t, Config{Policy: tc.policy}, pm)
 			now := time.Unix(1_700_000_000, 0)
 			require.NoError(t, pm.Dialed(rxAddr(a)))
 			require.Equal(t, nodeID(a), rxSentTo(t, core.PeerUpdate(now, PeerUpdate{NodeID: nodeID(a), Status: PeerStatusUp, Caps: CapV2})))
 			now = now.Add(10 * time.Millisecond)
 			if tc.answered {
 				core.Receive(now, Envelope{From: nodeID(a), Message: testkit.V2RespAddrs(rxInOrder(pm, 10, tc.answer)...)})
-				require.Equal(t, 1+tc.answer, pm.Len())
 			}
-			next := core.nextRequest
+			next, last := core.nextRequest, core.lastRequest
 			require.True(t, next.After(now))
 			if tc.dialled {
 				require.NoError(t, pm.Dialed(rxAddr(b)))
 			} else {
 				require.NoError(t, pm.Accepted(nodeID(b), rxAddr(b)))
 			}
-			acts := core.PeerUpdate(now, PeerUpdate{NodeID: nodeID(b), Status: PeerStatusUp, Caps: CapV2})
+			if tc.answered {
+				require.Equal(t, 2+tc.answer, pm.Len(), "a, its answer and b")
+			}
+			acts := core.PeerUpdate(now, PeerUpdate{NodeID: nodeID(b), Status: PeerStatusUp, Caps: tc.caps})
 			if !tc.asked {
 				require.Empty(t, acts.Send)
 				return
 			}
 			require.Equal(t, nodeID(b), rxSentTo(t, acts))
 			require.Equal(t, next, core.nextRequest)
+			require.Equal(t, last, core.lastRequest)
+			// A second Up while the request is pending sends nothing.
+			require.Empty(t, core.PeerUpdate(now, PeerUpdate{NodeID: nodeID(b), Status: PeerStatusUp, Caps: tc.caps}).Send)
+			// Unanswered, it times out like any request.
+			acts = core.Tick(now.Add(core.cfg.ResponseTimeout))
+			require.Len(t, acts.Errors, 1)
+			require.Equal(t, nodeID(b), acts.Errors[0].NodeID)
+			require.ErrorIs(t, acts.Errors[0].Err, ErrResponseTimeout)
 		})
 	}
 }
