@@ -37,7 +37,7 @@ func (m *Book) CrowdedInbound(now time.Time, id addr.NodeID) bool {
 	if m.slots.BrokeLately(g, now) {
 		return true
 	}
-	for _, q := range m.peers.all() {
+	for q := range m.conns {
 		if q != p && q.connected() && m.group(q) == g {
 			return true
 		}
@@ -512,8 +512,9 @@ func (m *Book) AcceptedFrom(now time.Time, id addr.NodeID, remote netip.AddrPort
 // comes back under a new ID leaves no hearsay of its old ones behind;
 // an address we reached keeps its ID until its own dials say otherwise.
 // Only the peer's observed IP is evidence, so nothing at another host is
-// touched. It reads the whole book, as CrowdedInbound does for the same
-// connection. The caller holds the lock.
+// touched. It reads the whole book: no index maps a host to the entries
+// that name it (it would cost memory on every address). The caller holds
+// the lock.
 func (m *Book) forgetOthersAt(a addr.NodeAddress) {
 	var stale []*peerInfo
 	for _, p := range m.peers.all() {
@@ -766,15 +767,17 @@ func (m *Book) lowestConnected() *peerInfo {
 
 // inboundVictim returns the inbound, non-persistent connected peer to
 // displace for a newcomer of group newcomer (addr.NoGroup for a dial), by
-// lifecycle.Victim's rule; nil if there is none.
+// lifecycle.Victim's rule; nil if there is none. It reads the
+// connections, not the book (Victim's choice does not depend on their
+// order).
 func (m *Book) inboundVictim(newcomer uint64) *peerInfo {
 	var cands []lifecycle.Inbound
 	var peers []*peerInfo
-	for _, p := range m.peers.all() {
-		if !p.connected() || p.is(outbound) || p.persistent || p.is(evicting) || m.conns[p].visitor || m.conns[p].feeler {
+	for p, c := range m.conns {
+		if !p.connected() || p.is(outbound) || p.persistent || p.is(evicting) || c.visitor || c.feeler {
 			continue
 		}
-		cands = append(cands, lifecycle.Inbound{ID: p.id, Group: m.group(p), Score: int(p.score), ConnectedAt: m.time(m.conns[p].connectedAt)})
+		cands = append(cands, lifecycle.Inbound{ID: p.id, Group: m.group(p), Score: int(p.score), ConnectedAt: m.time(c.connectedAt)})
 		peers = append(peers, p)
 	}
 	if v := lifecycle.Victim(cands, newcomer); v >= 0 {
