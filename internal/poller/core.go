@@ -286,7 +286,10 @@ func (c *Core) PeerUpdate(now time.Time, u event.PeerUpdate) Actions {
 // ms: 5.7 s on real switches, 1.6 s asking on arrival). An attacker
 // cannot widen the rule: what it tells us only grows our book.
 func (c *Core) askOnArrival(p *corePeer) bool {
-	return c.chosenUnasked(p) && c.sources > 0 && max(c.bk.Len(), c.walkedSize()) < c.bk.Options().MaxOutbound
+	slots := c.bk.Options().MaxOutbound
+	// Our book first: walkedSize reads every peer, and peers come up
+	// often in a large network, where the book alone says no.
+	return c.chosenUnasked(p) && c.sources > 0 && c.bk.Len() < slots && c.walkedSize() < slots
 }
 
 // requestBesidePace asks p without moving the pace: until p answers, the
