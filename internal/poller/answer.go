@@ -316,7 +316,7 @@ func (c *Core) paceAfter(now time.Time, p *corePeer, t tally, known int) {
 	if p.w.Seen {
 		holds = max(holds, MaxAddresses)
 	}
-	c.adapt(now, added, refused, added+dup+refused, holds)
+	c.adapt(now, added, refused, added+dup+refused, holds, p.w.Walking && !p.w.LapDone)
 	switch {
 	case added > 0:
 		c.inboundIdle = 0

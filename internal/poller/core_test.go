@@ -1907,6 +1907,40 @@ func TestCoreSaturatesWhenNoPeerMayTell(t *testing.T) {
 	require.Equal(t, core.Config().SaturatedInterval, core.Stats().Interval)
 }
 
+func TestCoreKeepsItsPaceWhileAWalkHasMoreToShow(t *testing.T) {
+	// We hold the whole network of 2,000 as far as anyone can tell (the
+	// estimate is our book). Our only peer walks its book for us, and run
+	// after run of 100 holds nothing new: the rest of its book is still to
+	// come, so its empty runs do not slow the pace past
+	// maxSlowdown*MinInterval (what we miss may be in the rest, and the
+	// estimate, a lower bound, cannot show a gap of a few entries). Once
+	// its lap is done, empty answers are taken for saturation again.
+	pm := rxPM(t, PeerManagerOptions{Options: book.Options{MaxPeers: 10_000}})
+	core := rxCore(t, Config{}, pm)
+	ids := rxInOrder(pm, 100, 2000)
+	rxFill(t, pm, ids...)
+	const a = 1
+	now := time.Unix(1_700_000_000, 0)
+	acts := core.PeerUpdate(now, PeerUpdate{NodeID: nodeID(a), Status: PeerStatusUp, Caps: CapV2})
+	require.Len(t, acts.Send, 1)
+	limit := maxSlowdown * core.Config().MinInterval
+	for run := range 12 {
+		core.Receive(now.Add(50*time.Millisecond), Envelope{From: nodeID(a), Message: testkit.V2RespAddrs(ids[100*run : 100*run+100]...)})
+		require.LessOrEqual(t, core.Stats().Interval, limit, "after run %d of 20", run+1)
+		now = core.NextWake()
+		require.Len(t, core.Tick(now).Send, 1)
+	}
+	require.Equal(t, 2000, core.NetworkSizeEstimate())
+	// The last run of its lap, then news only, and none comes.
+	core.Receive(now.Add(50*time.Millisecond), Envelope{From: nodeID(a), Message: testkit.V2RespAddrs(ids[1200:1250]...)})
+	for range 8 {
+		now = core.NextWake()
+		require.Len(t, core.Tick(now).Send, 1)
+		core.Receive(now.Add(50*time.Millisecond), Envelope{From: nodeID(a), Message: testkit.V2RespAddrs()})
+	}
+	require.Equal(t, core.Config().SaturatedInterval, core.Stats().Interval)
+}
+
 func TestCoreSizeEstimatePoolsWalks(t *testing.T) {
 	// A network of 1,150 in our order; we know all but its last 150. One
 	// walking peer's run of 100 entries we know shows the density of a
@@ -2390,15 +2424,21 @@ func rxTwoDialledInAStall(t *testing.T, sourcesDialledUs bool) (core *Core, a, b
 func TestCoreAsksOnePeerWeDialledPerStall(t *testing.T) {
 	// As in TestCoreAsksAPeerWeDialledWhenAnswersStall, with two peers we
 	// dialled, x and z, after a and b answered. In a stall one of them is
-	// asked first; when it brings nothing either, the stall is real and
-	// the other waits its turn behind our sources.
+	// asked first; when it brings nothing either, the stall is real: the
+	// other is not put first, and once our sources may have news (a
+	// minute on) they are asked before it.
 	core, a, b, run, now, x, z := rxTwoDialledInAStall(t, false)
 	first := rxSentTo(t, core.Tick(now))
 	require.Contains(t, []NodeID{x, z}, first)
 	// It answers with a run of our own book: nothing new.
 	core.Receive(now.Add(50*time.Millisecond), Envelope{From: first, Message: testkit.V2RespAddrs(run(nodeID(a))...)})
 	require.Equal(t, stallAnswers+2, core.idle)
-	require.Contains(t, []NodeID{nodeID(a), nodeID(b)}, rxSentTo(t, core.Tick(core.NextWake())))
+	// The stall rule puts no other before the rest: the other is worth
+	// what the estimate says we miss, as any peer we dialled in a stall,
+	// and a and b the news they may have gathered.
+	require.True(t, core.stallTried)
+	require.Nil(t, core.stallBreaker(now.Add(time.Minute)))
+	require.Contains(t, []NodeID{nodeID(a), nodeID(b)}, rxSentTo(t, core.Tick(now.Add(time.Minute))))
 }
 
 func TestCoreValuesAPeerWeDialledAtWhatWeMayMissInAStall(t *testing.T) {

@@ -14,7 +14,8 @@ import (
 // new, up to SaturatedInterval; MaxInterval once the book is bookFull.
 // Answers to a peer we keep polling carry only what is new to us (see
 // PeerManager.Advertise), so polling a saturated network stays cheap.
-func (c *Core) adapt(now time.Time, added, refused, total, holds int) {
+// midWalk says the answer was a run of a walk whose lap is not done.
+func (c *Core) adapt(now time.Time, added, refused, total, holds int, midWalk bool) {
 	if c.bk.PeerRatio() >= bookFull && added == 0 {
 		// A full book stops polling once answers stop bringing news,
 		// but first asks, at once, each peer it has not asked yet (see
@@ -75,8 +76,15 @@ func (c *Core) adapt(now time.Time, added, refused, total, holds int) {
 	}
 	d := float64(c.cfg.MinInterval) / math.Max(math.Max(c.newShare, missing), minShare)
 	if c.idle > idleAnswers {
-		d = float64(maxSlowdown*c.cfg.MinInterval) * math.Pow(2, float64(min(c.idle-idleAnswers, 30)))
-		d = math.Min(d, float64(c.cfg.SaturatedInterval))
+		if !midWalk {
+			// An empty run of a walk not yet done does not slow the pace
+			// further: the rest of the peer's book is still to come, and
+			// what we miss, a few entries the size estimate (a lower bound)
+			// cannot show, may lie anywhere in it. A lap costs a request
+			// per MaxAddresses entries of the peer's book.
+			d = float64(maxSlowdown*c.cfg.MinInterval) * math.Pow(2, float64(min(c.idle-idleAnswers, 30)))
+			d = math.Min(d, float64(c.cfg.SaturatedInterval))
+		}
 		if c.untried() {
 			// The network looks saturated, but only to peers that
 			// dialled us: one we dialled is asked first, at once (see
