@@ -76,12 +76,13 @@ func (c *Core) adapt(now time.Time, added, refused, total, holds int, midWalk bo
 	}
 	d := float64(c.cfg.MinInterval) / math.Max(math.Max(c.newShare, missing), minShare)
 	if c.idle > idleAnswers {
+		// The wait doubles towards SaturatedInterval, but not on an
+		// empty run of a walk whose lap is not done: the rest of the
+		// peer's book is still to come, and what we miss, a few entries
+		// the size estimate (a lower bound) cannot show, may lie anywhere
+		// in it. A lap costs a request per MaxAddresses entries of the
+		// peer's book.
 		if !midWalk {
-			// An empty run of a walk not yet done does not slow the pace
-			// further: the rest of the peer's book is still to come, and
-			// what we miss, a few entries the size estimate (a lower bound)
-			// cannot show, may lie anywhere in it. A lap costs a request
-			// per MaxAddresses entries of the peer's book.
 			d = float64(maxSlowdown*c.cfg.MinInterval) * math.Pow(2, float64(min(c.idle-idleAnswers, 30)))
 			d = math.Min(d, float64(c.cfg.SaturatedInterval))
 		}
