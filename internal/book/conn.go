@@ -435,6 +435,9 @@ func (m *Book) dialFailed(now time.Time, a addr.NodeAddress, mismatch bool) {
 		}
 		gossip := !ai.everWorked && ai.srcGroup != addr.NoGroup
 		junk := mismatch || (gossip && ai.failures >= junkTries)
+		if gossip && !mismatch && ai.failures == junkTries {
+			m.trustOf(ai.srcGroup).dead++
+		}
 		if !p.persistent && (junk || int(ai.failures) >= m.opts.MaxDialFailures) && !p.is(removed) {
 			m.extra.delete(p, i)
 			if m.extra.num(p) == 0 && !p.connected() {

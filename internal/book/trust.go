@@ -47,8 +47,11 @@ const (
 	junkTries = 2
 )
 
-// sourceTrust is what a source group's addresses proved when dialled.
-type sourceTrust struct{ lives, strikes int }
+// sourceTrust is what a source group's addresses proved when dialled:
+// live, another node ID (strikes), or nobody there, dropped as junk
+// (dead; not held against the source here, see above, but read by
+// NewsLasts).
+type sourceTrust struct{ lives, strikes, dead int }
 
 // distrusted reports whether source group g lost our trust.
 func (m *Book) distrusted(g uint64) bool {
@@ -101,6 +104,25 @@ func (m *Book) strike(ai *addrInfo) {
 	if !was && m.distrusted(g) {
 		m.purge()
 	}
+}
+
+// NewsLasts is the share of what connected peer id's source group told
+// us that proved live, of what of it we dialled: (lives+1) /
+// (lives+strikes+dead+1), 1 for a group not yet tested. The Core weighs
+// a peer's expected news by it: attackers answer every request with a
+// few addresses nobody listens on, new each time, which leave the book
+// at their dials; an honest peer's news is nodes that stay. It moves no
+// entry: honest peers relay junk too.
+func (m *Book) NewsLasts(id addr.NodeID) float64 {
+	p := m.peers.get(id)
+	if p == nil {
+		return 1
+	}
+	t, ok := m.trust[m.group(p)]
+	if !ok {
+		return 1
+	}
+	return float64(t.lives+1) / float64(t.lives+t.strikes+t.dead+1)
 }
 
 // baseless reports whether p is an idle entry we never reached that

@@ -359,3 +359,30 @@ func TestAnEntryGoesBackToItsSourceWithAnAddressOthersToldUs(t *testing.T) {
 	require.Contains(t, m.Advertise(first, 100), truth, "what another group told goes back to the first source")
 	checkInvariants(t, m)
 }
+
+// What a source told us that proved junk lowers the worth of its news
+// (NewsLasts), not its room or its trust: junk leaves at its dials.
+func TestNewsLastsReadsTheJunkASourceTold(t *testing.T) {
+	m := newPM(t, PeerManagerOptions{Options: Options{MaxPeers: 1000}})
+	require.NoError(t, m.AcceptedFrom(nodeID(900), remoteIP(9)))
+	require.NoError(t, m.AcceptedFrom(nodeID(901), remoteIP(10)))
+	for i := range 4 {
+		_, err := m.AddFrom(peerAddr(i), nodeID(900))
+		require.NoError(t, err)
+		_, err = m.AddFrom(peerAddr(100+i), nodeID(901))
+		require.NoError(t, err)
+	}
+	require.Equal(t, 1.0, m.NewsLasts(nodeID(900)), "nothing of it dialled yet")
+	for i := range 3 {
+		for range junkTries {
+			m.DialFailed(peerAddr(i))
+		}
+		require.False(t, m.Has(nodeID(i)), "junk leaves at its junkTries-th failed dial")
+	}
+	m.DialRefused(peerAddr(3))   // live
+	m.DialRefused(peerAddr(100)) // live
+	require.Equal(t, 2.0/5, m.NewsLasts(nodeID(900)), "one of four lived")
+	require.Equal(t, 1.0, m.NewsLasts(nodeID(901)))
+	require.False(t, m.distrusted(addr.RemoteGroup(remoteIP(9))), "junk is not a lie")
+	checkInvariants(t, m)
+}

@@ -2070,6 +2070,29 @@ func TestCoreWeighsAShortAnswerByItsSize(t *testing.T) {
 	require.Equal(t, nodeID(b), sent(core.Tick(at(5*time.Second))))
 }
 
+func TestCoreWeighsNewsByWhatOfItStays(t *testing.T) {
+	// As in TestCoreWeighsAShortAnswerByItsSize (we dialled a and b), but
+	// nine of the addresses b told us proved junk when dialled (nobody there; dropped at their
+	// second failed dial) and none proved live: its news is worth a tenth
+	// of its share (book.NewsLasts), 0.05, less than a's 0.1, and a is
+	// asked.
+	pm, core, ids, sample := rxHalfKnownSample(t)
+	const a, b = 1, 2
+	for _, id := range []int{a, b} {
+		require.NoError(t, pm.Dialed(rxAddr(id)))
+	}
+	at, sent := rxUpTwo(t, core)
+	core.Receive(at(1100*time.Millisecond), Envelope{From: nodeID(a), Message: testkit.V2RespAddrs(ids[200:210]...)})
+	core.Receive(at(1200*time.Millisecond), Envelope{From: nodeID(b), Message: testkit.V2RespAddrs(sample...)})
+	for _, x := range ids[50:59] {
+		pm.Book.DialFailed(at(2*time.Second), x)
+		pm.Book.DialFailed(at(3*time.Second), x)
+	}
+	require.Equal(t, 0.1, pm.NewsLasts(nodeID(b)))
+	require.Equal(t, 1.0, pm.NewsLasts(nodeID(a)))
+	require.Equal(t, nodeID(a), sent(core.Tick(at(5*time.Second))))
+}
+
 // rxDonePeerAndSampler returns a Core (see rxHalfKnownSample) whose peer 1
 // has walked its lap: 10 new entries, then, asked again 20 s later, news
 // new entries; and whose peer 2 then sent a sample, half of its 100 new.

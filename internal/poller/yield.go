@@ -127,7 +127,9 @@ func (c *Core) expectedYield(now time.Time, p *corePeer, walked int) float64 {
 		}
 		return y
 	}
-	return c.answeredYield(now, p)
+	// What a peer's news is worth is what of it stays (see
+	// book.NewsLasts).
+	return c.answeredYield(now, p) * c.bk.NewsLasts(p.id)
 }
 
 // firstAnswerYield is expectedYield for a peer that has not answered yet.
