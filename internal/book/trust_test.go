@@ -120,13 +120,7 @@ func TestMismatchDropsTheAddressOnly(t *testing.T) {
 // places nothing new, and an entry another group vouched for stays. A
 // dial nobody answers is not held against the source.
 func TestSpoofingSourceIsPurged(t *testing.T) {
-	m := newPM(t, PeerManagerOptions{Options: Options{MaxPeers: 1000}})
-	require.NoError(t, m.AcceptedFrom(nodeID(900), remoteIP(9)))
-	require.NoError(t, m.AcceptedFrom(nodeID(901), remoteIP(10)))
-	for i := range 50 {
-		_, err := m.AddFrom(peerAddr(i), nodeID(900))
-		require.NoError(t, err)
-	}
+	m := twoSources(t, 50, 0)
 	// Another group tells of entry 49 too.
 	_, err := m.AddFrom(peerAddr(49), nodeID(901))
 	require.NoError(t, err)
@@ -363,15 +357,7 @@ func TestAnEntryGoesBackToItsSourceWithAnAddressOthersToldUs(t *testing.T) {
 // What a source told us that proved junk lowers the worth of its news
 // (NewsLasts), not its room or its trust: junk leaves at its dials.
 func TestNewsLastsReadsTheJunkASourceTold(t *testing.T) {
-	m := newPM(t, PeerManagerOptions{Options: Options{MaxPeers: 1000}})
-	require.NoError(t, m.AcceptedFrom(nodeID(900), remoteIP(9)))
-	require.NoError(t, m.AcceptedFrom(nodeID(901), remoteIP(10)))
-	for i := range 4 {
-		_, err := m.AddFrom(peerAddr(i), nodeID(900))
-		require.NoError(t, err)
-		_, err = m.AddFrom(peerAddr(100+i), nodeID(901))
-		require.NoError(t, err)
-	}
+	m := twoSources(t, 4, 4)
 	require.Equal(t, 1.0, m.NewsLasts(nodeID(900)), "nothing of it dialled yet")
 	for i := range 3 {
 		for range junkTries {
@@ -385,4 +371,21 @@ func TestNewsLastsReadsTheJunkASourceTold(t *testing.T) {
 	require.Equal(t, 1.0, m.NewsLasts(nodeID(901)))
 	require.False(t, m.distrusted(addr.RemoteGroup(remoteIP(9))), "junk is not a lie")
 	checkInvariants(t, m)
+}
+
+// twoSources returns a book of 1,000 with two connected sources in two
+// groups: 900 (remote group 9), which told us of peers 0 to a-1, and 901
+// (group 10), which told us of peers 100 to 100+b-1.
+func twoSources(t *testing.T, a, b int) *PeerManager {
+	t.Helper()
+	m := newPM(t, PeerManagerOptions{Options: Options{MaxPeers: 1000}})
+	require.NoError(t, m.AcceptedFrom(nodeID(900), remoteIP(9)))
+	require.NoError(t, m.AcceptedFrom(nodeID(901), remoteIP(10)))
+	for k, n := range []int{a, b} {
+		for i := range n {
+			_, err := m.AddFrom(peerAddr(k*100+i), nodeID(900+k))
+			require.NoError(t, err)
+		}
+	}
+	return m
 }
