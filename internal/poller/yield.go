@@ -76,7 +76,9 @@ func (p *corePeer) drawsOnUs() bool {
 // our book from us and asked us lately, which is worth that share times
 // the share of our book it has had as soon as one answer brought nothing;
 // and, while we lack a second source, mutualBonus more if it has had
-// mutualAsks requests answered by us (see there). walked is
+// mutualAsks requests answered by us (see there). A peer that has
+// answered is judged by answeredYield, weighed by the share of its
+// source group's news that proved live (book.NewsLasts). walked is
 // c.walkedSize(), worked out once by the caller for all its peers.
 func (c *Core) expectedYield(now time.Time, p *corePeer, walked int) float64 {
 	if !p.answered {
@@ -127,8 +129,8 @@ func (c *Core) expectedYield(now time.Time, p *corePeer, walked int) float64 {
 		}
 		return y
 	}
-	// What a peer's news is worth is what of it stays (see
-	// book.NewsLasts).
+	// What a peer's news is worth is what of it stays: junk leaves the
+	// book at its dials (see book.NewsLasts).
 	return c.answeredYield(now, p) * c.bk.NewsLasts(p.id)
 }
 
